@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from .permissions import Capability, can
+
+
+def capabilities(request: HttpRequest) -> dict[str, object]:
+    user = getattr(request, "user", None)
+    if user is None:
+        return {"can": {}}
+    return {"can": {cap.value: can(user, cap) for cap in Capability}}

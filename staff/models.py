@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class StaffCapability(models.Model):
+    """Holds Userdesk's custom permissions; it has no rows and no table of its own use."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("search_users", "Search users, look up emails and view user details"),
+            ("run_exports", "Build and run bulk user exports"),
+            ("view_all_exports", "See every staff member's exports"),
+            ("download_exports", "Download export files"),
+            ("view_audit_log", "Read the audit log"),
+        ]
+
+    def __str__(self) -> str:
+        return "Userdesk capability"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: object) -> int:
+        raise TypeError("Audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("Audit events are append-only")
+
+
+class AuditEvent(models.Model):
+    """One thing a staff member did. Rows are only ever added (see staff.audit.record)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["actor", "-at"]), models.Index(fields=["action", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise TypeError("Audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise TypeError("Audit events are append-only")
