@@ -251,6 +251,9 @@ SANDBOX_DOMAIN = env_str("SANDBOX_DOMAIN", f"{SANDBOX_TENANT}.sandbox.local")
 SANDBOX_CLIENT_ID = env_str("SANDBOX_CLIENT_ID", "sandbox-client-id")
 SANDBOX_CLIENT_SECRET = env_str("SANDBOX_CLIENT_SECRET", "sandbox-client-secret")
 
+# --- Sandbox tenant behaviour (search lag, rate limits, fault switches) --------------
+# (sandbox settings go here)
+
 AUTH0_DOMAIN = env_str("AUTH0_DOMAIN")
 if AUTH0_DOMAIN:
     if "://" in AUTH0_DOMAIN or "/" in AUTH0_DOMAIN:
