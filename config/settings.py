@@ -188,7 +188,8 @@ DATABASES: dict[str, dict[str, Any]] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
-        "TEST": {"NAME": env_str("SANDBOX_TEST_DATABASE_PATH") or None},
+        # The sandbox database depends on no other, so tests may ask for it alone.
+        "TEST": {"NAME": env_str("SANDBOX_TEST_DATABASE_PATH") or None, "DEPENDENCIES": []},
     },
 }
 DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
@@ -253,6 +254,34 @@ SANDBOX_CLIENT_SECRET = env_str("SANDBOX_CLIENT_SECRET", "sandbox-client-secret"
 
 # --- Sandbox tenant behaviour (search lag, rate limits, fault switches) --------------
 # (sandbox settings go here)
+# Signs the sandbox's access tokens and download links (defaults to a key derived from SECRET_KEY).
+SANDBOX_SIGNING_KEY = env_str("SANDBOX_SIGNING_KEY") or f"sandbox-signing:{SECRET_KEY}"
+SANDBOX_TOKEN_LIFETIME_SECONDS = env_int("SANDBOX_TOKEN_LIFETIME_SECONDS", 86400, minimum=1)
+# Token buckets per endpoint group: "paid" (close to an Essentials/Professional tenant),
+# "free" (burst 2, 2/s for everything) or "off" (no limit; headers still sent).
+SANDBOX_RATE_LIMIT_PLAN = env_str("SANDBOX_RATE_LIMIT_PLAN", "paid")
+if SANDBOX_RATE_LIMIT_PLAN not in {"paid", "free", "off"}:
+    raise ImproperlyConfigured(
+        f"SANDBOX_RATE_LIMIT_PLAN must be paid, free or off, got {SANDBOX_RATE_LIMIT_PLAN!r}"
+    )
+SANDBOX_EXPORT_DIR = Path(env_str("SANDBOX_EXPORT_DIR", str(VAR_DIR / "sandbox-exports")))
+SANDBOX_EXPORT_WORKERS = env_int("SANDBOX_EXPORT_WORKERS", 2, minimum=1)
+SANDBOX_EXPORT_LINK_SECONDS = env_int("SANDBOX_EXPORT_LINK_SECONDS", 60, minimum=1)
+SANDBOX_JOB_RETENTION_SECONDS = env_int("SANDBOX_JOB_RETENTION_SECONDS", 86400, minimum=1)
+# Fault switches at start (all off by default; see README "Credentials, fault switches and
+# export jobs"). They seed the sandbox's switch table; `manage.py sandbox_faults` and
+# `/sandbox/faults` change them while it runs.
+SANDBOX_FAULT_RATE_LIMIT_SHARE = env_float("SANDBOX_FAULT_RATE_LIMIT_SHARE", 0.0, minimum=0)
+SANDBOX_FAULT_ERROR_SHARE = env_float("SANDBOX_FAULT_ERROR_SHARE", 0.0, minimum=0)
+SANDBOX_FAULT_LATENCY_MS = env_int("SANDBOX_FAULT_LATENCY_MS", 0, minimum=0)
+SANDBOX_FAULT_DOWNLOAD_CUT_BYTES = env_int("SANDBOX_FAULT_DOWNLOAD_CUT_BYTES", 0, minimum=0)
+SANDBOX_FAULT_LINK_SECONDS = env_int("SANDBOX_FAULT_LINK_SECONDS", 0, minimum=0)
+SANDBOX_FAULT_JOB_FAIL = env_str("SANDBOX_FAULT_JOB_FAIL")
+SANDBOX_FAULT_JOB_PENDING_SECONDS = env_int("SANDBOX_FAULT_JOB_PENDING_SECONDS", 0, minimum=0)
+SANDBOX_FAULT_CLOCK_OFFSET_SECONDS = env_int("SANDBOX_FAULT_CLOCK_OFFSET_SECONDS", 0)
+# Seconds before a POST/PATCH on /api/v2/users shows in GET /api/v2/users search (0 = at once);
+# /users/{id} and /users-by-email see writes immediately, as on Auth0.
+SANDBOX_SEARCH_LAG_SECONDS = env_float("SANDBOX_SEARCH_LAG_SECONDS", 3.0, minimum=0)
 
 AUTH0_DOMAIN = env_str("AUTH0_DOMAIN")
 if AUTH0_DOMAIN:
