@@ -88,12 +88,8 @@ class IndexQueue(models.Model):
         return f"{self.user_id} at {self.due_at:%H:%M:%S}"
 
 
-from sandbox.job_models import ExportJob, Switch  # noqa: E402  (Django finds models here)
-
-__all__ = ["Connection", "ExportJob", "IndexQueue", "SearchTerm", "Switch", "TenantUser"]
-
-
 # Export jobs and fault switches live in their own module (owned by the sandbox server work);
 # importing them here is what makes Django see them as sandbox models.
+from sandbox.job_models import ExportJob, Switch  # noqa: E402
 
 __all__ = ["Connection", "ExportJob", "IndexQueue", "SearchTerm", "Switch", "TenantUser"]
