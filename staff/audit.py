@@ -1,7 +1,11 @@
+"""The audit log: `record` appends what a staff member did; `filtered_events` reads it back."""
+
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import AuditEvent
@@ -22,3 +26,23 @@ def record(request: HttpRequest, action: str, target: str = "", **details: Any) 
         details=details,
         ip_address=client_ip(request),
     )
+
+
+def filtered_events(
+    *,
+    actor: str = "",
+    action: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """Events newest first; `actor` matches part of the email, dates are whole UTC days."""
+    events = AuditEvent.objects.select_related("actor")
+    if actor:
+        events = events.filter(actor_label__icontains=actor)
+    if action:
+        events = events.filter(action=action)
+    if date_from:
+        events = events.filter(at__date__gte=date_from)
+    if date_to:
+        events = events.filter(at__date__lte=date_to)
+    return events

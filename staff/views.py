@@ -1,16 +1,32 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 
+from .audit import filtered_events
+from .forms import AuditFilterForm
 from .models import AuditEvent
 from .permissions import Capability, requires
+
+AUDIT_PAGE_SIZE = 50
 
 
 @requires(Capability.VIEW_AUDIT_LOG)
 def audit_log(request: HttpRequest) -> HttpResponse:
-    events = AuditEvent.objects.select_related("actor")[:100]
-    return render(request, "staff/audit_log.html", {"events": events})
+    form = AuditFilterForm(request.GET)
+    if form.is_valid():
+        filters = {name: form.cleaned_data[name] for name in form.fields}
+        events = filtered_events(**filters)
+    else:
+        filters, events = {}, AuditEvent.objects.none()
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "staff/audit_log.html",
+        {"form": form, "page": page, "filtered": any(filters.values())},
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -22,4 +38,5 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "500.html", status=500)
+    # No request context: the error may come from the session, the database or a context processor.
+    return HttpResponseServerError(loader.get_template("500.html").render({}))

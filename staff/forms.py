@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import AuditEvent
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, worded for staff who sign in with their email address."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Email address"
+        self.fields["username"].widget.attrs.update(
+            {"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+        )
+        self.fields["password"].widget.attrs["autocomplete"] = "current-password"
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters: a GET form, so a filtered view is a shareable URL."""
+
+    actor = forms.CharField(
+        required=False,
+        max_length=254,
+        label="Actor",
+        help_text="Part of a staff email address.",
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
+    action = forms.ChoiceField(required=False, label="Action")
+    date_from = forms.DateField(required=False, label="From (UTC)", widget=DateInput)
+    date_to = forms.DateField(required=False, label="To (UTC)", widget=DateInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+        field = self.fields["action"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Any action"), *((action, action) for action in actions)]
+
+    def clean_actor(self) -> str:
+        return str(self.cleaned_data["actor"]).strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def cooloff_minutes(value: timedelta) -> str:
+    """`timedelta(minutes=15)` -> "15 minutes"; rounds up so a lock never reads "0 minutes"."""
+    minutes = max(1, -(-int(value.total_seconds()) // 60))
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
