@@ -1,0 +1,48 @@
+"""Export jobs and the fault switches of the sandbox tenant (tables in the sandbox database)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ExportJob(models.Model):
+    """One `users_export` job: queued here so a restarted sandbox resumes it."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STATUSES = [(s, s) for s in (PENDING, PROCESSING, COMPLETED, FAILED)]
+
+    id = models.CharField(primary_key=True, max_length=20)
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING, db_index=True)
+    connection_id = models.CharField(max_length=20, blank=True)
+    connection_name = models.CharField(max_length=128, blank=True)
+    format = models.CharField(max_length=4)
+    limit = models.IntegerField(null=True)
+    # The `fields` list exactly as requested, or None when the request left it out.
+    fields = models.JSONField(null=True)
+    created_at = models.DateTimeField()
+    # Not picked up before this moment (the "job stays pending" switch).
+    run_after = models.DateTimeField()
+    # A failure decided when the job was created (the "job fails" switch).
+    forced_failure = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    rows_total = models.IntegerField(default=0)
+    rows_done = models.IntegerField(default=0)
+    status_details = models.TextField(blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+
+class Switch(models.Model):
+    """A fault switch or test knob, shared by every process that opens the sandbox database."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    value = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value!r}"
