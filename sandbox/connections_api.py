@@ -1,0 +1,133 @@
+"""`GET /api/v2/connections`: offset paging with totals, checkpoint paging, filters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from sandbox.http import api_error, management_api, method_not_allowed
+from sandbox.models import Connection
+
+PICKABLE_FIELDS = (
+    "id",
+    "name",
+    "display_name",
+    "strategy",
+    "options",
+    "realms",
+    "is_domain_connection",
+    "show_as_button",
+    "metadata",
+    "enabled_clients",
+)
+
+
+def connection_json(connection: Connection) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": connection.id,
+        "options": connection.options,
+        "strategy": connection.strategy,
+        "name": connection.name,
+        "is_domain_connection": connection.is_domain_connection,
+        "realms": [connection.name],
+    }
+    if connection.display_name:
+        body["display_name"] = connection.display_name
+    return body
+
+
+def _query_error(message: str) -> JsonResponse:
+    return api_error(400, f"Query validation error: {message}", "invalid_query_string")
+
+
+def _int_param(request: HttpRequest, name: str, low: int, high: int) -> int | JsonResponse | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return _query_error(f"'Expected type integer but found type string' on property {name}")
+    if value < low:
+        return _query_error(f"'Value {value} is less than minimum {low}' on property {name}")
+    if value > high:
+        return _query_error(f"'Value {value} is greater than maximum {high}' on property {name}")
+    return value
+
+
+def _checkpoint(position: int) -> str:
+    return base64.urlsafe_b64encode(f"connections:{position}".encode()).decode().rstrip("=")
+
+
+def _from_checkpoint(token: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, _, position = text.partition(":")
+        return int(position) if kind == "connections" and int(position) >= 0 else None
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _pick(items: list[dict[str, Any]], request: HttpRequest) -> list[dict[str, Any]] | JsonResponse:
+    fields = [name for name in request.GET.get("fields", "").split(",") if name]
+    if not fields:
+        return items
+    unknown = [name for name in fields if name not in PICKABLE_FIELDS]
+    if unknown:
+        return _query_error(f"'No enum match for: {unknown[0]}' on property fields")
+    include = request.GET.get("include_fields", "true").lower() != "false"
+    if include:
+        return [{k: v for k, v in item.items() if k in fields} for item in items]
+    return [{k: v for k, v in item.items() if k not in fields} for item in items]
+
+
+@management_api(scopes=("read:connections",), group="connections")
+def list_connections(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return method_not_allowed()
+    connections = Connection.objects.order_by("position", "name")
+    strategies = [s for s in request.GET.getlist("strategy") if s]
+    if strategies:
+        connections = connections.filter(strategy__in=strategies)
+    if request.GET.get("name"):
+        connections = connections.filter(name=request.GET["name"])
+
+    if "from" in request.GET or "take" in request.GET:
+        take = _int_param(request, "take", 1, 100)
+        if isinstance(take, JsonResponse):
+            return take
+        take = take or 50
+        start = 0
+        if request.GET.get("from"):
+            checkpoint = _from_checkpoint(request.GET["from"])
+            if checkpoint is None:
+                return _query_error("'from' is not a valid checkpoint")
+            start = checkpoint
+        page = [connection_json(c) for c in connections[start : start + take + 1]]
+        picked = _pick(page[:take], request)
+        if isinstance(picked, JsonResponse):
+            return picked
+        body: dict[str, Any] = {"connections": picked}
+        if len(page) > take:
+            body["next"] = _checkpoint(start + take)
+        return JsonResponse(body)
+
+    per_page = _int_param(request, "per_page", 1, 100)
+    if isinstance(per_page, JsonResponse):
+        return per_page
+    page_number = _int_param(request, "page", 0, 1_000_000)
+    if isinstance(page_number, JsonResponse):
+        return page_number
+    limit = per_page or 100
+    start = (page_number or 0) * limit
+    picked = _pick([connection_json(c) for c in connections[start : start + limit]], request)
+    if isinstance(picked, JsonResponse):
+        return picked
+    if request.GET.get("include_totals", "false").lower() == "true":
+        return JsonResponse(
+            {"total": connections.count(), "start": start, "limit": limit, "connections": picked}
+        )
+    return JsonResponse(picked, safe=False)

@@ -1,0 +1,142 @@
+"""Fault switches and the injectable clock of the sandbox tenant.
+
+Switches live in the sandbox database (`Switch` rows), so the server, `manage.py sandbox_faults`
+and tests all see the same values. Environment variables give their values at start
+(`SANDBOX_FAULT_*`); a key without a row falls back to its setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from sandbox.job_models import Switch
+
+
+@dataclass(frozen=True)
+class FaultKey:
+    setting: str
+    parse: Callable[[Any], Any]
+    help: str
+
+
+def _share(value: Any) -> float:
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return share
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+def _plan(value: Any) -> str:
+    plan = str(value)
+    if plan not in {"paid", "free", "off"}:
+        raise ValueError("must be paid, free or off")
+    return plan
+
+
+FAULT_KEYS: dict[str, FaultKey] = {
+    "rate_limit_share": FaultKey(
+        "SANDBOX_FAULT_RATE_LIMIT_SHARE", _share, "share of API calls answered 429 (0..1)"
+    ),
+    "error_share": FaultKey(
+        "SANDBOX_FAULT_ERROR_SHARE", _share, "share of API calls answered 500 or 503 (0..1)"
+    ),
+    "latency_ms": FaultKey(
+        "SANDBOX_FAULT_LATENCY_MS", _non_negative_int, "added latency on every API call (ms)"
+    ),
+    "download_cut_bytes": FaultKey(
+        "SANDBOX_FAULT_DOWNLOAD_CUT_BYTES",
+        _non_negative_int,
+        "serve only this many bytes of an export file, then close (0 = off)",
+    ),
+    "link_seconds": FaultKey(
+        "SANDBOX_FAULT_LINK_SECONDS",
+        _non_negative_int,
+        "lifetime of download links in seconds (0 = the normal 60 s)",
+    ),
+    "job_fail": FaultKey(
+        "SANDBOX_FAULT_JOB_FAIL", str, "jobs created while set fail with this reason ('' = off)"
+    ),
+    "job_pending_seconds": FaultKey(
+        "SANDBOX_FAULT_JOB_PENDING_SECONDS",
+        _non_negative_int,
+        "jobs created while set stay pending this long",
+    ),
+    "clock_offset_seconds": FaultKey(
+        "SANDBOX_FAULT_CLOCK_OFFSET_SECONDS",
+        _int,
+        "shift of the sandbox clock (token expiry, link expiry, job deletion)",
+    ),
+    "rate_limit_plan": FaultKey(
+        "SANDBOX_RATE_LIMIT_PLAN", _plan, "rate-limit plan: paid, free or off"
+    ),
+}
+
+
+class FaultError(ValueError):
+    pass
+
+
+def parse(key: str, value: Any) -> Any:
+    if key not in FAULT_KEYS:
+        raise FaultError(f"Unknown fault switch {key!r}; known: {', '.join(FAULT_KEYS)}")
+    try:
+        return FAULT_KEYS[key].parse(value)
+    except (TypeError, ValueError) as exc:
+        raise FaultError(f"Fault switch {key}: {exc}") from None
+
+
+def defaults() -> dict[str, Any]:
+    return {key: getattr(settings, spec.setting) for key, spec in FAULT_KEYS.items()}
+
+
+def current() -> dict[str, Any]:
+    """Every switch's value: its row if set, else its setting."""
+    values = defaults()
+    for row in Switch.objects.all():
+        if row.key in values:
+            values[row.key] = row.value
+    return values
+
+
+def set_many(changes: dict[str, Any]) -> dict[str, Any]:
+    parsed = {key: parse(key, value) for key, value in changes.items()}
+    for key, value in parsed.items():
+        Switch.objects.update_or_create(key=key, defaults={"value": value})
+    return current()
+
+
+def reset() -> dict[str, Any]:
+    Switch.objects.all().delete()
+    return current()
+
+
+def clock_offset() -> dt.timedelta:
+    row = Switch.objects.filter(key="clock_offset_seconds").values_list("value", flat=True).first()
+    seconds = settings.SANDBOX_FAULT_CLOCK_OFFSET_SECONDS if row is None else row
+    return dt.timedelta(seconds=int(seconds))
+
+
+def now() -> dt.datetime:
+    """The sandbox's clock: real time shifted by the `clock_offset_seconds` switch."""
+    return timezone.now() + clock_offset()

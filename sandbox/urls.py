@@ -1,0 +1,21 @@
+"""The sandbox tenant's URLs, served alone by `manage.py runsandbox`."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from sandbox import connections_api, faults_api, jobs_api, tokens
+
+urlpatterns = [
+    path("oauth/token", tokens.token_view, name="sandbox-token"),
+    path("api/v2/connections", connections_api.list_connections, name="sandbox-connections"),
+    path("api/v2/jobs/users-exports", jobs_api.create_export, name="sandbox-export-create"),
+    path("api/v2/jobs/<str:job_id>", jobs_api.get_job, name="sandbox-job"),
+    path("api/v2/jobs/<str:job_id>/errors", jobs_api.get_job_errors, name="sandbox-job-errors"),
+    path("exports/<str:job_id>/<str:filename>", jobs_api.download, name="sandbox-download"),
+    path("sandbox/faults", faults_api.faults_view, name="sandbox-faults"),
+    path("sandbox/stats", faults_api.stats_view, name="sandbox-stats"),
+]
+
+handler404 = "sandbox.http.not_found"
+handler500 = "sandbox.http.server_error"
