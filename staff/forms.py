@@ -11,6 +11,11 @@ from .models import AuditEvent
 class SignInForm(AuthenticationForm):
     """Django's sign-in form, worded for staff who sign in with their email address."""
 
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email address and password do not match a staff account.",
+    }
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Email address"
@@ -18,6 +23,10 @@ class SignInForm(AuthenticationForm):
             {"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
         )
         self.fields["password"].widget.attrs["autocomplete"] = "current-password"
+
+    def clean_username(self) -> str:
+        # add_staff stores emails lower-cased; accept any spelling at sign-in.
+        return str(self.cleaned_data["username"]).strip().lower()
 
 
 class DateInput(forms.DateInput):

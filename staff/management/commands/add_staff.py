@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from staff.roles import ROLES, generate_password, save_staff
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update a staff member and give them one role. A new member gets a password "
+        "typed at a prompt (or generated and printed when there is no terminal); an existing "
+        "member keeps theirs unless --password-stdin or --generate-password is given."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("email", help="The staff member's email; it is also their sign-in.")
+        parser.add_argument("--role", required=True, choices=sorted(ROLES))
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument(
+            "--password-stdin", action="store_true", help="Read the password from standard input."
+        )
+        source.add_argument(
+            "--generate-password",
+            action="store_true",
+            help="Generate a password and print it.",
+        )
+        source.add_argument(
+            "--prompt-password",
+            action="store_true",
+            help="Ask for a new password even if the member exists.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        email: str = options["email"]
+        role: str = options["role"]
+        generated = False
+        password: str | None = None
+        if options["password_stdin"]:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise CommandError("No password on standard input.")
+        elif options["generate_password"]:
+            password, generated = generate_password(), True
+        elif options["prompt_password"] or not _member_exists(email):
+            if sys.stdin.isatty():
+                password = _prompt()
+            else:
+                password, generated = generate_password(), True
+
+        try:
+            result = save_staff(email, role, password)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+
+        verb = "Created" if result.created else "Updated"
+        self.stdout.write(
+            self.style.SUCCESS(f"{verb} {result.user.username} with the {role} role.")
+        )
+        if generated:
+            self.stdout.write(f"Password: {password}")
+        elif password is None:
+            self.stdout.write("Password unchanged.")
+
+
+def _member_exists(email: str) -> bool:
+    return User.objects.filter(username=email.strip().lower()).exists()
+
+
+def _prompt() -> str:
+    for _ in range(3):
+        first = getpass.getpass("Password: ")
+        if first and first == getpass.getpass("Password (again): "):
+            return first
+        sys.stderr.write("The passwords were empty or did not match. Try again.\n")
+    raise CommandError("No password set.")

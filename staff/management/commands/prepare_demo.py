@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandParser
+
+from staff.roles import generate_password, save_staff, staff_exists
+
+DEMO_EMAIL = "demo@userdesk.local"
+SEED_COMMAND = "sandbox_seed"
+
+
+class Command(BaseCommand):
+    help = (
+        "Get a machine ready for `make run`: migrate both databases, create a demo export "
+        "admin when no staff exists (and print its sign-in), seed the sandbox when it is empty."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--seed-users", type=int, default=5000)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000", help="Where the web app will answer."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for alias in ("default", "sandbox"):
+            self.stdout.write(f"Migrating the {alias} database ...")
+            call_command("migrate", database=alias, interactive=False, verbosity=0)
+        self._demo_sign_in(options["url"].rstrip("/"))
+        self._seed_sandbox(options["seed_users"], options["seed"])
+
+    def _demo_sign_in(self, url: str) -> None:
+        if staff_exists():
+            self.stdout.write(
+                "Staff accounts exist; sign in with yours. To add or reset one: "
+                "python manage.py add_staff EMAIL --role export-admin --generate-password"
+            )
+            return
+        password = generate_password()
+        save_staff(DEMO_EMAIL, "export-admin", password)
+        bar = "=" * 64
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n{bar}\n"
+                f"  Demo sign-in (Export admin), shown once:\n"
+                f"    URL:      {url}/sign-in/\n"
+                f"    Email:    {DEMO_EMAIL}\n"
+                f"    Password: {password}\n"
+                f"{bar}\n"
+            )
+        )
+
+    def _seed_sandbox(self, users: int, seed: int) -> None:
+        if SEED_COMMAND not in get_commands():
+            self.stdout.write(
+                f"Note: the sandbox has no `{SEED_COMMAND}` command yet, so it was not seeded."
+            )
+            return
+        tenant_users = apps.get_model("sandbox", "TenantUser")
+        if tenant_users._default_manager.using("sandbox").exists():
+            self.stdout.write("The sandbox tenant already has users; not seeding it again.")
+            return
+        self.stdout.write(
+            f"Seeding the sandbox tenant at {settings.SANDBOX_DATABASE_PATH} with {users} users ..."
+        )
+        call_command(SEED_COMMAND, users=users, seed=seed, stdout=self.stdout, stderr=self.stderr)

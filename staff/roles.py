@@ -1,0 +1,64 @@
+"""Staff accounts and their roles: what `add_staff` and `prepare_demo` share."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Q
+
+from .permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
+
+ROLES = {"support": SUPPORT_GROUP, "export-admin": EXPORT_ADMIN_GROUP}
+
+
+@dataclass(frozen=True)
+class StaffResult:
+    user: User
+    created: bool
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def normalise_email(email: str) -> str:
+    """Staff sign in with their email; keep one spelling so sign-in never depends on case."""
+    email = email.strip().lower()
+    validate_email(email)
+    return email
+
+
+def staff_exists() -> bool:
+    return User.objects.filter(
+        Q(is_superuser=True) | Q(groups__name__in=ROLES.values()), is_active=True
+    ).exists()
+
+
+@transaction.atomic
+def save_staff(email: str, role: str, password: str | None) -> StaffResult:
+    """Create or update the staff member `email` with exactly one role; None keeps the password.
+
+    Raises ValidationError for a malformed email or a password the validators reject.
+    """
+    email = normalise_email(email)
+    group = Group.objects.get(name=ROLES[role])
+    user = User.objects.filter(username=email).first()
+    created = user is None
+    if user is None:
+        user = User(username=email, email=email)
+    user.email = email
+    user.is_active = True
+    if password is not None:
+        validate_password(password, user)
+        user.set_password(password)
+    elif created:
+        user.set_unusable_password()
+    user.save()
+    user.groups.remove(*Group.objects.filter(name__in=ROLES.values()).exclude(pk=group.pk))
+    user.groups.add(group)
+    return StaffResult(user=user, created=created)
