@@ -306,6 +306,11 @@ AUTH0_BASE_URL = env_url("AUTH0_BASE_URL", _default_base, schemes=("http", "http
 AUTH0_AUDIENCE = env_str("AUTH0_AUDIENCE", f"https://{AUTH0_DOMAIN}/api/v2/")
 AUTH0_TIMEOUT_SECONDS = env_float("AUTH0_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 15, minimum=0)
+# Management API client: a whole call (token, retries, waits) ends within the deadline.
+AUTH0_DEADLINE_SECONDS = env_float("AUTH0_DEADLINE_SECONDS", 10.0, minimum=0.1)
+AUTH0_MAX_RETRIES = env_int("AUTH0_MAX_RETRIES", 4, minimum=0)
+AUTH0_BACKOFF_CAP_SECONDS = env_float("AUTH0_BACKOFF_CAP_SECONDS", 2.0, minimum=0.0)
+CONNECTIONS_CACHE_SECONDS = env_int("CONNECTIONS_CACHE_SECONDS", 60, minimum=0)
 
 # --- Exports ----------------------------------------------------------------------
 EXPORT_STORAGE_DIR = Path(env_str("EXPORT_STORAGE_DIR", str(VAR_DIR / "exports")))

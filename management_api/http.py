@@ -1,0 +1,371 @@
+"""The one HTTP path to the Management API: client, token, retries, errors.
+
+One pooled httpx.Client per process, built lazily and rebuilt after a fork, so every
+Celery worker child and web worker gets its own connections. The bearer token comes
+from the client-credentials grant and lives in Django's cache, shared by every process,
+so many calls cost one token request. Retries live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+
+from .errors import ManagementApiError, PermanentError, TransientError
+
+logger = logging.getLogger("management_api")
+
+USER_AGENT = "Userdesk/0.1 (Auth0 Management API client; httpx)"
+BACKOFF_BASE_SECONDS = 0.25
+TOKEN_WAIT_POLL_SECONDS = 0.05
+# Methods that are safe to send twice; a POST is repeated only when it surely never left.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@dataclass
+class RequestStats:
+    """Upstream requests sent by this process (cheap; read by tests and the bench)."""
+
+    total: int = 0
+    by_path: Counter[str] = field(default_factory=Counter)
+
+    def snapshot(self) -> tuple[int, Counter[str]]:
+        return self.total, Counter(self.by_path)
+
+
+stats = RequestStats()
+
+
+def _count_request(request: httpx.Request) -> None:
+    stats.total += 1
+    stats.by_path[request.url.path] += 1
+
+
+_transport: httpx.BaseTransport | None = None
+_client: tuple[int, httpx.Client] | None = None
+_client_lock = threading.Lock()
+
+
+def _build_client() -> httpx.Client:
+    return httpx.Client(
+        transport=_transport,
+        timeout=httpx.Timeout(settings.AUTH0_TIMEOUT_SECONDS),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        event_hooks={"request": [_count_request]},
+        follow_redirects=False,
+    )
+
+
+def http_client() -> httpx.Client:
+    """This process's client; a forked child builds its own instead of sharing sockets."""
+    global _client
+    current = _client
+    pid = os.getpid()
+    if current is None or current[0] != pid:
+        with _client_lock:
+            current = _client
+            if current is None or current[0] != pid:
+                current = (pid, _build_client())
+                _client = current
+    return current[1]
+
+
+@contextmanager
+def use_transport(transport: httpx.BaseTransport) -> Iterator[None]:
+    """Route this process's calls through `transport` (tests: httpx.MockTransport)."""
+    global _transport, _client
+    previous = _transport
+    with _client_lock:
+        _transport, _client = transport, None
+    try:
+        yield
+    finally:
+        with _client_lock:
+            _transport, _client = previous, None
+
+
+def url_for(path: str) -> str:
+    return f"{settings.AUTH0_BASE_URL}{path}"
+
+
+def redact(url: str) -> str:
+    """A URL fit for logs and messages: no query string (signed links keep secrets there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# --- Errors from responses --------------------------------------------------------------
+
+
+def _body_fields(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        message = str(
+            body.get("message") or body.get("error_description") or body.get("error") or ""
+        )
+        code = str(body.get("errorCode") or body.get("error") or "")
+        return message, code
+    text = response.text.strip()
+    return (text[:200] if text else response.reason_phrase), ""
+
+
+def error_from_response(
+    response: httpx.Response, *, retry_after_seconds: float | None = None
+) -> ManagementApiError:
+    message, code = _body_fields(response)
+    status = response.status_code
+    if status == 429 or status >= 500:
+        wait = retry_after_seconds if retry_after_seconds is not None else 1.0
+        human = (
+            "Auth0's rate limit was reached"
+            if status == 429
+            else f"Auth0 could not answer (HTTP {status})"
+        )
+        return TransientError(
+            f"{human}: {message}" if message else human,
+            retry_after_seconds=wait,
+            status=status,
+            message=message,
+            error_code=code,
+        )
+    return PermanentError(
+        message or f"Auth0 refused the request (HTTP {status})",
+        status=status,
+        message=message,
+        error_code=code,
+    )
+
+
+# --- Retry timing ---------------------------------------------------------------------
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Capped exponential backoff with jitter: about 0.25 s, 0.5 s, 1 s, ... up to the cap."""
+    ceiling = min(settings.AUTH0_BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def server_delay_seconds(response: httpx.Response) -> float | None:
+    """What the server asked for: Retry-After (seconds or HTTP date), else X-RateLimit-Reset."""
+    retry_after = response.headers.get("retry-after")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(retry_after)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - time.time())
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            # Epoch seconds, as every Auth0 SDK reads it; a little jitter spreads the herd.
+            return max(0.0, float(reset) - time.time()) * random.uniform(1.0, 1.2)
+        except ValueError:
+            return None
+    return None
+
+
+# --- Sending ------------------------------------------------------------------------
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    deadline: float,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """One logical request with bounded retries; returns any response that is not 429/5xx."""
+    attempt = 0
+    path = urlsplit(url).path
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransientError(
+                "Auth0 did not answer in time", retry_after_seconds=backoff_seconds(attempt) + 1
+            )
+        timeout = httpx.Timeout(min(settings.AUTH0_TIMEOUT_SECONDS, remaining))
+        server_delay: float | None = None
+        try:
+            response = http_client().request(
+                method, url, params=params, json=json, headers=headers, timeout=timeout
+            )
+        except httpx.TimeoutException as exc:
+            retryable = method in IDEMPOTENT or isinstance(exc, httpx.ConnectTimeout)
+            failure: ManagementApiError = TransientError(
+                "Auth0 did not answer in time", retry_after_seconds=1.0
+            )
+            reason = type(exc).__name__
+        except httpx.TransportError as exc:
+            retryable = method in IDEMPOTENT or isinstance(exc, httpx.ConnectError)
+            failure = TransientError("Auth0 could not be reached", retry_after_seconds=1.0)
+            reason = type(exc).__name__
+        else:
+            status = response.status_code
+            if status != 429 and status < 500:
+                return response
+            # A 429 was never processed, so even a POST may be repeated.
+            retryable = method in IDEMPOTENT or status == 429
+            server_delay = server_delay_seconds(response)
+            failure = error_from_response(response)
+            reason = f"HTTP {status}"
+        delay = server_delay if server_delay is not None else backoff_seconds(attempt)
+        attempt += 1
+        if (
+            not retryable
+            or attempt > settings.AUTH0_MAX_RETRIES
+            or time.monotonic() + delay > deadline
+        ):
+            if isinstance(failure, TransientError):
+                failure.retry_after_seconds = max(1.0, math.ceil(delay))
+            logger.warning("%s %s failed after %d attempt(s): %s", method, path, attempt, reason)
+            raise failure
+        logger.info("%s %s: %s, retry %d in %.2fs", method, path, reason, attempt, delay)
+        time.sleep(delay)
+
+
+# --- Token -----------------------------------------------------------------------------
+
+
+def _token_cache_key() -> str:
+    identity = f"{settings.AUTH0_BASE_URL}|{settings.AUTH0_CLIENT_ID}|{settings.AUTH0_AUDIENCE}"
+    return "management_api:token:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _fetch_token(deadline: float) -> tuple[str, int]:
+    response = send(
+        "POST",
+        url_for("/oauth/token"),
+        deadline=deadline,
+        json={
+            "grant_type": "client_credentials",
+            "client_id": settings.AUTH0_CLIENT_ID,
+            "client_secret": settings.AUTH0_CLIENT_SECRET,
+            "audience": settings.AUTH0_AUDIENCE,
+        },
+    )
+    if response.status_code != 200:
+        message, code = _body_fields(response)
+        raise PermanentError(
+            f"Auth0 refused the dashboard's client credentials: {message or response.status_code}",
+            status=response.status_code,
+            message=message,
+            error_code=code,
+        )
+    try:
+        body = response.json()
+        token = str(body["access_token"])
+        expires_in = int(body.get("expires_in") or 86400)
+    except (ValueError, KeyError, TypeError):
+        raise PermanentError(
+            "Auth0's token endpoint answered without an access token", status=200
+        ) from None
+    # Keep it until shortly before it expires: a minute early, or a tenth of a short lifetime.
+    lifetime = max(1, expires_in - min(60, expires_in // 10))
+    return token, lifetime
+
+
+def access_token(deadline: float, *, reject: str | None = None) -> str:
+    """The cached token, fetched once for all processes when missing (or equal to `reject`)."""
+    key = _token_cache_key()
+    lock_key = f"{key}:lock"
+    while True:
+        cached = cache.get(key)
+        if cached and cached != reject:
+            return str(cached)
+        lock_seconds = math.ceil(settings.AUTH0_DEADLINE_SECONDS) + 1
+        if cache.add(lock_key, os.getpid(), timeout=lock_seconds):
+            try:
+                cached = cache.get(key)
+                if cached and cached != reject:
+                    return str(cached)
+                token, lifetime = _fetch_token(deadline)
+                cache.set(key, token, timeout=lifetime)
+                return token
+            finally:
+                cache.delete(lock_key)
+        # Another process is fetching it right now: wait for its result.
+        if time.monotonic() + TOKEN_WAIT_POLL_SECONDS > deadline:
+            raise TransientError(
+                "Timed out waiting for a Management API token", retry_after_seconds=2.0
+            )
+        time.sleep(TOKEN_WAIT_POLL_SECONDS)
+
+
+def forget_token() -> None:
+    """Drop the shared token (used when credentials change)."""
+    cache.delete(_token_cache_key())
+
+
+# --- Authenticated API calls -------------------------------------------------------------
+
+
+def api_request(
+    method: str,
+    path: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    none_on_404: bool = False,
+) -> Any:
+    """Call `/api/v2{path}`; the parsed JSON body, None for 204 (or 404 when asked)."""
+    deadline = time.monotonic() + settings.AUTH0_DEADLINE_SECONDS
+    url = url_for(f"/api/v2{path}")
+    token = access_token(deadline)
+    response = send(
+        method,
+        url,
+        deadline=deadline,
+        params=params,
+        json=json,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if response.status_code == 401:
+        # Revoked or expired early: one fresh token, one more try.
+        token = access_token(deadline, reject=token)
+        response = send(
+            method,
+            url,
+            deadline=deadline,
+            params=params,
+            json=json,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    if response.status_code == 404 and none_on_404:
+        return None
+    if response.status_code >= 400:
+        raise error_from_response(response)
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise PermanentError(
+            f"Auth0 answered {path} with something that is not JSON",
+            status=response.status_code,
+        ) from None

@@ -1,0 +1,416 @@
+"""The Management API client, for what the sandbox cannot produce: faked at httpx's transport.
+
+Retry timing, token sharing across processes and the real endpoints are exercised against
+the sandbox server in test_management_api_sandbox.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+import management_api
+from management_api import PermanentError, TransientError, use_transport
+from management_api.http import http_client, server_delay_seconds
+
+BASE = "https://tenant.example.test"
+SECRET = "s3cr3t-client-secret-value"
+TOKEN = "tok-abc-123"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture(autouse=True)
+def tenant(settings: SettingsWrapper) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": uuid.uuid4().hex,  # locmem caches of one name share their data
+        }
+    }
+    settings.AUTH0_BASE_URL = BASE
+    settings.AUTH0_DOMAIN = "tenant.example.test"
+    settings.AUTH0_AUDIENCE = f"{BASE}/api/v2/"
+    settings.AUTH0_CLIENT_ID = "client-id"
+    settings.AUTH0_CLIENT_SECRET = SECRET
+    settings.AUTH0_DEADLINE_SECONDS = 5.0
+    settings.AUTH0_MAX_RETRIES = 4
+    settings.AUTH0_BACKOFF_CAP_SECONDS = 0.05
+
+
+class FakeTenant:
+    """Answers /oauth/token itself and hands API calls to scripted handlers, in order."""
+
+    def __init__(self, *api: Handler, token: str = TOKEN) -> None:
+        self.api = list(api)
+        self.token = token
+        self.requests: list[httpx.Request] = []
+        self.token_requests = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path == "/oauth/token":
+            self.token_requests += 1
+            return httpx.Response(
+                200, json={"access_token": self.token, "expires_in": 86400, "token_type": "Bearer"}
+            )
+        handler = self.api.pop(0) if len(self.api) > 1 else self.api[0]
+        return handler(request)
+
+    @property
+    def api_requests(self) -> list[httpx.Request]:
+        return [r for r in self.requests if r.url.path != "/oauth/token"]
+
+
+@pytest.fixture
+def fake() -> Iterator[Callable[..., FakeTenant]]:
+    def install(*api: Handler, token: str = TOKEN) -> FakeTenant:
+        tenant = FakeTenant(*api, token=token)
+        stack.append(use_transport(httpx.MockTransport(tenant)))
+        stack[-1].__enter__()
+        return tenant
+
+    stack: list[Any] = []
+    yield install
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)
+
+
+def ok(body: Any) -> Handler:
+    return lambda request: httpx.Response(200, json=body)
+
+
+def status(code: int, headers: dict[str, str] | None = None, **body: Any) -> Handler:
+    return lambda request: httpx.Response(code, json=body or {"message": "x"}, headers=headers)
+
+
+def raises(exc: type[httpx.TransportError]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc("simulated", request=request)
+
+    return handler
+
+
+PAGE = {"start": 0, "limit": 50, "length": 1, "users": [{"user_id": "auth0|1"}], "total": 1}
+
+
+def test_search_sends_v3_params_and_returns_a_page(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(ok(PAGE))
+    page = management_api.search_users(
+        'email:"a@b.c"', page=2, per_page=25, sort="created_at:-1", fields=["user_id", "email"]
+    )
+    assert page.users == [{"user_id": "auth0|1"}]
+    assert page.total == 1
+    request = tenant.api_requests[0]
+    assert request.url.path == "/api/v2/users"
+    assert dict(request.url.params) == {
+        "search_engine": "v3",
+        "q": 'email:"a@b.c"',
+        "page": "2",
+        "per_page": "25",
+        "include_totals": "true",
+        "sort": "created_at:-1",
+        "fields": "user_id,email",
+        "include_fields": "true",
+    }
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["User-Agent"].startswith("Userdesk/")
+
+
+def test_token_is_fetched_once_for_many_calls(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(ok(PAGE))
+    for n in range(5):
+        management_api.search_users(f"name:n{n}")
+    assert tenant.token_requests == 1
+    body = json.loads(tenant.requests[0].content)
+    assert body == {
+        "grant_type": "client_credentials",
+        "client_id": "client-id",
+        "client_secret": SECRET,
+        "audience": f"{BASE}/api/v2/",
+    }
+
+
+def test_concurrent_callers_share_one_token_fetch(fake: Callable[..., FakeTenant]) -> None:
+    inside, release, second = threading.Event(), threading.Event(), threading.Event()
+    token_calls = 0
+
+    def transport(request: httpx.Request) -> httpx.Response:
+        nonlocal token_calls
+        if request.url.path == "/oauth/token":
+            token_calls += 1
+            if token_calls == 1:
+                inside.set()
+                release.wait(5)
+            else:
+                second.set()
+            return httpx.Response(200, json={"access_token": TOKEN, "expires_in": 600})
+        return httpx.Response(200, json=PAGE)
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            management_api.search_users("name:x")
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    with use_transport(httpx.MockTransport(transport)):
+        first = threading.Thread(target=run)
+        first.start()
+        assert inside.wait(5)
+        other = threading.Thread(target=run)
+        other.start()
+        # A second token request would show up here while the first is still in flight.
+        assert not second.wait(0.5)
+        release.set()
+        first.join(5)
+        other.join(5)
+    assert errors == []
+    assert token_calls == 1
+
+
+def test_401_fetches_a_new_token_once(fake: Callable[..., FakeTenant]) -> None:
+    expired = status(401, message="Expired token received for JSON Web Token validation")
+    tenant = fake(expired, ok(PAGE))
+    assert management_api.search_users("").total == 1
+    assert tenant.token_requests == 2
+    assert len(tenant.api_requests) == 2
+
+
+def test_second_401_is_a_permanent_error(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(status(401, message="Invalid token"))
+    with pytest.raises(PermanentError) as caught:
+        management_api.search_users("")
+    assert caught.value.status == 401
+    assert caught.value.message == "Invalid token"
+    assert tenant.token_requests == 2
+
+
+def test_rejected_credentials_never_show_the_secret(
+    fake: Callable[..., FakeTenant], caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        body = {"error": "invalid_client", "error_description": "Client authentication failed"}
+        return httpx.Response(401, json=body)
+
+    caplog.set_level(logging.DEBUG)
+    with use_transport(httpx.MockTransport(refuse)), pytest.raises(PermanentError) as caught:
+        management_api.search_users("")
+    text = f"{caught.value} {caught.value!r} {caught.value.args} {caplog.text}"
+    assert "Client authentication failed" in str(caught.value)
+    assert caught.value.error_code == "invalid_client"
+    assert SECRET not in text
+
+
+def test_token_never_in_errors_or_logs(
+    fake: Callable[..., FakeTenant], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake(status(400, message="Bad query", errorCode="invalid_query_string"))
+    with pytest.raises(PermanentError) as caught:
+        management_api.search_users("(((")
+    assert str(caught.value) == "Bad query"
+    assert caught.value.error_code == "invalid_query_string"
+    assert caught.value.status == 400
+    text = f"{caught.value} {caught.value.args} {caplog.text}"
+    assert TOKEN not in text
+    assert SECRET not in text
+
+
+def test_retry_after_then_success(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(status(429, {"Retry-After": "0"}), status(429, {"Retry-After": "0"}), ok(PAGE))
+    assert management_api.search_users("").total == 1
+    assert len(tenant.api_requests) == 3
+
+
+def test_rate_limit_reset_header_is_honoured(fake: Callable[..., FakeTenant]) -> None:
+    reset = str(int(time.time()))
+    tenant = fake(status(429, {"X-RateLimit-Reset": reset}), ok(PAGE))
+    assert management_api.search_users("").total == 1
+    assert len(tenant.api_requests) == 2
+
+
+def test_a_wait_longer_than_the_deadline_gives_up_at_once(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(
+        status(
+            429,
+            {"Retry-After": "30"},
+            message="Global limit has been reached",
+            errorCode="too_many_requests",
+        )
+    )
+    with pytest.raises(TransientError) as caught:
+        management_api.search_users("")
+    assert caught.value.retry_after_seconds == 30
+    assert caught.value.error_code == "too_many_requests"
+    assert len(tenant.api_requests) == 1
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 504])
+def test_server_errors_are_retried(fake: Callable[..., FakeTenant], code: int) -> None:
+    tenant = fake(status(code), ok(PAGE))
+    assert management_api.search_users("").total == 1
+    assert len(tenant.api_requests) == 2
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout, httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError]
+)
+def test_network_failures_are_retried(
+    fake: Callable[..., FakeTenant], exc: type[httpx.TransportError]
+) -> None:
+    tenant = fake(raises(exc), ok(PAGE))
+    assert management_api.search_users("").total == 1
+    assert len(tenant.api_requests) == 2
+
+
+def test_retries_are_bounded(fake: Callable[..., FakeTenant], settings: SettingsWrapper) -> None:
+    settings.AUTH0_MAX_RETRIES = 2
+    tenant = fake(status(503, message="The query exceeded the timeout."))
+    with pytest.raises(TransientError) as caught:
+        management_api.search_users("")
+    assert len(tenant.api_requests) == 3
+    assert caught.value.status == 503
+    assert caught.value.retry_after_seconds >= 1
+
+
+def test_the_deadline_bounds_a_call(
+    fake: Callable[..., FakeTenant], settings: SettingsWrapper
+) -> None:
+    settings.AUTH0_MAX_RETRIES = 1000
+    settings.AUTH0_DEADLINE_SECONDS = 0.3
+    tenant = fake(status(503))
+    with pytest.raises(TransientError):
+        management_api.search_users("")
+    assert 1 < len(tenant.api_requests) < 1000
+
+
+def test_a_post_is_not_repeated_after_a_server_error(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(status(503))
+    with pytest.raises(TransientError):
+        management_api.create_users_export({"format": "csv"})
+    assert len(tenant.api_requests) == 1
+
+
+def test_a_post_is_repeated_after_a_429(fake: Callable[..., FakeTenant]) -> None:
+    job = {"id": "job_abcdefghijklmnop", "status": "pending", "type": "users_export"}
+    tenant = fake(status(429, {"Retry-After": "0"}), ok(job))
+    assert management_api.create_users_export({"format": "csv"}) == job
+    assert [r.method for r in tenant.api_requests] == ["POST", "POST"]
+    assert json.loads(tenant.api_requests[1].content) == {"format": "csv"}
+
+
+def test_missing_user_is_none_and_the_id_is_url_encoded(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(status(404, message="The user does not exist.", errorCode="inexistent_user"))
+    assert management_api.get_user("auth0|abc/def") is None
+    assert tenant.api_requests[0].url.raw_path == b"/api/v2/users/auth0%7Cabc%2Fdef"
+
+
+def test_missing_job_is_none(fake: Callable[..., FakeTenant]) -> None:
+    fake(status(404, message="Job not found."))
+    assert management_api.get_job("job_abcdefghijklmnop") is None
+
+
+def test_users_by_email_passes_the_address_verbatim(fake: Callable[..., FakeTenant]) -> None:
+    tenant = fake(ok([{"user_id": "auth0|1"}]))
+    assert management_api.users_by_email("Jane+x@Example.com") == [{"user_id": "auth0|1"}]
+    assert tenant.api_requests[0].url.params["email"] == "Jane+x@Example.com"
+
+
+def test_list_connections_pages_through(fake: Callable[..., FakeTenant]) -> None:
+    def page(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        size = 100 if number < 2 else 7
+        items = [{"id": f"con_{number}_{i}", "name": f"c{number}-{i}"} for i in range(size)]
+        return httpx.Response(
+            200, json={"total": 207, "start": number * 100, "limit": 100, "connections": items}
+        )
+
+    tenant = fake(page)
+    assert len(management_api.list_connections()) == 207
+    assert [r.url.params["page"] for r in tenant.api_requests] == ["0", "1", "2"]
+
+
+def test_download_sends_no_token_and_hides_the_signature(
+    fake: Callable[..., FakeTenant], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[httpx.Request] = []
+
+    def files(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.params.get("Signature") == "good":
+            return httpx.Response(200, content=b"\x1f\x8b payload")
+        return httpx.Response(403, text="<Error>AccessDenied</Error>")
+
+    fake(files)
+    url = f"{BASE}/exports/job_x/tenant.csv.gz?Expires=1&Key-Pair-Id=K&Signature="
+    with management_api.download(url + "good") as response:
+        assert b"".join(response.iter_bytes()) == b"\x1f\x8b payload"
+    assert "authorization" not in seen[0].headers
+    with pytest.raises(PermanentError) as caught, management_api.download(url + "SECRETSIG"):
+        pass
+    assert caught.value.status == 403
+    assert "SECRETSIG" not in f"{caught.value} {caught.value.args} {caplog.text}"
+
+
+def test_requests_are_counted(fake: Callable[..., FakeTenant]) -> None:
+    fake(ok(PAGE))
+    before, by_path = management_api.stats.snapshot()
+    management_api.search_users("")
+    management_api.search_users("")
+    after, by_path_after = management_api.stats.snapshot()
+    assert after - before == 2 + (by_path_after["/oauth/token"] - by_path["/oauth/token"])
+    assert by_path_after["/api/v2/users"] - by_path["/api/v2/users"] == 2
+
+
+def test_a_forked_child_builds_its_own_client() -> None:
+    parent = http_client()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read)
+        os.write(write, b"same" if http_client() is parent else b"own")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    assert answer == b"own"
+    assert http_client() is parent
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"Retry-After": "0"}, 0.0),
+        ({"Retry-After": "2", "X-RateLimit-Reset": str(int(time.time()) + 50)}, 2.0),
+        ({}, None),
+    ],
+)
+def test_server_delay_prefers_retry_after(headers: dict[str, str], expected: float | None) -> None:
+    assert server_delay_seconds(httpx.Response(429, headers=headers)) == expected
+
+
+def test_server_delay_reads_http_dates_and_reset_epochs() -> None:
+    future = time.time() + 20
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(future))
+    by_date = server_delay_seconds(httpx.Response(429, headers={"Retry-After": date}))
+    assert by_date is not None
+    assert 15 < by_date <= 21
+    by_reset = server_delay_seconds(
+        httpx.Response(429, headers={"X-RateLimit-Reset": str(int(future))})
+    )
+    assert by_reset is not None
+    assert 15 < by_reset <= 21 * 1.2
