@@ -315,6 +315,24 @@ CONNECTIONS_CACHE_SECONDS = env_int("CONNECTIONS_CACHE_SECONDS", 60, minimum=0)
 # --- Exports ----------------------------------------------------------------------
 EXPORT_STORAGE_DIR = Path(env_str("EXPORT_STORAGE_DIR", str(VAR_DIR / "exports")))
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 30, minimum=1)
+# Pipeline pacing and recovery (exports/pipeline.py). Polls wait about half of Auth0's
+# time_left_seconds, between the two bounds; the lease is what a worker holds while it works
+# on an export (renewed every few seconds); the sweep re-enqueues queued exports older than
+# the grace period and in-progress ones with no heartbeat for EXPORT_STALE_SECONDS (keep it
+# above EXPORT_POLL_MAX_SECONDS and EXPORT_LEASE_SECONDS).
+EXPORT_POLL_MIN_SECONDS = env_float("EXPORT_POLL_MIN_SECONDS", 1.0, minimum=0.05)
+EXPORT_POLL_MAX_SECONDS = env_float("EXPORT_POLL_MAX_SECONDS", 30.0, minimum=0.05)
+EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 120, minimum=1)
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 300, minimum=1)
+EXPORT_QUEUED_GRACE_SECONDS = env_int("EXPORT_QUEUED_GRACE_SECONDS", 60, minimum=0)
+EXPORT_DOWNLOAD_ATTEMPTS = env_int("EXPORT_DOWNLOAD_ATTEMPTS", 4, minimum=1)
+EXPORT_SWEEP_SECONDS = env_float("EXPORT_SWEEP_SECONDS", 30.0, minimum=1.0)
+EXPORT_TASK_SOFT_TIME_LIMIT = env_int("EXPORT_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
+EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "exports-sweep": {"task": "exports.tasks.sweep_exports", "schedule": EXPORT_SWEEP_SECONDS},
+    "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},
+}
 EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET")
 if EXPORT_S3_BUCKET:
     _export_storage: dict[str, Any] = {

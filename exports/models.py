@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 from django.urls import reverse
+
+from staff.permissions import Capability, can
 
 
 class Status(models.TextChoices):
@@ -38,6 +41,16 @@ class Format(models.TextChoices):
     CSV = "csv", "CSV"
     # Auth0 calls this format "json", but the file holds one JSON object per line.
     NDJSON = "ndjson", "NDJSON (Auth0's “json”: one JSON object per line)"
+
+
+class ExportQuerySet(models.QuerySet["Export"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ExportQuerySet:
+        """Export admins see every export; everyone else only their own."""
+        if can(user, Capability.VIEW_ALL_EXPORTS):  # type: ignore[arg-type]
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(requested_by_id=user.pk)
 
 
 class Export(models.Model):
@@ -94,6 +107,8 @@ class Export(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives"
     )
     filter_conditions = models.JSONField(default=list, blank=True)
+
+    objects = ExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,11 +1,205 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+from django_htmx.middleware import HtmxDetails
+
+from management_api.errors import ManagementApiError
+from staff import audit
 from staff.permissions import Capability, requires
+
+from . import pipeline, retention
+from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
+from .forms import ExportForm, TemplateNameForm, initial_from_spec, picker_rows
+from .models import Export, ExportTemplate
+
+HISTORY_PAGE_SIZE = 25
+
+
+class StaffRequest(HttpRequest):
+    """Every view here runs behind sign-in (LoginRequiredMiddleware) and HtmxMiddleware."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+def _connections() -> tuple[list[dict[str, str]], str]:
+    try:
+        return connections(), ""
+    except ManagementApiError as exc:
+        return (
+            [],
+            f"The connection list could not be loaded ({exc}); only “All connections” is offered.",
+        )
+
+
+def _prefill(
+    request: StaffRequest, conns: list[dict[str, str]]
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Initial values from a template, a re-run, or the search page's hand-off."""
+    params = request.GET
+    spec: dict[str, Any] | None = None
+    if params.get("template", "").isdigit():
+        template = ExportTemplate.objects.filter(owner=request.user, pk=params["template"]).first()
+        spec = template.spec if template else None
+    elif params.get("rerun", "").isdigit():
+        source = Export.objects.visible_to(request.user).filter(pk=params["rerun"]).first()
+        spec = source.spec() if source else None
+    if spec is not None:
+        return initial_from_spec(spec), list(spec.get("fields") or [])
+
+    initial: dict[str, Any] = {}
+    connection = params.get("connection", "").strip()
+    if connection:
+        match = next((c for c in conns if connection in (c["id"], c["name"])), None)
+        initial["connection"] = match["id"] if match else ""
+    if params.get("q"):
+        initial["source_query"] = params["q"][:2000]
+    if params.get("fields"):
+        picked = [{"name": name.strip()} for name in params["fields"].split(",") if name.strip()]
+    else:
+        picked = [
+            {"name": "user_id", "export_as": "Id"},
+            {"name": "email"},
+            {"name": "email_verified"},
+            {"name": "name"},
+            {"name": "identities[0].connection", "export_as": "Connection"},
+            {"name": "created_at"},
+            {"name": "last_login"},
+        ]
+    return initial, picked
 
 
 @requires(Capability.RUN_EXPORTS)
-def history(request: HttpRequest) -> HttpResponse:
-    return render(request, "exports/history.html")
+def new(request: StaffRequest) -> HttpResponse:
+    conns, connections_error = _connections()
+    leaves, objects = discovered_metadata()
+    if request.method == "POST":
+        form = ExportForm(request.POST, connections=conns, metadata_objects=objects)
+        if form.is_valid():
+            if "save_template" in request.POST:
+                return _save_template(request, form)
+            export = pipeline.create_export(form.spec(), requested_by=request.user)
+            audit.record(
+                request,
+                "exports.create",
+                target=f"export #{export.pk}",
+                format=export.format,
+                connection=export.connection_label,
+                fields=len(export.fields),
+                limit=export.limit,
+            )
+            messages.success(request, f"Export #{export.pk} is queued.")
+            return redirect(export)
+    else:
+        initial, picked = _prefill(request, conns)
+        rows = picker_rows(metadata_leaves=leaves, metadata_objects=objects, picked=picked)
+        form = ExportForm(initial=initial, connections=conns, rows=rows, metadata_objects=objects)
+    return render(
+        request,
+        "exports/new.html",
+        {
+            "form": form,
+            "connections_error": connections_error,
+            "csv_max_fields": CSV_MAX_FIELDS,
+            "templates": ExportTemplate.objects.filter(owner=request.user),
+        },
+    )
+
+
+def _save_template(request: StaffRequest, form: ExportForm) -> HttpResponse:
+    name = form.cleaned_data.get("template_title") or ""
+    if not name:
+        form.add_error("template_title", "Name the template to save it.")
+        return render(request, "exports/new.html", {"form": form, "csv_max_fields": CSV_MAX_FIELDS})
+    template, _ = ExportTemplate.objects.update_or_create(
+        owner=request.user, name=name, defaults={"spec": form.spec()}
+    )
+    messages.success(request, f"Template “{template.name}” saved.")
+    return redirect(f"{reverse('exports:new')}?template={template.pk}")
+
+
+@require_POST
+@requires(Capability.RUN_EXPORTS)
+def save_template(request: StaffRequest, pk: int) -> HttpResponse:
+    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    form = TemplateNameForm(request.POST)
+    if form.is_valid():
+        spec = export.spec()
+        ExportTemplate.objects.update_or_create(
+            owner=request.user, name=form.cleaned_data["name"], defaults={"spec": spec}
+        )
+        messages.success(request, f"Template “{form.cleaned_data['name']}” saved.")
+    else:
+        messages.error(request, "Name the template to save it.")
+    return redirect("exports:history")
+
+
+@require_POST
+@requires(Capability.RUN_EXPORTS)
+def delete_template(request: StaffRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(ExportTemplate, owner=request.user, pk=pk)
+    template.delete()
+    messages.success(request, f"Template “{template.name}” deleted.")
+    return redirect("exports:new")
+
+
+@vary_on_headers("HX-Request")
+@requires(Capability.RUN_EXPORTS)
+def history(request: StaffRequest) -> HttpResponse:
+    exports = Export.objects.visible_to(request.user).select_related("requested_by", "parent")
+    page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "exports/history.html",
+        {"page": page, "retention_days": settings.EXPORT_RETENTION_DAYS},
+    )
+
+
+@vary_on_headers("HX-Request")
+@requires(Capability.RUN_EXPORTS)
+def detail(request: StaffRequest, pk: int) -> HttpResponse:
+    export = get_object_or_404(
+        Export.objects.visible_to(request.user).select_related("parent"), pk=pk
+    )
+    if request.htmx:
+        # The live progress: a history row or the detail page's status block.
+        template = (
+            "exports/history.html#row"
+            if request.GET.get("view") == "row"
+            else "exports/detail.html#status"
+        )
+        response = render(request, template, {"export": export, "events": export.events.all()})
+        if export.is_settled:
+            # 286 swaps in the settled state and tells htmx to stop polling.
+            return HttpResponseStopPolling(response.content)
+        return response
+    return render(
+        request,
+        "exports/detail.html",
+        {"export": export, "events": export.events.all(), "derivatives": export.derivatives.all()},
+    )
+
+
+@requires(Capability.RUN_EXPORTS)
+def delete(request: StaffRequest, pk: int) -> HttpResponse:
+    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    if not export.is_settled:
+        messages.error(request, f"Export #{export.pk} is still running; delete it once it settles.")
+        return redirect("exports:history")
+    if request.method != "POST":
+        return render(request, "exports/delete.html", {"export": export})
+    retention.delete(export)
+    audit.record(request, "exports.delete", target=f"export #{pk}")
+    messages.success(request, f"Export #{pk} and its file are deleted.")
+    return redirect("exports:history")

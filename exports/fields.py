@@ -1,0 +1,152 @@
+"""What an export may contain: Auth0's exportable attributes, metadata paths found on real
+users, and the rules for field names (auth0-api.md §4.1)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+import management_api
+from management_api.errors import ManagementApiError
+
+logger = logging.getLogger(__name__)
+
+# Auth0's exportable user attributes, in the order the builder lists them.
+EXPORTABLE_FIELDS: tuple[str, ...] = (
+    "user_id",
+    "email",
+    "email_verified",
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "username",
+    "phone_number",
+    "phone_verified",
+    "picture",
+    "created_at",
+    "updated_at",
+    "last_login",
+    "last_ip",
+    "logins_count",
+    "last_password_reset",
+    "blocked",
+    "identities",
+    "multifactor",
+    "multifactor_last_modified",
+    "app_metadata",
+    "user_metadata",
+)
+METADATA_ROOTS = ("app_metadata", "user_metadata")
+# The dashboard's "default fields" (the import/export extension's list), ticked on a new form.
+DEFAULT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("user_id", "Id"),
+    ("email", ""),
+    ("email_verified", ""),
+    ("name", ""),
+    ("identities[0].connection", "Connection"),
+    ("created_at", ""),
+    ("last_login", ""),
+)
+CSV_MAX_FIELDS = 30
+MAX_NAME_LENGTH = 100
+
+_SEGMENT = r"[A-Za-z0-9_\-$@:]+"
+_PATH = re.compile(rf"(?P<root>[a-z_]+)(?:\[\d+\])?(?:\.{_SEGMENT}(?:\[\d+\])?)*\Z")
+METADATA_CACHE_KEY = "exports:metadata-paths:v1"
+CONNECTIONS_CACHE_KEY = "exports:connections:v1"
+METADATA_SAMPLE_SIZE = 25
+
+
+def field_problem(name: str) -> str | None:
+    """Why `name` cannot be exported, or None when Auth0 accepts it."""
+    if not name:
+        return "A field needs a name."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"“{name[:40]}…” is longer than {MAX_NAME_LENGTH} characters."
+    match = _PATH.match(name)
+    if not match or match.group("root") not in EXPORTABLE_FIELDS:
+        return (
+            f"“{name}” is not an exportable field. Use one of Auth0's attributes "
+            f"(email, created_at, …), a metadata path such as user_metadata.plan, "
+            f"or an indexed path such as identities[0].connection."
+        )
+    return None
+
+
+def is_whole_metadata_object(name: str, object_paths: Iterable[str] = ()) -> bool:
+    """True for app_metadata/user_metadata themselves and any metadata path known to hold
+    an object (CSV cannot carry those; NDJSON can)."""
+    if name in METADATA_ROOTS:
+        return True
+    return name.split(".", 1)[0] in METADATA_ROOTS and name in set(object_paths)
+
+
+def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """Leaf paths and object paths found under the users' metadata, sorted."""
+    leaves: set[str] = set()
+    objects: set[str] = set()
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, Mapping) and value:
+            if "." in prefix:
+                objects.add(prefix)
+            for key, child in value.items():
+                if re.fullmatch(_SEGMENT, str(key)):
+                    walk(f"{prefix}.{key}", child)
+        elif "." in prefix:
+            leaves.add(prefix)
+
+    for user in users:
+        for root in METADATA_ROOTS:
+            walk(root, user.get(root))
+    return sorted(leaves), sorted(objects)
+
+
+def discovered_metadata() -> tuple[list[str], list[str]]:
+    """Metadata leaf and object paths sampled from a few real users (cached briefly)."""
+    cached = cache.get(METADATA_CACHE_KEY)
+    if cached is not None:
+        return cached[0], cached[1]
+    users: list[dict[str, Any]] = []
+    for query in ("_exists_:user_metadata OR _exists_:app_metadata", ""):
+        try:
+            page = management_api.search_users(
+                q=query,
+                per_page=METADATA_SAMPLE_SIZE,
+                fields=["user_id", *METADATA_ROOTS],
+                include_totals=False,
+            )
+        except ManagementApiError as exc:
+            logger.warning("Could not sample users for metadata paths: %s", exc)
+            continue
+        users = page.users
+        if users:
+            break
+    found = flatten_metadata(users)
+    cache.set(METADATA_CACHE_KEY, found, settings.CONNECTIONS_CACHE_SECONDS)
+    return found
+
+
+def connections() -> list[dict[str, str]]:
+    """The tenant's connections as {id, name, strategy} (cached briefly)."""
+    cached = cache.get(CONNECTIONS_CACHE_KEY)
+    if cached is not None:
+        return list(cached)
+    items = [
+        {
+            "id": str(c.get("id") or ""),
+            "name": str(c.get("name") or ""),
+            "strategy": str(c.get("strategy") or ""),
+        }
+        for c in management_api.list_connections(fields=["id", "name", "strategy"])
+        if c.get("id")
+    ]
+    items.sort(key=lambda c: c["name"].lower())
+    cache.set(CONNECTIONS_CACHE_KEY, items, settings.CONNECTIONS_CACHE_SECONDS)
+    return items

@@ -1,0 +1,56 @@
+"""Retention: delete kept files older than EXPORT_RETENTION_DAYS, keep the rows as tombstones."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Export, ExportEvent, Status
+from .pipeline import export_storage
+
+logger = logging.getLogger(__name__)
+
+
+def prune(now: datetime | None = None, days: int | None = None) -> list[int]:
+    """Purge every ready export older than the retention period; return their ids.
+
+    The row stays (status purged, purged_at set, sizes and checksum kept) and so does the
+    audit trail; only the file goes.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days if days is not None else settings.EXPORT_RETENTION_DAYS)
+    purged: list[int] = []
+    for export in Export.objects.filter(status=Status.READY, ready_at__lt=cutoff):
+        purge(export, now=now, reason=f"older than {settings.EXPORT_RETENTION_DAYS} days")
+        purged.append(export.pk)
+    return purged
+
+
+def purge(export: Export, *, now: datetime | None = None, reason: str = "") -> bool:
+    """Delete one export's file and mark the row purged. False if it was not ready."""
+    now = now or timezone.now()
+    name = export.file_name
+    with transaction.atomic():
+        updated = Export.objects.filter(pk=export.pk, status=Status.READY).update(
+            status=Status.PURGED, purged_at=now, file_name="", updated_at=now
+        )
+        if not updated:
+            return False
+        message = f"File deleted ({reason})" if reason else "File deleted"
+        ExportEvent.objects.create(export=export, status=Status.PURGED, message=message)
+    if name:
+        export_storage().delete(name)
+        logger.info("Purged export %s (%s)", export.pk, reason)
+    return True
+
+
+def delete(export: Export) -> None:
+    """Delete an export row and its file (the audit trail stays)."""
+    name = export.file_name
+    export.delete()
+    if name:
+        export_storage().delete(name)

@@ -1,0 +1,83 @@
+// Export builder: a live field counter, the CSV rules shown while picking, order numbers.
+(function () {
+  "use strict";
+
+  function setup(form) {
+    var max = parseInt(form.dataset.csvMax || "30", 10);
+    var submit = document.getElementById("submit-export");
+    var count = document.getElementById("field-count");
+    var problem = document.getElementById("field-counter-error");
+    var limit = form.querySelector("input[name=limit]");
+    var sample = form.querySelector("input[name=sample]");
+
+    function format() {
+      var checked = form.querySelector("input[name=format]:checked");
+      return checked ? checked.value : "csv";
+    }
+
+    function rowName(row) {
+      var input = row.querySelector(".field-name");
+      return input ? input.value.trim() : "";
+    }
+
+    function picked() {
+      return Array.prototype.filter.call(form.querySelectorAll(".field-row"), function (row) {
+        var box = row.querySelector(".field-on");
+        var free = row.classList.contains("kind-free");
+        return (box && box.checked) || (free && rowName(row) !== "");
+      });
+    }
+
+    function update() {
+      var rows = picked();
+      var csv = format() === "csv";
+      var objects = rows.filter(function (row) {
+        var name = rowName(row);
+        return row.classList.contains("is-object") || name === "app_metadata" || name === "user_metadata";
+      });
+      var messages = [];
+      if (csv && rows.length > max) {
+        messages.push("CSV exports take at most " + max + " fields; you picked " + rows.length + ".");
+      }
+      if (csv && objects.length) {
+        messages.push("CSV cannot hold whole metadata objects (" + objects.map(rowName).join(", ") +
+          "): pick their leaf paths or choose NDJSON.");
+      }
+      count.textContent = String(rows.length);
+      form.classList.toggle("format-csv", csv);
+      problem.textContent = messages.join(" ");
+      problem.classList.toggle("hidden", messages.length === 0);
+      submit.disabled = messages.length > 0;
+    }
+
+    function nextOrder() {
+      var highest = 0;
+      form.querySelectorAll(".field-order").forEach(function (input) {
+        var value = parseInt(input.value, 10);
+        if (!isNaN(value) && value > highest) { highest = value; }
+      });
+      return highest + 1;
+    }
+
+    form.addEventListener("change", function (event) {
+      var target = event.target;
+      if (target.classList && target.classList.contains("field-on") && target.checked) {
+        var order = target.closest(".field-row").querySelector(".field-order");
+        if (order && !order.value) { order.value = String(nextOrder()); }
+      }
+      if (target === sample && limit) {
+        if (sample.checked) { limit.dataset.previous = limit.value; limit.value = "10"; }
+        else { limit.value = limit.dataset.previous || ""; }
+        limit.readOnly = sample.checked;
+      }
+      update();
+    });
+    form.addEventListener("input", update);
+    update();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("export-builder");
+    if (form) { setup(form); }
+  });
+})();

@@ -1,0 +1,209 @@
+"""The export builder at /exports/new/: validation, prefill, templates, permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from exports.models import Export, ExportTemplate, Status
+from staff.models import AuditEvent
+
+pytestmark = pytest.mark.usefixtures("use_sandbox")
+
+
+def builder_post(
+    fields: list[tuple[str, str]],
+    *,
+    fmt: str = "csv",
+    limit: str = "",
+    connection: str = "",
+    ticked: tuple[str, ...] = (),
+    **extra: str,
+) -> dict[str, Any]:
+    """POST data as the builder sends it: ticked standard rows, then free-entry rows."""
+    data: dict[str, Any] = {"format": fmt, "limit": limit, "connection": connection, **extra}
+    index = 0
+    for name in ticked:
+        data.update({f"r{index}-kind": "standard", f"r{index}-name": name, f"r{index}-on": "on"})
+        data[f"r{index}-order"] = str(index + 1)
+        index += 1
+    for name, export_as in fields:
+        data.update(
+            {
+                f"r{index}-kind": "free",
+                f"r{index}-name": name,
+                f"r{index}-as": export_as,
+                f"r{index}-order": str(index + 1),
+            }
+        )
+        index += 1
+    return data
+
+
+def test_builder_lists_connections_and_metadata_paths(admin_client_: Client) -> None:
+    response = admin_client_.get("/exports/new/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "All connections" in body
+    assert "Username-Password-Authentication" in body
+    # Metadata leaf paths come from sampling real users of the tenant.
+    assert "user_metadata." in body or "app_metadata." in body
+    assert 'name="r0-on"' in body
+
+
+def test_csv_takes_at_most_30_fields(admin_client_: Client) -> None:
+    fields = [(f"user_metadata.f{i}", "") for i in range(31)]
+    response = admin_client_.post("/exports/new/", builder_post(fields))
+    assert response.status_code == 200
+    assert "CSV exports take at most 30 fields; you picked 31" in response.content.decode()
+    assert not Export.objects.exists()
+
+    response = admin_client_.post("/exports/new/", builder_post(fields[:30]))
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert len(export.fields) == 30
+
+
+def test_csv_refuses_a_whole_metadata_object_ndjson_takes_it(admin_client_: Client) -> None:
+    data = builder_post([("email", "")], ticked=("user_metadata",))
+    response = admin_client_.post("/exports/new/", data)
+    assert response.status_code == 200
+    assert "CSV cannot hold the whole object “user_metadata”" in response.content.decode()
+    assert not Export.objects.exists()
+
+    response = admin_client_.post("/exports/new/", {**data, "format": "ndjson"})
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert export.format == "ndjson"
+    assert export.fields == [{"name": "user_metadata"}, {"name": "email"}]
+    assert export.auth0_request()["format"] == "json"
+
+
+@pytest.mark.parametrize("limit", ["0", "-5", "ten", "1.5"])
+def test_bad_limit(admin_client_: Client, limit: str) -> None:
+    response = admin_client_.post("/exports/new/", builder_post([("email", "")], limit=limit))
+    assert response.status_code == 200
+    assert 'id="id_limit"' in response.content.decode()
+    assert "errorlist" in response.content.decode()
+    assert not Export.objects.exists()
+
+
+def test_unknown_field(admin_client_: Client) -> None:
+    response = admin_client_.post("/exports/new/", builder_post([("favourite_colour", "")]))
+    assert response.status_code == 200
+    assert "“favourite_colour” is not an exportable field" in response.content.decode()
+    assert not Export.objects.exists()
+
+
+def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) -> None:
+    from exports.fields import connections
+
+    connection = next(c for c in connections() if c["name"] == "Username-Password-Authentication")
+    data = builder_post(
+        [("identities[0].connection", "Provider"), ("email", "Email")],
+        ticked=("user_id",),
+        connection=connection["id"],
+        limit="25",
+    )
+    # Reorder without JavaScript: number the rows.
+    data["r0-order"], data["r1-order"], data["r2-order"] = "3", "1", "2"
+    response = admin_client_.post("/exports/new/", data)
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert response["Location"] == f"/exports/{export.pk}/"
+    assert export.status == Status.QUEUED
+    assert export.fields == [
+        {"name": "identities[0].connection", "export_as": "Provider"},
+        {"name": "email", "export_as": "Email"},
+        {"name": "user_id"},
+    ]
+    assert export.limit == 25
+    assert export.connection_id == connection["id"]
+    assert export.connection_name == "Username-Password-Authentication"
+    assert export.auth0_request() == {
+        "format": "csv",
+        "connection_id": connection["id"],
+        "limit": 25,
+        "fields": export.fields,
+    }
+    event = AuditEvent.objects.get(action="exports.create")
+    assert event.target == f"export #{export.pk}"
+    assert event.details["fields"] == 3
+
+
+def test_sample_of_ten(admin_client_: Client) -> None:
+    response = admin_client_.post(
+        "/exports/new/", builder_post([("email", "")], limit="", sample="on")
+    )
+    assert response.status_code == 302
+    assert Export.objects.get().limit == 10
+
+
+def test_duplicate_column_titles_are_refused(admin_client_: Client) -> None:
+    response = admin_client_.post(
+        "/exports/new/", builder_post([("email", "Mail"), ("name", "Mail")])
+    )
+    assert response.status_code == 200
+    assert "both be titled “Mail”" in response.content.decode()
+
+
+def test_search_hand_off_prefills(admin_client_: Client) -> None:
+    response = admin_client_.get(
+        "/exports/new/",
+        {
+            "connection": "Username-Password-Authentication",
+            "fields": "email,user_metadata.plan,user_id",
+            "q": 'email:"*@example.com"',
+        },
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Handed over from the search" in body
+    assert "email:&quot;*@example.com&quot;" in body
+    form = response.context["form"]
+    picked = [(r["row"].name, r["row"].order) for r in form.row_fields() if r["row"].on]
+    assert sorted(picked, key=lambda item: item[1]) == [
+        ("email", 1),
+        ("user_metadata.plan", 2),
+        ("user_id", 3),
+    ]
+    assert form.initial["connection"].startswith("con_")
+
+
+def test_templates_save_and_prefill(admin_client_: Client, export_admin: Any) -> None:
+    data = builder_post([("email", "Mail")], fmt="ndjson", template_title="Weekly mails")
+    data["save_template"] = "1"
+    response = admin_client_.post("/exports/new/", data)
+    template = ExportTemplate.objects.get(owner=export_admin)
+    assert response.status_code == 302
+    assert response["Location"] == f"/exports/new/?template={template.pk}"
+    assert template.spec["fields"] == [{"name": "email", "export_as": "Mail"}]
+    assert not Export.objects.exists()
+
+    response = admin_client_.get(response["Location"])
+    form = response.context["form"]
+    assert form.initial["format"] == "ndjson"
+    assert [(r["row"].name, r["row"].export_as) for r in form.row_fields() if r["row"].on] == [
+        ("email", "Mail")
+    ]
+
+
+def test_rerun_copies_the_spec(admin_client_: Client) -> None:
+    admin_client_.post("/exports/new/", builder_post([("email", "E"), ("name", "")], limit="5"))
+    first = Export.objects.get()
+    response = admin_client_.get(f"/exports/new/?rerun={first.pk}")
+    form = response.context["form"]
+    assert form.initial["limit"] == 5
+    picked = [(r["row"].name, r["row"].export_as) for r in form.row_fields() if r["row"].on]
+    assert picked == [("email", "E"), ("name", "")]
+
+
+def test_builder_needs_the_run_exports_capability(
+    agent_client: Client, outsider_client: Client
+) -> None:
+    assert agent_client.get("/exports/new/").status_code == 403
+    assert outsider_client.get("/exports/new/").status_code == 403
+    assert agent_client.post("/exports/new/", builder_post([("email", "")])).status_code == 403
+    assert not Export.objects.exists()
