@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pytest_django.fixtures import Settings
 
@@ -15,3 +17,15 @@ pytest_plugins = [
 def _fast_password_hashing(settings: Settings) -> None:
     # The production hasher is slow by design; tests sign in often.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _private_file_cache(settings: Settings, tmp_path: Path) -> None:
+    # Without Redis the cache is a folder under var/ shared with `make run`: one per test instead.
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(tmp_path / "cache"),
+            }
+        }

@@ -1,0 +1,206 @@
+"""Operations, in real processes: production checks, settings errors, /healthz, prepare_demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.core.management import get_commands
+from django.test import Client
+
+BASE_DIR = Path(settings.BASE_DIR)
+# Variables that would point a child process at shared services or at production settings.
+PARENT_ONLY = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "USERDESK_VAR_DIR",
+    "SANDBOX_DATABASE_PATH",
+    "EXPORT_STORAGE_DIR",
+    "EXPORT_S3_BUCKET",
+    "AUTH0_DOMAIN",
+    "AUTH0_BASE_URL",
+}
+
+
+def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh machine: no DATABASE_URL, no REDIS_URL, var/ in tmp_path."""
+    env = {key: value for key, value in os.environ.items() if key not in PARENT_ONLY}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        USERDESK_VAR_DIR=str(tmp_path / "var"),
+        SANDBOX_DATABASE_PATH=str(tmp_path / "var" / "sandbox.sqlite3"),
+        UV_COMPILE_BYTECODE="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 120) -> CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def production_env(tmp_path: Path) -> dict[str, str]:
+    return embedded_env(
+        tmp_path,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="userdesk.example.com",
+        CSRF_TRUSTED_ORIGINS="https://userdesk.example.com",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- Production settings ------------------------------------------------------------------
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_settings_are_secure(tmp_path: Path) -> None:
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT,"
+        " s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS, s.DEBUG]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    session_secure, csrf_secure, ssl_redirect, hsts, frame, debug = json.loads(result.stdout)
+    assert session_secure
+    assert csrf_secure
+    assert ssl_redirect
+    assert hsts >= 31536000
+    assert frame == "DENY"
+    assert debug is False
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"DEBUG": "false"}, "SECRET_KEY"),
+        ({"DEBUG": "sometimes"}, "DEBUG"),
+        ({"REDIS_URL": "http://127.0.0.1:6379/0"}, "REDIS_URL"),
+        ({"AXES_FAILURE_LIMIT": "five"}, "AXES_FAILURE_LIMIT"),
+    ],
+)
+def test_malformed_settings_fail_naming_the_variable(
+    tmp_path: Path, variables: dict[str, str], named: str
+) -> None:
+    result = manage(embedded_env(tmp_path, **variables), "check")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr.strip().splitlines()[-1]
+
+
+# --- /healthz ---------------------------------------------------------------------------------
+
+
+def test_healthz_reports_every_dependency(db: None) -> None:
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"]
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok"},
+    }
+
+
+def test_healthz_answers_503_when_redis_is_unreachable(tmp_path: Path) -> None:
+    # A port nobody listens on: both the Redis cache and the Redis broker are down.
+    env = embedded_env(
+        tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", ALLOWED_HOSTS="testserver"
+    )
+    script = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "r = Client().get('/healthz'); print(json.dumps([r.status_code, r.json()]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status == 503
+    assert body["status"] == "error"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["cache"].startswith("error: ")
+    assert body["checks"]["broker"].startswith("error: ")
+
+
+# --- prepare_demo -------------------------------------------------------------------------------
+
+
+def test_prepare_demo_migrates_prints_a_sign_in_once_and_seeds(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path)
+    first = manage(env, "prepare_demo", "--seed-users", "25", "--url", "http://127.0.0.1:8123")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Email:    demo@userdesk.local" in first.stdout
+    assert "URL:      http://127.0.0.1:8123/sign-in/" in first.stdout
+    match = re.search(r"Password: (\S+)", first.stdout)
+    assert match
+    password = match.group(1)
+
+    with sqlite3.connect(tmp_path / "var" / "userdesk.sqlite3") as db:
+        row = db.execute(
+            "SELECT u.password, g.name FROM auth_user u "
+            "JOIN auth_user_groups ug ON ug.user_id = u.id "
+            "JOIN auth_group g ON g.id = ug.group_id WHERE u.username = ?",
+            ["demo@userdesk.local"],
+        ).fetchone()
+    encoded, group = row
+    assert group == "Export admin"
+    assert PBKDF2PasswordHasher().verify(password, encoded)
+
+    second = manage(env, "prepare_demo", "--seed-users", "25")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Password:" not in second.stdout
+    assert "Staff accounts exist" in second.stdout
+
+    if "sandbox_seed" in get_commands():
+        with sqlite3.connect(tmp_path / "var" / "sandbox.sqlite3") as db:
+            (users,) = db.execute("SELECT count(*) FROM sandbox_tenantuser").fetchone()
+        assert users == 25
+        assert "already has users" in second.stdout
+    else:
+        assert "was not seeded" in first.stdout
