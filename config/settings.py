@@ -108,7 +108,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "template_partials.apps.SimpleAppConfig",
+    "template_partials",  # its default config installs the loader for "page.html#partial"
     "axes",
     "csp",
     "staff",
