@@ -1,0 +1,288 @@
+"""The export pipeline's functions, driven directly (no Celery) against the sandbox server."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.utils import timezone
+
+import management_api
+from exports import pipeline, retention
+from exports.models import Export, Status
+from tests.fixtures.sandbox import SandboxServer
+
+CSV_SPEC: dict[str, Any] = {
+    "format": "csv",
+    "fields": [
+        {"name": "user_id", "export_as": "Id"},
+        {"name": "email"},
+        {"name": "created_at"},
+        {"name": "identities[0].connection", "export_as": "Connection"},
+    ],
+}
+
+
+@pytest.fixture
+def export_settings(settings: Any, tmp_path: Path) -> Path:
+    """Fast pacing and a private storage folder for this test."""
+    location = tmp_path / "kept-exports"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location, "base_url": None},
+        },
+    }
+    settings.EXPORT_POLL_MIN_SECONDS = 0.05
+    settings.EXPORT_POLL_MAX_SECONDS = 0.3
+    settings.EXPORT_LEASE_SECONDS = 30
+    return location
+
+
+@pytest.fixture
+def sandbox(use_sandbox: SandboxServer, export_settings: Path, db: None) -> SandboxServer:
+    return use_sandbox
+
+
+def drive(export_id: int, timeout: float = 60.0) -> Export:
+    """Run the pipeline's steps as the task chain would, until the export settles."""
+    deadline = time.monotonic() + timeout
+    step = Export.objects.get(pk=export_id).step
+    while True:
+        following = pipeline.advance(export_id, step)
+        if following is None:
+            return Export.objects.get(pk=export_id)
+        assert time.monotonic() < deadline, "the export did not settle in time"
+        step = following.step
+        time.sleep(min(following.delay, 0.2))
+
+
+def stored_files(location: Path) -> list[Path]:
+    return sorted(p for p in location.rglob("*") if p.is_file()) if location.exists() else []
+
+
+def make_export(user: User | None = None, **changes: Any) -> Export:
+    return pipeline.create_export({**CSV_SPEC, **changes}, requested_by=user)
+
+
+def test_csv_export_completes_verified_and_kept(
+    sandbox: SandboxServer, export_settings: Path, export_admin: User
+) -> None:
+    export = drive(make_export(export_admin).pk)
+
+    assert export.status == Status.READY, export.failure_reason
+    assert export.auth0_job_id.startswith("job_")
+    files = stored_files(export_settings)
+    assert [f.name for f in files] == [Path(export.file_name).name]
+    data = files[0].read_bytes()
+    assert hashlib.sha256(data).hexdigest() == export.sha256
+    assert export.compressed_size == len(data)
+    text = gzip.decompress(data)
+    assert export.uncompressed_size == len(text)
+    lines = text.decode().splitlines()
+    assert lines[0] == "Id,email,created_at,Connection"
+    assert export.row_count == len(lines) - 1 == 300
+    assert export.verification
+    statuses = list(export.events.values_list("status", flat=True))
+    assert statuses[0] == Status.QUEUED
+    assert statuses[-1] == Status.READY
+    for expected in (Status.SUBMITTED, Status.DOWNLOADING, Status.VERIFYING):
+        assert expected in statuses
+    assert export.lease_token == ""
+
+
+def test_ndjson_with_whole_metadata_and_limit(sandbox: SandboxServer) -> None:
+    export = drive(
+        make_export(
+            format="ndjson",
+            limit=10,
+            fields=[{"name": "email"}, {"name": "user_metadata"}],
+        ).pk
+    )
+    assert export.status == Status.READY, export.failure_reason
+    assert export.row_count == 10
+
+
+def test_auth0_failure_ends_failed_with_its_reason(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(job_fail="Export worker crashed (injected)")
+    export = drive(make_export().pk)
+    assert export.status == Status.FAILED
+    assert "Export worker crashed (injected)" in export.failure_reason
+    assert not export.file_name
+
+
+def test_permanent_error_fails_at_once(sandbox: SandboxServer) -> None:
+    export = drive(make_export(connection_id="con_DoesNotExist0000").pk)
+    assert export.status == Status.FAILED
+    assert "connection does not exist" in export.failure_reason
+    assert export.auth0_job_id == ""
+    assert export.poll_count == 0
+
+
+class Recording(httpx.BaseTransport):
+    """The real network, with every response's status code noted."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.codes: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        self.codes.append(response.status_code)
+        return response
+
+
+def test_rate_limit_and_server_error_storms_still_complete(
+    sandbox: SandboxServer, export_settings: Path
+) -> None:
+    sandbox.set_faults(rate_limit_share=0.5, error_share=0.4)
+    transport = Recording()
+    with management_api.use_transport(transport):
+        export = drive(make_export(limit=50).pk, timeout=180)
+    assert export.status == Status.READY, export.failure_reason
+    assert export.row_count == 50
+    assert len(stored_files(export_settings)) == 1
+    assert {429, 500, 503} & set(transport.codes)
+
+
+class LapseFirstDownload(httpx.BaseTransport):
+    """The real network, except that before the first download the sandbox clock jumps past
+    the link's lifetime, as when a worker is slow between polling and downloading."""
+
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.inner = httpx.HTTPTransport()
+        self.downloads: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        is_download = request.url.path.startswith("/exports/")
+        if is_download and not self.downloads:
+            self.sandbox.shift_clock(120)
+        response = self.inner.handle_request(request)
+        if is_download:
+            self.downloads.append(response.status_code)
+        return response
+
+
+def test_lapsed_link_is_fetched_again(sandbox: SandboxServer, export_settings: Path) -> None:
+    transport = LapseFirstDownload(sandbox)
+    with management_api.use_transport(transport):
+        export = drive(make_export(limit=20).pk)
+    assert export.status == Status.READY, export.failure_reason
+    assert transport.downloads[0] == 403
+    assert transport.downloads[-1] == 200
+    messages = " ".join(export.events.values_list("message", flat=True))
+    assert "lapsed" in messages
+
+
+def test_cut_short_download_is_never_offered_then_fetched_again(
+    sandbox: SandboxServer, export_settings: Path, admin_client_: Any
+) -> None:
+    sandbox.set_faults(download_cut_bytes=200)
+    export = make_export(limit=100)
+    step = export.step
+    deadline = time.monotonic() + 60
+    while True:
+        following = pipeline.advance(export.pk, step)
+        export.refresh_from_db()
+        if export.download_attempts:
+            break
+        assert following is not None and time.monotonic() < deadline
+        step = following.step
+        time.sleep(min(following.delay, 0.2))
+    # Every attempt in that step was cut short: nothing kept, nothing offered.
+    assert following is not None
+    assert export.status == Status.DOWNLOADING
+    assert export.download_attempts >= 1
+    assert not export.file_name
+    assert stored_files(export_settings) == []
+    assert admin_client_.get(f"/exports/{export.pk}/").status_code == 200
+    assert b"/download/" not in admin_client_.get(f"/exports/{export.pk}/").content
+
+    sandbox.reset_faults()
+    export = drive(export.pk)
+    assert export.status == Status.READY, export.failure_reason
+    assert export.row_count == 100
+    assert len(stored_files(export_settings)) == 1
+
+
+def test_unknown_status_runs_until_the_job_is_24_hours_old(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(job_pending_seconds=3600)
+    export = make_export()
+    following = pipeline.advance(export.pk, export.step)
+    assert following is not None
+    export.refresh_from_db()
+    assert export.status == Status.SUBMITTED
+    Export.objects.filter(pk=export.pk).update(
+        auth0_job_created_at=timezone.now() - timedelta(hours=24, minutes=1)
+    )
+    assert pipeline.advance(export.pk, following.step) is None
+    export.refresh_from_db()
+    assert export.status == Status.FAILED
+    assert "24 hours" in export.failure_reason
+
+
+def test_duplicate_and_stale_deliveries_do_nothing(sandbox: SandboxServer) -> None:
+    export = make_export(limit=5)
+    first = pipeline.claim(export.pk, export.step)
+    assert isinstance(first, pipeline.Claim)
+    # The same message delivered again while the first holds the lease: wait, don't work.
+    second = pipeline.claim(export.pk, export.step)
+    assert isinstance(second, float) and second > 0
+    next_step = pipeline.release(first, next_step=True)
+    # A late copy of the old step is stale once the step moved on.
+    assert pipeline.claim(export.pk, export.step) is None
+    assert pipeline.advance(export.pk, export.step) is None
+    # A writer that lost its lease can no longer change the row.
+    with pytest.raises(pipeline.LeaseLost):
+        pipeline.transition(first, Status.FAILED, "late writer")
+    export = drive(export.pk)
+    assert export.status == Status.READY
+    assert export.step >= next_step
+    assert Export.objects.filter(status=Status.FAILED).count() == 0
+
+
+def test_poll_delay_follows_time_left_within_bounds(settings: Any) -> None:
+    settings.EXPORT_POLL_MIN_SECONDS = 1.0
+    settings.EXPORT_POLL_MAX_SECONDS = 30.0
+    assert pipeline.poll_delay(None, 0) == 1.0
+    assert pipeline.poll_delay(None, 3) == 8.0
+    assert pipeline.poll_delay(None, 20) == 30.0
+    assert pipeline.poll_delay(20, 5) == 10.0
+    assert pipeline.poll_delay(0, 5) == 1.0
+    assert pipeline.poll_delay(10_000, 0) == 30.0
+
+
+@pytest.fixture
+def ready_export(sandbox: SandboxServer, export_admin: User) -> Iterator[Export]:
+    export = drive(make_export(export_admin, limit=5).pk)
+    assert export.status == Status.READY
+    yield export
+
+
+def test_retention_purges_old_files_and_keeps_a_tombstone(
+    ready_export: Export, export_settings: Path, settings: Any
+) -> None:
+    settings.EXPORT_RETENTION_DAYS = 30
+    assert retention.prune() == []
+    Export.objects.filter(pk=ready_export.pk).update(
+        ready_at=timezone.now() - timedelta(days=31)
+    )
+    call_command("prune_exports", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    export = Export.objects.get(pk=ready_export.pk)
+    assert export.status == Status.PURGED
+    assert export.purged_at is not None
+    assert export.file_name == ""
+    assert export.sha256 == ready_export.sha256
+    assert stored_files(export_settings) == []
+    assert export.events.last().status == Status.PURGED  # type: ignore[union-attr]
