@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -197,7 +196,8 @@ def test_cut_short_download_is_never_offered_then_fetched_again(
         export.refresh_from_db()
         if export.download_attempts:
             break
-        assert following is not None and time.monotonic() < deadline
+        assert following is not None
+        assert time.monotonic() < deadline
         step = following.step
         time.sleep(min(following.delay, 0.2))
     # Every attempt in that step was cut short: nothing kept, nothing offered.
@@ -238,7 +238,8 @@ def test_duplicate_and_stale_deliveries_do_nothing(sandbox: SandboxServer) -> No
     assert isinstance(first, pipeline.Claim)
     # The same message delivered again while the first holds the lease: wait, don't work.
     second = pipeline.claim(export.pk, export.step)
-    assert isinstance(second, float) and second > 0
+    assert isinstance(second, float)
+    assert second > 0
     next_step = pipeline.release(first, next_step=True)
     # A late copy of the old step is stale once the step moved on.
     assert pipeline.claim(export.pk, export.step) is None
@@ -264,10 +265,10 @@ def test_poll_delay_follows_time_left_within_bounds(settings: Any) -> None:
 
 
 @pytest.fixture
-def ready_export(sandbox: SandboxServer, export_admin: User) -> Iterator[Export]:
+def ready_export(sandbox: SandboxServer, export_admin: User) -> Export:
     export = drive(make_export(export_admin, limit=5).pk)
     assert export.status == Status.READY
-    yield export
+    return export
 
 
 def test_retention_purges_old_files_and_keeps_a_tombstone(
@@ -275,9 +276,7 @@ def test_retention_purges_old_files_and_keeps_a_tombstone(
 ) -> None:
     settings.EXPORT_RETENTION_DAYS = 30
     assert retention.prune() == []
-    Export.objects.filter(pk=ready_export.pk).update(
-        ready_at=timezone.now() - timedelta(days=31)
-    )
+    Export.objects.filter(pk=ready_export.pk).update(ready_at=timezone.now() - timedelta(days=31))
     call_command("prune_exports", stdout=open("/dev/null", "w"))  # noqa: SIM115
     export = Export.objects.get(pk=ready_export.pk)
     assert export.status == Status.PURGED
