@@ -9,14 +9,14 @@ eventually consistent while `/users/{id}` and `/users-by-email` are not.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.utils import timezone
 
+from sandbox import faults
 from sandbox.models import IndexQueue, SearchTerm, TenantUser
 from sandbox.routers import SANDBOX_DB
 
@@ -83,7 +83,7 @@ def search_columns(profile: Mapping[str, Any]) -> tuple[Any, ...]:
         domain = fold(email.rsplit("@", 1)[1]) or None
     identities = profile.get("identities") or []
     connection = None
-    if identities and isinstance(identities[0], Mapping):
+    if identities and type(identities[0]) is dict:
         connection = _text(identities[0].get("connection"))
     logins = profile.get("logins_count")
     return (
@@ -108,19 +108,20 @@ def search_columns(profile: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _leaves(path: str, value: Any) -> Iterator[tuple[str, str]]:
+def _add_leaves(terms: dict[tuple[str, str], None], path: str, value: Any) -> None:
     # Arrays are transparent (`addresses.city` matches any element); null, empty arrays and
-    # empty objects are not indexed, as on Auth0.
-    if value is None:
-        return
-    if isinstance(value, Mapping):
+    # empty objects are not indexed, as on Auth0. Profiles come from JSON, so dict and list.
+    kind = type(value)
+    if kind is str:
+        terms[(path, value)] = None
+    elif kind is dict:
         for key, item in value.items():
-            yield from _leaves(f"{path}.{key}", item)
-    elif isinstance(value, list | tuple):
+            _add_leaves(terms, f"{path}.{key}", item)
+    elif kind is list:
         for item in value:
-            yield from _leaves(path, item)
-    else:
-        yield path, canonical(value)
+            _add_leaves(terms, path, item)
+    elif value is not None:
+        terms[(path, canonical(value))] = None
 
 
 def search_terms(profile: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -128,11 +129,10 @@ def search_terms(profile: Mapping[str, Any]) -> list[tuple[str, str]]:
     terms: dict[tuple[str, str], None] = {}
     for root in METADATA_ROOTS:
         metadata = profile.get(root)
-        if isinstance(metadata, Mapping):
-            for term in _leaves(root, metadata):
-                terms[term] = None
-    for position, identity in enumerate(profile.get("identities") or []):
-        if not isinstance(identity, Mapping):
+        if type(metadata) is dict:
+            _add_leaves(terms, root, metadata)
+    for position, identity in enumerate(profile.get("identities") or ()):
+        if type(identity) is not dict:
             continue
         if position > 0 and identity.get("connection") is not None:
             terms[("identities.connection", canonical(identity["connection"]))] = None
@@ -187,7 +187,7 @@ def enqueue(pks: Sequence[int], now: datetime | None = None) -> None:
     if lag <= timedelta(0):
         reindex(pks)
         return
-    due_at = (now or timezone.now()) + lag
+    due_at = (now or faults.now()) + lag
     IndexQueue.objects.using(SANDBOX_DB).bulk_create(
         IndexQueue(user_id=pk, due_at=due_at) for pk in pks
     )
@@ -195,7 +195,7 @@ def enqueue(pks: Sequence[int], now: datetime | None = None) -> None:
 
 def apply_due(now: datetime | None = None) -> int:
     """Index every queued user whose lag has passed; cheap when the queue is empty."""
-    now = now or timezone.now()
+    now = now or faults.now()
     due = IndexQueue.objects.using(SANDBOX_DB).filter(due_at__lte=now)
     entries = list(due.values_list("id", "user_id"))
     if not entries:

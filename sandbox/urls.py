@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sandbox import connections_api, faults_api, jobs_api, tokens
+from sandbox import connections_api, faults_api, jobs_api, tokens, users_api
 
 urlpatterns = [
     path("oauth/token", tokens.token_view, name="sandbox-token"),
+    path("api/v2/users", users_api.users_collection, name="sandbox-users"),
+    # `path`, not `str`: an id may hold an encoded slash (%2F arrives decoded).
+    path("api/v2/users/<path:user_id>", users_api.user_detail, name="sandbox-user"),
+    path("api/v2/users-by-email", users_api.users_by_email, name="sandbox-users-by-email"),
     path("api/v2/connections", connections_api.list_connections, name="sandbox-connections"),
     path("api/v2/jobs/users-exports", jobs_api.create_export, name="sandbox-export-create"),
     path("api/v2/jobs/<str:job_id>", jobs_api.get_job, name="sandbox-job"),

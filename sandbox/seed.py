@@ -1,0 +1,556 @@
+"""Deterministic, realistic users for the sandbox tenant, fast enough for a million.
+
+`seed_users(n, seed)` replaces (or, with `append=True`, extends) the tenant's users. The same seed
+always gives the same users: each block of `CHUNK` users draws from its own `random.Random`
+seeded with `(seed, first index)`, so a block does not depend on how many users come after it.
+
+The data is meant to hurt: accents, CJK, apostrophes, quotes, commas and line breaks in names;
+values that look like spreadsheet formulas or hold `<script>`; addresses shared by two users on
+different connections; mixed-case social addresses next to lower-cased database ones; absent
+fields; nested metadata with arrays, booleans and numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections
+
+from sandbox.indexing import S_COLUMNS, search_columns, search_terms
+from sandbox.models import Connection, IndexQueue, SearchTerm, TenantUser
+from sandbox.routers import SANDBOX_DB
+
+CHUNK = 5000
+DATABASE_CONNECTION = "Username-Password-Authentication"
+
+# (id, name, display_name, strategy, options, is_domain_connection)
+CONNECTIONS: tuple[tuple[str, str, str, str, dict[str, Any], bool], ...] = (
+    (
+        "con_Db1Pw2Xk9LmQ4RtZ",
+        DATABASE_CONNECTION,
+        "Username-Password-Authentication",
+        "auth0",
+        {
+            "brute_force_protection": True,
+            "password_policy": "good",
+            "requires_username": False,
+            "import_mode": False,
+        },
+        False,
+    ),
+    (
+        "con_Go0gLe7Aa3Bb5Cc8",
+        "google-oauth2",
+        "Google",
+        "google-oauth2",
+        {"email": True, "profile": True, "scope": ["email", "profile"]},
+        False,
+    ),
+    (
+        "con_GiTh9Ub4Dd6Ee1Ff",
+        "github",
+        "GitHub",
+        "github",
+        {"email": True, "scope": ["user:email"]},
+        False,
+    ),
+    (
+        "con_AcMe5SaMl2Gg7Hh3",
+        "acme-saml",
+        "ACME Corp SSO",
+        "samlp",
+        {
+            "signInEndpoint": "https://sso.acme.example/saml/login",
+            "domain_aliases": ["acme.example"],
+            "tenant_domain": "acme.example",
+        },
+        True,
+    ),
+)
+
+# A fixed "now" keeps the dates independent of the day the seed runs.
+EPOCH_START = 1451606400  # 2016-01-01T00:00:00Z
+EPOCH_END = 1793491200  # 2026-11-01T00:00:00Z
+
+# (display, ascii slug) pools.
+FIRST_NAMES: tuple[tuple[str, str], ...] = (
+    ("John", "john"), ("Mary", "mary"), ("James", "james"), ("Emma", "emma"),
+    ("Olivia", "olivia"), ("Liam", "liam"), ("Noah", "noah"), ("Ava", "ava"),
+    ("Sophia", "sophia"), ("Mia", "mia"), ("Lucas", "lucas"), ("Mateo", "mateo"),
+    ("Aarav", "aarav"), ("Priya", "priya"), ("Fatima", "fatima"), ("Mohammed", "mohammed"),
+    ("Ngozi", "ngozi"), ("Olga", "olga"), ("Dmitri", "dmitri"), ("Hannah", "hannah"),
+    ("William", "william"), ("Charlotte", "charlotte"), ("Benjamin", "benjamin"),
+    ("Amelia", "amelia"), ("Elijah", "elijah"), ("Isabella", "isabella"), ("Ethan", "ethan"),
+    ("Zoë", "zoe"), ("José", "jose"), ("François", "francois"), ("Ángel", "angel"),
+    ("Søren", "soren"), ("Łukasz", "lukasz"), ("Chloé", "chloe"), ("Jürgen", "jurgen"),
+    ("Anaïs", "anais"), ("Siobhán", "siobhan"), ("Björn", "bjorn"), ("Zoltán", "zoltan"),
+    ("Renée", "renee"), ("Noémie", "noemie"), ("Íñigo", "inigo"), ("Dāvis", "davis"),
+    ("D'Arcy", "darcy"), ("Mary-Jane", "maryjane"), ("Jean-Luc", "jeanluc"),
+)  # fmt: skip
+LAST_NAMES: tuple[tuple[str, str], ...] = (
+    ("Smith", "smith"), ("Johnson", "johnson"), ("Williams", "williams"), ("Brown", "brown"),
+    ("Jones", "jones"), ("Miller", "miller"), ("Davis", "davis"), ("Wilson", "wilson"),
+    ("Taylor", "taylor"), ("Anderson", "anderson"), ("Thomas", "thomas"), ("Moore", "moore"),
+    ("Martin", "martin"), ("Jackson", "jackson"), ("Lee", "lee"), ("Walker", "walker"),
+    ("Dupont", "dupont"), ("Kowalski", "kowalski"), ("Rossi", "rossi"), ("Novak", "novak"),
+    ("Ivanova", "ivanova"), ("Okafor", "okafor"), ("Patel", "patel"), ("Khan", "khan"),
+    ("O'Brien", "obrien"), ("D'Angelo", "dangelo"), ("O'Connor", "oconnor"),
+    ("Müller", "muller"), ("García", "garcia"), ("Núñez", "nunez"), ("Lefèvre", "lefevre"),
+    ("Ødegaard", "odegaard"), ("Nguyễn", "nguyen"), ("Çelik", "celik"), ("Dvořák", "dvorak"),
+    ("Żółw", "zolw"), ("van der Berg", "vanderberg"), ("de la Cruz", "delacruz"),
+    ("Smith-Jones", "smithjones"), ("Brontë", "bronte"),
+)  # fmt: skip
+# CJK names: (family, given, family slug, given slug); shown family first, without a space.
+CJK_NAMES: tuple[tuple[str, str, str, str], ...] = (
+    ("山田", "太郎", "yamada", "taro"), ("佐藤", "花子", "sato", "hanako"),
+    ("田中", "健", "tanaka", "ken"), ("鈴木", "由美", "suzuki", "yumi"),
+    ("王", "伟", "wang", "wei"), ("李", "娜", "li", "na"), ("张", "芳", "zhang", "fang"),
+    ("陈", "静", "chen", "jing"), ("김", "민준", "kim", "minjun"),
+    ("박", "서연", "park", "seoyeon"),
+)  # fmt: skip
+# Names a careful export must escape or a careless page would execute.
+TRICKY_NAMES: tuple[str, ...] = (
+    "Smith, John",
+    'John "Johnny" Smith',
+    "Anne\nMarie Durand",
+    '=HYPERLINK("https://evil.example","Click me")',
+    "+33 Fan Club",
+    "-Dash Rendezvous",
+    "@Handle Person",
+    "<script>alert('name')</script>",
+    "Tab\tSeparated",
+    'Émile "Zola", Jr.',
+)
+TRICKY_NICKNAMES: tuple[str, ...] = (
+    "=1+1",
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,2)",
+    "<b>bold</b>",
+    "it's me",
+    "semi;colon",
+)
+BIOS: tuple[str, ...] = (
+    'Loves hiking, coffee and "good" books.',
+    "<script>alert(document.cookie)</script>",
+    '=IMPORTXML("https://evil.example", "//a")',
+    "Line one\nLine two",
+    "Ça va? Très bien!",
+    "日本語のプロフィール",
+    "@here ping",
+)
+DB_DOMAINS = (
+    "example.com", "example.org", "mail.example.net", "acme.example", "globex.example",
+    "initech.example", "umbrella.example", "hooli.example", "outlook.example", "proton.example",
+)  # fmt: skip
+SOCIAL_DOMAINS = ("Gmail.com", "gmail.com", "GoogleMail.com", "Example.COM", "Yahoo.Example")
+GITHUB_DOMAINS = ("users.noreply.github.com", "Example.org", "Hey.Example")
+ACME_DOMAIN = "Acme.example"
+PLANS = ("free", "free", "free", "free", "pro", "pro", "gold", "enterprise")
+ROLES = ("admin", "billing", "support", "viewer", "editor")
+COUNTRIES = ("FR", "US", "GB", "DE", "JP", "CN", "BR", "IN", "NG", "ES", "PL", "KR")
+LANGUAGES = ("en", "fr", "de", "ja", "zh", "pt-BR", "es", "pl", "ko")
+THEMES = ("light", "dark", "system")
+CONSENT_TEXTS = (
+    "I agree to the Terms of Service (v3).",
+    "J'accepte les conditions générales.",
+    'Marketing emails: yes, "weekly"',
+    "",
+)
+PHONE_PREFIXES = ("+1", "+33", "+44", "+49", "+81", "+86", "+55", "+91", "+234", "+48")
+USER_AGENT_IPS = ("203.0.113.", "198.51.100.", "192.0.2.", "2001:db8::")
+
+
+# Day strings from EPOCH_START on, so a timestamp is formatted without the time module.
+_DAYS = tuple(
+    time.strftime("%Y-%m-%d", time.gmtime(EPOCH_START + day * 86400))
+    for day in range((EPOCH_END - EPOCH_START) // 86400 + 2)
+)
+
+
+def _iso(epoch_ms: int) -> str:
+    """ISO-8601 with milliseconds and Z, as Auth0 writes dates (epoch_ms >= EPOCH_START)."""
+    seconds, millis = divmod(epoch_ms - EPOCH_START * 1000, 1000)
+    day, second = divmod(seconds, 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_DAYS[day]}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
+def _mixed_case(rng: random.Random, text: str) -> str:
+    return text[:1].upper() + "".join(c.upper() if rng.random() < 0.35 else c for c in text[1:])
+
+
+def _chunk_users(seed: int, start: int, count: int) -> Iterator[dict[str, Any]]:
+    """Users number `start` .. `start + count - 1`, all from one block's random stream."""
+    rng = random.Random(f"{seed}:{start}")
+    pick: Callable[[tuple[Any, ...]], Any] = lambda pool: pool[int(rng.random() * len(pool))]  # noqa: E731
+    last_db_email: str | None = None
+    for index in range(start, start + count):
+        roll = rng.random()
+        connection = (
+            DATABASE_CONNECTION
+            if roll < 0.55
+            else "google-oauth2"
+            if roll < 0.80
+            else "github"
+            if roll < 0.92
+            else "acme-saml"
+        )
+        if rng.random() < 0.07:
+            family, given, family_slug, given_slug = pick(CJK_NAMES)
+            full_name = family + given
+        else:
+            given, given_slug = pick(FIRST_NAMES)
+            family, family_slug = pick(LAST_NAMES)
+            full_name = f"{given} {family}"
+        if rng.random() < 0.01:
+            full_name = pick(TRICKY_NAMES)
+        local = f"{given_slug}.{family_slug}{index}"
+
+        created = EPOCH_START * 1000 + int(rng.random() * (EPOCH_END - EPOCH_START) * 1000)
+        profile: dict[str, Any] = {"created_at": _iso(created)}
+
+        email: str | None
+        if connection == DATABASE_CONNECTION:
+            email = f"{local}@{pick(DB_DOMAINS)}"
+            last_db_email = email
+        elif connection == "acme-saml":
+            email = f"{_mixed_case(rng, local)}@{ACME_DOMAIN}"
+        else:
+            domains = SOCIAL_DOMAINS if connection == "google-oauth2" else GITHUB_DOMAINS
+            email = f"{given_slug.capitalize()}.{family_slug.capitalize()}{index}@{pick(domains)}"
+            share = rng.random()
+            if last_db_email and share < 0.02:
+                # The same address as a database user: one person, two accounts.
+                email = last_db_email
+            elif last_db_email and share < 0.03:
+                # The same address in another case: /users-by-email tells them apart.
+                email = _mixed_case(rng, last_db_email)
+            elif connection == "github" and share > 0.97:
+                email = None
+        if email is not None:
+            profile["email"] = email
+            profile["email_verified"] = connection != DATABASE_CONNECTION or rng.random() < 0.7
+
+        if connection != DATABASE_CONNECTION or rng.random() < 0.6:
+            profile["family_name"] = family
+            profile["given_name"] = given
+
+        if connection == DATABASE_CONNECTION:
+            hex_id = f"{rng.getrandbits(96):024x}"
+            user_id = f"auth0|{hex_id}"
+            identity: dict[str, Any] = {
+                "connection": connection,
+                "user_id": hex_id,
+                "provider": "auth0",
+                "isSocial": False,
+            }
+        elif connection == "google-oauth2":
+            digits = f"1{index:011d}{rng.getrandbits(29):09d}"
+            user_id = f"google-oauth2|{digits}"
+            identity = {
+                "connection": connection,
+                "user_id": digits,
+                "provider": "google-oauth2",
+                "isSocial": True,
+            }
+        elif connection == "github":
+            number = 1_000_000 + index
+            user_id = f"github|{number}"
+            identity = {
+                "connection": connection,
+                "user_id": number,
+                "provider": "github",
+                "isSocial": True,
+            }
+        else:
+            saml_id = f"acme-saml|{email}"
+            user_id = f"samlp|{saml_id}"
+            identity = {
+                "connection": connection,
+                "user_id": saml_id,
+                "provider": "samlp",
+                "isSocial": False,
+            }
+        identities = [identity]
+        if connection == DATABASE_CONNECTION and rng.random() < 0.01:
+            # A linked account: the GitHub identity lives on under the primary user.
+            identities.append(
+                {
+                    "connection": "github",
+                    "user_id": 50_000_000 + index,
+                    "provider": "github",
+                    "isSocial": True,
+                    "profileData": {"name": full_name, "login": f"{given_slug}{index}"},
+                }
+            )
+        profile["identities"] = identities
+        profile["name"] = full_name
+        if rng.random() < 0.004:
+            profile["nickname"] = pick(TRICKY_NICKNAMES)
+        elif connection == "github":
+            profile["nickname"] = f"{given_slug}{family_slug}{index % 10000}"
+        elif email is not None:
+            profile["nickname"] = email.split("@", 1)[0]
+        if rng.random() < 0.35:
+            profile["phone_number"] = (
+                f"{pick(PHONE_PREFIXES)}{rng.randrange(100_000_000, 9_999_999_999)}"
+            )
+            profile["phone_verified"] = rng.random() < 0.6
+        if connection == DATABASE_CONNECTION and rng.random() < 0.2:
+            profile["username"] = f"{given_slug[:6]}{index}"[:15]
+        if connection == "github":
+            profile["picture"] = f"https://avatars.githubusercontent.com/u/{1_000_000 + index}?v=4"
+        elif connection == "google-oauth2":
+            profile["picture"] = (
+                f"https://lh3.googleusercontent.com/a/ACg8oc{rng.getrandbits(64):x}"
+            )
+        else:
+            initials = (given_slug[:1] + family_slug[:1]) or "u"
+            profile["picture"] = (
+                f"https://s.gravatar.com/avatar/{rng.getrandbits(128):032x}?s=480&r=pg&d="
+                f"https%3A%2F%2Fcdn.auth0.com%2Favatars%2F{initials}.png"
+            )
+
+        activity = rng.random()
+        last_login: int | None = None
+        logins: int | None = None
+        if activity < 0.06:
+            pass  # never signed in: no logins_count, last_login or last_ip at all
+        elif activity < 0.08:
+            logins = 0
+        else:
+            # Heavy-tailed: most users sign in a few times, a few thousands of times.
+            logins = min(int(rng.paretovariate(0.9)), 25_000)
+            last_login = created + int(rng.random() * (EPOCH_END * 1000 - created))
+        updated = max(created, last_login or created) + int(rng.random() * 3_600_000)
+        profile["updated_at"] = _iso(updated)
+        profile["user_id"] = user_id
+
+        if rng.random() < 0.85:
+            plan = pick(PLANS)
+            app_metadata: dict[str, Any] = {"plan": plan, "country": pick(COUNTRIES)}
+            roles = [role for role in ROLES if rng.random() < 0.18]
+            app_metadata["roles"] = roles
+            if plan == "enterprise":
+                app_metadata["seats"] = rng.randrange(5, 500)
+                app_metadata["billing"] = {"annual": rng.random() < 0.5, "discount": 0.15}
+            profile["app_metadata"] = app_metadata
+        if rng.random() < 0.75:
+            given_consent = rng.random() < 0.8
+            user_metadata: dict[str, Any] = {
+                "consent": {
+                    "given": given_consent,
+                    "date": _iso(created)[:10],
+                    "text_details": pick(CONSENT_TEXTS),
+                },
+                "preferences": {"language": pick(LANGUAGES), "newsletter": rng.random() < 0.4},
+            }
+            if rng.random() < 0.3:
+                user_metadata["preferences"]["theme"] = pick(THEMES)
+            if rng.random() < 0.05:
+                user_metadata["bio"] = pick(BIOS)
+            if rng.random() < 0.1:
+                user_metadata["addresses"] = [
+                    {"city": "Paris", "zip": "75001"},
+                    {"city": "Lyon", "zip": "69001", "primary": False},
+                ]
+            if rng.random() < 0.03:
+                user_metadata["score"] = round(rng.random() * 10, 2)
+                user_metadata["deleted_reason"] = None
+            profile["user_metadata"] = user_metadata
+
+        if last_login is not None:
+            ip_prefix = pick(USER_AGENT_IPS)
+            profile["last_ip"] = (
+                f"{ip_prefix}{rng.randrange(1, 255)}"
+                if not ip_prefix.endswith("::")
+                else f"{ip_prefix}{rng.getrandbits(16):x}"
+            )
+            profile["last_login"] = _iso(last_login)
+        if logins is not None:
+            profile["logins_count"] = logins
+        blocked = rng.random()
+        if blocked < 0.02:
+            profile["blocked"] = True
+        elif blocked < 0.05:
+            profile["blocked"] = False
+        yield profile
+
+
+def generate_users(n: int, seed: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Profiles number `start` .. `start + n - 1` of the tenant seeded with `seed`."""
+    end = start + n
+    block = (start // CHUNK) * CHUNK
+    while block < end:
+        first = max(block, start)
+        for offset, profile in enumerate(_chunk_users(seed, block, min(CHUNK, end - block))):
+            if block + offset >= first:
+                yield profile
+        block += CHUNK
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    users: int
+    terms: int
+    seconds: float
+
+
+def ensure_connections() -> None:
+    """The tenant's four connections, created or reset to their seeded values."""
+    for position, (con_id, name, display, strategy, options, domain) in enumerate(CONNECTIONS):
+        Connection.objects.using(SANDBOX_DB).update_or_create(
+            name=name,
+            defaults={
+                "id": con_id,
+                "display_name": display,
+                "strategy": strategy,
+                "options": options,
+                "is_domain_connection": domain,
+                "position": position,
+            },
+        )
+
+
+_USER_TABLE = TenantUser._meta.db_table
+_TERM_TABLE = SearchTerm._meta.db_table
+_QUEUE_TABLE = IndexQueue._meta.db_table
+_USER_INSERT = (
+    f"INSERT INTO {_USER_TABLE} (id, user_id, email, profile, searchable, {', '.join(S_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['?'] * (5 + len(S_COLUMNS)))})"
+)
+_TERM_INSERT = f"INSERT INTO {_TERM_TABLE} (user_id, path, value) VALUES (?, ?, ?)"  # noqa: S608
+
+
+def _secondary_indexes(raw: sqlite3.Connection) -> list[tuple[str, str]]:
+    return raw.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN (?, ?) ORDER BY name",
+        (_USER_TABLE, _TERM_TABLE),
+    ).fetchall()
+
+
+Rows = tuple[list[tuple[Any, ...]], list[tuple[int, str, str]]]
+
+
+def _rows(task: tuple[int, int, int]) -> Rows:
+    """The user and term rows of users number `start` .. `start + count - 1` (pk = number + 1)."""
+    seed, start, count = task
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    user_rows: list[tuple[Any, ...]] = []
+    term_rows: list[tuple[int, str, str]] = []
+    for pk, profile in enumerate(generate_users(count, seed, start=start), start=start + 1):
+        user_rows.append(
+            (
+                pk,
+                profile["user_id"],
+                profile.get("email"),
+                dumps(profile),
+                1,
+                *search_columns(profile),
+            )
+        )
+        term_rows += [(pk, path, value) for path, value in search_terms(profile)]
+    return user_rows, term_rows
+
+
+def _blocks(seed: int, start: int, n: int) -> list[tuple[int, int, int]]:
+    tasks = []
+    position = start
+    while position < start + n:
+        end = min((position // CHUNK + 1) * CHUNK, start + n)
+        tasks.append((seed, position, end - position))
+        position = end
+    return tasks
+
+
+def _generated(tasks: list[tuple[int, int, int]], workers: int) -> Iterator[Rows]:
+    if workers <= 1 or len(tasks) < 2:
+        yield from map(_rows, tasks)
+        return
+    # Blocks are generated in worker processes while this one writes; imap keeps their order.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_rows, tasks)
+
+
+def seed_users(
+    n: int,
+    seed: int,
+    *,
+    append: bool = False,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SeedResult:
+    """Replace the tenant's users with `n` seeded ones (or add them with `append`)."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    ensure_connections()
+    db = connections[SANDBOX_DB]
+    db.ensure_connection()
+    raw: sqlite3.Connection = db.connection
+    first_id = 1
+    existing = 0
+    if append:
+        first_id = (raw.execute(f"SELECT max(id) FROM {_USER_TABLE}").fetchone()[0] or 0) + 1  # noqa: S608
+        existing = raw.execute(f"SELECT count(*) FROM {_USER_TABLE}").fetchone()[0]  # noqa: S608
+    # Rebuilding indexes after the load is much faster than maintaining them row by row, unless
+    # a few users join a big tenant.
+    rebuild = n > existing // 4
+    # Inside a caller's transaction (tests) the journal cannot change; load within it.
+    own_transaction = not raw.in_transaction
+    raw.execute("PRAGMA cache_size = -1000000")
+    raw.execute("PRAGMA threads = 2")
+    if own_transaction:
+        raw.execute("PRAGMA synchronous = OFF")
+        # When another process holds the database the journal stays WAL: slower, still right.
+        with contextlib.suppress(sqlite3.OperationalError):
+            raw.execute("PRAGMA journal_mode = OFF")
+    terms = 0
+    done = 0
+    try:
+        if own_transaction:
+            raw.execute("BEGIN IMMEDIATE")
+        if not append:
+            for table in (_QUEUE_TABLE, _TERM_TABLE, _USER_TABLE):
+                raw.execute(f"DELETE FROM {table}")  # noqa: S608
+        indexes = _secondary_indexes(raw) if rebuild else []
+        for name, _ in indexes:
+            raw.execute(f'DROP INDEX "{name}"')
+        tasks = _blocks(seed, first_id - 1, n)
+        for user_rows, term_rows in _generated(tasks, workers or os.cpu_count() or 1):
+            raw.executemany(_USER_INSERT, user_rows)
+            raw.executemany(_TERM_INSERT, term_rows)
+            terms += len(term_rows)
+            done += len(user_rows)
+            if done % 100_000 < CHUNK:
+                say(f"  {done:,} users in {time.perf_counter() - started:.1f}s")
+        if indexes:
+            say(f"  rebuilding {len(indexes)} indexes ({time.perf_counter() - started:.1f}s)")
+        for _, sql in indexes:
+            raw.execute(sql)
+        if own_transaction:
+            raw.execute("COMMIT")
+    except BaseException:
+        if own_transaction and raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    finally:
+        if own_transaction:
+            raw.execute("PRAGMA journal_mode = WAL")
+            raw.execute("PRAGMA synchronous = NORMAL")
+    # Statistics let SQLite's planner tell a selective index from a useless one.
+    say(f"  analyzing ({time.perf_counter() - started:.1f}s)")
+    raw.execute("PRAGMA analysis_limit = 1000")
+    raw.execute("ANALYZE")
+    return SeedResult(users=n, terms=terms, seconds=time.perf_counter() - started)

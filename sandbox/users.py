@@ -1,0 +1,336 @@
+# ruff: noqa: S608 (table and column names are our constants; values are always bound parameters)
+"""Reads and writes of the sandbox tenant's users, shaped like Auth0's.
+
+Profiles are stored as the exact JSON the API returns, so reads without `fields` splice the
+stored text into the answer without decoding it. Writes change the profile at once and queue the
+search index (`sandbox.indexing`), which `GET /api/v2/users` alone reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connections, transaction
+
+from sandbox import faults, indexing
+from sandbox.models import Connection, TenantUser
+from sandbox.routers import SANDBOX_DB
+
+# Auth0 never lets a search reach past this many results (auth0-api.md §1.2).
+SEARCH_WINDOW = 1000
+USERS = TenantUser._meta.db_table
+PHONE_RE = re.compile(r"^\+[0-9]{1,15}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class UserError(Exception):
+    """A write Auth0 would refuse: status, message and errorCode for the error body."""
+
+    def __init__(self, status: int, message: str, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+
+
+def _dumps(profile: dict[str, Any]) -> str:
+    return json.dumps(profile, ensure_ascii=False, separators=(",", ":"))
+
+
+def now_iso() -> str:
+    moment = faults.now()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# Reads -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    profiles: list[str]  # stored profile JSON texts, in result order
+    total: int | None  # matches, capped at SEARCH_WINDOW; None unless asked for
+
+
+def search(
+    where_sql: str, params: Sequence[Any], order_sql: str, offset: int, limit: int, count: bool
+) -> SearchPage:
+    """One page of `GET /api/v2/users`: the compiled query over the search index.
+
+    `where_sql`/`order_sql` come from `sandbox.query` (`?` placeholders, alias `u`). Queued writes
+    whose lag has passed are indexed first, so search sees them from then on.
+    """
+    indexing.apply_due(faults.now())
+    db = connections[SANDBOX_DB]
+    db.ensure_connection()
+    raw = db.connection
+    where = f"u.searchable AND ({where_sql})"
+    profiles: list[str] = []
+    if limit > 0:
+        rows = raw.execute(
+            f"SELECT u.profile FROM {USERS} u WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        profiles = [row[0] for row in rows]
+    total = None
+    if count:
+        # Counting stops at the window, as Auth0's totals do: a broad query stays cheap.
+        total = raw.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {USERS} u WHERE {where} LIMIT {SEARCH_WINDOW})",
+            list(params),
+        ).fetchone()[0]
+    return SearchPage(profiles, total)
+
+
+def profile_text(user_id: str) -> str | None:
+    """The stored profile of a user (immediately consistent), or None."""
+    return (
+        TenantUser.objects.using(SANDBOX_DB)
+        .filter(user_id=user_id)
+        .values_list("profile", flat=True)
+        .first()
+    )
+
+
+def profiles_by_email(email: str) -> list[str]:
+    """Every user whose stored address is exactly `email` (case-sensitive, immediate)."""
+    return list(
+        TenantUser.objects.using(SANDBOX_DB)
+        .filter(email=email)
+        .order_by("id")
+        .values_list("profile", flat=True)
+    )
+
+
+# Writes ------------------------------------------------------------------------------------------
+
+CREATE_PROPERTIES: dict[str, str] = {
+    "connection": "string",
+    "email": "string",
+    "password": "string",
+    "phone_number": "string",
+    "user_metadata": "object",
+    "app_metadata": "object",
+    "blocked": "boolean",
+    "email_verified": "boolean",
+    "phone_verified": "boolean",
+    "verify_email": "boolean",
+    "given_name": "string",
+    "family_name": "string",
+    "name": "string",
+    "nickname": "string",
+    "picture": "string",
+    "user_id": "string",
+    "username": "string",
+}
+UPDATE_PROPERTIES: dict[str, str] = {
+    **{key: kind for key, kind in CREATE_PROPERTIES.items() if key != "user_id"},
+    "verify_phone_number": "boolean",
+    "client_id": "string",
+}
+# Accepted but without effect here: the sandbox keeps no passwords and sends no mail or SMS.
+IGNORED_ON_UPDATE = frozenset(
+    {"password", "verify_email", "verify_phone_number", "client_id", "connection"}
+)
+# Root attributes a PATCH may clear with null.
+NULLABLE = frozenset(
+    {"given_name", "family_name", "name", "nickname", "picture", "phone_number", "username"}
+)
+TEXT_LIMITS = {"given_name": 150, "family_name": 150, "name": 150, "nickname": 350, "username": 128}
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "object"
+    return _JSON_TYPES.get(type(value), "string")
+
+
+def _invalid(message: str) -> UserError:
+    return UserError(400, f"Payload validation error: {message}.", "invalid_body")
+
+
+def _validate(body: dict[str, Any], allowed: dict[str, str]) -> None:
+    extra = [key for key in body if key not in allowed]
+    if extra:
+        raise _invalid(f"'Additional properties not allowed: {', '.join(extra)}'")
+    for key, value in body.items():
+        expected = allowed[key]
+        found = _json_type(value)
+        if found == "null" and key in NULLABLE:
+            continue
+        if found != expected:
+            raise _invalid(f"'Expected type {expected} but found type {found}' on property {key}")
+        if expected == "string" and key in TEXT_LIMITS and not 1 <= len(value) <= TEXT_LIMITS[key]:
+            raise _invalid(
+                f"'String is too {'short' if not value else 'long'} ({len(value)} chars), "
+                f"{'minimum 1' if not value else f'maximum {TEXT_LIMITS[key]}'}' on property {key}"
+            )
+    phone = body.get("phone_number")
+    if isinstance(phone, str) and not PHONE_RE.match(phone):
+        raise _invalid(
+            f"'String does not match pattern ^\\+[0-9]{{1,15}}$: {phone}' on property phone_number"
+        )
+    email = body.get("email")
+    if isinstance(email, str) and (not EMAIL_RE.match(email) or len(email) > 254):
+        raise _invalid(
+            f"'Object didn't pass validation for format email: {email}' on property email"
+        )
+
+
+def _gravatar(email: str, initials: str) -> str:
+    digest = hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+    return (
+        f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d="
+        f"https%3A%2F%2Fcdn.auth0.com%2Favatars%2F{initials.lower() or 'u'}.png"
+    )
+
+
+def _merge_metadata(current: Any, change: dict[str, Any]) -> dict[str, Any]:
+    # Auth0 merges metadata one level deep; null removes a key and {} clears the whole object.
+    if not change:
+        return {}
+    merged = dict(current) if isinstance(current, dict) else {}
+    for key, value in change.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _save_new(profile: dict[str, Any]) -> TenantUser:
+    user = TenantUser(
+        user_id=profile["user_id"], email=profile.get("email"), profile=_dumps(profile)
+    )
+    try:
+        with transaction.atomic(using=SANDBOX_DB):
+            user.save(using=SANDBOX_DB)
+    except IntegrityError:
+        raise UserError(409, "The user already exists.", "auth0_idp_error") from None
+    return user
+
+
+def create_user(body: dict[str, Any]) -> str:
+    """`POST /api/v2/users` in a database connection; returns the new profile's JSON."""
+    _validate(body, CREATE_PROPERTIES)
+    if "connection" not in body:
+        raise _invalid("'Missing required property: connection'")
+    connection = Connection.objects.using(SANDBOX_DB).filter(name=body["connection"]).first()
+    if connection is None:
+        raise UserError(400, "The connection does not exist.", "inexistent_connection")
+    if connection.strategy != "auth0":
+        # Social and enterprise users are created by signing in through their provider.
+        raise UserError(
+            400, "Connection is not supported for this operation.", "operation_not_supported"
+        )
+    for required in ("email", "password"):
+        if required not in body:
+            raise _invalid(f"'Missing required property: {required}'")
+    if len(body["password"]) < 8:
+        raise UserError(400, "PasswordStrengthError: Password is too weak", "invalid_password")
+    # Database connections keep addresses lower-cased (auth0-api.md §2).
+    email = body["email"].lower()
+    if _address_taken(email, connection.name):
+        raise UserError(409, "The user already exists.", "auth0_idp_error")
+    local_id = body.get("user_id") or secrets.token_hex(12)
+    created = now_iso()
+    profile: dict[str, Any] = {
+        "created_at": created,
+        "email": email,
+        "email_verified": bool(body.get("email_verified", False)),
+    }
+    for key in ("family_name", "given_name"):
+        if body.get(key) is not None:
+            profile[key] = body[key]
+    profile["identities"] = [
+        {
+            "connection": connection.name,
+            "user_id": local_id,
+            "provider": "auth0",
+            "isSocial": False,
+        }
+    ]
+    profile["name"] = body.get("name") or email
+    profile["nickname"] = body.get("nickname") or email.split("@", 1)[0]
+    for key in ("phone_number", "phone_verified", "username"):
+        if body.get(key) is not None:
+            profile[key] = body[key]
+    initials = str(body.get("given_name") or email)[:1] + str(body.get("family_name") or "")[:1]
+    profile["picture"] = body.get("picture") or _gravatar(email, initials)
+    profile["updated_at"] = created
+    profile["user_id"] = f"auth0|{local_id}"
+    for key in ("app_metadata", "user_metadata"):
+        if body.get(key):
+            profile[key] = _merge_metadata({}, body[key])
+    if body.get("blocked") is not None:
+        profile["blocked"] = body["blocked"]
+    user = _save_new(profile)
+    indexing.enqueue([user.pk], faults.now())
+    return user.profile
+
+
+def _address_taken(email: str, connection: str, except_user_id: str | None = None) -> bool:
+    """Whether another user of the connection has this exact address (read from profiles, so a
+    write seconds ago counts even before search sees it)."""
+    for user_id, text in (
+        TenantUser.objects.using(SANDBOX_DB).filter(email=email).values_list("user_id", "profile")
+    ):
+        identities = json.loads(text).get("identities") or [{}]
+        if identities[0].get("connection") == connection and user_id != except_user_id:
+            return True
+    return False
+
+
+def update_user(user_id: str, body: dict[str, Any]) -> str | None:
+    """`PATCH /api/v2/users/{id}`; returns the updated profile's JSON, or None if no such user."""
+    _validate(body, UPDATE_PROPERTIES)
+    with transaction.atomic(using=SANDBOX_DB):
+        user = TenantUser.objects.using(SANDBOX_DB).filter(user_id=user_id).first()
+        if user is None:
+            return None
+        profile: dict[str, Any] = json.loads(user.profile)
+        primary = profile["identities"][0]
+        is_database = primary.get("provider") == "auth0"
+        if "password" in body and len(body["password"]) < 8:
+            raise UserError(400, "PasswordStrengthError: Password is too weak", "invalid_password")
+        for key, value in body.items():
+            if key in {
+                "password",
+                "verify_email",
+                "verify_phone_number",
+                "client_id",
+                "connection",
+            }:
+                continue
+            if key in {"app_metadata", "user_metadata"}:
+                merged = _merge_metadata(profile.get(key), value)
+                if merged:
+                    profile[key] = merged
+                else:
+                    profile.pop(key, None)
+            elif value is None:
+                profile.pop(key, None)
+            elif key == "email":
+                email = value.lower() if is_database else value
+                if is_database and _address_taken(email, primary["connection"], user_id):
+                    raise UserError(409, "The specified new email already exists")
+                if email != profile.get("email"):
+                    profile["email"] = email
+                    # A new address is unverified unless the caller says otherwise.
+                    profile["email_verified"] = bool(body.get("email_verified", False))
+            else:
+                profile[key] = value
+        profile["updated_at"] = now_iso()
+        user.profile = _dumps(profile)
+        user.email = profile.get("email")
+        user.save(using=SANDBOX_DB, update_fields=["profile", "email"])
+    indexing.enqueue([user.pk], faults.now())
+    return user.profile

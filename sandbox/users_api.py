@@ -1,0 +1,261 @@
+"""`/api/v2/users`, `/api/v2/users/{id}` and `/api/v2/users-by-email`, as Auth0 answers them.
+
+Choices where Auth0 is silent (also in the README, "Where the sandbox knowingly differs"):
+- `q` without `search_engine` is searched with v3 (`connection` alone means v1, refused).
+- A page that straddles the 1,000-result window is cut at the window; a page starting at or
+  past it is the exact `invalid_paging` 400.
+- `fields` names top-level attributes only; with `include_fields=true` only those are returned.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox import users
+from sandbox.http import api_error, management_api, method_not_allowed
+from sandbox.query import QueryError, compile_query, sort_clause
+
+JSON = "application/json; charset=utf-8"
+READ_SCOPES = ("read:users",)
+READ_ONE_SCOPES = ("read:users", "read:current_user", "read:user_idp_tokens")
+CREATE_SCOPES = ("create:users",)
+UPDATE_SCOPES = ("update:users", "update:users_app_metadata")
+
+# Descriptions Auth0's validator appends to the property name in its messages.
+DESCRIPTIONS = {
+    "page": "Page index of the results to return. First page is 0.",
+    "per_page": "Number of results per page.",
+    "include_totals": (
+        "Return results inside an object that contains the total result count (true) or as a "
+        "direct array of results (false, default)."
+    ),
+    "search_engine": "The version of the search engine",
+    "primary_order": (
+        "If true (default), results are returned in a deterministic order. If false, results "
+        "may be returned in a non-deterministic order, which can enhance performance for complex "
+        "queries targeting a small number of users. Set to false only when consistency and "
+        "pagination is not required."
+    ),
+    "include_fields": "Whether specified fields are to be included (true) or excluded (false).",
+    "fields": (
+        "Comma-separated list of fields to include or exclude (based on value provided for "
+        "include_fields) in the result. Leave empty to retrieve all fields."
+    ),
+    "email": "Email address to search for (case-sensitive).",
+}
+V1_MESSAGE = "You are not allowed to use search_engine=v1."
+PAGING_MESSAGE = (
+    "You can only page through the first 1000 records. "
+    "See https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation"
+)
+
+
+class BadParameter(Exception):
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(detail)
+        self.message = (
+            f"Query validation error: '{detail}' on property {name} ({DESCRIPTIONS[name]})."
+        )
+
+
+def _integer(request: HttpRequest, name: str, low: int, high: int | None) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameter(name, "Expected type integer but found type string") from None
+    if value < low:
+        raise BadParameter(name, f"Value {value} is less than minimum {low}")
+    if high is not None and value > high:
+        raise BadParameter(name, f"Value {value} is greater than maximum {high}")
+    return value
+
+
+def _boolean(request: HttpRequest, name: str, default: bool) -> bool:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise BadParameter(name, "Expected type boolean but found type string")
+
+
+def _field_filter(request: HttpRequest) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """What `fields`/`include_fields` keep of a profile, or None to send profiles untouched."""
+    include = _boolean(request, "include_fields", True)
+    names = {name.strip() for name in request.GET.get("fields", "").split(",") if name.strip()}
+    if not names:
+        return None
+    if include:
+        return lambda profile: {key: value for key, value in profile.items() if key in names}
+    return lambda profile: {key: value for key, value in profile.items() if key not in names}
+
+
+def _array(profiles: list[str], pick: Callable[[dict[str, Any]], dict[str, Any]] | None) -> str:
+    if pick is None:
+        # Stored profiles are already the API's JSON: splice them in without decoding.
+        return "[" + ",".join(profiles) + "]"
+    return json.dumps(
+        [pick(json.loads(text)) for text in profiles], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _json(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body.encode(), status=status, content_type=JSON)
+
+
+def _bad_request(error: BadParameter | QueryError) -> HttpResponse:
+    if isinstance(error, QueryError):
+        return api_error(400, error.message, error.error_code)
+    return api_error(400, error.message, "invalid_query_string")
+
+
+def _engine_error(request: HttpRequest) -> HttpResponse | None:
+    engine = request.GET.get("search_engine")
+    if engine is None:
+        if "connection" in request.GET and "q" not in request.GET:
+            # Only the retired v1 engine filtered by `connection`: Auth0 answers like this.
+            return api_error(
+                400, "You are not allowed to use search_engine=v1.", "invalid_query_string"
+            )
+        return None
+    if engine == "v1":
+        return api_error(
+            400, "You are not allowed to use search_engine=v1.", "invalid_query_string"
+        )
+    if engine == "v2":
+        return api_error(
+            400,
+            "You are not allowed to use search_engine=v2. Use search_engine=v3 instead.",
+            "invalid_query_string",
+        )
+    if engine != "v3":
+        raise BadParameter("search_engine", f"No enum match for: {engine}")
+    return None
+
+
+@management_api(scopes=READ_SCOPES, group="users_read")
+def list_users(request: HttpRequest) -> HttpResponse:
+    try:
+        refused = _engine_error(request)
+        if refused is not None:
+            return refused
+        page = _integer(request, "page", 0, None)
+        per_page = _integer(request, "per_page", 0, 100)
+        include_totals = _boolean(request, "include_totals", False)
+        _boolean(request, "primary_order", True)  # results are always in a stable order
+        pick = _field_filter(request)
+        where = compile_query(request.GET.get("q"))
+        order = sort_clause(request.GET.get("sort"))
+    except (BadParameter, QueryError) as error:
+        return _bad_request(error)
+
+    limit = 50 if per_page is None else per_page
+    if page is None:
+        # Without `page`, Auth0 returns at most 50 users whatever `per_page` says.
+        page, limit = 0, min(limit, 50)
+    start = page * limit
+    if limit and start >= users.SEARCH_WINDOW:
+        return api_error(400, PAGING_MESSAGE, "invalid_paging")
+    rows = min(limit, users.SEARCH_WINDOW - start)
+    result = users.search(where.sql, where.params, order, start, rows, include_totals)
+    array = _array(result.profiles, pick)
+    if not include_totals:
+        return _json(array)
+    return _json(
+        f'{{"start":{start},"limit":{limit},"length":{len(result.profiles)},'
+        f'"users":{array},"total":{result.total}}}'
+    )
+
+
+@management_api(scopes=CREATE_SCOPES, group="users_write")
+def create_user(request: HttpRequest) -> HttpResponse:
+    body = _body(request)
+    if body is None:
+        return api_error(400, "Invalid request payload JSON format")
+    try:
+        return _json(users.create_user(body), status=201)
+    except users.UserError as error:
+        return api_error(error.status, error.message, error.error_code)
+
+
+@csrf_exempt
+@login_not_required
+def users_collection(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return list_users(request)
+    if request.method == "POST":
+        return create_user(request)
+    return method_not_allowed()
+
+
+def _not_found() -> HttpResponse:
+    return api_error(404, "The user does not exist.", "inexistent_user")
+
+
+@management_api(scopes=READ_ONE_SCOPES, group="users_read")
+def get_user(request: HttpRequest, user_id: str) -> HttpResponse:
+    try:
+        pick = _field_filter(request)
+    except BadParameter as error:
+        return _bad_request(error)
+    text = users.profile_text(user_id)
+    if text is None:
+        return _not_found()
+    if pick is None:
+        return _json(text)
+    return _json(json.dumps(pick(json.loads(text)), ensure_ascii=False, separators=(",", ":")))
+
+
+@management_api(scopes=UPDATE_SCOPES, group="users_write")
+def update_user(request: HttpRequest, user_id: str) -> HttpResponse:
+    body = _body(request)
+    if body is None:
+        return api_error(400, "Invalid request payload JSON format")
+    try:
+        text = users.update_user(user_id, body)
+    except users.UserError as error:
+        return api_error(error.status, error.message, error.error_code)
+    return _not_found() if text is None else _json(text)
+
+
+@csrf_exempt
+@login_not_required
+def user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
+    if request.method == "GET":
+        return get_user(request, user_id)
+    if request.method == "PATCH":
+        return update_user(request, user_id)
+    return method_not_allowed()
+
+
+@csrf_exempt
+@login_not_required
+@management_api(scopes=READ_SCOPES, group="users_read")
+def users_by_email(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return method_not_allowed()
+    try:
+        pick = _field_filter(request)
+        email = request.GET.get("email")
+        if email is None:
+            raise BadParameter("email", "Missing required property: email")
+    except BadParameter as error:
+        return _bad_request(error)
+    return _json(_array(users.profiles_by_email(email), pick))
+
+
+def _body(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
