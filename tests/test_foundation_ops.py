@@ -3,62 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
-from subprocess import CompletedProcess
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import get_commands
 from django.test import Client
 
-BASE_DIR = Path(settings.BASE_DIR)
-# Variables that would point a child process at shared services or at production settings.
-PARENT_ONLY = {
-    "DATABASE_URL",
-    "REDIS_URL",
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "USERDESK_VAR_DIR",
-    "SANDBOX_DATABASE_PATH",
-    "EXPORT_STORAGE_DIR",
-    "EXPORT_S3_BUCKET",
-    "AUTH0_DOMAIN",
-    "AUTH0_BASE_URL",
-}
-
-
-def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a fresh machine: no DATABASE_URL, no REDIS_URL, var/ in tmp_path."""
-    env = {key: value for key, value in os.environ.items() if key not in PARENT_ONLY}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        USERDESK_VAR_DIR=str(tmp_path / "var"),
-        SANDBOX_DATABASE_PATH=str(tmp_path / "var" / "sandbox.sqlite3"),
-        UV_COMPILE_BYTECODE="1",
-    )
-    env.update(extra)
-    return env
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 120) -> CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.fixtures.processes import embedded_env, free_port, manage, python
 
 
 def production_env(tmp_path: Path) -> dict[str, str]:
@@ -71,12 +26,6 @@ def production_env(tmp_path: Path) -> dict[str, str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- Production settings ------------------------------------------------------------------
 
 
@@ -87,20 +36,13 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
 
 
 def test_production_settings_are_secure(tmp_path: Path) -> None:
-    script = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
+    result = python(
+        production_env(tmp_path),
+        "import json; from django.conf import settings as s\n"
         "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT,"
-        " s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS, s.DEBUG]))"
+        " s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS, s.DEBUG]))",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=BASE_DIR,
-        env=production_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    assert result.returncode == 0, result.stderr
     session_secure, csrf_secure, ssl_redirect, hsts, frame, debug = json.loads(result.stdout)
     assert session_secure
     assert csrf_secure
@@ -147,17 +89,10 @@ def test_healthz_answers_503_when_redis_is_unreachable(tmp_path: Path) -> None:
     env = embedded_env(
         tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", ALLOWED_HOSTS="testserver"
     )
-    script = (
-        "import django, json; django.setup(); from django.test import Client; "
-        "r = Client().get('/healthz'); print(json.dumps([r.status_code, r.json()]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = python(
+        env,
+        "import json; from django.test import Client\n"
+        "r = Client().get('/healthz'); print(json.dumps([r.status_code, r.json()]))",
     )
     assert result.returncode == 0, result.stderr
     status, body = json.loads(result.stdout.strip().splitlines()[-1])

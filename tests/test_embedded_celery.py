@@ -1,0 +1,106 @@
+"""The embedded defaults on a fresh machine: no DATABASE_URL and no REDIS_URL.
+
+A real `celery -A config worker` on kombu's filesystem broker picks up a task sent by another
+process and writes to the shared SQLite file, exactly as `make run` works without services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.processes import ROOT, embedded_env, manage, python
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fresh_machine(tmp_path: Path) -> dict[str, str]:
+    env = embedded_env(tmp_path, CELERY_POLLING_INTERVAL="0.1")
+    migrate = manage(env, "migrate", "--database", "default", "-v", "0")
+    assert migrate.returncode == 0, migrate.stderr
+    return env
+
+
+@pytest.fixture
+def embedded_worker(
+    fresh_machine: dict[str, str], tmp_path: Path
+) -> Iterator[subprocess.Popen[str]]:
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=fresh_machine,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    yield worker
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+    log.close()
+
+
+def test_settings_fall_back_to_sqlite_filesystem_broker_and_file_cache(
+    fresh_machine: dict[str, str],
+) -> None:
+    result = python(
+        fresh_machine,
+        "import json; from django.conf import settings as s\n"
+        "print(json.dumps([s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, "
+        "s.CACHES['default']['BACKEND'], str(s.DATABASES['default']['NAME'])]))",
+    )
+    assert result.returncode == 0, result.stderr
+    engine, broker, cache, name = json.loads(result.stdout)
+    assert engine == "django.db.backends.sqlite3"
+    assert broker == "filesystem://"
+    assert cache.endswith("FileBasedCache")
+    assert name.startswith(fresh_machine["USERDESK_VAR_DIR"])
+
+
+def test_a_real_worker_runs_a_task_through_the_filesystem_broker(
+    fresh_machine: dict[str, str], embedded_worker: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    # celery_ping sends staff.ping from its own process and waits for the worker's audit event.
+    result = manage(fresh_machine, "celery_ping", "--timeout", "60")
+    log = (tmp_path / "worker.log").read_text()
+    assert result.returncode == 0, result.stdout + result.stderr + log
+    assert "A worker answered ping" in result.stdout
+    token = result.stdout.split("ping ", 1)[1].split(".", 1)[0]
+
+    with sqlite3.connect(Path(fresh_machine["USERDESK_VAR_DIR"]) / "userdesk.sqlite3") as db:
+        rows = db.execute(
+            "SELECT actor_label FROM staff_auditevent WHERE action = 'worker.ping' AND target = ?",
+            [token],
+        ).fetchall()
+    assert rows == [("celery worker",)]
+    assert embedded_worker.poll() is None, "the worker died"
+    assert "staff.ping" in log
