@@ -7,4 +7,6 @@ from . import views
 app_name = "users_admin"
 urlpatterns = [
     path("users/", views.search, name="search"),
+    path("users/<path:user_id>/", views.detail, name="detail"),
+    path("lookup/", views.lookup, name="lookup"),
 ]

@@ -1,11 +1,213 @@
 from __future__ import annotations
 
+import math
+from typing import Any
+from urllib.parse import urlencode
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
 
+from management_api import ManagementApiError, PermanentError, TransientError, get_user
+from staff.audit import record
 from staff.permissions import Capability, requires
+
+from . import search as searching
+from .forms import COLUMNS, ConditionFormSet, LookupForm, SearchForm
+from .lookup import lookup_email
+from .lucene import QueryError, compile_query
+from .rows import ROW_PREFIX, edited_rows
+
+TEMPLATE = "users_admin/search.html"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def busy_message(error: ManagementApiError) -> str:
+    if isinstance(error, TransientError):
+        seconds = max(1, math.ceil(error.retry_after_seconds))
+        return f"Auth0 is busy, try again in {seconds} second{'s' if seconds != 1 else ''}."
+    return str(error)
+
+
+def _export_link(form: SearchForm, q: str, connections: list[dict[str, Any]]) -> str:
+    params: dict[str, str] = {}
+    chosen = form.cleaned_data.get("connection") or ""
+    for connection in connections:
+        if connection["name"] == chosen:
+            params["connection"] = str(connection["id"])
+    columns = ["user_id", *(c for c in form.cleaned_data["columns"] if c != "user_id")]
+    params["fields"] = ",".join(
+        "identities[0].connection" if c == "identities" else c for c in columns
+    )
+    params["q"] = q
+    return "/exports/new/?" + urlencode(params)
 
 
 @requires(Capability.SEARCH_USERS)
-def search(request: HttpRequest) -> HttpResponse:
-    return render(request, "users_admin/search.html")
+@vary_on_headers("HX-Request")
+def search(request: HtmxHttpRequest) -> HttpResponse:
+    data = request.GET
+    target = request.htmx.target if request.htmx else None
+    wants_results_only = bool(request.htmx) and target != "builder"
+    context: dict[str, Any] = {"columns": COLUMNS}
+
+    connections: list[dict[str, Any]] = []
+    if not wants_results_only:
+        try:
+            connections = searching.connections()
+        except ManagementApiError as exc:
+            context["connections_error"] = busy_message(exc)
+
+    submitted = "mode" in data
+    form = SearchForm(data if submitted else None, connections=[c["name"] for c in connections])
+
+    editing = "add_row" in data or "remove_row" in data
+    if editing or not submitted:
+        remove = data.get("remove_row", "")
+        rows = edited_rows(
+            data, add="add_row" in data, remove=int(remove) if remove.isdigit() else None
+        )
+        context.update(form=form, rows=ConditionFormSet(prefix=ROW_PREFIX, initial=rows))
+        if request.htmx and target == "builder":
+            return render(request, f"{TEMPLATE}#builder", context)
+        return render(request, TEMPLATE, context)
+
+    rows_formset = ConditionFormSet(data, prefix=ROW_PREFIX)
+    context.update(form=form, rows=rows_formset, searched=True)
+    query = _query(form, rows_formset, context)
+    if query is not None:
+        fields = searching.requested_fields(form.cleaned_data["columns"])
+        page_number = form.cleaned_data["page"]
+        try:
+            result = searching.run_search(
+                query,
+                page=page_number,
+                per_page=form.cleaned_data["per_page"],
+                sort=form.sort_param(),
+                fields=fields,
+            )
+        except ManagementApiError as exc:
+            context["query_error"] = busy_message(exc)
+            context["busy"] = isinstance(exc, TransientError)
+        else:
+            context["result"] = result
+            if result.page.capped:
+                if not connections and form.cleaned_data.get("connection"):
+                    try:
+                        connections = searching.connections()
+                    except ManagementApiError:
+                        connections = []
+                context["export_link"] = _export_link(form, query, connections)
+        record(
+            request,
+            "users.search",
+            target=query,
+            page=page_number,
+            per_page=form.cleaned_data["per_page"],
+            sort=form.sort_param() or "",
+            outcome="error" if "query_error" in context else "ok",
+        )
+    template = f"{TEMPLATE}#results" if wants_results_only else TEMPLATE
+    return render(request, template, context)
+
+
+def _query(form: SearchForm, rows: Any, context: dict[str, Any]) -> str | None:
+    """The Lucene query to send, or None when the form has errors (put in `context`)."""
+    if not form.is_valid():
+        context["form_errors"] = [e for errors in form.errors.values() for e in errors]
+        return None
+    if form.cleaned_data["mode"] == "advanced":
+        query = str(form.cleaned_data["q"])
+        connection = form.cleaned_data.get("connection") or ""
+        if connection:
+            narrowing = compile_query([], connection=connection)
+            query = f"({query}) AND {narrowing}" if query else narrowing
+        context["query"] = query
+        return query
+    if not rows.is_valid():
+        context["form_errors"] = [
+            f"Row {index + 1}: {error}"
+            for index, row_errors in enumerate(rows.errors)
+            for errors in row_errors.values()
+            for error in errors
+        ] + list(rows.non_form_errors())
+        return None
+    conditions = []
+    problems = []
+    for index, row in enumerate(rows.forms):
+        if row.is_blank():
+            continue
+        condition = row.condition()
+        try:
+            compile_query([condition])
+        except QueryError as exc:
+            problems.append(f"Row {index + 1}: {exc}")
+        conditions.append(condition)
+    if problems:
+        context["form_errors"] = problems
+        return None
+    query = compile_query(
+        conditions, join=form.cleaned_data["join"], connection=form.cleaned_data["connection"]
+    )
+    context["query"] = query
+    return query
+
+
+@requires(Capability.SEARCH_USERS)
+def lookup(request: HttpRequest) -> HttpResponse:
+    form = LookupForm(request.GET or None)
+    context: dict[str, Any] = {"form": form}
+    if form.is_valid():
+        address = form.cleaned_data["email"]
+        try:
+            context["result"] = result = lookup_email(address)
+        except ManagementApiError as exc:
+            context["lookup_error"] = busy_message(exc)
+            record(request, "users.lookup", target=address, outcome="error")
+        else:
+            record(
+                request,
+                "users.lookup",
+                target=address,
+                matches=len(result.users),
+                lowercased=result.lowercased,
+            )
+    return render(request, "users_admin/lookup.html", context)
+
+
+@requires(Capability.SEARCH_USERS)
+def detail(request: HttpRequest, user_id: str) -> HttpResponse:
+    try:
+        user = get_user(user_id)
+    except PermanentError as exc:
+        # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
+        record(request, "users.view", target=user_id, found=False, error=exc.message)
+        if exc.status == 400:
+            return render(
+                request,
+                "users_admin/not_found.html",
+                {"user_id": user_id, "message": exc.message},
+                status=404,
+            )
+        return render(
+            request,
+            "users_admin/detail.html",
+            {"user_id": user_id, "load_error": str(exc)},
+            status=502,
+        )
+    except TransientError as exc:
+        record(request, "users.view", target=user_id, outcome="error")
+        return render(
+            request,
+            "users_admin/detail.html",
+            {"user_id": user_id, "load_error": busy_message(exc)},
+            status=503,
+        )
+    record(request, "users.view", target=user_id, found=user is not None)
+    if user is None:
+        return render(request, "users_admin/not_found.html", {"user_id": user_id}, status=404)
+    return render(request, "users_admin/detail.html", {"user_id": user_id, "profile": user})

@@ -1,0 +1,53 @@
+"""Display helpers for Auth0 user objects (values stay strings until the template escapes them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django import template
+from django.utils.dateparse import parse_datetime
+
+register = template.Library()
+
+
+@register.filter
+def auth0_date(value: Any) -> dt.datetime | Any:
+    """Auth0's ISO-8601 strings as datetimes, so `|date` can format them."""
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+        return parsed or value
+    return value
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    if value is None or value == "":
+        return "{}"
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def column(user: dict[str, Any], name: str) -> Any:
+    """A user's value for a result column (identities shown as their connection names)."""
+    if name == "identities":
+        identities = user.get("identities") or []
+        return ", ".join(str(i.get("connection", "")) for i in identities if isinstance(i, dict))
+    return user.get(name)
+
+
+@register.filter
+def web_image(value: Any) -> str:
+    """Only http(s) picture URLs are rendered as images."""
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value
+    return ""
+
+
+@register.filter
+def label(mapping: dict[str, str], key: str) -> str:
+    return mapping.get(key, key)
