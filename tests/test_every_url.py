@@ -1,0 +1,169 @@
+"""Every URL pattern, visited as every persona.
+
+The resolver is walked recursively, so a new page is visited as soon as its pattern exists. Each
+URL name must be listed in EXPECTED with the capability it needs; an unlisted name fails with a
+message asking for it. For each URL:
+  anonymous  -> redirected to sign-in (public URLs excepted);
+  a persona without the capability -> 403;
+  a persona with it -> 200, 302, 404 (sample ids do not exist) or 405 (never 403, never 500).
+A GET answered 405 is retried as a POST, so POST-only views are checked too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.converters import IntConverter, UUIDConverter
+
+from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP, Capability, can
+from tests.fixtures.personas import make_staff
+
+PUBLIC = "public"
+SIGNED_IN = "signed-in"
+Need = Capability | str
+
+# What each named URL needs. Add every new page here.
+EXPECTED: dict[str, Need] = {
+    "login": PUBLIC,
+    "healthz": PUBLIC,
+    "home": SIGNED_IN,
+    "logout": SIGNED_IN,
+    "password_change": SIGNED_IN,
+    "password_change_done": SIGNED_IN,
+    "audit_log": Capability.VIEW_AUDIT_LOG,
+    "users_admin:search": Capability.SEARCH_USERS,
+    "users_admin:lookup": Capability.SEARCH_USERS,
+    "users_admin:detail": Capability.SEARCH_USERS,
+    "exports:history": Capability.RUN_EXPORTS,
+    "exports:new": Capability.RUN_EXPORTS,
+    "exports:detail": Capability.RUN_EXPORTS,
+    "exports:progress": Capability.RUN_EXPORTS,
+    "exports:rerun": Capability.RUN_EXPORTS,
+    "exports:delete": Capability.RUN_EXPORTS,
+    "exports:derive": Capability.RUN_EXPORTS,
+    "exports:templates": Capability.RUN_EXPORTS,
+    "exports:save_template": Capability.RUN_EXPORTS,
+    "exports:delete_template": Capability.RUN_EXPORTS,
+    "exports:download": Capability.DOWNLOAD_EXPORTS,
+}
+
+# Namespaces with tests of their own: Django's admin is for superusers (test_foundation_auth).
+SKIPPED_NAMESPACES = {"admin"}
+
+# Sample values for URL parameters, by name: ids that do not exist, so 404 is a fine answer.
+SAMPLES: dict[str, Any] = {
+    "user_id": "auth0|doesnotexist",
+    "pk": 999_999,
+    "export_id": 999_999,
+    "template_id": 999_999,
+    "variant": "original",
+    "job_id": "job_doesnotexist",
+}
+ALLOWED = {200, 302, 404, 405}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    namespace: str
+    pattern: str
+    params: tuple[str, ...]
+    converters: dict[str, Any]
+
+
+def walk(
+    patterns: list[URLPattern | URLResolver], prefix: str = "", namespace: str = ""
+) -> Iterator[Route]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or ""
+            joined = f"{namespace}:{inner}" if namespace and inner else inner or namespace
+            yield from walk(entry.url_patterns, prefix + str(entry.pattern), joined)
+        else:
+            name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name or ""
+            converters = dict(getattr(entry.pattern, "converters", {}))
+            yield Route(name, namespace, prefix + str(entry.pattern), tuple(converters), converters)
+
+
+ROUTES = [
+    route
+    for route in walk(get_resolver().url_patterns)
+    if route.namespace.split(":", 1)[0] not in SKIPPED_NAMESPACES
+]
+
+
+def sample(route: Route, param: str) -> Any:
+    converter = route.converters[param]
+    if isinstance(converter, IntConverter):
+        return SAMPLES.get(param, 999_999)
+    if isinstance(converter, UUIDConverter):
+        return "00000000-0000-4000-8000-000000000000"
+    if param not in SAMPLES:
+        pytest.fail(f"{route.pattern}: add a sample value for the parameter {param!r} to SAMPLES")
+    return SAMPLES[param]
+
+
+def url_for(route: Route) -> str:
+    return reverse(route.name, kwargs={param: sample(route, param) for param in route.params})
+
+
+def visit(client: Client, url: str) -> int:
+    status = client.get(url).status_code
+    if status == 405:
+        status = client.post(url).status_code
+    return status
+
+
+def test_every_url_pattern_is_named_and_listed() -> None:
+    unnamed = [route.pattern for route in ROUTES if not route.name]
+    assert not unnamed, f"give these URL patterns a name: {unnamed}"
+    unlisted = sorted({route.name for route in ROUTES} - set(EXPECTED))
+    assert not unlisted, (
+        "new URL names; add each to EXPECTED in tests/test_every_url.py with the capability "
+        f"it needs (or PUBLIC / SIGNED_IN): {unlisted}"
+    )
+
+
+@pytest.fixture
+def personas(db: None) -> dict[str, User]:
+    return {
+        "outsider": make_staff("outsider@example.com", None),
+        "support agent": make_staff("agent@example.com", SUPPORT_GROUP),
+        "export admin": make_staff("admin@example.com", EXPORT_ADMIN_GROUP),
+    }
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[route.name or route.pattern for route in ROUTES])
+def test_url_as_every_persona(route: Route, personas: dict[str, User], use_sandbox: Any) -> None:
+    if route.name not in EXPECTED:
+        pytest.fail(
+            f"{route.name} is not in EXPECTED (see test_every_url_pattern_is_named_and_listed)"
+        )
+    need = EXPECTED[route.name]
+    url = url_for(route)
+
+    anonymous = Client().get(url)
+    if need == PUBLIC:
+        assert anonymous.status_code in {200, 503}, (
+            f"{url}: public page answered {anonymous.status_code}"
+        )
+        return
+    assert anonymous.status_code == 302, f"{url} as anonymous: {anonymous.status_code}"
+    assert anonymous["Location"] == f"/sign-in/?next={quote(url, safe='/')}"
+
+    for label, user in personas.items():
+        client = Client()
+        client.force_login(user)
+        status = visit(client, url)
+        allowed = need == SIGNED_IN or (isinstance(need, Capability) and can(user, need))
+        if allowed:
+            assert status in ALLOWED, f"{url} as {label}: {status} (expected one of {ALLOWED})"
+        else:
+            assert status == 403, f"{url} as {label}: {status} (expected 403, needs {need})"
