@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from . import derive
 from .fields import (
     CSV_MAX_FIELDS,
     EXPORTABLE_FIELDS,
@@ -274,34 +275,29 @@ class TemplateNameForm(forms.Form):
     name = forms.CharField(max_length=120, strip=True, label="Template name")
 
 
-CONDITION_OPERATORS = (
-    ("equals", "equals"),
-    ("not_equals", "does not equal"),
-    ("contains", "contains"),
-    ("before", "is before (date)"),
-    ("after", "is after (date)"),
-    ("greater", "is greater than (number)"),
-    ("less", "is less than (number)"),
-    ("empty", "is empty"),
-    ("not_empty", "is not empty"),
-)
-VALUELESS_OPERATORS = {"empty", "not_empty"}
 CONDITION_ROWS = 5
 
 
 class DeriveForm(forms.Form):
     """Row conditions on a ready export's columns, joined with AND."""
 
-    def __init__(self, *args: Any, columns: Sequence[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        columns: Sequence[str],
+        kinds: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.columns = list(columns)
+        self.kinds = kinds
         column_choices = [("", "—")] + [(c, c) for c in self.columns]
         for index in range(CONDITION_ROWS):
             self.fields[f"c{index}-column"] = forms.ChoiceField(
                 required=False, choices=column_choices, label="Column"
             )
             self.fields[f"c{index}-operator"] = forms.ChoiceField(
-                required=False, choices=CONDITION_OPERATORS, label="Condition"
+                required=False, choices=list(derive.OPERATORS.items()), label="Condition"
             )
             self.fields[f"c{index}-value"] = forms.CharField(
                 required=False, max_length=500, label="Value", strip=False
@@ -320,30 +316,26 @@ class DeriveForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        conditions: list[dict[str, str]] = []
+        conditions: list[derive.Condition] = []
         for index in range(CONDITION_ROWS):
             column = cleaned.get(f"c{index}-column") or ""
             if not column:
                 continue
-            operator = cleaned.get(f"c{index}-operator") or "equals"
-            value = cleaned.get(f"c{index}-value") or ""
-            if operator not in VALUELESS_OPERATORS and value == "":
-                self.add_error(f"c{index}-value", "This condition needs a value.")
-                continue
-            problem = condition_problem(operator, value)
-            if problem:
-                self.add_error(f"c{index}-value", problem)
-                continue
-            conditions.append(
-                {
-                    "column": column,
-                    "operator": operator,
-                    "value": "" if operator in VALUELESS_OPERATORS else value,
-                }
+            condition = derive.Condition(
+                column=column,
+                operator=cleaned.get(f"c{index}-operator") or "equals",
+                value=cleaned.get(f"c{index}-value") or "",
             )
+            problems = derive.validate_conditions([condition], self.columns, self.kinds)
+            if problems:
+                self.add_error(f"c{index}-value", " ".join(problems))
+                continue
+            conditions.append(condition)
         if not conditions and not self.errors:
             self.add_error(None, "Set at least one condition.")
-        cleaned["conditions"] = conditions
+        cleaned["conditions"] = [
+            {"column": c.column, "operator": c.operator, "value": c.value} for c in conditions
+        ]
         return cleaned
 
     def conditions(self) -> list[dict[str, str]]:
@@ -351,21 +343,3 @@ class DeriveForm(forms.Form):
 
     def all_messages(self) -> list[str]:
         return [str(message) for errors in self.errors.values() for message in errors]
-
-
-def condition_problem(operator: str, value: str) -> str | None:
-    if operator in ("greater", "less"):
-        try:
-            float(value)
-        except ValueError:
-            return f"“{value}” is not a number."
-    if operator in ("before", "after"):
-        from django.utils.dateparse import parse_date, parse_datetime
-
-        try:
-            parsed = parse_datetime(value) or parse_date(value)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            return f"“{value}” is not a date (use 2024-01-31 or 2024-01-31T12:00:00Z)."
-    return None

@@ -19,6 +19,7 @@ export has settled or another delivery owns it.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -42,12 +43,13 @@ from kombu.exceptions import OperationalError as BrokerError
 import management_api
 from management_api.errors import PermanentError, TransientError
 
-from . import ingest
+from . import derive, ingest
 from .models import ACTIVE_STATUSES, Export, ExportEvent, Status
 
 logger = logging.getLogger(__name__)
 
 AUTH0_JOB_LIFETIME = timedelta(hours=24)
+COPY_CHUNK = 1024 * 1024
 # Seconds between two lease renewals while a long download runs.
 HEARTBEAT_EVERY_SECONDS = 5.0
 
@@ -66,6 +68,27 @@ class LeaseLost(Exception):
 
 def export_storage() -> Storage:
     return storages["exports"]
+
+
+@contextmanager
+def local_path(export: Export) -> Iterator[Path]:
+    """A local path to an export's kept .gz: the file itself on disk storage, else a
+    temporary copy (S3) streamed down in chunks and removed afterwards."""
+    storage = export_storage()
+    try:
+        on_disk = Path(storage.path(export.file_name))
+    except NotImplementedError:
+        pass
+    else:
+        yield on_disk
+        return
+    handle, name = tempfile.mkstemp(prefix=f"userdesk-export-{export.pk}-", suffix=".gz")
+    try:
+        with os.fdopen(handle, "wb") as target, storage.open(export.file_name, "rb") as source:
+            shutil.copyfileobj(source, target, COPY_CHUNK)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 # --- Creating and enqueueing ----------------------------------------------------------
@@ -231,6 +254,9 @@ def advance(export_id: int, step: int) -> Next | None:
         return Next(step=step, delay=claimed)
     c = claimed
     try:
+        if c.export.parent_id:
+            _derive(c)
+            return None
         return _advance_auth0(c)
     except LeaseLost:
         logger.info("Export %s: another delivery took over step %s", export_id, step)
@@ -465,6 +491,46 @@ def _publish(c: Claim, result: ingest.IngestResult, path: Path) -> None:
     except LeaseLost:
         storage.delete(stored)
         raise
+
+
+# --- Filtered derivatives ------------------------------------------------------------------
+
+
+def _derive(c: Claim) -> None:
+    """Build a derivative from its parent's kept file, verify it like a download, publish."""
+    export = c.export
+    parent = export.parent
+    if parent is None or parent.status != Status.READY or not parent.file_name:
+        fail(c, "The parent export is no longer available.")
+        return
+    conditions = [derive.Condition(**condition) for condition in export.filter_conditions]
+    described = " and ".join(derive.describe(condition) for condition in conditions)
+    transition(c, Status.RUNNING, f"Keeping the rows of export #{parent.pk} where {described}")
+    fmt: ingest.Format = "ndjson" if export.format == "ndjson" else "csv"
+    with _workdir(export.pk) as workdir, local_path(parent) as source:
+        built = workdir / "derived.gz"
+        try:
+            made = derive.derive(
+                source, built, fmt=fmt, columns=export.column_titles, conditions=conditions
+            )
+        except ValueError as exc:
+            fail(c, f"The filtered file could not be built: {exc}")
+            return
+        c.beat(force=True)
+        transition(c, Status.VERIFYING, f"{made.rows} of {made.scanned} rows kept; verifying")
+        target = workdir / "verified.gz"
+        try:
+            with built.open("rb") as handle:
+                result = ingest.ingest(
+                    iter(lambda: handle.read(COPY_CHUNK), b""),
+                    target,
+                    fmt=fmt,
+                    expected_columns=export.column_titles,
+                )
+        except ingest.VerificationError as exc:
+            fail(c, f"The filtered file failed verification: {exc.reason}")
+            return
+        _publish(c, result, target)
 
 
 # --- Recovery ----------------------------------------------------------------------------

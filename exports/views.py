@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -18,9 +18,9 @@ from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import pipeline, retention
+from . import derive, downloads, pipeline, preview, retention
 from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
-from .forms import ExportForm, TemplateNameForm, initial_from_spec, picker_rows
+from .forms import DeriveForm, ExportForm, TemplateNameForm, initial_from_spec, picker_rows
 from .models import Export, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
@@ -184,10 +184,26 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             # 286 swaps in the settled state and tells htmx to stop polling.
             return HttpResponseStopPolling(response.content)
         return response
+    sample: preview.Preview | None = None
+    derive_form: DeriveForm | None = None
+    if export.is_ready:
+        with pipeline.local_path(export) as path:
+            sample = preview.preview(path, fmt=export.format)
+        derive_form = DeriveForm(columns=export.column_titles)
     return render(
         request,
         "exports/detail.html",
-        {"export": export, "events": export.events.all(), "derivatives": export.derivatives.all()},
+        {
+            "export": export,
+            "events": export.events.all(),
+            "derivatives": export.derivatives.all(),
+            "variants": downloads.variants_for(export) if export.is_ready else {},
+            "preview": sample,
+            "derive_form": derive_form,
+            "conditions": [
+                derive.describe(derive.Condition(**c)) for c in export.filter_conditions
+            ],
+        },
     )
 
 
@@ -203,3 +219,45 @@ def delete(request: StaffRequest, pk: int) -> HttpResponse:
     audit.record(request, "exports.delete", target=f"export #{pk}")
     messages.success(request, f"Export #{pk} and its file are deleted.")
     return redirect("exports:history")
+
+
+@require_POST
+@requires(Capability.RUN_EXPORTS)
+def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
+    parent = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    if not parent.is_ready:
+        raise Http404("Only a ready export can be filtered.")
+    with pipeline.local_path(parent) as path:
+        kinds = preview.infer_kinds(preview.preview(path, fmt=parent.format))
+    form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.all_messages()))
+        return redirect(parent)
+    child = pipeline.create_export(
+        parent.spec(), requested_by=request.user, parent=parent, filter_conditions=form.conditions()
+    )
+    audit.record(
+        request,
+        "exports.derive",
+        target=f"export #{child.pk}",
+        parent=parent.pk,
+        conditions=form.conditions(),
+    )
+    messages.success(request, f"Export #{child.pk} will hold the matching rows of #{parent.pk}.")
+    return redirect(child)
+
+
+@requires(Capability.DOWNLOAD_EXPORTS)
+def download(request: StaffRequest, pk: int, variant: str) -> HttpResponse:
+    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    if not export.is_ready or variant not in downloads.variants_for(export):
+        raise Http404("This file is not available.")
+    response: Any = downloads.response(export, variant)
+    audit.record(
+        request,
+        "exports.download",
+        target=f"export #{export.pk}",
+        variant=variant,
+        filename=downloads.filename(export, variant),
+    )
+    return response

@@ -18,56 +18,13 @@ from django.utils import timezone
 import management_api
 from exports import pipeline, retention
 from exports.models import Export, Status
+from tests.fixtures.celery import CSV_SPEC, drive, stored_files
 from tests.fixtures.sandbox import SandboxServer
-
-CSV_SPEC: dict[str, Any] = {
-    "format": "csv",
-    "fields": [
-        {"name": "user_id", "export_as": "Id"},
-        {"name": "email"},
-        {"name": "created_at"},
-        {"name": "identities[0].connection", "export_as": "Connection"},
-    ],
-}
-
-
-@pytest.fixture
-def export_settings(settings: Any, tmp_path: Path) -> Path:
-    """Fast pacing and a private storage folder for this test."""
-    location = tmp_path / "kept-exports"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "exports": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": location, "base_url": None},
-        },
-    }
-    settings.EXPORT_POLL_MIN_SECONDS = 0.05
-    settings.EXPORT_POLL_MAX_SECONDS = 0.3
-    settings.EXPORT_LEASE_SECONDS = 30
-    return location
 
 
 @pytest.fixture
 def sandbox(use_sandbox: SandboxServer, export_settings: Path, db: None) -> SandboxServer:
     return use_sandbox
-
-
-def drive(export_id: int, timeout: float = 60.0) -> Export:
-    """Run the pipeline's steps as the task chain would, until the export settles."""
-    deadline = time.monotonic() + timeout
-    step = Export.objects.get(pk=export_id).step
-    while True:
-        following = pipeline.advance(export_id, step)
-        if following is None:
-            return Export.objects.get(pk=export_id)
-        assert time.monotonic() < deadline, "the export did not settle in time"
-        step = following.step
-        time.sleep(min(following.delay, 0.2))
-
-
-def stored_files(location: Path) -> list[Path]:
-    return sorted(p for p in location.rglob("*") if p.is_file()) if location.exists() else []
 
 
 def make_export(user: User | None = None, **changes: Any) -> Export:

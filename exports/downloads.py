@@ -1,0 +1,87 @@
+"""Download variants of a kept export, streamed: the original .gz, the uncompressed file,
+import-ready JSON (a JSON array), and that JSON split into parts of at most 500 KB in a zip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from django.http import FileResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.text import slugify
+
+from . import convert
+from .models import Export, Format
+from .pipeline import export_storage, local_path
+
+JSON_PART_BYTES = 500_000
+
+
+def variants_for(export: Export) -> dict[str, str]:
+    """Variant slug -> button label, for a ready export."""
+    ext = export.file_extension
+    raw_label = "CSV" if export.format == Format.CSV else "NDJSON"
+    return {
+        "original": f"Original .{ext}.gz",
+        "uncompressed": f"{raw_label} (.{ext})",
+        "json": "Import-ready JSON (array)",
+        "json-parts": "Import-ready JSON in ≤500 KB parts (.zip)",
+    }
+
+
+def filename(export: Export, variant: str) -> str:
+    scope = slugify(export.connection_name or export.connection_id) or "all-connections"
+    day = (export.ready_at or export.created_at).strftime("%Y%m%d")
+    stem = f"userdesk-export-{export.pk}-{scope}-{day}"
+    if export.parent_id:
+        stem += f"-filtered-from-{export.parent_id}"
+    ext = export.file_extension
+    return {
+        "original": f"{stem}.{ext}.gz",
+        "uncompressed": f"{stem}.{ext}",
+        "json": f"{stem}.json",
+        "json-parts": f"{stem}.json-parts.zip",
+    }[variant]
+
+
+def _streamed(export: Export, variant: str) -> Iterator[bytes]:
+    fmt: Literal["csv", "ndjson"] = "ndjson" if export.format == Format.NDJSON else "csv"
+    with local_path(export) as path:
+        if variant == "uncompressed":
+            yield from convert.uncompressed(path)
+        elif variant == "json":
+            yield from convert.json_array(path, fmt=fmt)
+        else:
+            yield from convert.json_parts_zip(
+                path,
+                fmt=fmt,
+                max_part_bytes=JSON_PART_BYTES,
+                stem=f"userdesk-export-{export.pk}",
+            )
+
+
+CONTENT_TYPES = {
+    "uncompressed": "",
+    "json": "application/json",
+    "json-parts": "application/zip",
+}
+
+
+def response(export: Export, variant: str) -> HttpResponseBase:
+    """A streamed attachment; the whole file is never held in memory."""
+    name = filename(export, variant)
+    if variant == "original":
+        return FileResponse(
+            export_storage().open(export.file_name, "rb"),
+            as_attachment=True,
+            filename=name,
+            content_type="application/gzip",
+        )
+    content_type = CONTENT_TYPES[variant] or (
+        "text/csv; charset=utf-8" if export.format == Format.CSV else "application/x-ndjson"
+    )
+    streaming = StreamingHttpResponse(_streamed(export, variant), content_type=content_type)
+    streaming["Content-Disposition"] = f'attachment; filename="{name}"'
+    if variant == "uncompressed" and export.uncompressed_size is not None:
+        streaming["Content-Length"] = str(export.uncompressed_size)
+    return streaming

@@ -1,0 +1,265 @@
+"""History, detail, downloads, derivatives and who may see what, through the test client."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from exports import pipeline
+from exports.models import Export, Status
+from staff.models import AuditEvent
+from tests.fixtures.celery import CSV_SPEC, drive, stored_files
+from tests.fixtures.personas import make_staff
+from tests.fixtures.sandbox import SandboxServer
+
+pytestmark = pytest.mark.usefixtures("use_sandbox", "export_settings")
+
+
+@pytest.fixture
+def exporter(db: None) -> User:
+    """Runs and downloads exports but sees only their own."""
+    user = make_staff("exporter@example.com", None)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="staff", codename__in=["run_exports", "download_exports"]
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def exporter_client(exporter: User) -> Client:
+    client = Client()
+    client.force_login(exporter)
+    return client
+
+
+def ready(user: User | None, **spec: Any) -> Export:
+    export = drive(pipeline.create_export({**CSV_SPEC, "limit": 60, **spec}, requested_by=user).pk)
+    assert export.status == Status.READY, export.failure_reason
+    return export
+
+
+def test_history_lists_newest_first_with_details(
+    admin_client_: Client, export_admin: User, exporter: User
+) -> None:
+    first = ready(export_admin)
+    second = pipeline.create_export({**CSV_SPEC, "format": "ndjson"}, requested_by=exporter)
+    response = admin_client_.get("/exports/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.index(f"#{second.pk}<") < body.index(f"#{first.pk}<")
+    assert 'data-status="ready"' in body
+    assert 'data-status="queued"' in body
+    assert "exporter@example.com" in body
+    assert "admin@example.com" in body
+    # The queued one polls its row; the ready one does not.
+    assert f'hx-get="/exports/{second.pk}/?view=row"' in body
+    assert f'hx-get="/exports/{first.pk}/?view=row"' not in body
+    assert f"/exports/{first.pk}/download/original/" in body
+
+
+def test_others_see_only_their_own(
+    exporter_client: Client, export_admin: User, exporter: User
+) -> None:
+    theirs = ready(export_admin)
+    mine = pipeline.create_export(CSV_SPEC, requested_by=exporter)
+    body = exporter_client.get("/exports/").content.decode()
+    assert f"/exports/{mine.pk}/" in body
+    assert f"/exports/{theirs.pk}/" not in body
+    assert exporter_client.get(f"/exports/{theirs.pk}/").status_code == 404
+    response = exporter_client.get(f"/exports/{theirs.pk}/download/original/")
+    assert response.status_code == 404
+    assert not AuditEvent.objects.filter(action="exports.download").exists()
+
+
+def test_agents_and_outsiders_are_refused(
+    agent_client: Client, outsider_client: Client, export_admin: User
+) -> None:
+    export = ready(export_admin)
+    for client in (agent_client, outsider_client):
+        assert client.get("/exports/").status_code == 403
+        assert client.get(f"/exports/{export.pk}/").status_code == 403
+        for variant in ("original", "uncompressed", "json", "json-parts"):
+            assert client.get(f"/exports/{export.pk}/download/{variant}/").status_code == 403
+        assert client.post(f"/exports/{export.pk}/delete/").status_code == 403
+    assert Export.objects.filter(pk=export.pk).exists()
+
+
+def test_row_polling_stops_when_settled(admin_client_: Client, export_admin: User) -> None:
+    export = pipeline.create_export(CSV_SPEC, requested_by=export_admin)
+    htmx = {"HX-Request": "true"}
+    response = admin_client_.get(f"/exports/{export.pk}/?view=row", headers=htmx)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith(f'<tr id="export-row-{export.pk}"')
+    assert 'hx-trigger="every 2s"' in body
+    assert "<html" not in body
+    assert response["Vary"].count("HX-Request") == 1
+
+    drive(export.pk)
+    response = admin_client_.get(f"/exports/{export.pk}/?view=row", headers=htmx)
+    assert response.status_code == 286
+    assert 'data-status="ready"' in response.content.decode()
+    assert "every 2s" not in response.content.decode()
+
+    response = admin_client_.get(f"/exports/{export.pk}/", headers=htmx)
+    assert response.status_code == 286
+    assert 'id="export-status"' in response.content.decode()
+
+
+def test_running_progress_shows_percentage_and_time_left(
+    admin_client_: Client, export_admin: User
+) -> None:
+    export = pipeline.create_export(CSV_SPEC, requested_by=export_admin)
+    Export.objects.filter(pk=export.pk).update(
+        status=Status.RUNNING, percentage_done=42, time_left_seconds=17
+    )
+    body = admin_client_.get("/exports/").content.decode()
+    assert 'value="42"' in body
+    assert "42%" in body
+    assert "about 17 s left" in body
+
+
+def test_detail_shows_spec_timeline_verification_and_escaped_preview(
+    admin_client_: Client, export_admin: User
+) -> None:
+    export = ready(export_admin, fields=[{"name": "email"}, {"name": "name"}])
+    response = admin_client_.get(f"/exports/{export.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert export.auth0_job_id in body
+    assert "Timeline" in body
+    assert "Verification" in body
+    assert export.sha256 in body
+    sample = response.context["preview"]
+    assert sample.header == ["email", "name"]
+    assert len(sample.rows) == 50
+    # Shown without Auth0's leading quote, and escaped by the template.
+    assert not any(cell.startswith("'") for row in sample.rows for cell in row)
+    assert "<script" not in body.split('class="table preview-table"')[1]
+
+
+def test_downloads_stream_every_variant_and_are_audited(
+    admin_client_: Client, export_admin: User, export_settings: Path
+) -> None:
+    export = ready(export_admin)
+    kept = stored_files(export_settings)[0].read_bytes()
+
+    response = admin_client_.get(f"/exports/{export.pk}/download/original/")
+    assert response.status_code == 200
+    assert response.streaming
+    assert b"".join(response.streaming_content) == kept  # type: ignore[attr-defined]
+    disposition = response["Content-Disposition"]
+    assert f"userdesk-export-{export.pk}-all-connections-" in disposition
+    assert ".csv.gz" in disposition
+
+    response = admin_client_.get(f"/exports/{export.pk}/download/uncompressed/")
+    assert response.streaming
+    assert b"".join(response.streaming_content) == gzip.decompress(kept)  # type: ignore[attr-defined]
+    assert response["Content-Type"].startswith("text/csv")
+
+    response = admin_client_.get(f"/exports/{export.pk}/download/json/")
+    users = json.loads(b"".join(response.streaming_content))  # type: ignore[attr-defined]
+    assert isinstance(users, list)
+    assert len(users) == 60
+    assert not users[0]["email"].startswith("'")
+
+    response = admin_client_.get(f"/exports/{export.pk}/download/json-parts/")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))  # type: ignore[attr-defined]
+    parts = [json.loads(archive.read(name)) for name in archive.namelist()]
+    assert sum(len(part) for part in parts) == 60
+    assert all(info.file_size <= 500_000 for info in archive.infolist())
+
+    variants = list(
+        AuditEvent.objects.filter(action="exports.download")
+        .order_by("at", "id")
+        .values_list("details__variant", flat=True)
+    )
+    assert variants == ["original", "uncompressed", "json", "json-parts"]
+    assert (
+        AuditEvent.objects.filter(
+            action="exports.download", actor=export_admin, target=f"export #{export.pk}"
+        ).count()
+        == 4
+    )
+
+
+def test_only_ready_exports_download(admin_client_: Client, export_admin: User) -> None:
+    export = pipeline.create_export(CSV_SPEC, requested_by=export_admin)
+    assert admin_client_.get(f"/exports/{export.pk}/download/original/").status_code == 404
+    assert admin_client_.get(f"/exports/{export.pk}/download/bogus/").status_code == 404
+
+
+def test_filtered_derivative(
+    admin_client_: Client, export_admin: User, sandbox_server: SandboxServer
+) -> None:
+    parent = ready(export_admin, limit=None)
+    data = {
+        "c0-column": "created_at",
+        "c0-operator": "after",
+        "c0-value": "2000-01-01",
+        "c1-column": "email",
+        "c1-operator": "contains",
+        "c1-value": "@",
+    }
+    response = admin_client_.post(f"/exports/{parent.pk}/derive/", data)
+    child = Export.objects.get(parent=parent)
+    assert response.status_code == 302
+    assert response["Location"] == f"/exports/{child.pk}/"
+    assert child.filter_conditions[0] == {
+        "column": "created_at",
+        "operator": "after",
+        "value": "2000-01-01",
+    }
+    child = drive(child.pk)
+    assert child.status == Status.READY, child.failure_reason
+    assert child.row_count is not None
+    assert parent.row_count is not None
+    assert 0 < child.row_count <= parent.row_count
+    kept_parent = gzip.decompress(pipeline.export_storage().open(parent.file_name).read())
+    kept_child = gzip.decompress(pipeline.export_storage().open(child.file_name).read())
+    parent_lines = set(kept_parent.split(b"\n"))
+    # Byte for byte: every kept row is a row of the parent, escaping and all.
+    assert all(line in parent_lines for line in kept_child.split(b"\n"))
+    body = admin_client_.get(f"/exports/{child.pk}/").content.decode()
+    assert f"export #{parent.pk}" in body
+
+    response = admin_client_.post(
+        f"/exports/{parent.pk}/derive/",
+        {"c0-column": "created_at", "c0-operator": "before", "c0-value": "not a date"},
+    )
+    assert response.status_code == 302
+    assert Export.objects.filter(parent=parent).count() == 1
+
+
+def test_delete_asks_then_removes_row_and_file(
+    admin_client_: Client, export_admin: User, export_settings: Path
+) -> None:
+    export = ready(export_admin)
+    response = admin_client_.get(f"/exports/{export.pk}/delete/")
+    assert response.status_code == 200
+    assert f"Delete export #{export.pk}" in response.content.decode()
+    assert Export.objects.filter(pk=export.pk).exists()
+    response = admin_client_.post(f"/exports/{export.pk}/delete/")
+    assert response.status_code == 302
+    assert not Export.objects.filter(pk=export.pk).exists()
+    assert stored_files(export_settings) == []
+    assert AuditEvent.objects.filter(action="exports.delete").count() == 1
+
+
+def test_save_as_template_from_history(admin_client_: Client, export_admin: User) -> None:
+    export = ready(export_admin)
+    response = admin_client_.post(f"/exports/{export.pk}/save-template/", {"name": "Monthly"})
+    assert response.status_code == 302
+    template = export_admin.export_templates.get()  # type: ignore[attr-defined]
+    assert template.name == "Monthly"
+    assert template.spec["fields"] == export.fields
