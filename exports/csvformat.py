@@ -1,0 +1,117 @@
+"""Auth0's CSV export format: OWASP escaping of strings, raw dates, numbers and booleans.
+
+Auth0 writes the CSV of a users export with one header row (the ``export_as`` titles) and escapes
+every *string* value against CSV injection: each ``"`` is doubled, a ``'`` is prefixed and the
+result is wrapped in ``"``. ISO-8601 dates, numbers and booleans are written raw; a missing value
+is an empty cell. So ``Jo"e`` is stored as ``"'Jo""e"`` and ``2023-01-25T19:00:28.395Z`` as is.
+
+Interface (all pure functions, no Django):
+
+- ``escape_value(value) -> bytes``: one cell as Auth0 writes it (``None`` -> empty cell,
+  ``bool`` -> ``true``/``false``, ``int``/``float`` -> the number, ``datetime`` -> ISO-8601 UTC
+  with milliseconds, ``str`` -> OWASP-escaped).
+- ``format_row(values) -> bytes``: a whole record, cells joined by ``,``, ending in ``\\n``.
+- ``format_header(titles) -> bytes``: the header row (titles quoted only when they need it).
+- ``unescape_cell(cell: str) -> str``: the display value of a cell already parsed by ``csv``
+  (drops Auth0's leading ``'``; ``csv`` has already undone the ``""`` doubling).
+- ``unescape_raw_cell(raw: bytes) -> str``: the value of one *raw* cell, as the bytes appear
+  between two delimiters in the file (undoes the wrapping quotes, ``""`` and the ``'``).
+- ``typed_value(cell: str) -> object``: a parsed cell as a JSON value for import-ready JSON:
+  an escaped string -> ``str`` without the ``'``; a raw ``true``/``false`` -> ``bool``; a raw
+  number -> ``int``/``float``; anything else raw (dates) -> ``str``; an empty cell -> ``None``
+  (the caller omits the key).
+- ``read_records(text_lines)``: ``csv.reader`` with the dialect Auth0's files need.
+- ``record_boundary(buf) -> int``: offset just after the last newline of ``buf`` outside quotes.
+- ``NOT_STRUCTURE``: ``bytes.translate`` delete table keeping only ``,`` ``"`` and newline; with
+  ``""`` pairs then removed, a block of simple records becomes ``,,…\\n`` per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b',"\n')
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+
+
+def escape_value(value: object) -> bytes:
+    if value is None:
+        return b""
+    if value is True:
+        return b"true"
+    if value is False:
+        return b"false"
+    if isinstance(value, int | float):
+        return repr(value).encode()
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.").encode() + (
+            f"{moment.microsecond // 1000:03d}Z".encode()
+        )
+    text = str(value).replace('"', '""')
+    return b"\"'" + text.encode() + b'"'
+
+
+def format_row(values: Iterable[object]) -> bytes:
+    return b",".join(escape_value(value) for value in values) + b"\n"
+
+
+def format_header(titles: Iterable[str]) -> bytes:
+    cells = []
+    for title in titles:
+        if any(char in title for char in ',"\r\n'):
+            cells.append(b'"' + title.replace('"', '""').encode() + b'"')
+        else:
+            cells.append(title.encode())
+    return b",".join(cells) + b"\n"
+
+
+def unescape_cell(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def unescape_raw_cell(raw: bytes) -> str:
+    if raw.startswith(b'"') and raw.endswith(b'"') and len(raw) >= 2:
+        raw = raw[1:-1].replace(b'""', b'"')
+        if raw.startswith(b"'"):
+            raw = raw[1:]
+    return raw.decode("utf-8", errors="replace")
+
+
+def typed_value(cell: str) -> object:
+    if cell == "":
+        return None
+    if cell.startswith("'"):
+        return cell[1:]
+    if cell == "true":
+        return True
+    if cell == "false":
+        return False
+    if _INTEGER.match(cell):
+        return int(cell)
+    if _NUMBER.match(cell):
+        return float(cell)
+    return cell
+
+
+def read_records(text_lines: Iterable[str]) -> Iterator[list[str]]:
+    return csv.reader(text_lines, strict=False)
+
+
+def record_boundary(buf: bytes) -> int:
+    """Offset just after the last newline of ``buf`` that lies outside quotes (0 if none)."""
+    cut = buf.rfind(b"\n") + 1
+    if cut == 0:
+        return 0
+    quotes = buf.count(b'"', 0, cut)
+    while quotes & 1:
+        previous = buf.rfind(b"\n", 0, cut - 1) + 1
+        if previous == 0:
+            return 0
+        quotes -= buf.count(b'"', previous, cut)
+        cut = previous
+    return cut

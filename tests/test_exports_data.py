@@ -1,0 +1,521 @@
+"""The export data path on real gzip files: ingest, conversions, derivatives and preview."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exports.convert import csv_objects, json_array, json_parts_zip, uncompressed
+from exports.csvformat import format_header, format_row, unescape_raw_cell
+from exports.derive import Condition, derive, validate_conditions
+from exports.ingest import VerificationError, ingest
+from exports.preview import infer_kinds, preview
+
+COLUMNS = ["Id", "name", "email_verified", "logins_count", "last_login", "note"]
+TRICKY = [
+    'Jo"e "the boss"',
+    "Smith, Jr.",
+    "line one\nline two",
+    '=HYPERLINK("http://x")',
+    "+1 555 0100",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "<script>alert(1)</script>",
+    "名前 🙂 Zoë",
+    "",
+    "'already quoted'",
+    'trailing quote"',
+    '"',
+    ",\n,",
+]
+
+# Values with no comma or newline inside: the fast path, with quotes and formulas still escaped.
+PLAIN = [value for value in TRICKY if "," not in value and "\n" not in value]
+
+
+def user(number: int, tricky: bool = True) -> list[Any]:
+    """One row's values in COLUMNS order: strings, a boolean, a number, a raw date, blanks."""
+    odd = TRICKY if tricky else PLAIN
+    last_login = (
+        None
+        if number % 5 == 0
+        else datetime(2023, 1 + number % 12, 1 + number % 28, number % 24, tzinfo=UTC)
+    )
+    return [
+        f"auth0|{number:06d}",
+        odd[number % len(odd)] if number % 3 == 0 else f"User {number}",
+        number % 2 == 0,
+        number * 7 % 1000,
+        last_login,
+        None if number % 4 == 0 else odd[(number // 3) % len(odd)],
+    ]
+
+
+def csv_bytes(count: int, tricky: bool = True) -> tuple[bytes, list[bytes], list[list[Any]]]:
+    rows = [user(number, tricky) for number in range(count)]
+    raw_rows = [format_row(values) for values in rows]
+    return format_header(COLUMNS) + b"".join(raw_rows), raw_rows, rows
+
+
+def gz(data: bytes, path: Path) -> Path:
+    path.write_bytes(gzip.compress(data))
+    return path
+
+
+def pieces(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def display(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return format_row([value]).decode().strip()
+    return str(value)
+
+
+# --- ingest: CSV ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("chunk", "tricky"), [(7, True), (4096, False), (1 << 20, True)])
+def test_ingest_stores_verifies_and_counts_a_csv_export(
+    tmp_path: Path, chunk: int, tricky: bool
+) -> None:
+    data, _, rows = csv_bytes(30_000, tricky)
+    compressed = gzip.compress(data)
+    dest = tmp_path / "stored.gz"
+
+    result = ingest(
+        pieces(compressed, chunk), dest, fmt="csv", expected_columns=COLUMNS, limit=30_000
+    )
+
+    assert dest.read_bytes() == compressed
+    assert result.sha256 == hashlib.sha256(compressed).hexdigest()
+    assert result.rows == len(rows) == len(list(csv.reader(io.StringIO(data.decode())))) - 1
+    assert (result.compressed_bytes, result.uncompressed_bytes) == (len(compressed), len(data))
+    assert result.header == COLUMNS
+    assert "30,000 rows parsed, each with 6 cells" in result.checks["rows"]
+    assert result.checks["sha256"] == result.sha256
+
+
+def test_ingest_writes_to_an_open_file_and_accepts_several_gzip_members(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(100)
+    head, tail = data[: len(data) // 2], data[len(data) // 2 :]
+    compressed = gzip.compress(head) + gzip.compress(tail) + b"\0" * 8
+    sink = io.BytesIO()
+
+    result = ingest([compressed], sink, fmt="csv", expected_columns=COLUMNS)
+
+    assert sink.getvalue() == compressed
+    assert (result.rows, result.gzip_members) == (100, 2)
+
+
+def test_ingest_accepts_a_last_row_without_newline_and_a_header_only_file(
+    tmp_path: Path,
+) -> None:
+    data, _, _ = csv_bytes(10)
+    assert ingest([gzip.compress(data.rstrip(b"\n"))], tmp_path / "a", fmt="csv").rows == 10
+    header_only = gzip.compress(format_header(COLUMNS))
+    assert ingest([header_only], tmp_path / "b", fmt="csv", expected_columns=COLUMNS).rows == 0
+    with pytest.raises(VerificationError, match="no rows"):
+        ingest([header_only], tmp_path / "c", fmt="csv", require_rows=True)
+
+
+def broken(kind: str) -> bytes:
+    data, _, _ = csv_bytes(5_000)
+    compressed = gzip.compress(data)
+    if kind == "truncated":
+        return compressed[: len(compressed) * 2 // 3]
+    if kind == "no trailer":
+        return compressed[:-4]
+    if kind == "flipped byte":
+        middle = len(compressed) // 2
+        return compressed[:middle] + bytes([compressed[middle] ^ 0xFF]) + compressed[middle + 1 :]
+    if kind == "not gzip":
+        return data
+    if kind == "trailing garbage":
+        return compressed + b"<html>expired</html>"
+    if kind == "empty":
+        return b""
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("truncated", "ends early"),
+        ("no trailer", "ends early"),
+        ("flipped byte", "not valid gzip"),
+        ("not gzip", "not valid gzip"),
+        ("trailing garbage", "after the end of the gzip data"),
+        ("empty", "empty"),
+    ],
+)
+def test_ingest_rejects_damaged_downloads(tmp_path: Path, kind: str, reason: str) -> None:
+    with pytest.raises(VerificationError, match=reason) as caught:
+        ingest(pieces(broken(kind), 10_000), tmp_path / "x.gz", fmt="csv")
+    assert caught.value.kind == "transfer"
+
+
+def test_ingest_rejects_a_header_that_is_not_the_requested_one(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(10)
+    with pytest.raises(VerificationError, match="header does not match") as caught:
+        ingest([gzip.compress(data)], tmp_path / "x", fmt="csv", expected_columns=COLUMNS[::-1])
+    assert caught.value.kind == "content"
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "reason"),
+    [
+        (b'"\'a",true,1,,"\'x"\n', "row 2501 has 5 cells"),
+        (b'"\'a","\'b,c",true,1,,"\'x",7\n', "row 2501 has 7 cells"),
+        (b'"\'a","\'b\nc",true,1,"\'x"\n', "row 2501 has 5 cells"),
+    ],
+)
+@pytest.mark.parametrize("tricky", [True, False])
+def test_ingest_finds_a_row_with_the_wrong_number_of_cells(
+    tmp_path: Path, bad_row: bytes, reason: str, tricky: bool
+) -> None:
+    _, raw_rows, _ = csv_bytes(5_000, tricky=tricky)
+    spoiled = format_header(COLUMNS) + b"".join(raw_rows[:2500]) + bad_row
+    spoiled += b"".join(raw_rows[2500:])
+    with pytest.raises(VerificationError, match=reason):
+        ingest([gzip.compress(spoiled)], tmp_path / "x", fmt="csv")
+
+
+def test_ingest_skips_blank_lines_as_csv_readers_do(tmp_path: Path) -> None:
+    _, raw_rows, _ = csv_bytes(5_000, tricky=False)
+    spaced = format_header(COLUMNS) + b"".join(raw_rows[:2500]) + b"\n"
+    spaced += b"".join(raw_rows[2500:]) + b"\n"
+    assert ingest([gzip.compress(spaced)], tmp_path / "x", fmt="csv").rows == 5_000
+
+
+def test_ingest_rejects_an_unclosed_quote_and_bad_utf8(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(50)
+    with pytest.raises(VerificationError, match="inside a quoted value"):
+        ingest([gzip.compress(data + b"\"'open,1,2,3,4,5\n")], tmp_path / "x", fmt="csv")
+    with pytest.raises(VerificationError, match="not valid UTF-8"):
+        ingest([gzip.compress(data + b'"\'\xff\xfe",true,1,,,\n')], tmp_path / "y", fmt="csv")
+
+
+def test_ingest_stops_at_the_first_row_past_the_limit(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(200)
+    assert ingest([gzip.compress(data)], tmp_path / "a", fmt="csv", limit=200).rows == 200
+    with pytest.raises(VerificationError, match="limit of 199"):
+        ingest([gzip.compress(data)], tmp_path / "b", fmt="csv", limit=199)
+
+
+def test_ingest_passes_on_transfer_errors_from_the_stream(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(5_000)
+    compressed = gzip.compress(data)
+
+    def cut_short() -> Iterator[bytes]:
+        yield compressed[:5_000]
+        raise ConnectionResetError("peer went away")
+
+    with pytest.raises(ConnectionResetError):
+        ingest(cut_short(), tmp_path / "x", fmt="csv")
+
+
+# --- ingest: NDJSON ------------------------------------------------------------------------
+
+
+def ndjson_records(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "Id": f"auth0|{number}",
+            "name": TRICKY[number % len(TRICKY)],
+            "logins_count": number,
+            "user_metadata": {"plan": "pro", "tags": ["a", number]},
+        }
+        for number in range(count)
+    ]
+
+
+def ndjson_bytes(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
+
+
+def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
+    records = ndjson_records(20_000)
+    compressed = gzip.compress(ndjson_bytes(records))
+    result = ingest(
+        pieces(compressed, 3_000),
+        tmp_path / "x",
+        fmt="ndjson",
+        expected_columns=["Id", "name", "logins_count", "user_metadata.plan"],
+        limit=20_000,
+    )
+    assert result.rows == 20_000
+    assert result.header == ["Id", "name", "logins_count", "user_metadata"]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"[1, 2]", "line 101 is not a JSON object"),
+        (b'{"Id": "x",', "line 101 is not valid JSON"),
+        (b"", "line 101 is empty"),
+        (b'{"password": "x"}', "line 101 has keys that were not requested: password"),
+    ],
+)
+def test_ingest_rejects_bad_ndjson_lines(tmp_path: Path, line: bytes, reason: str) -> None:
+    lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
+    lines.insert(100, line)
+    with pytest.raises(VerificationError, match=reason):
+        ingest(
+            [gzip.compress(b"\n".join(lines))],
+            tmp_path / "x",
+            fmt="ndjson",
+            expected_columns=["Id", "name", "logins_count", "user_metadata"],
+        )
+
+
+# --- conversions -------------------------------------------------------------------------------
+
+
+def test_uncompressed_gives_back_the_bytes_auth0_wrote(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(3_000)
+    assert b"".join(uncompressed(gz(data, tmp_path / "x.gz"))) == data
+
+
+def test_json_array_of_ndjson_is_the_lines_as_one_array(tmp_path: Path) -> None:
+    records = ndjson_records(30_000)
+    path = gz(ndjson_bytes(records).rstrip(b"\n"), tmp_path / "x.gz")
+    assert json.loads(b"".join(json_array(path, fmt="ndjson"))) == records
+    empty = gz(b"", tmp_path / "empty.gz")
+    assert json.loads(b"".join(json_array(empty, fmt="ndjson"))) == []
+
+
+def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path) -> None:
+    header = ["Id", "user_metadata.plan", "user_metadata.seats", "blocked", "last_login", "note"]
+    rows: list[list[Any]] = [
+        ["auth0|1", "pro", 5, False, datetime(2024, 2, 3, tzinfo=UTC), '=1+2 "quoted", ok'],
+        ["auth0|2", None, None, True, None, "'leading"],
+    ]
+    data = format_header(header) + b"".join(format_row(row) for row in rows)
+    path = gz(data, tmp_path / "x.gz")
+
+    array = json.loads(b"".join(json_array(path, fmt="csv")))
+
+    assert array == [
+        {
+            "Id": "auth0|1",
+            "user_metadata": {"plan": "pro", "seats": 5},
+            "blocked": False,
+            "last_login": "2024-02-03T00:00:00.000Z",
+            "note": '=1+2 "quoted", ok',
+        },
+        {"Id": "auth0|2", "blocked": True, "note": "'leading"},
+    ]
+    assert list(csv_objects(path)) == array
+
+
+def test_json_parts_zip_splits_into_valid_arrays_within_the_size(tmp_path: Path) -> None:
+    records = ndjson_records(12_000)
+    path = gz(ndjson_bytes(records), tmp_path / "x.gz")
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(path, fmt="ndjson"))))
+
+    assert archive.testzip() is None
+    names = archive.namelist()
+    assert names[:2] == ["users-0001.json", "users-0002.json"]
+    parts = [archive.read(name) for name in names]
+    assert all(len(part) <= 500_000 for part in parts)
+    assert len(parts) > 2
+    assert [record for part in parts for record in json.loads(part)] == records
+
+
+def test_json_parts_zip_gives_an_oversized_user_a_part_of_its_own(tmp_path: Path) -> None:
+    records = ndjson_records(50)
+    records[10]["user_metadata"] = {"blob": "x" * 5_000}
+    path = gz(ndjson_bytes(records), tmp_path / "x.gz")
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(path, max_part_bytes=2_000))))
+
+    parts = [json.loads(archive.read(name)) for name in archive.namelist()]
+    assert [record for part in parts for record in part] == records
+    assert [records[10]] in parts
+    assert all(
+        len(archive.read(name)) <= 2_000
+        for name, part in zip(archive.namelist(), parts, strict=True)
+        if part != [records[10]]
+    )
+
+
+def test_json_parts_zip_of_csv(tmp_path: Path) -> None:
+    data, _, rows = csv_bytes(4_000)
+    path = gz(data, tmp_path / "x.gz")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(path, fmt="csv"))))
+    records = [record for name in archive.namelist() for record in json.loads(archive.read(name))]
+    assert records == list(csv_objects(path))
+    assert len(records) == len(rows)
+
+
+# --- derive --------------------------------------------------------------------------------
+
+
+def reference_filter(raw_rows: list[bytes], keep: list[bool]) -> bytes:
+    return format_header(COLUMNS) + b"".join(
+        row for row, wanted in zip(raw_rows, keep, strict=True) if wanted
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "predicate"),
+    [
+        (
+            Condition("last_login", "after", "2023-06-01"),
+            lambda v: v[4] and v[4] >= datetime(2023, 6, 1, tzinfo=UTC),
+        ),
+        (
+            Condition("last_login", "before", "2023-06-01T00:00:00Z"),
+            lambda v: v[4] and v[4] < datetime(2023, 6, 1, tzinfo=UTC),
+        ),
+        (Condition("name", "equals", 'Jo"e "the boss"'), lambda v: v[1] == 'Jo"e "the boss"'),
+        (Condition("note", "contains", "BOSS"), lambda v: v[5] and "boss" in v[5]),
+        (Condition("note", "contains", '"'), lambda v: v[5] and '"' in v[5]),
+        (Condition("logins_count", "greater", "500"), lambda v: v[3] > 500),
+        (Condition("logins_count", "less", "10"), lambda v: v[3] < 10),
+        (Condition("note", "empty"), lambda v: not v[5]),
+        (Condition("note", "not_empty"), lambda v: bool(v[5])),
+        (Condition("email_verified", "equals", "true"), lambda v: v[2] is True),
+    ],
+)
+@pytest.mark.parametrize("tricky", [True, False])
+def test_derive_keeps_matching_rows_byte_for_byte(
+    tmp_path: Path, condition: Condition, predicate: object, tricky: bool
+) -> None:
+    data, raw_rows, rows = csv_bytes(20_000, tricky)
+    source = gz(data, tmp_path / "src.gz")
+    keep = [bool(predicate(values)) for values in rows]  # type: ignore[operator]
+
+    result = derive(source, tmp_path / "out.gz", fmt="csv", columns=COLUMNS, conditions=[condition])
+
+    written = (tmp_path / "out.gz").read_bytes()
+    assert gzip.decompress(written) == reference_filter(raw_rows, keep)
+    assert (result.rows, result.scanned) == (sum(keep), len(rows))
+    assert 0 < result.rows < len(rows)
+    assert result.sha256 == hashlib.sha256(written).hexdigest()
+
+
+def test_derive_joins_conditions_with_and(tmp_path: Path) -> None:
+    data, raw_rows, rows = csv_bytes(5_000)
+    source = gz(data, tmp_path / "src.gz")
+    conditions = [
+        Condition("last_login", "after", "2023-03-01"),
+        Condition("name", "contains", "user 1"),
+    ]
+    keep = [
+        bool(v[4] and v[4] >= datetime(2023, 3, 1, tzinfo=UTC) and "user 1" in str(v[1]).lower())
+        for v in rows
+    ]
+    derive(source, tmp_path / "out.gz", fmt="csv", columns=COLUMNS, conditions=conditions)
+    assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == reference_filter(raw_rows, keep)
+
+
+def test_derive_ndjson_keeps_lines_as_they_were(tmp_path: Path) -> None:
+    records = ndjson_records(3_000)
+    lines = [json.dumps(record, indent=None).encode() for record in records]
+    source = gz(b"\n".join(lines) + b"\n", tmp_path / "src.gz")
+
+    result = derive(
+        source,
+        tmp_path / "out.gz",
+        fmt="ndjson",
+        columns=["Id", "name", "logins_count", "user_metadata"],
+        conditions=[Condition("logins_count", "greater", "2500"), Condition("name", "not_empty")],
+    )
+
+    expected = [
+        line
+        for line, record in zip(lines, records, strict=True)
+        if record["logins_count"] > 2500 and record["name"]
+    ]
+    assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == b"\n".join(expected) + b"\n"
+    assert result.rows == len(expected)
+
+
+def test_condition_validation_explains_each_problem() -> None:
+    kinds = {"name": "text", "logins_count": "number", "last_login": "date"}
+    errors = validate_conditions(
+        [
+            Condition("nope", "equals", "x"),
+            Condition("name", "sounds_like", "x"),
+            Condition("name", "equals", ""),
+            Condition("last_login", "after", "last tuesday"),
+            Condition("logins_count", "greater", "many"),
+            Condition("name", "before", "2024-01-01"),
+            Condition("last_login", "less", "3"),
+            Condition("name", "empty", "x"),
+        ],
+        COLUMNS,
+        kinds,
+    )
+    assert errors == [
+        "“nope” is not a column of this export.",
+        "“sounds_like” is not a known comparison.",
+        "name equals: enter a value.",
+        "last_login is on or after last tuesday: “last tuesday” is not a date; "
+        "use 2024-01-01 or 2024-01-01T12:00:00Z.",
+        "logins_count is greater than many: “many” is not a number.",
+        "name is before 2024-01-01: name holds text values, not dates.",
+        "last_login is less than 3: last_login holds date values, not numbers.",
+        "name is empty: “is empty” takes no value.",
+    ]
+    assert validate_conditions([], COLUMNS) == ["Add at least one condition."]
+    assert (
+        validate_conditions([Condition("last_login", "after", "2024-01-01")], COLUMNS, kinds) == []
+    )
+    with pytest.raises(ValueError, match="not a column"):
+        derive(
+            "unused.gz",
+            "unused-out.gz",
+            fmt="csv",
+            columns=COLUMNS,
+            conditions=[Condition("x", "empty")],
+        )
+
+
+# --- preview -------------------------------------------------------------------------------
+
+
+def test_preview_shows_the_first_rows_unescaped(tmp_path: Path) -> None:
+    data, _, rows = csv_bytes(1_000)
+    shown = preview(gz(data, tmp_path / "x.gz"), fmt="csv")
+
+    assert shown.header == COLUMNS
+    assert shown.more
+    assert shown.rows == [[display(value) for value in values] for values in rows[:50]]
+    assert shown.rows[0][1] == 'Jo"e "the boss"'
+    assert [unescape_raw_cell(b'"\'=1+2"')] == ["=1+2"]
+    kinds = infer_kinds(shown)
+    assert kinds["logins_count"] == "number"
+    assert kinds["last_login"] == "date"
+    assert kinds["email_verified"] == "boolean"
+    assert kinds["name"] == "text"
+
+
+def test_preview_of_a_short_file_and_of_ndjson(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(3)
+    short = preview(gz(data, tmp_path / "x.gz"), fmt="csv")
+    assert (len(short.rows), short.more) == (3, False)
+
+    records = ndjson_records(80)
+    shown = preview(gz(ndjson_bytes(records), tmp_path / "y.gz"), fmt="ndjson", rows=5)
+    assert shown.header == ["Id", "name", "logins_count", "user_metadata"]
+    assert shown.rows[1] == ["auth0|1", "Smith, Jr.", "1", '{"plan":"pro","tags":["a",1]}']
+    assert shown.more
