@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 
-from .permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
+from .permissions import EXPORT_ADMIN_GROUP, ROLE_CAPABILITIES, SUPPORT_GROUP
 
 ROLES = {"support": SUPPORT_GROUP, "export-admin": EXPORT_ADMIN_GROUP}
 
@@ -20,6 +20,17 @@ ROLES = {"support": SUPPORT_GROUP, "export-admin": EXPORT_ADMIN_GROUP}
 class StaffResult:
     user: User
     created: bool
+
+
+def ensure_roles() -> None:
+    """Recreate the role groups the data migration made (a flushed test database lacks them)."""
+    for role, capabilities in ROLE_CAPABILITIES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="staff", codename__in=[cap.value for cap in capabilities]
+            )
+        )
 
 
 def generate_password() -> str:

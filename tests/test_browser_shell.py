@@ -1,0 +1,94 @@
+"""In a real browser: sign in through the form, see the navigation, sign out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
+from tests.fixtures.personas import PASSWORD, make_staff
+
+pytestmark = pytest.mark.browser
+
+
+def collect_console_errors(page: Any) -> list[str]:
+    errors: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.request.resource_type != "document"
+            else None
+        ),
+    )
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def nav_names(page: Any) -> list[str]:
+    return [text.strip() for text in page.locator("nav.nav a").all_inner_texts()]
+
+
+def test_export_admin_signs_in_sees_the_navigation_and_signs_out(
+    live_server: Any, page: Any, transactional_db: None
+) -> None:
+    make_staff("admin@example.com", EXPORT_ADMIN_GROUP)
+    errors = collect_console_errors(page)
+
+    page.goto(f"{live_server.url}/audit/")
+    assert page.url == f"{live_server.url}/sign-in/?next=/audit/"
+    page.get_by_label("Email address").fill("Admin@Example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.wait_for_url(f"{live_server.url}/audit/")
+    assert page.get_by_role("heading", name="Audit log").is_visible()
+    names = nav_names(page)
+    assert names[0] == "Search users"
+    assert names[-2:] == ["Exports", "Audit log"]
+    assert page.locator('nav.nav a[aria-current="page"]').inner_text().strip() == "Audit log"
+    assert "admin@example.com" in page.locator(".account").inner_text()
+
+    # The first Tab reaches the skip link, so keyboard users can jump over the navigation.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{live_server.url}/sign-in/")
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+    # No Content-Security-Policy violation or script error on any page.
+    assert errors == []
+
+
+def test_support_agent_sees_only_search_and_a_refusal_for_exports(
+    live_server: Any, page: Any, transactional_db: None
+) -> None:
+    make_staff("agent@example.com", SUPPORT_GROUP)
+    page.goto(f"{live_server.url}/sign-in/")
+    page.get_by_label("Email address").fill("agent@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_url(lambda url: "/sign-in/" not in url)
+    assert "Exports" not in nav_names(page)
+    assert "Audit log" not in nav_names(page)
+
+    response = page.goto(f"{live_server.url}/exports/")
+    assert response.status == 403
+    assert page.get_by_role("heading", name="You don't have access to this page").is_visible()
+
+
+def test_wrong_password_keeps_the_visitor_on_the_form(
+    live_server: Any, page: Any, transactional_db: None
+) -> None:
+    User.objects.create_user("agent@example.com", password=PASSWORD)
+    page.goto(f"{live_server.url}/sign-in/")
+    page.get_by_label("Email address").fill("agent@example.com")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_text("That email address and password do not match").is_visible()
+    assert page.url.startswith(f"{live_server.url}/sign-in/")
