@@ -1,27 +1,39 @@
 # The README's two commands: `make run` starts the whole product, `make test` runs every check.
 SHELL := /bin/bash
 export UV_COMPILE_BYTECODE := 1
+# Ports for `make run`; override with `make run PORT_WEB=8100 SANDBOX_PORT=8101`.
+PORT_WEB ?= 8000
+SANDBOX_PORT ?= 8001
+export PORT_WEB SANDBOX_PORT
+# pytest workers; `make test PYTEST_WORKERS=0` runs the suite in one process.
+PYTEST_WORKERS ?= auto
+
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
-.PHONY: run test install install-dev lint
+.PHONY: run test install install-dev lint pytest
 
 $(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	python3 -m pip install --quiet --user uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv \
+	  || curl -LsSf https://astral.sh/uv/install.sh | sh
 
+# --inexact: `make run` leaves the dev tools of an earlier `make test` in place.
 install: $(UV)
-	$(UV) sync --frozen --no-dev
+	$(UV) sync --frozen --no-dev --inexact
 
 install-dev: $(UV)
 	$(UV) sync --frozen
 
 run: install
-	$(UV) run --no-dev python manage.py prepare_demo
-	$(UV) run --no-dev honcho --no-prefix -f Procfile start 2>/dev/null || $(UV) run --no-dev honcho -f Procfile start
+	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
+	exec $(UV) run --no-sync honcho --procfile Procfile start
 
 lint: install-dev
-	$(UV) run ruff check .
-	$(UV) run ruff format --check .
-	$(UV) run mypy .
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy .
 
-test: lint
-	$(UV) run pytest
+pytest: install-dev
+	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS)
+
+test: lint pytest
