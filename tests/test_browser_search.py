@@ -35,7 +35,12 @@ def sign_in(context: Any, live_server: Any, user: User) -> None:
 def agent_page(page: Any, live_server: Any, support_agent: User) -> Any:
     sign_in(page.context, live_server, support_agent)
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.dialogs = dialogs
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
