@@ -1,6 +1,6 @@
 """The export file writer: a plain function the job runner calls and the bench times.
 
-Rows are streamed with raw SQL over `profile` (one `json.loads` each) and written through gzip,
+Rows are streamed with raw SQL over `profile` (one orjson parse each) and written through gzip,
 so a million users stay within a minute and a few megabytes of memory.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.db import connections
 
 from sandbox.routers import SANDBOX_DB
@@ -45,7 +46,7 @@ AUTH0_DATES = frozenset(
 )
 PATH_SEGMENT = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
 FETCH_ROWS = 2000
-FLUSH_CHARS = 1 << 20
+FLUSH_BYTES = 1 << 20
 
 Step = str | int
 
@@ -83,24 +84,61 @@ def _lookup(profile: Any, steps: tuple[Step, ...]) -> Any:
     return value
 
 
+def _getter(steps: tuple[Step, ...]) -> Callable[[dict[str, Any]], Any]:
+    if len(steps) == 1 and isinstance(steps[0], str):
+        key = steps[0]
+        return lambda profile: profile.get(key, _MISSING)
+    return lambda profile: _lookup(profile, steps)
+
+
 def csv_string(text: str) -> str:
     """Auth0's OWASP rule for strings: double the quotes, prefix `'`, wrap in quotes."""
     return "\"'" + text.replace('"', '""') + '"'
 
 
-def csv_cell(value: Any, *, raw_date: bool = False) -> str:
-    if value is _MISSING or value is None:
+def _non_string_cell(value: Any) -> str:
+    if value is None or value is _MISSING:
         return ""
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return value if raw_date else csv_string(value)
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        return repr(value)
     # An array or object that slipped past validation: its JSON text, escaped as a string.
     return csv_string(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def csv_cell(value: Any, *, raw_date: bool = False) -> str:
+    if type(value) is str:
+        return value if raw_date else "\"'" + value.replace('"', '""') + '"'
+    return _non_string_cell(value)
+
+
+def _csv_column(name: str) -> Callable[[dict[str, Any]], str]:
+    """A fast cell maker for one column (the hot loop of a million-row export)."""
+    steps = parse_path(name)
+    raw_date = name in AUTH0_DATES
+    if len(steps) == 1 and isinstance(steps[0], str):
+        key = steps[0]
+        if raw_date:
+
+            def date_cell(profile: dict[str, Any]) -> str:
+                value = profile.get(key)
+                return value if type(value) is str else _non_string_cell(value)
+
+            return date_cell
+
+        def cell(profile: dict[str, Any]) -> str:
+            value = profile.get(key)
+            if type(value) is str:
+                return "\"'" + value.replace('"', '""') + '"'
+            return _non_string_cell(value)
+
+        return cell
+    return lambda profile: csv_cell(_lookup(profile, steps), raw_date=raw_date)
 
 
 def csv_header(title: str) -> str:
@@ -122,7 +160,7 @@ def _rows(connection_name: str | None) -> Iterator[dict[str, Any]]:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(FETCH_ROWS):
             for (text,) in batch:
-                profile = json.loads(text)
+                profile = orjson.loads(text)
                 if connection_name and not any(
                     identity.get("connection") == connection_name
                     for identity in profile.get("identities") or ()
@@ -139,7 +177,7 @@ def write_export(
     limit: int | None = None,
     connection_name: str | None = None,
     progress: Callable[[int], None] | None = None,
-    compresslevel: int = 4,
+    compresslevel: int = 3,
 ) -> int:
     """Write the gzip export file and return the number of users written.
 
@@ -148,13 +186,9 @@ def write_export(
     """
     specs = fields or [{"name": name} for name in DEFAULT_FIELDS]
     columns = [
-        (
-            spec.get("export_as") or spec["name"],
-            parse_path(spec["name"]),
-            spec["name"] in AUTH0_DATES,
-        )
-        for spec in specs
+        (spec.get("export_as") or spec["name"], _getter(parse_path(spec["name"]))) for spec in specs
     ]
+    makers = [_csv_column(spec["name"]) for spec in specs]
     dest = Path(dest_path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
@@ -168,37 +202,31 @@ def write_export(
             compresslevel=compresslevel,
         ) as packed,
     ):
-        chunk: list[str] = []
+        chunk: list[bytes] = []
         size = 0
         if fmt == "csv":
-            chunk.append(",".join(csv_header(title) for title, _, _ in columns) + "\n")
+            chunk.append((",".join(csv_header(title) for title, _ in columns) + "\n").encode())
         for profile in _rows(connection_name):
             if limit is not None and written >= limit:
                 break
             if fmt == "csv":
-                line = (
-                    ",".join(
-                        csv_cell(_lookup(profile, steps), raw_date=raw_date)
-                        for _, steps, raw_date in columns
-                    )
-                    + "\n"
-                )
+                line = (",".join([make(profile) for make in makers]) + "\n").encode("utf-8")
             else:
                 record = {}
-                for title, steps, _ in columns:
-                    value = _lookup(profile, steps)
+                for title, get in columns:
+                    value = get(profile)
                     if value is not _MISSING:
                         record[title] = value
-                line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+                line = orjson.dumps(record) + b"\n"
             chunk.append(line)
             size += len(line)
             written += 1
-            if size >= FLUSH_CHARS:
-                packed.write("".join(chunk).encode("utf-8"))
+            if size >= FLUSH_BYTES:
+                packed.write(b"".join(chunk))
                 chunk, size = [], 0
                 if progress:
                     progress(written)
-        packed.write("".join(chunk).encode("utf-8"))
+        packed.write(b"".join(chunk))
     os.replace(partial, dest)
     if progress:
         progress(written)
