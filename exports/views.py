@@ -179,7 +179,12 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             if request.GET.get("view") == "row"
             else "exports/detail.html#status"
         )
-        response = render(request, template, {"export": export, "events": export.events.all()})
+        context = {
+            "export": export,
+            "events": export.events.all(),
+            "variants": downloads.variants_for(export) if export.is_ready else {},
+        }
+        response = render(request, template, context)
         if export.is_settled:
             # 286 swaps in the settled state and tells htmx to stop polling.
             return HttpResponseStopPolling(response.content)

@@ -114,6 +114,8 @@ def test_row_polling_stops_when_settled(admin_client_: Client, export_admin: Use
     response = admin_client_.get(f"/exports/{export.pk}/", headers=htmx)
     assert response.status_code == 286
     assert 'id="export-status"' in response.content.decode()
+    # The settled block brings its download buttons with it.
+    assert f"/exports/{export.pk}/download/json/" in response.content.decode()
 
 
 def test_running_progress_shows_percentage_and_time_left(
