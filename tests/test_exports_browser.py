@@ -42,7 +42,8 @@ def test_admin_builds_watches_and_downloads_an_export(
     # Whole metadata objects are refused for CSV while picking, before any submit.
     page.locator("label", has_text="user_metadata").first.click()
     assert counter.inner_text() == str(picked + 1)
-    assert "CSV cannot hold whole metadata objects" in page.locator("#field-counter-error").inner_text()
+    problem = page.locator("#field-counter-error").inner_text()
+    assert "CSV cannot hold whole metadata objects" in problem
     assert submit.is_disabled()
     page.get_by_label("NDJSON").check()
     assert submit.is_enabled()
@@ -85,7 +86,8 @@ def test_admin_builds_watches_and_downloads_an_export(
     assert all(not user["Id"].startswith("'") for user in users)
 
     page.get_by_role("link", name="All exports").click()
-    assert page.locator("tr[id^=export-row-] [data-status]").first.get_attribute(
-        "data-status"
-    ) == "ready"
+    assert (
+        page.locator("tr[id^=export-row-] [data-status]").first.get_attribute("data-status")
+        == "ready"
+    )
     assert errors == []
