@@ -34,6 +34,6 @@ lint: install-dev
 	$(UV) run --no-sync mypy .
 
 pytest: install-dev
-	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS)
+	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint pytest

@@ -13,7 +13,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import get_commands
 from django.test import Client
 
-from tests.fixtures.processes import embedded_env, free_port, manage, python
+from tests.fixtures.processes import ROOT, embedded_env, free_port, manage, python
 
 
 def production_env(tmp_path: Path) -> dict[str, str]:
@@ -139,3 +139,18 @@ def test_prepare_demo_migrates_prints_a_sign_in_once_and_seeds(tmp_path: Path) -
         assert "already has users" in second.stdout
     else:
         assert "was not seeded" in first.stdout
+
+
+# --- README -------------------------------------------------------------------------------------
+
+
+def test_readme_documents_every_environment_variable() -> None:
+    settings_source = (ROOT / "config" / "settings.py").read_text()
+    variables = set(
+        re.findall(r'env_(?:str|bool|int|float|list|url)\(\s*"([A-Z0-9_]+)"', settings_source)
+    )
+    assert len(variables) > 20
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(name for name in variables if f"| `{name}` |" not in section)
+    assert not missing, f"add these to the README's Configuration table: {missing}"
