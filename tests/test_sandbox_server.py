@@ -290,3 +290,16 @@ def test_use_sandbox_points_the_dashboard_at_the_server(use_sandbox: SandboxServ
         },
     )
     assert response.status_code == 200
+
+
+def test_sigterm_stops_the_server_cleanly(sandbox: SandboxServer) -> None:
+    sandbox.stop()
+    try:
+        assert sandbox.process is not None
+        assert sandbox.process.returncode == 0
+        assert "Sandbox tenant stopped." in sandbox.log_path.read_text()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{sandbox.base_url}/sandbox/stats")
+    finally:
+        sandbox.start()
+    assert sandbox.faults()["latency_ms"] == 0
