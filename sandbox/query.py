@@ -9,9 +9,10 @@ Interface (used by the `/api/v2/users` view):
     order = sort_clause(sort)       # e.g. "u.s_created_at ASC NULLS LAST, u.id ASC"
     cursor.execute(
         "SELECT u.profile FROM sandbox_tenantuser u"
-        f" WHERE u.searchable AND ({where.sql}) ORDER BY {order} LIMIT ? OFFSET ?",
+        f" WHERE u.searchable = 1 AND ({where.sql}) ORDER BY {order} LIMIT ? OFFSET ?",
         [*where.params, limit, offset],
     )
+    walk = compile_query(q, walk=True)   # the same condition for a NOT INDEXED walk in id order
 
 `where.sql` is a boolean expression over the alias `u` with `?` placeholders (values are always
 bound, never interpolated; with Django's cursor, `%s` placeholders come from `.sql_format("%s")`).
@@ -20,6 +21,10 @@ A blank `q` compiles to a match-all expression. Both functions raise `QueryError
 is our choice: Auth0's code for a malformed query is UNCONFIRMED (auth0-api.md §1.5).
 
 `sort_clause` is the one place sorting is validated and mapped: keep sort handling out of views.
+Write `u.searchable = 1`, not `u.searchable`: only an equality lets SQLite seek the
+(searchable, column) indexes. Every indexed kind compiles to a seekable form (equality, a range
+on the literal prefix of a wildcard, `u.id IN (SELECT t.user_id FROM sandbox_searchterm t ...)`);
+see tests/test_sandbox_query.py for the plans checked.
 
 Semantics (auth0-api.md §1.5), with the choices made where Auth0 is silent:
 - Fields are untokenized: `field:value` and `field:"a phrase"` match the whole value.
@@ -67,6 +72,7 @@ MAX_PARAMS = 2000
 MIN_SUFFIX_CHARS = 3
 
 SEARCHTERM = "sandbox_searchterm"
+DEFAULT_ORDER = "u.id ASC"
 
 
 class QueryError(ValueError):
@@ -166,7 +172,7 @@ def sort_clause(sort: str | None) -> str:
     treated as absent.
     """
     if not sort:
-        return "u.id ASC"
+        return DEFAULT_ORDER
     match = SORT_RE.match(sort)
     if match is None:
         raise QueryError(SORT_MESSAGE.format(sort=sort))
@@ -184,14 +190,19 @@ def sort_clause(sort: str | None) -> str:
     return f"{field.column} DESC NULLS LAST, u.id DESC"
 
 
-def compile_query(q: str | None) -> CompiledQuery:
-    """Compile an Auth0 v3 query to an SQL boolean expression over `sandbox_tenantuser u`."""
+def compile_query(q: str | None, *, walk: bool = False) -> CompiledQuery:
+    """Compile an Auth0 v3 query to an SQL boolean expression over `sandbox_tenantuser u`.
+
+    `walk=True` gives the same condition shaped for a walk of the table in id order (`NOT
+    INDEXED`, dense matches): SearchTerm tests become correlated EXISTS probes instead of IN
+    lists, which SQLite would first build in full.
+    """
     if q is None or not q.strip():
         return CompiledQuery("1", [])
     try:
         parsed = parse(q)
         resolved = UnknownOperationResolver(resolve_to=tree.AndOperation)(parsed)
-        compiler = _Compiler()
+        compiler = _Compiler(correlated=walk)
         sql = compiler.node(resolved, None, 0)
     except IllegalCharacterError as error:
         raise QueryError(_illegal_character_message(q, str(error))) from None
@@ -415,8 +426,17 @@ class _Bound:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, correlated: bool = False) -> None:
         self.params: list[Any] = []
+        # SearchTerm tests as `u.id IN (list)` (index-driven) or as a correlated EXISTS probe
+        # per user (cheap when the table is walked in id order and matches are dense).
+        self.correlated = correlated
+
+    def terms(self, condition: str) -> str:
+        """Users with a SearchTerm row meeting `condition` (over `t.path` and `t.value`)."""
+        if self.correlated:
+            return f"EXISTS (SELECT 1 FROM {SEARCHTERM} t WHERE t.user_id = u.id AND {condition})"
+        return f"u.id IN (SELECT t.user_id FROM {SEARCHTERM} t WHERE {condition})"
 
     def bind(self, *values: Any) -> None:
         self.params.extend(values)
@@ -581,9 +601,7 @@ class _Compiler:
             marks = ", ".join("?" * len(values))
             assert field.path is not None
             self.bind(field.path, *values)
-            return (
-                f"u.id IN (SELECT user_id FROM {SEARCHTERM} WHERE path = ? AND value IN ({marks}))"
-            )
+            return self.terms(f"t.path = ? AND t.value IN ({marks})")
         return self.on_field(field, lambda column: self.eq(column, text, field.folded))
 
     def typed_value(self, name: str, field: Field, text: str) -> str:
@@ -648,16 +666,12 @@ class _Compiler:
         """Apply `render(column_sql)` to the field's column and/or its SearchTerm rows."""
         if field.kind == "searchterm":
             self.bind(field.path)
-            return (
-                f"u.id IN (SELECT user_id FROM {SEARCHTERM} WHERE path = ? AND {render('value')})"
-            )
+            return self.terms(f"t.path = ? AND {render('t.value')}")
         assert field.column is not None
         if field.kind == "connection":
             first = render(field.column)
             self.bind(field.path)
-            later = (
-                f"u.id IN (SELECT user_id FROM {SEARCHTERM} WHERE path = ? AND {render('value')})"
-            )
+            later = self.terms(f"t.path = ? AND {render('t.value')}")
             return f"({first} OR {later})"
         return render(field.column)
 
@@ -698,10 +712,7 @@ class _Compiler:
             # Objects have no row of their own: any leaf under the path counts.
             following = _next_prefix(name + ".")
             self.bind(name, name + ".", following)
-            return (
-                f"u.id IN (SELECT user_id FROM {SEARCHTERM}"
-                " WHERE path = ? OR (path >= ? AND path < ?))"
-            )
+            return self.terms("(t.path = ? OR (t.path >= ? AND t.path < ?))")
         if name == "identities":
             return "u.s_connection IS NOT NULL"
         field = self.field(name)
@@ -709,7 +720,7 @@ class _Compiler:
             return "0"
         if field.kind == "searchterm":
             self.bind(field.path)
-            return f"u.id IN (SELECT user_id FROM {SEARCHTERM} WHERE path = ?)"
+            return self.terms("t.path = ?")
         return f"{field.column} IS NOT NULL"
 
 
