@@ -4,10 +4,11 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
+from staff.permissions import Capability, can
 
 
 def _check_database() -> str:
@@ -47,4 +48,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("users_admin:search")
+    """Send staff to the first section their role opens; a member without a role is told why."""
+    if can(request.user, Capability.SEARCH_USERS):
+        return redirect("users_admin:search")
+    if can(request.user, Capability.RUN_EXPORTS):
+        return redirect("exports:history")
+    return render(request, "staff/no_role.html")

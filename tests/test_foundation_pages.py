@@ -239,3 +239,16 @@ def test_signed_in_pages_carry_the_csp_too(admin_client_: Client) -> None:
     response = admin_client_.get("/audit/")
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
+
+
+# --- The start page ------------------------------------------------------------------------
+
+
+def test_start_page_opens_the_first_section_of_the_role(
+    agent_client: Client, admin_client_: Client, outsider_client: Client
+) -> None:
+    assert agent_client.get("/")["Location"] == "/users/"
+    assert admin_client_.get("/")["Location"] == "/users/"
+    outsider = outsider_client.get("/")
+    assert outsider.status_code == 200
+    assert "Your account has no role yet" in outsider.content.decode()
