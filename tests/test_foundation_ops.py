@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import secrets
+import select
 import sqlite3
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +159,54 @@ def test_readme_documents_every_environment_variable() -> None:
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     missing = sorted(name for name in variables if f"| `{name}` |" not in section)
     assert not missing, f"add these to the README's Configuration table: {missing}"
+
+
+# --- add_staff at a terminal -------------------------------------------------------------------
+
+
+def read_until(fd: int, marker: bytes, timeout: float = 60) -> bytes:
+    """Read a pseudo-terminal until `marker` shows up (or the child closes it)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {marker!r} within {timeout} s; got {seen!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_add_staff_prompts_for_the_password_at_a_terminal(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path)
+    assert manage(env, "migrate", "-v", "0").returncode == 0
+    argv = [sys.executable, "manage.py", "add_staff", "tty@example.com", "--role", "support"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a real terminal on stdin, as when a person runs the command
+        os.chdir(ROOT)
+        os.execve(sys.executable, argv, env)
+    try:
+        read_until(fd, b"Password: ")
+        os.write(fd, b"typed at the terminal 42\n")
+        read_until(fd, b"Password (again): ")
+        os.write(fd, b"typed at the terminal 42\n")
+        output = read_until(fd, b"\x00never")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert b"Created tty@example.com with the support role." in output
+    assert b"typed at the terminal" not in output  # getpass does not echo
+
+    with sqlite3.connect(tmp_path / "var" / "userdesk.sqlite3") as db:
+        (encoded,) = db.execute(
+            "SELECT password FROM auth_user WHERE username = 'tty@example.com'"
+        ).fetchone()
+    assert PBKDF2PasswordHasher().verify("typed at the terminal 42", encoded)
