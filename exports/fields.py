@@ -43,6 +43,8 @@ EXPORTABLE_FIELDS: tuple[str, ...] = (
     "user_metadata",
 )
 METADATA_ROOTS = ("app_metadata", "user_metadata")
+# Values CSV cannot carry whole (objects and arrays): list their leaf paths instead.
+CSV_WHOLE_VALUES = (*METADATA_ROOTS, "identities", "multifactor")
 # The dashboard's "default fields" (the import/export extension's list), ticked on a new form.
 DEFAULT_FIELDS: tuple[tuple[str, str], ...] = (
     ("user_id", "Id"),
@@ -79,12 +81,16 @@ def field_problem(name: str) -> str | None:
     return None
 
 
-def is_whole_metadata_object(name: str, object_paths: Iterable[str] = ()) -> bool:
-    """True for app_metadata/user_metadata themselves and any metadata path known to hold
-    an object (CSV cannot carry those; NDJSON can)."""
-    if name in METADATA_ROOTS:
+def is_whole_object(name: str, object_paths: Iterable[str] = ()) -> bool:
+    """True for values CSV cannot carry: app_metadata, user_metadata, identities and
+    multifactor themselves, and any metadata path known to hold an object (NDJSON can)."""
+    if name in CSV_WHOLE_VALUES:
         return True
     return name.split(".", 1)[0] in METADATA_ROOTS and name in set(object_paths)
+
+
+def leaf_example(name: str) -> str:
+    return "identities[0].connection" if name in ("identities", "multifactor") else f"{name}.plan"
 
 
 def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:

@@ -11,11 +11,12 @@ from django import forms
 from . import derive
 from .fields import (
     CSV_MAX_FIELDS,
+    CSV_WHOLE_VALUES,
     EXPORTABLE_FIELDS,
     MAX_NAME_LENGTH,
-    METADATA_ROOTS,
     field_problem,
-    is_whole_metadata_object,
+    is_whole_object,
+    leaf_example,
 )
 from .models import Format
 
@@ -48,7 +49,7 @@ def picker_rows(
     that are not listed become free rows.
     """
     rows = [
-        FieldRow(name, "standard", is_object=name in METADATA_ROOTS) for name in EXPORTABLE_FIELDS
+        FieldRow(name, "standard", is_object=name in CSV_WHOLE_VALUES) for name in EXPORTABLE_FIELDS
     ]
     listed = set(EXPORTABLE_FIELDS)
     for path in [*metadata_objects, *metadata_leaves]:
@@ -232,11 +233,11 @@ class ExportForm(forms.Form):
 
         if cleaned.get("format") == Format.CSV:
             for _, index, item in picked:
-                if is_whole_metadata_object(item["name"], self.metadata_objects):
+                if is_whole_object(item["name"], self.metadata_objects):
                     self.add_error(
                         f"r{index}-name",
                         f"CSV cannot hold the whole object “{item['name']}”: pick its leaf "
-                        f"paths (e.g. {item['name']}.plan) or choose NDJSON.",
+                        f"paths (e.g. {leaf_example(item['name'])}) or choose NDJSON.",
                     )
             if len(fields) > CSV_MAX_FIELDS:
                 self.add_error(

@@ -43,7 +43,7 @@ def test_admin_builds_watches_and_downloads_an_export(
     page.locator("label", has_text="user_metadata").first.click()
     assert counter.inner_text() == str(picked + 1)
     problem = page.locator("#field-counter-error").inner_text()
-    assert "CSV cannot hold whole metadata objects" in problem
+    assert "CSV cannot hold whole objects (user_metadata)" in problem
     assert submit.is_disabled()
     page.get_by_label("NDJSON").check()
     assert submit.is_enabled()

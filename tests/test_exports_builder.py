@@ -81,6 +81,25 @@ def test_csv_refuses_a_whole_metadata_object_ndjson_takes_it(admin_client_: Clie
     assert export.auth0_request()["format"] == "json"
 
 
+def test_csv_refuses_a_metadata_sub_object_and_whole_identities(admin_client_: Client) -> None:
+    from exports.fields import discovered_metadata
+
+    _, objects = discovered_metadata()
+    sub_object = next(path for path in objects if path.startswith("user_metadata."))
+    body = admin_client_.get("/exports/new/").content.decode()
+    # The picker marks it as an object, so the page can warn while picking.
+    assert f'value="{sub_object}"' in body
+    response = admin_client_.post(
+        "/exports/new/", builder_post([(sub_object, ""), ("identities", "")])
+    )
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert f"CSV cannot hold the whole object “{sub_object}”" in text
+    assert "CSV cannot hold the whole object “identities”" in text
+    assert "identities[0].connection" in text
+    assert not Export.objects.exists()
+
+
 @pytest.mark.parametrize("limit", ["0", "-5", "ten", "1.5"])
 def test_bad_limit(admin_client_: Client, limit: str) -> None:
     response = admin_client_.post("/exports/new/", builder_post([("email", "")], limit=limit))

@@ -33,14 +33,15 @@
       var csv = format() === "csv";
       var objects = rows.filter(function (row) {
         var name = rowName(row);
-        return row.classList.contains("is-object") || name === "app_metadata" || name === "user_metadata";
+        return row.classList.contains("is-object") ||
+          ["app_metadata", "user_metadata", "identities", "multifactor"].indexOf(name) !== -1;
       });
       var messages = [];
       if (csv && rows.length > max) {
         messages.push("CSV exports take at most " + max + " fields; you picked " + rows.length + ".");
       }
       if (csv && objects.length) {
-        messages.push("CSV cannot hold whole metadata objects (" + objects.map(rowName).join(", ") +
+        messages.push("CSV cannot hold whole objects (" + objects.map(rowName).join(", ") +
           "): pick their leaf paths or choose NDJSON.");
       }
       count.textContent = String(rows.length);
