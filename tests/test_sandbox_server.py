@@ -262,7 +262,7 @@ def test_connections_filters_and_fields(sandbox: SandboxServer) -> None:
     ],
 )
 def test_connections_bad_query(
-    sandbox: SandboxServer, params: dict[str, object], message: str
+    sandbox: SandboxServer, params: dict[str, str | int], message: str
 ) -> None:
     with sandbox.api() as api:
         response = api.get("/api/v2/connections", params=params)
