@@ -39,8 +39,7 @@ class AuditFilterForm(forms.Form):
     actor = forms.CharField(
         required=False,
         max_length=254,
-        label="Actor",
-        help_text="Part of a staff email address.",
+        label="Actor email contains",
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
     )
     action = forms.ChoiceField(required=False, label="Action")
