@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -178,11 +179,14 @@ def write_export(
     connection_name: str | None = None,
     progress: Callable[[int], None] | None = None,
     compresslevel: int = 3,
+    rows_per_second: float = 0,
 ) -> int:
     """Write the gzip export file and return the number of users written.
 
     `fields` is the job's list of `{name, export_as?}` (None = DEFAULT_FIELDS). The file is
-    written under a temporary name and renamed into place when complete.
+    written under a temporary name and renamed into place when complete. `rows_per_second`
+    slows the writer down on purpose (the `job_rows_per_second` switch), so a job's progress
+    can be watched.
     """
     specs = fields or [{"name": name} for name in DEFAULT_FIELDS]
     columns = [
@@ -193,6 +197,8 @@ def write_export(
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     written = 0
+    pace_every = max(1, int(rows_per_second / 10)) if rows_per_second > 0 else 0
+    started = time.monotonic()
     with (
         open(partial, "wb") as raw,
         gzip.GzipFile(
@@ -221,7 +227,9 @@ def write_export(
             chunk.append(line)
             size += len(line)
             written += 1
-            if size >= FLUSH_BYTES:
+            if pace_every and written % pace_every == 0:
+                time.sleep(max(0.0, started + written / rows_per_second - time.monotonic()))
+            if size >= FLUSH_BYTES or (pace_every and written % pace_every == 0):
                 packed.write(b"".join(chunk))
                 chunk, size = [], 0
                 if progress:

@@ -82,6 +82,11 @@ FAULT_KEYS: dict[str, FaultKey] = {
         _non_negative_int,
         "jobs created while set stay pending this long",
     ),
+    "job_rows_per_second": FaultKey(
+        "SANDBOX_FAULT_JOB_ROWS_PER_SECOND",
+        _non_negative_int,
+        "export jobs write at most this many users a second, to watch progress (0 = off)",
+    ),
     "clock_offset_seconds": FaultKey(
         "SANDBOX_FAULT_CLOCK_OFFSET_SECONDS",
         _int,

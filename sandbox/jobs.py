@@ -134,6 +134,7 @@ def run(job_id: str, stopping: threading.Event | None = None) -> None:
             limit=job.limit,
             connection_name=job.connection_name or None,
             progress=progress,
+            rows_per_second=float(faults.current()["job_rows_per_second"]),
         )
     except _Stopping:
         # Left "processing": the next start re-queues it.

@@ -232,6 +232,25 @@ def test_pending_job_waits_for_its_time(sandbox: SandboxServer, api: httpx.Clien
     assert "status_details" not in done
 
 
+def test_processing_job_reports_progress(sandbox: SandboxServer, api: httpx.Client) -> None:
+    sandbox.set_faults(job_rows_per_second=100)
+    job_id = api.post("/api/v2/jobs/users-exports", json={"format": "json"}).json()["id"]
+
+    job = _wait_for(api, job_id, "processing")
+    deadline = time.monotonic() + 30
+    while job["status"] == "processing" and job["percentage_done"] == 0:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        job = api.get(f"/api/v2/jobs/{job_id}").json()
+
+    assert job["status"] == "processing", job
+    assert 0 < job["percentage_done"] < 100
+    assert job["time_left_seconds"] > 0
+    assert "location" not in job
+    sandbox.set_faults(job_rows_per_second=0)
+    assert "location" in _wait_for(api, job_id, "completed")
+
+
 def test_failing_job(sandbox: SandboxServer, api: httpx.Client) -> None:
     sandbox.set_faults(job_fail="The export ran out of disk space.")
     created = api.post("/api/v2/jobs/users-exports", json={"format": "json"}).json()

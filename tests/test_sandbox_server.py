@@ -146,6 +146,7 @@ def test_faults_show_set_and_reset(sandbox: SandboxServer) -> None:
         "link_seconds": 0,
         "job_fail": "",
         "job_pending_seconds": 0,
+        "job_rows_per_second": 0,
         "clock_offset_seconds": 0,
         "rate_limit_plan": "paid",
     }
