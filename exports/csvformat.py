@@ -22,6 +22,8 @@ Interface (all pure functions, no Django):
   (the caller omits the key).
 - ``read_records(text_lines)``: ``csv.reader`` with the dialect Auth0's files need.
 - ``record_boundary(buf) -> int``: offset just after the last newline of ``buf`` outside quotes.
+- ``record_end(buf, start) -> int``: the newline ending the record that starts at ``start``
+  (-1 when the record goes on past ``buf``).
 - ``NOT_STRUCTURE``: ``bytes.translate`` delete table keeping only ``,`` ``"`` and newline; with
   ``""`` pairs then removed, a block of simple records becomes ``,,…\\n`` per row.
 """
@@ -34,6 +36,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b',"\n')
+# Values longer than csv's default 128 KB field limit are valid in an export.
+csv.field_size_limit(max(csv.field_size_limit(), 256 * 1024 * 1024))
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 
@@ -115,3 +119,18 @@ def record_boundary(buf: bytes) -> int:
         quotes -= buf.count(b'"', previous, cut)
         cut = previous
     return cut
+
+
+def record_end(buf: bytes, start: int) -> int:
+    """Index of the newline ending the record that starts at ``start``; -1 if it is cut off."""
+    end = buf.find(b"\n", start)
+    if end < 0:
+        return -1
+    quotes = buf.count(b'"', start, end)
+    while quotes & 1:
+        following = buf.find(b"\n", end + 1)
+        if following < 0:
+            return -1
+        quotes += buf.count(b'"', end, following)
+        end = following
+    return end

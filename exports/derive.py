@@ -48,12 +48,19 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import compress
 from typing import Any, Literal
 
 import orjson
 
 from exports.convert import inflated
-from exports.csvformat import NOT_STRUCTURE, record_boundary, unescape_cell, unescape_raw_cell
+from exports.csvformat import (
+    NOT_STRUCTURE,
+    record_boundary,
+    record_end,
+    unescape_cell,
+    unescape_raw_cell,
+)
 
 Format = Literal["csv", "ndjson"]
 
@@ -76,7 +83,7 @@ _DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?\Z"
 )
 _EMPTY_CELLS = frozenset({b"", b'""', b'"\'"', b"\r", b'""\r', b'"\'"\r'})
-_BLOCK = 128 * 1024
+_BLOCK = 32 * 1024
 _AUTH0_DATE = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
 
 
@@ -205,21 +212,27 @@ def _value_test(condition: Condition) -> ValueTest:
     return number_test
 
 
-def _raw_test(condition: Condition) -> Callable[[bytes], bool]:
-    """The same test on a raw CSV cell, with byte-level shortcuts for the common cases."""
+ColumnTest = Callable[[list[bytes]], list[bool]]
+
+
+def _column_test(condition: Condition) -> ColumnTest:
+    """The condition over a column of raw CSV cells, with byte-level shortcuts for common cases."""
     value_test = _value_test(condition)
     operator, wanted = condition.operator, condition.value
+
+    def slow(raw: bytes) -> bool:
+        return value_test(unescape_raw_cell(raw.rstrip(b"\r")))
+
     if operator in ("equals", "empty", "not_empty"):
         text = "" if operator != "equals" else wanted
         escaped = text.replace('"', '""').encode()
         forms = {b"\"'" + escaped + b'"', b'"' + escaped + b'"'}
         if not any(char in text for char in ',"\r\n') and not text.startswith("'"):
             forms.add(text.encode())
-        forms |= {form + b"\r" for form in forms}
-        frozen = frozenset(forms)
+        frozen = frozenset(forms | {form + b"\r" for form in forms})
         if operator == "not_empty":
-            return lambda raw: raw not in frozen
-        return lambda raw: raw in frozen
+            return lambda cells: [cell not in frozen for cell in cells]
+        return lambda cells: [cell in frozen for cell in cells]
     if operator in _DATE_OPERATORS:
         bound = parse_instant(wanted)
         assert bound is not None
@@ -227,16 +240,22 @@ def _raw_test(condition: Condition) -> Callable[[bytes], bool]:
             bound.strftime("%Y-%m-%dT%H:%M:%S.").encode()
             + f"{bound.microsecond // 1000:03d}Z".encode()
         )
-        exact = bound.microsecond % 1000 == 0
-        before = operator == "before"
-
-        def date_raw(raw: bytes) -> bool:
-            if exact and len(raw) == 24 and _AUTH0_DATE.match(raw):
-                return raw < canonical if before else raw >= canonical
-            return value_test(unescape_raw_cell(raw.rstrip(b"\r")))
-
-        return date_raw
-    return lambda raw: value_test(unescape_raw_cell(raw.rstrip(b"\r")))
+        if bound.microsecond % 1000 == 0:
+            # Auth0 writes dates raw as 2024-01-25T19:00:28.395Z: those compare as bytes.
+            if operator == "after":
+                return lambda cells: [
+                    cell >= canonical
+                    if len(cell) == 24 and cell[23] == 90 and cell[10] == 84 and cell[0] != 34
+                    else slow(cell)
+                    for cell in cells
+                ]
+            return lambda cells: [
+                cell < canonical
+                if len(cell) == 24 and cell[23] == 90 and cell[10] == 84 and cell[0] != 34
+                else slow(cell)
+                for cell in cells
+            ]
+    return lambda cells: list(map(slow, cells))
 
 
 def json_text(value: Any) -> str:
@@ -352,9 +371,7 @@ def _derive_csv(
             if record_boundary(buf) == 0:
                 carry = buf
                 continue
-            end = buf.find(b"\n")
-            while buf.count(b'"', 0, end) & 1:
-                end = buf.find(b"\n", end + 1)
+            end = record_end(buf, 0)
             raw_header = buf[: end + 1]
             cells = next(csv.reader(io.StringIO(raw_header.decode("utf-8-sig"), newline="")))
             header = [unescape_cell(cell) for cell in cells]
@@ -393,9 +410,8 @@ class _CsvFilter:
         self.width = len(header)
         self.row_shape = b"," * (self.width - 1) + b"\n"
         positions = {title: index for index, title in enumerate(header)}
-        self.raw_tests = [(positions[c.column], _raw_test(c)) for c in conditions]
+        self.column_tests = [(positions[c.column], _column_test(c)) for c in conditions]
         self.value_tests = [(positions[c.column], _value_test(c)) for c in conditions]
-        self.splits = max(index for index, _ in self.raw_tests) + 1
         self.kept = 0
         self.scanned = 0
 
@@ -406,50 +422,61 @@ class _CsvFilter:
             lines = region.split(b"\n")
             lines.pop()
             self.scanned += rows
-            kept = self._simple(lines)
+            kept = self._simple(lines, region)
         else:
             kept = self._records(region)
         self.kept += len(kept)
         return b"\n".join(kept) + b"\n" if kept else b""
 
-    def _simple(self, lines: list[bytes]) -> list[bytes]:
-        splits = self.splits
-        if len(self.raw_tests) == 1:
-            ((index, test),) = self.raw_tests
-            kept = [line for line in lines if test(line.split(b",", splits)[index])]
-        else:
-            kept = []
-            for line in lines:
-                cells = line.split(b",", splits)
-                if all(test(cells[index]) for index, test in self.raw_tests):
-                    kept.append(line)
-        return kept
+    def _simple(self, lines: list[bytes], region: bytes) -> list[bytes]:
+        """Filter records with no comma or newline inside quotes, a column at a time."""
+        width = self.width
+        flat: list[bytes] | None = None
+        verdicts: list[list[bool]] = []
+        for index, test in self.column_tests:
+            if width == 1:
+                column = lines
+            elif 0 < index < width - 1:
+                # Splitting the whole block on commas lays the cells out row after row.
+                flat = region.split(b",") if flat is None else flat
+                column = flat[index :: width - 1]
+            elif index == 0:
+                column = [line.split(b",", 1)[0] for line in lines]
+            else:
+                column = [line.rsplit(b",", 1)[1] for line in lines]
+            verdicts.append(test(column))
+        keep = verdicts[0] if len(verdicts) == 1 else list(map(all, zip(*verdicts, strict=True)))
+        return list(compress(lines, keep))
 
     def _records(self, region: bytes) -> list[bytes]:
+        """A block with awkward records: parse those alone, filter runs of simple ones together."""
         kept: list[bytes] = []
         simple_shape = self.row_shape[:-1]
-        scanned = 0
+        run: list[bytes] = []
         at = 0
         while at < len(region):
-            stop = region.index(b"\n", at)
-            while region.count(b'"', at, stop) & 1:
-                stop = region.index(b"\n", stop + 1)
+            stop = record_end(region, at)
             record = region[at:stop]
             at = stop + 1
+            if record.translate(None, NOT_STRUCTURE).replace(b'""', b"") == simple_shape:
+                run.append(record)
+                continue
+            if run:
+                kept.extend(self._simple(run, b"\n".join(run)))
+                self.scanned += len(run)
+                run = []
             if not record.strip(b"\r"):
                 continue
-            scanned += 1
-            if record.translate(None, NOT_STRUCTURE).replace(b'""', b"") == simple_shape:
-                if self._simple([record]):
-                    kept.append(record)
-                continue
+            self.scanned += 1
             cells = next(csv.reader(io.StringIO(record.decode() + "\n", newline="")), [])
             values = [unescape_cell(cell) for cell in cells]
             if len(values) == self.width and all(
                 test(values[index]) for index, test in self.value_tests
             ):
                 kept.append(record)
-        self.scanned += scanned
+        if run:
+            kept.extend(self._simple(run, b"\n".join(run)))
+            self.scanned += len(run)
         return kept
 
 

@@ -53,7 +53,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 import orjson
 
-from exports.csvformat import NOT_STRUCTURE, record_boundary, unescape_cell
+from exports.csvformat import NOT_STRUCTURE, record_boundary, record_end, unescape_cell
 
 Format = Literal["csv", "ndjson"]
 
@@ -62,6 +62,7 @@ PIECE = 1024 * 1024
 MAX_RECORD = 64 * 1024 * 1024
 _MANY_ODD_ROWS = 32
 _BLOCK = 128 * 1024
+_GIL_BATCH = 256
 _QUEUE_DEPTH = 8
 _END = None
 
@@ -323,8 +324,13 @@ class _CsvVerifier:
         self._slow_rows = 0
 
     def feed(self, piece: bytes) -> None:
-        for start in range(0, len(piece), _BLOCK):
-            self._feed_block(piece[start : start + _BLOCK])
+        start = 0
+        while start < len(piece):
+            # Blocks keep a rare awkward record from slowing its neighbours; while a long
+            # record is pending, the rest of the piece goes at once to save re-joining it.
+            size = _BLOCK if len(self._carry) <= _BLOCK else len(piece)
+            self._feed_block(piece[start : start + size])
+            start += size
 
     def finish(self) -> None:
         if self._carry:
@@ -350,9 +356,7 @@ class _CsvVerifier:
             if end == 0:
                 self._keep(buf)
                 return
-            end = buf.find(b"\n")
-            while buf.count(b'"', 0, end) & 1:
-                end = buf.find(b"\n", end + 1)
+            end = record_end(buf, 0)
             self._take_header(buf[: end + 1])
             buf = buf[end + 1 :]
         cut = buf.rfind(b"\n") + 1
@@ -417,11 +421,9 @@ class _CsvVerifier:
                 return len(region)
             for _ in range(simple):
                 at_region = region.index(b"\n", at_region) + 1
-            end = region.index(b"\n", at_region)
-            while region.count(b'"', at_region, end) & 1:
-                end = region.find(b"\n", end + 1)
-                if end < 0:
-                    return at_region
+            end = record_end(region, at_region)
+            if end < 0:
+                return at_region
             record = region[at_region:end]
             self._verify_record(record)
             at_region = end + 1
@@ -440,8 +442,8 @@ class _CsvVerifier:
                 self._count(1)
                 at = stop + 1
                 continue
-            while region.count(b'"', at, stop) & 1:
-                stop = region.find(b"\n", stop + 1)
+            if line.count(b'"') & 1:
+                stop = record_end(region, at)
                 if stop < 0:
                     return at
             self._verify_record(region[at:stop])
@@ -451,7 +453,10 @@ class _CsvVerifier:
     def _verify_record(self, record: bytes) -> None:
         if not record.strip(b"\r") and self.width > 1:
             return
-        parsed = list(csv.reader(io.StringIO(record.decode() + "\n", newline="")))
+        try:
+            parsed = list(csv.reader(io.StringIO(record.decode() + "\n", newline="")))
+        except csv.Error as exc:
+            raise VerificationError(f"row {self.rows + 1} does not parse ({exc})") from None
         cells = len(parsed[0]) if len(parsed) == 1 else -1
         if cells != self.width:
             found = "does not parse as one record" if cells < 0 else f"has {cells} cells"
@@ -508,6 +513,13 @@ class _NdjsonVerifier:
         return checks
 
     def _verify(self, lines: list[bytes]) -> None:
+        for start in range(0, len(lines), _GIL_BATCH):
+            self._verify_batch(lines[start : start + _GIL_BATCH])
+            # This loop never waits, so without a pause it would hold the GIL for whole switch
+            # intervals while the download and inflate threads queue up behind it.
+            time.sleep(0)
+
+    def _verify_batch(self, lines: list[bytes]) -> None:
         loads = orjson.loads
         allowed = self.allowed
         for offset, line in enumerate(lines):

@@ -519,3 +519,31 @@ def test_preview_of_a_short_file_and_of_ndjson(tmp_path: Path) -> None:
     assert shown.header == ["Id", "name", "logins_count", "user_metadata"]
     assert shown.rows[1] == ["auth0|1", "Smith, Jr.", "1", '{"plan":"pro","tags":["a",1]}']
     assert shown.more
+
+
+def test_a_value_larger_than_a_block_is_verified_derived_and_previewed(tmp_path: Path) -> None:
+    _, raw_rows, rows = csv_bytes(2_000, tricky=False)
+    huge = "x, y\n" * 100_000  # 500 KB with commas and newlines: spans several blocks
+    big_values: list[Any] = ["auth0|big", huge, True, 999, None, "big"]
+    raw_rows.insert(1_000, format_row(big_values))
+    rows.insert(1_000, big_values)
+    source = gz(format_header(COLUMNS) + b"".join(raw_rows), tmp_path / "src.gz")
+
+    result = ingest(
+        pieces(source.read_bytes(), 50_000),
+        tmp_path / "stored.gz",
+        fmt="csv",
+        expected_columns=COLUMNS,
+    )
+    assert result.rows == 2_001
+
+    derive(
+        source,
+        tmp_path / "out.gz",
+        fmt="csv",
+        columns=COLUMNS,
+        conditions=[Condition("logins_count", "greater", "990")],
+    )
+    keep = [values[3] > 990 for values in rows]
+    assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == reference_filter(raw_rows, keep)
+    assert sum(keep) > 1
