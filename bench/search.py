@@ -192,20 +192,24 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     ).json()["access_token"]
     direct = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
+    cpu = {"dashboard": 0.0, "direct": 0.0}
+
     def dashboard_once() -> float:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = client.get("/users/", page_params, HTTP_HX_REQUEST="true")
         elapsed = time.perf_counter() - started
+        cpu["dashboard"] += time.process_time() - cpu_started
         body = response.content.decode()
         if response.status_code != 200 or body.count("<tr>") != PER_PAGE + 1:
             raise SystemExit(f"the dashboard did not render {PER_PAGE} rows:\n{body[:2000]}")
         return elapsed
 
     def direct_once() -> float:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = direct.get(f"{base_url}/api/v2/users", params=direct_params)
         body = response.json()
         elapsed = time.perf_counter() - started
+        cpu["direct"] += time.process_time() - cpu_started
         if response.status_code != 200 or len(body["users"]) != PER_PAGE:
             raise SystemExit(f"the sandbox did not return {PER_PAGE} users: {response.text[:500]}")
         return elapsed
@@ -217,6 +221,7 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
         direct_once()
     dash: list[float] = []
     base: list[float] = []
+    cpu.update(dashboard=0.0, direct=0.0)
     for _ in range(args.requests):
         dash.append(dashboard_once())
         base.append(direct_once())
@@ -256,6 +261,12 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     print(
         f"  paired per-request overhead: p50 {percentile(diffs, 0.5):+.2f}ms, "
         f"p95 {percentile(diffs, 0.95):+.2f}ms"
+    )
+    cpu_dash, cpu_direct = (cpu[k] / args.requests * ms for k in ("dashboard", "direct"))
+    print(
+        f"  CPU in this process per request: dashboard {cpu_dash:.2f}ms, httpx alone "
+        f"{cpu_direct:.2f}ms (+{cpu_dash - cpu_direct:.2f}ms); load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times inflate under load)"
     )
     print(
         f"upstream requests per page view: uncached {uncached} (goal 1), "

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
+from django.urls import reverse
+from django.utils.http import RFC3986_SUBDELIMS
+from django.utils.safestring import SafeString, mark_safe
 
 from management_api import SearchPage, list_connections, search_users
+
+from .forms import DATE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -74,3 +82,52 @@ def connections() -> list[dict[str, Any]]:
     if settings.CONNECTIONS_CACHE_SECONDS > 0:
         cache.set(key, found, settings.CONNECTIONS_CACHE_SECONDS)
     return found
+
+
+_ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _text(value: Any) -> str:
+    # The stdlib escape (what Django's wraps) without the lazy-string wrapper's cost per call.
+    return escape(str(value))
+
+
+def _cell(user: dict[str, Any], column: str) -> str:
+    value = user.get(column)
+    if column == "identities":
+        identities = value if isinstance(value, list) else []
+        names = ", ".join(str(i.get("connection", "")) for i in identities if isinstance(i, dict))
+        return f"<td>{_text(names)}</td>"
+    if column in DATE_COLUMNS and isinstance(value, str):
+        # Auth0 writes 2023-01-25T19:00:28.395Z: minutes in UTC are a slice of it.
+        shown = f"{value[:10]} {value[11:16]}" if _ISO_UTC.match(value) else value
+        return f'<td><time datetime="{_text(value)}">{_text(shown)}</time></td>'
+    if value is True or value is False:
+        return "<td>yes</td>" if value else "<td>no</td>"
+    if value is None:
+        return '<td><span class="muted">&ndash;</span></td>'
+    if column == "logins_count":
+        return f'<td class="num">{_text(value)}</td>'
+    return f"<td>{_text(value)}</td>"
+
+
+def result_rows(users: list[dict[str, Any]], columns: Sequence[str]) -> list[SafeString]:
+    """The results table's rows as HTML, every value escaped here.
+
+    A 50-row page is a few hundred cells; a template tag per cell (and a reverse() per row)
+    cost more than the rest of the page view together, so rows are built in one pass.
+    """
+    # reverse() once; each row only appends its quoted id the way reverse() would.
+    prefix = reverse("users_admin:detail", args=["-"])[: -len("-/")]
+    rows = []
+    for user in users:
+        user_id = str(user.get("user_id", ""))
+        url = prefix + quote(user_id, safe=RFC3986_SUBDELIMS + "/~:@") + "/"
+        cells = "".join(_cell(user, column) for column in columns)
+        rows.append(
+            mark_safe(  # noqa: S308 (every value above went through escape())
+                f'<tr>{cells}<td><a href="{escape(url)}">Details<span class="visually-hidden">'
+                f" of {_text(user_id)}</span></a></td></tr>"
+            )
+        )
+    return rows

@@ -9,7 +9,13 @@ from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from management_api import ManagementApiError, PermanentError, TransientError, get_user
+from management_api import (
+    ManagementApiError,
+    PermanentError,
+    SearchPage,
+    TransientError,
+    get_user,
+)
 from staff.audit import record
 from staff.permissions import Capability, requires
 
@@ -95,6 +101,10 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
             context["busy"] = isinstance(exc, TransientError)
         else:
             context["result"] = result
+            context["rows_shown"] = searching.result_rows(
+                result.page.users, form.cleaned_data["columns"]
+            )
+            context["page_links"] = _page_links(request, result.page)
             if result.page.capped:
                 if not connections and form.cleaned_data.get("connection"):
                     try:
@@ -113,6 +123,20 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
         )
     template = f"{TEMPLATE}#results" if wants_results_only else TEMPLATE
     return render(request, template, context)
+
+
+def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, str]:
+    """Previous/next links: this very search (so it can be shared) on another page."""
+    links = {}
+    for name, number, present in (
+        ("previous", page.page - 1, page.has_previous),
+        ("next", page.page + 1, page.has_next),
+    ):
+        if present:
+            params = request.GET.copy()
+            params["page"] = str(number)
+            links[name] = "?" + params.urlencode()
+    return links
 
 
 def _query(form: SearchForm, rows: Any, context: dict[str, Any]) -> str | None:

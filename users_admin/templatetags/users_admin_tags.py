@@ -32,15 +32,6 @@ def pretty_json(value: Any) -> str:
 
 
 @register.filter
-def column(user: dict[str, Any], name: str) -> Any:
-    """A user's value for a result column (identities shown as their connection names)."""
-    if name == "identities":
-        identities = user.get("identities") or []
-        return ", ".join(str(i.get("connection", "")) for i in identities if isinstance(i, dict))
-    return user.get(name)
-
-
-@register.filter
 def web_image(value: Any) -> str:
     """Only http(s) picture URLs are rendered as images."""
     if isinstance(value, str) and value.startswith(("https://", "http://")):
