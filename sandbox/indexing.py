@@ -9,6 +9,7 @@ eventually consistent while `/users/{id}` and `/users-by-email` are not.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,7 +117,8 @@ def _add_leaves(terms: dict[tuple[str, str], None], path: str, value: Any) -> No
         terms[(path, value)] = None
     elif kind is dict:
         for key, item in value.items():
-            _add_leaves(terms, f"{path}.{key}", item)
+            # Interned: the same few paths recur in every profile (and pickle them once).
+            _add_leaves(terms, sys.intern(f"{path}.{key}"), item)
     elif kind is list:
         for item in value:
             _add_leaves(terms, path, item)

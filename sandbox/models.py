@@ -36,25 +36,49 @@ class TenantUser(models.Model):
 
     searchable = models.BooleanField(default=False)
     # Case-sensitive index columns.
-    s_user_id = models.CharField(max_length=255, null=True, db_index=True)
-    s_username = models.CharField(max_length=128, null=True, db_index=True)
-    s_phone_number = models.CharField(max_length=32, null=True, db_index=True)
+    s_user_id = models.CharField(max_length=255, null=True)
+    s_username = models.CharField(max_length=128, null=True)
+    s_phone_number = models.CharField(max_length=32, null=True)
     s_last_ip = models.CharField(max_length=64, null=True)
     # Lower-cased index columns (the fields Auth0 searches case-insensitively).
-    s_email = models.CharField(max_length=320, null=True, db_index=True)
-    s_email_domain = models.CharField(max_length=255, null=True, db_index=True)
-    s_name = models.CharField(max_length=255, null=True, db_index=True)
-    s_given_name = models.CharField(max_length=255, null=True, db_index=True)
-    s_family_name = models.CharField(max_length=255, null=True, db_index=True)
-    s_nickname = models.CharField(max_length=400, null=True, db_index=True)
-    s_connection = models.CharField(max_length=128, null=True, db_index=True)
+    s_email = models.CharField(max_length=320, null=True)
+    s_email_domain = models.CharField(max_length=255, null=True)
+    s_name = models.CharField(max_length=255, null=True)
+    s_given_name = models.CharField(max_length=255, null=True)
+    s_family_name = models.CharField(max_length=255, null=True)
+    s_nickname = models.CharField(max_length=400, null=True)
+    s_connection = models.CharField(max_length=128, null=True)
     s_email_verified = models.BooleanField(null=True)
     s_phone_verified = models.BooleanField(null=True)
     s_blocked = models.BooleanField(null=True)
-    s_logins_count = models.IntegerField(null=True, db_index=True)
-    s_created_at = models.CharField(max_length=32, null=True, db_index=True)
-    s_updated_at = models.CharField(max_length=32, null=True, db_index=True)
-    s_last_login = models.CharField(max_length=32, null=True, db_index=True)
+    s_logins_count = models.IntegerField(null=True)
+    s_created_at = models.CharField(max_length=32, null=True)
+    s_updated_at = models.CharField(max_length=32, null=True)
+    s_last_login = models.CharField(max_length=32, null=True)
+
+    class Meta:
+        # (searchable, column): every search filters on `searchable = 1`, so these indexes both
+        # find and cover a match (no table row read until the page's profiles are fetched), and
+        # keep the column's order for `sort`.
+        indexes = [
+            models.Index(fields=["searchable", column], name=f"sandbox_u_{column}")
+            for column in (
+                "s_user_id",
+                "s_username",
+                "s_phone_number",
+                "s_email",
+                "s_email_domain",
+                "s_name",
+                "s_given_name",
+                "s_family_name",
+                "s_nickname",
+                "s_connection",
+                "s_logins_count",
+                "s_created_at",
+                "s_updated_at",
+                "s_last_login",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.user_id

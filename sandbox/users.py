@@ -12,10 +12,13 @@ import hashlib
 import json
 import re
 import secrets
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 
 from sandbox import faults, indexing
@@ -54,36 +57,104 @@ def now_iso() -> str:
 @dataclass(frozen=True)
 class SearchPage:
     profiles: list[str]  # stored profile JSON texts, in result order
-    total: int | None  # matches, capped at SEARCH_WINDOW; None unless asked for
+    total: int  # matches, capped at SEARCH_WINDOW
+
+
+DEFAULT_ORDER = "u.id ASC"
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _ids(raw: Any, sql: str, params: list[Any], budget: float | None = None) -> list[int]:
+    if budget is None:
+        return [row[0] for row in raw.execute(sql, params)]
+    deadline = time.perf_counter() + budget
+    # Checked every thousand VM steps: microseconds per millisecond of query.
+    raw.set_progress_handler(lambda: time.perf_counter() > deadline, 1000)
+    try:
+        return [row[0] for row in raw.execute(sql, params)]
+    except sqlite3.OperationalError as error:
+        if "interrupt" in str(error):
+            raise _OverBudget from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+def _window(
+    raw: Any, where: str, walk: str, params: list[Any], walk_params: list[Any], wanted: int
+) -> tuple[list[int], int]:
+    """The first `wanted` matching ids in id order, and the match count capped at the window.
+
+    Whether matches are rare or common decides the fast plan, and nobody knows before running
+    it: rare matches are found by an index (then sorted; fewer than a thousand), common ones by
+    walking the table in id order until enough turned up (`walk`: the same condition with
+    correlated probes instead of lists built in full). The planner's own plan runs first, under
+    a small budget; then the walk; the slow remainder (rare matches no index covers) last.
+    """
+    cap = SEARCH_WINDOW
+    found_sql = f"SELECT u.id FROM {USERS} u WHERE {where} LIMIT {cap}"
+    walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT ?"
+    budget = settings.SANDBOX_SEARCH_PLAN_BUDGET_MS / 1000
+    try:
+        found = _ids(raw, found_sql, params, budget)
+    except _OverBudget:
+        try:
+            walked = _ids(raw, walk_sql, [*walk_params, cap], budget)
+            return walked[:wanted], len(walked)
+        except _OverBudget:
+            found = _ids(raw, found_sql, params)
+    if len(found) < cap:
+        return sorted(found)[:wanted], len(found)
+    # At least a window's worth of matches: common enough for a short walk to reach the page.
+    return _ids(raw, walk_sql, [*walk_params, wanted]), cap
 
 
 def search(
-    where_sql: str, params: Sequence[Any], order_sql: str, offset: int, limit: int, count: bool
+    where: tuple[str, Sequence[Any]],
+    walk: tuple[str, Sequence[Any]],
+    order_sql: str,
+    offset: int,
+    limit: int,
 ) -> SearchPage:
-    """One page of `GET /api/v2/users`: the compiled query over the search index.
+    """One page of `GET /api/v2/users` and the match count capped at the 1,000-result window.
 
-    `where_sql`/`order_sql` come from `sandbox.query` (`?` placeholders, alias `u`). Queued writes
-    whose lag has passed are indexed first, so search sees them from then on.
+    `where` and `walk` are the compiled query (`sandbox.query.compile_query(q)` and its
+    `walk=True` form: SQL over alias `u` with `?` placeholders); `order_sql` its sort clause.
+    Queued writes whose lag has passed are indexed first, so search sees them from then on.
+    Only ids are selected while searching, so the (searchable, column) indexes answer without
+    reading any row; the page's profiles are fetched last, by id.
     """
     indexing.apply_due(faults.now())
     db = connections[SANDBOX_DB]
     db.ensure_connection()
     raw = db.connection
-    where = f"u.searchable AND ({where_sql})"
+    condition = f"u.searchable = 1 AND ({where[0]})"
+    if order_sql == DEFAULT_ORDER:
+        window, total = _window(
+            raw,
+            condition,
+            f"u.searchable = 1 AND ({walk[0]})",
+            list(where[1]),
+            list(walk[1]),
+            offset + limit,
+        )
+        ids = window[offset:]
+    else:
+        ids = _ids(
+            raw,
+            f"SELECT u.id FROM {USERS} u WHERE {condition} ORDER BY {order_sql} LIMIT ? OFFSET ?",
+            [*where[1], limit, offset],
+        )
+        capped = f"SELECT 1 FROM {USERS} u WHERE {condition} LIMIT {SEARCH_WINDOW}"
+        total = raw.execute(f"SELECT count(*) FROM ({capped})", list(where[1])).fetchone()[0]
     profiles: list[str] = []
-    if limit > 0:
-        rows = raw.execute(
-            f"SELECT u.profile FROM {USERS} u WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        ).fetchall()
-        profiles = [row[0] for row in rows]
-    total = None
-    if count:
-        # Counting stops at the window, as Auth0's totals do: a broad query stays cheap.
-        total = raw.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {USERS} u WHERE {where} LIMIT {SEARCH_WINDOW})",
-            list(params),
-        ).fetchone()[0]
+    if ids:
+        marks = ", ".join("?" * len(ids))
+        stored = dict(raw.execute(f"SELECT id, profile FROM {USERS} WHERE id IN ({marks})", ids))
+        profiles = [stored[pk] for pk in ids]
     return SearchPage(profiles, total)
 
 

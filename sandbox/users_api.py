@@ -154,6 +154,7 @@ def list_users(request: HttpRequest) -> HttpResponse:
         _boolean(request, "primary_order", True)  # results are always in a stable order
         pick = _field_filter(request)
         where = compile_query(request.GET.get("q"))
+        walk = compile_query(request.GET.get("q"), walk=True)
         order = sort_clause(request.GET.get("sort"))
     except (BadParameter, QueryError) as error:
         return _bad_request(error)
@@ -166,7 +167,7 @@ def list_users(request: HttpRequest) -> HttpResponse:
     if limit and start >= users.SEARCH_WINDOW:
         return api_error(400, PAGING_MESSAGE, "invalid_paging")
     rows = min(limit, users.SEARCH_WINDOW - start)
-    result = users.search(where.sql, where.params, order, start, rows, include_totals)
+    result = users.search(where, walk, order, start, rows)
     array = _array(result.profiles, pick)
     if not include_totals:
         return _json(array)
