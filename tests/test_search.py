@@ -284,3 +284,20 @@ def test_retries_ride_out_intermittent_429s_and_5xx(
     # every attempt, retries included, reached the server
     assert counter.searches >= 4
     assert sum(use_sandbox.requests_seen().values()) >= counter.searches
+
+
+def test_a_history_restore_gets_the_whole_page(agent_client: Client) -> None:
+    headers = {**HX, "HX-History-Restore-Request": "true"}
+    html = agent_client.get("/users/", builder_params(EXAMPLE_COM), headers=headers).content
+    assert b"<html" in html
+    assert b'id="builder"' in html
+
+
+def test_edit_as_lucene_carries_the_query_into_advanced_mode(agent_client: Client) -> None:
+    params = builder_params({"field": "name", "op": "is", "value": 'Jo "J" Doe'})
+    html = agent_client.get("/users/", params).content.decode()
+    link = re.search(r'href="([^"]*)">Edit as Lucene', html)
+    assert link is not None
+    advanced = agent_client.get("/users/" + link.group(1).replace("&amp;", "&")).content.decode()
+    assert "Advanced (Lucene)</span>" in advanced
+    assert "name:&quot;Jo \\&quot;J\\&quot; Doe&quot;</textarea>" in advanced

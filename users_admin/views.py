@@ -57,8 +57,10 @@ def _export_link(form: SearchForm, q: str, connections: list[dict[str, Any]]) ->
 @vary_on_headers("HX-Request")
 def search(request: HtmxHttpRequest) -> HttpResponse:
     data = request.GET
-    target = request.htmx.target if request.htmx else None
-    wants_results_only = bool(request.htmx) and target != "builder"
+    # A history restore (Back after the snapshot was evicted) needs the whole page.
+    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    target = request.htmx.target if partial else None
+    wants_results_only = partial and target != "builder"
     context: dict[str, Any] = {"columns": COLUMNS}
 
     connections: list[dict[str, Any]] = []
@@ -78,7 +80,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
             data, add="add_row" in data, remove=int(remove) if remove.isdigit() else None
         )
         context.update(form=form, rows=ConditionFormSet(prefix=ROW_PREFIX, initial=rows))
-        if request.htmx and target == "builder":
+        if partial and target == "builder":
             return render(request, f"{TEMPLATE}#builder", context)
         return render(request, TEMPLATE, context)
 
