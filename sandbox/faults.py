@@ -47,6 +47,10 @@ def _int(value: Any) -> int:
     return int(value)
 
 
+def _text(value: Any) -> str:
+    return "" if value is None or value is False else str(value)
+
+
 def _plan(value: Any) -> str:
     plan = str(value)
     if plan not in {"paid", "free", "off"}:
@@ -75,7 +79,7 @@ FAULT_KEYS: dict[str, FaultKey] = {
         "lifetime of download links in seconds (0 = the normal 60 s)",
     ),
     "job_fail": FaultKey(
-        "SANDBOX_FAULT_JOB_FAIL", str, "jobs created while set fail with this reason ('' = off)"
+        "SANDBOX_FAULT_JOB_FAIL", _text, "jobs created while set fail with this reason ('' = off)"
     ),
     "job_pending_seconds": FaultKey(
         "SANDBOX_FAULT_JOB_PENDING_SECONDS",

@@ -304,3 +304,14 @@ def test_sigterm_stops_the_server_cleanly(sandbox: SandboxServer) -> None:
     finally:
         sandbox.start()
     assert sandbox.faults()["latency_ms"] == 0
+
+
+def test_runsandbox_on_a_busy_port_says_so(sandbox: SandboxServer) -> None:
+    port = sandbox.base_url.rsplit(":", 1)[1]
+    with pytest.raises(RuntimeError, match=f"Cannot listen on 127.0.0.1:{port}"):
+        sandbox.manage("runsandbox", "--host", "127.0.0.1", "--port", port)
+
+
+def test_job_fail_switch_accepts_null_as_off(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(job_fail="boom")
+    assert sandbox.set_faults(job_fail=None)["job_fail"] == ""

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # CommonMiddleware only to send Content-Length (so connections stay open between calls).
 SANDBOX_MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
@@ -48,13 +48,18 @@ class Command(BaseCommand):
 
         from sandbox.jobs import runner
 
-        server = create_server(
-            get_wsgi_application(),
-            host=options["host"],
-            port=options["port"],
-            threads=options["threads"],
-            ident="userdesk-sandbox",
-        )
+        try:
+            server = create_server(
+                get_wsgi_application(),
+                host=options["host"],
+                port=options["port"],
+                threads=options["threads"],
+                ident="userdesk-sandbox",
+            )
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot listen on {options['host']}:{options['port']}: {exc.strerror}"
+            ) from None
         runner.start()
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
