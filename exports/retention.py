@@ -13,6 +13,8 @@ from .models import Export, ExportEvent, Status
 from .pipeline import export_storage
 
 logger = logging.getLogger(__name__)
+# Left-over files younger than this may still be on their way to being published.
+ORPHAN_GRACE = timedelta(hours=6)
 
 
 def prune(now: datetime | None = None, days: int | None = None) -> list[int]:
@@ -27,7 +29,34 @@ def prune(now: datetime | None = None, days: int | None = None) -> list[int]:
     for export in Export.objects.filter(status=Status.READY, ready_at__lt=cutoff):
         purge(export, now=now, reason=f"older than {settings.EXPORT_RETENTION_DAYS} days")
         purged.append(export.pk)
+    prune_orphans(now=now)
     return purged
+
+
+def prune_orphans(now: datetime | None = None, grace: timedelta = ORPHAN_GRACE) -> list[str]:
+    """Delete stored files no export row points at, once older than `grace`.
+
+    A worker stores the verified file before the row turns ready; if it dies in between (or
+    lost its lease and could not clean up), the file is left behind, unseen, until this runs.
+    """
+    now = now or timezone.now()
+    storage = export_storage()
+    referenced = set(Export.objects.exclude(file_name="").values_list("file_name", flat=True))
+    removed: list[str] = []
+    try:
+        folders, _ = storage.listdir("")
+    except FileNotFoundError:
+        return removed
+    for folder in folders:
+        _, names = storage.listdir(folder)
+        for name in names:
+            path = f"{folder}/{name}"
+            if path in referenced or now - storage.get_modified_time(path) < grace:
+                continue
+            storage.delete(path)
+            removed.append(path)
+            logger.info("Deleted orphan export file %s", path)
+    return removed
 
 
 def purge(export: Export, *, now: datetime | None = None, reason: str = "") -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -242,3 +243,20 @@ def test_retention_purges_old_files_and_keeps_a_tombstone(
     assert export.sha256 == ready_export.sha256
     assert stored_files(export_settings) == []
     assert export.events.last().status == Status.PURGED  # type: ignore[union-attr]
+
+
+def test_retention_removes_orphan_files_but_not_kept_ones(
+    ready_export: Export, export_settings: Path
+) -> None:
+    stray = export_settings / str(ready_export.pk) / "export-stray.csv.gz"
+    stray.write_bytes(b"left behind by a worker that died before publishing")
+    young = export_settings / "999" / "export-young.csv.gz"
+    young.parent.mkdir()
+    young.write_bytes(b"may still be on its way")
+    old = time.time() - 7 * 3600
+    os.utime(stray, (old, old))
+
+    assert retention.prune_orphans() == [f"{ready_export.pk}/export-stray.csv.gz"]
+    assert not stray.exists()
+    assert young.exists()
+    assert (export_settings / ready_export.file_name).exists()
