@@ -513,3 +513,12 @@ def test_walk_form_finds_the_same_users_as_the_indexed_form(tenant: None) -> Non
         )
         assert set(found) == expected, q
     assert "EXISTS" in compile_query("app_metadata.plan:gold", walk=True).sql
+
+
+def test_a_query_with_too_many_terms_is_refused() -> None:
+    terms = " OR ".join(f"user{number}" for number in range(300))
+    with pytest.raises(QueryError) as caught:
+        compile_query(terms)
+    assert "too many terms" in caught.value.message
+    # Many terms are fine below the limit.
+    assert len(compile_query(" OR ".join(f"user{n}" for n in range(100))).params) == 800
