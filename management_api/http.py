@@ -20,12 +20,14 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.filebased import FileBasedCache
 
 from .errors import ManagementApiError, PermanentError, TransientError
 
@@ -290,16 +292,55 @@ def _fetch_token(deadline: float) -> tuple[str, int]:
     return token, lifetime
 
 
+class _TokenLock:
+    """Who fetches the token: one process at a time, across every process sharing the cache.
+
+    `cache.add` is atomic on Redis and in memory, but Django's file cache implements it as
+    "check, then write", so two processes can both win; there an O_EXCL lock file decides.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = f"{key}:lock"
+        self.seconds = math.ceil(settings.AUTH0_DEADLINE_SECONDS) + 1
+        backend = caches["default"]
+        self.path: Path | None = None
+        if isinstance(backend, FileBasedCache):
+            name = hashlib.sha256(self.key.encode()).hexdigest() + ".lock"
+            self.path = Path(backend._dir) / name  # type: ignore[attr-defined]
+
+    def acquire(self) -> bool:
+        if self.path is None:
+            return bool(cache.add(self.key, os.getpid(), timeout=self.seconds))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                # A holder that died leaves its file: it expires like the cache entry would.
+                if time.time() - self.path.stat().st_mtime > self.seconds:
+                    self.path.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            return False
+        os.close(descriptor)
+        return True
+
+    def release(self) -> None:
+        if self.path is None:
+            cache.delete(self.key)
+        else:
+            self.path.unlink(missing_ok=True)
+
+
 def access_token(deadline: float, *, reject: str | None = None) -> str:
     """The cached token, fetched once for all processes when missing (or equal to `reject`)."""
     key = _token_cache_key()
-    lock_key = f"{key}:lock"
+    lock = _TokenLock(key)
     while True:
         cached = cache.get(key)
         if cached and cached != reject:
             return str(cached)
-        lock_seconds = math.ceil(settings.AUTH0_DEADLINE_SECONDS) + 1
-        if cache.add(lock_key, os.getpid(), timeout=lock_seconds):
+        if lock.acquire():
             try:
                 cached = cache.get(key)
                 if cached and cached != reject:
@@ -308,7 +349,7 @@ def access_token(deadline: float, *, reject: str | None = None) -> str:
                 cache.set(key, token, timeout=lifetime)
                 return token
             finally:
-                cache.delete(lock_key)
+                lock.release()
         # Another process is fetching it right now: wait for its result.
         if time.monotonic() + TOKEN_WAIT_POLL_SECONDS > deadline:
             raise TransientError(

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -141,7 +142,18 @@ def test_token_is_fetched_once_for_many_calls(fake: Callable[..., FakeTenant]) -
     }
 
 
-def test_concurrent_callers_share_one_token_fetch(fake: Callable[..., FakeTenant]) -> None:
+@pytest.mark.parametrize("backend", ["locmem", "file"])
+def test_concurrent_callers_share_one_token_fetch(
+    backend: str, settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    if backend == "file":
+        # Django's file cache has no atomic add(): the client locks with a file there.
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(tmp_path / "cache"),
+            }
+        }
     inside, release, second = threading.Event(), threading.Event(), threading.Event()
     token_calls = 0
 
