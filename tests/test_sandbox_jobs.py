@@ -233,7 +233,7 @@ def test_pending_job_waits_for_its_time(sandbox: SandboxServer, api: httpx.Clien
 
 
 def test_processing_job_reports_progress(sandbox: SandboxServer, api: httpx.Client) -> None:
-    sandbox.set_faults(job_rows_per_second=100)
+    sandbox.set_faults(job_rows_per_second=50)
     job_id = api.post("/api/v2/jobs/users-exports", json={"format": "json"}).json()["id"]
 
     job = _wait_for(api, job_id, "processing")
@@ -356,7 +356,7 @@ def test_link_is_reissued_on_every_read(sandbox: SandboxServer, api: httpx.Clien
 
     old = parse_qs(urlsplit(job["location"]).query)
     new = parse_qs(urlsplit(again["location"]).query)
-    assert int(new["Expires"][0]) == pytest.approx(int(old["Expires"][0]) + 30, abs=2)
+    assert int(new["Expires"][0]) >= int(old["Expires"][0]) + 30
     assert new["Signature"] != old["Signature"]
     assert urlsplit(again["location"]).netloc == urlsplit(sandbox.base_url).netloc
 
