@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import socket
 import sqlite3
 import statistics
@@ -82,23 +83,23 @@ def user_count(db_path: Path) -> int:
             return 0
 
 
-def seed(env: dict[str, str], users: int, seed_value: int) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "sandbox_seed",
-            "--users",
-            str(users),
-            "--seed",
-            str(seed_value),
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    return time.perf_counter() - started
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def seed(env: dict[str, str], users: int, seed_value: int) -> tuple[float, float]:
+    """Wall and CPU seconds (the seeding process and its workers) of a fresh seed."""
+    started, cpu = time.perf_counter(), children_cpu()
+    command = ["manage.py", "sandbox_seed", "--users", str(users), "--seed", str(seed_value)]
+    subprocess.run([sys.executable, *command], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - started, children_cpu() - cpu
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process has used so far (Linux /proc), to tell work from waiting."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -188,10 +189,16 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def measure(client: httpx.Client, kind: Kind, requests: int) -> tuple[float, float, int]:
+def measure(
+    client: httpx.Client, kind: Kind, requests: int, server_pid: int
+) -> tuple[float, float, float, int]:
+    """p50 and p95 in ms, the server's CPU ms per request, and the largest total seen."""
     timings: list[float] = []
     largest = 0
+    cpu_before = 0.0
     for i in range(WARM_UP + requests):
+        if i == WARM_UP:
+            cpu_before = process_cpu(server_pid)
         params = {
             "q": kind.query(i),
             "search_engine": "v3",
@@ -209,18 +216,20 @@ def measure(client: httpx.Client, kind: Kind, requests: int) -> tuple[float, flo
         if i >= WARM_UP:
             timings.append(elapsed)
             largest = max(largest, int(response.json()["total"]))
-    return statistics.median(timings), percentile(timings, 0.95), largest
+    cpu_ms = (process_cpu(server_pid) - cpu_before) * 1000 / requests
+    return statistics.median(timings), percentile(timings, 0.95), cpu_ms, largest
 
 
-def time_exports(workdir: Path) -> list[tuple[str, float, int, int]]:
+def time_exports(workdir: Path) -> list[tuple[str, float, float, int, int]]:
     from sandbox.exporting import write_export
 
     results = []
     for fmt, name in (("csv", "users.csv.gz"), ("json", "users.json.gz")):
         dest = workdir / "exports" / name
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rows = write_export(dest, fmt=fmt)
-        results.append((fmt, time.perf_counter() - started, rows, dest.stat().st_size))
+        wall, used = time.perf_counter() - started, time.process_time() - cpu
+        results.append((fmt, wall, used, rows, dest.stat().st_size))
     return results
 
 
@@ -252,7 +261,7 @@ def main() -> None:
     django.setup()
 
     db_path = workdir / "sandbox.sqlite3"
-    seed_seconds: float | None = None
+    seed_seconds: tuple[float, float] | None = None
     if args.reuse and user_count(db_path) == args.users:
         print(f"Reusing the {args.users:,}-user tenant in {workdir}")
     else:
@@ -270,8 +279,8 @@ def main() -> None:
             base_url=base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=60
         ) as client:
             for kind in kinds(samples(db_path, max(args.requests, 10), rng)):
-                p50, p95, total = measure(client, kind, args.requests)
-                table.append((kind, p50, p95, total))
+                p50, p95, cpu_ms, total = measure(client, kind, args.requests, server.pid)
+                table.append((kind, p50, p95, cpu_ms, total))
                 print(f"  measured {kind.name}", flush=True)
     finally:
         server.terminate()
@@ -281,23 +290,26 @@ def main() -> None:
 
     print()
     print(f"Sandbox tenant, {args.users:,} users, {args.requests} requests per kind", end="")
-    print(f" after {WARM_UP} warm-up requests")
-    print(f"{'figure':<28}{'p50':>10}{'p95':>10}{'target':>12}  {'':<5}max total")
-    for kind, p50, p95, total in table:
+    print(f" after {WARM_UP} warm-up requests; load average now {os.getloadavg()[0]:.1f}")
+    print("(cpu: what the server or the writer spent working, not waiting for a shared core)")
+    print(f"{'figure':<36}{'p50':>10}{'p95':>10}{'cpu':>10}{'target':>16}  {'':<5}max total")
+    for kind, p50, p95, cpu_ms, total in table:
         target = INDEXED_P95_MS if kind.indexed else FULL_SCAN_P95_MS
         label = f"{kind.name} ({'indexed' if kind.indexed else 'full scan'})"
+        goal = f"p95 <= {int(target)} ms"
         print(
-            f"{label:<28}{p50:>8.1f}ms{p95:>8.1f}ms{'p95 <= ' + str(int(target)) + 'ms':>12}"
+            f"{label:<36}{p50:>8.1f}ms{p95:>8.1f}ms{cpu_ms:>8.1f}ms{goal:>16}"
             f"  {verdict(p95, target):<5}{total}"
         )
     if seed_seconds is not None:
-        seeded = verdict(seed_seconds, SEED_SECONDS)
-        print(f"{'seeding':<28}{seed_seconds:>9.1f}s{'':>10}{'<= 120s':>12}  {seeded}")
-    for fmt, seconds, rows, size in exports:
-        label = f"full {fmt.upper() if fmt == 'csv' else 'NDJSON'} export file"
-        exported = verdict(seconds, EXPORT_SECONDS)
+        wall, cpu = seed_seconds
+        seeded = verdict(wall, SEED_SECONDS)
+        print(f"{'seeding':<36}{wall:>9.1f}s{'':>10}{cpu:>9.1f}s{'<= 120 s':>16}  {seeded}")
+    for fmt, wall, cpu, rows, size in exports:
+        label = f"full {'CSV' if fmt == 'csv' else 'NDJSON'} export file"
+        exported = verdict(wall, EXPORT_SECONDS)
         print(
-            f"{label:<28}{seconds:>9.1f}s{'':>10}{'<= 60s':>12}  {exported:<5}"
+            f"{label:<36}{wall:>9.1f}s{'':>10}{cpu:>9.1f}s{'<= 60 s':>16}  {exported:<5}"
             f"{rows:,} rows, {size / 1e6:.0f} MB gzipped"
         )
 

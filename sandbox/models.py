@@ -28,6 +28,25 @@ class Connection(models.Model):
         return self.name
 
 
+# The s_ columns with a (searchable, column) index named `sandbox_u_<column>`.
+INDEXED_SEARCH_COLUMNS = (
+    "s_user_id",
+    "s_username",
+    "s_phone_number",
+    "s_email",
+    "s_email_domain",
+    "s_name",
+    "s_given_name",
+    "s_family_name",
+    "s_nickname",
+    "s_connection",
+    "s_logins_count",
+    "s_created_at",
+    "s_updated_at",
+    "s_last_login",
+)
+
+
 class TenantUser(models.Model):
     # The integer primary key is insertion order, which is the default result order.
     user_id = models.CharField(max_length=255, unique=True)
@@ -62,22 +81,7 @@ class TenantUser(models.Model):
         # keep the column's order for `sort`.
         indexes = [
             models.Index(fields=["searchable", column], name=f"sandbox_u_{column}")
-            for column in (
-                "s_user_id",
-                "s_username",
-                "s_phone_number",
-                "s_email",
-                "s_email_domain",
-                "s_name",
-                "s_given_name",
-                "s_family_name",
-                "s_nickname",
-                "s_connection",
-                "s_logins_count",
-                "s_created_at",
-                "s_updated_at",
-                "s_last_login",
-            )
+            for column in INDEXED_SEARCH_COLUMNS
         ]
 
     def __str__(self) -> str:
@@ -116,4 +120,12 @@ class IndexQueue(models.Model):
 # importing them here is what makes Django see them as sandbox models.
 from sandbox.job_models import ExportJob, Switch  # noqa: E402
 
-__all__ = ["Connection", "ExportJob", "IndexQueue", "SearchTerm", "Switch", "TenantUser"]
+__all__ = [
+    "INDEXED_SEARCH_COLUMNS",
+    "Connection",
+    "ExportJob",
+    "IndexQueue",
+    "SearchTerm",
+    "Switch",
+    "TenantUser",
+]

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 
 from sandbox import faults, indexing
-from sandbox.models import Connection, TenantUser
+from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
 
 # Auth0 never lets a search reach past this many results (auth0-api.md §1.2).
@@ -83,33 +83,83 @@ def _ids(raw: Any, sql: str, params: list[Any], budget: float | None = None) -> 
         raw.set_progress_handler(None, 0)
 
 
-def _window(
-    raw: Any, where: str, walk: str, params: list[Any], walk_params: list[Any], wanted: int
-) -> tuple[list[int], int]:
-    """The first `wanted` matching ids in id order, and the match count capped at the window.
+@dataclass(frozen=True)
+class _Matches:
+    ids: list[int]  # every match when fewer than the window; else the first window in id order
+    complete: bool  # whether `ids` is every match
+    in_id_order: bool
+
+
+def _matches(
+    raw: Any, where: str, walk: str, params: list[Any], walk_params: list[Any]
+) -> _Matches:
+    """The matching ids, up to the 1,000-result window.
 
     Whether matches are rare or common decides the fast plan, and nobody knows before running
-    it: rare matches are found by an index (then sorted; fewer than a thousand), common ones by
-    walking the table in id order until enough turned up (`walk`: the same condition with
-    correlated probes instead of lists built in full). The planner's own plan runs first, under
-    a small budget; then the walk; the slow remainder (rare matches no index covers) last.
+    it: rare matches are found by an index (fewer than a thousand, sorted afterwards), common
+    ones by walking the table in id order until a window's worth turned up (`walk`: the same
+    condition with correlated probes instead of lists built in full). SQLite's own plan runs
+    first, under a small budget; then the walk, under the same budget; then, with no budget,
+    SQLite's plan again (rare matches that no index covers: a full scan whatever is done).
     """
     cap = SEARCH_WINDOW
     found_sql = f"SELECT u.id FROM {USERS} u WHERE {where} LIMIT {cap}"
-    walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT ?"
+    walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT {cap}"
     budget = settings.SANDBOX_SEARCH_PLAN_BUDGET_MS / 1000
     try:
         found = _ids(raw, found_sql, params, budget)
+        return _Matches(found, len(found) < cap, in_id_order=False)
     except _OverBudget:
-        try:
-            walked = _ids(raw, walk_sql, [*walk_params, cap], budget)
-            return walked[:wanted], len(walked)
-        except _OverBudget:
-            found = _ids(raw, found_sql, params)
-    if len(found) < cap:
-        return sorted(found)[:wanted], len(found)
-    # At least a window's worth of matches: common enough for a short walk to reach the page.
-    return _ids(raw, walk_sql, [*walk_params, wanted]), cap
+        pass
+    try:
+        walked = _ids(raw, walk_sql, walk_params, budget)
+        return _Matches(walked, len(walked) < cap, in_id_order=True)
+    except _OverBudget:
+        found = _ids(raw, found_sql, params)
+        return _Matches(found, len(found) < cap, in_id_order=False)
+
+
+def _page(
+    raw: Any,
+    matches: _Matches,
+    walk: str,
+    where: str,
+    params: list[Any],
+    walk_params: list[Any],
+    order: str,
+    offset: int,
+    limit: int,
+) -> list[int]:
+    """The page's ids in result order, given the matches (see `_matches`)."""
+    if matches.complete or (matches.in_id_order and order == DEFAULT_ORDER):
+        if order == DEFAULT_ORDER:
+            ordered = matches.ids if matches.in_id_order else sorted(matches.ids)
+            return ordered[offset : offset + limit]
+        # Fewer than a thousand: sort them by the field from their rows.
+        marks = ", ".join("?" * len(matches.ids))
+        return _ids(
+            raw,
+            f"SELECT u.id FROM {USERS} u WHERE u.id IN ({marks}) ORDER BY {order} LIMIT ? OFFSET ?",
+            [*matches.ids, limit, offset],
+        )
+    # A window's worth or more: common enough that walking in result order meets the page soon.
+    if order == DEFAULT_ORDER:
+        walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT ?"
+        return _ids(raw, walk_sql, [*walk_params, offset + limit])[offset:]
+    sorted_sql = f"SELECT u.id FROM {USERS} u WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    column = order.split()[0].removeprefix("u.")
+    if column not in INDEXED_SEARCH_COLUMNS:
+        return _ids(raw, sorted_sql, [*params, limit, offset])
+    budget = settings.SANDBOX_SEARCH_PLAN_BUDGET_MS / 1000
+    try:
+        return _ids(raw, sorted_sql, [*params, limit, offset], budget)
+    except _OverBudget:
+        # SQLite sorts every match; walk the sort field's index instead and stop at the page.
+        walk_sorted = (
+            f"SELECT u.id FROM {USERS} u INDEXED BY sandbox_u_{column} WHERE {walk} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        return _ids(raw, walk_sorted, [*walk_params, limit, offset])
 
 
 def search(
@@ -132,30 +182,20 @@ def search(
     db.ensure_connection()
     raw = db.connection
     condition = f"u.searchable = 1 AND ({where[0]})"
-    if order_sql == DEFAULT_ORDER:
-        window, total = _window(
-            raw,
-            condition,
-            f"u.searchable = 1 AND ({walk[0]})",
-            list(where[1]),
-            list(walk[1]),
-            offset + limit,
+    walk_condition = f"u.searchable = 1 AND ({walk[0]})"
+    params, walk_params = list(where[1]), list(walk[1])
+    matches = _matches(raw, condition, walk_condition, params, walk_params)
+    ids: list[int] = []
+    if limit > 0:
+        ids = _page(
+            raw, matches, walk_condition, condition, params, walk_params, order_sql, offset, limit
         )
-        ids = window[offset:]
-    else:
-        ids = _ids(
-            raw,
-            f"SELECT u.id FROM {USERS} u WHERE {condition} ORDER BY {order_sql} LIMIT ? OFFSET ?",
-            [*where[1], limit, offset],
-        )
-        capped = f"SELECT 1 FROM {USERS} u WHERE {condition} LIMIT {SEARCH_WINDOW}"
-        total = raw.execute(f"SELECT count(*) FROM ({capped})", list(where[1])).fetchone()[0]
     profiles: list[str] = []
     if ids:
         marks = ", ".join("?" * len(ids))
         stored = dict(raw.execute(f"SELECT id, profile FROM {USERS} WHERE id IN ({marks})", ids))
         profiles = [stored[pk] for pk in ids]
-    return SearchPage(profiles, total)
+    return SearchPage(profiles, len(matches.ids))
 
 
 def profile_text(user_id: str) -> str | None:
