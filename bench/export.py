@@ -451,10 +451,10 @@ def main() -> None:
         )
         results["derive"] = mlr_s / der_s
         print(f"  -> {results['derive']:.2f}x Miller's throughput (target >= 1x at <= 100 MB)\n")
-        print(
-            "Job completed -> file ready: not measured here; the pipeline's own timing is in "
-            "the export's timeline (status changes with timestamps)."
-        )
+        if args.skip_pipeline:
+            print("Job completed -> file ready: skipped (--skip-pipeline)")
+        else:
+            pipeline_figures(args.pipeline_users or args.users, args.dir / "pipeline")
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)

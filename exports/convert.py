@@ -11,7 +11,8 @@ Interface::
 
     json_array(path, *, fmt="ndjson") -> Iterator[bytes]
         Import-ready JSON: one JSON array of user objects (Auth0's users-imports format).
-        NDJSON: the lines are spliced into ``[line,line,...]`` byte for byte, no re-encoding.
+        NDJSON: the lines are spliced into ``[line,line,...]`` byte for byte, no re-encoding
+        (the file must have passed ingest: no blank lines).
         CSV: each row becomes an object keyed by the header titles (see ``csv_objects``).
 
     json_parts_zip(path, *, fmt="ndjson", max_part_bytes=500_000, stem="users") -> Iterator[bytes]
@@ -137,16 +138,15 @@ def json_array(path: str | os.PathLike[str], *, fmt: str = "ndjson") -> Iterator
         return
     if fmt != "ndjson":
         raise ValueError(f"unknown export format {fmt!r}")
+    # Every newline becomes a comma, wherever the pieces happen to split; only the newline that
+    # ends the file must go, so each piece is held back until the next one arrives.
     yield b"["
-    first = True
-    for block in _lines(path):
-        body = block[:-1].replace(b"\n", b",")
-        if b",," in body or body.startswith(b","):
-            body = b",".join(line for line in block.split(b"\n") if line.strip())
-        if not body:
-            continue
-        yield body if first else b"," + body
-        first = False
+    pending = b""
+    for piece in inflated(path):
+        if pending:
+            yield pending
+        pending = piece.replace(b"\n", b",")
+    yield pending.rstrip(b",")
     yield b"]"
 
 

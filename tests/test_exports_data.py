@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -547,3 +548,11 @@ def test_a_value_larger_than_a_block_is_verified_derived_and_previewed(tmp_path:
     keep = [values[3] > 990 for values in rows]
     assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == reference_filter(raw_rows, keep)
     assert sum(keep) > 1
+
+
+def test_a_download_abandoned_midway_stops_its_inflating_thread(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(30_000)
+    stream = uncompressed(gz(data, tmp_path / "x.gz"))
+    assert next(stream)
+    stream.close()
+    assert not [thread for thread in threading.enumerate() if thread.name == "export-inflate"]
