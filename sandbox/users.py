@@ -9,11 +9,11 @@ search index (`sandbox.indexing`), which `GET /api/v2/users` alone reads.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import secrets
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,12 +67,19 @@ class _OverBudget(Exception):
     pass
 
 
-def _ids(raw: Any, sql: str, params: list[Any], budget: float | None = None) -> list[int]:
+# A walk stops early when matches are common, so it gets more room before giving up.
+WALK_BUDGET_FACTOR = 8
+
+
+def _ids(raw: Any, sql: str, params: list[Any], budget: int | None = None) -> list[int]:
+    """Run an id query; with a budget (thousands of SQLite VM steps), give up beyond it.
+
+    Steps, not seconds: the same query always makes the same choice, however busy the machine.
+    """
     if budget is None:
         return [row[0] for row in raw.execute(sql, params)]
-    deadline = time.perf_counter() + budget
-    # Checked every thousand VM steps: microseconds per millisecond of query.
-    raw.set_progress_handler(lambda: time.perf_counter() > deadline, 1000)
+    steps = itertools.count()
+    raw.set_progress_handler(lambda: next(steps) >= budget, 1000)
     try:
         return [row[0] for row in raw.execute(sql, params)]
     except sqlite3.OperationalError as error:
@@ -105,14 +112,14 @@ def _matches(
     cap = SEARCH_WINDOW
     found_sql = f"SELECT u.id FROM {USERS} u WHERE {where} LIMIT {cap}"
     walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT {cap}"
-    budget = settings.SANDBOX_SEARCH_PLAN_BUDGET_MS / 1000
+    budget = settings.SANDBOX_SEARCH_PLAN_BUDGET
     try:
         found = _ids(raw, found_sql, params, budget)
         return _Matches(found, len(found) < cap, in_id_order=False)
     except _OverBudget:
         pass
     try:
-        walked = _ids(raw, walk_sql, walk_params, budget)
+        walked = _ids(raw, walk_sql, walk_params, budget * WALK_BUDGET_FACTOR)
         return _Matches(walked, len(walked) < cap, in_id_order=True)
     except _OverBudget:
         found = _ids(raw, found_sql, params)
@@ -150,9 +157,8 @@ def _page(
     column = order.split()[0].removeprefix("u.")
     if column not in INDEXED_SEARCH_COLUMNS:
         return _ids(raw, sorted_sql, [*params, limit, offset])
-    budget = settings.SANDBOX_SEARCH_PLAN_BUDGET_MS / 1000
     try:
-        return _ids(raw, sorted_sql, [*params, limit, offset], budget)
+        return _ids(raw, sorted_sql, [*params, limit, offset], settings.SANDBOX_SEARCH_PLAN_BUDGET)
     except _OverBudget:
         # SQLite sorts every match; walk the sort field's index instead and stop at the page.
         walk_sorted = (
