@@ -41,7 +41,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, Literal
 
 import orjson
@@ -56,7 +56,7 @@ _PREFETCH = 4
 _FAILED = object()
 
 
-def inflated(path: str | os.PathLike[str], piece: int = PIECE) -> Iterator[bytes]:
+def inflated(path: str | os.PathLike[str], piece: int = PIECE) -> Generator[bytes, None, None]:
     """Gunzip ``path`` on a helper thread (zlib releases the GIL) while the caller consumes."""
     pieces: queue.Queue[Any] = queue.Queue(_PREFETCH)
     stop = threading.Event()
@@ -115,7 +115,7 @@ def inflated(path: str | os.PathLike[str], piece: int = PIECE) -> Iterator[bytes
         worker.join()
 
 
-def uncompressed(path: str | os.PathLike[str]) -> Iterator[bytes]:
+def uncompressed(path: str | os.PathLike[str]) -> Generator[bytes, None, None]:
     yield from inflated(path)
 
 
