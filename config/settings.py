@@ -285,7 +285,7 @@ SANDBOX_FAULT_CLOCK_OFFSET_SECONDS = env_int("SANDBOX_FAULT_CLOCK_OFFSET_SECONDS
 SANDBOX_SEARCH_LAG_SECONDS = env_float("SANDBOX_SEARCH_LAG_SECONDS", 3.0, minimum=0)
 # Work (thousands of SQLite VM steps, ~25 per ms) a search may spend on SQLite's plan before it
 # tries the plan for the other case, rare or common matches; the answer is the same either way.
-SANDBOX_SEARCH_PLAN_BUDGET = env_int("SANDBOX_SEARCH_PLAN_BUDGET", 200, minimum=0)
+SANDBOX_SEARCH_PLAN_BUDGET = env_int("SANDBOX_SEARCH_PLAN_BUDGET", 100, minimum=0)
 
 AUTH0_DOMAIN = env_str("AUTH0_DOMAIN")
 if AUTH0_DOMAIN:
