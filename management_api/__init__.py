@@ -18,7 +18,7 @@ from .endpoints import (
     users_by_email,
 )
 from .errors import ManagementApiError, PermanentError, TransientError
-from .http import forget_token, stats, use_transport
+from .http import budget, forget_token, stats, use_transport
 
 __all__ = [
     "SEARCH_WINDOW",
@@ -26,6 +26,7 @@ __all__ = [
     "PermanentError",
     "SearchPage",
     "TransientError",
+    "budget",
     "create_users_export",
     "download",
     "forget_token",

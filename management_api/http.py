@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -366,6 +367,21 @@ def forget_token() -> None:
 # --- Authenticated API calls -------------------------------------------------------------
 
 
+_budget: ContextVar[float | None] = ContextVar("management_api_budget", default=None)
+
+
+@contextmanager
+def budget(seconds: float | None = None) -> Iterator[None]:
+    """Calls made inside share one deadline (a page view with two calls still ends in time)."""
+    ends = time.monotonic() + (seconds if seconds is not None else settings.AUTH0_DEADLINE_SECONDS)
+    outer = _budget.get()
+    token = _budget.set(ends if outer is None else min(outer, ends))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
 def api_request(
     method: str,
     path: str,
@@ -376,6 +392,9 @@ def api_request(
 ) -> Any:
     """Call `/api/v2{path}`; the parsed JSON body, None for 204 (or 404 when asked)."""
     deadline = time.monotonic() + settings.AUTH0_DEADLINE_SECONDS
+    shared = _budget.get()
+    if shared is not None:
+        deadline = min(deadline, shared)
     url = url_for(f"/api/v2{path}")
     token = access_token(deadline)
     response = send(

@@ -426,3 +426,25 @@ def test_server_delay_reads_http_dates_and_reset_epochs() -> None:
     )
     assert by_reset is not None
     assert 15 < by_reset <= 21 * 1.2
+
+
+def test_calls_inside_a_budget_share_one_deadline(
+    fake: Callable[..., FakeTenant], settings: SettingsWrapper
+) -> None:
+    settings.AUTH0_MAX_RETRIES = 1000
+    tenant = fake(status(503))
+    with management_api.budget(0.3):
+        with pytest.raises(TransientError):
+            management_api.search_users("")
+        spent = len(tenant.api_requests)
+        assert spent > 1
+        # what is left of the budget (less than one backoff) allows one attempt at most
+        with pytest.raises(TransientError):
+            management_api.users_by_email("a@example.com")
+        second = len(tenant.api_requests) - spent
+        assert second <= 1
+    # outside the budget a call gets its own deadline and retries again
+    settings.AUTH0_MAX_RETRIES = 3
+    with pytest.raises(TransientError):
+        management_api.users_by_email("a@example.com")
+    assert len(tenant.api_requests) == spent + second + 4

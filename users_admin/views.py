@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +16,7 @@ from management_api import (
     PermanentError,
     SearchPage,
     TransientError,
+    budget,
     get_user,
 )
 from staff.audit import record
@@ -26,6 +29,19 @@ from .lucene import QueryError, compile_query
 from .rows import ROW_PREFIX, edited_rows
 
 TEMPLATE = "users_admin/search.html"
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def one_deadline(view: View) -> View:
+    """Every Management API call of one page view shares AUTH0_DEADLINE_SECONDS."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with budget():
+            return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -55,6 +71,7 @@ def _export_link(form: SearchForm, q: str, connections: list[dict[str, Any]]) ->
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
+@one_deadline
 def search(request: HtmxHttpRequest) -> HttpResponse:
     data = request.GET
     # A history restore (Back after the snapshot was evicted) needs the whole page.
@@ -184,6 +201,7 @@ def _query(form: SearchForm, rows: Any, context: dict[str, Any]) -> str | None:
 
 
 @requires(Capability.SEARCH_USERS)
+@one_deadline
 def lookup(request: HttpRequest) -> HttpResponse:
     form = LookupForm(request.GET or None)
     context: dict[str, Any] = {"form": form}
@@ -206,6 +224,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Capability.SEARCH_USERS)
+@one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     try:
         user = get_user(user_id)
