@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.forms import formset_factory
+from django.forms import BaseFormSet, formset_factory
 
-from .lucene import FIELDS, METADATA_FIELD, METADATA_PATH, OP_LABELS, VALUE_OPS, Condition, Op
+from .lucene import (
+    FIELDS,
+    METADATA_FIELD,
+    METADATA_PATH,
+    OP_LABELS,
+    VALUE_OPS,
+    Condition,
+    Op,
+    QueryError,
+    compile_query,
+)
 
 PER_PAGE_CHOICES = [(10, "10"), (25, "25"), (50, "50"), (100, "100")]
 DEFAULT_PER_PAGE = 50
@@ -204,3 +214,41 @@ class LookupForm(forms.Form):
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "placeholder": "jane@example.com"}),
     )
+
+
+def search_query(
+    form: SearchForm, rows: BaseFormSet[ConditionForm]
+) -> tuple[str | None, list[str]]:
+    """The Lucene query a submitted search asks for, or None and the errors to show."""
+    if not form.is_valid():
+        return None, [str(e) for errors in form.errors.values() for e in errors]
+    if form.cleaned_data["mode"] == "advanced":
+        query = str(form.cleaned_data["q"])
+        connection = form.cleaned_data.get("connection") or ""
+        if connection:
+            narrowing = compile_query([], connection=connection)
+            query = f"({query}) AND {narrowing}" if query else narrowing
+        return query, []
+    if not rows.is_valid():
+        errors = [
+            f"Row {index + 1}: {error}"
+            for index, row in enumerate(rows.forms)
+            for field_errors in row.errors.values()
+            for error in field_errors
+        ]
+        return None, errors + [str(e) for e in rows.non_form_errors()]
+    conditions = []
+    problems = []
+    for index, row in enumerate(rows.forms):
+        if row.is_blank():
+            continue
+        condition = row.condition()
+        try:
+            compile_query([condition])
+        except QueryError as exc:
+            problems.append(f"Row {index + 1}: {exc}")
+        conditions.append(condition)
+    if problems:
+        return None, problems
+    data = form.cleaned_data
+    return compile_query(conditions, join=data["join"], connection=data["connection"]), []

@@ -23,9 +23,8 @@ from staff.audit import record
 from staff.permissions import Capability, requires
 
 from . import search as searching
-from .forms import COLUMNS, ConditionFormSet, LookupForm, SearchForm
+from .forms import COLUMNS, ConditionFormSet, LookupForm, SearchForm, search_query
 from .lookup import lookup_email
-from .lucene import QueryError, compile_query
 from .rows import ROW_PREFIX, edited_rows
 
 TEMPLATE = "users_admin/search.html"
@@ -102,46 +101,52 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, TEMPLATE, context)
 
     rows_formset = ConditionFormSet(data, prefix=ROW_PREFIX)
-    context.update(form=form, rows=rows_formset, searched=True)
-    query = _query(form, rows_formset, context)
+    query, errors = search_query(form, rows_formset)
+    context.update(form=form, rows=rows_formset, query=query, form_errors=errors)
     if query is not None:
-        fields = searching.requested_fields(form.cleaned_data["columns"])
-        page_number = form.cleaned_data["page"]
-        try:
-            result = searching.run_search(
-                query,
-                page=page_number,
-                per_page=form.cleaned_data["per_page"],
-                sort=form.sort_param(),
-                fields=fields,
-            )
-        except ManagementApiError as exc:
-            context["query_error"] = busy_message(exc)
-            context["busy"] = isinstance(exc, TransientError)
-        else:
-            context["result"] = result
-            context["rows_shown"] = searching.result_rows(
-                result.page.users, form.cleaned_data["columns"]
-            )
-            context["page_links"] = _page_links(request, result.page)
-            if result.page.capped:
-                if not connections and form.cleaned_data.get("connection"):
-                    try:
-                        connections = searching.connections()
-                    except ManagementApiError:
-                        connections = []
-                context["export_link"] = _export_link(form, query, connections)
-        record(
-            request,
-            "users.search",
-            target=query,
-            page=page_number,
-            per_page=form.cleaned_data["per_page"],
-            sort=form.sort_param() or "",
-            outcome="error" if "query_error" in context else "ok",
-        )
+        context.update(_search_results(request, form, query, connections))
     template = f"{TEMPLATE}#results" if wants_results_only else TEMPLATE
     return render(request, template, context)
+
+
+def _search_results(
+    request: HttpRequest, form: SearchForm, query: str, connections: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Run the search (recording it) and what the results partial shows of it."""
+    data = form.cleaned_data
+    context: dict[str, Any] = {}
+    try:
+        result = searching.run_search(
+            query,
+            page=data["page"],
+            per_page=data["per_page"],
+            sort=form.sort_param(),
+            fields=searching.requested_fields(data["columns"]),
+        )
+    except ManagementApiError as exc:
+        context["query_error"] = busy_message(exc)
+        context["busy"] = isinstance(exc, TransientError)
+    else:
+        context["result"] = result
+        context["rows_shown"] = searching.result_rows(result.page.users, data["columns"])
+        context["page_links"] = _page_links(request, result.page)
+        if result.page.capped:
+            if not connections and data.get("connection"):
+                try:
+                    connections = searching.connections()
+                except ManagementApiError:
+                    connections = []
+            context["export_link"] = _export_link(form, query, connections)
+    record(
+        request,
+        "users.search",
+        target=query,
+        page=data["page"],
+        per_page=data["per_page"],
+        sort=form.sort_param() or "",
+        outcome="error" if "query_error" in context else "ok",
+    )
+    return context
 
 
 def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, str]:
@@ -156,48 +161,6 @@ def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, str]:
             params["page"] = str(number)
             links[name] = "?" + params.urlencode()
     return links
-
-
-def _query(form: SearchForm, rows: Any, context: dict[str, Any]) -> str | None:
-    """The Lucene query to send, or None when the form has errors (put in `context`)."""
-    if not form.is_valid():
-        context["form_errors"] = [e for errors in form.errors.values() for e in errors]
-        return None
-    if form.cleaned_data["mode"] == "advanced":
-        query = str(form.cleaned_data["q"])
-        connection = form.cleaned_data.get("connection") or ""
-        if connection:
-            narrowing = compile_query([], connection=connection)
-            query = f"({query}) AND {narrowing}" if query else narrowing
-        context["query"] = query
-        return query
-    if not rows.is_valid():
-        context["form_errors"] = [
-            f"Row {index + 1}: {error}"
-            for index, row_errors in enumerate(rows.errors)
-            for errors in row_errors.values()
-            for error in errors
-        ] + list(rows.non_form_errors())
-        return None
-    conditions = []
-    problems = []
-    for index, row in enumerate(rows.forms):
-        if row.is_blank():
-            continue
-        condition = row.condition()
-        try:
-            compile_query([condition])
-        except QueryError as exc:
-            problems.append(f"Row {index + 1}: {exc}")
-        conditions.append(condition)
-    if problems:
-        context["form_errors"] = problems
-        return None
-    query = compile_query(
-        conditions, join=form.cleaned_data["join"], connection=form.cleaned_data["connection"]
-    )
-    context["query"] = query
-    return query
 
 
 @requires(Capability.SEARCH_USERS)
