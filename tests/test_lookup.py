@@ -147,3 +147,15 @@ def test_a_busy_tenant_is_reported_plainly(
     html = agent_client.get("/lookup/", {"email": "someone@example.com"}).content.decode()
     assert "Auth0 is busy, try again in" in html
     assert "Traceback" not in html
+
+
+def test_lookup_results_are_escaped(agent_client: Client, use_sandbox: SandboxServer) -> None:
+    with use_sandbox.api() as api:
+        found = api.get(
+            "/api/v2/users",
+            params={"search_engine": "v3", "q": "name:*script* AND _exists_:email", "per_page": 1},
+        ).json()
+    assert found, "the seeded tenant has a user whose name holds <script>"
+    html = agent_client.get("/lookup/", {"email": found[0]["email"]}).content.decode()
+    assert "&lt;script&gt;" in html
+    assert "<script>" not in html

@@ -301,3 +301,13 @@ def test_edit_as_lucene_carries_the_query_into_advanced_mode(agent_client: Clien
     advanced = agent_client.get("/users/" + link.group(1).replace("&amp;", "&")).content.decode()
     assert "Advanced (Lucene)</span>" in advanced
     assert "name:&quot;Jo \\&quot;J\\&quot; Doe&quot;</textarea>" in advanced
+
+
+def test_result_rows_escape_every_value(agent_client: Client) -> None:
+    params = builder_params(
+        {"field": "name", "op": "contains", "value": "script"},
+        columns=["name", "user_id", "identities", "last_login"],  # type: ignore[arg-type]
+    )
+    html = agent_client.get("/users/", params, headers=HX).content.decode()
+    assert "&lt;script&gt;alert(&#x27;name&#x27;)&lt;/script&gt;" in html
+    assert "<script>" not in html
