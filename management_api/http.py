@@ -202,8 +202,13 @@ def send(
     params: Mapping[str, Any] | None = None,
     json: Any = None,
     headers: Mapping[str, str] | None = None,
+    safe_to_repeat: bool | None = None,
 ) -> httpx.Response:
-    """One logical request with bounded retries; returns any response that is not 429/5xx."""
+    """One logical request with bounded retries; returns any response that is not 429/5xx.
+
+    `safe_to_repeat` defaults to whether the method is idempotent.
+    """
+    repeatable = method in IDEMPOTENT if safe_to_repeat is None else safe_to_repeat
     attempt = 0
     path = urlsplit(url).path
     while True:
@@ -219,13 +224,13 @@ def send(
                 method, url, params=params, json=json, headers=headers, timeout=timeout
             )
         except httpx.TimeoutException as exc:
-            retryable = method in IDEMPOTENT or isinstance(exc, httpx.ConnectTimeout)
+            retryable = repeatable or isinstance(exc, httpx.ConnectTimeout)
             failure: ManagementApiError = TransientError(
                 "Auth0 did not answer in time", retry_after_seconds=1.0
             )
             reason = type(exc).__name__
         except httpx.TransportError as exc:
-            retryable = method in IDEMPOTENT or isinstance(exc, httpx.ConnectError)
+            retryable = repeatable or isinstance(exc, httpx.ConnectError)
             failure = TransientError("Auth0 could not be reached", retry_after_seconds=1.0)
             reason = type(exc).__name__
         else:
@@ -233,7 +238,7 @@ def send(
             if status != 429 and status < 500:
                 return response
             # A 429 was never processed, so even a POST may be repeated.
-            retryable = method in IDEMPOTENT or status == 429
+            retryable = repeatable or status == 429
             server_delay = server_delay_seconds(response)
             failure = error_from_response(response)
             reason = f"HTTP {status}"
@@ -265,6 +270,7 @@ def _fetch_token(deadline: float) -> tuple[str, int]:
         "POST",
         url_for("/oauth/token"),
         deadline=deadline,
+        safe_to_repeat=True,  # asking for a token twice only mints two tokens
         json={
             "grant_type": "client_credentials",
             "client_id": settings.AUTH0_CLIENT_ID,

@@ -448,3 +448,19 @@ def test_calls_inside_a_budget_share_one_deadline(
     with pytest.raises(TransientError):
         management_api.users_by_email("a@example.com")
     assert len(tenant.api_requests) == spent + second + 4
+
+
+def test_the_token_request_is_retried_after_a_server_error(settings: SettingsWrapper) -> None:
+    calls: list[str] = []
+
+    def tenant(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/oauth/token" and calls.count("/oauth/token") == 1:
+            return httpx.Response(503, json={"error": "temporarily_unavailable"})
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": TOKEN, "expires_in": 600})
+        return httpx.Response(200, json=PAGE)
+
+    with use_transport(httpx.MockTransport(tenant)):
+        assert management_api.search_users("").total == 1
+    assert calls == ["/oauth/token", "/oauth/token", "/api/v2/users"]
