@@ -311,3 +311,10 @@ def test_result_rows_escape_every_value(agent_client: Client) -> None:
     html = agent_client.get("/users/", params, headers=HX).content.decode()
     assert "&lt;script&gt;alert(&#x27;name&#x27;)&lt;/script&gt;" in html
     assert "<script>" not in html
+
+
+def test_settings_left_out_of_a_url_show_their_defaults(agent_client: Client) -> None:
+    html = agent_client.get("/users/", builder_params(EXAMPLE_COM)).content.decode()
+    assert '<option value="50" selected>50</option>' in html
+    checked = re.findall(r'<input type="checkbox" name="columns" value="([^"]+)"[^>]*checked', html)
+    assert checked == ["email", "name", "identities", "logins_count", "last_login"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.forms import BaseFormSet, formset_factory
+from django.http import QueryDict
 
 from .lucene import (
     FIELDS,
@@ -165,8 +166,17 @@ class SearchForm(forms.Form):
     )
     page = forms.IntegerField(min_value=0, max_value=999, required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, connections: list[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: QueryDict | None = None, *, connections: list[str] | None = None
+    ) -> None:
+        if data is not None:
+            # A shared or hand-made URL may leave settings out: show the defaults it gets.
+            data = data.copy()
+            for name, default in (("per_page", str(DEFAULT_PER_PAGE)), ("direction", "-1")):
+                data.setdefault(name, default)
+            if "columns" not in data:
+                data.setlist("columns", DEFAULT_COLUMNS)
+        super().__init__(data)
         names = list(connections or [])
         chosen = str(self.data.get("connection") or "") if self.is_bound else ""
         if chosen and chosen not in names:
