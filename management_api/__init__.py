@@ -18,7 +18,7 @@ from .endpoints import (
     users_by_email,
 )
 from .errors import ManagementApiError, PermanentError, TransientError
-from .http import budget, forget_token, stats, use_transport
+from .http import budget, stats, use_transport
 
 __all__ = [
     "SEARCH_WINDOW",
@@ -29,7 +29,6 @@ __all__ = [
     "budget",
     "create_users_export",
     "download",
-    "forget_token",
     "get_job",
     "get_user",
     "list_connections",

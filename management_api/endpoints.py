@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +28,6 @@ class SearchPage:
     page: int
     per_page: int
     start: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def capped(self) -> bool:

@@ -365,11 +365,6 @@ def access_token(deadline: float, *, reject: str | None = None) -> str:
         time.sleep(TOKEN_WAIT_POLL_SECONDS)
 
 
-def forget_token() -> None:
-    """Drop the shared token (used when credentials change)."""
-    cache.delete(_token_cache_key())
-
-
 # --- Authenticated API calls -------------------------------------------------------------
 
 
