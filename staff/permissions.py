@@ -30,6 +30,18 @@ class Capability(StrEnum):
     def perm(self) -> str:
         return f"staff.{self.value}"
 
+    @property
+    def label(self) -> str:
+        return CAPABILITY_LABELS[self]
+
+
+CAPABILITY_LABELS = {
+    Capability.SEARCH_USERS: "searching users",
+    Capability.RUN_EXPORTS: "building exports",
+    Capability.VIEW_ALL_EXPORTS: "seeing everyone's exports",
+    Capability.DOWNLOAD_EXPORTS: "downloading export files",
+    Capability.VIEW_AUDIT_LOG: "reading the audit log",
+}
 
 ROLE_CAPABILITIES: dict[str, tuple[Capability, ...]] = {
     SUPPORT_GROUP: (Capability.SEARCH_USERS,),
@@ -51,7 +63,7 @@ def requires(capability: Capability) -> Callable[[ViewFunc], ViewFunc]:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not can(request.user, capability):
-                raise PermissionDenied(f"Your role does not allow this ({capability.value}).")
+                raise PermissionDenied(f"Your role does not include {capability.label}.")
             return view(request, *args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -188,6 +188,7 @@ def test_403_page_is_styled(agent_client: Client) -> None:
     assert response.status_code == 403
     html = response.content.decode()
     assert "You don't have access to this page" in html
+    assert "Your role does not include reading the audit log." in html
     assert "css/app.css" in html
     assert 'aria-label="Main"' in html
 
