@@ -104,3 +104,10 @@ def test_a_real_worker_runs_a_task_through_the_filesystem_broker(
     assert rows == [("celery worker",)]
     assert embedded_worker.poll() is None, "the worker died"
     assert "staff.ping" in log
+
+
+def test_celery_ping_fails_clearly_when_no_worker_runs(fresh_machine: dict[str, str]) -> None:
+    result = manage(fresh_machine, "celery_ping", "--timeout", "1")
+    assert result.returncode == 1
+    assert "No worker ran ping" in result.stderr
+    assert "within 1 s" in result.stderr
