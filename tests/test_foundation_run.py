@@ -1,0 +1,103 @@
+"""What `make run` starts: the Procfile under honcho, on a fresh machine, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.processes import ROOT, embedded_env, free_port, manage
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def wait_for_status(url: str, expected: int, timeout: float = 90) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2)
+        except httpx.TransportError as exc:
+            last = exc
+        else:
+            if response.status_code == expected:
+                return response
+            last = response.status_code
+        time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer {expected} within {timeout} s (last: {last})")
+
+
+def port_is_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def procfile_env(tmp_path: Path) -> dict[str, str]:
+    env = embedded_env(
+        tmp_path,
+        PORT_WEB=str(free_port()),
+        SANDBOX_PORT=str(free_port()),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    prepared = manage(env, "prepare_demo", "--seed-users", "20", timeout=180)
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    return env
+
+
+@pytest.fixture
+def honcho(procfile_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "honcho.log").open("wb")
+    process = subprocess.Popen(
+        [str(BIN / "honcho"), "--procfile", "Procfile", "start"],
+        cwd=ROOT,
+        env=procfile_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    yield process
+    if process.poll() is None:  # the test failed before stopping it
+        # honcho stops its children (each in a session of its own) on SIGTERM.
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    log.close()
+
+
+def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
+    procfile_env: dict[str, str], honcho: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    web = f"http://127.0.0.1:{procfile_env['PORT_WEB']}"
+    sandbox = f"http://127.0.0.1:{procfile_env['SANDBOX_PORT']}"
+
+    health = wait_for_status(f"{web}/healthz", 200)
+    assert health.json()["status"] == "ok"
+    assert "Sign in" in wait_for_status(f"{web}/sign-in/", 200).text
+    # The sandbox answers like Auth0: no token, no users.
+    wait_for_status(f"{sandbox}/api/v2/users", 401)
+    # The worker under honcho runs tasks.
+    ping = manage(procfile_env, "celery_ping", "--timeout", "60")
+    assert ping.returncode == 0, ping.stderr + (tmp_path / "honcho.log").read_text()
+
+    honcho.send_signal(signal.SIGTERM)
+    assert honcho.wait(timeout=60) is not None
+    log = (tmp_path / "honcho.log").read_text()
+    for name in ("web", "worker", "beat", "sandbox"):
+        assert f"{name}.1 stopped" in log, log
+    assert port_is_closed(int(procfile_env["PORT_WEB"]))
+    assert port_is_closed(int(procfile_env["SANDBOX_PORT"]))
+    # beat keeps its schedule in the var folder, not in the checkout.
+    assert any(Path(procfile_env["USERDESK_VAR_DIR"]).glob("celerybeat-schedule*"))
