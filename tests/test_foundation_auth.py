@@ -210,3 +210,11 @@ def test_admin_is_open_to_superusers_and_shows_audit_events_read_only(db: None) 
     detail = client.post(f"/django-admin/staff/auditevent/{event.pk}/change/", {"action": "x"})
     assert detail.status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).action == "users.view"
+
+
+@pytest.mark.django_db
+def test_add_staff_prompt_needs_a_terminal(support_agent: User) -> None:
+    with pytest.raises(CommandError, match="needs a terminal"):
+        add_staff("agent@example.com", "--role", "support", "--prompt-password")
+    support_agent.refresh_from_db()
+    assert support_agent.check_password(PASSWORD)

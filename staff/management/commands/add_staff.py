@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from staff.roles import ROLES, generate_password, save_staff
+from staff.roles import ROLES, generate_password, normalise_email, save_staff
 
 
 class Command(BaseCommand):
@@ -37,8 +37,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        email: str = options["email"]
         role: str = options["role"]
+        try:
+            email = normalise_email(options["email"])
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         generated = False
         password: str | None = None
         if options["password_stdin"]:
@@ -47,9 +50,11 @@ class Command(BaseCommand):
                 raise CommandError("No password on standard input.")
         elif options["generate_password"]:
             password, generated = generate_password(), True
-        elif options["prompt_password"] or not _member_exists(email):
+        elif options["prompt_password"] or not User.objects.filter(username=email).exists():
             if sys.stdin.isatty():
                 password = _prompt()
+            elif options["prompt_password"]:
+                raise CommandError("--prompt-password needs a terminal; use --password-stdin.")
             else:
                 password, generated = generate_password(), True
 
@@ -66,10 +71,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Password: {password}")
         elif password is None:
             self.stdout.write("Password unchanged.")
-
-
-def _member_exists(email: str) -> bool:
-    return User.objects.filter(username=email.strip().lower()).exists()
 
 
 def _prompt() -> str:
