@@ -53,7 +53,7 @@ from typing import Any, Literal
 
 import orjson
 
-from exports.convert import inflated
+from exports.convert import inflated, prompt_thread_switches
 from exports.csvformat import (
     NOT_STRUCTURE,
     record_boundary,
@@ -337,12 +337,13 @@ def derive(
     started = time.perf_counter()
     writer = _GzipWriter(dest_gz_path, compresslevel)
     try:
-        if fmt == "csv":
-            kept, scanned, header = _derive_csv(src_gz_path, writer, columns, conditions)
-        elif fmt == "ndjson":
-            kept, scanned, header = _derive_ndjson(src_gz_path, writer, conditions)
-        else:
-            raise ValueError(f"unknown export format {fmt!r}")
+        with prompt_thread_switches():
+            if fmt == "csv":
+                kept, scanned, header = _derive_csv(src_gz_path, writer, columns, conditions)
+            elif fmt == "ndjson":
+                kept, scanned, header = _derive_ndjson(src_gz_path, writer, conditions)
+            else:
+                raise ValueError(f"unknown export format {fmt!r}")
     finally:
         digest = writer.close()
     return DeriveResult(

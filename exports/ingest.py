@@ -46,7 +46,6 @@ import hashlib
 import io
 import os
 import queue
-import sys
 import threading
 import time
 import zlib
@@ -56,6 +55,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 import orjson
 
+from exports.convert import prompt_thread_switches
 from exports.csvformat import NOT_STRUCTURE, record_boundary, record_end, unescape_cell
 
 Format = Literal["csv", "ndjson"]
@@ -65,9 +65,6 @@ PIECE = 1024 * 1024
 MAX_RECORD = 64 * 1024 * 1024
 _MANY_ODD_ROWS = 32
 _BLOCK = 64 * 1024
-# The verifying thread rarely waits, so the inflating and downloading threads would queue for the
-# GIL for whole default switch intervals (5 ms) each time they come back from zlib or a socket.
-_SWITCH_INTERVAL = 0.0005
 _QUEUE_DEPTH = 8
 _END = None
 
@@ -124,27 +121,24 @@ def ingest(
         verifier = _NdjsonVerifier(expected_columns, limit)
     else:
         raise ValueError(f"unknown export format {fmt!r}")
-    previous_interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous_interval, _SWITCH_INTERVAL))
     pipeline = _Pipeline(verifier)
     hasher = hashlib.sha256()
     compressed = 0
-    try:
-        with _opened(dest) as out:
-            for chunk in _coalesced(chunks):
-                out.write(chunk)
-                hasher.update(chunk)
-                compressed += len(chunk)
-                pipeline.feed(chunk)
-            out.flush()
-        if compressed == 0:
-            raise VerificationError("the download is empty (0 bytes)", kind="transfer")
-        pipeline.finish()
-    except BaseException:
-        pipeline.abort()
-        raise
-    finally:
-        sys.setswitchinterval(previous_interval)
+    with prompt_thread_switches():
+        try:
+            with _opened(dest) as out:
+                for chunk in _coalesced(chunks):
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    compressed += len(chunk)
+                    pipeline.feed(chunk)
+                out.flush()
+            if compressed == 0:
+                raise VerificationError("the download is empty (0 bytes)", kind="transfer")
+            pipeline.finish()
+        except BaseException:
+            pipeline.abort()
+            raise
     if require_rows and verifier.rows == 0:
         raise VerificationError("the file has no rows")
     checks = {

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -556,3 +557,19 @@ def test_a_download_abandoned_midway_stops_its_inflating_thread(tmp_path: Path) 
     assert next(stream)
     stream.close()
     assert not [thread for thread in threading.enumerate() if thread.name == "export-inflate"]
+
+
+def test_ingest_and_derive_give_the_thread_switch_interval_back(tmp_path: Path) -> None:
+    before = sys.getswitchinterval()
+    data, _, _ = csv_bytes(100)
+    with pytest.raises(VerificationError):
+        ingest([gzip.compress(data)], tmp_path / "x", fmt="csv", limit=1)
+    source = gz(data, tmp_path / "src.gz")
+    derive(
+        source,
+        tmp_path / "out.gz",
+        fmt="csv",
+        columns=COLUMNS,
+        conditions=[Condition("note", "empty")],
+    )
+    assert sys.getswitchinterval() == before
