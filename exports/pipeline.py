@@ -35,7 +35,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import Storage, storages
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -264,9 +264,12 @@ def advance(export_id: int, step: int) -> Next | None:
     except BaseException:
         # Time limit, a database error, a bug: hand the step back so a redelivery or the
         # sweep can take it at once instead of waiting for the lease to lapse.
-        Export.objects.filter(pk=export_id, lease_token=c.token).update(
-            lease_token="", lease_expires_at=None
-        )
+        try:
+            Export.objects.filter(pk=export_id, lease_token=c.token).update(
+                lease_token="", lease_expires_at=None
+            )
+        except DatabaseError:
+            logger.warning("Export %s: could not hand back the lease; it lapses", export_id)
         raise
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 
 from management_api.errors import TransientError
 
@@ -15,8 +16,10 @@ from . import pipeline, retention
     reject_on_worker_lost=True,
     soft_time_limit=settings.EXPORT_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.EXPORT_TASK_TIME_LIMIT,
-    autoretry_for=(TransientError,),
-    retry_backoff=True,
+    # Transient only: the upstream being busy, or the database briefly locked or unreachable.
+    # A step that fails this way hands its lease back first, so the retry can claim it.
+    autoretry_for=(TransientError, OperationalError),
+    retry_backoff=1,
     retry_backoff_max=60,
     max_retries=10,
 )

@@ -23,7 +23,11 @@ def test_admin_builds_watches_and_downloads_an_export(
     celery_worker: Any,
     use_sandbox: SandboxServer,
     export_settings: Path,
+    settings: Any,
 ) -> None:
+    # Short leases: a step that could not hand its lease back (SQLite's shared in-memory test
+    # database sometimes refuses a write between threads) is taken up again within seconds.
+    settings.EXPORT_LEASE_SECONDS = 5
     make_staff("admin@example.com", EXPORT_ADMIN_GROUP)
     errors = collect_console_errors(page)
     # Auth0 takes a moment, so there is progress to watch.

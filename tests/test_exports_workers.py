@@ -41,8 +41,9 @@ def ready_export(export_id: int, timeout: float = 90.0) -> Export:
 
 
 def test_submitted_export_runs_on_a_real_worker(
-    celery_worker: Any, admin_client_: Client, export_settings: Path
+    celery_worker: Any, admin_client_: Client, export_settings: Path, settings: Any
 ) -> None:
+    settings.EXPORT_LEASE_SECONDS = 5
     response = admin_client_.post("/exports/new/", builder_post([("email", "")], limit="20"))
     assert response.status_code == 302
     export = ready_export(Export.objects.get().pk)
@@ -70,6 +71,7 @@ def test_broker_down_at_submit_then_the_sweep_recovers(
     # The broker is back; a worker runs; beat's sweep re-enqueues what was never delivered.
     point_app_at(celery_broker)
     settings.EXPORT_QUEUED_GRACE_SECONDS = 0
+    settings.EXPORT_LEASE_SECONDS = 5
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
