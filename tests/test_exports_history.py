@@ -265,3 +265,33 @@ def test_save_as_template_from_history(admin_client_: Client, export_admin: User
     template = export_admin.export_templates.get()  # type: ignore[attr-defined]
     assert template.name == "Monthly"
     assert template.spec["fields"] == export.fields
+
+
+def test_ndjson_export_downloads_and_filters(admin_client_: Client, export_admin: User) -> None:
+    parent = ready(
+        export_admin,
+        format="ndjson",
+        limit=None,
+        fields=[{"name": "email"}, {"name": "logins_count"}, {"name": "user_metadata"}],
+    )
+    response = admin_client_.get(f"/exports/{parent.pk}/download/uncompressed/")
+    assert response["Content-Type"] == "application/x-ndjson"
+    lines = b"".join(response.streaming_content).splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == parent.row_count == 300
+    users = json.loads(
+        b"".join(admin_client_.get(f"/exports/{parent.pk}/download/json/").streaming_content)  # type: ignore[attr-defined]
+    )
+    assert [json.loads(line) for line in lines] == users
+
+    response = admin_client_.post(
+        f"/exports/{parent.pk}/derive/",
+        {"c0-column": "logins_count", "c0-operator": "greater", "c0-value": "10"},
+    )
+    child = drive(Export.objects.get(parent=parent).pk)
+    assert child.status == Status.READY, child.failure_reason
+    kept = gzip.decompress(pipeline.export_storage().open(child.file_name).read()).splitlines()
+    assert kept
+    assert set(kept) <= set(lines)
+    assert all(json.loads(line)["logins_count"] > 10 for line in kept)
+    expected = sum(1 for line in lines if (json.loads(line).get("logins_count") or 0) > 10)
+    assert child.row_count == expected
