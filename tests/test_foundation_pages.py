@@ -140,6 +140,9 @@ def test_audit_log_lists_and_filters_events(
     filtered = admin_client_.get("/audit/?actor=nobody").content.decode()
     assert rows(filtered) == []
     assert "No events match these filters." in filtered
+    # Actors and actions link to the log filtered on them.
+    assert 'href="?actor=agent%40example.com"' in html
+    assert 'href="?action=users.view"' in html
     # The action filter offers the actions that exist.
     assert '<option value="users.search">users.search</option>' in html
 
