@@ -20,9 +20,9 @@ after ``rows`` rows. ``infer_kinds`` labels each column from the sampled values,
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,21 +43,20 @@ class Preview:
     more: bool = False
 
 
-def _head(path: str | os.PathLike[str], max_bytes: int, enough: Any) -> tuple[bytes, bool]:
-    """Inflate from the start until ``enough(data)`` or ``max_bytes``; say whether more follows."""
-    inflater: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    data = b""
-    with open(path, "rb") as source:
-        while len(data) < max_bytes:
-            block = inflater.unconsumed_tail or source.read(_READ)
-            if not block:
-                return data, False
-            data += inflater.decompress(block, max_bytes - len(data))
-            if inflater.eof and not inflater.unused_data.strip(b"\0") and not source.read(1):
-                return data, False
-            if enough(data):
-                return data, True
-    return data, True
+def _head(path: str | os.PathLike[str], max_bytes: int, newlines: int) -> tuple[bytes, bool]:
+    """The file's first bytes, up to ``newlines`` newlines or ``max_bytes``; and whether more
+    follows."""
+    parts: list[bytes] = []
+    size = seen = 0
+    with gzip.open(path, "rb") as source:
+        while size < max_bytes and seen <= newlines:
+            chunk = source.read(min(_READ, max_bytes - size))
+            if not chunk:
+                return b"".join(parts), False
+            parts.append(chunk)
+            size += len(chunk)
+            seen += chunk.count(b"\n")
+        return b"".join(parts), bool(source.read(1))
 
 
 def preview(
@@ -69,11 +68,8 @@ def preview(
 
 
 def _csv_preview(path: str | os.PathLike[str], wanted: int, max_bytes: int) -> Preview:
-    def enough(data: bytes) -> bool:
-        # Twice the newlines needed leaves room for values that hold a newline.
-        return data.count(b"\n") > 2 * (wanted + 1)
-
-    data, more = _head(path, max_bytes, enough)
+    # Twice the newlines needed leaves room for values that hold a newline.
+    data, more = _head(path, max_bytes, 2 * (wanted + 1))
     cut = record_boundary(data) if more else len(data)
     text = data[:cut].decode("utf-8-sig", errors="replace")
     records = csv.reader(io.StringIO(text, newline=""), strict=False)
@@ -93,10 +89,7 @@ def _csv_preview(path: str | os.PathLike[str], wanted: int, max_bytes: int) -> P
 
 
 def _ndjson_preview(path: str | os.PathLike[str], wanted: int, max_bytes: int) -> Preview:
-    def enough(data: bytes) -> bool:
-        return data.count(b"\n") > wanted
-
-    data, more = _head(path, max_bytes, enough)
+    data, more = _head(path, max_bytes, wanted)
     lines = data.split(b"\n")
     if more:
         lines.pop()

@@ -573,3 +573,20 @@ def test_ingest_and_derive_give_the_thread_switch_interval_back(tmp_path: Path) 
         conditions=[Condition("note", "empty")],
     )
     assert sys.getswitchinterval() == before
+
+
+def test_preview_reads_across_gzip_members_and_stops_at_its_byte_budget(tmp_path: Path) -> None:
+    data, raw_rows, rows = csv_bytes(200, tricky=False)
+    header = format_header(COLUMNS)
+    path = tmp_path / "members.gz"
+    path.write_bytes(
+        gzip.compress(header + b"".join(raw_rows[:3])) + gzip.compress(b"".join(raw_rows[3:]))
+    )
+    shown = preview(path, fmt="csv")
+    assert shown.rows == [[display(value) for value in values] for values in rows[:50]]
+    assert shown.more
+
+    budget = len(header) + len(b"".join(raw_rows[:10])) + 5
+    small = preview(gz(data, tmp_path / "x.gz"), fmt="csv", max_bytes=budget)
+    assert small.rows == [[display(value) for value in values] for values in rows[:10]]
+    assert small.more
