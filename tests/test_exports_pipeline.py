@@ -102,7 +102,7 @@ class Recording(httpx.BaseTransport):
 def test_rate_limit_and_server_error_storms_still_complete(
     sandbox: SandboxServer, export_settings: Path
 ) -> None:
-    sandbox.set_faults(rate_limit_share=0.5, error_share=0.4)
+    sandbox.set_faults(rate_limit_share=0.35, error_share=0.3)
     transport = Recording()
     with management_api.use_transport(transport):
         export = drive(make_export(limit=50).pk, timeout=180)
