@@ -102,7 +102,8 @@ class Recording(httpx.BaseTransport):
 def test_rate_limit_and_server_error_storms_still_complete(
     sandbox: SandboxServer, export_settings: Path
 ) -> None:
-    sandbox.set_faults(rate_limit_share=0.35, error_share=0.3)
+    # The job stays pending a while, so the storm meets many polls, not just two calls.
+    sandbox.set_faults(rate_limit_share=0.35, error_share=0.3, job_pending_seconds=2)
     transport = Recording()
     with management_api.use_transport(transport):
         export = drive(make_export(limit=50).pk, timeout=180)
