@@ -319,6 +319,11 @@ def _submit(c: Claim) -> None:
     export = c.export
     job = management_api.create_users_export(export.auth0_request())
     job_id = str(job["id"])
+    # Keep the job id first, in a statement of its own: whatever fails next, a retry resumes
+    # this job instead of creating a second one.
+    Export.objects.filter(pk=export.pk, lease_token=c.token).update(
+        auth0_job_id=job_id, auth0_job_created_at=timezone.now()
+    )
     transition(
         c,
         Status.SUBMITTED,

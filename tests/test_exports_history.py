@@ -295,3 +295,14 @@ def test_ndjson_export_downloads_and_filters(admin_client_: Client, export_admin
     assert all(json.loads(line)["logins_count"] > 10 for line in kept)
     expected = sum(1 for line in lines if (json.loads(line).get("logins_count") or 0) > 10)
     assert child.row_count == expected
+
+
+def test_history_pages_through_25_at_a_time(admin_client_: Client, export_admin: User) -> None:
+    made = [pipeline.create_export(CSV_SPEC, requested_by=export_admin) for _ in range(27)]
+    first = admin_client_.get("/exports/").content.decode()
+    second = admin_client_.get("/exports/?page=2").content.decode()
+    assert first.count('id="export-row-') == 25
+    assert second.count('id="export-row-') == 2
+    assert f'id="export-row-{made[-1].pk}"' in first
+    assert f'id="export-row-{made[0].pk}"' in second
+    assert "Page 1 of 2" in first
