@@ -88,19 +88,11 @@ def new(request: StaffRequest) -> HttpResponse:
         form = ExportForm(request.POST, connections=conns, metadata_objects=objects)
         if form.is_valid():
             if "save_template" in request.POST:
-                return _save_template(request, form)
-            export = pipeline.create_export(form.spec(), requested_by=request.user)
-            audit.record(
-                request,
-                "exports.create",
-                target=f"export #{export.pk}",
-                format=export.format,
-                connection=export.connection_label,
-                fields=len(export.fields),
-                limit=export.limit,
-            )
-            messages.success(request, f"Export #{export.pk} is queued.")
-            return redirect(export)
+                template = _save_template(request, form)
+                if template is not None:
+                    return redirect(f"{reverse('exports:new')}?template={template.pk}")
+            else:
+                return _create(request, form)
     else:
         initial, picked = _prefill(request, conns)
         rows = picker_rows(metadata_leaves=leaves, metadata_objects=objects, picked=picked)
@@ -117,16 +109,31 @@ def new(request: StaffRequest) -> HttpResponse:
     )
 
 
-def _save_template(request: StaffRequest, form: ExportForm) -> HttpResponse:
+def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
+    export = pipeline.create_export(form.spec(), requested_by=request.user)
+    audit.record(
+        request,
+        "exports.create",
+        target=f"export #{export.pk}",
+        format=export.format,
+        connection=export.connection_label,
+        fields=len(export.fields),
+        limit=export.limit,
+    )
+    messages.success(request, f"Export #{export.pk} is queued.")
+    return redirect(export)
+
+
+def _save_template(request: StaffRequest, form: ExportForm) -> ExportTemplate | None:
     name = form.cleaned_data.get("template_title") or ""
     if not name:
         form.add_error("template_title", "Name the template to save it.")
-        return render(request, "exports/new.html", {"form": form, "csv_max_fields": CSV_MAX_FIELDS})
+        return None
     template, _ = ExportTemplate.objects.update_or_create(
         owner=request.user, name=name, defaults={"spec": form.spec()}
     )
     messages.success(request, f"Template “{template.name}” saved.")
-    return redirect(f"{reverse('exports:new')}?template={template.pk}")
+    return template
 
 
 @require_POST

@@ -226,3 +226,13 @@ def test_builder_needs_the_run_exports_capability(
     assert outsider_client.get("/exports/new/").status_code == 403
     assert agent_client.post("/exports/new/", builder_post([("email", "")])).status_code == 403
     assert not Export.objects.exists()
+
+
+def test_a_template_needs_a_name(admin_client_: Client) -> None:
+    data = builder_post([("email", "")], template_title="")
+    data["save_template"] = "1"
+    response = admin_client_.post("/exports/new/", data)
+    assert response.status_code == 200
+    assert "Name the template to save it." in response.content.decode()
+    assert not ExportTemplate.objects.exists()
+    assert not Export.objects.exists()
