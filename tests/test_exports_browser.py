@@ -56,6 +56,11 @@ def test_admin_builds_watches_and_downloads_an_export(
     page.locator("label", has_text="user_metadata").first.click()
     assert submit.is_enabled()
 
+    # Reorder with the picked list's buttons: email moves before user_id.
+    page.get_by_role("button", name="Move email up").click()
+    assert page.locator("#picked-order li").first.inner_text().startswith("email")
+    assert page.locator("input[name=r1-order]").input_value() == "1"
+
     page.get_by_label("Sample of 10 users").check()
     assert page.get_by_label("Limit").input_value() == "10"
     submit.click()
@@ -80,7 +85,7 @@ def test_admin_builds_watches_and_downloads_an_export(
         page.get_by_role("link", name="CSV (.csv)").click()
     assert csv_download.value.suggested_filename.endswith(".csv")
     lines = Path(csv_download.value.path()).read_text().splitlines()
-    assert lines[0].split(",")[0] == "Id"
+    assert lines[0].split(",")[:2] == ["email", "Id"]
     assert len(lines) == 11
 
     with page.expect_download() as json_download:

@@ -49,6 +49,7 @@
       problem.textContent = messages.join(" ");
       problem.classList.toggle("hidden", messages.length === 0);
       submit.disabled = messages.length > 0;
+      renderOrder();
     }
 
     function nextOrder() {
@@ -58,6 +59,60 @@
         if (!isNaN(value) && value > highest) { highest = value; }
       });
       return highest + 1;
+    }
+
+    var orderList = document.getElementById("picked-order");
+
+    function orderOf(row, position) {
+      var value = parseInt(row.querySelector(".field-order").value, 10);
+      return isNaN(value) ? 100000 + position : value;
+    }
+
+    function ordered() {
+      return picked()
+        .map(function (row, position) { return { row: row, key: orderOf(row, position) }; })
+        .sort(function (a, b) { return a.key - b.key; })
+        .map(function (entry) { return entry.row; });
+    }
+
+    function renumber(rows) {
+      rows.forEach(function (row, index) { row.querySelector(".field-order").value = String(index + 1); });
+    }
+
+    function move(rows, index, by) {
+      var target = index + by;
+      if (target < 0 || target >= rows.length) { return; }
+      var moved = rows.splice(index, 1)[0];
+      rows.splice(target, 0, moved);
+      renumber(rows);
+      update();
+    }
+
+    function button(label, text, onClick) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "button small secondary";
+      b.textContent = text;
+      b.setAttribute("aria-label", label);
+      b.addEventListener("click", onClick);
+      return b;
+    }
+
+    function renderOrder() {
+      if (!orderList) { return; }
+      var rows = ordered();
+      orderList.textContent = "";
+      rows.forEach(function (row, index) {
+        var title = row.querySelector(".field-as").value.trim();
+        var item = document.createElement("li");
+        var name = document.createElement("span");
+        name.className = "mono";
+        name.textContent = rowName(row) + (title ? " → " + title : "");
+        item.appendChild(name);
+        item.appendChild(button("Move " + rowName(row) + " up", "↑", function () { move(rows, index, -1); }));
+        item.appendChild(button("Move " + rowName(row) + " down", "↓", function () { move(rows, index, 1); }));
+        orderList.appendChild(item);
+      });
     }
 
     form.addEventListener("change", function (event) {
