@@ -212,7 +212,77 @@ def compile_query(q: str | None, *, walk: bool = False) -> CompiledQuery:
         raise QueryError("The query is nested too deeply.") from None
     if len(compiler.params) > MAX_PARAMS:
         raise QueryError("The query has too many terms; split it into several searches.")
+    if walk:
+        found = _driving_term(resolved)
+        if found is not None:
+            term, alone = found
+            if alone:
+                return CompiledQuery(DRIVER_SQL, list(term))
+            return CompiledQuery(f"{DRIVER_SQL} AND ({sql})", [*term, *compiler.params])
     return CompiledQuery(sql, compiler.params)
+
+
+# Driving a walk from one SearchTerm ------------------------------------------------------------
+
+# The walk form of a query that every match meets through one (path, value) SearchTerm row starts
+# with this test. The (path, value, user) index lists those users in id order, so a search walks
+# that index instead of the whole table: for a common value the first thousand come at once, and
+# a rare one is read in full. `split_driver` gives it back to the search.
+DRIVER_SQL = (
+    f"EXISTS (SELECT 1 FROM {SEARCHTERM} t WHERE t.user_id = u.id AND t.path = ? AND t.value = ?)"
+)
+
+
+class Driver(NamedTuple):
+    path: str
+    value: str
+    rest: CompiledQuery | None  # the rest of the condition, None when the term is all of it
+
+
+def split_driver(walk: tuple[str, list[Any]]) -> Driver | None:
+    """The driving SearchTerm of a `walk=True` form, if it has one."""
+    sql, params = walk
+    if sql == DRIVER_SQL:
+        return Driver(params[0], params[1], None)
+    if sql.startswith(f"{DRIVER_SQL} AND ("):
+        rest = CompiledQuery(sql[len(DRIVER_SQL) + 6 : -1], list(params[2:]))
+        return Driver(params[0], params[1], rest)
+    return None
+
+
+def _driving_term(item: tree.Item) -> tuple[tuple[str, str], bool] | None:
+    """A (path, value) SearchTerm that every match of the query has, and whether it is the
+    whole query: a single-valued metadata or identity equality, alone or in a top-level AND."""
+    while isinstance(item, tree.Group | tree.Plus):
+        item = item.expr if isinstance(item, tree.Group) else item.a
+    if isinstance(item, tree.AndOperation):
+        for operand in item.operands:
+            found = _driving_term(operand)
+            if found is not None:
+                return found[0], False
+        return None
+    if not isinstance(item, tree.SearchField) or not isinstance(item.expr, tree.Word | tree.Phrase):
+        return None
+    name = _unescape(item.name)
+    field = FIELDS.get(name)
+    is_metadata = name.partition(".")[0] in METADATA_ROOTS and "." in name
+    if not is_metadata and (field is None or field.kind != "searchterm"):
+        return None
+    if isinstance(item.expr, tree.Phrase):
+        text = _phrase_text(item.expr)
+    else:
+        parts = _word_pattern(item.expr.value)
+        if _has_wildcard(parts):
+            return None
+        text = _literal(parts)
+    if is_metadata:
+        values = _metadata_values(text)
+        if len(values) != 1:
+            return None
+        return (name, values[0]), True
+    assert field is not None
+    assert field.path is not None
+    return (field.path, text), True
 
 
 # Parse error messages ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 
-from sandbox import faults, indexing
+from sandbox import faults, indexing, query
 from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
 
@@ -97,21 +97,60 @@ class _Matches:
     in_id_order: bool
 
 
-def _matches(
-    raw: Any, where: str, walk: str, params: list[Any], walk_params: list[Any]
-) -> _Matches:
+@dataclass(frozen=True)
+class _Walk:
+    """The walk in id order: over the whole table, or over one SearchTerm's users (see
+    `sandbox.query.split_driver`), whose (path, value, user) index lists them in id order."""
+
+    condition: str  # over alias `u`, `searchable` included
+    params: list[Any]
+    driver: query.Driver | None
+
+    @classmethod
+    def of(cls, walk: tuple[str, Sequence[Any]]) -> _Walk:
+        params = list(walk[1])
+        driver = query.split_driver((walk[0], params))
+        return cls(f"u.searchable = 1 AND ({walk[0]})", params, driver)
+
+    def sql(self, limit: str) -> tuple[str, list[Any]]:
+        """The first `limit` matching ids in id order (`limit` is SQL: a number or `?`)."""
+        if self.driver is None:
+            return (
+                f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {self.condition} "
+                f"ORDER BY u.id LIMIT {limit}",
+                self.params,
+            )
+        rest, rest_params = "u.searchable = 1", []
+        if self.driver.rest is not None:
+            rest = f"u.searchable = 1 AND ({self.driver.rest.sql})"
+            rest_params = self.driver.rest.params
+        return (
+            f"SELECT t.user_id FROM {query.SEARCHTERM} t INDEXED BY sandbox_term_path_value "
+            f"CROSS JOIN {USERS} u ON u.id = t.user_id "
+            f"WHERE t.path = ? AND t.value = ? AND {rest} ORDER BY t.user_id LIMIT {limit}",
+            [self.driver.path, self.driver.value, *rest_params],
+        )
+
+
+def _matches(raw: Any, where: str, walk: _Walk, params: list[Any]) -> _Matches:
     """The matching ids, up to the 1,000-result window.
 
     Whether matches are rare or common decides the fast plan, and nobody knows before running
     it: rare matches are found by an index (fewer than a thousand, sorted afterwards), common
     ones by walking the table in id order until a window's worth turned up (`walk`: the same
-    condition with correlated probes instead of lists built in full). SQLite's own plan runs
-    first, under a small budget; then the walk, under the same budget; then, with no budget,
-    SQLite's plan again (rare matches that no index covers: a full scan whatever is done).
+    condition with correlated probes instead of lists built in full, or the users of a term
+    every match has, read from its index in id order). SQLite's own plan runs first, under a
+    small budget; then the walk, under a larger one; then, with no budget, SQLite's plan again
+    (rare matches that no index covers: a full scan whatever is done). A query that is one
+    such term alone skips all that: its walk is exact and fast whether the term is rare or not.
     """
     cap = SEARCH_WINDOW
     found_sql = f"SELECT u.id FROM {USERS} u WHERE {where} LIMIT {cap}"
-    walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT {cap}"
+    walk_sql, walk_params = walk.sql(str(cap))
+    if walk.driver is not None and walk.driver.rest is None:
+        # One term is the whole query: its index holds every match, in id order.
+        driven = _ids(raw, walk_sql, walk_params)
+        return _Matches(driven, len(driven) < cap, in_id_order=True)
     budget = settings.SANDBOX_SEARCH_PLAN_BUDGET
     try:
         found = _ids(raw, found_sql, params, budget)
@@ -129,10 +168,9 @@ def _matches(
 def _page(
     raw: Any,
     matches: _Matches,
-    walk: str,
+    walk: _Walk,
     where: str,
     params: list[Any],
-    walk_params: list[Any],
     order: str,
     offset: int,
     limit: int,
@@ -151,7 +189,7 @@ def _page(
         )
     # A window's worth or more: common enough that walking in result order meets the page soon.
     if order == DEFAULT_ORDER:
-        walk_sql = f"SELECT u.id FROM {USERS} u NOT INDEXED WHERE {walk} ORDER BY u.id LIMIT ?"
+        walk_sql, walk_params = walk.sql("?")
         return _ids(raw, walk_sql, [*walk_params, offset + limit])[offset:]
     sorted_sql = f"SELECT u.id FROM {USERS} u WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
     column = order.split()[0].removeprefix("u.")
@@ -162,10 +200,10 @@ def _page(
     except _OverBudget:
         # SQLite sorts every match; walk the sort field's index instead and stop at the page.
         walk_sorted = (
-            f"SELECT u.id FROM {USERS} u INDEXED BY sandbox_u_{column} WHERE {walk} "
+            f"SELECT u.id FROM {USERS} u INDEXED BY sandbox_u_{column} WHERE {walk.condition} "
             f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
-        return _ids(raw, walk_sorted, [*walk_params, limit, offset])
+        return _ids(raw, walk_sorted, [*walk.params, limit, offset])
 
 
 def search(
@@ -188,14 +226,12 @@ def search(
     db.ensure_connection()
     raw = db.connection
     condition = f"u.searchable = 1 AND ({where[0]})"
-    walk_condition = f"u.searchable = 1 AND ({walk[0]})"
-    params, walk_params = list(where[1]), list(walk[1])
-    matches = _matches(raw, condition, walk_condition, params, walk_params)
+    params = list(where[1])
+    walked = _Walk.of(walk)
+    matches = _matches(raw, condition, walked, params)
     ids: list[int] = []
     if limit > 0:
-        ids = _page(
-            raw, matches, walk_condition, condition, params, walk_params, order_sql, offset, limit
-        )
+        ids = _page(raw, matches, walked, condition, params, order_sql, offset, limit)
     profiles: list[str] = []
     if ids:
         marks = ", ".join("?" * len(ids))

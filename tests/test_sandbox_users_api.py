@@ -13,7 +13,8 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from sandbox import faults, tokens
-from sandbox.indexing import fold
+from sandbox.indexing import fold, search_terms
+from sandbox.query import compile_query, split_driver
 from sandbox.seed import DATABASE_CONNECTION, generate_users, seed_users
 
 if TYPE_CHECKING:
@@ -514,3 +515,61 @@ def test_every_plan_gives_the_same_page(
         patient, hasty = page(10**9, number), page(0, number)
         assert ids(hasty["users"]) == ids(patient["users"])
         assert hasty["total"] == patient["total"]
+
+
+@pytest.mark.parametrize(
+    ("q", "path", "value", "keep", "sort"),
+    [
+        ("identities.provider:auth0", "identities.provider", "auth0", None, ""),
+        ('user_metadata.consent.given:"true"', "user_metadata.consent.given", "true", None, ""),
+        ("app_metadata.plan:gold", "app_metadata.plan", "gold", None, ""),
+        ("app_metadata.plan:nobody", "app_metadata.plan", "nobody", None, ""),
+        ("identities.provider:auth0", "identities.provider", "auth0", None, "created_at:-1"),
+        (
+            "app_metadata.plan:free AND NOT blocked:true",
+            "app_metadata.plan",
+            "free",
+            lambda p: p.get("blocked") is not True,
+            "",
+        ),
+        (
+            "(app_metadata.roles:admin) AND _exists_:phone_number",
+            "app_metadata.roles",
+            "admin",
+            lambda p: "phone_number" in p,
+            "",
+        ),
+    ],
+)
+def test_searches_driven_by_one_metadata_or_identity_term(
+    api: Get,
+    q: str,
+    path: str,
+    value: str,
+    keep: Callable[[dict[str, Any]], bool] | None,
+    sort: str,
+) -> None:
+    """Such searches read the term's users in id order from its index: common or rare, the
+    pages and the capped total are those of every matching user."""
+    assert split_driver(compile_query(q, walk=True)) is not None
+    seed_users(2600, SEED)
+    faults.set_many({"rate_limit_plan": "off"})
+    expected = [
+        profile
+        for profile in generate_users(2600, SEED)
+        if (path, value) in search_terms(profile) and (keep is None or keep(profile))
+    ]
+    if sort:
+        expected.sort(key=lambda p: p["created_at"], reverse=True)
+    for number in (0, 3, 24):
+        body = api(
+            "/api/v2/users",
+            q=q,
+            search_engine="v3",
+            page=number,
+            per_page=40,
+            include_totals="true",
+            sort=sort,
+        ).json()
+        assert ids(body["users"]) == ids(expected[number * 40 : number * 40 + 40])
+        assert body["total"] == min(len(expected), 1000)
