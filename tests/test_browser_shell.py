@@ -92,3 +92,26 @@ def test_wrong_password_keeps_the_visitor_on_the_form(
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_text("That email address and password do not match").is_visible()
     assert page.url.startswith(f"{live_server.url}/sign-in/")
+
+
+def test_django_admin_works_under_the_csp_for_a_superuser(
+    live_server: Any, page: Any, transactional_db: None
+) -> None:
+    root = User.objects.create_superuser("root@example.com", "root@example.com", PASSWORD)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.goto(f"{live_server.url}/django-admin/login/")
+    page.get_by_label("Username").fill("root@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/django-admin/")
+    page.goto(f"{live_server.url}/django-admin/auth/user/{root.pk}/change/")
+    assert page.get_by_role("heading", name="Change user").is_visible()
+    page.goto(f"{live_server.url}/django-admin/staff/auditevent/")
+    assert page.get_by_role("heading", name="Select audit event to view").is_visible()
+    assert violations == []
