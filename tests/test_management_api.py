@@ -334,6 +334,25 @@ def test_missing_job_is_none(fake: Callable[..., FakeTenant]) -> None:
     assert management_api.get_job("job_abcdefghijklmnop") is None
 
 
+def test_bodies_parse_in_any_json_encoding(fake: Callable[..., FakeTenant]) -> None:
+    user = {"user_id": "auth0|1", "name": "Zoë Ångström", "logins_count": 2**70}
+    utf16 = json.dumps([user], ensure_ascii=False).encode("utf-16")
+    fake(
+        ok([user]),
+        lambda request: httpx.Response(
+            200, content=utf16, headers={"Content-Type": "application/json; charset=utf-16"}
+        ),
+    )
+    assert management_api.users_by_email("a@example.com") == [user]
+    assert management_api.users_by_email("a@example.com") == [user]
+
+
+def test_a_body_that_is_not_json_is_a_permanent_error(fake: Callable[..., FakeTenant]) -> None:
+    fake(lambda request: httpx.Response(200, content=b"<html>gateway</html>"))
+    with pytest.raises(PermanentError, match="not JSON"):
+        management_api.users_by_email("a@example.com")
+
+
 def test_users_by_email_passes_the_address_verbatim(fake: Callable[..., FakeTenant]) -> None:
     tenant = fake(ok([{"user_id": "auth0|1"}]))
     assert management_api.users_by_email("Jane+x@Example.com") == [{"user_id": "auth0|1"}]
