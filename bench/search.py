@@ -142,7 +142,11 @@ def main() -> None:
             run(args, work, base_url)
         finally:
             sandbox.terminate()
-            sandbox.wait(timeout=15)
+            try:
+                sandbox.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                sandbox.kill()
+                sandbox.wait()
 
 
 def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
