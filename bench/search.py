@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,7 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     from django.conf import settings
     from django.contrib.auth.models import Group, User
     from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection as database
     from django.test import Client, RequestFactory
 
     import management_api
@@ -213,11 +216,16 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
             "/users/", page_params, HTTP_HX_REQUEST="true", HTTP_COOKIE=cookie
         ).environ
         status: list[str] = []
-        chunks = application(environ, lambda line, headers, *_: status.append(line))
+
+        def start_response(line: str, headers: Any, *exc_info: Any) -> Callable[[bytes], object]:
+            status.append(line)
+            return lambda data: None
+
+        response = application(environ, start_response)
         try:
-            body = b"".join(chunks)
+            body = b"".join(response)
         finally:
-            chunks.close()  # type: ignore[attr-defined]
+            response.close()  # fires request_finished, as a WSGI server does
         return status[0], body
 
     def dashboard_once() -> float:
@@ -258,7 +266,15 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     settings.SEARCH_CACHE_SECONDS = 15
     page_params["c-0-value"] = "github"
     before = management_api.stats.total
-    assert page_view()[0].startswith("200")
+    queries: list[str] = []
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    # (CaptureQueriesContext would lose them: request_started empties its log.)
+    with database.execute_wrapper(counted):
+        assert page_view()[0].startswith("200")
     uncached = management_api.stats.total - before
     before = management_api.stats.total
     assert page_view()[0].startswith("200")
@@ -300,6 +316,12 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
         f"upstream requests per page view: uncached {uncached} (goal 1), "
         f"repeated within the cache TTL {cached} (goal 0)"
     )
+    tables = [
+        f"{sql.split()[0]} {match.group(1)}"
+        for sql in queries
+        if (match := re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)', sql))
+    ]
+    print(f"SQL queries per page view: {len(queries)} ({', '.join(tables)})")
 
 
 if __name__ == "__main__":
