@@ -227,6 +227,7 @@ else:
         "data_folder_in": str(CELERY_FS_DIR),
         "data_folder_out": str(CELERY_FS_DIR),
         "processed_folder": str(CELERY_FS_DIR / "processed"),
+        "control_folder": str(CELERY_FS_DIR / "control"),
         "store_processed": False,
         "polling_interval": env_float("CELERY_POLLING_INTERVAL", 0.2, minimum=0.01),
     }
