@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from exports import pipeline
-from exports.models import Export, Status
+from exports.models import Export, ExportTemplate, Status
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, drive, stored_files
 from tests.fixtures.personas import make_staff
@@ -262,7 +262,7 @@ def test_save_as_template_from_history(admin_client_: Client, export_admin: User
     export = ready(export_admin)
     response = admin_client_.post(f"/exports/{export.pk}/save-template/", {"name": "Monthly"})
     assert response.status_code == 302
-    template = export_admin.export_templates.get()  # type: ignore[attr-defined]
+    template = ExportTemplate.objects.get(owner=export_admin)
     assert template.name == "Monthly"
     assert template.spec["fields"] == export.fields
 
