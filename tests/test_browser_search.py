@@ -10,14 +10,17 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.fixtures.browser import TIMEOUT_MS
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_lookup import database_user
 from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,
-    # live_server flushes the database after each test; this restores the role groups.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # live_server needs committed rows. No serialized rollback: after another transactional
+    # test's flush has re-created the content types, restoring them fails on their unique key;
+    # make_staff() re-creates the role groups a flush removed.
+    pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fresh_cache", "use_sandbox"),
 ]
 
@@ -136,7 +139,7 @@ def test_the_builder_works_without_javascript(
     try:
         sign_in(context, live_server, support_agent)
         page = context.new_page()
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{live_server.url}/users/")
         page.get_by_label("Value, row 1").fill("@example.com")
         page.get_by_label("Operator, row 1").select_option("ends")
