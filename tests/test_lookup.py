@@ -159,3 +159,44 @@ def test_lookup_results_are_escaped(agent_client: Client, use_sandbox: SandboxSe
     html = agent_client.get("/lookup/", {"email": found[0]["email"]}).content.decode()
     assert "&lt;script&gt;" in html
     assert "<script>" not in html
+
+
+def test_an_address_stored_with_capitals_is_found_when_typed_in_lower_case(
+    agent_client: Client, use_sandbox: SandboxServer
+) -> None:
+    # The defect: users-by-email is case-sensitive, so this said "No user has the address".
+    mixed = next(
+        u for u in all_users(use_sandbox) if u.get("email") and u["email"] != u["email"].lower()
+    )
+    typed = mixed["email"].lower()
+    response = agent_client.get("/lookup/", {"email": typed})
+    html = response.content.decode()
+    assert "No user has the address" not in html
+    other = html.split('class="lookup-results other-case"', 1)[1]
+    assert mixed["user_id"] in other
+    assert "eventually consistent" in fragment_text(html)
+    event = AuditEvent.objects.get(action="users.lookup")
+    assert event.details["other_case"] >= 1
+
+
+def test_a_failing_search_never_claims_nobody_has_the_address(
+    agent_client: Client, use_sandbox: SandboxServer, settings: Any
+) -> None:
+    import httpx
+
+    import management_api
+
+    real = httpx.HTTPTransport()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # The sandbox cannot fail one endpoint alone; fail only the search, at the socket.
+        if request.url.path == "/api/v2/users":
+            return httpx.Response(503, json={"statusCode": 503, "error": "Service Unavailable"})
+        return real.handle_request(request)
+
+    settings.AUTH0_MAX_RETRIES = 0
+    with management_api.use_transport(httpx.MockTransport(handler)):
+        html = agent_client.get("/lookup/", {"email": "nobody.here@example.invalid"}).content
+    text = fragment_text(html.decode())
+    assert "No user has the address" not in text
+    assert "could not be checked" in text

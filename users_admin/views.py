@@ -182,6 +182,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
                 target=address,
                 matches=len(result.users),
                 lowercased=result.lowercased,
+                other_case=len(result.other_case),
             )
     return render(request, "users_admin/lookup.html", context)
 
