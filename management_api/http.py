@@ -391,8 +391,13 @@ def api_request(
     params: Mapping[str, Any] | None = None,
     json: Any = None,
     none_on_404: bool = False,
+    safe_to_repeat: bool | None = None,
 ) -> Any:
-    """Call `/api/v2{path}`; the parsed JSON body, None for 204 (or 404 when asked)."""
+    """Call `/api/v2{path}`; the parsed JSON body, None for 204 (or 404 when asked).
+
+    `safe_to_repeat` (default: the method is idempotent) says whether a request that may
+    have reached Auth0 (a read timeout, a 5xx) can be sent again.
+    """
     deadline = time.monotonic() + settings.AUTH0_DEADLINE_SECONDS
     shared = _budget.get()
     if shared is not None:
@@ -406,6 +411,7 @@ def api_request(
         params=params,
         json=json,
         headers={"Authorization": f"Bearer {token}"},
+        safe_to_repeat=safe_to_repeat,
     )
     if response.status_code == 401:
         # Revoked or expired early: one fresh token, one more try.
@@ -417,6 +423,7 @@ def api_request(
             params=params,
             json=json,
             headers={"Authorization": f"Bearer {token}"},
+            safe_to_repeat=safe_to_repeat,
         )
     if response.status_code == 404 and none_on_404:
         return None
@@ -425,6 +432,13 @@ def api_request(
     if response.status_code == 204 or not response.content:
         return None
     return _parse_json(response, path)
+
+
+def deadline_now() -> float:
+    """When a call starting now must end: AUTH0_DEADLINE_SECONDS, or the shared budget."""
+    deadline = time.monotonic() + settings.AUTH0_DEADLINE_SECONDS
+    shared = _budget.get()
+    return deadline if shared is None else min(deadline, shared)
 
 
 def _parse_json(response: httpx.Response, path: str) -> Any:

@@ -16,6 +16,14 @@ class StaffCapability(models.Model):
             ("view_all_exports", "See every staff member's exports"),
             ("download_exports", "Download export files"),
             ("view_audit_log", "Read the audit log"),
+            ("resend_verification", "Resend a user's verification email"),
+            ("send_password_link", "Send or show a password change link"),
+            ("clear_brute_force", "Clear a user's brute-force blocks"),
+            ("block_users", "Block and unblock users"),
+            ("reset_mfa", "Remove a user's MFA methods"),
+            ("sign_out_everywhere", "Sign a user out everywhere"),
+            ("edit_metadata", "Edit a user's user_metadata and app_metadata"),
+            ("delete_users", "Delete users (only with USERDESK_ALLOW_USER_DELETE)"),
         ]
 
     def __str__(self) -> str:

@@ -11,11 +11,13 @@ from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 SUPPORT_GROUP = "Support"
+SUPPORT_LEAD_GROUP = "Support lead"
 EXPORT_ADMIN_GROUP = "Export admin"
 
 
@@ -25,6 +27,15 @@ class Capability(StrEnum):
     VIEW_ALL_EXPORTS = "view_all_exports"
     DOWNLOAD_EXPORTS = "download_exports"
     VIEW_AUDIT_LOG = "view_audit_log"
+    # One per kind of action on a user at Auth0 (the user page's workbench).
+    RESEND_VERIFICATION = "resend_verification"
+    SEND_PASSWORD_LINK = "send_password_link"
+    CLEAR_BRUTE_FORCE = "clear_brute_force"
+    BLOCK_USERS = "block_users"
+    RESET_MFA = "reset_mfa"
+    SIGN_OUT_EVERYWHERE = "sign_out_everywhere"
+    EDIT_METADATA = "edit_metadata"
+    DELETE_USERS = "delete_users"
 
     @property
     def perm(self) -> str:
@@ -41,15 +52,46 @@ CAPABILITY_LABELS = {
     Capability.VIEW_ALL_EXPORTS: "seeing everyone's exports",
     Capability.DOWNLOAD_EXPORTS: "downloading export files",
     Capability.VIEW_AUDIT_LOG: "reading the audit log",
+    Capability.RESEND_VERIFICATION: "resending verification emails",
+    Capability.SEND_PASSWORD_LINK: "sending password change links",
+    Capability.CLEAR_BRUTE_FORCE: "clearing brute-force blocks",
+    Capability.BLOCK_USERS: "blocking and unblocking users",
+    Capability.RESET_MFA: "removing MFA methods",
+    Capability.SIGN_OUT_EVERYWHERE: "signing users out everywhere",
+    Capability.EDIT_METADATA: "editing user and app metadata",
+    Capability.DELETE_USERS: "deleting users",
 }
 
+SUPPORT_CAPABILITIES = (
+    Capability.SEARCH_USERS,
+    Capability.RESEND_VERIFICATION,
+    Capability.SEND_PASSWORD_LINK,
+    Capability.CLEAR_BRUTE_FORCE,
+)
 ROLE_CAPABILITIES: dict[str, tuple[Capability, ...]] = {
-    SUPPORT_GROUP: (Capability.SEARCH_USERS,),
-    EXPORT_ADMIN_GROUP: tuple(Capability),
+    SUPPORT_GROUP: SUPPORT_CAPABILITIES,
+    SUPPORT_LEAD_GROUP: (
+        *SUPPORT_CAPABILITIES,
+        Capability.BLOCK_USERS,
+        Capability.RESET_MFA,
+        Capability.SIGN_OUT_EVERYWHERE,
+        Capability.EDIT_METADATA,
+        # Only effective while USERDESK_ALLOW_USER_DELETE is on (see `can`).
+        Capability.DELETE_USERS,
+    ),
+    EXPORT_ADMIN_GROUP: (
+        Capability.SEARCH_USERS,
+        Capability.RUN_EXPORTS,
+        Capability.VIEW_ALL_EXPORTS,
+        Capability.DOWNLOAD_EXPORTS,
+        Capability.VIEW_AUDIT_LOG,
+    ),
 }
 
 
 def can(user: AbstractUser | AnonymousUser, capability: Capability) -> bool:
+    if capability is Capability.DELETE_USERS and not settings.USERDESK_ALLOW_USER_DELETE:
+        return False
     return bool(user.is_authenticated and user.is_active and user.has_perm(capability.perm))
 
 

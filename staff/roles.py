@@ -11,9 +11,13 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 
-from .permissions import EXPORT_ADMIN_GROUP, ROLE_CAPABILITIES, SUPPORT_GROUP
+from .permissions import EXPORT_ADMIN_GROUP, ROLE_CAPABILITIES, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 
-ROLES = {"support": SUPPORT_GROUP, "export-admin": EXPORT_ADMIN_GROUP}
+ROLES = {
+    "support": SUPPORT_GROUP,
+    "support-lead": SUPPORT_LEAD_GROUP,
+    "export-admin": EXPORT_ADMIN_GROUP,
+}
 
 
 @dataclass(frozen=True)

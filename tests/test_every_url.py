@@ -23,7 +23,13 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 
-from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP, Capability, can
+from staff.permissions import (
+    EXPORT_ADMIN_GROUP,
+    SUPPORT_GROUP,
+    SUPPORT_LEAD_GROUP,
+    Capability,
+    can,
+)
 from tests.fixtures.personas import make_staff
 
 PUBLIC = "public"
@@ -138,6 +144,7 @@ def personas(db: None) -> dict[str, User]:
     return {
         "outsider": make_staff("outsider@example.com", None),
         "support agent": make_staff("agent@example.com", SUPPORT_GROUP),
+        "support lead": make_staff("lead@example.com", SUPPORT_LEAD_GROUP),
         "export admin": make_staff("admin@example.com", EXPORT_ADMIN_GROUP),
     }
 

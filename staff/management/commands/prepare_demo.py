@@ -10,13 +10,15 @@ from django.core.management.base import BaseCommand, CommandParser
 from staff.roles import generate_password, save_staff, staff_exists
 
 DEMO_EMAIL = "demo@userdesk.local"
+LEAD_EMAIL = "lead@userdesk.local"
 SEED_COMMAND = "sandbox_seed"
 
 
 class Command(BaseCommand):
     help = (
         "Get a machine ready for `make run`: migrate both databases, create a demo export "
-        "admin when no staff exists (and print its sign-in), seed the sandbox when it is empty."
+        "admin and a demo support lead when no staff exists (and print their sign-ins), seed "
+        "the sandbox when it is empty."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,14 +44,20 @@ class Command(BaseCommand):
             return
         password = generate_password()
         save_staff(DEMO_EMAIL, "export-admin", password)
+        lead_password = generate_password()
+        save_staff(LEAD_EMAIL, "support-lead", lead_password)
         bar = "=" * 64
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n{bar}\n"
-                f"  Demo sign-in (Export admin), shown once:\n"
+                f"  Demo sign-ins, shown once:\n"
                 f"    URL:      {url}/sign-in/\n"
+                f"  Export admin (exports, audit log):\n"
                 f"    Email:    {DEMO_EMAIL}\n"
                 f"    Password: {password}\n"
+                f"  Support lead (acts on users: block, MFA reset, metadata, ...):\n"
+                f"    Email:    {LEAD_EMAIL}\n"
+                f"    Password: {lead_password}\n"
                 f"{bar}\n"
             )
         )
