@@ -31,6 +31,7 @@ from staff.permissions import (
     can,
 )
 from tests.fixtures.personas import make_staff
+from users_admin.actions import ACTIONS
 
 PUBLIC = "public"
 SIGNED_IN = "signed-in"
@@ -48,6 +49,9 @@ EXPECTED: dict[str, Need] = {
     "users_admin:search": Capability.SEARCH_USERS,
     "users_admin:lookup": Capability.SEARCH_USERS,
     "users_admin:detail": Capability.SEARCH_USERS,
+    "users_admin:timeline": Capability.SEARCH_USERS,
+    # The sample action; every action is visited by test_every_user_action_as_every_persona.
+    "users_admin:action": Capability.BLOCK_USERS,
     "exports:history": Capability.RUN_EXPORTS,
     "exports:new": Capability.RUN_EXPORTS,
     "exports:detail": Capability.RUN_EXPORTS,
@@ -69,6 +73,7 @@ SAMPLES: dict[str, Any] = {
     "template_id": 999_999,
     "variant": "original",
     "job_id": "job_doesnotexist",
+    "name": "block",
 }
 ALLOWED = {200, 302, 405}
 ALLOWED_WITH_SAMPLE_IDS = ALLOWED | {404}
@@ -177,3 +182,24 @@ def test_url_as_every_persona(route: Route, personas: dict[str, User], use_sandb
             assert status in expected, f"{url} as {label}: {status} (expected one of {expected})"
         else:
             assert status == 403, f"{url} as {label}: {status} (expected 403, needs {need})"
+
+
+@pytest.mark.parametrize("allow_delete", [False, True], ids=["delete-off", "delete-on"])
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_every_user_action_as_every_persona(
+    action: str, allow_delete: bool, personas: dict[str, User], use_sandbox: Any, settings: Any
+) -> None:
+    settings.USERDESK_ALLOW_USER_DELETE = allow_delete
+    need = ACTIONS[action].capability
+    url = reverse("users_admin:action", args=[action, SAMPLES["user_id"]])
+    assert Client().get(url).status_code == 302
+    for label, user in personas.items():
+        client = Client()
+        client.force_login(user)
+        allowed = can(user, need) and can(user, Capability.SEARCH_USERS)
+        for method in ("get", "post"):
+            status = getattr(client, method)(url).status_code
+            # The sample user does not exist: 404 once past the permission check.
+            assert status == (404 if allowed else 403), f"{method} {url} as {label}: {status}"
+    if need is Capability.DELETE_USERS:
+        assert can(personas["support lead"], need) is allow_delete

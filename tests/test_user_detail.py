@@ -107,3 +107,52 @@ def test_a_busy_tenant_is_reported_plainly(
     response = agent_client.get("/users/auth0|abc/")
     assert response.status_code == 503
     assert "Auth0 is busy, try again in" in response.content.decode()
+
+
+def every_user(server: SandboxServer) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = []
+    with server.api() as api:
+        for page in range(10):
+            response = api.get(
+                "/api/v2/users",
+                params={"search_engine": "v3", "per_page": 100, "page": page},
+            )
+            response.raise_for_status()
+            batch = response.json()
+            users.extend(batch)
+            if len(batch) < 100:
+                break
+    return users
+
+
+def test_a_user_without_email_opens(agent_client: Client, use_sandbox: SandboxServer) -> None:
+    # The defect: the page answered 500 for GitHub, SMS and username-only users.
+    user = find_user(use_sandbox, "NOT _exists_:email")
+    response = agent_client.get(f"/users/{user['user_id']}/")
+    assert response.status_code == 200
+    assert user["user_id"] in response.content.decode()
+
+
+def test_a_user_without_a_login_count_is_not_shown_zero_logins(
+    agent_client: Client, use_sandbox: SandboxServer
+) -> None:
+    user = find_user(use_sandbox, "NOT _exists_:logins_count")
+    html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    logins = html.split("<dt>Logins</dt><dd>", 1)[1].split("</dd>", 1)[0]
+    assert logins.strip() != "0"
+    assert "Auth0 has no count" in logins
+
+
+def test_every_user_of_the_seeded_tenant_opens(
+    agent_client: Client, use_sandbox: SandboxServer
+) -> None:
+    use_sandbox.set_faults(rate_limit_plan="off")
+    users = every_user(use_sandbox)
+    shapes = {user["user_id"].split("|", 1)[0] for user in users}
+    assert {"auth0", "github", "google-oauth2", "samlp"} <= shapes, shapes
+    failed = {}
+    for user in users:
+        status = agent_client.get(f"/users/{user['user_id']}/").status_code
+        if status != 200:
+            failed[user["user_id"]] = status
+    assert not failed

@@ -9,4 +9,7 @@ urlpatterns = [
     path("users/", views.search, name="search"),
     path("users/<path:user_id>/", views.detail, name="detail"),
     path("lookup/", views.lookup, name="lookup"),
+    # The action and the timeline come first in their URLs: a user id may hold slashes.
+    path("actions/<slug:name>/<path:user_id>/", views.user_action, name="action"),
+    path("timeline/<path:user_id>/", views.user_timeline, name="timeline"),
 ]

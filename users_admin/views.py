@@ -6,26 +6,35 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from management_api import (
+    LOGS_WINDOW,
+    LogPage,
     ManagementApiError,
     PermanentError,
     SearchPage,
     TransientError,
     budget,
-    get_user,
+    user_logs,
 )
+from management_api.support import LOGS_PER_PAGE
 from staff.audit import record
-from staff.permissions import Capability, requires
+from staff.permissions import Capability, can, require, requires
 
 from . import search as searching
+from . import timeline, workbench
+from .action_forms import MetadataForm, pretty
+from .actions import ACTIONS, Action, execute
 from .forms import COLUMNS, ConditionFormSet, LookupForm, SearchForm, search_query
 from .lookup import lookup_email
 from .rows import ROW_PREFIX, edited_rows
+from .workbench import Workbench
 
 TEMPLATE = "users_admin/search.html"
 
@@ -187,22 +196,23 @@ def lookup(request: HttpRequest) -> HttpResponse:
     return render(request, "users_admin/lookup.html", context)
 
 
-@requires(Capability.SEARCH_USERS)
-@one_deadline
-def detail(request: HttpRequest, user_id: str) -> HttpResponse:
+def _user_or_error(
+    request: HttpRequest, user_id: str, *, logs_page: int = 0
+) -> tuple[Workbench | None, HttpResponse | None]:
+    """The user's workbench, or the page that says why there is none (404, 502, 503)."""
     try:
-        user = get_user(user_id)
+        bench = workbench.load(user_id, logs_page=logs_page)
     except PermanentError as exc:
         # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
         record(request, "users.view", target=user_id, found=False, error=exc.message)
         if exc.status == 400:
-            return render(
+            return None, render(
                 request,
                 "users_admin/not_found.html",
                 {"user_id": user_id, "message": exc.message},
                 status=404,
             )
-        return render(
+        return None, render(
             request,
             "users_admin/detail.html",
             {"user_id": user_id, "load_error": str(exc)},
@@ -210,13 +220,123 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
         )
     except TransientError as exc:
         record(request, "users.view", target=user_id, outcome="error")
-        return render(
+        return None, render(
             request,
             "users_admin/detail.html",
             {"user_id": user_id, "load_error": busy_message(exc)},
             status=503,
         )
-    record(request, "users.view", target=user_id, found=user is not None)
-    if user is None:
-        return render(request, "users_admin/not_found.html", {"user_id": user_id}, status=404)
-    return render(request, "users_admin/detail.html", {"user_id": user_id, "profile": user})
+    if bench is None:
+        record(request, "users.view", target=user_id, found=False)
+        return None, render(request, "users_admin/not_found.html", {"user_id": user_id}, status=404)
+    return bench, None
+
+
+def _offered(request: HttpRequest, bench: Workbench) -> dict[str, Action]:
+    """The actions that apply to this user and that this staff member may take."""
+    return {
+        name: action
+        for name, action in ACTIONS.items()
+        if action.applies(bench) and can(request.user, action.capability)
+    }
+
+
+@requires(Capability.SEARCH_USERS)
+@one_deadline
+def detail(request: HttpRequest, user_id: str) -> HttpResponse:
+    bench, failed = _user_or_error(request, user_id)
+    if failed is not None:
+        return failed
+    assert bench is not None
+    entries, until = timeline.merged(user_id, bench.logs.value)
+    record(request, "users.view", target=user_id, found=True)
+    return render(
+        request,
+        "users_admin/detail.html",
+        {
+            "user_id": user_id,
+            "bench": bench,
+            "profile": bench.profile,
+            "offered": _offered(request, bench),
+            "entries": entries,
+            "older_url": timeline.older_url(user_id, 0, until),
+            "page_number": 0,
+            "logs_error": workbench.unavailable(bench.logs, "the logs"),
+            "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
+            "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
+            "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+        },
+    )
+
+
+@requires(Capability.SEARCH_USERS)
+@vary_on_headers("HX-Request")
+@one_deadline
+def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
+    page = request.GET.get("page", "0")
+    number = min(int(page), LOGS_WINDOW // LOGS_PER_PAGE - 1) if page.isdigit() else 0
+    until = parse_datetime(request.GET.get("until", "") or "") if request.GET.get("until") else None
+    logs_error = ""
+    logs: LogPage | None = None
+    try:
+        logs = user_logs(user_id, page=number)
+    except ManagementApiError as exc:
+        logs_error = f"Could not read the logs: {busy_message(exc)}"
+    entries, next_until = timeline.merged(user_id, logs, until=until)
+    context = {
+        "user_id": user_id,
+        "entries": entries,
+        "logs": logs,
+        "page_number": number,
+        "older_url": timeline.older_url(user_id, number, next_until),
+        "logs_error": logs_error,
+        "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+    }
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "users_admin/_timeline.html#timeline" if partial else "users_admin/timeline.html"
+    return render(request, template, context)
+
+
+@vary_on_headers("HX-Request")
+@one_deadline
+def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpResponse:
+    action = ACTIONS.get(name)
+    if action is None:
+        raise Http404("No such action")
+    require(request.user, Capability.SEARCH_USERS)
+    require(request.user, action.capability)
+    bench, failed = _user_or_error(request, user_id)
+    if failed is not None:
+        return failed
+    assert bench is not None
+    context: dict[str, Any] = {
+        "user_id": user_id,
+        "bench": bench,
+        "action": action,
+        "effect": action.effect.format(user=bench.label),
+    }
+    template = "users_admin/action.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#panel"
+    if request.method == "POST":
+        form = action.form(bench, request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            if isinstance(form, MetadataForm):
+                data["patch"] = form.patch()
+                if data["stage"] == "preview":
+                    context.update(form=form, diff=form.diff(), preview=True)
+                    return render(request, template, context)
+            context["done"] = execute(request, action, bench, form, data)
+            return render(request, template, context)
+        context["form"] = form
+        return render(request, template, context)
+    if not action.applies(bench):
+        context["not_applicable"] = True
+        return render(request, template, context)
+    form = action.form(bench)
+    if isinstance(form, MetadataForm):
+        which = "app_metadata" if request.GET.get("which") == "app_metadata" else "user_metadata"
+        form.initial.update(which=which, document=pretty(bench.profile.get(which)))
+    context["form"] = form
+    return render(request, template, context)

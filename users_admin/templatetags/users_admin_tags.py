@@ -9,6 +9,8 @@ from typing import Any
 from django import template
 from django.utils.dateparse import parse_datetime
 
+from users_admin.logtypes import describe
+
 register = template.Library()
 
 
@@ -42,3 +44,14 @@ def web_image(value: Any) -> str:
 @register.filter
 def label(mapping: dict[str, str], key: str) -> str:
     return mapping.get(key, key)
+
+
+@register.filter
+def label_action(mapping: dict[str, Any], key: str) -> Any:
+    """The offered action named `key`, or None (the user page's fix buttons)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def log_words(event_type: Any) -> str:
+    return describe(str(event_type or ""))
