@@ -32,15 +32,19 @@ def filtered_events(
     *,
     actor: str = "",
     action: str = "",
+    user: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[AuditEvent]:
-    """Events newest first; `actor` matches part of the email, dates are whole UTC days."""
+    """Events newest first; `actor` matches part of the email, `user` is an Auth0 user id
+    (the events about that user), dates are whole UTC days."""
     events = AuditEvent.objects.select_related("actor")
     if actor:
         events = events.filter(actor_label__icontains=actor)
     if action:
         events = events.filter(action=action)
+    if user:
+        events = events.filter(target=user)
     if date_from:
         events = events.filter(at__date__gte=date_from)
     if date_to:

@@ -43,6 +43,12 @@ class AuditFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
     )
     action = forms.ChoiceField(required=False, label="Action")
+    user = forms.CharField(
+        required=False,
+        max_length=500,
+        label="About the user (id)",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     date_from = forms.DateField(required=False, label="From (UTC)", widget=DateInput)
     date_to = forms.DateField(required=False, label="To (UTC)", widget=DateInput)
 
@@ -55,6 +61,9 @@ class AuditFilterForm(forms.Form):
 
     def clean_actor(self) -> str:
         return str(self.cleaned_data["actor"]).strip()
+
+    def clean_user(self) -> str:
+        return str(self.cleaned_data["user"]).strip()
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -156,6 +156,7 @@ class MetadataForm(ActionForm):
                     "document",
                     f"These keys are user attributes, not app_metadata: {', '.join(reserved)}.",
                 )
+                return cleaned
         if which and isinstance(document, dict) and not self.patch():
             self.add_error("document", "Nothing changed: the new value equals the current one.")
         return cleaned

@@ -8,6 +8,7 @@ write the audit event with actor, user, reason, before/after and Auth0's answer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -362,7 +363,11 @@ def execute(
         result = action.perform(bench, data)
     except ManagementApiError as exc:
         busy = isinstance(exc, TransientError)
-        message = f"Auth0 refused: {exc}" if not busy else f"Auth0 did not do it: {exc}"
+        if isinstance(exc, TransientError):
+            wait = max(1, math.ceil(exc.retry_after_seconds))
+            message = f"Auth0 did not do it: {exc}; try again in {wait} second{'s' * (wait != 1)}."
+        else:
+            message = f"Auth0 refused: {exc}"
         claim.status, claim.message = ActionRequest.Status.FAILED, message
         claim.save(update_fields=["status", "message"])
         record(
