@@ -221,7 +221,9 @@ def test_metadata_is_validated_diffed_then_saved(
     assert '<span class="diff-add">+   &quot;beta&quot;: true' in preview
     assert read_back(use_sandbox, user_id)["user_metadata"] == {"theme": "dark", "lang": "en"}
 
-    document = html_lib.unescape(re.search(r'name="document" value="([^"]*)"', preview)[1])
+    found = re.search(r'name="document" value="([^"]*)"', preview)
+    assert found, "the preview carries the document to save"
+    document = html_lib.unescape(found[1])
     saved = lead_client.post(
         url,
         {
