@@ -23,25 +23,6 @@ pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 REASON = "Ticket #4711: the user asked for it"
 
 
-@pytest.fixture
-def fresh_user(use_sandbox: SandboxServer) -> dict[str, Any]:
-    """A database user of this test's own, so changing it disturbs no other test."""
-    with use_sandbox.api() as api:
-        response = api.post(
-            "/api/v2/users",
-            json={
-                "connection": "Username-Password-Authentication",
-                "email": f"case-{uuid.uuid4().hex[:10]}@example.com",
-                "password": "correct horse battery staple",
-                "name": "Casey Action",
-                "user_metadata": {"theme": "dark", "lang": "en"},
-                "app_metadata": {"plan": "gold"},
-            },
-        )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
 def read_back(server: SandboxServer, user_id: str) -> dict[str, Any]:
     with server.api() as api:
         response = api.get(f"/api/v2/users/{quote(user_id, safe='')}")

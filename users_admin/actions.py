@@ -33,6 +33,8 @@ from management_api import (
     send_verification_email,
     update_user,
     user_blocks,
+    user_refresh_tokens,
+    user_sessions,
 )
 from staff.audit import record
 from staff.permissions import Capability
@@ -185,14 +187,22 @@ def _remove_mfa(bench: Workbench, data: dict[str, Any]) -> Result:
 
 
 def _sign_out(bench: Workbench, data: dict[str, Any]) -> Result:
+    before = {
+        "sessions": len(user_sessions(bench.user_id)),
+        "refresh_tokens": len(user_refresh_tokens(bench.user_id)),
+    }
     delete_user_sessions(bench.user_id)
     delete_user_refresh_tokens(bench.user_id)
+    # Auth0 revokes asynchronously, so a read right now may still list them: not re-read.
+    after = {"sessions": "revoked", "refresh_tokens": "revoked"}
     return Result(
         message=(
-            "Auth0 accepted: every session and refresh token of this user is being revoked "
-            "(it takes effect within moments)."
+            f"Auth0 accepted: {before['sessions']} session(s) and {before['refresh_tokens']} "
+            "refresh token(s) revoked; every app asks the user to sign in again (Auth0 applies "
+            "it within moments)."
         ),
-        after={"sessions": "revoked", "refresh_tokens": "revoked"},
+        before=before,
+        after=after,
         answer={"status": 202},
     )
 

@@ -1,0 +1,213 @@
+"""The support cases of the seeded tenant, fixed through the user page against the sandbox server:
+each action's permission, its audit event and its effect read back through the API."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from staff.models import AuditEvent
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
+from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
+from tests.test_user_actions import REASON, action_url, form_token
+
+pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
+
+
+def api_get(server: SandboxServer, path: str, **params: Any) -> Any:
+    with server.api() as api:
+        response = api.get(path, params=params)
+    response.raise_for_status()
+    return response.json()
+
+
+def enc(user_id: str) -> str:
+    return quote(user_id, safe="")
+
+
+def submit(client: Client, name: str, user_id: str, **fields: str) -> str:
+    token = form_token(client.get(action_url(name, user_id)).content.decode())
+    response = client.post(action_url(name, user_id), {"token": token, "reason": REASON, **fields})
+    assert response.status_code == 200
+    return fragment_text(response.content.decode())
+
+
+def test_an_agent_sees_why_a_brute_force_blocked_user_cannot_sign_in_and_clears_it(
+    agent_client: Client, use_sandbox: SandboxServer, support_agent: User
+) -> None:
+    user = brute_force_blocked(use_sandbox)[-1]
+    user_id = user["user_id"]
+    blocks = api_get(use_sandbox, f"/api/v2/user-blocks/{enc(user_id)}")["blocked_for"]
+    page = fragment_text(agent_client.get(f"/users/{user_id}/").content.decode())
+    for block in blocks:
+        assert f"Locked after too many failed sign-ins from {block['ip']}" in page
+    assert "Sign-in failed" in page  # the failed logins are on the timeline
+
+    outcome = submit(agent_client, "clear-blocks", user_id)
+    assert "Brute-force blocks cleared" in outcome
+    assert api_get(use_sandbox, f"/api/v2/user-blocks/{enc(user_id)}") == {"blocked_for": []}
+    event = AuditEvent.objects.get(action="users.clear-blocks")
+    assert event.actor == support_agent
+    assert event.details["before"] == {"blocked_for": blocks}
+    assert event.details["after"] == {"blocked_for": []}
+    assert event.details["reason"] == REASON
+    page = agent_client.get(f"/users/{user_id}/").content.decode()
+    assert "Locked after too many failed sign-ins" not in page
+    assert "Brute-force blocks cleared" in page  # on the timeline, by the agent
+
+
+def test_an_agent_resends_the_verification_email(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    page = fragment_text(agent_client.get(f"/users/{user_id}/").content.decode())
+    assert f"The email address {fresh_user['email']} is not verified." in page
+    outcome = submit(agent_client, "resend-verification", user_id)
+    assert f"Auth0 queued a verification email to {fresh_user['email']}" in outcome
+    event = AuditEvent.objects.get(action="users.resend-verification")
+    job = event.details["auth0"]
+    assert job["type"] == "verification_email"
+    assert api_get(use_sandbox, f"/api/v2/jobs/{job['id']}")["id"] == job["id"]
+    types = [e["type"] for e in api_get(use_sandbox, f"/api/v2/users/{enc(user_id)}/logs")]
+    assert "svr" in types
+
+
+def test_a_disabled_email_template_shows_on_the_timeline(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    use_sandbox.set_faults(email_template_disabled=True)
+    submit(agent_client, "resend-verification", fresh_user["user_id"])
+    job_id = AuditEvent.objects.get(action="users.resend-verification").details["auth0"]["id"]
+    with use_sandbox.api() as api:
+        for _ in range(400):  # the sandbox's job runner has no event to await from outside
+            if api.get(f"/api/v2/jobs/{job_id}").json()["status"] == "failed":
+                break
+            time.sleep(0.05)
+    page = fragment_text(agent_client.get(f"/users/{fresh_user['user_id']}/").content.decode())
+    assert "Verification email could not be sent" in page
+
+
+def test_a_password_change_link_is_shown_once_and_works(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    url = action_url("password-link", user_id)
+    token = form_token(agent_client.get(url).content.decode())
+    fields = {"token": token, "reason": REASON, "mode": "ticket"}
+    html = agent_client.post(url, fields).content.decode()
+    ticket = html.split('id="secret-link" class="mono secret" type="text" readonly value="', 1)[1]
+    ticket = ticket.split('"', 1)[0]
+    assert "/u/reset-password?ticket=" in ticket
+    assert httpx.get(ticket.rstrip("#")).status_code == 200  # the sandbox's reset page
+    event = AuditEvent.objects.get(action="users.password-link")
+    assert ticket.split("ticket=", 1)[1].rstrip("#") not in json.dumps(event.details)
+    replay = agent_client.post(url, fields).content.decode()
+    assert ticket not in replay  # shown once
+    assert "nothing was sent again" in fragment_text(replay)
+
+
+def test_a_social_user_gets_no_password_link(
+    agent_client: Client, use_sandbox: SandboxServer
+) -> None:
+    github = api_get(
+        use_sandbox, "/api/v2/users", search_engine="v3", q="identities.provider:github"
+    )[0]
+    page = agent_client.get(f"/users/{github['user_id']}/").content.decode()
+    assert action_url("password-link", github["user_id"]) not in page
+    confirm = agent_client.get(action_url("password-link", github["user_id"])).content.decode()
+    assert "does not apply" in confirm
+
+
+def test_a_lead_removes_one_mfa_method_then_all(
+    lead_client: Client, use_sandbox: SandboxServer, support_lead: User
+) -> None:
+    user = mfa_enrolled(use_sandbox)[-1]
+    user_id = user["user_id"]
+    path = f"/api/v2/users/{enc(user_id)}/authentication-methods"
+    methods = api_get(use_sandbox, path)
+    page = lead_client.get(f"/users/{user_id}/").content.decode()
+    assert f"{len(methods)} methods enrolled" in fragment_text(page)
+    assert action_url("remove-mfa", user_id) in page
+
+    first = methods[0]["id"]
+    outcome = submit(lead_client, "remove-mfa", user_id, method=first)
+    assert f"MFA method {first} removed." in outcome
+    assert first not in [m["id"] for m in api_get(use_sandbox, path)]
+
+    outcome = submit(lead_client, "remove-mfa", user_id, method="all")
+    assert "Every MFA method removed" in outcome
+    assert api_get(use_sandbox, path) == []
+    events = AuditEvent.objects.filter(action="users.remove-mfa").order_by("at")
+    assert [e.details["auth0"]["removed"] for e in events] == [first, "all"]
+    assert events[1].details["after"] == {"methods": []}
+    assert events[1].actor == support_lead
+
+
+def test_an_agent_cannot_reset_mfa(agent_client: Client, use_sandbox: SandboxServer) -> None:
+    user = mfa_enrolled(use_sandbox)[0]
+    page = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    assert action_url("remove-mfa", user["user_id"]) not in page
+    response = agent_client.post(
+        action_url("remove-mfa", user["user_id"]),
+        {"token": str(uuid.uuid4()), "reason": REASON, "method": "all"},
+    )
+    assert response.status_code == 403
+    path = f"/api/v2/users/{enc(user['user_id'])}/authentication-methods"
+    assert api_get(use_sandbox, path) != []
+
+
+def test_a_lead_signs_a_user_out_everywhere(
+    lead_client: Client, use_sandbox: SandboxServer
+) -> None:
+    use_sandbox.set_faults(rate_limit_plan="off")  # the checks below read a lot at once
+    user = with_devices(use_sandbox)[-1]
+    user_id = user["user_id"]
+    outcome = submit(lead_client, "sign-out", user_id)
+    assert "Auth0 accepted" in outcome
+    base = f"/api/v2/users/{enc(user_id)}"
+    assert api_get(use_sandbox, f"{base}/sessions") == {"sessions": []}
+    assert api_get(use_sandbox, f"{base}/refresh-tokens")["tokens"] == []
+    event = AuditEvent.objects.get(action="users.sign-out")
+    assert event.details["before"]["refresh_tokens"] >= 1
+    assert event.details["after"] == {"sessions": "revoked", "refresh_tokens": "revoked"}
+
+
+def test_sign_out_on_a_tenant_without_sessions_says_why(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    use_sandbox.set_faults(tenant_plan="professional")
+    outcome = submit(lead_client, "sign-out", fresh_user["user_id"])
+    assert "Auth0 refused" in outcome
+    event = AuditEvent.objects.get(action="users.sign-out")
+    assert event.details["outcome"] == "error"
+    assert event.details["auth0"]["status"] in {403, 404}
+
+
+def test_delete_needs_the_setting_and_the_typed_id(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer, settings: Any
+) -> None:
+    user_id = fresh_user["user_id"]
+    assert lead_client.get(action_url("delete", user_id)).status_code == 403
+    settings.USERDESK_ALLOW_USER_DELETE = True
+    page = lead_client.get(f"/users/{user_id}/").content.decode()
+    assert action_url("delete", user_id) in page
+    url = action_url("delete", user_id)
+    token = form_token(lead_client.get(url).content.decode())
+    wrong = lead_client.post(url, {"token": token, "reason": REASON, "confirm": "yes"})
+    assert f"Type {user_id} exactly to delete this user." in wrong.content.decode()
+    with use_sandbox.api() as api:
+        assert api.get(f"/api/v2/users/{enc(user_id)}").status_code == 200
+    done = lead_client.post(url, {"token": token, "reason": REASON, "confirm": user_id})
+    assert f"{user_id} was deleted at Auth0." in fragment_text(done.content.decode())
+    with use_sandbox.api() as api:
+        assert api.get(f"/api/v2/users/{enc(user_id)}").status_code == 404
+    assert AuditEvent.objects.get(action="users.delete").details["after"] == {"deleted": True}
