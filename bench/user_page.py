@@ -157,12 +157,17 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
         workbench.load(user_id)
         return time.perf_counter() - started
 
+    cpu = {"page": 0.0, "load": 0.0}
     page: list[float] = []
     loads: list[float] = []
     single: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(args.rounds):
+        started = time.process_time()
         page.append(page_once())
+        cpu["page"] += time.process_time() - started
+        started = time.process_time()
         loads.append(load_once())
+        cpu["load"] += time.process_time() - started
         for name, (path, params) in calls.items():
             single[name].append(call_once(path, params))
     admin.delete("/sandbox/faults")

@@ -12,6 +12,8 @@ is decided here, per endpoint, from what a second copy would do:
 from __future__ import annotations
 
 import contextvars
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,11 +51,34 @@ class Outcome(Generic[T]):
         return self.error is None
 
 
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+POOL_THREADS = 8
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's worker threads, kept between page views (starting threads per request
+    costs milliseconds on a loaded machine); a forked child builds its own."""
+    global _pool
+    current = _pool
+    if current is None or current[0] != os.getpid():
+        with _pool_lock:
+            current = _pool
+            if current is None or current[0] != os.getpid():
+                current = (
+                    os.getpid(),
+                    ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="management-api"),
+                )
+                _pool = current
+    return current[1]
+
+
 def concurrently(calls: dict[str, Callable[[], Any]]) -> dict[str, Outcome[Any]]:
     """Run independent calls at once on the shared client, so they cost about the slowest.
 
     Each runs in a copy of the caller's context, so a `budget()` deadline still applies.
-    Only ManagementApiError is caught (into the Outcome); anything else propagates.
+    Only ManagementApiError is caught (into the Outcome); anything else propagates. Not for
+    calls that themselves call `concurrently` (they would wait on the same threads).
     """
 
     def run(call: Callable[[], Any]) -> Outcome[Any]:
@@ -62,12 +87,11 @@ def concurrently(calls: dict[str, Callable[[], Any]]) -> dict[str, Outcome[Any]]
         except ManagementApiError as exc:
             return Outcome(error=exc)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        futures = {
-            name: pool.submit(contextvars.copy_context().run, run, call)
-            for name, call in calls.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    pool = _executor()
+    futures = {
+        name: pool.submit(contextvars.copy_context().run, run, call) for name, call in calls.items()
+    }
+    return {name: future.result() for name, future in futures.items()}
 
 
 # --- Users -------------------------------------------------------------------------------
