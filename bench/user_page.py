@@ -18,6 +18,7 @@ Rounds alternate page and baseline, so drift hits both. Goal: page <= 1.3x the s
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -192,6 +193,11 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     print(
         f"  page / slowest = {ratio:.2f}x (goal <= {GOAL_RATIO}x: {verdict}); "
         f"page / sum = {page_ms / total:.2f}x"
+    )
+    print(
+        f"  CPU in this process: page {cpu['page'] / args.rounds * ms:.1f} ms, the four calls "
+        f"alone {cpu['load'] / args.rounds * ms:.1f} ms; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs (wall times inflate under load)"
     )
 
 
