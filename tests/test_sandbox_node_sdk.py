@@ -80,6 +80,7 @@ def test_node_sdk_calls_every_support_action(node_sandbox: SandboxServer) -> Non
     assert "totp" in out["methodTypes"]
     assert out["methodsAfter"] == 0
     assert out["sessions"] >= 1
+    assert out["oneSession"] == ids["devices"]
     assert out["tokens"] >= 1
     assert (out["sessionsAfter"], out["tokensAfter"]) == (0, 0)
     assert out["connection"] == "Username-Password-Authentication"

@@ -8,6 +8,7 @@ const { UserBlocksClient } = require("auth0/userBlocks");
 const { TicketsClient } = require("auth0/tickets");
 const { JobsClient } = require("auth0/jobs");
 const { ConnectionsClient } = require("auth0/connections");
+const { SessionsClient } = require("auth0/sessions");
 
 async function all(pagePromise) {
   const items = [];
@@ -24,6 +25,7 @@ async function main() {
   const tickets = new TicketsClient(options);
   const jobs = new JobsClient(options);
   const connections = new ConnectionsClient(options);
+  const sessionsClient = new SessionsClient(options);
   const out = {};
 
   const created = await users.create({
@@ -58,8 +60,12 @@ async function main() {
   await users.authenticationMethods.deleteAll(ids.mfa);
   out.methodsAfter = (await all(users.authenticationMethods.list(ids.mfa))).length;
 
-  out.sessions = (await all(users.sessions.list(ids.devices))).length;
+  const sessionList = await all(users.sessions.list(ids.devices));
+  out.sessions = sessionList.length;
   out.tokens = (await all(users.refreshToken.list(ids.devices))).length;
+  out.oneSession = (await sessionsClient.get(sessionList[0].id)).user_id;
+  await sessionsClient.revoke(sessionList[0].id);
+  await users.revokeAccess(ids.devices, { preserve_refresh_tokens: true });
   await users.sessions.delete(ids.devices);
   await users.refreshToken.delete(ids.devices);
   out.sessionsAfter = (await all(users.sessions.list(ids.devices))).length;
