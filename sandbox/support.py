@@ -30,6 +30,7 @@ from sandbox.support_models import (
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 TICKET_TTL_SECONDS = 432000  # five days, Auth0's default when ttl_sec is absent or 0
+MAX_TTL_SECONDS = 2**31 - 1  # the sandbox's own bound, so an expiry date always exists
 
 
 class ActionError(Exception):
@@ -317,6 +318,47 @@ def delete_tokens(user_id: str) -> bool:
     return True
 
 
+def _end_sessions(found: Found, sessions: list[UserSession], drop_tokens: bool) -> None:
+    ids = [session.id for session in sessions]
+    UserSession.objects.using(SANDBOX_DB).filter(id__in=ids).delete()
+    for session_id in ids:
+        tenant_logs.append(
+            "slo",
+            user=found.profile,
+            details={"session_id": session_id, "initiator": "session-deleted"},
+        )
+    if drop_tokens:
+        tokens = list(RefreshToken.objects.using(SANDBOX_DB).filter(session_id__in=ids))
+        RefreshToken.objects.using(SANDBOX_DB).filter(id__in=[t.id for t in tokens]).delete()
+        for token in tokens:
+            tenant_logs.append("srrt", user=found.profile, details={"refresh_token_id": token.id})
+
+
+def revoke_access(user_id: str, session_id: str | None, preserve_refresh_tokens: bool) -> None:
+    """`POST /users/{id}/revoke-access`: the user's sessions (or the one named) and, unless
+    preserved, their refresh tokens. Nothing happens for an unknown user (Auth0 lists no 404)."""
+    found = find(user_id)
+    if found is None:
+        return
+    sessions = UserSession.objects.using(SANDBOX_DB).filter(user=found.user)
+    if session_id is not None:
+        sessions = sessions.filter(id=session_id)
+    _end_sessions(found, list(sessions), not preserve_refresh_tokens)
+
+
+def session(session_id: str) -> dict[str, Any] | None:
+    row = UserSession.objects.using(SANDBOX_DB).filter(id=session_id).first()
+    return None if row is None else json.loads(row.body)
+
+
+def end_session(session_id: str, drop_tokens: bool) -> bool:
+    row = UserSession.objects.using(SANDBOX_DB).filter(id=session_id).select_related("user").first()
+    if row is None:
+        return False
+    _end_sessions(Found(row.user, json.loads(row.user.profile)), [row], drop_tokens)
+    return True
+
+
 # Verification email jobs -------------------------------------------------------------------------
 
 VERIFICATION_KEYS = ("user_id", "client_id", "identity", "organization_id")
@@ -436,6 +478,10 @@ def create_password_ticket(body: dict[str, Any]) -> Ticket:
         raise _payload(f"'Expected type integer but found type {_type(ttl)}' on property ttl_sec")
     if ttl < 0:
         raise _payload(f"'Value {ttl} is less than minimum 0' on property ttl_sec")
+    if ttl > MAX_TTL_SECONDS:
+        raise _payload(
+            f"'Value {ttl} is greater than maximum {MAX_TTL_SECONDS}' on property ttl_sec"
+        )
     if "user_id" in body and "connection_id" in body:
         raise ActionError(
             400, "You cannot send user_id when specifying a connection_id.", "invalid_body"

@@ -123,10 +123,16 @@ def _body(request: HttpRequest) -> dict[str, Any] | None:
                 form[key] = int(value)
         return form
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
+        body = json.loads(request.body or b"{}", parse_constant=_refuse_constant)
+        # A lone surrogate cannot be stored or sent back as UTF-8.
+        json.dumps(body, ensure_ascii=False).encode()
+    except (ValueError, UnicodeEncodeError):
         return None
     return body if isinstance(body, dict) else None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _invalid_json() -> HttpResponse:
@@ -456,6 +462,105 @@ def delete_refresh_tokens(request: HttpRequest, user_id: str) -> HttpResponse:
     if not support.delete_tokens(user_id):
         return api_error(404, "User not found", "inexistent_user")
     _sapi(request, "Delete Refresh Tokens for a User", 202)
+    return json_response({}, status=202)
+
+
+REVOKE_FORBIDDEN = "Insufficient scope; expected: delete:sessions"
+REVOKE_SCOPES = ("delete:sessions", "delete:refresh_tokens")
+
+
+def _all_scopes(request: HttpRequest) -> HttpResponse | None:
+    # These need both scopes, where `management_api` checks for any one.
+    if not set(REVOKE_SCOPES) <= granted_scopes(request):
+        return api_error(403, REVOKE_FORBIDDEN, "insufficient_scope")
+    return None
+
+
+@management_api(scopes=REVOKE_SCOPES, group="other", forbidden=REVOKE_FORBIDDEN)
+def revoke_access(request: HttpRequest, user_id: str) -> HttpResponse:
+    refused = _all_scopes(request) or _plan_refusal(request)
+    if refused is not None:
+        return refused
+    body = _body(request)
+    if body is None:
+        return _invalid_json()
+    extra = [key for key in body if key not in ("session_id", "preserve_refresh_tokens")]
+    if extra:
+        return api_error(
+            400,
+            f"Payload validation error: 'Additional properties not allowed: {', '.join(extra)}'.",
+            "invalid_body",
+        )
+    session_id = body.get("session_id")
+    preserve = body.get("preserve_refresh_tokens", False)
+    if (session_id is not None and not isinstance(session_id, str)) or not isinstance(
+        preserve, bool
+    ):
+        return api_error(
+            400,
+            "Payload validation error: 'session_id' is a string and "
+            "'preserve_refresh_tokens' a boolean.",
+            "invalid_body",
+        )
+    support.revoke_access(user_id, session_id, preserve)
+    _sapi(request, "Revokes Selected Resources from a User", 202, body)
+    return json_response({}, status=202)
+
+
+def _no_session() -> HttpResponse:
+    return api_error(404, "The session does not exist.", "inexistent_session")
+
+
+@management_api(
+    scopes=("read:sessions",),
+    group="other",
+    forbidden="Insufficient scope, expected any of: read:sessions",
+)
+def get_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    refused = _plan_refusal(request)
+    if refused is not None:
+        return refused
+    found = support.session(session_id)
+    return _no_session() if found is None else json_response(found)
+
+
+@management_api(
+    scopes=("delete:sessions",),
+    group="other",
+    forbidden="Insufficient scope; expected: delete:sessions",
+)
+def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    refused = _plan_refusal(request)
+    if refused is not None:
+        return refused
+    # Refresh tokens survive the deletion of their session (Auth0's docs).
+    support.end_session(session_id, drop_tokens=False)
+    _sapi(request, "Delete Session", 202)
+    return json_response({}, status=202)
+
+
+@csrf_exempt
+@login_not_required
+def one_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    if request.method == "GET":
+        return get_session(request, session_id)
+    if request.method == "DELETE":
+        return delete_session(request, session_id)
+    return method_not_allowed()
+
+
+@csrf_exempt
+@login_not_required
+@management_api(scopes=REVOKE_SCOPES, group="other", forbidden=REVOKE_FORBIDDEN)
+def revoke_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return method_not_allowed()
+    refused = _all_scopes(request) or _plan_refusal(request)
+    if refused is not None:
+        return refused
+    if not support.end_session(session_id, drop_tokens=True):
+        return _no_session()
+    _sapi(request, "Revokes a Session", 202)
     return json_response({}, status=202)
 
 

@@ -37,6 +37,12 @@ urlpatterns = [
         name="sandbox-password-change-ticket",
     ),
     path("api/v2/logs", support_api.search_logs, name="sandbox-logs"),
+    path("api/v2/sessions/<str:session_id>", support_api.one_session, name="sandbox-session"),
+    path(
+        "api/v2/sessions/<str:session_id>/revoke",
+        support_api.revoke_session,
+        name="sandbox-session-revoke",
+    ),
     path("u/reset-password", support_api.reset_password_page, name="sandbox-reset-password"),
     path("exports/<str:job_id>/<str:filename>", jobs_api.download, name="sandbox-download"),
     path("sandbox/faults", faults_api.faults_view, name="sandbox-faults"),

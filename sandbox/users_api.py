@@ -306,6 +306,7 @@ SUB_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., HttpResponse]]]
         ("refresh-tokens",),
         {"GET": support_api.list_refresh_tokens, "DELETE": support_api.delete_refresh_tokens},
     ),
+    (("revoke-access",), {"POST": support_api.revoke_access}),
 )
 USERS_PREFIX = "/api/v2/users/"
 

@@ -314,6 +314,11 @@ def test_sdk_sessions_and_refresh_tokens(actions_sandbox: SandboxServer) -> None
     assert sessions
     assert tokens
     assert {token.session_id for token in tokens} <= {session.id for session in sessions}
+    first = sessions[0].id
+    assert first is not None
+    assert client.sessions.get(first).user_id == user_id
+    client.sessions.revoke(first)
+    client.users.revoke_access(user_id, preserve_refresh_tokens=True)
     client.users.sessions.delete(user_id)
     client.users.refresh_token.delete(user_id)
     assert list(client.users.sessions.list(user_id)) == []

@@ -669,3 +669,56 @@ def test_sessions_need_an_enterprise_tenant(sandbox: SandboxServer, api: httpx.C
     assert refused.status_code == 403
     assert refused.json()["errorCode"] == "feature_not_enabled"
     assert api.delete("/api/v2/users/auth0%7Cnobody/refresh-tokens").status_code == 403
+
+
+def test_revoke_access_and_one_session(sandbox: SandboxServer, api: httpx.Client) -> None:
+    with sqlite3.connect(f"file:{sandbox.db_path}?mode=ro", uri=True) as db:
+        owners = db.execute(
+            "SELECT u.user_id FROM sandbox_usersession s JOIN sandbox_tenantuser u "
+            "ON u.id = s.user_id GROUP BY u.id ORDER BY u.id DESC LIMIT 2"
+        ).fetchall()
+    (first,), (second,) = owners
+    base = f"/api/v2/users/{enc(first)}"
+    sessions = api.get(f"{base}/sessions").json()["sessions"]
+    one = api.get(f"/api/v2/sessions/{sessions[0]['id']}")
+    assert one.status_code == 200
+    assert one.json() == sessions[0]
+    assert api.post(f"/api/v2/sessions/{sessions[0]['id']}/revoke").status_code == 202
+    missing = api.get(f"/api/v2/sessions/{sessions[0]['id']}")
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "The session does not exist."
+
+    with sandbox.api(scope="delete:sessions") as half:
+        refused = half.post(f"/api/v2/users/{enc(second)}/revoke-access", json={})
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "Insufficient scope; expected: delete:sessions"
+    revoked = api.post(
+        f"/api/v2/users/{enc(second)}/revoke-access", json={"preserve_refresh_tokens": True}
+    )
+    assert revoked.status_code == 202
+    assert revoked.json() == {}
+    assert api.get(f"/api/v2/users/{enc(second)}/sessions").json() == {"sessions": []}
+    bad = api.post(f"/api/v2/users/{enc(second)}/revoke-access", json={"everything": True})
+    assert bad.status_code == 400
+
+
+def test_bodies_json_cannot_hold_are_refused_not_crashed_on(api: httpx.Client) -> None:
+    for raw in (b'{"user_id": NaN}', b'{"user_id": "\\ud800"}', b"[1]", b"{nope"):
+        response = api.post(
+            "/api/v2/jobs/verification-email",
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, raw
+        assert response.json()["errorCode"] == "invalid_body"
+    huge = api.post(
+        "/api/v2/tickets/password-change", json={"user_id": "auth0|x", "ttl_sec": 10**30}
+    )
+    assert huge.status_code == 400
+
+
+def test_a_deleted_user_leaves_search(api: httpx.Client) -> None:
+    user = new_user(api, email="search.gone@example.com")
+    query = {"q": f'user_id:"{user["user_id"]}"', "search_engine": "v3"}
+    api.delete(f"/api/v2/users/{enc(user['user_id'])}")
+    assert api.get("/api/v2/users", params=query).json() == []
