@@ -13,6 +13,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
@@ -81,18 +82,27 @@ def test_an_agent_resends_the_verification_email(
     assert "svr" in types
 
 
-def test_a_disabled_email_template_shows_on_the_timeline(
+def test_a_disabled_email_template_is_reported_in_place_and_on_the_timeline(
     agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
 ) -> None:
     use_sandbox.set_faults(email_template_disabled=True)
-    submit(agent_client, "resend-verification", fresh_user["user_id"])
+    user_id = fresh_user["user_id"]
+    url = action_url("resend-verification", user_id)
+    token = form_token(agent_client.get(url).content.decode())
+    done = agent_client.post(url, {"token": token, "reason": REASON}).content.decode()
     job_id = AuditEvent.objects.get(action="users.resend-verification").details["auth0"]["id"]
-    with use_sandbox.api() as api:
-        for _ in range(400):  # the sandbox's job runner has no event to await from outside
-            if api.get(f"/api/v2/jobs/{job_id}").json()["status"] == "failed":
-                break
-            time.sleep(0.05)
-    page = fragment_text(agent_client.get(f"/users/{fresh_user['user_id']}/").content.decode())
+    poll = reverse("users_admin:verification_job", args=[job_id])
+    assert f'hx-get="{poll}?user=' in done
+    for _ in range(400):  # the sandbox's job runner has no event to await from outside
+        answer = agent_client.get(poll, {"user": user_id}, headers={"HX-Request": "true"})
+        if answer.status_code == 286:  # settled: htmx stops polling
+            break
+        assert answer.status_code == 200
+        time.sleep(0.05)
+    text = fragment_text(answer.content.decode())
+    assert "Auth0 could not send the verification email" in text
+    assert "The verification email template is disabled." in text
+    page = fragment_text(agent_client.get(f"/users/{user_id}/").content.decode())
     assert "Verification email could not be sent" in page
 
 

@@ -59,6 +59,7 @@ class Result:
     after: dict[str, Any] = field(default_factory=dict)
     answer: dict[str, Any] = field(default_factory=dict)  # what Auth0 answered (no secrets)
     secret: str = ""  # shown to the agent once, never stored (a password change link)
+    job_id: str = ""  # a verification email job the outcome follows
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _resend_verification(bench: Workbench, data: dict[str, Any]) -> Result:
         before={"email_verified": bench.profile.get("email_verified")},
         after={"email_verified": bench.profile.get("email_verified"), "job": job.get("id")},
         answer=dict(job),
+        job_id=str(job.get("id") or ""),
     )
 
 
@@ -340,6 +342,7 @@ class Done:
     secret: str = ""
     replay: bool = False
     busy: bool = False
+    job_id: str = ""
 
 
 def execute(
@@ -402,4 +405,4 @@ def execute(
         after=result.after,
         auth0=result.answer,
     )
-    return Done(ok=True, message=result.message, secret=result.secret)
+    return Done(ok=True, message=result.message, secret=result.secret, job_id=result.job_id)

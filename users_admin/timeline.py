@@ -55,12 +55,16 @@ def _log_entry(event: dict[str, Any]) -> Entry:
     where = " · ".join(
         str(event[key]) for key in ("ip", "connection", "client_name") if event.get(key)
     )
+    detail = str(event.get("description") or "")
+    details = event.get("details")
+    if isinstance(details, dict) and details.get("error"):
+        detail = f"{detail}: {details['error']}" if detail else str(details["error"])
     return Entry(
         when=_when(event.get("date")),
         source="auth0",
         title=describe(str(event.get("type") or "")),
         failure=is_failure(event),
-        detail=str(event.get("description") or ""),
+        detail=detail,
         where=where,
     )
 

@@ -12,4 +12,5 @@ urlpatterns = [
     # The action and the timeline come first in their URLs: a user id may hold slashes.
     path("actions/<slug:name>/<path:user_id>/", views.user_action, name="action"),
     path("timeline/<path:user_id>/", views.user_timeline, name="timeline"),
+    path("verification-jobs/<str:job_id>/", views.verification_job, name="verification_job"),
 ]

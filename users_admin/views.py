@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 from management_api import (
@@ -21,6 +22,7 @@ from management_api import (
     SearchPage,
     TransientError,
     budget,
+    get_job,
     user_logs,
 )
 from management_api.support import LOGS_PER_PAGE
@@ -340,3 +342,43 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         form.initial.update(which=which, document=pretty(bench.profile.get(which)))
     context["form"] = form
     return render(request, template, context)
+
+
+@requires(Capability.RESEND_VERIFICATION)
+@vary_on_headers("HX-Request")
+@one_deadline
+def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
+    """Where a verification email job stands; the outcome panel polls it until it settles."""
+    user_id = request.GET.get("user", "")
+    try:
+        job = get_job(job_id)
+    except ManagementApiError as exc:
+        context: dict[str, Any] = {"job_error": busy_message(exc)}
+    else:
+        if job is None:
+            raise Http404("No such job")
+        context = {"job": job, "failure": ""}
+        if job.get("status") == "failed" and user_id:
+            context["failure"] = _email_failure(user_id)
+    context.update(job_id=job_id, user_id=user_id)
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "users_admin/job.html#job" if partial else "users_admin/job.html"
+    response = render(request, template, context)
+    settled = "job" in context and context["job"].get("status") in {"completed", "failed"}
+    if partial and settled:
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+def _email_failure(user_id: str) -> str:
+    """Auth0's reason for the newest failed verification email, from the user's logs."""
+    try:
+        events = user_logs(user_id, per_page=20).events
+    except ManagementApiError:
+        return ""
+    for event in events:
+        if event.get("type") in {"fv", "fvr"}:
+            details = event.get("details") if isinstance(event.get("details"), dict) else {}
+            reason = (details or {}).get("error") or event.get("description") or ""
+            return str(reason)
+    return ""
