@@ -87,7 +87,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     email = row.locator("td").first.inner_text().strip()
     row.get_by_role("link", name=re.compile("Details")).click()
     expect(page.get_by_role("heading", name="Profile")).to_be_visible()
-    expect(page.locator("dl.details").first).to_contain_text(email)
+    expect(page.locator("[aria-labelledby=profile-heading] dl.details")).to_contain_text(email)
     page.get_by_text("Raw JSON").click()
     expect(page.locator("pre.raw-json")).to_contain_text('"user_id"')
     # no Content-Security-Policy violation or script error (pictures may fail to load offline)
@@ -127,7 +127,9 @@ def test_agent_looks_up_an_address_typed_with_capitals(
     expect(page.locator(".lookup-result")).to_have_count(1)
     expect(page.locator(".lookup-result")).to_contain_text(user["user_id"])
     page.get_by_role("link", name=re.compile("Open details")).click()
-    expect(page.locator("dl.details").first).to_contain_text(user["user_id"])
+    expect(page.locator("[aria-labelledby=profile-heading] dl.details")).to_contain_text(
+        user["user_id"]
+    )
 
 
 def test_the_builder_works_without_javascript(
