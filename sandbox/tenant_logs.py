@@ -8,6 +8,7 @@ so a user's own log list does not show them; `GET /api/v2/logs?q=type:sapi` does
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import secrets
 from collections.abc import Iterable
@@ -60,11 +61,15 @@ def iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+# Tails count up from a random start: unique, and in write order within one millisecond.
+_tails = itertools.count(secrets.randbelow(10**30) * 10**5)
+
+
 def new_log_id(moment: dt.datetime, tail: int | None = None) -> str:
     """56 digits like Auth0's: 900, the UTC time to the millisecond, then a unique tail."""
     moment = moment.astimezone(dt.UTC)
     stamp = moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
-    number = secrets.randbelow(10**36) if tail is None else tail
+    number = next(_tails) if tail is None else tail
     return f"900{stamp}{number:036d}"
 
 
