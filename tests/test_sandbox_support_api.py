@@ -725,3 +725,18 @@ def test_a_deleted_user_leaves_search(api: httpx.Client) -> None:
     query = {"q": f'user_id:"{user["user_id"]}"', "search_engine": "v3"}
     api.delete(f"/api/v2/users/{enc(user['user_id'])}")
     assert api.get("/api/v2/users", params=query).json() == []
+
+
+def test_the_seeded_history_stays_recent_on_an_old_tenant(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    user = profiles(sandbox, "user_id = ?", (blocked_user(sandbox)["user_id"],))[0]
+    path = f"/api/v2/users/{enc(user['user_id'])}/logs"
+    today = api.get(path, params={"per_page": 100}).json()
+    sandbox.shift_clock(45 * 86400)  # the tenant was seeded 45 days ago
+    with sandbox.api() as later_api:  # a token from the shifted clock
+        later = later_api.get(path, params={"per_page": 100}).json()
+    seeded_today = [e for e in today if e["client_name"] == "Userdesk Demo App"]
+    seeded_later = [e for e in later if e["client_name"] == "Userdesk Demo App"]
+    assert [e["type"] for e in seeded_later] == [e["type"] for e in seeded_today]
+    assert seeded_later[0]["date"][:10] > seeded_today[0]["date"][:10]
