@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission, User
@@ -10,7 +11,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
 
+from . import audit
 from .permissions import EXPORT_ADMIN_GROUP, ROLE_CAPABILITIES, SUPPORT_GROUP
 
 ROLES = {"support": SUPPORT_GROUP, "export-admin": EXPORT_ADMIN_GROUP}
@@ -73,3 +76,50 @@ def save_staff(email: str, role: str, password: str | None) -> StaffResult:
     user.groups.remove(*Group.objects.filter(name__in=ROLES.values()).exclude(pk=group.pk))
     user.groups.add(group)
     return StaffResult(user=user, created=created)
+
+
+def current_roles(user: User) -> set[str]:
+    return set(user.groups.filter(name__in=ROLE_CAPABILITIES).values_list("name", flat=True))
+
+
+@transaction.atomic
+def set_roles(
+    user: User,
+    roles: Iterable[str],
+    *,
+    source: str,
+    request: HttpRequest | None = None,
+    actor: User | None = None,
+    **details: str,
+) -> bool:
+    """Give `user` exactly `roles` (names in ROLE_CAPABILITIES); audit it when they change."""
+    wanted = set(roles) & set(ROLE_CAPABILITIES)
+    before = current_roles(user)
+    if wanted == before:
+        return False
+    user.groups.remove(*Group.objects.filter(name__in=before - wanted))
+    user.groups.add(*Group.objects.filter(name__in=wanted - before))
+    record_role_change(request, actor or user, user, before, wanted, source=source, **details)
+    return True
+
+
+def record_role_change(
+    request: HttpRequest | None,
+    actor: User,
+    user: User,
+    before: set[str],
+    after: set[str],
+    *,
+    source: str,
+    **details: str,
+) -> None:
+    audit.record_for(
+        request,
+        actor,
+        audit.ROLE_CHANGED,
+        target=user.get_username(),
+        source=source,
+        before=", ".join(sorted(before)) or "(none)",
+        after=", ".join(sorted(after)) or "(none)",
+        **details,
+    )

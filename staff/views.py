@@ -1,17 +1,43 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 
+from . import audit, oidc
 from .audit import filtered_events
-from .forms import AuditFilterForm
+from .forms import AuditFilterForm, SignInForm
 from .models import AuditEvent
 from .permissions import Capability, requires
 
 AUDIT_PAGE_SIZE = 50
+
+
+class SignInView(auth_views.LoginView):
+    """The sign-in page: "Sign in with <provider>" first when OIDC is configured, then passwords."""
+
+    authentication_form = SignInForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["oidc_provider"] = oidc.provider_name() if oidc.enabled() else ""
+        context["password_sign_in"] = settings.PASSWORD_SIGN_IN
+        return context
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        response = super().form_valid(form)
+        audit.record(self.request, audit.PASSWORD_CHANGED, target=self.request.user.get_username())
+        return response
 
 
 @requires(Capability.VIEW_AUDIT_LOG)
