@@ -9,6 +9,10 @@ export PORT_WEB SANDBOX_PORT
 PYTEST_WORKERS ?= auto
 
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# The independent OpenID Connect provider of the sign-in tests (npm); skipped without npm.
+NPM := $(shell command -v npm 2>/dev/null)
+OIDC_PROVIDER := tests/oidc_provider
+OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER)/node_modules/.package-lock.json
 
 .PHONY: run test install install-dev lint pytest
 
@@ -21,9 +25,15 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen --no-dev --inexact
 
-install-dev: $(UV)
+install-dev: $(UV) $(if $(NPM),$(OIDC_PROVIDER_STAMP))
 	$(UV) sync --frozen
 
+$(OIDC_PROVIDER_STAMP): $(OIDC_PROVIDER)/package-lock.json $(OIDC_PROVIDER)/package.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund
+	touch $@
+
+# The sandbox also plays the staff's identity provider: "Sign in with Auth0 (sandbox)".
+run: export OIDC_SANDBOX ?= true
 run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
 	exec $(UV) run --no-sync honcho --procfile Procfile start

@@ -437,8 +437,9 @@ OIDC_ROLE_CLAIM = env_str("OIDC_ROLE_CLAIM", "groups")
 OIDC_ROLE_MAP = env_role_map("OIDC_ROLE_MAP") or (
     {"userdesk-support": "Support", "userdesk-exports": "Export admin"} if OIDC_SANDBOX else {}
 )
-# How often a signed-in OIDC session is re-checked with the provider (prompt=none).
-OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RECHECK_SECONDS", 900, minimum=0)
+# How often a signed-in OIDC session is re-checked with the provider (prompt=none). Not below
+# 10 s: the page the re-check returns to must not be due for another one.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RECHECK_SECONDS", 900, minimum=10)
 OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600, minimum=1)
 OIDC_TIMEOUT_SECONDS = env_float("OIDC_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 OIDC_TIMEOUT = OIDC_TIMEOUT_SECONDS

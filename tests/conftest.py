@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.sandbox",
     "tests.fixtures.celery",
+    "tests.fixtures.oidc_provider",
 ]
 
 
