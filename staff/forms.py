@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from .audit import ACCOUNT_ACTIONS, ACTION_FAMILIES
 from .models import AuditEvent
 
 
@@ -71,10 +72,16 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+        recorded = AuditEvent.objects.values_list("action", flat=True).distinct()
+        # Sign-in and account events are offered before the first one happens.
+        actions = sorted({*recorded, *ACCOUNT_ACTIONS})
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "Any action"), *((action, action) for action in actions)]
+        field.choices = [
+            ("", "Any action"),
+            *ACTION_FAMILIES.items(),
+            *((action, action) for action in actions),
+        ]
 
     def clean_actor(self) -> str:
         return str(self.cleaned_data["actor"]).strip()

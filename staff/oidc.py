@@ -36,7 +36,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from .audit import record_sign_in_failure
+from .audit import SIGN_IN, record_for, record_sign_in_failure
 from .permissions import ROLE_CAPABILITIES
 from .roles import set_roles
 
@@ -338,6 +338,22 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
             # A state that this browser did not start: a replayed or forged callback.
             _fail(request, "This sign-in link was not started in this browser, or was used twice.")
             return self.login_failure()
+
+    def login_success(self) -> HttpResponse:
+        request = self.request
+        rechecked = request.user.is_authenticated and request.user == self.user
+        response: HttpResponse = super().login_success()
+        if not rechecked:  # a re-check of an open session is no new sign-in
+            record_for(
+                request,
+                self.user,
+                SIGN_IN,
+                self.user.get_username(),
+                method="oidc",
+                provider=provider_name(),
+                subject=str(getattr(self.user, "oidc_subject", "")),
+            )
+        return response
 
     def login_failure(self) -> HttpResponse:
         request = self.request

@@ -72,9 +72,13 @@ def save_staff(email: str, role: str, password: str | None) -> StaffResult:
         user.set_password(password)
     elif created:
         user.set_unusable_password()
+    before = set() if created else current_roles(user)
     user.save()
     user.groups.remove(*Group.objects.filter(name__in=ROLES.values()).exclude(pk=group.pk))
     user.groups.add(group)
+    after = current_roles(user)
+    if before != after:
+        record_role_change(None, None, user, before, after, source="add_staff")
     return StaffResult(user=user, created=created)
 
 
@@ -105,7 +109,7 @@ def set_roles(
 
 def record_role_change(
     request: HttpRequest | None,
-    actor: User,
+    actor: User | None,
     user: User,
     before: set[str],
     after: set[str],
@@ -118,6 +122,7 @@ def record_role_change(
         actor,
         audit.ROLE_CHANGED,
         target=user.get_username(),
+        actor_label="" if actor else f"manage.py ({source})",
         source=source,
         before=", ".join(sorted(before)) or "(none)",
         after=", ".join(sorted(after)) or "(none)",

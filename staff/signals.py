@@ -1,29 +1,20 @@
-"""Sign-in events into the audit log: Django's and django-axes' signals, received in one place."""
+"""Sign-in events into the audit log from Django's and django-axes' signals.
+
+Successful sign-ins are recorded by the views that make them (staff.views.SignInView and
+staff.oidc.SignInCallbackView), which know the method and the provider's subject; Django's
+user_logged_in also fires for the test client's force_login, which is no sign-in.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from axes.signals import user_locked_out
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
 from . import audit
-
-
-@receiver(user_logged_in, dispatch_uid="staff-audit-sign-in")
-def _signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    from .oidc import OIDC_BACKEND, provider_name
-
-    details: dict[str, str] = {"method": "password"}
-    if getattr(user, "backend", "") == OIDC_BACKEND:
-        details = {
-            "method": "oidc",
-            "provider": provider_name(),
-            "subject": str(getattr(user, "oidc_subject", "")),
-        }
-    audit.record_for(request, user, audit.SIGN_IN, target=user.get_username(), **details)
 
 
 @receiver(user_logged_out, dispatch_uid="staff-audit-sign-out")
