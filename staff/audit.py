@@ -21,7 +21,7 @@ ROLE_CHANGED = "staff.role_changed"
 TEMPLATE_SAVED = "exports.template_saved"
 TEMPLATE_DELETED = "exports.template_deleted"
 # Whole families the audit page offers as one filter choice ("auth.*").
-ACTION_FAMILIES = {"auth.*": "Every sign-in event (auth.*)"}
+ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
     SIGN_IN,
     SIGN_IN_FAILED,

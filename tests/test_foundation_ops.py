@@ -183,11 +183,14 @@ def test_healthz_answers_503_when_redis_is_unreachable(tmp_path: Path) -> None:
 
 
 def test_prepare_demo_migrates_prints_a_sign_in_once_and_seeds(tmp_path: Path) -> None:
-    env = embedded_env(tmp_path)
+    env = embedded_env(tmp_path, OIDC_SANDBOX="true")  # as `make run` sets it
     first = manage(env, "prepare_demo", "--seed-users", "25", "--url", "http://127.0.0.1:8123")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Email:    demo@userdesk.local" in first.stdout
     assert "URL:      http://127.0.0.1:8123/sign-in/" in first.stdout
+    assert 'Or "Sign in with Auth0 (sandbox)" at http://127.0.0.1:8123/sign-in/ as:' in first.stdout
+    assert re.search(r"exports@userdesk.local +Export admin, Support", first.stdout)
+    assert re.search(r"visitor@userdesk.local +no role: refused", first.stdout)
     match = re.search(r"Password: (\S+)", first.stdout)
     assert match
     password = match.group(1)

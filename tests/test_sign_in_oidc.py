@@ -297,3 +297,12 @@ def test_the_sandbox_still_grants_client_credentials_on_the_same_endpoint(
     assert configuration["issuer"] == provider
     keys = httpx.get(configuration["jwks_uri"]).json()["keys"]
     assert [(key["kty"], key["alg"]) for key in keys] == [("RSA", "RS256")]
+
+
+def test_a_role_map_naming_an_unknown_role_fails_the_checks(settings: Any) -> None:
+    from django.core.checks import run_checks
+
+    settings.OIDC_ROLE_MAP = {"userdesk-support": SUPPORT_GROUP, "admins": "Superhero"}
+    errors = [error for error in run_checks() if error.id == "staff.E001"]
+    assert len(errors) == 1
+    assert "Superhero" in errors[0].msg
