@@ -306,3 +306,13 @@ def test_a_role_map_naming_an_unknown_role_fails_the_checks(settings: Any) -> No
     errors = [error for error in run_checks() if error.id == "staff.E001"]
     assert len(errors) == 1
     assert "Superhero" in errors[0].msg
+
+
+def test_a_deleted_role_group_is_recreated_when_a_claim_grants_it(provider: str) -> None:
+    from django.contrib.auth.models import Group
+
+    Group.objects.filter(name=SUPPORT_GROUP).delete()
+    client = Client(HTTP_HOST=HOST)
+    sign_in(client, SUPPORT)
+    assert current_roles(User.objects.get(username="support@userdesk.local")) == {SUPPORT_GROUP}
+    assert client.get("/users/").status_code == 200
