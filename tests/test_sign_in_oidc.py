@@ -119,7 +119,10 @@ def test_first_sign_in_creates_the_staff_member_with_the_mapped_role(provider: s
     user = User.objects.get(username="support@userdesk.local")
     assert current_roles(user) == {SUPPORT_GROUP}
     assert not user.has_usable_password()
-    assert client.get("/users/").status_code == 200
+    page = client.get("/users/")
+    assert page.status_code == 200
+    # No password to change: the top bar does not offer it.
+    assert 'href="/password/"' not in page.content.decode()
     assert client.get("/exports/").status_code == 403
     (event,) = events(audit.SIGN_IN)
     assert event.actor == user
