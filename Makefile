@@ -9,6 +9,11 @@ export PORT_WEB SANDBOX_PORT
 PYTEST_WORKERS ?= auto
 
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# Node packages of the tests (npm), each skipped by its tests without npm: the independent
+# OpenID Connect provider of the sign-in tests and the node auth0 SDK of the conformance test.
+NPM := $(shell command -v npm 2>/dev/null)
+NODE_PACKAGES := tests/oidc_provider tests/node
+NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_PACKAGES))
 
 .PHONY: run test install install-dev lint pytest
 
@@ -21,11 +26,15 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen --no-dev --inexact
 
-# The node SDK that tests/test_sandbox_node_sdk.py runs (skipped there when node is missing).
-install-dev: $(UV)
+install-dev: $(UV) $(if $(NPM),$(NODE_STAMPS))
 	$(UV) sync --frozen
-	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/node --no-audit --no-fund --silent; fi
 
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	npm ci --prefix $* --no-audit --no-fund
+	touch $@
+
+# The sandbox also plays the staff's identity provider: "Sign in with Auth0 (sandbox)".
+run: export OIDC_SANDBOX ?= true
 run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
 	exec $(UV) run --no-sync honcho --procfile Procfile start

@@ -130,6 +130,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "staff.oidc.SessionRecheck",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -301,6 +302,7 @@ SANDBOX_SEARCH_LAG_SECONDS = env_float("SANDBOX_SEARCH_LAG_SECONDS", 3.0, minimu
 SANDBOX_SEARCH_PLAN_BUDGET = env_int("SANDBOX_SEARCH_PLAN_BUDGET", 100, minimum=0)
 
 AUTH0_DOMAIN = env_str("AUTH0_DOMAIN")
+AUTH0_DOMAIN_SET = bool(AUTH0_DOMAIN)
 if AUTH0_DOMAIN:
     if "://" in AUTH0_DOMAIN or "/" in AUTH0_DOMAIN:
         raise ImproperlyConfigured(
@@ -393,11 +395,80 @@ STORAGES: dict[str, dict[str, Any]] = {
 # --- Auth, sign-in throttling -------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "staff.oidc.PasswordBackend",
+    "staff.oidc.StaffOIDCBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Email and password: the break-glass sign-in beside OIDC; false removes the form and ends
+# the sessions it opened.
+PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", default=True)
+
+
+def env_role_map(name: str) -> dict[str, str]:
+    """`claim-value=Role name,other-value=Other role` (role names as in staff.permissions)."""
+    mapping: dict[str, str] = {}
+    for item in env_list(name, []):
+        value, sep, role = item.partition("=")
+        if not sep or not value.strip() or not role.strip():
+            raise ImproperlyConfigured(
+                f"{name} entries must look like claim-value=Role name, got {item!r}"
+            )
+        mapping[value.strip()] = role.strip()
+    return mapping
+
+
+# --- Staff sign-in with OpenID Connect (staff/oidc.py, mozilla-django-oidc) -----------
+# Off unless an issuer is set: OIDC_ISSUER, or OIDC_AUTH0_DOMAIN for an Auth0 workforce tenant,
+# or OIDC_SANDBOX=true (`make run`) for the bundled sandbox acting as the provider.
+OIDC_AUTH0_DOMAIN = env_str("OIDC_AUTH0_DOMAIN")
+OIDC_SANDBOX = env_bool("OIDC_SANDBOX", default=False)
+if OIDC_AUTH0_DOMAIN and ("://" in OIDC_AUTH0_DOMAIN or "/" in OIDC_AUTH0_DOMAIN):
+    raise ImproperlyConfigured(
+        "OIDC_AUTH0_DOMAIN must be a bare host name like acme.eu.auth0.com, "
+        f"got {OIDC_AUTH0_DOMAIN!r}"
+    )
+if OIDC_AUTH0_DOMAIN:
+    _oidc_issuer, _oidc_name = f"https://{OIDC_AUTH0_DOMAIN}/", "Auth0"
+elif OIDC_SANDBOX:
+    _oidc_issuer, _oidc_name = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}/", "Auth0 (sandbox)"
+else:
+    _oidc_issuer, _oidc_name = "", ""
+OIDC_ISSUER = env_url("OIDC_ISSUER", _oidc_issuer, schemes=("http", "https"))
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME") or _oidc_name or urlsplit(OIDC_ISSUER).netloc
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "sandbox-staff-sign-in" if OIDC_SANDBOX else "")
+OIDC_RP_CLIENT_SECRET = env_str(
+    "OIDC_CLIENT_SECRET", "sandbox-staff-sign-in-secret" if OIDC_SANDBOX else ""
+)
+if OIDC_ISSUER and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set with an issuer")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+if OIDC_ISSUER and "openid" not in OIDC_RP_SCOPES.split():
+    raise ImproperlyConfigured(f"OIDC_SCOPES must include openid, got {OIDC_RP_SCOPES!r}")
+OIDC_ROLE_CLAIM = env_str("OIDC_ROLE_CLAIM", "groups")
+OIDC_ROLE_MAP = env_role_map("OIDC_ROLE_MAP") or (
+    {
+        "userdesk-support": "Support",
+        "userdesk-leads": "Support lead",
+        "userdesk-exports": "Export admin",
+    }
+    if OIDC_SANDBOX
+    else {}
+)
+# How often a signed-in OIDC session is re-checked with the provider (prompt=none). Not below
+# 10 s: the page the re-check returns to must not be due for another one.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RECHECK_SECONDS", 900, minimum=10)
+OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600, minimum=1)
+OIDC_TIMEOUT_SECONDS = env_float("OIDC_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+OIDC_TIMEOUT = OIDC_TIMEOUT_SECONDS
+OIDC_CLOCK_LEEWAY_SECONDS = env_int("OIDC_CLOCK_LEEWAY_SECONDS", 60, minimum=0)
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_CREATE_USER = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -406,7 +477,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_MINUTES", 15, minimum=0) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Per account, whatever the address: a spread attack on one account is locked like a direct
+# one. Not per address: staff behind one office NAT would lock each other out. (axes.W006 warns
+# that without the address, rotating user agents or cookies escapes the lock; here nothing but
+# the account name is counted, so there is nothing to rotate.)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_WHITELIST_CALLABLE = "staff.signals.axes_skips"
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
@@ -439,7 +516,21 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Preloading is hard to undo (browsers ship the list), so it is a decision, not a default.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
+    # Load balancers probe over plain http behind the TLS proxy.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # The bundled sandbox is a demo with known credentials, never a production upstream.
+    if (not AUTH0_DOMAIN_SET or OIDC_SANDBOX) and not env_bool(
+        "ALLOW_SANDBOX_IN_PRODUCTION", default=False
+    ):
+        raise ImproperlyConfigured(
+            "DEBUG is off but the app would use the bundled sandbox (AUTH0_DOMAIN unset or "
+            "OIDC_SANDBOX on) "
+            "as its tenant; set AUTH0_DOMAIN, or ALLOW_SANDBOX_IN_PRODUCTION=true to mean it"
+        )
 
 # --- Internationalisation, static -------------------------------------------------------
 LANGUAGE_CODE = "en-us"

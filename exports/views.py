@@ -129,9 +129,10 @@ def _save_template(request: StaffRequest, form: ExportForm) -> ExportTemplate | 
     if not name:
         form.add_error("template_title", "Name the template to save it.")
         return None
-    template, _ = ExportTemplate.objects.update_or_create(
+    template, created = ExportTemplate.objects.update_or_create(
         owner=request.user, name=name, defaults={"spec": form.spec()}
     )
+    audit.record(request, audit.TEMPLATE_SAVED, target=template.name, created=created)
     messages.success(request, f"Template “{template.name}” saved.")
     return template
 
@@ -143,8 +144,15 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
     form = TemplateNameForm(request.POST)
     if form.is_valid():
         spec = export.spec()
-        ExportTemplate.objects.update_or_create(
+        template, created = ExportTemplate.objects.update_or_create(
             owner=request.user, name=form.cleaned_data["name"], defaults={"spec": spec}
+        )
+        audit.record(
+            request,
+            audit.TEMPLATE_SAVED,
+            target=template.name,
+            created=created,
+            from_export=export.pk,
         )
         messages.success(request, f"Template “{form.cleaned_data['name']}” saved.")
     else:
@@ -157,6 +165,7 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
 def delete_template(request: StaffRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(ExportTemplate, owner=request.user, pk=pk)
     template.delete()
+    audit.record(request, audit.TEMPLATE_DELETED, target=template.name)
     messages.success(request, f"Template “{template.name}” deleted.")
     return redirect("exports:new")
 

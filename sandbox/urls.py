@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sandbox import connections_api, faults_api, jobs_api, support_api, tokens, users_api
+from sandbox import connections_api, faults_api, jobs_api, oidc, support_api, users_api
 
 urlpatterns = [
-    path("oauth/token", tokens.token_view, name="sandbox-token"),
+    # Authorization codes are answered by sandbox.oidc, every other grant by sandbox.tokens.
+    path("oauth/token", oidc.token, name="sandbox-token"),
+    path(".well-known/openid-configuration", oidc.configuration, name="sandbox-oidc-config"),
+    path(".well-known/jwks.json", oidc.jwks, name="sandbox-oidc-jwks"),
+    path("authorize", oidc.authorize, name="sandbox-oidc-authorize"),
+    path("userinfo", oidc.userinfo, name="sandbox-oidc-userinfo"),
     path("api/v2/users", users_api.users_collection, name="sandbox-users"),
     # One user and its sub-resources (`/logs`, `/authentication-methods/{id}`, ...): the id may
     # hold an encoded slash, so `users_api.user_subtree` splits the raw path itself.

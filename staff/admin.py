@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from .models import AuditEvent
+from .roles import current_roles, record_role_change
 
 
 @admin.register(AuditEvent)
@@ -24,3 +30,24 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    """Django's user admin; a change of someone's roles is written to the audit log."""
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool
+    ) -> None:
+        user = form.instance
+        assert isinstance(user, User)
+        # The groups are saved here, so the database still holds the old ones.
+        before = current_roles(user) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = current_roles(user)
+        if before != after:
+            actor = request.user if isinstance(request.user, User) else None
+            record_role_change(request, actor, user, before, after, source="admin")

@@ -9,6 +9,9 @@ class StaffConfig(AppConfig):
     name = "staff"
     verbose_name = "Staff, roles and audit log"
 
+    def ready(self) -> None:
+        from . import checks, signals  # noqa: F401 (connects the receivers, registers checks)
+
 
 class SuperuserAdminConfig(admin_apps.AdminConfig):
     """Installed in place of django.contrib.admin, so `admin.site` is the superuser-only site."""

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
+from .audit import ACCOUNT_ACTIONS, ACTION_FAMILIES
 from .models import AuditEvent
 
 
@@ -27,6 +31,26 @@ class SignInForm(AuthenticationForm):
     def clean_username(self) -> str:
         # add_staff stores emails lower-cased; accept any spelling at sign-in.
         return str(self.cleaned_data["username"]).strip().lower()
+
+    def clean(self) -> dict[str, Any]:
+        if not settings.PASSWORD_SIGN_IN:
+            raise ValidationError("Password sign-in is switched off here.", code="disabled")
+        return super().clean()
+
+    def get_invalid_login_error(self) -> ValidationError:
+        """Django's message, plus how many attempts are left before the account is locked."""
+        error = super().get_invalid_login_error()
+        username = self.cleaned_data.get("username")
+        if not username or self.request is None:
+            return error
+        failures = AxesProxyHandler.get_failures(self.request, {"username": username})
+        left = max(settings.AXES_FAILURE_LIMIT - failures, 0)
+        minutes = f"{settings.AXES_COOLOFF_TIME * 60:g}"
+        warning = (
+            f"{left} attempt{'s' if left != 1 else ''} left before sign-in for this account "
+            f"is locked for {minutes} minutes."
+        )
+        return ValidationError([error, ValidationError(warning, code="attempts_left")])
 
 
 class DateInput(forms.DateInput):
@@ -54,10 +78,16 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+        recorded = AuditEvent.objects.values_list("action", flat=True).distinct()
+        # Sign-in and account events are offered before the first one happens.
+        actions = sorted({*recorded, *ACCOUNT_ACTIONS})
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "Any action"), *((action, action) for action in actions)]
+        field.choices = [
+            ("", "Any action"),
+            *ACTION_FAMILIES.items(),
+            *((action, action) for action in actions),
+        ]
 
     def clean_actor(self) -> str:
         return str(self.cleaned_data["actor"]).strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission, User
@@ -10,7 +11,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
 
+from . import audit
 from .permissions import EXPORT_ADMIN_GROUP, ROLE_CAPABILITIES, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 
 ROLES = {
@@ -73,7 +76,61 @@ def save_staff(email: str, role: str, password: str | None) -> StaffResult:
         user.set_password(password)
     elif created:
         user.set_unusable_password()
+    before = set() if created else current_roles(user)
     user.save()
     user.groups.remove(*Group.objects.filter(name__in=ROLES.values()).exclude(pk=group.pk))
     user.groups.add(group)
+    after = current_roles(user)
+    if before != after:
+        record_role_change(None, None, user, before, after, source="add_staff")
     return StaffResult(user=user, created=created)
+
+
+def current_roles(user: User) -> set[str]:
+    return set(user.groups.filter(name__in=ROLE_CAPABILITIES).values_list("name", flat=True))
+
+
+@transaction.atomic
+def set_roles(
+    user: User,
+    roles: Iterable[str],
+    *,
+    source: str,
+    request: HttpRequest | None = None,
+    actor: User | None = None,
+    **details: str,
+) -> bool:
+    """Give `user` exactly `roles` (names in ROLE_CAPABILITIES); audit it when they change."""
+    wanted = set(roles) & set(ROLE_CAPABILITIES)
+    if Group.objects.filter(name__in=wanted).count() < len(wanted):
+        ensure_roles()  # a role group was deleted (or a test flushed the migration's rows)
+    before = current_roles(user)
+    if wanted == before:
+        return False
+    user.groups.remove(*Group.objects.filter(name__in=before - wanted))
+    user.groups.add(*Group.objects.filter(name__in=wanted - before))
+    record_role_change(request, actor or user, user, before, wanted, source=source, **details)
+    return True
+
+
+def record_role_change(
+    request: HttpRequest | None,
+    actor: User | None,
+    user: User,
+    before: set[str],
+    after: set[str],
+    *,
+    source: str,
+    **details: str,
+) -> None:
+    audit.record_for(
+        request,
+        actor,
+        audit.ROLE_CHANGED,
+        target=user.get_username(),
+        actor_label="" if actor else f"manage.py ({source})",
+        source=source,
+        before=", ".join(sorted(before)) or "(none)",
+        after=", ".join(sorted(after)) or "(none)",
+        **details,
+    )

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.celery",
     "tests.fixtures.support_cases",
+    "tests.fixtures.oidc_provider",
 ]
 
 

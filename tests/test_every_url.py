@@ -34,12 +34,17 @@ from tests.fixtures.personas import make_staff
 from users_admin.actions import ACTIONS
 
 PUBLIC = "public"
+# The steps of signing in with the identity provider: public, and always a redirect (to the
+# provider, or back to the sign-in page with a message).
+SIGN_IN_FLOW = "sign-in flow"
 SIGNED_IN = "signed-in"
 Need = Capability | str
 
 # What each named URL needs. Add every new page here.
 EXPECTED: dict[str, Need] = {
     "login": PUBLIC,
+    "oidc_authentication_init": SIGN_IN_FLOW,
+    "oidc_authentication_callback": SIGN_IN_FLOW,
     "healthz": PUBLIC,
     "home": SIGNED_IN,
     "logout": SIGNED_IN,
@@ -169,6 +174,9 @@ def test_url_as_every_persona(route: Route, personas: dict[str, User], use_sandb
         assert anonymous.status_code in {200, 503}, (
             f"{url}: public page answered {anonymous.status_code}"
         )
+        return
+    if need == SIGN_IN_FLOW:
+        assert anonymous.status_code == 302, f"{url}: sign-in step answered {anonymous.status_code}"
         return
     assert anonymous.status_code == 302, f"{url} as anonymous: {anonymous.status_code}"
     assert anonymous["Location"] == f"/sign-in/?next={quote(url, safe='/')}"

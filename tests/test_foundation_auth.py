@@ -109,7 +109,9 @@ def test_repeated_failed_sign_ins_are_locked_out_with_a_clear_message(
 
     # Even the right password is refused while the lock holds.
     assert sign_in(client, "agent@example.com", PASSWORD).status_code == 429
-    # The lock is per account and address: another staff member still signs in.
+    # The lock is per account: from another address too, but another staff member signs in.
+    elsewhere = Client(REMOTE_ADDR="198.51.100.23")
+    assert sign_in(elsewhere, "agent@example.com", PASSWORD).status_code == 429
     User.objects.create_user("other@example.com", password=PASSWORD)
     assert sign_in(Client(), "other@example.com", PASSWORD).status_code == 302
 

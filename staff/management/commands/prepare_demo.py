@@ -33,6 +33,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Migrating the {alias} database ...")
             call_command("migrate", database=alias, interactive=False, verbosity=0)
         self._demo_sign_in(options["url"].rstrip("/"))
+        self._sandbox_identities(options["url"].rstrip("/"))
         self._seed_sandbox(options["seed_users"], options["seed"])
 
     def _demo_sign_in(self, url: str) -> None:
@@ -61,6 +62,23 @@ class Command(BaseCommand):
                 f"{bar}\n"
             )
         )
+
+    def _sandbox_identities(self, url: str) -> None:
+        """With the sandbox as the identity provider (OIDC_SANDBOX), who can sign in through it."""
+        if not (settings.OIDC_SANDBOX and settings.OIDC_ISSUER):
+            return
+        from sandbox.oidc import STAFF_IDENTITIES
+        from staff.oidc import mapped_roles
+
+        lines = [f'  Or "Sign in with {settings.OIDC_PROVIDER_NAME}" at {url}/sign-in/ as:']
+        for identity in STAFF_IDENTITIES.values():
+            if identity.blocked:
+                outcome = "blocked at the provider: refused"
+            else:
+                roles = sorted(mapped_roles(identity.claims()))
+                outcome = ", ".join(roles) if roles else "no role: refused"
+            lines.append(f"    {identity.email:<26} {outcome}")
+        self.stdout.write("\n".join(lines) + "\n")
 
     def _seed_sandbox(self, users: int, seed: int) -> None:
         if SEED_COMMAND not in get_commands():

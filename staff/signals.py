@@ -1,0 +1,69 @@
+"""Sign-in events into the audit log from Django's and django-axes' signals.
+
+Successful sign-ins are recorded by the views that make them (staff.views.SignInView and
+staff.oidc.SignInCallbackView), which know the method and the provider's subject; Django's
+user_logged_in also fires for the test client's force_login, which is no sign-in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from . import audit
+
+
+@receiver(user_logged_out, dispatch_uid="staff-audit-sign-out")
+def _signed_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit.record_for(request, user, audit.SIGN_OUT, target=user.get_username())
+
+
+@receiver(user_login_failed, dispatch_uid="staff-audit-sign-in-failed")
+def _sign_in_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    # An OIDC callback that fails is recorded by staff.oidc with the reason; this is the form.
+    if "username" not in credentials or request is None:
+        return
+    email = str(credentials.get("username") or "")
+    audit.record_for(
+        request,
+        None,
+        audit.SIGN_IN_FAILED,
+        target=email,
+        actor_label=email,
+        method="password",
+        reason="locked" if getattr(request, "axes_locked_out", False) else "wrong password",
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="staff-audit-locked-out")
+def _locked_out(
+    sender: Any, request: HttpRequest | None, username: str | None = None, **kwargs: Any
+) -> None:
+    from django.conf import settings
+
+    email = str(username or "")
+    audit.record_for(
+        request,
+        None,
+        audit.LOCKED_OUT,
+        target=email,
+        actor_label=email,
+        failures=str(settings.AXES_FAILURE_LIMIT),
+        minutes=f"{settings.AXES_COOLOFF_TIME * 60:g}",
+    )
+
+
+def axes_skips(request: HttpRequest, credentials: dict[str, Any] | None = None) -> bool:
+    """AXES_WHITELIST_CALLABLE: only password sign-ins are counted and locked.
+
+    An OIDC callback has no username; counting its failures would lock every OIDC sign-in
+    together under the name None. The provider throttles its own sign-in.
+    """
+    return credentials is not None and "username" not in credentials

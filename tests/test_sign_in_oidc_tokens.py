@@ -1,0 +1,172 @@
+"""ID tokens that must not sign anyone in: the cases no honest provider produces.
+
+A small provider on a local HTTP server (the network's lowest seam) answers discovery, JWKS,
+the token endpoint and userinfo; the token endpoint hands out the ID token each test crafts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.auth.models import User
+from django.test import Client
+
+from staff import audit
+from staff.models import AuditEvent
+from staff.oidc import forget_discovery
+from staff.roles import ensure_roles
+
+CLIENT_ID = "userdesk-local"
+CLIENT_SECRET = "a client secret of at least thirty-two bytes"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+JWK = {**jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "k1"}
+
+
+class Provider:
+    def __init__(self) -> None:
+        self.id_token = ""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def _json(self, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                if path == "/.well-known/openid-configuration":
+                    base = provider.issuer
+                    self._json(
+                        {
+                            "issuer": base,
+                            "authorization_endpoint": f"{base}/authorize",
+                            "token_endpoint": f"{base}/token",
+                            "userinfo_endpoint": f"{base}/userinfo",
+                            "jwks_uri": f"{base}/jwks",
+                            "id_token_signing_alg_values_supported": ["RS256"],
+                        }
+                    )
+                elif path == "/jwks":
+                    self._json({"keys": [JWK]})
+                else:  # userinfo
+                    self._json(
+                        {"sub": "u1", "email": "eve@example.org", "groups": ["userdesk-support"]}
+                    )
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self._json(
+                    {"access_token": "at", "id_token": provider.id_token, "token_type": "Bearer"}
+                )
+
+        return Handler
+
+
+@pytest.fixture
+def local_provider(settings: Any, db: None) -> Iterator[Provider]:
+    provider = Provider()
+    thread = threading.Thread(target=provider.server.serve_forever, daemon=True)
+    thread.start()
+    settings.OIDC_ISSUER = provider.issuer
+    settings.OIDC_PROVIDER_NAME = "Local IdP"
+    settings.OIDC_RP_CLIENT_ID = CLIENT_ID
+    settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
+    settings.OIDC_ROLE_MAP = {"userdesk-support": "Support"}
+    ensure_roles()
+    forget_discovery()
+    try:
+        yield provider
+    finally:
+        provider.server.shutdown()
+        provider.server.server_close()
+        forget_discovery()
+
+
+def claims(provider: Provider, nonce: str, **changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": provider.issuer,
+        "aud": CLIENT_ID,
+        "sub": "u1",
+        "iat": now,
+        "exp": now + 300,
+        "nonce": nonce,
+        "email": "eve@example.org",
+    }
+    base.update(changes)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def attempt(provider: Provider, token_for: Any) -> Client:
+    client = Client(HTTP_HOST="localhost")
+    query = parse_qs(urlsplit(client.get("/sign-in/oidc/")["Location"]).query)
+    provider.id_token = token_for(query["nonce"][0])
+    client.get("/sign-in/oidc/callback/", {"code": "c", "state": query["state"][0]})
+    return client
+
+
+def rs256(payload: dict[str, Any]) -> str:
+    return jwt.encode(payload, KEY, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_a_good_token_signs_in(local_provider: Provider) -> None:
+    client = attempt(local_provider, lambda nonce: rs256(claims(local_provider, nonce)))
+    assert "_auth_user_id" in client.session
+    assert User.objects.filter(username="eve@example.org").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("another audience", "Audience doesn't match"),
+        ("another issuer", "Invalid issuer"),
+        ("expired", "expired"),
+        ("another nonce", "Nonce"),
+        ("no expiry", "exp"),
+        ("HS256 with the client secret as key", "not RS256"),
+        ("signed by another key", "did not check out"),
+    ],
+)
+def test_a_bad_token_signs_nobody_in(local_provider: Provider, case: str, expected: str) -> None:
+    def token_for(nonce: str) -> str:
+        good = claims(local_provider, nonce)
+        if case == "another audience":
+            return rs256({**good, "aud": "someone-else"})
+        if case == "another issuer":
+            return rs256({**good, "iss": "https://evil.example.com/"})
+        if case == "expired":
+            return rs256({**good, "exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200})
+        if case == "another nonce":
+            return rs256({**good, "nonce": "replayed"})
+        if case == "no expiry":
+            return rs256(claims(local_provider, nonce, exp=None))
+        if case == "HS256 with the client secret as key":
+            return jwt.encode(good, CLIENT_SECRET, algorithm="HS256", headers={"kid": "k1"})
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return jwt.encode(good, other, algorithm="RS256", headers={"kid": "k1"})
+
+    client = attempt(local_provider, token_for)
+    assert "_auth_user_id" not in client.session
+    assert not User.objects.filter(username="eve@example.org").exists()
+    (failure,) = AuditEvent.objects.filter(action=audit.SIGN_IN_FAILED)
+    assert expected in failure.details["reason"]
