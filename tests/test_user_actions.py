@@ -251,3 +251,16 @@ def test_the_audit_page_filters_by_user(
     html = admin_client_.get("/audit/", {"user": user_id}).content.decode()
     assert user_id in html
     assert "auth0|someoneelse" not in html
+
+
+def test_an_action_that_no_longer_applies_is_not_sent(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    # As from a page opened while the user was still blocked: a token never submitted.
+    stale = str(uuid.uuid4())
+    counter = Upstream()
+    html = lead_client.post(action_url("unblock", user_id), {"token": stale, "reason": REASON})
+    assert "does not apply" in html.content.decode()
+    assert counter.path(f"/api/v2/users/{user_id}") == 1  # the read, no PATCH
+    assert not AuditEvent.objects.filter(action="users.unblock").exists()

@@ -345,6 +345,11 @@ class Done:
     job_id: str = ""
 
 
+def submitted(token: Any) -> bool:
+    """Whether a form with this idempotency token was already submitted."""
+    return ActionRequest.objects.filter(token=token).exists()
+
+
 def execute(
     request: HttpRequest, action: Action, bench: Workbench, form: ActionForm, data: dict[str, Any]
 ) -> Done:

@@ -32,7 +32,7 @@ from staff.permissions import Capability, can, require, requires
 from . import search as searching
 from . import timeline, workbench
 from .action_forms import MetadataForm, pretty
-from .actions import ACTIONS, Action, execute
+from .actions import ACTIONS, Action, execute, submitted
 from .forms import COLUMNS, ConditionFormSet, LookupForm, SearchForm, search_query
 from .lookup import lookup_email
 from .rows import ROW_PREFIX, edited_rows
@@ -329,6 +329,10 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
                 if data["stage"] == "preview":
                     context.update(form=form, diff=form.diff(), preview=True)
                     return render(request, template, context)
+            # A replay shows the first outcome even though the action may no longer apply.
+            if not action.applies(bench) and not submitted(form.cleaned_data["token"]):
+                context["not_applicable"] = True
+                return render(request, template, context)
             context["done"] = execute(request, action, bench, form, data)
             return render(request, template, context)
         context["form"] = form
