@@ -42,6 +42,8 @@ EXPECTED: dict[str, Need] = {
     "users_admin:search": Capability.SEARCH_USERS,
     "users_admin:lookup": Capability.SEARCH_USERS,
     "users_admin:detail": Capability.SEARCH_USERS,
+    "users_admin:save_search": Capability.SEARCH_USERS,
+    "users_admin:delete_saved_search": Capability.SEARCH_USERS,
     "exports:history": Capability.RUN_EXPORTS,
     "exports:new": Capability.RUN_EXPORTS,
     "exports:detail": Capability.RUN_EXPORTS,

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django import template
+from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
 register = template.Library()
@@ -42,3 +43,13 @@ def web_image(value: Any) -> str:
 @register.filter
 def label(mapping: dict[str, str], key: str) -> str:
     return mapping.get(key, key)
+
+
+@register.simple_tag(takes_context=True)
+def back_to_results(context: dict[str, Any]) -> str:
+    """The search a user page was opened from (`?from=`), as a link back; only ever /users/?..."""
+    request = context.get("request")
+    search = request.GET.get("from", "") if request is not None else ""
+    if not search or "\n" in search or "\r" in search:
+        return ""
+    return "/users/?" + QueryDict(search).urlencode()
