@@ -338,3 +338,14 @@ def test_recent_searches_are_each_agents_own(agent_client: Client, support_agent
     assert "name:A*" not in colleague.get("/users/").content.decode()
     reopened = agent_client.get(recent[1].url).content.decode()
     assert sent_query(reopened) == "name:C*"
+
+
+def test_only_the_last_ten_searches_are_kept(agent_client: Client, support_agent: User) -> None:
+    for number in range(12):
+        agent_client.get(
+            "/users/",
+            builder_params({"field": "logins_count", "op": "is", "value": str(number)}),
+            headers=HX,
+        )
+    kept = [r.query for r in RecentSearch.objects.filter(owner=support_agent)]
+    assert kept == [f"logins_count:{n}" for n in range(11, 1, -1)]

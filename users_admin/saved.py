@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -21,11 +22,26 @@ def search_query_string(params: QueryDict) -> str:
 
 
 def remember(user: AbstractBaseUser, query_string: str, query: str) -> None:
-    """Keep this search at the top of the user's recent searches (RECENT_KEPT of them)."""
-    RecentSearch.objects.update_or_create(
-        owner_id=user.pk,
-        digest=RecentSearch.digest_of(query_string),
-        defaults={"query_string": query_string, "query": query, "searched_at": timezone.now()},
-    )
-    stale = RecentSearch.objects.filter(owner_id=user.pk).values_list("pk", flat=True)[RECENT_KEPT:]
-    RecentSearch.objects.filter(pk__in=list(stale)).delete()
+    """Keep this search at the top of the user's recent searches (RECENT_KEPT of them).
+
+    A repeated search (paging, Refresh, the same search again) costs one UPDATE.
+    """
+    now = timezone.now()
+    digest = RecentSearch.digest_of(query_string)
+    mine = RecentSearch.objects.filter(owner_id=user.pk)
+    if mine.filter(digest=digest).update(searched_at=now, query=query):
+        return
+    try:
+        with transaction.atomic():
+            RecentSearch.objects.create(
+                owner_id=user.pk,
+                digest=digest,
+                query_string=query_string,
+                query=query,
+                searched_at=now,
+            )
+    except IntegrityError:
+        return  # the same search, stored a moment ago by a parallel request
+    stale = list(mine.values_list("pk", flat=True)[RECENT_KEPT:])
+    if stale:
+        RecentSearch.objects.filter(pk__in=stale).delete()
