@@ -278,6 +278,13 @@ def assert_fits(page: Any, what: str) -> None:
         assert wrap[0] <= wrap[1], f"{what}: a table is {wrap[0]} px in a {wrap[1]} px box"
 
 
+def test_the_sign_in_page_fits_a_phone_and_a_laptop(page: Any, live_server: Any) -> None:
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/sign-in/")
+        assert_fits(page, f"sign-in at {width} px")
+
+
 def test_every_main_page_fits_a_phone_and_a_laptop(
     page: Any, live_server: Any, export_admin: User
 ) -> None:

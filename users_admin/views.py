@@ -197,7 +197,10 @@ def _search_results(
     else:
         context["result"] = result
         context["rows_shown"] = searching.result_rows(
-            result.page.users, data["columns"], COLUMNS, back=request.GET.urlencode()
+            result.page.users,
+            data["columns"],
+            COLUMNS,
+            back=_page_url(request, result.page.page).removeprefix("?"),
         )
         context.update(_page_links(request, result.page))
         if not result.page.users and result.page.page == 0:
