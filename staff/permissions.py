@@ -116,3 +116,8 @@ def requires(capability: Capability) -> Callable[[ViewFunc], ViewFunc]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def may_delete_saved_search(user: AbstractUser | AnonymousUser, saved: Any) -> bool:
+    """Anyone who searches sees their own and shared saved searches; only the owner deletes."""
+    return can(user, Capability.SEARCH_USERS) and saved.owner_id == user.pk

@@ -84,7 +84,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     assert page.locator("#results tbody tr").all_inner_texts() != first_page_ids
 
     row = page.locator("#results tbody tr").first
-    email = row.locator("td").first.inner_text().strip()
+    email = row.locator("td").first.locator(".copyable").inner_text().strip()
     row.get_by_role("link", name=re.compile("Details")).click()
     expect(page.get_by_role("heading", name="Profile")).to_be_visible()
     expect(page.locator("[aria-labelledby=profile-heading] dl.details")).to_contain_text(email)

@@ -58,6 +58,8 @@ EXPECTED: dict[str, Need] = {
     "users_admin:verification_job": Capability.RESEND_VERIFICATION,
     # The sample action; every action is visited by test_every_user_action_as_every_persona.
     "users_admin:action": Capability.BLOCK_USERS,
+    "users_admin:save_search": Capability.SEARCH_USERS,
+    "users_admin:delete_saved_search": Capability.SEARCH_USERS,
     "exports:history": Capability.RUN_EXPORTS,
     "exports:new": Capability.RUN_EXPORTS,
     "exports:detail": Capability.RUN_EXPORTS,

@@ -93,3 +93,13 @@ def test_an_exact_count_under_the_cap(agent_client: Client, tmp_path: Path) -> N
     text = fragment_text(agent_client.get("/users/", params).content.decode())
     assert "1,000+" not in text
     assert " users match" in text
+
+
+def test_numbered_page_links_stop_at_the_1000_window(agent_client: Client) -> None:
+    import re
+
+    params = builder_params(per_page="10", page="97")
+    html = agent_client.get("/users/", params, HTTP_HX_REQUEST="true").content.decode()
+    numbers = re.findall(r'<span class="visually-hidden">Page </span>(\d+)</', html)
+    assert numbers == ["1", "96", "97", "98", "99", "100"]  # 1,000 reachable, 10 a page
+    assert "page=100" not in html

@@ -85,4 +85,4 @@ def test_the_full_page_shows_builder_and_results(
     assert response.status_code == 200
     assert '<option value="db" selected>db</option>' in html
     assert "2 users match" in html
-    assert 'href="/users/auth0%7C1/"' in html
+    assert 'href="/users/auth0%7C1/?from=' in html

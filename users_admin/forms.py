@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.forms import BaseFormSet, formset_factory
 from django.http import QueryDict
+from django.utils import timezone
 
 from .lucene import (
     FIELDS,
+    KIND_OPS,
     METADATA_FIELD,
     METADATA_PATH,
     OP_LABELS,
     VALUE_OPS,
     Condition,
+    Kind,
     Op,
     QueryError,
+    compile_condition,
     compile_query,
 )
+from .saved import search_query_string
 
 PER_PAGE_CHOICES = [(10, "10"), (25, "25"), (50, "50"), (100, "100")]
 DEFAULT_PER_PAGE = 50
@@ -67,17 +75,56 @@ FIELD_CHOICES = [(key, label) for key, (label, _kind) in FIELDS.items()] + [
 OP_CHOICES = [(op.value, label) for op, label in OP_LABELS.items()]
 
 
+MAX_QUERY_LENGTH = 4000
+VALUE_INPUT_TYPES = {Kind.NUMBER: "number", Kind.DATE: "date"}
+
+
+def kind_of_choice(field: str) -> Kind:
+    return Kind.METADATA if field == METADATA_FIELD else FIELDS[field][1]
+
+
+class FieldSelect(forms.Select):
+    """Each field option names its kind, so the page can offer only the operators that fit."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        option["attrs"]["data-kind"] = kind_of_choice(str(option["value"])).value
+        return option
+
+
+class OperatorSelect(forms.Select):
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        op = Op(str(option["value"]))
+        option["attrs"]["data-kinds"] = " ".join(
+            k.value for k, ops in KIND_OPS.items() if op in ops
+        )
+        return option
+
+
 class ConditionForm(forms.Form):
     negate = forms.BooleanField(required=False, label="Not")
-    field = forms.ChoiceField(choices=FIELD_CHOICES, initial="email")
+    field = forms.ChoiceField(
+        choices=FIELD_CHOICES, initial="email", widget=FieldSelect(attrs={"class": "field-choice"})
+    )
     path = forms.CharField(
         required=False,
         max_length=200,
         label="Metadata path",
         widget=forms.TextInput(attrs={"placeholder": "app_metadata.plan", "class": "path"}),
     )
-    op = forms.ChoiceField(choices=OP_CHOICES, initial=Op.IS.value, label="Operator")
-    value = forms.CharField(required=False, max_length=500, strip=False)
+    op = forms.ChoiceField(
+        choices=OP_CHOICES,
+        initial=Op.IS.value,
+        label="Operator",
+        widget=OperatorSelect(attrs={"class": "op-choice"}),
+    )
+    value = forms.CharField(
+        required=False,
+        max_length=500,
+        strip=False,
+        widget=forms.TextInput(attrs={"class": "value"}),
+    )
     value2 = forms.CharField(
         required=False,
         max_length=500,
@@ -85,6 +132,20 @@ class ConditionForm(forms.Form):
         label="and",
         widget=forms.TextInput(attrs={"class": "value2", "placeholder": "upper bound"}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The value inputs take the chosen field's type (number, date) so the browser checks
+        # them before the request; static/js/search.js keeps them in step when the field changes.
+        chosen = self["field"].value()
+        kind = kind_of_choice(chosen) if chosen in dict(FIELD_CHOICES) else Kind.TEXT
+        if kind in VALUE_INPUT_TYPES:
+            for name in ("value", "value2"):
+                widget = self.fields[name].widget
+                assert isinstance(widget, forms.TextInput)
+                widget.input_type = VALUE_INPUT_TYPES[kind]
+                if kind is Kind.NUMBER:
+                    widget.attrs["step"] = "1"
 
     def clean_path(self) -> str:
         return str(self.cleaned_data.get("path") or "").strip()
@@ -99,11 +160,19 @@ class ConditionForm(forms.Form):
                     "Type a path under app_metadata or user_metadata, e.g. app_metadata.plan "
                     "(letters, digits and _ between dots).",
                 )
+        if self.errors or self.is_blank():
+            return data
+        try:
+            compile_condition(self.condition())
+        except QueryError as exc:
+            # Shown at the input the agent typed in: the value, or the operator when no value fits.
+            op = Op(data["op"])
+            self.add_error("value" if op in (*VALUE_OPS, Op.BETWEEN) else "op", str(exc))
         return data
 
     def is_blank(self) -> bool:
         """A row waiting for a value that was never typed is ignored, not an error."""
-        data = self.cleaned_data
+        data = getattr(self, "cleaned_data", {})
         return (
             data.get("op") in {op.value for op in (*VALUE_OPS, Op.BETWEEN)}
             and not str(data.get("value", "")).strip()
@@ -138,12 +207,18 @@ class SearchForm(forms.Form):
         required=False,
         label="Match",
     )
+    # No max_length: the browser would cut a pasted query silently; clean_q says so instead.
     q = forms.CharField(
         required=False,
-        max_length=4000,
         label="Lucene query",
         widget=forms.Textarea(
-            attrs={"rows": 3, "spellcheck": "false", "placeholder": 'email:"jane@example.com"'}
+            attrs={
+                "rows": 3,
+                "spellcheck": "false",
+                "placeholder": 'email:"jane@example.com"',
+                "aria-describedby": "q-help",
+                "data-max-length": str(MAX_QUERY_LENGTH),
+            }
         ),
     )
     connection = forms.ChoiceField(required=False, choices=[("", "Any connection")])
@@ -176,6 +251,9 @@ class SearchForm(forms.Form):
                 data.setdefault(name, default)
             if "columns" not in data:
                 data.setlist("columns", DEFAULT_COLUMNS)
+            if "mode" not in data:
+                # `/users/?q=jane` is a Lucene query typed into the address bar.
+                data["mode"] = "advanced" if data.get("q") else "builder"
         super().__init__(data)
         names = list(connections or [])
         chosen = str(self.data.get("connection") or "") if self.is_bound else ""
@@ -193,7 +271,20 @@ class SearchForm(forms.Form):
         return str(self.cleaned_data.get("join") or "AND")
 
     def clean_q(self) -> str:
-        return str(self.cleaned_data.get("q") or "").strip()
+        q = str(self.cleaned_data.get("q") or "").strip()
+        if len(q) > MAX_QUERY_LENGTH:
+            raise forms.ValidationError(
+                f"The query is {len(q):,} characters long; Auth0 takes at most "
+                f"{MAX_QUERY_LENGTH:,}. Shorten it, or split it into several searches."
+            )
+        return q
+
+    def ordered_columns(self) -> list[Any]:
+        """The column checkboxes, the chosen ones first in the agent's order."""
+        chosen = [str(c) for c in (self["columns"].value() or DEFAULT_COLUMNS)]
+        position = {name: index for index, name in enumerate(chosen)}
+        boxes = list(self["columns"])
+        return sorted(boxes, key=lambda box: position.get(box.data["value"], len(position)))
 
     def clean_columns(self) -> list[str]:
         return list(self.cleaned_data.get("columns") or DEFAULT_COLUMNS)
@@ -262,3 +353,83 @@ def search_query(
         return None, problems
     data = form.cleaned_data
     return compile_query(conditions, join=data["join"], connection=data["connection"]), []
+
+
+def rows_lucene(rows: BaseFormSet[ConditionForm], join: str) -> str | None:
+    """What the builder rows alone say (no connection), for "Edit as Lucene"; None if invalid."""
+    if not rows.is_valid():
+        return None
+    try:
+        return compile_query(
+            [row.condition() for row in rows.forms if not row.is_blank()],
+            join=join if join in ("AND", "OR") else "AND",
+        )
+    except QueryError:
+        return None
+
+
+_EMAIL = re.compile(r"[^\s\"'():*\\]+@[^\s\"'():*\\]+\.[A-Za-z]{2,}")
+_PHRASE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_LOWER_OPERATOR = re.compile(r"(?:^|\s)(and|or|not)(?=\s)")
+
+
+def empty_result_hints(form: SearchForm, rows: BaseFormSet[ConditionForm]) -> dict[str, str]:
+    """For a search that found nobody: an address to try in email lookup, and the likely
+    mistake (Auth0 takes lower-case and/or/not as words to search for)."""
+    data = form.cleaned_data
+    hints: dict[str, str] = {}
+    if data["mode"] == "advanced":
+        texts = [str(data["q"])]
+        operator = _LOWER_OPERATOR.search(_PHRASE.sub(" ", str(data["q"])))
+        if operator:
+            hints["operator"] = operator.group(1)
+    else:
+        texts = [str(row.cleaned_data.get("value", "")) for row in rows.forms]
+    for text in texts:
+        found = _EMAIL.search(text.replace("\\", ""))
+        if found:
+            hints["email"] = found.group(0)
+            break
+    return hints
+
+
+class SaveSearchForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name")
+    shared = forms.BooleanField(required=False, label="Share with the team")
+    query_string = forms.CharField(max_length=8000, widget=forms.HiddenInput)
+
+    def clean_name(self) -> str:
+        return str(self.cleaned_data["name"]).strip()
+
+    def clean_query_string(self) -> str:
+        kept = search_query_string(QueryDict(str(self.cleaned_data["query_string"]).lstrip("?")))
+        if not kept:
+            raise forms.ValidationError("Run a search first, then save it.")
+        return kept
+
+
+def _preset(label: str, *rows: dict[str, str]) -> dict[str, str]:
+    params = {
+        "mode": "builder",
+        "join": "AND",
+        "c-TOTAL_FORMS": str(len(rows)),
+        "c-INITIAL_FORMS": "0",
+    }
+    for index, row in enumerate(rows):
+        params.update({f"c-{index}-{key}": value for key, value in row.items()})
+    return {"label": label, "query_string": urlencode(params)}
+
+
+def presets() -> list[dict[str, str]]:
+    """The questions agents ask most, each a builder state (a URL that fills the builder)."""
+    week_ago = (timezone.now() - timedelta(days=7)).date().isoformat()
+    return [
+        _preset("Never logged in", {"field": "last_login", "op": Op.MISSING.value}),
+        _preset("Blocked", {"field": "blocked", "op": Op.IS_TRUE.value}),
+        _preset("Email not verified", {"field": "email_verified", "op": Op.IS_FALSE.value}),
+        _preset(
+            "Signed up in the last 7 days",
+            {"field": "created_at", "op": Op.GREATER.value, "value": week_ago},
+        ),
+        _preset("Social accounts", {"field": "identities.isSocial", "op": Op.IS_TRUE.value}),
+    ]

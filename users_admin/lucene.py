@@ -17,6 +17,8 @@ class Op(StrEnum):
     STARTS_WITH = "starts"
     ENDS_WITH = "ends"
     CONTAINS = "contains"
+    GREATER = "gt"
+    LESS = "lt"
     BETWEEN = "between"
     EXISTS = "exists"
     MISSING = "missing"
@@ -33,13 +35,15 @@ OP_LABELS: dict[Op, str] = {
     Op.STARTS_WITH: "starts with",
     Op.ENDS_WITH: "ends with",
     Op.CONTAINS: "contains",
+    Op.GREATER: "greater than / after",
+    Op.LESS: "less than / before",
     Op.BETWEEN: "between",
     Op.EXISTS: "exists",
     Op.MISSING: "does not exist",
     Op.IS_TRUE: "is true",
     Op.IS_FALSE: "is false",
 }
-VALUE_OPS = frozenset({Op.IS, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS})
+VALUE_OPS = frozenset({Op.IS, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS, Op.GREATER, Op.LESS})
 WILDCARD_OPS = frozenset({Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS})
 # Auth0 rejects a leading wildcard with fewer literal characters after it.
 MIN_SUFFIX_CHARS = 3
@@ -51,6 +55,30 @@ class Kind(StrEnum):
     NUMBER = "number"
     DATE = "date"
     METADATA = "metadata"
+
+
+# What the builder offers for each kind of field (the page hides the others, the form refuses them).
+KIND_OPS: dict[Kind, tuple[Op, ...]] = {
+    Kind.TEXT: (Op.IS, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS, Op.EXISTS, Op.MISSING),
+    Kind.NUMBER: (Op.IS, Op.GREATER, Op.LESS, Op.BETWEEN, Op.EXISTS, Op.MISSING),
+    Kind.DATE: (Op.GREATER, Op.LESS, Op.BETWEEN, Op.EXISTS, Op.MISSING),
+    Kind.BOOL: (Op.IS_TRUE, Op.IS_FALSE, Op.EXISTS, Op.MISSING),
+    Kind.METADATA: (Op.IS, Op.IS_TRUE, Op.IS_FALSE, Op.EXISTS, Op.MISSING),
+}
+# Labels that read naturally for one kind ("after" a date, "greater than" a number).
+KIND_OP_LABELS: dict[tuple[Kind, Op], str] = {
+    (Kind.NUMBER, Op.GREATER): "greater than",
+    (Kind.NUMBER, Op.LESS): "less than",
+    (Kind.DATE, Op.GREATER): "after",
+    (Kind.DATE, Op.LESS): "before",
+}
+KIND_NAMES = {
+    Kind.TEXT: "text",
+    Kind.NUMBER: "number",
+    Kind.DATE: "date",
+    Kind.BOOL: "yes/no",
+    Kind.METADATA: "metadata",
+}
 
 
 # The searchable fields of Auth0's user search v3, with how the builder treats them.
@@ -68,6 +96,7 @@ FIELDS: dict[str, tuple[str, Kind]] = {
     "phone_verified": ("Phone verified", Kind.BOOL),
     "identities.connection": ("Connection", Kind.TEXT),
     "identities.provider": ("Provider", Kind.TEXT),
+    "identities.isSocial": ("Social identity", Kind.BOOL),
     "logins_count": ("Logins count", Kind.NUMBER),
     "created_at": ("Created", Kind.DATE),
     "updated_at": ("Updated", Kind.DATE),
@@ -83,6 +112,9 @@ METADATA_PATH = re.compile(r"^(app_metadata|user_metadata)(\.[A-Za-z0-9_]+)+$")
 _RESERVED = set('+-&|!(){}[]^"~*?:\\/<>=')
 _PLAIN_RANGE_BOUND = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")
 _BARE_VALUE = re.compile(r"^(true|false|-?\d+(\.\d+)?)$")
+_NUMBER = re.compile(r"^-?\d+$")
+# ISO-8601 as Auth0 ranges take it: a year, a month, a day, or a full UTC time.
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?)?)?$")
 
 
 class QueryError(ValueError):
@@ -96,6 +128,22 @@ class Condition:
     value: str = ""
     value2: str = ""  # the upper bound of "between"
     negate: bool = False
+
+
+RANGE_OPS = frozenset({Op.IS, Op.GREATER, Op.LESS, Op.BETWEEN})
+
+
+def op_label(kind: Kind, op: Op) -> str:
+    return KIND_OP_LABELS.get((kind, op), OP_LABELS[op])
+
+
+def _check_bound(kind: Kind, value: str) -> None:
+    if not value:
+        return
+    if kind is Kind.NUMBER and not _NUMBER.match(value):
+        raise QueryError(f"“{value}” is not a whole number.")
+    if kind is Kind.DATE and not _DATE.match(value):
+        raise QueryError(f"“{value}” is not a date: write it as YYYY-MM-DD.")
 
 
 def field_kind(field: str) -> Kind:
@@ -144,10 +192,14 @@ def compile_condition(condition: Condition) -> str:
         raise QueryError(
             "Auth0 allows no wildcards or ranges on metadata: use is, exists, is true or is false."
         )
-    if op is Op.BETWEEN and kind not in (Kind.NUMBER, Kind.DATE):
-        raise QueryError("“between” works on numbers and dates.")
+    if op in (Op.BETWEEN, Op.GREATER, Op.LESS) and kind not in (Kind.NUMBER, Kind.DATE):
+        raise QueryError(f"“{op_label(kind, op)}” works on numbers and dates.")
     if op in (Op.IS_TRUE, Op.IS_FALSE) and kind not in (Kind.BOOL, Kind.METADATA):
         raise QueryError(f"“{op.label}” works on yes/no fields and metadata.")
+    if op not in KIND_OPS[kind]:
+        raise QueryError(f"“{op_label(kind, op)}” does not apply to a {KIND_NAMES[kind]} field.")
+    for bound in (value, condition.value2.strip()) if op in RANGE_OPS else ():
+        _check_bound(kind, bound)
     if op in (Op.ENDS_WITH, Op.CONTAINS) and len(value) < MIN_SUFFIX_CHARS:
         raise QueryError(
             f"“{op.label}” needs at least {MIN_SUFFIX_CHARS} characters (an Auth0 rule)."
@@ -161,6 +213,10 @@ def compile_condition(condition: Condition) -> str:
         expr = f"{field}:*{escape(value)}"
     elif op is Op.CONTAINS:
         expr = f"{field}:*{escape(value)}*"
+    elif op is Op.GREATER:
+        expr = f"{field}:{{{_range_bound(value)} TO *]"
+    elif op is Op.LESS:
+        expr = f"{field}:[* TO {_range_bound(value)}}}"
     elif op is Op.BETWEEN:
         if not value and not condition.value2.strip():
             raise QueryError("Enter at least one end of the range.")

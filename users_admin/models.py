@@ -1,7 +1,16 @@
+"""Userdesk's own records about searching and acting on users: submitted actions (keyed by
+their idempotency token), and the searches a staff member keeps (saved under a name, private or
+shared, and the recent ones)."""
+
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+
+RECENT_KEPT = 10
 
 
 class ActionRequest(models.Model):
@@ -28,3 +37,65 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.user_id} ({self.status})"
+
+
+class SavedSearchQuerySet(models.QuerySet["SavedSearch"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> SavedSearchQuerySet:
+        """A staff member sees their own searches and those shared with the team."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(models.Q(owner_id=user.pk) | models.Q(shared=True))
+
+
+class SavedSearch(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
+    )
+    name = models.CharField(max_length=100)
+    # The search page's query string (without page or refresh): reopening is the same URL.
+    query_string = models.TextField()
+    shared = models.BooleanField(default=False, help_text="Shown to every staff member.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SavedSearchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_search_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return f"/users/?{self.query_string}"
+
+
+class RecentSearch(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recent_searches"
+    )
+    query_string = models.TextField()
+    # Query strings can be long: uniqueness is kept on their digest.
+    digest = models.CharField(max_length=64)
+    query = models.TextField(help_text="The Lucene query sent, as shown to the agent.")
+    searched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-searched_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "digest"], name="recent_search_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.query or "(every user)"
+
+    @property
+    def url(self) -> str:
+        return f"/users/?{self.query_string}"
+
+    @staticmethod
+    def digest_of(query_string: str) -> str:
+        return hashlib.sha256(query_string.encode()).hexdigest()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+from django.http import QueryDict
 
 ROW_PREFIX = "c"
 ROW_KEYS = ("negate", "field", "path", "op", "value", "value2")
@@ -36,3 +39,20 @@ def edited_rows(data: Mapping[str, Any], *, add: bool, remove: int | None) -> li
     if add and len(rows) < MAX_ROWS:
         rows.append({})
     return rows or [{}]
+
+
+_ROW_KEY = re.compile(rf"^{ROW_PREFIX}-(\d+)-")
+
+
+def with_management_form(data: QueryDict) -> QueryDict:
+    """A hand-trimmed or hand-made URL may leave out the formset's bookkeeping fields:
+    count the rows it names instead of refusing it."""
+    total, initial = f"{ROW_PREFIX}-TOTAL_FORMS", f"{ROW_PREFIX}-INITIAL_FORMS"
+    if total in data and initial in data:
+        return data
+    data = data.copy()
+    if total not in data:
+        indexes = [int(m.group(1)) for key in data if (m := _ROW_KEY.match(key))]
+        data[total] = str(min(max(indexes, default=-1) + 1, MAX_ROWS))
+    data.setdefault(initial, "0")
+    return data

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,16 +47,23 @@ def requested_fields(columns: Sequence[str]) -> list[str]:
 
 
 def run_search(
-    q: str, *, page: int, per_page: int, sort: str | None, fields: Sequence[str]
+    q: str,
+    *,
+    page: int,
+    per_page: int,
+    sort: str | None,
+    fields: Sequence[str],
+    fresh: bool = False,
 ) -> SearchResult:
     """Search, answered from the shared cache when the same search ran moments ago.
 
     Search is eventually consistent anyway, so a result up to SEARCH_CACHE_SECONDS old
-    loses nothing and spares the tenant's rate limit.
+    loses nothing and spares the tenant's rate limit. `fresh` (the page's Refresh) asks
+    Auth0 again and caches that answer for the next agent.
     """
     ttl = settings.SEARCH_CACHE_SECONDS
     key = _key("search", q, page, per_page, sort, list(fields))
-    if ttl > 0:
+    if ttl > 0 and not fresh:
         hit = cache.get(key)
         if hit is not None:
             return SearchResult(page=hit["page"], fetched_at=hit["fetched_at"], from_cache=True)
@@ -92,26 +99,41 @@ def _text(value: Any) -> str:
     return escape(str(value))
 
 
-def _cell(user: dict[str, Any], column: str) -> str:
+# Columns whose value an agent pastes elsewhere: the page adds a copy button to them.
+COPYABLE_COLUMNS = frozenset({"email", "user_id"})
+
+
+def _cell(user: dict[str, Any], column: str, label: str) -> str:
     value = user.get(column)
+    td = f'<td data-label="{_text(label)}"'
     if column == "identities":
         identities = value if isinstance(value, list) else []
         names = ", ".join(str(i.get("connection", "")) for i in identities if isinstance(i, dict))
-        return f"<td>{_text(names)}</td>"
+        return f"{td}>{_text(names)}</td>"
     if column in DATE_COLUMNS and isinstance(value, str):
         # Auth0 writes 2023-01-25T19:00:28.395Z: minutes in UTC are a slice of it.
         shown = f"{value[:10]} {value[11:16]}" if _ISO_UTC.match(value) else value
-        return f'<td><time datetime="{_text(value)}">{_text(shown)}</time></td>'
+        return f'{td}><time datetime="{_text(value)}">{_text(shown)}</time></td>'
+    if column == "blocked" and value is None:
+        # Auth0 sends `blocked` only for users an admin blocked.
+        value = False
     if value is True or value is False:
-        return "<td>yes</td>" if value else "<td>no</td>"
+        return f"{td}>yes</td>" if value else f"{td}>no</td>"
     if value is None:
-        return '<td><span class="muted">&ndash;</span></td>'
+        return f'{td}><span class="muted">&ndash;</span></td>'
     if column == "logins_count":
-        return f'<td class="num">{_text(value)}</td>'
-    return f"<td>{_text(value)}</td>"
+        return f'{td} class="num">{_text(value)}</td>'
+    if column in COPYABLE_COLUMNS:
+        return f'{td}><span class="copyable" data-copy="{_text(value)}">{_text(value)}</span></td>'
+    return f"{td}>{_text(value)}</td>"
 
 
-def result_rows(users: list[dict[str, Any]], columns: Sequence[str]) -> list[SafeString]:
+def result_rows(
+    users: list[dict[str, Any]],
+    columns: Sequence[str],
+    labels: dict[str, str],
+    back: str = "",
+) -> list[SafeString]:
     """The results table's rows as HTML, every value escaped here.
 
     A 50-row page is a few hundred cells; a template tag per cell (and a reverse() per row)
@@ -119,15 +141,17 @@ def result_rows(users: list[dict[str, Any]], columns: Sequence[str]) -> list[Saf
     """
     # reverse() once; each row only appends its quoted id the way reverse() would.
     prefix = reverse("users_admin:detail", args=["-"])[: -len("-/")]
+    # The detail page offers "Back to results" to this very search.
+    suffix = "?" + urlencode({"from": back}) if back else ""
     rows = []
     for user in users:
         user_id = str(user.get("user_id", ""))
-        url = prefix + quote(user_id, safe=RFC3986_SUBDELIMS + "/~:@") + "/"
-        cells = "".join(_cell(user, column) for column in columns)
+        url = prefix + quote(user_id, safe=RFC3986_SUBDELIMS + "/~:@") + "/" + suffix
+        cells = "".join(_cell(user, column, labels.get(column, column)) for column in columns)
         rows.append(
             mark_safe(  # noqa: S308 (every value above went through escape())
-                f'<tr>{cells}<td><a href="{escape(url)}">Details<span class="visually-hidden">'
-                f" of {_text(user_id)}</span></a></td></tr>"
+                f'<tr>{cells}<td class="details-link"><a href="{escape(url)}">Details'
+                f'<span class="visually-hidden"> of {_text(user_id)}</span></a></td></tr>'
             )
         )
     return rows

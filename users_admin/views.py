@@ -7,9 +7,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.forms import BaseFormSet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
@@ -27,15 +32,27 @@ from management_api import (
 )
 from management_api.support import LOGS_PER_PAGE
 from staff.audit import record
-from staff.permissions import Capability, can, require, requires
+from staff.permissions import Capability, can, may_delete_saved_search, require, requires
 
 from . import search as searching
 from . import timeline, workbench
 from .action_forms import MetadataForm, pretty
 from .actions import ACTIONS, Action, execute, submitted
-from .forms import COLUMNS, ConditionFormSet, LookupForm, SearchForm, search_query
+from .forms import (
+    COLUMNS,
+    ConditionFormSet,
+    LookupForm,
+    SaveSearchForm,
+    SearchForm,
+    empty_result_hints,
+    presets,
+    rows_lucene,
+    search_query,
+)
 from .lookup import lookup_email
-from .rows import ROW_PREFIX, edited_rows
+from .models import RecentSearch, SavedSearch
+from .rows import ROW_PREFIX, edited_rows, with_management_form
+from .saved import remember, search_query_string
 from .workbench import Workbench
 
 TEMPLATE = "users_admin/search.html"
@@ -79,16 +96,33 @@ def _export_link(form: SearchForm, q: str, connections: list[dict[str, Any]]) ->
     return "/exports/new/?" + urlencode(params)
 
 
+def _submitted(params: QueryDict) -> bool:
+    return "mode" in params or "q" in params or any(k.startswith(f"{ROW_PREFIX}-") for k in params)
+
+
+def _switched(data: QueryDict, mode: str) -> QueryDict:
+    """Builder <-> Advanced keeps what was typed: the rows ride along hidden in Advanced mode,
+    and an empty Lucene box starts from what the rows say."""
+    data = data.copy()
+    data["mode"] = mode
+    data.pop("switch", None)
+    if mode == "advanced" and not str(data.get("q", "")).strip():
+        rows = ConditionFormSet(data, prefix=ROW_PREFIX)
+        data["q"] = rows_lucene(rows, str(data.get("join") or "AND")) or ""
+    return data
+
+
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
 @one_deadline
 def search(request: HtmxHttpRequest) -> HttpResponse:
-    data = request.GET
+    submitted = _submitted(request.GET)
+    data = with_management_form(request.GET) if submitted else request.GET
     # A history restore (Back after the snapshot was evicted) needs the whole page.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     target = request.htmx.target if partial else None
-    wants_results_only = partial and target != "builder"
-    context: dict[str, Any] = {"columns": COLUMNS}
+    wants_results_only = partial and target not in ("builder", "search-form")
+    context: dict[str, Any] = {"columns": COLUMNS, "presets": presets()}
 
     connections: list[dict[str, Any]] = []
     if not wants_results_only:
@@ -96,17 +130,23 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
             connections = searching.connections()
         except ManagementApiError as exc:
             context["connections_error"] = busy_message(exc)
+        context.update(_remembered(request))
 
-    submitted = "mode" in data
+    switch = data.get("switch", "")
+    if switch in ("builder", "advanced"):
+        data = _switched(data, switch)
     form = SearchForm(data if submitted else None, connections=[c["name"] for c in connections])
 
-    editing = "add_row" in data or "remove_row" in data
+    editing = "add_row" in data or "remove_row" in data or bool(switch)
     if editing or not submitted:
         remove = data.get("remove_row", "")
         rows = edited_rows(
             data, add="add_row" in data, remove=int(remove) if remove.isdigit() else None
         )
-        context.update(form=form, rows=ConditionFormSet(prefix=ROW_PREFIX, initial=rows))
+        formset = ConditionFormSet(prefix=ROW_PREFIX, initial=rows)
+        # Focus where the agent types next: a new row's field, else the first value.
+        _focus(formset, last="add_row" in data)
+        context.update(form=form, rows=formset)
         if partial and target == "builder":
             return render(request, f"{TEMPLATE}#builder", context)
         return render(request, TEMPLATE, context)
@@ -114,18 +154,45 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     rows_formset = ConditionFormSet(data, prefix=ROW_PREFIX)
     query, errors = search_query(form, rows_formset)
     context.update(form=form, rows=rows_formset, query=query, form_errors=errors)
+    if not partial:
+        _focus(rows_formset, last=False)
     if query is not None:
-        context.update(_search_results(request, form, query, connections))
+        context.update(_search_results(request, form, rows_formset, query, connections))
     template = f"{TEMPLATE}#results" if wants_results_only else TEMPLATE
     return render(request, template, context)
 
 
+def _focus(rows: BaseFormSet[Any], *, last: bool) -> None:
+    if not rows.forms:
+        return
+    row = rows.forms[-1] if last else rows.forms[0]
+    row.fields["field" if last else "value"].widget.attrs["autofocus"] = True
+
+
+def _remembered(request: HttpRequest) -> dict[str, Any]:
+    """The saved searches this staff member sees, and their recent ones (full pages only)."""
+    saved = list(SavedSearch.objects.visible_to(request.user).select_related("owner"))
+    for entry in saved:
+        entry.deletable = may_delete_saved_search(request.user, entry)  # type: ignore[attr-defined]
+    return {
+        "saved_searches": saved,
+        "recent_searches": list(RecentSearch.objects.filter(owner_id=request.user.pk)),
+    }
+
+
 def _search_results(
-    request: HttpRequest, form: SearchForm, query: str, connections: list[dict[str, Any]]
+    request: HttpRequest,
+    form: SearchForm,
+    rows: BaseFormSet[Any],
+    query: str,
+    connections: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Run the search (recording it) and what the results partial shows of it."""
     data = form.cleaned_data
-    context: dict[str, Any] = {}
+    reopen = search_query_string(request.GET)
+    context: dict[str, Any] = {"reopen_query_string": reopen}
+    if data["mode"] != "advanced":
+        context["rows_query"] = rows_lucene(rows, data["join"])
     try:
         result = searching.run_search(
             query,
@@ -133,14 +200,22 @@ def _search_results(
             per_page=data["per_page"],
             sort=form.sort_param(),
             fields=searching.requested_fields(data["columns"]),
+            fresh="refresh" in request.GET,
         )
     except ManagementApiError as exc:
         context["query_error"] = busy_message(exc)
         context["busy"] = isinstance(exc, TransientError)
     else:
         context["result"] = result
-        context["rows_shown"] = searching.result_rows(result.page.users, data["columns"])
-        context["page_links"] = _page_links(request, result.page)
+        context["rows_shown"] = searching.result_rows(
+            result.page.users,
+            data["columns"],
+            COLUMNS,
+            back=_page_url(request, result.page.page).removeprefix("?"),
+        )
+        context.update(_page_links(request, result.page))
+        if not result.page.users and result.page.page == 0:
+            context["hints"] = empty_result_hints(form, rows)
         if result.page.capped:
             if not connections and data.get("connection"):
                 try:
@@ -148,6 +223,7 @@ def _search_results(
                 except ManagementApiError:
                     connections = []
             context["export_link"] = _export_link(form, query, connections)
+        remember(request.user, reopen, query)  # type: ignore[arg-type]
     record(
         request,
         "users.search",
@@ -160,18 +236,76 @@ def _search_results(
     return context
 
 
-def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, str]:
-    """Previous/next links: this very search (so it can be shared) on another page."""
-    links = {}
+def _page_url(request: HttpRequest, number: int) -> str:
+    params = request.GET.copy()
+    params.pop("refresh", None)
+    params["page"] = str(number)
+    return "?" + params.urlencode()
+
+
+def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, Any]:
+    """Previous/next and numbered links within Auth0's window: this very search on another page."""
+    links: dict[str, Any] = {}
     for name, number, present in (
         ("previous", page.page - 1, page.has_previous),
         ("next", page.page + 1, page.has_next),
     ):
         if present:
-            params = request.GET.copy()
-            params["page"] = str(number)
-            links[name] = "?" + params.urlencode()
-    return links
+            links[name] = _page_url(request, number)
+    numbers: list[dict[str, Any]] = []
+    last = page.page_count - 1
+    shown = sorted({0, last, *range(page.page - 2, page.page + 3)} & set(range(last + 1)))
+    for index, number in enumerate(shown):
+        if index and number - shown[index - 1] > 1:
+            numbers.append({"gap": True})
+        numbers.append(
+            {"label": number + 1, "current": number == page.page, "url": _page_url(request, number)}
+        )
+    refresh = request.GET.copy()
+    refresh["refresh"] = "1"
+    return {
+        "page_links": links,
+        "page_numbers": numbers if len(numbers) > 1 else [],
+        "refresh_url": "?" + refresh.urlencode(),
+        "this_url": _page_url(request, page.page),
+    }
+
+
+@requires(Capability.SEARCH_USERS)
+@require_POST
+def save_search(request: HttpRequest) -> HttpResponse:
+    form = SaveSearchForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"The search was not saved: {error}")
+        back = str(request.POST.get("query_string", ""))
+        return redirect(reverse("users_admin:search") + ("?" + back if back else ""))
+    saved, created = SavedSearch.objects.update_or_create(
+        owner_id=request.user.pk,
+        name=form.cleaned_data["name"],
+        defaults={
+            "query_string": form.cleaned_data["query_string"],
+            "shared": form.cleaned_data["shared"],
+        },
+    )
+    shared = " and shared it with the team" if saved.shared else " (only you see it)"
+    messages.success(request, f"{'Saved' if created else 'Updated'} “{saved.name}”{shared}.")
+    return redirect(saved.url)
+
+
+@requires(Capability.SEARCH_USERS)
+@require_POST
+def delete_saved_search(request: HttpRequest, pk: int) -> HttpResponse:
+    saved = SavedSearch.objects.visible_to(request.user).filter(pk=pk).first()
+    if saved is None:
+        messages.info(request, "That saved search is already gone.")
+        return redirect("users_admin:search")
+    if not may_delete_saved_search(request.user, saved):
+        raise PermissionDenied("Only the staff member who saved a search can delete it.")
+    saved.delete()
+    messages.success(request, f"Deleted the saved search “{saved.name}”.")
+    return redirect("users_admin:search")
 
 
 @requires(Capability.SEARCH_USERS)

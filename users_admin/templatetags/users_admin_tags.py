@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django import template
+from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
 from users_admin.logtypes import describe
@@ -55,3 +56,13 @@ def label_action(mapping: dict[str, Any], key: str) -> Any:
 @register.filter
 def log_words(event_type: Any) -> str:
     return describe(str(event_type or ""))
+
+
+@register.simple_tag(takes_context=True)
+def back_to_results(context: dict[str, Any]) -> str:
+    """The search a user page was opened from (`?from=`), as a link back; only ever /users/?..."""
+    request = context.get("request")
+    search = request.GET.get("from", "") if request is not None else ""
+    if not search or "\n" in search or "\r" in search:
+        return ""
+    return "/users/?" + QueryDict(search).urlencode()

@@ -1,0 +1,135 @@
+// The search page: operators that fit the field, keyboard shortcuts, copy buttons, column order.
+// Everything here is an enhancement: the page works as a plain GET form without it.
+(function () {
+  "use strict";
+
+  var INPUT_TYPES = { number: "number", date: "date" };
+  var KIND_LABELS = {
+    gt: { number: "greater than", date: "after" },
+    lt: { number: "less than", date: "before" },
+  };
+
+  function syncRow(row) {
+    var field = row.querySelector("select.field-choice");
+    var op = row.querySelector("select.op-choice");
+    if (!field || !op) return;
+    var chosen = field.options[field.selectedIndex];
+    var kind = chosen ? chosen.dataset.kind : "text";
+    var firstAllowed = null;
+    Array.prototype.forEach.call(op.options, function (option) {
+      var allowed = (option.dataset.kinds || "").split(" ").indexOf(kind) !== -1;
+      option.hidden = !allowed;
+      option.disabled = !allowed;
+      if (allowed && firstAllowed === null) firstAllowed = option;
+      var labels = KIND_LABELS[option.value];
+      if (labels && labels[kind]) option.textContent = labels[kind];
+    });
+    if (op.selectedOptions.length === 0 || op.selectedOptions[0].disabled) {
+      if (firstAllowed) op.value = firstAllowed.value;
+    }
+    row.querySelectorAll("input.value, input.value2").forEach(function (input) {
+      var type = INPUT_TYPES[kind] || "text";
+      if (input.type !== type) {
+        input.value = "";
+        input.type = type;
+      }
+      if (type === "number") input.step = "1";
+      else input.removeAttribute("step");
+    });
+  }
+
+  function copyButton(target) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button small secondary copy";
+    button.textContent = "Copy";
+    var value = target.dataset.copy;
+    button.setAttribute("aria-label", "Copy " + value);
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(value).then(
+        function () {
+          button.textContent = "Copied";
+        },
+        function () {
+          button.textContent = "Copy failed";
+        },
+      );
+    });
+    target.insertAdjacentElement("afterend", button);
+  }
+
+  function moveButton(item, label, step) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button small secondary move";
+    button.textContent = step < 0 ? "↑" : "↓";
+    var name = item.textContent.trim();
+    button.setAttribute("aria-label", label + " " + name);
+    button.addEventListener("click", function () {
+      var list = item.parentElement;
+      if (step < 0 && item.previousElementSibling) {
+        list.insertBefore(item, item.previousElementSibling);
+      } else if (step > 0 && item.nextElementSibling) {
+        list.insertBefore(item.nextElementSibling, item);
+      }
+      button.focus();
+    });
+    item.appendChild(button);
+  }
+
+  function lengthNote(textarea) {
+    var note = document.querySelector(".q-length");
+    var max = parseInt(textarea.dataset.maxLength || "0", 10);
+    if (!note || !max) return;
+    var length = textarea.value.length;
+    note.textContent =
+      length > max
+        ? "This query is " + length.toLocaleString("en") + " characters; Auth0 takes at most " +
+          max.toLocaleString("en") + "."
+        : "";
+    note.classList.toggle("errorlist", length > max);
+  }
+
+  function enhance(root) {
+    root.querySelectorAll(".builder .row").forEach(syncRow);
+    root.querySelectorAll("[data-copy]").forEach(function (target) {
+      if (target.dataset.copyReady) return;
+      target.dataset.copyReady = "1";
+      if (target.dataset.copy) copyButton(target);
+    });
+    root.querySelectorAll(".column-choices li").forEach(function (item) {
+      if (item.querySelector("button.move")) return;
+      moveButton(item, "Move up", -1);
+      moveButton(item, "Move down", 1);
+    });
+    root.querySelectorAll("textarea[name=q]").forEach(lengthNote);
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches(".builder select.field-choice")) {
+      syncRow(target.closest(".row"));
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("textarea[name=q]")) lengthNote(event.target);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.matches("textarea[name=q]")) {
+      event.preventDefault();
+      var form = target.form;
+      var submit = form.querySelector(".search-submit");
+      if (!submit.disabled) form.requestSubmit(submit);
+    }
+  });
+
+  document.addEventListener("htmx:load", function (event) {
+    enhance(event.detail.elt);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    enhance(document);
+  });
+})();

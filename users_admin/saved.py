@@ -1,0 +1,47 @@
+"""Remembering searches: the recent ones of each staff member, and the ones saved by name."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.http import QueryDict
+from django.utils import timezone
+
+from .models import RECENT_KEPT, RecentSearch
+
+# Parameters that say how a page was fetched, not which search it is.
+TRANSIENT_PARAMS = ("page", "refresh", "switch", "add_row", "remove_row")
+
+
+def search_query_string(params: QueryDict) -> str:
+    """The query string that reopens this search (first page, through the cache)."""
+    kept = params.copy()
+    for name in TRANSIENT_PARAMS:
+        kept.pop(name, None)
+    return kept.urlencode()
+
+
+def remember(user: AbstractBaseUser, query_string: str, query: str) -> None:
+    """Keep this search at the top of the user's recent searches (RECENT_KEPT of them).
+
+    A repeated search (paging, Refresh, the same search again) costs one UPDATE.
+    """
+    now = timezone.now()
+    digest = RecentSearch.digest_of(query_string)
+    mine = RecentSearch.objects.filter(owner_id=user.pk)
+    if mine.filter(digest=digest).update(searched_at=now, query=query):
+        return
+    try:
+        with transaction.atomic():
+            RecentSearch.objects.create(
+                owner_id=user.pk,
+                digest=digest,
+                query_string=query_string,
+                query=query,
+                searched_at=now,
+            )
+    except IntegrityError:
+        return  # the same search, stored a moment ago by a parallel request
+    stale = list(mine.values_list("pk", flat=True)[RECENT_KEPT:])
+    if stale:
+        RecentSearch.objects.filter(pk__in=stale).delete()
