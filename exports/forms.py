@@ -18,11 +18,14 @@ from .fields import (
     is_whole_object,
     leaf_example,
 )
-from .models import Format
+from .models import ExportSpec, Format
 
 MAX_ROWS = 300
 FREE_ROWS = 5
 MAX_LIMIT = 100_000_000
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets. Auth0
+# escapes values this way but writes the header row as given.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -212,7 +215,16 @@ class ExportForm(forms.Form):
             if problem:
                 self.add_error(prefix + "name", problem)
                 continue
-            export_as = (cleaned.get(prefix + "as") or "").strip()
+            raw_title = cleaned.get(prefix + "as") or ""
+            export_as = raw_title.strip()
+            title = export_as or name
+            if raw_title.startswith(FORMULA_PREFIXES) or title.startswith(FORMULA_PREFIXES):
+                self.add_error(
+                    prefix + "as",
+                    f"“{title}” starts with {_prefix_name(raw_title or title)}: a spreadsheet "
+                    "would run the column title as a formula. Start it with a letter or digit.",
+                )
+                continue
             order = cleaned.get(prefix + "order") or MAX_ROWS + index
             item = {"name": name}
             if export_as:
@@ -250,26 +262,14 @@ class ExportForm(forms.Form):
         cleaned["fields"] = fields
         return cleaned
 
-    def spec(self) -> dict[str, Any]:
-        """The export spec: what exports.pipeline.create_export stores."""
-        data = self.cleaned_data
-        return {
-            "connection_id": data["connection_id"],
-            "connection_name": data["connection_name"],
-            "format": data["format"],
-            "limit": data.get("limit"),
-            "fields": data["fields"],
-            "source_query": data.get("source_query") or "",
-        }
+    def spec(self) -> ExportSpec:
+        """The export spec: what exports.tasks.create_export stores."""
+        return ExportSpec.from_data(self.cleaned_data)
 
 
-def initial_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "connection": spec.get("connection_id") or "",
-        "format": spec.get("format") or Format.CSV,
-        "limit": spec.get("limit"),
-        "source_query": spec.get("source_query") or "",
-    }
+def _prefix_name(title: str) -> str:
+    first = title[:1]
+    return {"\t": "a tab", "\r": "a carriage return"}.get(first, f"“{first}”")
 
 
 class TemplateNameForm(forms.Form):

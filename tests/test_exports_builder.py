@@ -78,7 +78,7 @@ def test_csv_refuses_a_whole_metadata_object_ndjson_takes_it(admin_client_: Clie
     export = Export.objects.get()
     assert export.format == "ndjson"
     assert export.fields == [{"name": "user_metadata"}, {"name": "email"}]
-    assert export.auth0_request()["format"] == "json"
+    assert export.spec.auth0_body()["format"] == "json"
 
 
 def test_csv_refuses_a_metadata_sub_object_and_whole_identities(admin_client_: Client) -> None:
@@ -141,7 +141,7 @@ def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) ->
     assert export.limit == 25
     assert export.connection_id == connection["id"]
     assert export.connection_name == "Username-Password-Authentication"
-    assert export.auth0_request() == {
+    assert export.spec.auth0_body() == {
         "format": "csv",
         "connection_id": connection["id"],
         "limit": 25,
