@@ -311,10 +311,12 @@ def test_a_column_title_that_a_spreadsheet_would_run_is_refused_at_the_field(
         "format": "csv",
         "limit": "",
         "connection": "",
-        "r0-kind": "free",
-        "r0-name": "email",
-        "r0-as": title,
-        "r0-order": "1",
+        "r-TOTAL_FORMS": "1",
+        "r-INITIAL_FORMS": "0",
+        "r-0-kind": "free",
+        "r-0-name": "email",
+        "r-0-export_as": title,
+        "r-0-order": "1",
     }
     response = admin_client_.post("/exports/new/", data)
     assert response.status_code == 200

@@ -21,6 +21,9 @@ from tests.fixtures.sandbox import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("use_sandbox", "export_settings")
 
+# The derive form's formset management fields, as the page renders them.
+CONDITION_FORMS = {"c-TOTAL_FORMS": "5", "c-INITIAL_FORMS": "0"}
+
 
 @pytest.fixture
 def exporter_client(exporter: User) -> Client:
@@ -196,12 +199,13 @@ def test_filtered_derivative(
 ) -> None:
     parent = ready(export_admin, limit=None)
     data = {
-        "c0-column": "created_at",
-        "c0-operator": "after",
-        "c0-value": "2000-01-01",
-        "c1-column": "email",
-        "c1-operator": "contains",
-        "c1-value": "@",
+        **CONDITION_FORMS,
+        "c-0-column": "created_at",
+        "c-0-operator": "after",
+        "c-0-value": "2000-01-01",
+        "c-1-column": "email",
+        "c-1-operator": "contains",
+        "c-1-value": "@",
     }
     response = admin_client_.post(f"/exports/{parent.pk}/derive/", data)
     child = Export.objects.get(parent=parent)
@@ -227,7 +231,12 @@ def test_filtered_derivative(
 
     response = admin_client_.post(
         f"/exports/{parent.pk}/derive/",
-        {"c0-column": "created_at", "c0-operator": "before", "c0-value": "not a date"},
+        {
+            **CONDITION_FORMS,
+            "c-0-column": "created_at",
+            "c-0-operator": "before",
+            "c-0-value": "not a date",
+        },
     )
     assert response.status_code == 302
     assert Export.objects.filter(parent=parent).count() == 1
@@ -275,7 +284,12 @@ def test_ndjson_export_downloads_and_filters(admin_client_: Client, export_admin
 
     response = admin_client_.post(
         f"/exports/{parent.pk}/derive/",
-        {"c0-column": "logins_count", "c0-operator": "greater", "c0-value": "10"},
+        {
+            **CONDITION_FORMS,
+            "c-0-column": "logins_count",
+            "c-0-operator": "greater",
+            "c-0-value": "10",
+        },
     )
     child = drive(Export.objects.get(parent=parent).pk)
     assert child.status == Status.READY, child.failure_reason
