@@ -3,6 +3,9 @@
 Ingest, convert, derive, preview (and exact exports) are built from these few pieces, all in
 the calling thread and in bounded memory, whatever the file's size:
 
+    coalesce(chunks, size=READ) -> Iterator[bytes]
+        Small chunks (a socket's) joined into about ``size`` bytes each.
+
     chunks(source, size=READ) -> Iterator[bytes]
         The bytes of a readable binary file object (a local file, an S3 object from
         ``storages["exports"].open``, an ``io.BytesIO``), ``size`` at a time. Nothing is copied
@@ -109,6 +112,22 @@ class Inflation:
             raise GzipDamaged(f"the file is not valid gzip ({exc})") from None
         if self.members == 0:
             raise GzipDamaged("the file holds no gzip data")
+
+
+def coalesce(chunks: Iterable[bytes], size: int = READ) -> Iterator[bytes]:
+    """Join small chunks (a socket gives ~64 KB at a time) into about ``size`` bytes."""
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        if chunk:
+            pending.append(chunk)
+            held += len(chunk)
+            if held >= size:
+                yield pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                held = 0
+    if pending:
+        yield b"".join(pending)
 
 
 def inflate(compressed: Iterable[bytes], piece: int = PIECE) -> Iterator[bytes]:

@@ -289,13 +289,27 @@ def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
         (b"[1, 2]", "line 101 is not a JSON object"),
         (b'{"Id": "x",', "line 101 is not valid JSON"),
         (b"", "line 101 is empty"),
-        (b'{"password": "x"}', "line 101 has keys that were not requested: password"),
+        # Two objects on one line, and one object over two lines: each line starts with {
+        # and ends with }, the count of objects even matches the count of lines.
+        (b'{"Id": "a"},{"Id": "b"}\n{"Id": {"x": [{"y": 1}\n{"z": 2}]}}', "line 101"),
     ],
 )
 def test_ingest_rejects_bad_ndjson_lines(tmp_path: Path, line: bytes, reason: str) -> None:
     lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
     lines.insert(100, line)
     with pytest.raises(VerificationError, match=reason):
+        ingest(
+            [gzip.compress(b"\n".join(lines))],
+            tmp_path / "x",
+            fmt="ndjson",
+            expected_columns=["Id", "name", "logins_count", "user_metadata"],
+        )
+
+
+def test_ingest_checks_the_keys_of_ndjson_lines(tmp_path: Path) -> None:
+    lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
+    lines.insert(0, b'{"password": "x"}')
+    with pytest.raises(VerificationError, match="line 1 has keys that were not requested"):
         ingest(
             [gzip.compress(b"\n".join(lines))],
             tmp_path / "x",
