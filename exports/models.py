@@ -263,10 +263,26 @@ class Export(models.Model):
         return bool(self.filter_conditions)
 
     def open_file(self) -> BinaryIO:
-        """The kept .gz, streamed from storage; FileNotFoundError when it is gone."""
+        """The kept .gz, streamed from storage; FileNotFoundError when it is gone.
+
+        On S3 this is the object's own HTTP body, read as it is consumed: django-storages'
+        S3File would first copy the whole object to a temporary file."""
         if not self.file:
             raise FileNotFoundError(f"export {self.pk} has no file")
-        return self.file.storage.open(self.file.name, "rb")
+        storage = self.file.storage
+        if getattr(storage, "bucket_name", None):
+            from botocore.exceptions import ClientError
+            from storages.utils import clean_name
+
+            key = storage._normalize_name(clean_name(self.file.name))
+            try:
+                body = storage.bucket.Object(key).get()["Body"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise FileNotFoundError(f"{key} is not in the bucket") from None
+                raise
+            return body
+        return storage.open(self.file.name, "rb")
 
     def file_is_missing(self) -> bool:
         """A ready export whose file is no longer in storage (lost disk, S3 lifecycle...)."""
