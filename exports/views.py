@@ -186,10 +186,14 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             if request.GET.get("view") == "row"
             else "exports/detail.html#status"
         )
+        file_missing = export.file_is_missing()
         context = {
             "export": export,
             "events": export.events.all(),
-            "variants": downloads.variants_for(export) if export.is_ready else {},
+            "file_missing": file_missing,
+            "variants": downloads.variants_for(export)
+            if export.is_ready and not file_missing
+            else {},
         }
         response = render(request, template, context)
         if export.is_settled:
