@@ -87,7 +87,9 @@ VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 def _private_file(path: Path) -> Path:
     """Create `path` readable by this user only (0600), before SQLite opens it: SQLite gives
-    its -wal and -shm files the database file's permissions."""
+    its -wal and -shm files the database file's permissions. In-memory names are left alone."""
+    if str(path).startswith(("file:", ":memory:")):
+        return path
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     os.chmod(path, 0o600)
