@@ -218,8 +218,8 @@ from exports.convert import json_array
 src, dest, fmt = sys.argv[2:5]
 started = time.perf_counter()
 size = 0
-with open(dest, "wb") as out:
-    for chunk in json_array(src, fmt=fmt):
+with open(dest, "wb") as out, open(src, "rb") as source:
+    for chunk in json_array(source, fmt=fmt):
         out.write(chunk)
         size += len(chunk)
 print(json.dumps({"seconds": time.perf_counter() - started, "bytes": size,
@@ -235,8 +235,9 @@ sys.path.insert(0, sys.argv[1])
 from exports.derive import Condition, derive
 src, dest, fmt, column, value = sys.argv[2:7]
 columns = json.loads(sys.argv[7])
-result = derive(src, dest, fmt=fmt, columns=columns,
-    conditions=[Condition(column, "after", value)])
+with open(src, "rb") as source, open(dest, "wb") as target:
+    result = derive(source, target, fmt=fmt, columns=columns,
+        conditions=[Condition(column, "after", value)])
 print(json.dumps({"seconds": result.seconds, "rows": result.rows, "scanned": result.scanned,
     "rss_mb": peak_mb()}))
 """
@@ -473,12 +474,12 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import django
 django.setup()
-from exports import pipeline
+from exports import pipeline, tasks
 from exports.models import Export
 from sandbox.job_models import ExportJob
 
 fields = [{"name": name} for name in json.loads(sys.argv[3])]
-export = pipeline.create_export({"format": sys.argv[2], "fields": fields}, requested_by=None)
+export = tasks.create_export({"format": sys.argv[2], "fields": fields}, requested_by=None)
 step = Export.objects.get(pk=export.pk).step
 while True:
     following = pipeline.advance(export.pk, step)

@@ -82,7 +82,23 @@ def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
 
 
 VAR_DIR = Path(env_str("USERDESK_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> Path:
+    """Create `path` readable by this user only (0600), before SQLite opens it: SQLite gives
+    its -wal and -shm files the database file's permissions. In-memory names are left alone."""
+    if str(path).startswith(("file:", ":memory:")):
+        return path
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+# Files the app writes (exports, uploads) are readable by its own user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 DEBUG = env_bool("DEBUG", default=True)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -125,6 +141,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "config.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -165,7 +182,7 @@ if DATABASE_URL:
 else:
     _default_db = {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": VAR_DIR / "userdesk.sqlite3",
+        "NAME": _private_file(VAR_DIR / "userdesk.sqlite3"),
         # Kept open between requests: closing the last connection to a WAL database checkpoints
         # and fsyncs it, which cost every page view ~15 ms (bench/search.py).
         "CONN_MAX_AGE": 60,
@@ -183,7 +200,7 @@ DATABASES: dict[str, dict[str, Any]] = {
     "default": _default_db,
     "sandbox": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": SANDBOX_DATABASE_PATH,
+        "NAME": _private_file(SANDBOX_DATABASE_PATH),
         "OPTIONS": {
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
@@ -349,6 +366,8 @@ EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 120, minimum=1)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 300, minimum=1)
 EXPORT_QUEUED_GRACE_SECONDS = env_int("EXPORT_QUEUED_GRACE_SECONDS", 60, minimum=0)
 EXPORT_DOWNLOAD_ATTEMPTS = env_int("EXPORT_DOWNLOAD_ATTEMPTS", 4, minimum=1)
+# Deliveries that may claim one step (the task's own retries included) before the export fails.
+EXPORT_STEP_ATTEMPTS = env_int("EXPORT_STEP_ATTEMPTS", 12, minimum=1)
 EXPORT_SWEEP_SECONDS = env_float("EXPORT_SWEEP_SECONDS", 30.0, minimum=1.0)
 EXPORT_TASK_SOFT_TIME_LIMIT = env_int("EXPORT_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
 EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)

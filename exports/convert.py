@@ -1,160 +1,57 @@
 """Streaming download variants of a stored export: plain bytes, a JSON array, a zip of JSON parts.
 
-Every function takes the path of a stored ``.gz`` (as written by :func:`exports.ingest.ingest`,
-so already verified) and returns an iterator of ``bytes`` chunks for a ``StreamingHttpResponse``.
-Memory stays bounded (a few MB) whatever the file's size; nothing is written to disk.
+Every function takes a readable binary file object holding a stored ``.gz`` (as written by
+:func:`exports.ingest.ingest`, so already verified: ``storages["exports"].open(name)``, local or
+S3) and returns an iterator of ``bytes`` chunks for a ``StreamingHttpResponse``. Memory stays
+bounded (a few MB) whatever the file's size; nothing is written to disk.
 
 Interface::
 
-    uncompressed(path) -> Iterator[bytes]
+    uncompressed(source) -> Iterator[bytes]
         The CSV or NDJSON bytes exactly as Auth0 wrote them, gunzipped.
 
-    json_array(path, *, fmt="ndjson") -> Iterator[bytes]
+    json_array(source, *, fmt="ndjson") -> Iterator[bytes]
         Import-ready JSON: one JSON array of user objects (Auth0's users-imports format).
         NDJSON: the lines are spliced into ``[line,line,...]`` byte for byte, no re-encoding
         (the file must have passed ingest: no blank lines).
         CSV: each row becomes an object keyed by the header titles (see ``csv_objects``).
 
-    json_parts_zip(path, *, fmt="ndjson", max_part_bytes=500_000, stem="users") -> Iterator[bytes]
+    json_parts_zip(source, *, fmt="ndjson", max_part_bytes=500_000, stem="users") -> Iterator[bytes]
         A zip (streamed, data descriptors, ZIP64 when needed) of ``users-0001.json``,
         ``users-0002.json``... each a JSON array of at most ``max_part_bytes`` bytes (Auth0's
         import limit is 500 KB). A single user larger than that gets a part of its own.
 
-    csv_objects(path) -> Iterator[dict[str, object]]
+    csv_objects(source) -> Iterator[dict[str, object]]
         How a CSV export becomes import-ready JSON: Auth0's escaping is undone (the leading ``'``
         dropped, ``""`` read as ``"``); raw ``true``/``false`` become booleans, raw numbers
         numbers, dates stay strings, empty cells are left out. A dotted title such as
         ``user_metadata.plan`` nests (``{"user_metadata": {"plan": ...}}``) unless it clashes with
         another title; titles with ``[`` (``identities[0].connection``) stay flat.
-
-    inflated(path, piece=PIECE) -> Iterator[bytes]
-        The decompressed bytes in pieces of at most ``piece`` bytes, inflated ahead by a thread.
-
-    prompt_thread_switches()
-        A context manager lowering the interpreter's thread switch interval to 0.5 ms (restored
-        on exit): a busy parsing thread never waits, so a thread returning from zlib or a socket
-        would otherwise queue for the GIL for a whole default interval (5 ms) each time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import io
-import os
-import queue
-import sys
-import threading
 import time
 import zipfile
-import zlib
-from collections.abc import Generator, Iterator
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
+from exports import streams
 from exports.csvformat import read_records, typed_value
 
 Format = Literal["csv", "ndjson"]
 
-PIECE = 1024 * 1024
-_READ = 256 * 1024
-_PREFETCH = 4
-_FAILED = object()
+
+def uncompressed(source: BinaryIO) -> Iterator[bytes]:
+    return streams.inflate(streams.chunks(source), piece=streams.READ)
 
 
-SWITCH_INTERVAL = 0.0005
-
-
-@contextlib.contextmanager
-def prompt_thread_switches() -> Generator[None, None, None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
-def inflated(path: str | os.PathLike[str], piece: int = PIECE) -> Generator[bytes, None, None]:
-    """Gunzip ``path`` on a helper thread (zlib releases the GIL) while the caller consumes."""
-    pieces: queue.Queue[Any] = queue.Queue(_PREFETCH)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                pieces.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            with open(path, "rb") as source:
-                inflater: Any = None
-                while block := source.read(_READ):
-                    data = block
-                    while data:
-                        if inflater is None:
-                            data = data.lstrip(b"\0")
-                            if not data:
-                                break
-                            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                        out = inflater.decompress(data, piece)
-                        if out and not put(out):
-                            return
-                        if inflater.eof:
-                            data = inflater.unused_data
-                            inflater = None
-                        else:
-                            data = inflater.unconsumed_tail
-                if inflater is not None:
-                    rest = inflater.flush()
-                    if rest and not put(rest):
-                        return
-                    if not inflater.eof:
-                        raise EOFError(f"{path}: the gzip stream ends early")
-            put(None)
-        except BaseException as exc:
-            put((_FAILED, exc))
-
-    worker = threading.Thread(target=work, name="export-inflate", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = pieces.get()
-            if item is None:
-                return
-            if isinstance(item, tuple):
-                raise item[1]
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-
-
-def uncompressed(path: str | os.PathLike[str]) -> Generator[bytes, None, None]:
-    yield from inflated(path)
-
-
-def _lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    """Pieces of whole NDJSON lines, each piece ending with a newline."""
-    carry = b""
-    for piece in inflated(path):
-        buf = carry + piece if carry else piece
-        cut = buf.rfind(b"\n") + 1
-        carry = buf[cut:]
-        if cut:
-            yield buf[:cut] if cut < len(buf) else buf
-    if carry.strip():
-        yield carry + b"\n"
-
-
-def json_array(path: str | os.PathLike[str], *, fmt: str = "ndjson") -> Iterator[bytes]:
+def json_array(source: BinaryIO, *, fmt: str = "ndjson") -> Iterator[bytes]:
     if fmt == "csv":
-        yield from _csv_json_array(path)
+        yield from _csv_json_array(source)
         return
     if fmt != "ndjson":
         raise ValueError(f"unknown export format {fmt!r}")
@@ -162,7 +59,7 @@ def json_array(path: str | os.PathLike[str], *, fmt: str = "ndjson") -> Iterator
     # ends the file must go, so each piece is held back until the next one arrives.
     yield b"["
     pending = b""
-    for piece in inflated(path):
+    for piece in uncompressed(source):
         if pending:
             yield pending
         pending = piece.replace(b"\n", b",")
@@ -170,12 +67,12 @@ def json_array(path: str | os.PathLike[str], *, fmt: str = "ndjson") -> Iterator
     yield b"]"
 
 
-def _csv_json_array(path: str | os.PathLike[str]) -> Iterator[bytes]:
+def _csv_json_array(source: BinaryIO) -> Iterator[bytes]:
     yield b"["
     batch: list[bytes] = []
     first = True
     dumps = orjson.dumps
-    for record in csv_objects(path):
+    for record in csv_objects(source):
         batch.append(dumps(record))
         if len(batch) == 2000:
             yield (b"" if first else b",") + b",".join(batch)
@@ -186,8 +83,10 @@ def _csv_json_array(path: str | os.PathLike[str]) -> Iterator[bytes]:
     yield b"]"
 
 
-def csv_objects(path: str | os.PathLike[str]) -> Iterator[dict[str, object]]:
-    with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as text:
+def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
+    with io.TextIOWrapper(
+        io.BufferedReader(_Inflated(source)), encoding="utf-8-sig", newline=""
+    ) as text:
         records = read_records(text)
         header = next(records, None)
         if header is None:
@@ -220,17 +119,37 @@ def _nesting(titles: list[str]) -> list[list[str]]:
     return nested
 
 
-def _json_records(path: str | os.PathLike[str], fmt: str) -> Iterator[bytes]:
+def _json_records(source: BinaryIO, fmt: str) -> Iterator[bytes]:
     if fmt == "csv":
         dumps = orjson.dumps
-        for record in csv_objects(path):
+        for record in csv_objects(source):
             yield dumps(record)
         return
-    for block in _lines(path):
+    for block in streams.records(uncompressed(source), "ndjson"):
         for line in block.split(b"\n"):
             line = line.strip()
             if line:
                 yield line
+
+
+class _Inflated(io.RawIOBase):
+    """The inflated bytes of a gzip file object as a readable raw stream (for TextIOWrapper)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        super().__init__()
+        self._pieces = uncompressed(source)
+        self._rest = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._rest:
+            self._rest = memoryview(next(self._pieces, b""))
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
 
 
 class _Sink(io.RawIOBase):
@@ -254,7 +173,7 @@ class _Sink(io.RawIOBase):
 
 
 def json_parts_zip(
-    path: str | os.PathLike[str],
+    source: BinaryIO,
     *,
     fmt: str = "ndjson",
     max_part_bytes: int = 500_000,
@@ -276,7 +195,7 @@ def json_parts_zip(
         part: list[bytes] = []
         size = 2
         budget = max_part_bytes
-        for record in _json_records(path, fmt):
+        for record in _json_records(source, fmt):
             extra = len(record) + (1 if part else 0)
             if part and size + extra > budget:
                 yield add(part)

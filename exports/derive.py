@@ -6,7 +6,7 @@ Interface::
     OPERATORS: dict[operator, label]                 # for a form's <select>
     validate_conditions(conditions, columns, kinds=None) -> list[str]
     describe(condition) -> str                       # "last_login is on or after 2024-01-01"
-    derive(src_gz_path, dest_gz_path, *, fmt, columns, conditions, compresslevel=3)
+    derive(source, target, *, fmt, columns, conditions, compresslevel=3)
         -> DeriveResult(rows, scanned, compressed_bytes, uncompressed_bytes, sha256, header,
                         seconds)
 
@@ -29,31 +29,28 @@ and numbers as written):
 
 A value that cannot be read as a date or number never matches a date or number condition.
 
-The result is written as gzip to ``dest_gz_path``; kept rows are copied **byte for byte** from
-the source (CSV: the header row and Auth0's escaping intact; NDJSON: the lines as they were).
+``source`` is a readable binary file object of a stored ``.gz`` (local or S3), ``target`` a
+writable one; the result is written there as gzip (:mod:`exports.streams`); kept rows are
+copied **byte for byte** from the source (CSV: the header row and Auth0's escaping intact;
+NDJSON: the lines as they were).
 Raises ``ValueError`` when the conditions are invalid or the file's header is not ``columns``.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import os
-import queue
 import re
-import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import compress
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
-from exports.convert import inflated, prompt_thread_switches
+from exports import streams
 from exports.csvformat import (
     NOT_STRUCTURE,
     record_boundary,
@@ -275,56 +272,9 @@ def json_text(value: Any) -> str:
 # --- the derivation ---------------------------------------------------------------------------
 
 
-class _GzipWriter:
-    """Compress and write on a helper thread (zlib and file writes release the GIL)."""
-
-    def __init__(self, path: str | os.PathLike[str], level: int) -> None:
-        self._queue: queue.Queue[bytes | None] = queue.Queue(8)
-        self._path = path
-        self._level = level
-        self.compressed = 0
-        self.uncompressed = 0
-        self._hash = hashlib.sha256()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="derive-gzip", daemon=True)
-        self._thread.start()
-
-    def write(self, data: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        if data:
-            self.uncompressed += len(data)
-            self._queue.put(data)
-
-    def close(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        return self._hash.hexdigest()
-
-    def _work(self) -> None:
-        try:
-            compressor = zlib.compressobj(self._level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-            with open(self._path, "wb") as out:
-                for data in iter(self._queue.get, None):
-                    self._emit(out, compressor.compress(data))
-                self._emit(out, compressor.flush())
-        except BaseException as exc:
-            self.error = exc
-            for _ in iter(self._queue.get, None):
-                pass
-
-    def _emit(self, out: Any, block: bytes) -> None:
-        if block:
-            out.write(block)
-            self._hash.update(block)
-            self.compressed += len(block)
-
-
 def derive(
-    src_gz_path: str | os.PathLike[str],
-    dest_gz_path: str | os.PathLike[str],
+    source: BinaryIO,
+    target: BinaryIO,
     *,
     fmt: str,
     columns: Sequence[str],
@@ -335,17 +285,15 @@ def derive(
     if errors:
         raise ValueError(" ".join(errors))
     started = time.perf_counter()
-    writer = _GzipWriter(dest_gz_path, compresslevel)
-    try:
-        with prompt_thread_switches():
-            if fmt == "csv":
-                kept, scanned, header = _derive_csv(src_gz_path, writer, columns, conditions)
-            elif fmt == "ndjson":
-                kept, scanned, header = _derive_ndjson(src_gz_path, writer, conditions)
-            else:
-                raise ValueError(f"unknown export format {fmt!r}")
-    finally:
-        digest = writer.close()
+    writer = streams.GzipWriter(target, compresslevel)
+    pieces = streams.inflate(streams.chunks(source))
+    if fmt == "csv":
+        kept, scanned, header = _derive_csv(pieces, writer, columns, conditions)
+    elif fmt == "ndjson":
+        kept, scanned, header = _derive_ndjson(pieces, writer, conditions)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}")
+    digest = writer.close()
     return DeriveResult(
         rows=kept,
         scanned=scanned,
@@ -358,15 +306,15 @@ def derive(
 
 
 def _derive_csv(
-    src: str | os.PathLike[str],
-    writer: _GzipWriter,
+    pieces: Iterable[bytes],
+    writer: streams.GzipWriter,
     columns: Sequence[str],
     conditions: Sequence[Condition],
 ) -> tuple[int, int, list[str]]:
     header: list[str] | None = None
     filter_: _CsvFilter | None = None
     carry = b""
-    for piece in inflated(src):
+    for piece in pieces:
         buf = carry + piece if carry else piece
         if header is None:
             if record_boundary(buf) == 0:
@@ -482,13 +430,13 @@ class _CsvFilter:
 
 
 def _derive_ndjson(
-    src: str | os.PathLike[str], writer: _GzipWriter, conditions: Sequence[Condition]
+    pieces: Iterable[bytes], writer: streams.GzipWriter, conditions: Sequence[Condition]
 ) -> tuple[int, int, list[str]]:
     tests = [(c.column, _value_test(c)) for c in conditions]
     kept_total = scanned = 0
     header: list[str] = []
     loads = orjson.loads
-    for block in _ndjson_blocks(inflated(src)):
+    for block in streams.records(pieces, "ndjson"):
         kept = []
         for line in block.split(b"\n"):
             if not line.strip():
@@ -503,15 +451,3 @@ def _derive_ndjson(
             kept_total += len(kept)
             writer.write(b"\n".join(kept) + b"\n")
     return kept_total, scanned, header
-
-
-def _ndjson_blocks(pieces: Iterable[bytes]) -> Iterable[bytes]:
-    carry = b""
-    for piece in pieces:
-        buf = carry + piece if carry else piece
-        cut = buf.rfind(b"\n")
-        carry = buf[cut + 1 :]
-        if cut >= 0:
-            yield buf[:cut]
-    if carry:
-        yield carry

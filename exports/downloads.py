@@ -1,10 +1,13 @@
 """Download variants of a kept export, streamed: the original .gz, the uncompressed file,
-import-ready JSON (a JSON array), and that JSON split into parts of at most 500 KB in a zip."""
+import-ready JSON (a JSON array), and that JSON split into parts of at most 500 KB in a zip.
+
+The kept file is opened before a response is made, so a file that is gone from storage is a
+FileNotFoundError for the view (a 404), never a response that breaks off half-way."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import BinaryIO
 
 from django.http import FileResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -12,7 +15,6 @@ from django.utils.text import slugify
 
 from . import convert
 from .models import Export, Format
-from .pipeline import export_storage, local_path
 
 JSON_PART_BYTES = 500_000
 
@@ -44,17 +46,16 @@ def filename(export: Export, variant: str) -> str:
     }[variant]
 
 
-def _streamed(export: Export, variant: str) -> Iterator[bytes]:
-    fmt: Literal["csv", "ndjson"] = "ndjson" if export.format == Format.NDJSON else "csv"
-    with local_path(export) as path:
+def _streamed(export: Export, variant: str, source: BinaryIO) -> Iterator[bytes]:
+    with source:
         if variant == "uncompressed":
-            yield from convert.uncompressed(path)
+            yield from convert.uncompressed(source)
         elif variant == "json":
-            yield from convert.json_array(path, fmt=fmt)
+            yield from convert.json_array(source, fmt=export.format)
         else:
             yield from convert.json_parts_zip(
-                path,
-                fmt=fmt,
+                source,
+                fmt=export.format,
                 max_part_bytes=JSON_PART_BYTES,
                 stem=f"userdesk-export-{export.pk}",
             )
@@ -68,11 +69,15 @@ CONTENT_TYPES = {
 
 
 def response(export: Export, variant: str) -> HttpResponseBase:
-    """A streamed attachment; the whole file is never held in memory."""
+    """A streamed attachment; the whole file is never held in memory. FileNotFoundError
+    when the kept file is no longer in storage."""
     name = filename(export, variant)
+    if export.file_is_missing():
+        raise FileNotFoundError(f"the file of export {export.pk} is no longer in storage")
+    source = export.open_file()
     if variant == "original":
         return FileResponse(
-            export_storage().open(export.file_name, "rb"),
+            source,
             as_attachment=True,
             filename=name,
             content_type="application/gzip",
@@ -80,7 +85,7 @@ def response(export: Export, variant: str) -> HttpResponseBase:
     content_type = CONTENT_TYPES[variant] or (
         "text/csv; charset=utf-8" if export.format == Format.CSV else "application/x-ndjson"
     )
-    streaming = StreamingHttpResponse(_streamed(export, variant), content_type=content_type)
+    streaming = StreamingHttpResponse(_streamed(export, variant, source), content_type=content_type)
     streaming["Content-Disposition"] = f'attachment; filename="{name}"'
     if variant == "uncompressed" and export.uncompressed_size is not None:
         streaming["Content-Length"] = str(export.uncompressed_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 
@@ -18,11 +18,14 @@ from .fields import (
     is_whole_object,
     leaf_example,
 )
-from .models import Format
+from .models import ExportSpec, Format
 
 MAX_ROWS = 300
 FREE_ROWS = 5
 MAX_LIMIT = 100_000_000
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets. Auth0
+# escapes values this way but writes the header row as given.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -71,6 +74,108 @@ def picker_rows(
     return rows
 
 
+if TYPE_CHECKING:
+    _FormSet = forms.BaseFormSet
+else:  # BaseFormSet is generic only in django-stubs
+
+    class _FormSet(forms.BaseFormSet):
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+
+class FieldRowForm(forms.Form):
+    """One line of the field picker; its widgets depend on the row's kind."""
+
+    kind = forms.CharField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(required=False, max_length=MAX_NAME_LENGTH, label="Field")
+    on = forms.BooleanField(required=False, label="Include")
+    export_as = forms.CharField(
+        required=False,
+        max_length=MAX_NAME_LENGTH,
+        label="Column title",
+        widget=forms.TextInput(attrs={"placeholder": "column title", "class": "field-as"}),
+    )
+    order = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ROWS,
+        label="Order",
+        widget=forms.NumberInput(attrs={"class": "field-order", "size": 3}),
+    )
+
+    def __init__(self, *args: Any, row: FieldRow, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row = row
+        if row.kind == "free":
+            self.fields["name"].widget = forms.TextInput(
+                attrs={"placeholder": "e.g. user_metadata.plan", "class": "field-name"}
+            )
+        else:
+            self.fields["name"].widget = forms.HiddenInput(attrs={"class": "field-name"})
+        self.fields["on"].label = row.name or "Include"
+        self.fields["on"].widget.attrs.update(
+            {"class": "field-on", "data-object": "true" if row.is_object else "false"}
+        )
+
+
+class BaseFieldRowFormSet(_FormSet[FieldRowForm]):
+    """The picker's rows. Unbound: the rows given; bound: one per submitted row, its kind and
+    name taken from the data (so a tampered kind is read as free entry)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        rows: Sequence[FieldRow] = (),
+        metadata_objects: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        self.rows = list(rows)
+        self.metadata_objects = set(metadata_objects)
+        if kwargs.get("data") is None:
+            kwargs.setdefault(
+                "initial",
+                [
+                    {
+                        "kind": row.kind,
+                        "name": row.name,
+                        "on": row.on,
+                        "export_as": row.export_as,
+                        "order": row.order,
+                    }
+                    for row in self.rows
+                ],
+            )
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs(index)
+        if index is not None and index < len(self.rows) and not self.is_bound:
+            kwargs["row"] = self.rows[index]
+        else:
+            prefix = self.add_prefix(index if index is not None else "__prefix__")
+            kind = self.data.get(f"{prefix}-kind") if self.is_bound else "free"
+            name = (self.data.get(f"{prefix}-name") or "").strip() if self.is_bound else ""
+            kwargs["row"] = FieldRow(
+                name=name,
+                kind=kind if kind in ("standard", "metadata", "free") else "free",
+                is_object=name in self.metadata_objects,
+            )
+        return kwargs
+
+
+FieldRowFormSet = cast(
+    "type[BaseFieldRowFormSet]",
+    forms.formset_factory(
+        FieldRowForm,
+        formset=BaseFieldRowFormSet,
+        extra=0,
+        max_num=MAX_ROWS,
+        absolute_max=MAX_ROWS,
+        validate_max=True,
+    ),
+)
+
+
 class ExportForm(forms.Form):
     connection = forms.ChoiceField(required=False, label="Connection")
     format = forms.ChoiceField(
@@ -104,86 +209,16 @@ class ExportForm(forms.Form):
             for c in self.connections.values()
         ]
         self.metadata_objects = set(metadata_objects)
-        if self.is_bound:
-            rows = self._rows_from_data()
-        self.rows = list(rows)
-        for index, row in enumerate(self.rows):
-            self._add_row_fields(index, row)
-
-    # --- The picker rows ---------------------------------------------------------------
-
-    def _rows_from_data(self) -> list[FieldRow]:
-        rows = []
-        for index in range(MAX_ROWS):
-            prefix = f"r{index}-"
-            if prefix + "kind" not in self.data:
-                break
-            kind = self.data.get(prefix + "kind")
-            rows.append(
-                FieldRow(
-                    name=(self.data.get(prefix + "name") or "").strip(),
-                    kind=kind if kind in ("standard", "metadata", "free") else "free",
-                    is_object=(self.data.get(prefix + "name") or "") in self.metadata_objects,
-                )
-            )
-        return rows
-
-    def _add_row_fields(self, index: int, row: FieldRow) -> None:
-        prefix = f"r{index}-"
-        self.fields[prefix + "kind"] = forms.CharField(
-            required=False, initial=row.kind, widget=forms.HiddenInput
-        )
-        name_widget: forms.Widget
-        if row.kind == "free":
-            name_widget = forms.TextInput(
-                attrs={"placeholder": "e.g. user_metadata.plan", "class": "field-name"}
-            )
-        else:
-            name_widget = forms.HiddenInput(attrs={"class": "field-name"})
-        self.fields[prefix + "name"] = forms.CharField(
-            required=False,
-            initial=row.name,
-            max_length=MAX_NAME_LENGTH,
-            widget=name_widget,
-            label="Field",
-        )
-        self.fields[prefix + "on"] = forms.BooleanField(
-            required=False,
-            initial=row.on,
-            label=row.name or "Include",
-            widget=forms.CheckboxInput(
-                attrs={"class": "field-on", "data-object": "true" if row.is_object else "false"}
-            ),
-        )
-        self.fields[prefix + "as"] = forms.CharField(
-            required=False,
-            initial=row.export_as,
-            max_length=MAX_NAME_LENGTH,
-            label="Column title",
-            widget=forms.TextInput(attrs={"placeholder": "column title", "class": "field-as"}),
-        )
-        self.fields[prefix + "order"] = forms.IntegerField(
-            required=False,
-            initial=row.order,
-            min_value=1,
-            max_value=MAX_ROWS,
-            label="Order",
-            widget=forms.NumberInput(attrs={"class": "field-order", "size": 3}),
+        self.field_rows = FieldRowFormSet(
+            data=self.data if self.is_bound else None,
+            prefix="r",
+            rows=rows,
+            metadata_objects=self.metadata_objects,
         )
 
-    def row_fields(self) -> list[dict[str, Any]]:
-        """Bound fields per row, for the template."""
-        return [
-            {
-                "row": row,
-                "kind": self[f"r{i}-kind"],
-                "on": self[f"r{i}-on"],
-                "name": self[f"r{i}-name"],
-                "as": self[f"r{i}-as"],
-                "order": self[f"r{i}-order"],
-            }
-            for i, row in enumerate(self.rows)
-        ]
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        return valid and self.field_rows.is_valid()
 
     # --- Validation ----------------------------------------------------------------------
 
@@ -200,20 +235,34 @@ class ExportForm(forms.Form):
         cleaned["connection_name"] = (
             self.connections[connection_id]["name"] if connection_id in self.connections else ""
         )
+        if not self.field_rows.is_valid():
+            for message in self.field_rows.non_form_errors():
+                self.add_error(None, message)
+            cleaned["fields"] = []
+            return cleaned
 
         picked: list[tuple[int, int, dict[str, str]]] = []
-        for index, row in enumerate(self.rows):
-            prefix = f"r{index}-"
-            name = (cleaned.get(prefix + "name") or "").strip()
-            on = bool(cleaned.get(prefix + "on")) or (row.kind == "free" and bool(name))
+        for index, row_form in enumerate(self.field_rows.forms):
+            row = row_form.row
+            data = row_form.cleaned_data
+            name = (data.get("name") or "").strip()
+            on = bool(data.get("on")) or (row.kind == "free" and bool(name))
             if not on:
                 continue
             problem = field_problem(name)
             if problem:
-                self.add_error(prefix + "name", problem)
+                row_form.add_error("name", problem)
                 continue
-            export_as = (cleaned.get(prefix + "as") or "").strip()
-            order = cleaned.get(prefix + "order") or MAX_ROWS + index
+            export_as = (data.get("export_as") or "").strip()
+            title = export_as or name
+            if title.startswith(FORMULA_PREFIXES):
+                row_form.add_error(
+                    "export_as",
+                    f"“{title}” starts with {_prefix_name(title)}: a spreadsheet "
+                    "would run the column title as a formula. Start it with a letter or digit.",
+                )
+                continue
+            order = data.get("order") or MAX_ROWS + index
             item = {"name": name}
             if export_as:
                 item["export_as"] = export_as
@@ -225,8 +274,8 @@ class ExportForm(forms.Form):
         for _, index, item in picked:
             title = item.get("export_as") or item["name"]
             if title in titles:
-                self.add_error(
-                    f"r{index}-as",
+                self.field_rows.forms[index].add_error(
+                    "export_as",
                     f"Two fields would both be titled “{title}”; give one another title.",
                 )
             titles[title] = item["name"]
@@ -234,8 +283,8 @@ class ExportForm(forms.Form):
         if cleaned.get("format") == Format.CSV:
             for _, index, item in picked:
                 if is_whole_object(item["name"], self.metadata_objects):
-                    self.add_error(
-                        f"r{index}-name",
+                    self.field_rows.forms[index].add_error(
+                        "name",
                         f"CSV cannot hold the whole object “{item['name']}”: pick its leaf "
                         f"paths (e.g. {leaf_example(item['name'])}) or choose NDJSON.",
                     )
@@ -245,31 +294,19 @@ class ExportForm(forms.Form):
                     f"CSV exports take at most {CSV_MAX_FIELDS} fields; you picked "
                     f"{len(fields)}. Remove {len(fields) - CSV_MAX_FIELDS} or choose NDJSON.",
                 )
-        if not fields and not self.errors:
+        if not fields and not self.errors and self.field_rows.is_valid():
             self.add_error(None, "Pick at least one field.")
         cleaned["fields"] = fields
         return cleaned
 
-    def spec(self) -> dict[str, Any]:
-        """The export spec: what exports.pipeline.create_export stores."""
-        data = self.cleaned_data
-        return {
-            "connection_id": data["connection_id"],
-            "connection_name": data["connection_name"],
-            "format": data["format"],
-            "limit": data.get("limit"),
-            "fields": data["fields"],
-            "source_query": data.get("source_query") or "",
-        }
+    def spec(self) -> ExportSpec:
+        """The export spec: what exports.tasks.create_export stores."""
+        return ExportSpec.from_data(self.cleaned_data)
 
 
-def initial_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "connection": spec.get("connection_id") or "",
-        "format": spec.get("format") or Format.CSV,
-        "limit": spec.get("limit"),
-        "source_query": spec.get("source_query") or "",
-    }
+def _prefix_name(title: str) -> str:
+    first = title[:1]
+    return {"\t": "a tab", "\r": "a carriage return"}.get(first, f"“{first}”")
 
 
 class TemplateNameForm(forms.Form):
@@ -279,68 +316,85 @@ class TemplateNameForm(forms.Form):
 CONDITION_ROWS = 5
 
 
-class DeriveForm(forms.Form):
-    """Row conditions on a ready export's columns, joined with AND."""
+class ConditionForm(forms.Form):
+    """One condition on a ready export's columns; a row without a column is left out."""
+
+    column = forms.ChoiceField(required=False, label="Column")
+    operator = forms.ChoiceField(
+        required=False, choices=list(derive.OPERATORS.items()), label="Condition"
+    )
+    value = forms.CharField(required=False, max_length=500, label="Value", strip=False)
 
     def __init__(
-        self,
-        *args: Any,
-        columns: Sequence[str],
-        kinds: dict[str, str] | None = None,
-        **kwargs: Any,
+        self, *args: Any, columns: Sequence[str], kinds: dict[str, str] | None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.columns = list(columns)
         self.kinds = kinds
-        column_choices = [("", "—")] + [(c, c) for c in self.columns]
-        for index in range(CONDITION_ROWS):
-            self.fields[f"c{index}-column"] = forms.ChoiceField(
-                required=False, choices=column_choices, label="Column"
-            )
-            self.fields[f"c{index}-operator"] = forms.ChoiceField(
-                required=False, choices=list(derive.OPERATORS.items()), label="Condition"
-            )
-            self.fields[f"c{index}-value"] = forms.CharField(
-                required=False, max_length=500, label="Value", strip=False
-            )
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "column": self[f"c{i}-column"],
-                "operator": self[f"c{i}-operator"],
-                "value": self[f"c{i}-value"],
-            }
-            for i in range(CONDITION_ROWS)
-        ]
+        self.fields["column"].choices = [("", "—")] + [(c, c) for c in self.columns]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        conditions: list[derive.Condition] = []
-        for index in range(CONDITION_ROWS):
-            column = cleaned.get(f"c{index}-column") or ""
-            if not column:
-                continue
+        column = cleaned.get("column") or ""
+        cleaned["condition"] = None
+        if column:
             condition = derive.Condition(
                 column=column,
-                operator=cleaned.get(f"c{index}-operator") or "equals",
-                value=cleaned.get(f"c{index}-value") or "",
+                operator=cleaned.get("operator") or "equals",
+                value=cleaned.get("value") or "",
             )
             problems = derive.validate_conditions([condition], self.columns, self.kinds)
             if problems:
-                self.add_error(f"c{index}-value", " ".join(problems))
-                continue
-            conditions.append(condition)
-        if not conditions and not self.errors:
-            self.add_error(None, "Set at least one condition.")
-        cleaned["conditions"] = [
-            {"column": c.column, "operator": c.operator, "value": c.value} for c in conditions
-        ]
+                self.add_error("value", " ".join(problems))
+            else:
+                cleaned["condition"] = condition
         return cleaned
 
+
+class BaseConditionFormSet(_FormSet[ConditionForm]):
+    def clean(self) -> None:
+        if any(form.errors for form in self.forms):
+            return
+        if not any(form.cleaned_data.get("condition") for form in self.forms):
+            raise forms.ValidationError("Set at least one condition.")
+
+
+ConditionFormSet = forms.formset_factory(
+    ConditionForm,
+    formset=BaseConditionFormSet,
+    extra=CONDITION_ROWS,
+    max_num=CONDITION_ROWS,
+    absolute_max=CONDITION_ROWS,
+    validate_max=True,
+)
+
+
+class DeriveForm:
+    """Row conditions on a ready export's columns, joined with AND (a formset of rows)."""
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        columns: Sequence[str],
+        kinds: dict[str, str] | None = None,
+    ) -> None:
+        self.formset = ConditionFormSet(
+            data, prefix="c", form_kwargs={"columns": columns, "kinds": kinds}
+        )
+
+    def is_valid(self) -> bool:
+        return self.formset.is_valid()
+
     def conditions(self) -> list[dict[str, str]]:
-        return list(self.cleaned_data["conditions"])
+        return [
+            {"column": c.column, "operator": c.operator, "value": c.value}
+            for form in self.formset.forms
+            if (c := form.cleaned_data.get("condition")) is not None
+        ]
 
     def all_messages(self) -> list[str]:
-        return [str(message) for errors in self.errors.values() for message in errors]
+        messages = [str(message) for message in self.formset.non_form_errors()]
+        for form in self.formset.forms:
+            messages.extend(str(m) for errors in form.errors.values() for m in errors)
+        return messages

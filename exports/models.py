@@ -1,17 +1,26 @@
-"""Exports: a row per export with the spec it was built from and its lifecycle.
+"""Exports: a row per export with the spec it was built from, its file and its lifecycle.
 
-Every status change goes through exports.pipeline (conditional UPDATEs with a lease),
-never through a view or a task directly.
+The row owns its spec (:class:`ExportSpec`: the builder's form, a template, a re-run and
+Auth0's request body all convert through it) and its file (``Export.file`` on
+``storages["exports"]``). Every status change after creation goes through exports.lease
+(conditional UPDATEs with a lease), never through a view or a task directly.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.files.storage import Storage, storages
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 from staff.permissions import Capability, can
 
@@ -43,6 +52,95 @@ class Format(models.TextChoices):
     NDJSON = "ndjson", "NDJSON (Auth0's “json”: one JSON object per line)"
 
 
+class _ExportsStorage(LazyObject):
+    """storages["exports"], looked up when first used (and again when STORAGES changes)."""
+
+    def _setup(self) -> None:
+        self._wrapped = storages["exports"]
+
+
+_exports_storage = _ExportsStorage()
+
+
+@receiver(setting_changed)
+def _storages_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "STORAGES":
+        _exports_storage._wrapped = empty  # type: ignore[assignment]
+
+
+def exports_storage() -> Storage:
+    return _exports_storage  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What an export asks for: one value for the form, templates, re-runs and Auth0's body."""
+
+    format: str
+    fields: list[dict[str, str]] = field(default_factory=list)
+    connection_id: str = ""
+    connection_name: str = ""
+    limit: int | None = None
+    source_query: str = ""
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
+        """From a stored template or a form's cleaned_data (missing keys take defaults)."""
+        return cls(
+            format=str(data.get("format") or Format.CSV),
+            fields=[
+                {key: str(value) for key, value in item.items() if key in ("name", "export_as")}
+                for item in data.get("fields") or []
+            ],
+            connection_id=str(data.get("connection_id") or ""),
+            connection_name=str(data.get("connection_name") or ""),
+            limit=int(data["limit"]) if data.get("limit") else None,
+            source_query=str(data.get("source_query") or ""),
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        """JSON-ready, for a template."""
+        return {
+            "connection_id": self.connection_id,
+            "connection_name": self.connection_name,
+            "format": self.format,
+            "limit": self.limit,
+            "fields": [dict(item) for item in self.fields],
+            "source_query": self.source_query,
+        }
+
+    def initial(self) -> dict[str, Any]:
+        """The builder form's initial values (its field rows come from ``fields``)."""
+        return {
+            "connection": self.connection_id,
+            "format": self.format,
+            "limit": self.limit,
+            "source_query": self.source_query,
+        }
+
+    @property
+    def column_titles(self) -> list[str]:
+        return [item.get("export_as") or item["name"] for item in self.fields]
+
+    def auth0_body(self) -> dict[str, Any]:
+        """The body of POST /api/v2/jobs/users-exports."""
+        body: dict[str, Any] = {
+            "format": "json" if self.format == Format.NDJSON else "csv",
+            "fields": [
+                {
+                    "name": item["name"],
+                    **({"export_as": item["export_as"]} if item.get("export_as") else {}),
+                }
+                for item in self.fields
+            ],
+        }
+        if self.connection_id:
+            body["connection_id"] = self.connection_id
+        if self.limit:
+            body["limit"] = self.limit
+        return body
+
+
 class ExportQuerySet(models.QuerySet["Export"]):
     def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ExportQuerySet:
         """Export admins see every export; everyone else only their own."""
@@ -51,6 +149,32 @@ class ExportQuerySet(models.QuerySet["Export"]):
         if not user.is_authenticated:
             return self.none()
         return self.filter(requested_by_id=user.pk)
+
+    def create_queued(
+        self,
+        spec: ExportSpec,
+        *,
+        requested_by: AbstractBaseUser | None,
+        parent: Export | None = None,
+        filter_conditions: Sequence[Mapping[str, str]] = (),
+    ) -> Export:
+        """A new queued export with its first timeline entry (exports.tasks enqueues it)."""
+        export = self.create(
+            requested_by_id=requested_by.pk if requested_by else None,
+            requested_by_label=requested_by.get_username() if requested_by else "",
+            connection_id=spec.connection_id,
+            connection_name=spec.connection_name,
+            format=spec.format,
+            limit=spec.limit,
+            fields=[dict(item) for item in spec.fields],
+            source_query=spec.source_query,
+            parent=parent,
+            filter_conditions=[dict(condition) for condition in filter_conditions],
+            heartbeat_at=timezone.now(),
+        )
+        message = f"Filtered from export #{parent.pk}" if parent else "Saved"
+        ExportEvent.objects.create(export=export, status=Status.QUEUED, message=message)
+        return export
 
 
 class Export(models.Model):
@@ -79,6 +203,9 @@ class Export(models.Model):
     percentage_done = models.PositiveSmallIntegerField(null=True, blank=True)
     time_left_seconds = models.PositiveIntegerField(null=True, blank=True)
     auth0_job_id = models.CharField(max_length=64, blank=True)
+    # Set just before the job is requested: with it and no job id, Auth0 may hold a job we
+    # never heard of, so no second one is requested.
+    auth0_submitted_at = models.DateTimeField(null=True, blank=True)
     auth0_job_created_at = models.DateTimeField(null=True, blank=True)
     auth0_status = models.CharField(max_length=32, blank=True)
     failure_reason = models.TextField(blank=True)
@@ -90,10 +217,12 @@ class Export(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
     poll_count = models.PositiveIntegerField(default=0)
+    # Deliveries that claimed the current step; past EXPORT_STEP_ATTEMPTS the export fails.
+    attempts = models.PositiveIntegerField(default=0)
     download_attempts = models.PositiveIntegerField(default=0)
 
     # The kept file, in storages["exports"].
-    file_name = models.CharField(max_length=300, blank=True)
+    file = models.FileField(storage=exports_storage, max_length=300, blank=True)
     compressed_size = models.BigIntegerField(null=True, blank=True)
     uncompressed_size = models.BigIntegerField(null=True, blank=True)
     row_count = models.BigIntegerField(null=True, blank=True)
@@ -129,8 +258,35 @@ class Export(models.Model):
         return self.status == Status.READY
 
     @property
-    def auth0_format(self) -> str:
-        return "json" if self.format == Format.NDJSON else "csv"
+    def is_derivative(self) -> bool:
+        # Conditions stay when the parent row is deleted (parent is then NULL).
+        return bool(self.filter_conditions)
+
+    def open_file(self) -> BinaryIO:
+        """The kept .gz, streamed from storage; FileNotFoundError when it is gone.
+
+        On S3 this is the object's own HTTP body, read as it is consumed: django-storages'
+        S3File would first copy the whole object to a temporary file."""
+        if not self.file:
+            raise FileNotFoundError(f"export {self.pk} has no file")
+        storage = self.file.storage
+        if getattr(storage, "bucket_name", None):
+            from botocore.exceptions import ClientError
+            from storages.utils import clean_name
+
+            key = storage._normalize_name(clean_name(self.file.name))
+            try:
+                body = storage.bucket.Object(key).get()["Body"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise FileNotFoundError(f"{key} is not in the bucket") from None
+                raise
+            return body
+        return storage.open(self.file.name, "rb")
+
+    def file_is_missing(self) -> bool:
+        """A ready export whose file is no longer in storage (lost disk, S3 lifecycle...)."""
+        return self.is_ready and (not self.file or not self.file.storage.exists(self.file.name))
 
     @property
     def file_extension(self) -> str:
@@ -138,7 +294,7 @@ class Export(models.Model):
 
     @property
     def column_titles(self) -> list[str]:
-        return [f.get("export_as") or f["name"] for f in self.fields]
+        return self.spec.column_titles
 
     @property
     def connection_label(self) -> str:
@@ -146,30 +302,16 @@ class Export(models.Model):
             return "All connections"
         return self.connection_name or self.connection_id
 
-    def spec(self) -> dict[str, Any]:
-        """The stored spec in the builder's shape: enough to re-run or save as a template."""
-        return {
-            "connection_id": self.connection_id,
-            "connection_name": self.connection_name,
-            "format": self.format,
-            "limit": self.limit,
-            "fields": list(self.fields),
-            "source_query": self.source_query,
-        }
-
-    def auth0_request(self) -> dict[str, Any]:
-        """The body of POST /api/v2/jobs/users-exports for this export."""
-        body: dict[str, Any] = {"format": self.auth0_format, "fields": []}
-        for field in self.fields:
-            item = {"name": field["name"]}
-            if field.get("export_as"):
-                item["export_as"] = field["export_as"]
-            body["fields"].append(item)
-        if self.connection_id:
-            body["connection_id"] = self.connection_id
-        if self.limit:
-            body["limit"] = self.limit
-        return body
+    @property
+    def spec(self) -> ExportSpec:
+        return ExportSpec(
+            format=self.format,
+            fields=[dict(item) for item in self.fields],
+            connection_id=self.connection_id,
+            connection_name=self.connection_name,
+            limit=self.limit,
+            source_query=self.source_query,
+        )
 
 
 class ExportEvent(models.Model):

@@ -2,7 +2,7 @@
 
 Interface::
 
-    preview(path, *, fmt, rows=50, max_bytes=8_000_000) -> Preview(header, rows, more)
+    preview(source, *, fmt, rows=50, max_bytes=8_000_000) -> Preview(header, rows, more)
     infer_kinds(preview) -> dict[column, "date" | "number" | "boolean" | "text" | "empty"]
 
 ``Preview.header`` is the list of column titles; ``Preview.rows`` a list of rows, each a list of
@@ -12,28 +12,26 @@ shown as they are, ``true``/``false``/numbers as written, objects and arrays as 
 missing key as ``""``. The strings are **not** HTML-escaped: let the template autoescape them.
 ``Preview.more`` says whether the file goes on past the rows shown.
 
-Bounded work: at most ``max_bytes`` of the file are inflated, whatever its size, and parsing stops
-after ``rows`` rows. ``infer_kinds`` labels each column from the sampled values, for
-:func:`exports.derive.validate_conditions`.
+``source`` is a readable binary file object of the stored ``.gz`` (local or S3). Bounded work:
+only the compressed bytes needed are read, at most ``max_bytes`` of the file are inflated,
+whatever its size, and parsing stops after ``rows`` rows. ``infer_kinds`` labels each column
+from the sampled values, for :func:`exports.derive.validate_conditions`.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
+from exports import streams
 from exports.csvformat import record_boundary, unescape_cell
 from exports.derive import json_text, parse_instant
 
 Format = Literal["csv", "ndjson"]
-
-_READ = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,33 +41,15 @@ class Preview:
     more: bool = False
 
 
-def _head(path: str | os.PathLike[str], max_bytes: int, newlines: int) -> tuple[bytes, bool]:
-    """The file's first bytes, up to ``newlines`` newlines or ``max_bytes``; and whether more
-    follows."""
-    parts: list[bytes] = []
-    size = seen = 0
-    with gzip.open(path, "rb") as source:
-        while size < max_bytes and seen <= newlines:
-            chunk = source.read(min(_READ, max_bytes - size))
-            if not chunk:
-                return b"".join(parts), False
-            parts.append(chunk)
-            size += len(chunk)
-            seen += chunk.count(b"\n")
-        return b"".join(parts), bool(source.read(1))
-
-
-def preview(
-    path: str | os.PathLike[str], *, fmt: str, rows: int = 50, max_bytes: int = 8_000_000
-) -> Preview:
+def preview(source: BinaryIO, *, fmt: str, rows: int = 50, max_bytes: int = 8_000_000) -> Preview:
     if fmt == "csv":
-        return _csv_preview(path, rows, max_bytes)
-    return _ndjson_preview(path, rows, max_bytes)
+        return _csv_preview(source, rows, max_bytes)
+    return _ndjson_preview(source, rows, max_bytes)
 
 
-def _csv_preview(path: str | os.PathLike[str], wanted: int, max_bytes: int) -> Preview:
+def _csv_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
     # Twice the newlines needed leaves room for values that hold a newline.
-    data, more = _head(path, max_bytes, 2 * (wanted + 1))
+    data, more = streams.head(source, max_bytes=max_bytes, newlines=2 * (wanted + 1))
     cut = record_boundary(data) if more else len(data)
     text = data[:cut].decode("utf-8-sig", errors="replace")
     records = csv.reader(io.StringIO(text, newline=""), strict=False)
@@ -88,8 +68,8 @@ def _csv_preview(path: str | os.PathLike[str], wanted: int, max_bytes: int) -> P
     return Preview(header=header, rows=shown, more=more)
 
 
-def _ndjson_preview(path: str | os.PathLike[str], wanted: int, max_bytes: int) -> Preview:
-    data, more = _head(path, max_bytes, wanted)
+def _ndjson_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
+    data, more = streams.head(source, max_bytes=max_bytes, newlines=wanted)
     lines = data.split(b"\n")
     if more:
         lines.pop()

@@ -9,8 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Export, ExportEvent, Status
-from .pipeline import export_storage
+from .models import Export, ExportEvent, Status, exports_storage
 
 logger = logging.getLogger(__name__)
 # Left-over files younger than this may still be on their way to being published.
@@ -40,8 +39,8 @@ def prune_orphans(now: datetime | None = None, grace: timedelta = ORPHAN_GRACE) 
     lost its lease and could not clean up), the file is left behind, unseen, until this runs.
     """
     now = now or timezone.now()
-    storage = export_storage()
-    referenced = set(Export.objects.exclude(file_name="").values_list("file_name", flat=True))
+    storage = exports_storage()
+    referenced = set(Export.objects.exclude(file="").values_list("file", flat=True))
     removed: list[str] = []
     try:
         folders, _ = storage.listdir("")
@@ -62,24 +61,24 @@ def prune_orphans(now: datetime | None = None, grace: timedelta = ORPHAN_GRACE) 
 def purge(export: Export, *, now: datetime | None = None, reason: str = "") -> bool:
     """Delete one export's file and mark the row purged. False if it was not ready."""
     now = now or timezone.now()
-    name = export.file_name
+    name = export.file.name
     with transaction.atomic():
         updated = Export.objects.filter(pk=export.pk, status=Status.READY).update(
-            status=Status.PURGED, purged_at=now, file_name="", updated_at=now
+            status=Status.PURGED, purged_at=now, file="", updated_at=now
         )
         if not updated:
             return False
         message = f"File deleted ({reason})" if reason else "File deleted"
         ExportEvent.objects.create(export=export, status=Status.PURGED, message=message)
     if name:
-        export_storage().delete(name)
+        exports_storage().delete(name)
         logger.info("Purged export %s (%s)", export.pk, reason)
     return True
 
 
 def delete(export: Export) -> None:
     """Delete an export row and its file (the audit trail stays)."""
-    name = export.file_name
+    name = export.file.name
     export.delete()
     if name:
-        export_storage().delete(name)
+        exports_storage().delete(name)

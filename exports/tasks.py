@@ -1,38 +1,88 @@
-"""Celery tasks: thin wrappers that take a primary key and call exports.pipeline."""
+"""Celery tasks: thin wrappers that take a primary key and call exports.pipeline, and the one
+place that enqueues them (always after the creating transaction commits)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from django.conf import settings
-from django.db import OperationalError
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import OperationalError, transaction
+from kombu.exceptions import OperationalError as BrokerError
 
 from management_api.errors import TransientError
 
-from . import pipeline, retention
+from . import lease, pipeline, retention
+from .models import Export, ExportSpec
+
+logger = logging.getLogger("exports")
+
+
+class ExportTask(DjangoTask):
+    """A task whose sending never fails its caller: when the broker is unreachable the export
+    stays as it is and the sweep sends it again once the broker is back."""
+
+    def apply_async(  # type: ignore[override]
+        self, args: Any = None, kwargs: Any = None, **options: Any
+    ) -> Any:
+        try:
+            return super().apply_async(args, kwargs, **options)
+        except (BrokerError, OSError) as exc:
+            logger.warning("Export task %s not sent, the broker is unreachable: %s", args, exc)
+            return None
 
 
 @shared_task(
+    base=ExportTask,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.EXPORT_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.EXPORT_TASK_TIME_LIMIT,
     # Transient only: the upstream being busy, or the database briefly locked or unreachable.
-    # A step that fails this way hands its lease back first, so the retry can claim it.
+    # A step that fails this way hands its lease back first, so the retry can claim it; the
+    # step's attempt budget (exports.lease) bounds these retries too.
     autoretry_for=(TransientError, OperationalError),
     retry_backoff=1,
     retry_backoff_max=60,
     max_retries=10,
 )
 def run_export(export_id: int, step: int) -> None:
-    """One pipeline step; schedules the next one. Safe to deliver twice (see pipeline)."""
+    """One pipeline step; schedules the next one. Safe to deliver twice (see exports.lease)."""
     following = pipeline.advance(export_id, step)
     if following is not None:
         run_export.apply_async((export_id, following.step), countdown=following.delay)
 
 
+def create_export(
+    spec: ExportSpec | Mapping[str, Any],
+    *,
+    requested_by: AbstractBaseUser | None,
+    parent: Export | None = None,
+    filter_conditions: Sequence[Mapping[str, str]] = (),
+) -> Export:
+    """Save a queued export and send its first step once the transaction commits."""
+    if not isinstance(spec, ExportSpec):
+        spec = ExportSpec.from_data(spec)
+    with transaction.atomic():
+        export = Export.objects.create_queued(
+            spec, requested_by=requested_by, parent=parent, filter_conditions=filter_conditions
+        )
+        run_export.delay_on_commit(export.pk, export.step)
+    return export
+
+
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def sweep_exports() -> int:
-    return pipeline.sweep()
+    """Send again the exports nobody works on (see exports.lease.stale)."""
+    sent = 0
+    for export_id, step in lease.stale():
+        if run_export.apply_async((export_id, step)) is not None:
+            sent += 1
+    return sent
 
 
 @shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)

@@ -18,10 +18,10 @@ from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import derive, downloads, pipeline, preview, retention
+from . import derive, downloads, preview, retention, tasks
 from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
-from .forms import DeriveForm, ExportForm, TemplateNameForm, initial_from_spec, picker_rows
-from .models import Export, ExportTemplate
+from .forms import DeriveForm, ExportForm, TemplateNameForm, picker_rows
+from .models import Export, ExportSpec, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
 
@@ -48,15 +48,15 @@ def _prefill(
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Initial values from a template, a re-run, or the search page's hand-off."""
     params = request.GET
-    spec: dict[str, Any] | None = None
+    spec: ExportSpec | None = None
     if params.get("template", "").isdigit():
         template = ExportTemplate.objects.filter(owner=request.user, pk=params["template"]).first()
-        spec = template.spec if template else None
+        spec = ExportSpec.from_data(template.spec) if template else None
     elif params.get("rerun", "").isdigit():
         source = Export.objects.visible_to(request.user).filter(pk=params["rerun"]).first()
-        spec = source.spec() if source else None
+        spec = source.spec if source else None
     if spec is not None:
-        return initial_from_spec(spec), list(spec.get("fields") or [])
+        return spec.initial(), list(spec.fields)
 
     initial: dict[str, Any] = {}
     connection = params.get("connection", "").strip()
@@ -110,7 +110,7 @@ def new(request: StaffRequest) -> HttpResponse:
 
 
 def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
-    export = pipeline.create_export(form.spec(), requested_by=request.user)
+    export = tasks.create_export(form.spec(), requested_by=request.user)
     audit.record(
         request,
         "exports.create",
@@ -130,7 +130,7 @@ def _save_template(request: StaffRequest, form: ExportForm) -> ExportTemplate | 
         form.add_error("template_title", "Name the template to save it.")
         return None
     template, created = ExportTemplate.objects.update_or_create(
-        owner=request.user, name=name, defaults={"spec": form.spec()}
+        owner=request.user, name=name, defaults={"spec": form.spec().as_data()}
     )
     audit.record(request, audit.TEMPLATE_SAVED, target=template.name, created=created)
     messages.success(request, f"Template “{template.name}” saved.")
@@ -143,7 +143,7 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
     export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
     form = TemplateNameForm(request.POST)
     if form.is_valid():
-        spec = export.spec()
+        spec = export.spec.as_data()
         template, created = ExportTemplate.objects.update_or_create(
             owner=request.user, name=form.cleaned_data["name"], defaults={"spec": spec}
         )
@@ -195,10 +195,14 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             if request.GET.get("view") == "row"
             else "exports/detail.html#status"
         )
+        file_missing = export.file_is_missing()
         context = {
             "export": export,
             "events": export.events.all(),
-            "variants": downloads.variants_for(export) if export.is_ready else {},
+            "file_missing": file_missing,
+            "variants": downloads.variants_for(export)
+            if export.is_ready and not file_missing
+            else {},
         }
         response = render(request, template, context)
         if export.is_settled:
@@ -207,9 +211,10 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
         return response
     sample: preview.Preview | None = None
     derive_form: DeriveForm | None = None
-    if export.is_ready:
-        with pipeline.local_path(export) as path:
-            sample = preview.preview(path, fmt=export.format)
+    file_missing = export.file_is_missing()
+    if export.is_ready and not file_missing:
+        with export.open_file() as source:
+            sample = preview.preview(source, fmt=export.format)
         derive_form = DeriveForm(columns=export.column_titles)
     return render(
         request,
@@ -217,8 +222,9 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
         {
             "export": export,
             "events": export.events.all(),
-            "derivatives": export.derivatives.all(),
-            "variants": downloads.variants_for(export) if export.is_ready else {},
+            "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
+            "file_missing": file_missing,
+            "variants": downloads.variants_for(export) if sample is not None else {},
             "preview": sample,
             "derive_form": derive_form,
             "conditions": [
@@ -246,16 +252,16 @@ def delete(request: StaffRequest, pk: int) -> HttpResponse:
 @requires(Capability.RUN_EXPORTS)
 def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     parent = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
-    if not parent.is_ready:
-        raise Http404("Only a ready export can be filtered.")
-    with pipeline.local_path(parent) as path:
-        kinds = preview.infer_kinds(preview.preview(path, fmt=parent.format))
+    if not parent.is_ready or parent.file_is_missing():
+        raise Http404("Only a ready export whose file is kept can be filtered.")
+    with parent.open_file() as source:
+        kinds = preview.infer_kinds(preview.preview(source, fmt=parent.format))
     form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
     if not form.is_valid():
         messages.error(request, " ".join(form.all_messages()))
         return redirect(parent)
-    child = pipeline.create_export(
-        parent.spec(), requested_by=request.user, parent=parent, filter_conditions=form.conditions()
+    child = tasks.create_export(
+        parent.spec, requested_by=request.user, parent=parent, filter_conditions=form.conditions()
     )
     audit.record(
         request,
@@ -270,15 +276,28 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
 
 @requires(Capability.DOWNLOAD_EXPORTS)
 def download(request: StaffRequest, pk: int, variant: str) -> HttpResponse:
-    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
-    if not export.is_ready or variant not in downloads.variants_for(export):
+    """Every attempt is audited with its outcome: served, refused (someone else's export) or
+    missing (no such export or variant, not ready, or its file gone from storage)."""
+    target = f"export #{pk}"
+    export = Export.objects.visible_to(request.user).filter(pk=pk).first()
+    if export is None:
+        outcome = "refused" if Export.objects.filter(pk=pk).exists() else "missing"
+        audit.record(request, "exports.download", target=target, variant=variant, outcome=outcome)
         raise Http404("This file is not available.")
-    response: Any = downloads.response(export, variant)
+    if not export.is_ready or variant not in downloads.variants_for(export):
+        audit.record(request, "exports.download", target=target, variant=variant, outcome="missing")
+        raise Http404("This file is not available.")
+    try:
+        response: Any = downloads.response(export, variant)
+    except FileNotFoundError:
+        audit.record(request, "exports.download", target=target, variant=variant, outcome="missing")
+        raise Http404(f"The file of export #{export.pk} is no longer in storage.") from None
     audit.record(
         request,
         "exports.download",
-        target=f"export #{export.pk}",
+        target=target,
         variant=variant,
+        outcome="served",
         filename=downloads.filename(export, variant),
     )
     return response

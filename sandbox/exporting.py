@@ -150,24 +150,32 @@ def csv_header(title: str) -> str:
 
 
 def _rows(connection_name: str | None) -> Iterator[dict[str, Any]]:
-    sql = "SELECT profile FROM sandbox_tenantuser"
+    # Batches by id, each read whole and its statement closed before any row is yielded: an
+    # open read would pin this connection to an old snapshot, and the job's own progress write
+    # on it then fails with "database is locked" once another job has written meanwhile.
+    sql = "SELECT id, profile FROM sandbox_tenantuser WHERE id > %s"
     params: list[Any] = []
     if connection_name:
         # A cheap textual pre-filter; the identities are checked exactly below.
-        sql += " WHERE instr(profile, %s) > 0"
+        sql += " AND instr(profile, %s) > 0"
         params.append(json.dumps(connection_name))
-    sql += " ORDER BY id"
-    with connections[SANDBOX_DB].cursor() as cursor:
-        cursor.execute(sql, params)
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            for (text,) in batch:
-                profile = orjson.loads(text)
-                if connection_name and not any(
-                    identity.get("connection") == connection_name
-                    for identity in profile.get("identities") or ()
-                ):
-                    continue
-                yield profile
+    sql += f" ORDER BY id LIMIT {FETCH_ROWS}"
+    last = 0
+    while True:
+        with connections[SANDBOX_DB].cursor() as cursor:
+            cursor.execute(sql, [last, *params])
+            batch = cursor.fetchall()
+        if not batch:
+            return
+        last = batch[-1][0]
+        for _, text in batch:
+            profile = orjson.loads(text)
+            if connection_name and not any(
+                identity.get("connection") == connection_name
+                for identity in profile.get("identities") or ()
+            ):
+                continue
+            yield profile
 
 
 def write_export(

@@ -61,7 +61,7 @@ def test_admin_builds_watches_and_downloads_an_export(
     # Reorder with the picked list's buttons: email moves before user_id.
     page.get_by_role("button", name="Move email up").click()
     assert page.locator("#picked-order li").first.inner_text().startswith("email")
-    assert page.locator("input[name=r1-order]").input_value() == "1"
+    assert page.locator("input[name=r-1-order]").input_value() == "1"
 
     page.get_by_label("Sample of 10 users").check()
     assert page.get_by_label("Limit").input_value() == "10"

@@ -26,19 +26,20 @@ def builder_post(
     data: dict[str, Any] = {"format": fmt, "limit": limit, "connection": connection, **extra}
     index = 0
     for name in ticked:
-        data.update({f"r{index}-kind": "standard", f"r{index}-name": name, f"r{index}-on": "on"})
-        data[f"r{index}-order"] = str(index + 1)
+        data.update({f"r-{index}-kind": "standard", f"r-{index}-name": name, f"r-{index}-on": "on"})
+        data[f"r-{index}-order"] = str(index + 1)
         index += 1
     for name, export_as in fields:
         data.update(
             {
-                f"r{index}-kind": "free",
-                f"r{index}-name": name,
-                f"r{index}-as": export_as,
-                f"r{index}-order": str(index + 1),
+                f"r-{index}-kind": "free",
+                f"r-{index}-name": name,
+                f"r-{index}-export_as": export_as,
+                f"r-{index}-order": str(index + 1),
             }
         )
         index += 1
+    data.update({"r-TOTAL_FORMS": str(index), "r-INITIAL_FORMS": "0"})
     return data
 
 
@@ -50,7 +51,7 @@ def test_builder_lists_connections_and_metadata_paths(admin_client_: Client) -> 
     assert "Username-Password-Authentication" in body
     # Metadata leaf paths come from sampling real users of the tenant.
     assert "user_metadata." in body or "app_metadata." in body
-    assert 'name="r0-on"' in body
+    assert 'name="r-0-on"' in body
 
 
 def test_csv_takes_at_most_30_fields(admin_client_: Client) -> None:
@@ -78,7 +79,7 @@ def test_csv_refuses_a_whole_metadata_object_ndjson_takes_it(admin_client_: Clie
     export = Export.objects.get()
     assert export.format == "ndjson"
     assert export.fields == [{"name": "user_metadata"}, {"name": "email"}]
-    assert export.auth0_request()["format"] == "json"
+    assert export.spec.auth0_body()["format"] == "json"
 
 
 def test_csv_refuses_a_metadata_sub_object_and_whole_identities(admin_client_: Client) -> None:
@@ -127,7 +128,7 @@ def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) ->
         limit="25",
     )
     # Reorder without JavaScript: number the rows.
-    data["r0-order"], data["r1-order"], data["r2-order"] = "3", "1", "2"
+    data["r-0-order"], data["r-1-order"], data["r-2-order"] = "3", "1", "2"
     response = admin_client_.post("/exports/new/", data)
     assert response.status_code == 302
     export = Export.objects.get()
@@ -141,7 +142,7 @@ def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) ->
     assert export.limit == 25
     assert export.connection_id == connection["id"]
     assert export.connection_name == "Username-Password-Authentication"
-    assert export.auth0_request() == {
+    assert export.spec.auth0_body() == {
         "format": "csv",
         "connection_id": connection["id"],
         "limit": 25,
@@ -182,7 +183,7 @@ def test_search_hand_off_prefills(admin_client_: Client) -> None:
     assert "Handed over from the search" in body
     assert "email:&quot;*@example.com&quot;" in body
     form = response.context["form"]
-    picked = [(r["row"].name, r["row"].order) for r in form.row_fields() if r["row"].on]
+    picked = [(r.row.name, r.row.order) for r in form.field_rows if r.row.on]
     assert sorted(picked, key=lambda item: item[1]) == [
         ("email", 1),
         ("user_metadata.plan", 2),
@@ -204,7 +205,7 @@ def test_templates_save_and_prefill(admin_client_: Client, export_admin: Any) ->
     response = admin_client_.get(response["Location"])
     form = response.context["form"]
     assert form.initial["format"] == "ndjson"
-    assert [(r["row"].name, r["row"].export_as) for r in form.row_fields() if r["row"].on] == [
+    assert [(r.row.name, r.row.export_as) for r in form.field_rows if r.row.on] == [
         ("email", "Mail")
     ]
 
@@ -215,7 +216,7 @@ def test_rerun_copies_the_spec(admin_client_: Client) -> None:
     response = admin_client_.get(f"/exports/new/?rerun={first.pk}")
     form = response.context["form"]
     assert form.initial["limit"] == 5
-    picked = [(r["row"].name, r["row"].export_as) for r in form.row_fields() if r["row"].on]
+    picked = [(r.row.name, r.row.export_as) for r in form.field_rows if r.row.on]
     assert picked == [("email", "E"), ("name", "")]
 
 

@@ -74,6 +74,24 @@ def gz(data: bytes, path: Path) -> Path:
     return path
 
 
+def src(path: Path) -> io.BytesIO:
+    """A kept file as the storage hands it out: a readable binary file object."""
+    return io.BytesIO(path.read_bytes())
+
+
+class sink(io.BytesIO):
+    """A writable file object that lands in tmp_path/out.gz when closed or written."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.path = folder / "out.gz"
+
+    def write(self, data: Any) -> int:
+        with self.path.open("ab") as out:
+            out.write(data)
+        return len(data)
+
+
 def pieces(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
@@ -271,7 +289,9 @@ def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
         (b"[1, 2]", "line 101 is not a JSON object"),
         (b'{"Id": "x",', "line 101 is not valid JSON"),
         (b"", "line 101 is empty"),
-        (b'{"password": "x"}', "line 101 has keys that were not requested: password"),
+        # Two objects on one line, and one object over two lines: each line starts with {
+        # and ends with }, the count of objects even matches the count of lines.
+        (b'{"Id": "a"},{"Id": "b"}\n{"Id": {"x": [{"y": 1}\n{"z": 2}]}}', "line 101"),
     ],
 )
 def test_ingest_rejects_bad_ndjson_lines(tmp_path: Path, line: bytes, reason: str) -> None:
@@ -286,20 +306,32 @@ def test_ingest_rejects_bad_ndjson_lines(tmp_path: Path, line: bytes, reason: st
         )
 
 
+def test_ingest_checks_the_keys_of_ndjson_lines(tmp_path: Path) -> None:
+    lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
+    lines.insert(0, b'{"password": "x"}')
+    with pytest.raises(VerificationError, match="line 1 has keys that were not requested"):
+        ingest(
+            [gzip.compress(b"\n".join(lines))],
+            tmp_path / "x",
+            fmt="ndjson",
+            expected_columns=["Id", "name", "logins_count", "user_metadata"],
+        )
+
+
 # --- conversions -------------------------------------------------------------------------------
 
 
 def test_uncompressed_gives_back_the_bytes_auth0_wrote(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(3_000)
-    assert b"".join(uncompressed(gz(data, tmp_path / "x.gz"))) == data
+    assert b"".join(uncompressed(src(gz(data, tmp_path / "x.gz")))) == data
 
 
 def test_json_array_of_ndjson_is_the_lines_as_one_array(tmp_path: Path) -> None:
     records = ndjson_records(30_000)
     path = gz(ndjson_bytes(records).rstrip(b"\n"), tmp_path / "x.gz")
-    assert json.loads(b"".join(json_array(path, fmt="ndjson"))) == records
+    assert json.loads(b"".join(json_array(src(path), fmt="ndjson"))) == records
     empty = gz(b"", tmp_path / "empty.gz")
-    assert json.loads(b"".join(json_array(empty, fmt="ndjson"))) == []
+    assert json.loads(b"".join(json_array(src(empty), fmt="ndjson"))) == []
 
 
 def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path) -> None:
@@ -311,7 +343,7 @@ def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path
     data = format_header(header) + b"".join(format_row(row) for row in rows)
     path = gz(data, tmp_path / "x.gz")
 
-    array = json.loads(b"".join(json_array(path, fmt="csv")))
+    array = json.loads(b"".join(json_array(src(path), fmt="csv")))
 
     assert array == [
         {
@@ -323,14 +355,14 @@ def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path
         },
         {"Id": "auth0|2", "blocked": True, "note": "'leading"},
     ]
-    assert list(csv_objects(path)) == array
+    assert list(csv_objects(src(path))) == array
 
 
 def test_json_parts_zip_splits_into_valid_arrays_within_the_size(tmp_path: Path) -> None:
     records = ndjson_records(12_000)
     path = gz(ndjson_bytes(records), tmp_path / "x.gz")
 
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(path, fmt="ndjson"))))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(src(path), fmt="ndjson"))))
 
     assert archive.testzip() is None
     names = archive.namelist()
@@ -346,7 +378,7 @@ def test_json_parts_zip_gives_an_oversized_user_a_part_of_its_own(tmp_path: Path
     records[10]["user_metadata"] = {"blob": "x" * 5_000}
     path = gz(ndjson_bytes(records), tmp_path / "x.gz")
 
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(path, max_part_bytes=2_000))))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(src(path), max_part_bytes=2_000))))
 
     parts = [json.loads(archive.read(name)) for name in archive.namelist()]
     assert [record for part in parts for record in part] == records
@@ -361,9 +393,9 @@ def test_json_parts_zip_gives_an_oversized_user_a_part_of_its_own(tmp_path: Path
 def test_json_parts_zip_of_csv(tmp_path: Path) -> None:
     data, _, rows = csv_bytes(4_000)
     path = gz(data, tmp_path / "x.gz")
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(path, fmt="csv"))))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(src(path), fmt="csv"))))
     records = [record for name in archive.namelist() for record in json.loads(archive.read(name))]
-    assert records == list(csv_objects(path))
+    assert records == list(csv_objects(src(path)))
     assert len(records) == len(rows)
 
 
@@ -405,7 +437,7 @@ def test_derive_keeps_matching_rows_byte_for_byte(
     source = gz(data, tmp_path / "src.gz")
     keep = [bool(predicate(values)) for values in rows]  # type: ignore[operator]
 
-    result = derive(source, tmp_path / "out.gz", fmt="csv", columns=COLUMNS, conditions=[condition])
+    result = derive(src(source), sink(tmp_path), fmt="csv", columns=COLUMNS, conditions=[condition])
 
     written = (tmp_path / "out.gz").read_bytes()
     assert gzip.decompress(written) == reference_filter(raw_rows, keep)
@@ -425,7 +457,7 @@ def test_derive_joins_conditions_with_and(tmp_path: Path) -> None:
         bool(v[4] and v[4] >= datetime(2023, 3, 1, tzinfo=UTC) and "user 1" in str(v[1]).lower())
         for v in rows
     ]
-    derive(source, tmp_path / "out.gz", fmt="csv", columns=COLUMNS, conditions=conditions)
+    derive(src(source), sink(tmp_path), fmt="csv", columns=COLUMNS, conditions=conditions)
     assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == reference_filter(raw_rows, keep)
 
 
@@ -435,8 +467,8 @@ def test_derive_ndjson_keeps_lines_as_they_were(tmp_path: Path) -> None:
     source = gz(b"\n".join(lines) + b"\n", tmp_path / "src.gz")
 
     result = derive(
-        source,
-        tmp_path / "out.gz",
+        src(source),
+        sink(tmp_path),
         fmt="ndjson",
         columns=["Id", "name", "logins_count", "user_metadata"],
         conditions=[Condition("logins_count", "greater", "2500"), Condition("name", "not_empty")],
@@ -484,8 +516,8 @@ def test_condition_validation_explains_each_problem() -> None:
     )
     with pytest.raises(ValueError, match="not a column"):
         derive(
-            "unused.gz",
-            "unused-out.gz",
+            io.BytesIO(),
+            io.BytesIO(),
             fmt="csv",
             columns=COLUMNS,
             conditions=[Condition("x", "empty")],
@@ -497,7 +529,7 @@ def test_condition_validation_explains_each_problem() -> None:
 
 def test_preview_shows_the_first_rows_unescaped(tmp_path: Path) -> None:
     data, _, rows = csv_bytes(1_000)
-    shown = preview(gz(data, tmp_path / "x.gz"), fmt="csv")
+    shown = preview(src(gz(data, tmp_path / "x.gz")), fmt="csv")
 
     assert shown.header == COLUMNS
     assert shown.more
@@ -513,11 +545,11 @@ def test_preview_shows_the_first_rows_unescaped(tmp_path: Path) -> None:
 
 def test_preview_of_a_short_file_and_of_ndjson(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(3)
-    short = preview(gz(data, tmp_path / "x.gz"), fmt="csv")
+    short = preview(src(gz(data, tmp_path / "x.gz")), fmt="csv")
     assert (len(short.rows), short.more) == (3, False)
 
     records = ndjson_records(80)
-    shown = preview(gz(ndjson_bytes(records), tmp_path / "y.gz"), fmt="ndjson", rows=5)
+    shown = preview(src(gz(ndjson_bytes(records), tmp_path / "y.gz")), fmt="ndjson", rows=5)
     assert shown.header == ["Id", "name", "logins_count", "user_metadata"]
     assert shown.rows[1] == ["auth0|1", "Smith, Jr.", "1", '{"plan":"pro","tags":["a",1]}']
     assert shown.more
@@ -540,8 +572,8 @@ def test_a_value_larger_than_a_block_is_verified_derived_and_previewed(tmp_path:
     assert result.rows == 2_001
 
     derive(
-        source,
-        tmp_path / "out.gz",
+        src(source),
+        sink(tmp_path),
         fmt="csv",
         columns=COLUMNS,
         conditions=[Condition("logins_count", "greater", "990")],
@@ -551,28 +583,32 @@ def test_a_value_larger_than_a_block_is_verified_derived_and_previewed(tmp_path:
     assert sum(keep) > 1
 
 
-def test_a_download_abandoned_midway_stops_its_inflating_thread(tmp_path: Path) -> None:
-    data, _, _ = csv_bytes(30_000)
-    stream = uncompressed(gz(data, tmp_path / "x.gz"))
-    assert next(stream)
-    stream.close()
-    assert not [thread for thread in threading.enumerate() if thread.name == "export-inflate"]
-
-
-def test_ingest_and_derive_give_the_thread_switch_interval_back(tmp_path: Path) -> None:
-    before = sys.getswitchinterval()
-    data, _, _ = csv_bytes(100)
+def test_the_data_path_starts_no_thread_and_leaves_the_switch_interval_alone(
+    tmp_path: Path,
+) -> None:
+    before = (sys.getswitchinterval(), threading.active_count())
+    data, _, _ = csv_bytes(3_000)
     with pytest.raises(VerificationError):
         ingest([gzip.compress(data)], tmp_path / "x", fmt="csv", limit=1)
     source = gz(data, tmp_path / "src.gz")
+    stream = uncompressed(src(source))
+    assert next(stream)
+    assert (sys.getswitchinterval(), threading.active_count()) == before
     derive(
-        source,
-        tmp_path / "out.gz",
+        src(source),
+        sink(tmp_path),
         fmt="csv",
         columns=COLUMNS,
         conditions=[Condition("note", "empty")],
     )
-    assert sys.getswitchinterval() == before
+    assert (sys.getswitchinterval(), threading.active_count()) == before
+
+
+def test_preview_reads_only_what_it_shows(tmp_path: Path) -> None:
+    data, _, _ = csv_bytes(200_000, tricky=False)
+    kept = io.BytesIO(gzip.compress(data))
+    preview(kept, fmt="csv")
+    assert 0 < kept.tell() < len(kept.getvalue()) // 4
 
 
 def test_preview_reads_across_gzip_members_and_stops_at_its_byte_budget(tmp_path: Path) -> None:
@@ -582,11 +618,11 @@ def test_preview_reads_across_gzip_members_and_stops_at_its_byte_budget(tmp_path
     path.write_bytes(
         gzip.compress(header + b"".join(raw_rows[:3])) + gzip.compress(b"".join(raw_rows[3:]))
     )
-    shown = preview(path, fmt="csv")
+    shown = preview(src(path), fmt="csv")
     assert shown.rows == [[display(value) for value in values] for values in rows[:50]]
     assert shown.more
 
     budget = len(header) + len(b"".join(raw_rows[:10])) + 5
-    small = preview(gz(data, tmp_path / "x.gz"), fmt="csv", max_bytes=budget)
+    small = preview(src(gz(data, tmp_path / "x.gz")), fmt="csv", max_bytes=budget)
     assert small.rows == [[display(value) for value in values] for values in rows[:10]]
     assert small.more

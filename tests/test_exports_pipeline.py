@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 import management_api
-from exports import pipeline, retention
+from exports import lease, pipeline, retention, tasks
 from exports.models import Export, Status
 from tests.fixtures.celery import CSV_SPEC, drive, stored_files
 from tests.fixtures.sandbox import SandboxServer
@@ -29,7 +29,7 @@ def sandbox(use_sandbox: SandboxServer, export_settings: Path, db: None) -> Sand
 
 
 def make_export(user: User | None = None, **changes: Any) -> Export:
-    return pipeline.create_export({**CSV_SPEC, **changes}, requested_by=user)
+    return tasks.create_export({**CSV_SPEC, **changes}, requested_by=user)
 
 
 def test_csv_export_completes_verified_and_kept(
@@ -40,7 +40,7 @@ def test_csv_export_completes_verified_and_kept(
     assert export.status == Status.READY, export.failure_reason
     assert export.auth0_job_id.startswith("job_")
     files = stored_files(export_settings)
-    assert [f.name for f in files] == [Path(export.file_name).name]
+    assert [f.name for f in files] == [Path(export.file.name).name]
     data = files[0].read_bytes()
     assert hashlib.sha256(data).hexdigest() == export.sha256
     assert export.compressed_size == len(data)
@@ -75,7 +75,7 @@ def test_auth0_failure_ends_failed_with_its_reason(sandbox: SandboxServer) -> No
     export = drive(make_export().pk)
     assert export.status == Status.FAILED
     assert "Export worker crashed (injected)" in export.failure_reason
-    assert not export.file_name
+    assert not export.file.name
 
 
 def test_permanent_error_fails_at_once(sandbox: SandboxServer) -> None:
@@ -163,7 +163,7 @@ def test_cut_short_download_is_never_offered_then_fetched_again(
     assert following is not None
     assert export.status == Status.DOWNLOADING
     assert export.download_attempts >= 1
-    assert not export.file_name
+    assert not export.file.name
     assert stored_files(export_settings) == []
     assert admin_client_.get(f"/exports/{export.pk}/").status_code == 200
     assert b"/download/" not in admin_client_.get(f"/exports/{export.pk}/").content
@@ -193,15 +193,15 @@ def test_unknown_status_runs_until_the_job_is_24_hours_old(sandbox: SandboxServe
 
 def test_duplicate_and_stale_deliveries_do_nothing(sandbox: SandboxServer) -> None:
     export = make_export(limit=5)
-    first = pipeline.claim(export.pk, export.step)
+    first = lease.claim(export.pk, export.step)
     assert isinstance(first, pipeline.Claim)
     # The same message delivered again while the first holds the lease: wait, don't work.
-    second = pipeline.claim(export.pk, export.step)
+    second = lease.claim(export.pk, export.step)
     assert isinstance(second, float)
     assert second > 0
     next_step = pipeline.release(first, next_step=True)
     # A late copy of the old step is stale once the step moved on.
-    assert pipeline.claim(export.pk, export.step) is None
+    assert lease.claim(export.pk, export.step) is None
     assert pipeline.advance(export.pk, export.step) is None
     # A writer that lost its lease can no longer change the row.
     with pytest.raises(pipeline.LeaseLost):
@@ -240,7 +240,7 @@ def test_retention_purges_old_files_and_keeps_a_tombstone(
     export = Export.objects.get(pk=ready_export.pk)
     assert export.status == Status.PURGED
     assert export.purged_at is not None
-    assert export.file_name == ""
+    assert export.file.name == ""
     assert export.sha256 == ready_export.sha256
     assert stored_files(export_settings) == []
     assert export.events.last().status == Status.PURGED  # type: ignore[union-attr]
@@ -260,4 +260,4 @@ def test_retention_removes_orphan_files_but_not_kept_ones(
     assert retention.prune_orphans() == [f"{ready_export.pk}/export-stray.csv.gz"]
     assert not stray.exists()
     assert young.exists()
-    assert (export_settings / ready_export.file_name).exists()
+    assert (export_settings / ready_export.file.name).exists()

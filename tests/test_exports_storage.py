@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from exports import pipeline, retention
+from exports import retention, tasks
 from exports.models import Status
 from tests.fixtures.celery import CSV_SPEC, drive
 from tests.fixtures.sandbox import free_port
@@ -62,10 +62,10 @@ def keys(client: Any) -> list[str]:
 def test_exports_are_kept_served_and_purged_in_s3(
     s3: Any, use_sandbox: Any, admin_client_: Client, export_admin: User
 ) -> None:
-    export = drive(pipeline.create_export({**CSV_SPEC, "limit": 30}, requested_by=export_admin).pk)
+    export = drive(tasks.create_export({**CSV_SPEC, "limit": 30}, requested_by=export_admin).pk)
     assert export.status == Status.READY, export.failure_reason
-    assert keys(s3) == [f"exports/{export.file_name}"]
-    kept = s3.get_object(Bucket=BUCKET, Key=f"exports/{export.file_name}")["Body"].read()
+    assert keys(s3) == [f"exports/{export.file.name}"]
+    kept = s3.get_object(Bucket=BUCKET, Key=f"exports/{export.file.name}")["Body"].read()
     assert len(kept) == export.compressed_size
 
     response = admin_client_.get(f"/exports/{export.pk}/download/original/")

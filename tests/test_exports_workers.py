@@ -20,7 +20,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from exports import pipeline
+from exports import tasks
 from exports.models import Export, Status
 from exports.tasks import run_export, sweep_exports
 from tests.fixtures.celery import CSV_SPEC, point_app_at, stored_files, wait_for
@@ -180,7 +180,7 @@ def test_worker_killed_mid_download_completes_after_restart(
     settings.EXPORT_STALE_SECONDS = 1
     first = worker_process(EXPORT_LEASE_SECONDS="3").start()
     proxy.hold = True
-    export = pipeline.create_export(CSV_SPEC, requested_by=export_admin)
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
 
     assert proxy.download_started.wait(timeout=60), first.log()
     assert Export.objects.get(pk=export.pk).status == Status.DOWNLOADING
@@ -191,7 +191,7 @@ def test_worker_killed_mid_download_completes_after_restart(
 
     worker_process(EXPORT_LEASE_SECONDS="3").start()
     # Beat's sweep finds the export with a lapsed lease and no heartbeat, and re-enqueues it.
-    wait_for(lambda: pipeline.sweep() > 0, timeout=30, every=0.2)
+    wait_for(lambda: sweep_exports() > 0, timeout=30, every=0.2)
     export = ready_export(export.pk)
 
     assert proxy.jobs_created == 1
@@ -214,7 +214,7 @@ def test_the_same_task_delivered_twice_makes_one_job_and_one_file(
 ) -> None:
     # (e) Two worker processes, the same message twice, at once.
     worker_process(concurrency=2).start()
-    export = pipeline.create_export({**CSV_SPEC, "limit": 40}, requested_by=export_admin)
+    export = tasks.create_export({**CSV_SPEC, "limit": 40}, requested_by=export_admin)
     run_export.apply_async((export.pk, export.step))
     export = ready_export(export.pk)
     # And once more after it settled: a late duplicate does nothing.

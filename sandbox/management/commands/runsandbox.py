@@ -11,9 +11,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-# CommonMiddleware only to send Content-Length (so connections stay open between calls).
-SANDBOX_MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
-
 
 class _Stop(Exception):
     pass
@@ -34,12 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # Only the sandbox's URLs, with none of the dashboard's sessions, CSRF, sign-in or CSP.
-        settings.ROOT_URLCONF = "sandbox.urls"
-        settings.MIDDLEWARE = SANDBOX_MIDDLEWARE
-        settings.DEBUG = False
-        # A local emulator answers whatever host name a client uses to reach it.
-        settings.ALLOWED_HOSTS = ["*"]
+        if settings.ROOT_URLCONF != "sandbox.urls":
+            raise CommandError(
+                "runsandbox serves the sandbox alone, under sandbox.settings, which manage.py "
+                "chooses for it: do not pass --settings with the dashboard's settings."
+            )
 
         call_command("migrate", database="sandbox", interactive=False, verbosity=0)
 
