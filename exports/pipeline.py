@@ -150,11 +150,21 @@ def _submit(c: Claim) -> bool:
     try:
         job = management_api.create_users_export(export.spec.auth0_body())
     except TransientError as exc:
-        if exc.status != 429:
+        if exc.status is None:
+            # No answer at all (a timeout, a dropped connection): Auth0 may have made the job.
             fail(c, _orphan_reason(export, f" ({exc})"))
             return False
-        # A 429 was never processed: no job exists, so asking again later is safe.
+        # Auth0 answered: a 429 was never processed, and a 5xx answer says the job was not
+        # made, so asking again later is safe. Should Auth0 have made one all the same, the
+        # timeline says so, and Auth0 deletes that job after 24 hours.
         lease.update(c, auth0_submitted_at=None)
+        if exc.status != 429:
+            note(
+                export,
+                f"Auth0 answered the job request with HTTP {exc.status} ({exc}); asking again. "
+                "Should Auth0 hold a job from that request after all, it deletes it after 24 "
+                "hours.",
+            )
         raise
     except PermanentError:
         lease.update(c, auth0_submitted_at=None)

@@ -120,6 +120,29 @@ def test_a_refused_job_request_may_be_asked_again_later(
     assert export.failure_reason == "Auth0 reported the job as failed: x"
 
 
+def test_a_job_request_answered_with_a_server_error_is_asked_again_and_noted(
+    fake_auth0: Callable[..., Counter[str]], export_admin: User
+) -> None:
+    answers = iter([httpx.Response(500, json={"message": "Internal Server Error"})])
+
+    def jobs(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return next(answers, None) or pending_job(request)
+        return httpx.Response(
+            200, json={"id": "job_fake1", "status": "failed", "status_details": "x"}
+        )
+
+    seen = fake_auth0(jobs)
+    export = drive(tasks.create_export(CSV_SPEC, requested_by=export_admin).pk, timeout=30)
+
+    # Auth0 answered, so the request was not lost: asked again, and the timeline says why.
+    assert seen["POST /api/v2/jobs/users-exports"] == 2
+    assert export.auth0_job_id == "job_fake1"
+    assert any(
+        "answered the job request with HTTP 500" in event.message for event in export.events.all()
+    )
+
+
 def test_the_soft_time_limit_ends_the_export_as_failed_saying_so(
     fake_auth0: Callable[..., Counter[str]], export_admin: User
 ) -> None:
