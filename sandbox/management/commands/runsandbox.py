@@ -11,8 +11,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-# CommonMiddleware only to send Content-Length (so connections stay open between calls).
-SANDBOX_MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+# CommonMiddleware only to send Content-Length (so connections stay open between calls); the
+# sandbox's own adds X-RateLimit-* to answers no API view made (405s, unrouted 404s).
+SANDBOX_MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "sandbox.http.rate_limit_headers_middleware",
+]
 
 
 class _Stop(Exception):
