@@ -521,7 +521,10 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
             elif key == "email":
                 email = value.lower() if is_database else value
                 if is_database and _address_taken(email, primary["connection"], user_id):
-                    raise UserError(409, "The specified new email already exists")
+                    # A 400 (the definition lists no 409 for PATCH); Auth0's text.
+                    raise UserError(
+                        400, "The specified new email already exists", "auth0_idp_error"
+                    )
                 if email != profile.get("email"):
                     profile["email"] = email
                     # A new address is unverified unless the caller says otherwise.

@@ -312,3 +312,15 @@ def test_metadata_keys_with_dot_or_dollar_are_refused(
         json={"connection": DATABASE, "email": _email(), "password": "long enough", root: metadata},
     )
     assert created.status_code == 400
+
+
+def test_taking_another_users_address_is_a_400_as_the_definition_allows(api: httpx.Client) -> None:
+    first, second = _new_user(api), _new_user(api)
+    response = api.patch(f"/api/v2/users/{second['user_id']}", json={"email": first["email"]})
+    assert response.status_code == 400
+    assert response.json() == {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "The specified new email already exists",
+        "errorCode": "auth0_idp_error",
+    }
