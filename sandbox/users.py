@@ -532,6 +532,9 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
             else:
                 profile[key] = value
         profile["updated_at"] = now_iso()
+        if "password" in body:
+            # Recorded: a PATCH with a password answers with `last_password_reset`.
+            profile["last_password_reset"] = profile["updated_at"]
         user.profile = _dumps(profile)
         user.email = profile.get("email")
         user.save(using=SANDBOX_DB, update_fields=["profile", "email"])
