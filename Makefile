@@ -21,8 +21,10 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen --no-dev --inexact
 
+# The node SDK that tests/test_sandbox_node_sdk.py runs (skipped there when node is missing).
 install-dev: $(UV)
 	$(UV) sync --frozen
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/node --no-audit --no-fund --silent; fi
 
 run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)

@@ -284,6 +284,15 @@ SANDBOX_FAULT_JOB_FAIL = env_str("SANDBOX_FAULT_JOB_FAIL")
 SANDBOX_FAULT_JOB_PENDING_SECONDS = env_int("SANDBOX_FAULT_JOB_PENDING_SECONDS", 0, minimum=0)
 SANDBOX_FAULT_JOB_ROWS_PER_SECOND = env_int("SANDBOX_FAULT_JOB_ROWS_PER_SECOND", 0, minimum=0)
 SANDBOX_FAULT_CLOCK_OFFSET_SECONDS = env_int("SANDBOX_FAULT_CLOCK_OFFSET_SECONDS", 0)
+SANDBOX_FAULT_EMAIL_TEMPLATE_DISABLED = env_bool("SANDBOX_FAULT_EMAIL_TEMPLATE_DISABLED", False)
+# The plan the sandbox tenant is on: log retention (1/5/10/30 days) and whether the session and
+# refresh-token endpoints answer (Enterprise only at Auth0).
+SANDBOX_TENANT_PLAN = env_str("SANDBOX_TENANT_PLAN", "enterprise")
+if SANDBOX_TENANT_PLAN not in {"free", "essentials", "professional", "enterprise"}:
+    raise ImproperlyConfigured(
+        "SANDBOX_TENANT_PLAN must be free, essentials, professional or enterprise, "
+        f"got {SANDBOX_TENANT_PLAN!r}"
+    )
 # Seconds before a POST/PATCH on /api/v2/users shows in GET /api/v2/users search (0 = at once);
 # /users/{id} and /users-by-email see writes immediately, as on Auth0.
 SANDBOX_SEARCH_LAG_SECONDS = env_float("SANDBOX_SEARCH_LAG_SECONDS", 3.0, minimum=0)

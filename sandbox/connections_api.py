@@ -165,3 +165,16 @@ def list_connections(request: HttpRequest) -> HttpResponse:
             {"total": connections.count(), "start": start, "limit": limit, "connections": picked}
         )
     return json_response(picked)
+
+
+@management_api(scopes=("read:connections",), group="connections")
+def get_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
+    if request.method != "GET":
+        return method_not_allowed()
+    connection = Connection.objects.filter(id=connection_id).first()
+    if connection is None:
+        return api_error(404, "The connection does not exist.", "inexistent_connection")
+    picked = _pick([connection_json(connection)], request)
+    if isinstance(picked, JsonResponse):
+        return picked
+    return json_response(picked[0])

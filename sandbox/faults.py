@@ -58,6 +58,24 @@ def _plan(value: Any) -> str:
     return plan
 
 
+TENANT_PLANS = ("free", "essentials", "professional", "enterprise")
+
+
+def _tenant_plan(value: Any) -> str:
+    plan = str(value)
+    if plan not in TENANT_PLANS:
+        raise ValueError(f"must be one of {', '.join(TENANT_PLANS)}")
+    return plan
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true or false")
+
+
 FAULT_KEYS: dict[str, FaultKey] = {
     "rate_limit_share": FaultKey(
         "SANDBOX_FAULT_RATE_LIMIT_SHARE", _share, "share of API calls answered 429 (0..1)"
@@ -98,6 +116,16 @@ FAULT_KEYS: dict[str, FaultKey] = {
     ),
     "rate_limit_plan": FaultKey(
         "SANDBOX_RATE_LIMIT_PLAN", _plan, "rate-limit plan: paid, free or off"
+    ),
+    "tenant_plan": FaultKey(
+        "SANDBOX_TENANT_PLAN",
+        _tenant_plan,
+        "tenant plan: log retention, and sessions/refresh tokens on enterprise only",
+    ),
+    "email_template_disabled": FaultKey(
+        "SANDBOX_FAULT_EMAIL_TEMPLATE_DISABLED",
+        _flag,
+        "the verification email template is disabled: verification jobs fail",
     ),
 }
 

@@ -113,7 +113,14 @@ def _rate_limited(decision: Decision, plan: str) -> JsonResponse:
     return api_error(429, message, "too_many_requests")
 
 
-def _authenticate(request: HttpRequest, scopes: tuple[str, ...]) -> JsonResponse | None:
+def expected_any(*scopes: str) -> str:
+    """The 403 text most of Auth0's definition gives: `Insufficient scope; expected any of: a,b.`"""
+    return f"Insufficient scope; expected any of: {','.join(scopes)}."
+
+
+def _authenticate(
+    request: HttpRequest, scopes: tuple[str, ...], forbidden: str | None = None
+) -> JsonResponse | None:
     header = request.headers.get("Authorization", "")
     if not header:
         return api_error(401, "Missing authentication")
@@ -125,11 +132,16 @@ def _authenticate(request: HttpRequest, scopes: tuple[str, ...]) -> JsonResponse
     except tokens.TokenProblem as problem:
         return api_error(401, problem.message)
     granted = set(str(claims.get("scope", "")).split())
+    request.sandbox_scopes = granted  # type: ignore[attr-defined]
     if scopes and not granted.intersection(scopes):
-        return api_error(
-            403, f"Insufficient scope, expected any of: {','.join(scopes)}", "insufficient_scope"
-        )
+        message = forbidden or f"Insufficient scope, expected any of: {','.join(scopes)}"
+        return api_error(403, message, "insufficient_scope")
     return None
+
+
+def granted_scopes(request: HttpRequest) -> set[str]:
+    """The scopes of the request's token (set by `management_api` once it is verified)."""
+    return set(getattr(request, "sandbox_scopes", ()))
 
 
 def _forced_fault(switches: dict[str, Any]) -> JsonResponse | None:
@@ -145,11 +157,14 @@ def _forced_fault(switches: dict[str, Any]) -> JsonResponse | None:
     return None
 
 
-def management_api(scopes: tuple[str, ...], group: str) -> Callable[[View], View]:
+def management_api(
+    scopes: tuple[str, ...], group: str, forbidden: str | None = None
+) -> Callable[[View], View]:
     """Wrap a `/api/v2` view: latency, rate limit, bearer token and scope, fault switches.
 
     Every answer, errors included, carries the group's X-RateLimit-* headers; the switches are
-    read once per request and left on `request.sandbox_switches` for the view.
+    read once per request and left on `request.sandbox_switches` for the view. `forbidden` is
+    the endpoint's own 403 text when its definition words it differently.
     """
 
     def decorate(view: View) -> View:
@@ -169,7 +184,7 @@ def management_api(scopes: tuple[str, ...], group: str) -> Callable[[View], View
             if not decision.allowed:
                 response = _rate_limited(decision, plan)
             else:
-                response = _authenticate(request, scopes) or _forced_fault(switches)
+                response = _authenticate(request, scopes, forbidden) or _forced_fault(switches)
                 if response is None:
                     response = view(request, *args, **kwargs)
             for name, value in decision.headers().items():

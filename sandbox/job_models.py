@@ -6,7 +6,11 @@ from django.db import models
 
 
 class ExportJob(models.Model):
-    """One `users_export` job: queued here so a restarted sandbox resumes it."""
+    """One job (`users_export` or `verification_email`): queued here so a restarted sandbox
+    resumes it."""
+
+    USERS_EXPORT = "users_export"
+    VERIFICATION_EMAIL = "verification_email"
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -15,7 +19,10 @@ class ExportJob(models.Model):
     STATUSES = [(s, s) for s in (PENDING, PROCESSING, COMPLETED, FAILED)]
 
     id = models.CharField(primary_key=True, max_length=20)
+    type = models.CharField(max_length=32, default=USERS_EXPORT)
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING, db_index=True)
+    # The user a verification email goes to ("" for exports).
+    user_id = models.CharField(max_length=255, blank=True)
     connection_id = models.CharField(max_length=20, blank=True)
     connection_name = models.CharField(max_length=128, blank=True)
     format = models.CharField(max_length=4)

@@ -67,6 +67,23 @@ def create(
     return job
 
 
+def create_verification(user_id: str, failure: str, switches: dict[str, Any]) -> ExportJob:
+    """A `verification_email` job: the runner completes it (no mail is sent) or fails it with
+    `failure` when that is set."""
+    now = faults.now()
+    job = ExportJob.objects.create(
+        id=new_job_id(),
+        type=ExportJob.VERIFICATION_EMAIL,
+        user_id=user_id,
+        format="",
+        created_at=now,
+        run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
+        forced_failure=failure,
+    )
+    runner.wake()
+    return job
+
+
 def is_expired(job: ExportJob, now: dt.datetime | None = None) -> bool:
     age = (now or faults.now()) - job.created_at
     return age >= dt.timedelta(seconds=settings.SANDBOX_JOB_RETENTION_SECONDS)
@@ -101,6 +118,18 @@ def _estimate_total(job: ExportJob) -> int:
     return min(total, job.limit) if job.limit else total
 
 
+def _verification_failed(job: ExportJob) -> None:
+    from sandbox import support, tenant_logs
+
+    found = support.find(job.user_id)
+    if found is not None:
+        tenant_logs.append(
+            "fv",
+            user=found.profile,
+            details={"job_id": job.id, "error": job.forced_failure},
+        )
+
+
 class _Stopping(Exception):
     pass
 
@@ -111,6 +140,13 @@ def run(job_id: str, stopping: threading.Event | None = None) -> None:
     if job.forced_failure:
         ExportJob.objects.filter(id=job_id).update(
             status=ExportJob.FAILED, status_details=job.forced_failure, finished_at=faults.now()
+        )
+        if job.type == ExportJob.VERIFICATION_EMAIL:
+            _verification_failed(job)
+        return
+    if job.type == ExportJob.VERIFICATION_EMAIL:
+        ExportJob.objects.filter(id=job_id).update(
+            status=ExportJob.COMPLETED, finished_at=faults.now()
         )
         return
     total = _estimate_total(job)

@@ -215,6 +215,14 @@ def _validated(body: Any) -> dict[str, Any]:
 
 
 def job_json(job: ExportJob, request: HttpRequest | None = None) -> dict[str, Any]:
+    if job.type == ExportJob.VERIFICATION_EMAIL:
+        # Only these four keys, whatever the status (recorded).
+        return {
+            "type": job.type,
+            "status": job.status,
+            "created_at": _iso(job.created_at),
+            "id": job.id,
+        }
     body: dict[str, Any] = {"type": "users_export", "status": job.status}
     if job.connection_id:
         body["connection_id"] = job.connection_id
@@ -349,7 +357,7 @@ def get_job_errors(request: HttpRequest, job_id: str) -> HttpResponse:
         return HttpResponse(status=204, content_type=JSON_CONTENT_TYPE)
     body: dict[str, Any] = {
         "status": job.status,
-        "type": "users_export",
+        "type": job.type,
         "created_at": _iso(job.created_at),
         "id": job.id,
     }
@@ -419,3 +427,12 @@ def download(request: HttpRequest, job_id: str, filename: str) -> HttpResponseBa
         filename=filename,
         content_type="application/gzip",
     )
+
+
+@csrf_exempt
+@login_not_required
+def not_emulated(request: HttpRequest) -> HttpResponse:
+    """A jobs endpoint the sandbox does not emulate: the unrouted 404, not a job-id 400."""
+    from sandbox.http import not_found
+
+    return not_found(request)

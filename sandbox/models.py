@@ -119,13 +119,29 @@ class IndexQueue(models.Model):
 # Export jobs and fault switches live in their own module (owned by the sandbox server work);
 # importing them here is what makes Django see them as sandbox models.
 from sandbox.job_models import ExportJob, Switch  # noqa: E402
+from sandbox.support_models import (  # noqa: E402
+    AuthenticationMethod,
+    LogEvent,
+    RefreshToken,
+    TenantMeta,
+    Ticket,
+    UserBlock,
+    UserSession,
+)
 
 __all__ = [
     "INDEXED_SEARCH_COLUMNS",
+    "AuthenticationMethod",
     "Connection",
     "ExportJob",
     "IndexQueue",
+    "LogEvent",
+    "RefreshToken",
     "SearchTerm",
     "Switch",
+    "TenantMeta",
     "TenantUser",
+    "Ticket",
+    "UserBlock",
+    "UserSession",
 ]

@@ -25,8 +25,21 @@ from typing import Any
 import orjson
 from django.db import connections
 
+from sandbox import faults, seed_support
 from sandbox.indexing import S_COLUMNS, search_columns, search_terms
-from sandbox.models import Connection, IndexQueue, SearchTerm, TenantUser
+from sandbox.models import (
+    AuthenticationMethod,
+    Connection,
+    IndexQueue,
+    LogEvent,
+    RefreshToken,
+    SearchTerm,
+    TenantMeta,
+    TenantUser,
+    Ticket,
+    UserBlock,
+    UserSession,
+)
 from sandbox.routers import SANDBOX_DB
 
 CHUNK = 5000
@@ -426,6 +439,25 @@ def ensure_connections() -> None:
 _USER_TABLE = TenantUser._meta.db_table
 _TERM_TABLE = SearchTerm._meta.db_table
 _QUEUE_TABLE = IndexQueue._meta.db_table
+_META_TABLE = TenantMeta._meta.db_table
+# Tables that hang off users: emptied with them.
+_SUPPORT_TABLES = tuple(
+    model._meta.db_table
+    for model in (UserBlock, AuthenticationMethod, RefreshToken, UserSession, Ticket, LogEvent)
+)
+
+
+def _insert(model: Any, columns: str) -> str:
+    marks = ", ".join("?" * len(columns.split(",")))
+    return f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({marks})"  # noqa: S608
+
+
+_SUPPORT_INSERTS = (
+    ("blocks", _insert(UserBlock, "user_id, identifier, ip, connection, created_at")),
+    ("methods", _insert(AuthenticationMethod, "id, user_id, type, body")),
+    ("sessions", _insert(UserSession, "id, user_id, body")),
+    ("tokens", _insert(RefreshToken, "id, user_id, session_id, body")),
+)
 _USER_INSERT = (
     f"INSERT INTO {_USER_TABLE} (id, user_id, email, profile, searchable, {', '.join(S_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join(['?'] * (5 + len(S_COLUMNS)))})"
@@ -446,16 +478,21 @@ def _secondary_indexes(raw: sqlite3.Connection) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-Rows = tuple[list[tuple[Any, ...]], bytes, int]
+Rows = tuple[list[tuple[Any, ...]], bytes, int, seed_support.SupportRows]
+# (seed, first user number, count, support seed, seeding time in epoch ms)
+Task = tuple[int, int, int, int, int]
 
 
-def _rows(task: tuple[int, int, int]) -> Rows:
+def _rows(task: Task) -> Rows:
     """The user rows of users number `start` .. `start + count - 1` (pk = number + 1), their
-    term rows as a JSON array for `_TERM_INSERT`, and how many terms that is."""
-    seed, start, count = task
+    term rows as a JSON array for `_TERM_INSERT`, how many terms that is, and their support
+    rows (blocks, MFA methods, sessions, refresh tokens) for the few with a support case."""
+    seed, start, count, support_seed, seeded_ms = task
     user_rows: list[tuple[Any, ...]] = []
     term_rows: list[tuple[int, str, str]] = []
+    support = seed_support.SupportRows()
     for pk, profile in enumerate(generate_users(count, seed, start=start), start=start + 1):
+        seed_support.add_rows(support, support_seed, pk, profile, seeded_ms)
         user_rows.append(
             (
                 pk,
@@ -467,20 +504,28 @@ def _rows(task: tuple[int, int, int]) -> Rows:
             )
         )
         term_rows += [(pk, path, value) for path, value in search_terms(profile)]
-    return user_rows, orjson.dumps(term_rows), len(term_rows)
+    return user_rows, orjson.dumps(term_rows), len(term_rows), support
 
 
-def _blocks(seed: int, start: int, n: int) -> list[tuple[int, int, int]]:
+def _blocks(seed: int, start: int, n: int, support_seed: int, seeded_ms: int) -> list[Task]:
     tasks = []
     position = start
     while position < start + n:
         end = min((position // CHUNK + 1) * CHUNK, start + n)
-        tasks.append((seed, position, end - position))
+        tasks.append((seed, position, end - position, support_seed, seeded_ms))
         position = end
     return tasks
 
 
-def _generated(tasks: list[tuple[int, int, int]], workers: int) -> Iterator[Rows]:
+def tenant_seed() -> tuple[int, int, int] | None:
+    """The support seed, seeding time (epoch ms) and last seeded user pk of the tenant."""
+    meta = dict(TenantMeta.objects.using(SANDBOX_DB).values_list("key", "value"))
+    if "seed" not in meta:
+        return None
+    return int(meta["seed"]), int(meta["seeded_ms"]), int(meta.get("seeded_pk", 0))
+
+
+def _generated(tasks: list[Task], workers: int) -> Iterator[Rows]:
     if workers <= 1 or len(tasks) < 2:
         yield from map(_rows, tasks)
         return
@@ -537,12 +582,25 @@ def seed_users(
         for name, _ in indexes:
             raw.execute(f'DROP INDEX "{name}"')
         if not append:
-            for table in (_QUEUE_TABLE, _TERM_TABLE, _USER_TABLE):
+            for table in (*_SUPPORT_TABLES, _META_TABLE, _QUEUE_TABLE, _TERM_TABLE, _USER_TABLE):
                 raw.execute(f"DELETE FROM {table}")  # noqa: S608
-        tasks = _blocks(seed, first_id - 1, n)
-        for user_rows, term_json, term_count in _generated(tasks, workers or os.cpu_count() or 1):
+        meta = dict(raw.execute(f"SELECT key, value FROM {_META_TABLE}").fetchall())  # noqa: S608
+        if "seed" in meta:
+            # Appended users get their support cases from the tenant's first seed.
+            support_seed, seeded_ms = int(meta["seed"]), int(meta["seeded_ms"])
+        else:
+            support_seed, seeded_ms = seed, int(faults.now().timestamp() * 1000)
+            raw.executemany(
+                f"INSERT INTO {_META_TABLE} (key, value) VALUES (?, ?)",  # noqa: S608
+                [("seed", str(support_seed)), ("seeded_ms", str(seeded_ms))],
+            )
+        tasks = _blocks(seed, first_id - 1, n, support_seed, seeded_ms)
+        generated = _generated(tasks, workers or os.cpu_count() or 1)
+        for user_rows, term_json, term_count, support in generated:
             raw.executemany(_USER_INSERT, user_rows)
             raw.execute(_TERM_INSERT, (term_json.decode(),))
+            for name, sql in _SUPPORT_INSERTS:
+                raw.executemany(sql, getattr(support, name))
             terms += term_count
             done += len(user_rows)
             if done % 100_000 < CHUNK:
@@ -551,6 +609,11 @@ def seed_users(
             say(f"  rebuilding {len(indexes)} indexes ({time.perf_counter() - started:.1f}s)")
         for _, sql in indexes:
             raw.execute(sql)
+        # Users up to this pk are seeded ones (their log history is made on read).
+        raw.execute(
+            f"INSERT OR REPLACE INTO {_META_TABLE} (key, value) VALUES ('seeded_pk', ?)",  # noqa: S608
+            (str(first_id - 1 + n),),
+        )
         if own_transaction:
             raw.execute("COMMIT")
     except BaseException:

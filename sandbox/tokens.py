@@ -23,6 +23,17 @@ GRANTED_SCOPES = (
     "create:users",
     "read:connections",
     "read:user_idp_tokens",
+    "delete:users",
+    "update:users_app_metadata",
+    "read:logs",
+    "read:logs_users",
+    "create:user_tickets",
+    "read:authentication_methods",
+    "delete:authentication_methods",
+    "read:sessions",
+    "delete:sessions",
+    "read:refresh_tokens",
+    "delete:refresh_tokens",
 )
 
 

@@ -4,18 +4,46 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sandbox import connections_api, faults_api, jobs_api, tokens, users_api
+from sandbox import connections_api, faults_api, jobs_api, support_api, tokens, users_api
 
 urlpatterns = [
     path("oauth/token", tokens.token_view, name="sandbox-token"),
     path("api/v2/users", users_api.users_collection, name="sandbox-users"),
-    # `path`, not `str`: an id may hold an encoded slash (%2F arrives decoded).
-    path("api/v2/users/<path:user_id>", users_api.user_detail, name="sandbox-user"),
+    # One user and its sub-resources (`/logs`, `/authentication-methods/{id}`, ...): the id may
+    # hold an encoded slash, so `users_api.user_subtree` splits the raw path itself.
+    path("api/v2/users/<path:rest>", users_api.user_subtree, name="sandbox-user"),
     path("api/v2/users-by-email", users_api.users_by_email, name="sandbox-users-by-email"),
+    path("api/v2/user-blocks", support_api.user_blocks_by_identifier, name="sandbox-user-blocks"),
+    path("api/v2/user-blocks/<path:user_id>", support_api.user_blocks, name="sandbox-user-block"),
     path("api/v2/connections", connections_api.list_connections, name="sandbox-connections"),
+    path(
+        "api/v2/connections/<str:connection_id>",
+        connections_api.get_connection,
+        name="sandbox-connection",
+    ),
     path("api/v2/jobs/users-exports", jobs_api.create_export, name="sandbox-export-create"),
+    path(
+        "api/v2/jobs/verification-email",
+        support_api.verification_email,
+        name="sandbox-verification-email",
+    ),
+    # Not emulated (yet): answered as an unrouted path, not as a job id.
+    path("api/v2/jobs/users-imports", jobs_api.not_emulated, name="sandbox-users-imports"),
     path("api/v2/jobs/<str:job_id>", jobs_api.get_job, name="sandbox-job"),
     path("api/v2/jobs/<str:job_id>/errors", jobs_api.get_job_errors, name="sandbox-job-errors"),
+    path(
+        "api/v2/tickets/password-change",
+        support_api.password_change_ticket,
+        name="sandbox-password-change-ticket",
+    ),
+    path("api/v2/logs", support_api.search_logs, name="sandbox-logs"),
+    path("api/v2/sessions/<str:session_id>", support_api.one_session, name="sandbox-session"),
+    path(
+        "api/v2/sessions/<str:session_id>/revoke",
+        support_api.revoke_session,
+        name="sandbox-session-revoke",
+    ),
+    path("u/reset-password", support_api.reset_password_page, name="sandbox-reset-password"),
     path("exports/<str:job_id>/<str:filename>", jobs_api.download, name="sandbox-download"),
     path("sandbox/faults", faults_api.faults_view, name="sandbox-faults"),
     path("sandbox/stats", faults_api.stats_view, name="sandbox-stats"),

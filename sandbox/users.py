@@ -24,6 +24,7 @@ from django.db import IntegrityError, connections, transaction
 from sandbox import faults, indexing, query
 from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
+from sandbox.support_models import UserSession
 
 # Auth0 never lets a search reach past this many results (auth0-api.md §1.2).
 SEARCH_WINDOW = 1000
@@ -483,6 +484,78 @@ def _address_taken(email: str, connection: str, except_user_id: str | None = Non
     return False
 
 
+# PATCH pairs Auth0 refuses in one call (auth0-api-actions.md §1.7).
+EXCLUSIVE_PAIRS = (
+    ("password", "email"),
+    ("password", "email_verified"),
+    ("username", "email"),
+    ("username", "email_verified"),
+    ("username", "password"),
+)
+# Root attributes an identity provider overwrites at each login (§1.6).
+PROVIDER_SYNCED = ("family_name", "given_name", "name", "nickname", "picture")
+SYNC_MESSAGE = (
+    "The following user attributes cannot be updated: {fields}. The connection ({connection}) "
+    "must either be a database connection (using the Auth0 store), a passwordless connection "
+    "(email or sms) or has disabled 'Sync user profile attributes at each login'. For more "
+    "information, see https://auth0.com/docs/dashboard/guides/connections/configure-connection-sync"
+)
+PASSWORDLESS = frozenset({"email", "sms"})
+ENTERPRISE = frozenset({"samlp", "waad", "adfs", "oidc", "okta", "pingfederate", "ad"})
+
+
+def _check_update(profile: dict[str, Any], body: dict[str, Any]) -> None:
+    """What the user's connection or the combination of fields forbids (Auth0's 400s)."""
+    for first, second in EXCLUSIVE_PAIRS:
+        if first in body and second in body:
+            raise UserError(
+                400, f"Cannot update {first} and {second} simultaneously.", "invalid_body"
+            )
+    primary = profile["identities"][0]
+    provider = primary.get("provider")
+    if "connection" in body:
+        if not isinstance(body["connection"], str) or not body["connection"]:
+            raise _invalid(
+                "'String is too short (0 chars), minimum 1' on property connection (The "
+                "connection name. This field is not itself updateable but is needed when "
+                "updating email, email_verified, username or password)"
+            )
+        if not Connection.objects.using(SANDBOX_DB).filter(name=body["connection"]).exists():
+            raise UserError(400, "Connection does not exist.", "inexistent_connection")
+        names = {identity.get("connection") for identity in profile["identities"]}
+        if body["connection"] not in names:
+            raise UserError(
+                400, "Connection is not supported for this operation.", "operation_not_supported"
+            )
+    if provider in ("auth0", *PASSWORDLESS):
+        return
+    connection = Connection.objects.using(SANDBOX_DB).filter(name=primary["connection"]).first()
+    syncs = connection is None or (
+        connection.options.get("set_user_root_attributes", "on_each_login") == "on_each_login"
+    )
+    synced = sorted(key for key in PROVIDER_SYNCED if key in body)
+    if synced and syncs:
+        raise UserError(
+            400,
+            SYNC_MESSAGE.format(fields=", ".join(synced), connection=primary["connection"]),
+            "operation_not_supported",
+        )
+    if "email" in body:
+        raise UserError(
+            400, "Cannot update email for non-database user.", "operation_not_supported"
+        )
+    if "password" in body:
+        raise UserError(
+            400, "Cannot update password for non-database user.", "operation_not_supported"
+        )
+    if "email_verified" in body and provider in ENTERPRISE:
+        raise UserError(
+            400,
+            "Email verification is not supported for enterprise users.",
+            "operation_not_supported",
+        )
+
+
 def update_user(user_id: str, body: dict[str, Any]) -> str | None:
     """`PATCH /api/v2/users/{id}`; returns the updated profile's JSON, or None if no such user."""
     _validate(body, UPDATE_PROPERTIES)
@@ -491,6 +564,7 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
         if user is None:
             return None
         profile: dict[str, Any] = json.loads(user.profile)
+        _check_update(profile, body)
         primary = profile["identities"][0]
         is_database = primary.get("provider") == "auth0"
         if (
@@ -501,14 +575,9 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
             raise UserError(400, USERNAME_REFUSED, "invalid_body")
         if "password" in body and len(body["password"]) < 8:
             raise UserError(400, "PasswordStrengthError: Password is too weak", "invalid_password")
+        now = now_iso()
         for key, value in body.items():
-            if key in {
-                "password",
-                "verify_email",
-                "verify_phone_number",
-                "client_id",
-                "connection",
-            }:
+            if key in IGNORED_ON_UPDATE:
                 continue
             if key in {"app_metadata", "user_metadata"}:
                 merged = _merge_metadata(profile.get(key), value)
@@ -531,12 +600,16 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
                     profile["email_verified"] = bool(body.get("email_verified", False))
             else:
                 profile[key] = value
-        profile["updated_at"] = now_iso()
-        if "password" in body:
-            # Recorded: a PATCH with a password answers with `last_password_reset`.
-            profile["last_password_reset"] = profile["updated_at"]
+        if body.get("password"):
+            profile["last_password_reset"] = now
+            # Auth0's docs: a Management API password reset also lifts an admin block.
+            profile.pop("blocked", None)
+        profile["updated_at"] = now
         user.profile = _dumps(profile)
         user.email = profile.get("email")
         user.save(using=SANDBOX_DB, update_fields=["profile", "email"])
+        if body.get("password"):
+            # "Resetting a user's password makes their session expire."
+            UserSession.objects.using(SANDBOX_DB).filter(user=user).delete()
     indexing.enqueue([user.pk], faults.now())
     return user.profile

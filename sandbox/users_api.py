@@ -13,20 +13,31 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import users
-from sandbox.http import api_error, form_values, management_api, method_not_allowed, strict_json
+from sandbox import support, support_api, tenant_logs, users
+from sandbox.http import (
+    api_error,
+    expected_any,
+    form_values,
+    granted_scopes,
+    management_api,
+    method_not_allowed,
+    not_found,
+    strict_json,
+)
 from sandbox.query import QueryError, compile_query, sort_clause
 
 JSON = "application/json; charset=utf-8"
 READ_SCOPES = ("read:users",)
 READ_ONE_SCOPES = ("read:users", "read:current_user", "read:user_idp_tokens")
 CREATE_SCOPES = ("create:users",)
-UPDATE_SCOPES = ("update:users", "update:users_app_metadata")
+UPDATE_SCOPES = ("update:users", "update:users_app_metadata", "update:current_user_metadata")
+DELETE_SCOPES = ("delete:users", "delete:current_user")
 
 # Descriptions Auth0's validator appends to the property name in its messages.
 DESCRIPTIONS = {
@@ -251,26 +262,135 @@ def get_user(request: HttpRequest, user_id: str) -> HttpResponse:
     return _json(json.dumps(pick(json.loads(text)), ensure_ascii=False, separators=(",", ":")))
 
 
-@management_api(scopes=UPDATE_SCOPES, group="users_write")
+@management_api(scopes=UPDATE_SCOPES, group="users_write", forbidden=expected_any(*UPDATE_SCOPES))
 def update_user(request: HttpRequest, user_id: str) -> HttpResponse:
     body = _body(request, users.UPDATE_PROPERTIES)
     if body is None:
         return api_error(400, "Invalid request payload JSON format")
+    if "update:users" not in granted_scopes(request):
+        # update:users_app_metadata (and the current-user scope) reach app_metadata only.
+        refused = sorted(key for key in body if key != "app_metadata")
+        if refused:
+            return api_error(
+                403,
+                f"You cannot update the following fields: {', '.join(refused)}",
+                "insufficient_scope",
+            )
     try:
         text = users.update_user(user_id, body)
     except users.UserError as error:
         return api_error(error.status, error.message, error.error_code)
-    return _not_found() if text is None else _json(text)
+    if text is None:
+        return _not_found()
+    tenant_logs.api_write(
+        request,
+        "Update a User",
+        status=200,
+        body=_logged_body(body),
+        response_body=json.loads(text),
+        scopes=granted_scopes(request),
+    )
+    return _json(text)
 
 
-@csrf_exempt
-@login_not_required
-def user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
+def _logged_body(body: dict[str, Any]) -> dict[str, Any]:
+    # Auth0 masks passwords in logged request bodies.
+    return {key: "*****" if key == "password" else value for key, value in body.items()}
+
+
+@management_api(scopes=DELETE_SCOPES, group="users_write", forbidden=expected_any(*DELETE_SCOPES))
+def delete_user(request: HttpRequest, user_id: str) -> HttpResponse:
+    # Idempotent: deleting a user that is gone is 204 again (recorded).
+    support.delete_user(user_id)
+    tenant_logs.api_write(
+        request,
+        "Delete a User",
+        status=204,
+        body=None,
+        response_body={},
+        scopes=granted_scopes(request),
+    )
+    return support_api.no_content()
+
+
+def _user(request: HttpRequest, user_id: str) -> HttpResponse:
     if request.method == "GET":
         return get_user(request, user_id)
     if request.method == "PATCH":
         return update_user(request, user_id)
+    if request.method == "DELETE":
+        return delete_user(request, user_id)
     return method_not_allowed()
+
+
+# Sub-resources of one user: segments after the id ("*" is one segment) -> method -> view.
+SUB_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., HttpResponse]]], ...] = (
+    (("logs",), {"GET": support_api.user_logs}),
+    (
+        ("authentication-methods",),
+        {"GET": support_api.list_methods, "DELETE": support_api.delete_methods},
+    ),
+    (
+        ("authentication-methods", "*"),
+        {"GET": support_api.get_method, "DELETE": support_api.delete_method},
+    ),
+    (
+        ("multifactor", "actions", "invalidate-remember-browser"),
+        {"POST": support_api.invalidate_remember_browser},
+    ),
+    (("sessions",), {"GET": support_api.list_sessions, "DELETE": support_api.delete_sessions}),
+    (
+        ("refresh-tokens",),
+        {"GET": support_api.list_refresh_tokens, "DELETE": support_api.delete_refresh_tokens},
+    ),
+    (("revoke-access",), {"POST": support_api.revoke_access}),
+)
+USERS_PREFIX = "/api/v2/users/"
+
+
+def _matches(pattern: tuple[str, ...], segments: list[str]) -> bool:
+    return len(pattern) == len(segments) and all(
+        p == "*" or p == s for p, s in zip(pattern, segments, strict=True)
+    )
+
+
+def split_user_path(request: HttpRequest, rest: str) -> tuple[str, list[str]]:
+    """The user id and the sub-resource segments after it.
+
+    An id may hold an encoded slash (`%2F`), which the WSGI path arrives with decoded: the raw
+    request line (waitress's REQUEST_URI) keeps it, so the id is its first segment. Without it
+    (Django's test client), a known sub-resource at the end of the path is split off instead.
+    """
+    raw = request.META.get("REQUEST_URI") or request.META.get("RAW_URI")
+    if raw:
+        path = urlsplit(str(raw)).path
+        if path.startswith(USERS_PREFIX):
+            first, *more = path[len(USERS_PREFIX) :].split("/")
+            return unquote(first), [unquote(segment) for segment in more]
+    segments = rest.split("/")
+    for pattern, _ in sorted(SUB_ROUTES, key=lambda route: -len(route[0])):
+        size = len(pattern)
+        if len(segments) > size and _matches(pattern, segments[-size:]):
+            return "/".join(segments[:-size]), segments[-size:]
+    return rest, []
+
+
+@csrf_exempt
+@login_not_required
+def user_subtree(request: HttpRequest, rest: str) -> HttpResponse:
+    user_id, segments = split_user_path(request, rest)
+    if not user_id:
+        return not_found(request)
+    if not segments:
+        return _user(request, user_id)
+    for pattern, methods in SUB_ROUTES:
+        if _matches(pattern, segments):
+            view = methods.get(request.method or "")
+            if view is None:
+                return method_not_allowed()
+            wildcards = [s for p, s in zip(pattern, segments, strict=True) if p == "*"]
+            return view(request, user_id, *wildcards)
+    return not_found(request)
 
 
 @csrf_exempt

@@ -104,11 +104,11 @@ def test_token_from_form_body_works_on_the_api(sandbox: SandboxServer) -> None:
             },
         ),
         (
-            {"scope": "read:users delete:users"},
+            {"scope": "read:users delete:clients"},
             403,
             {
                 "error": "access_denied",
-                "error_description": "Client has not been granted scopes: delete:users",
+                "error_description": "Client has not been granted scopes: delete:clients",
             },
         ),
     ],

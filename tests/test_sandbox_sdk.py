@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from auth0.authentication import GetToken
-from auth0.management import Auth0, BadRequestError, CreateExportUsersFields, TooManyRequestsError
+from auth0.management import (
+    Auth0,
+    BadRequestError,
+    CreateExportUsersFields,
+    NotFoundError,
+    TooManyRequestsError,
+)
 
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
 
@@ -182,3 +188,143 @@ def test_sdk_gives_up_after_honouring_a_429_storm(sandbox: SandboxServer) -> Non
     assert refused.value.headers is not None
     assert refused.value.headers["retry-after"] == "1"
     assert "x-ratelimit-reset" in refused.value.headers
+
+
+# --- the support-action endpoints, through the SDK ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def actions_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """A tenant of its own (seeded like the shared one): these tests change its users."""
+    server = make_sandbox_server(tmp_path_factory.mktemp("sdk-actions"))
+    server.set_faults(rate_limit_plan="off")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _first_user_with(server: SandboxServer, table: str) -> str:
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        (user_id,) = db.execute(
+            f"SELECT u.user_id FROM {table} t JOIN sandbox_tenantuser u ON u.id = t.user_id "
+            "ORDER BY t.rowid LIMIT 1"
+        ).fetchone()
+    return str(user_id)
+
+
+def test_sdk_updates_blocks_and_deletes_a_user(actions_sandbox: SandboxServer) -> None:
+    client = _client(actions_sandbox)
+    user = client.users.create(
+        connection="Username-Password-Authentication",
+        email="sdk.actions@example.com",
+        password="long enough",
+        user_metadata={"color": "blue", "size": 3},
+    )
+    assert user.user_id is not None
+    updated = client.users.update(
+        user.user_id, blocked=True, user_metadata={"color": None, "shape": "round"}
+    )
+    assert updated.blocked is True
+    assert updated.user_metadata == {"size": 3, "shape": "round"}
+    # An explicit None is sent as null: it unsets the attribute.
+    unset = client.users.update(user.user_id, nickname=None)
+    assert unset.nickname is None
+
+    client.users.delete(user.user_id)
+    client.users.delete(user.user_id)  # idempotent
+    with pytest.raises(NotFoundError):
+        client.users.get(user.user_id)
+
+
+def test_sdk_lists_and_clears_brute_force_blocks(actions_sandbox: SandboxServer) -> None:
+    client = _client(actions_sandbox)
+    user_id = _first_user_with(actions_sandbox, "sandbox_userblock")
+    blocks = client.user_blocks.list(user_id, consider_brute_force_enablement=True)
+    assert blocks.blocked_for
+    identifier = blocks.blocked_for[0].identifier
+    assert client.user_blocks.list_by_identifier(identifier=identifier).blocked_for
+    client.user_blocks.delete_by_identifier(identifier=identifier)
+    client.user_blocks.delete(user_id)
+    assert client.user_blocks.list(user_id).blocked_for == []
+
+
+def test_sdk_reads_user_logs_and_searches_logs(actions_sandbox: SandboxServer) -> None:
+    client = _client(actions_sandbox)
+    user_id = _first_user_with(actions_sandbox, "sandbox_userblock")
+    pager = client.users.logs.list(user_id, per_page=5, sort="date:-1")
+    first_page = list(pager.items or [])
+    assert len(first_page) == 5
+    everything = [event.log_id for event in pager]
+    assert everything[:5] == [event.log_id for event in first_page]
+    assert len(everything) == len(set(everything)) > 5
+    found = client.logs.list(
+        per_page=10,
+        request_options={"additional_query_parameters": {"q": f'user_id:"{user_id}"'}},
+    )
+    assert {event.user_id for event in found.items or []} == {user_id}
+
+
+def test_sdk_verification_email_job_and_password_ticket(actions_sandbox: SandboxServer) -> None:
+    client = _client(actions_sandbox)
+    user = client.users.create(
+        connection="Username-Password-Authentication",
+        email="sdk.verify@example.com",
+        password="long enough",
+    )
+    assert user.user_id is not None
+    job = client.jobs.verification_email.create(user_id=user.user_id)
+    assert (job.type, job.status) == ("verification_email", "pending")
+    assert job.id is not None
+    status = job.status
+    for _ in range(400):
+        status = client.jobs.get(job.id).status
+        if status in ("completed", "failed"):
+            break
+        time.sleep(0.05)  # the SDK polls; so does this test
+    assert status == "completed"
+
+    ticket = client.tickets.change_password(
+        user_id=user.user_id, ttl_sec=600, include_email_in_redirect=False
+    )
+    assert ticket.ticket.startswith(f"{actions_sandbox.base_url}/u/reset-password?ticket=")
+    with pytest.raises(BadRequestError) as refused:
+        client.tickets.change_password(email="x@example.com")
+    assert "connection_id" in refused.value.body["message"]
+
+
+def test_sdk_mfa_methods_and_remembered_browsers(actions_sandbox: SandboxServer) -> None:
+    client = _client(actions_sandbox)
+    user_id = _first_user_with(actions_sandbox, "sandbox_authenticationmethod")
+    methods = list(client.users.authentication_methods.list(user_id))
+    assert methods
+    one = client.users.authentication_methods.get(user_id, methods[0].id)
+    assert one.id == methods[0].id
+    client.users.authentication_methods.delete(user_id, methods[0].id)
+    client.users.multifactor.invalidate_remember_browser(user_id)
+    client.users.authentication_methods.delete_all(user_id)
+    assert list(client.users.authentication_methods.list(user_id)) == []
+
+
+def test_sdk_sessions_and_refresh_tokens(actions_sandbox: SandboxServer) -> None:
+    client = _client(actions_sandbox)
+    user_id = _first_user_with(actions_sandbox, "sandbox_refreshtoken")
+    sessions = list(client.users.sessions.list(user_id))
+    tokens = list(client.users.refresh_token.list(user_id))
+    assert sessions
+    assert tokens
+    assert {token.session_id for token in tokens} <= {session.id for session in sessions}
+    first = sessions[0].id
+    assert first is not None
+    assert client.sessions.get(first).user_id == user_id
+    client.sessions.revoke(first)
+    client.users.revoke_access(user_id, preserve_refresh_tokens=True)
+    client.users.sessions.delete(user_id)
+    client.users.refresh_token.delete(user_id)
+    assert list(client.users.sessions.list(user_id)) == []
+    assert list(client.users.refresh_token.list(user_id)) == []
+
+
+def test_sdk_reads_one_connection(actions_sandbox: SandboxServer) -> None:
+    connection = _client(actions_sandbox).connections.get("con_Db1Pw2Xk9LmQ4RtZ")
+    assert connection.name == "Username-Password-Authentication"

@@ -8,13 +8,22 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sandbox import tenant_logs
 from sandbox.indexing import S_COLUMNS, search_columns, search_terms
-from sandbox.models import Connection, SearchTerm, TenantUser
+from sandbox.models import (
+    AuthenticationMethod,
+    Connection,
+    RefreshToken,
+    SearchTerm,
+    TenantUser,
+    UserBlock,
+)
 from sandbox.seed import DATABASE_CONNECTION, generate_users, seed_users
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,3 +195,59 @@ def test_command_seeds_its_own_database_and_prints_the_time(tmp_path: Path) -> N
             db.execute("SELECT profile FROM sandbox_tenantuser WHERE id = 1").fetchone()[0]
         )
     assert first == next(generate_users(1, 3))
+
+
+def _support_shapes() -> dict[str, list[str]]:
+    """User ids of each seeded support case, as the README's table finds them."""
+    users = {u.user_id: json.loads(u.profile) for u in TenantUser.objects.all()}
+    block_counts = Counter(UserBlock.objects.values_list("user__user_id", flat=True))
+    method_types: dict[str, set[str]] = {}
+    for user_id, kind in AuthenticationMethod.objects.values_list("user__user_id", "type"):
+        method_types.setdefault(user_id, set()).add(kind)
+    devices = set(RefreshToken.objects.values_list("user__user_id", flat=True))
+    return {
+        "blocked by an admin": [u for u, p in users.items() if p.get("blocked") is True],
+        "brute-force blocked": list(block_counts),
+        "brute-force blocked from several IPs": [u for u, n in block_counts.items() if n > 1],
+        "unverified": [
+            u
+            for u, p in users.items()
+            if p.get("email_verified") is False and p["user_id"].startswith("auth0|")
+        ],
+        "MFA with several methods": [u for u, kinds in method_types.items() if len(kinds) >= 3],
+        "social (email cannot change)": [
+            u for u, p in users.items() if p["identities"][0]["isSocial"] and p.get("email")
+        ],
+        "no email": [u for u, p in users.items() if not p.get("email")],
+        "sessions and refresh tokens": list(devices),
+    }
+
+
+@pytest.mark.django_db(databases=["sandbox"])
+def test_the_test_tenant_holds_every_support_case() -> None:
+    seed_users(300, 7)  # the sandbox_server fixture's tenant
+    shapes = _support_shapes()
+    assert {name: len(ids) for name, ids in shapes.items() if not ids} == {}
+    # Each case leaves its trace in the user's seeded log history.
+    brute = shapes["brute-force blocked"][0]
+    assert {"fp", "limit_wc"} <= {e["type"] for e in tenant_logs.for_user(brute)}
+    admin = shapes["blocked by an admin"][0]
+    assert "user is blocked" in {e["description"] for e in tenant_logs.for_user(admin)}
+
+
+@pytest.mark.django_db(databases=["sandbox"])
+def test_support_rows_are_deterministic_and_leave_profiles_alone() -> None:
+    seed_users(600, 7)
+    first = (
+        list(UserBlock.objects.order_by("id").values_list("user_id", "identifier", "ip")),
+        list(AuthenticationMethod.objects.order_by("id").values_list("id", "user_id", "type")),
+    )
+    profiles = list(TenantUser.objects.order_by("id").values_list("profile", flat=True))
+    seed_users(600, 7)
+    again = (
+        list(UserBlock.objects.order_by("id").values_list("user_id", "identifier", "ip")),
+        list(AuthenticationMethod.objects.order_by("id").values_list("id", "user_id", "type")),
+    )
+    # Same rows; only their dates move with the day the tenant is seeded.
+    assert first == again
+    assert [json.loads(p) for p in profiles] == list(generate_users(600, 7))

@@ -160,6 +160,8 @@ def test_faults_show_set_and_reset(sandbox: SandboxServer) -> None:
         "job_rows_per_second": 0,
         "clock_offset_seconds": 0,
         "rate_limit_plan": "paid",
+        "tenant_plan": "enterprise",
+        "email_template_disabled": False,
     }
     changed = sandbox.set_faults(latency_ms=20, job_fail="disk full")
     assert changed["latency_ms"] == 20

@@ -1,0 +1,313 @@
+"""Support cases of the seeded tenant: who is brute-force blocked, enrolled in MFA, signed in on
+devices, waiting for a verification email, and the log history that goes with it.
+
+A user's case is a hash of (seed, user_id), so it costs nothing for the million users who have
+none. Blocks, MFA methods, sessions and refresh tokens are rows (the API deletes them), written
+while seeding; the seeded log history is made on read from the same hash, dated back from when
+the tenant was seeded, so seeding a million users writes no log rows at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sandbox import tenant_logs
+
+# Cases by hash % 1000 (a user matches at most one; the connection decides what applies).
+BRUTE_FORCE = range(0, 30)  # database users: 10 failed passwords from 1-3 IPs, then a block
+MFA = range(30, 80)  # 2-4 factors: totp, phone (sms), webauthn, recovery code, email
+DEVICES = range(80, 130)  # signed in on 1-3 devices: sessions and refresh tokens
+UNVERIFIED = range(130, 160)  # unverified database users who asked for the email again
+ACTIVE = range(160, 220)  # a plain recent history of sign-ins
+DAY_MS = 86_400_000
+IPS = ("203.0.113.", "198.51.100.", "192.0.2.")
+AGENTS = (
+    "Chrome 120.0.0 / Mac OS X 10.15.7",
+    "Firefox 121.0.0 / Windows 10.0.0",
+    "Mobile Safari 17.1.0 / iOS 17.1.0",
+    "Chrome Mobile 119.0.0 / Android 14.0.0",
+    "Edge 120.0.0 / Windows 10.0.0",
+)
+CONNECTION_IDS = {
+    "Username-Password-Authentication": "con_Db1Pw2Xk9LmQ4RtZ",
+    "google-oauth2": "con_Go0gLe7Aa3Bb5Cc8",
+    "github": "con_GiTh9Ub4Dd6Ee1Ff",
+    "acme-saml": "con_AcMe5SaMl2Gg7Hh3",
+}
+LOGIN_CLIENT = tenant_logs.LOGIN_CLIENT
+
+
+def case(seed: int, user_id: str) -> int:
+    return zlib.crc32(f"{seed}:{user_id}".encode()) % 1000
+
+
+def _connection(profile: dict[str, Any]) -> str:
+    return str((profile.get("identities") or [{}])[0].get("connection", ""))
+
+
+def is_brute_force(seed: int, profile: dict[str, Any]) -> bool:
+    return (
+        case(seed, profile["user_id"]) in BRUTE_FORCE
+        and _connection(profile) == "Username-Password-Authentication"
+        and bool(profile.get("email"))
+    )
+
+
+def _rng(seed: int, user_id: str, part: str) -> random.Random:
+    return random.Random(f"{seed}:{user_id}:{part}")
+
+
+def _ip(rng: random.Random) -> str:
+    return f"{rng.choice(IPS)}{rng.randrange(1, 255)}"
+
+
+def _iso(epoch_ms: int) -> str:
+    return tenant_logs.iso(dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC))
+
+
+def _hex(rng: random.Random, size: int) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(rng.choice(alphabet) for _ in range(size))
+
+
+@dataclass
+class SupportRows:
+    """Rows for the support tables of one block of users (plain tuples for executemany)."""
+
+    blocks: list[tuple[Any, ...]] = field(default_factory=list)
+    methods: list[tuple[Any, ...]] = field(default_factory=list)
+    sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    tokens: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def add_rows(
+    rows: SupportRows, seed: int, pk: int, profile: dict[str, Any], seeded_ms: int
+) -> None:
+    """The support rows of one seeded user (none for most)."""
+    user_id = profile["user_id"]
+    kind = case(seed, user_id)
+    if is_brute_force(seed, profile):
+        rng = _rng(seed, user_id, "blocks")
+        for _ in range(1 + int(rng.random() * 2.2)):
+            when = seeded_ms - int(rng.random() * 6 * DAY_MS)
+            rows.blocks.append((pk, profile["email"], _ip(rng), _connection(profile), _iso(when)))
+    elif kind in MFA:
+        rng = _rng(seed, user_id, "mfa")
+        for method_id, kind_name, body in _methods(rng, profile, seeded_ms):
+            rows.methods.append((method_id, pk, kind_name, _dumps({**body, "id": method_id})))
+    elif kind in DEVICES and profile.get("last_login"):
+        rng = _rng(seed, user_id, "devices")
+        for session, tokens in _devices(rng, profile, seeded_ms):
+            rows.sessions.append((session["id"], pk, _dumps(session)))
+            for token in tokens:
+                rows.tokens.append((token["id"], pk, session["id"], _dumps(token)))
+
+
+def _methods(
+    rng: random.Random, profile: dict[str, Any], seeded_ms: int
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    enrolled = seeded_ms - int(rng.random() * 200 * DAY_MS)
+    created = _iso(enrolled)
+    last = _iso(seeded_ms - int(rng.random() * 20 * DAY_MS))
+    yield (
+        f"totp|dev_{_hex(rng, 16)}",
+        "totp",
+        {"id": "", "type": "totp", "confirmed": True, "created_at": created, "last_auth_at": last},
+    )
+    phone = profile.get("phone_number") or f"+1555{rng.randrange(1_000_000, 9_999_999)}"
+    if rng.random() < 0.7:
+        sms = f"sms|dev_{_hex(rng, 16)}"
+        yield (
+            f"phone|dev_{_hex(rng, 16)}",
+            "phone",
+            {
+                "id": "",
+                "type": "phone",
+                "confirmed": True,
+                "name": str(phone)[-20:],
+                "phone_number": phone,
+                "preferred_authentication_method": "sms",
+                "authentication_methods": [{"id": sms, "type": "sms"}],
+                "created_at": created,
+            },
+        )
+    if rng.random() < 0.5:
+        yield (
+            f"webauthn-roaming|dev_{_hex(rng, 16)}",
+            "webauthn-roaming",
+            {
+                "id": "",
+                "type": "webauthn-roaming",
+                "confirmed": True,
+                "name": "YubiKey 5C",
+                "key_id": _hex(rng, 43),
+                "public_key": _hex(rng, 86),
+                "created_at": created,
+            },
+        )
+    if profile.get("email") and rng.random() < 0.3:
+        yield (
+            f"email|dev_{_hex(rng, 16)}",
+            "email",
+            {
+                "id": "",
+                "type": "email",
+                "confirmed": True,
+                "name": "Email",
+                "email": profile["email"],
+                "created_at": created,
+            },
+        )
+    yield (
+        f"recovery-code|dev_{_hex(rng, 16)}",
+        "recovery-code",
+        {"id": "", "type": "recovery-code", "confirmed": True, "created_at": created},
+    )
+
+
+def _devices(
+    rng: random.Random, profile: dict[str, Any], seeded_ms: int
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    for _ in range(1 + int(rng.random() * 2.5)):
+        started = seeded_ms - int(rng.random() * 14 * DAY_MS)
+        touched = min(seeded_ms, started + int(rng.random() * 3 * DAY_MS))
+        ip = _ip(rng)
+        agent = rng.choice(AGENTS)
+        session_id = _hex(rng, 32)
+        device = {
+            "initial_user_agent": agent,
+            "initial_ip": ip,
+            "initial_asn": "64496",
+            "last_user_agent": agent,
+            "last_ip": ip,
+            "last_asn": "64496",
+        }
+        session = {
+            "id": session_id,
+            "user_id": profile["user_id"],
+            "created_at": _iso(started),
+            "updated_at": _iso(touched),
+            "authenticated_at": _iso(started),
+            "idle_expires_at": _iso(touched + 3 * DAY_MS),
+            "expires_at": _iso(started + 30 * DAY_MS),
+            "last_interacted_at": _iso(touched),
+            "device": device,
+            "clients": [{"client_id": LOGIN_CLIENT[0]}],
+            "authentication": {"methods": [{"name": "pwd", "timestamp": _iso(started)}]},
+        }
+        tokens = []
+        if rng.random() < 0.8:
+            tokens.append(
+                {
+                    "id": f"rt_{_hex(rng, 16)}",
+                    "user_id": profile["user_id"],
+                    "created_at": _iso(started),
+                    "idle_expires_at": _iso(touched + 15 * DAY_MS),
+                    "expires_at": _iso(started + 90 * DAY_MS),
+                    "device": device,
+                    "client_id": LOGIN_CLIENT[0],
+                    "session_id": session_id,
+                    "rotating": True,
+                    "resource_servers": [
+                        {
+                            "audience": "https://api.userdesk-demo.example/",
+                            "scopes": "openid profile offline_access",
+                        }
+                    ],
+                    "last_exchanged_at": _iso(touched),
+                }
+            )
+        yield session, tokens
+
+
+# The seeded log history, made on read --------------------------------------------------------
+
+
+def seeded_events(seed: int, seeded_ms: int, profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """The seeded history of one user, oldest first (empty for most users)."""
+    user_id = profile["user_id"]
+    kind = case(seed, user_id)
+    blocked = profile.get("blocked") is True
+    if not (blocked or kind < ACTIVE.stop):
+        return []
+    rng = _rng(seed, user_id, "logs")
+    connection_name = _connection(profile)
+    connection = {"name": connection_name, "id": CONNECTION_IDS.get(connection_name, "")}
+    is_database = connection_name == "Username-Password-Authentication"
+    home_ip = _ip(rng)
+    agent = rng.choice(AGENTS)
+    events: list[tuple[int, str, dict[str, Any]]] = []
+    moment = seeded_ms - int((12 + rng.random() * 20) * DAY_MS)
+
+    def add(when: int, code: str, ip: str = home_ip, **extra: Any) -> None:
+        events.append((when, code, {"ip": ip, **extra}))
+
+    for _ in range(2 + int(rng.random() * 6)):
+        moment += int(rng.random() * 3 * DAY_MS)
+        if moment >= seeded_ms:
+            break
+        if is_database and rng.random() < 0.25:
+            add(moment, "fp", description="Wrong email or password.")
+            moment += 40_000
+        add(moment, "s")
+    if is_database and rng.random() < 0.3:
+        moment = min(seeded_ms - DAY_MS, moment + DAY_MS)
+        add(moment, "scpr", description="")
+        add(moment + 120_000, "scp", description="Password changed successfully.")
+    if blocked:
+        late = seeded_ms - int(rng.random() * 2 * DAY_MS)
+        add(late, "f", description="user is blocked")
+        add(late + 30_000, "f", description="user is blocked")
+    if is_brute_force(seed, profile):
+        block_rng = _rng(seed, user_id, "blocks")
+        for _ in range(1 + int(block_rng.random() * 2.2)):
+            when = seeded_ms - int(block_rng.random() * 6 * DAY_MS)
+            ip = _ip(block_rng)
+            for attempt in range(10):
+                add(
+                    when - (10 - attempt) * 20_000, "fp", ip, description="Wrong email or password."
+                )
+            add(when, "limit_wc", ip)
+    if kind in MFA:
+        for method_id, method_kind, _ in _methods(_rng(seed, user_id, "mfa"), profile, seeded_ms):
+            if method_kind == "recovery-code":
+                continue
+            late = seeded_ms - int(rng.random() * 10 * DAY_MS)
+            add(late, "gd_auth_succeed", details={"authenticator": {"id": method_id}})
+        add(seeded_ms - int(rng.random() * DAY_MS), "gd_auth_failed", description="Invalid OTP.")
+    if kind in UNVERIFIED and profile.get("email_verified") is False:
+        asked = seeded_ms - int(rng.random() * 3 * DAY_MS)
+        add(asked, "svr", details={"email": profile.get("email")})
+        add(asked + 60_000, "fv", details={"error": "mailbox unavailable"})
+    events.sort(key=lambda item: item[0])
+    built = []
+    for number, (when, code, extra) in enumerate(events):
+        moment_dt = dt.datetime.fromtimestamp(when / 1000, dt.UTC)
+        built.append(
+            tenant_logs.event(
+                code,
+                moment=moment_dt,
+                log_id=tenant_logs.new_log_id(
+                    moment_dt, tail=zlib.crc32(user_id.encode()) * 1000 + number
+                ),
+                user=profile,
+                description=extra.get("description"),
+                connection=connection,
+                client=LOGIN_CLIENT,
+                ip=extra["ip"],
+                user_agent=agent,
+                details=extra.get("details") or {},
+            )
+        )
+    return built

@@ -1,0 +1,230 @@
+"""The tenant's log events: what API writes and seeded sign-ins append, what `/logs` reads.
+
+Events are stored as the JSON the API returns (`LogEvent.body`), with the user id and date as
+columns. Management API writes are `sapi` events with `user_id: null` (as Auth0 records them),
+so a user's own log list does not show them; `GET /api/v2/logs?q=type:sapi` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from sandbox import faults
+from sandbox.routers import SANDBOX_DB
+from sandbox.support_models import LogEvent
+
+# Retention of log events per tenant plan, in days (auth0-api-actions.md §6.4).
+RETENTION_DAYS = {"free": 1, "essentials": 5, "professional": 10, "enterprise": 30}
+# Auth0's own wording for each type the sandbox writes (log-event-type-codes).
+DESCRIPTIONS = {
+    "s": "Successful login event.",
+    "f": "Failed login",
+    "fp": "Wrong email or password.",
+    "fu": "Wrong email or password.",
+    "ss": "",
+    "scp": "Password changed successfully.",
+    "fcp": "Failed to change password.",
+    "scpr": "",
+    "sv": "Successfully consumed email verification link",
+    "fv": "Failed to send verification email",
+    "svr": "Successfully called verification email endpoint. Verification email in queue to send.",
+    "fvr": "Failed to process verification email request",
+    "limit_wc": "An IP address is blocked because it reached the maximum failed login attempts "
+    "into a single account.",
+    "ublkdu": "User login block released",
+    "gd_enrollment_complete": "Guardian - Enrollment complete",
+    "gd_unenroll": "Guardian - Unenroll device account",
+    "gd_auth_succeed": "MFA Auth success",
+    "gd_auth_failed": "MFA Auth failed",
+    "slo": "User successfully logged out",
+    "srrt": "Successfully revoked a refresh token",
+    "sdu": "User successfully deleted",
+}
+API_CLIENT_NAME = ""
+LOGIN_CLIENT = ("AaiyAPdpYdesoKnqjj8HJqRn4T5titww", "Userdesk Demo App")
+
+
+def retention_days(plan: str | None = None) -> int:
+    return RETENTION_DAYS[plan or str(faults.current()["tenant_plan"])]
+
+
+def iso(moment: dt.datetime) -> str:
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_log_id(moment: dt.datetime, tail: int | None = None) -> str:
+    """56 digits like Auth0's: 900, the UTC time to the millisecond, then a unique tail."""
+    moment = moment.astimezone(dt.UTC)
+    stamp = moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
+    number = secrets.randbelow(10**36) if tail is None else tail
+    return f"900{stamp}{number:036d}"
+
+
+def event(
+    kind: str,
+    *,
+    moment: dt.datetime,
+    log_id: str,
+    user: dict[str, Any] | None = None,
+    description: str | None = None,
+    connection: dict[str, str] | None = None,
+    client: tuple[str, str] | None = None,
+    ip: str = "",
+    user_agent: str = "",
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One log event shaped like Auth0's (`Log` in the definition, recorded key order)."""
+    body: dict[str, Any] = {
+        "date": iso(moment),
+        "type": kind,
+        "description": DESCRIPTIONS.get(kind, "") if description is None else description,
+    }
+    if connection is not None:
+        body["connection"] = connection["name"]
+        body["connection_id"] = connection["id"]
+    body["client_id"] = client[0] if client else ""
+    body["client_name"] = client[1] if client else API_CLIENT_NAME
+    body["ip"] = ip
+    body["user_agent"] = user_agent
+    body["details"] = details or {}
+    body["hostname"] = settings.SANDBOX_DOMAIN
+    if user is not None:
+        body["user_id"] = user["user_id"]
+        body["user_name"] = user.get("email") or user.get("username") or user.get("name") or ""
+        identities = user.get("identities") or [{}]
+        provider = identities[0].get("provider", "")
+        body["strategy"] = provider
+        body["strategy_type"] = (
+            "database"
+            if provider == "auth0"
+            else "enterprise"
+            if provider in ("samlp", "waad", "adfs", "oidc")
+            else "social"
+        )
+    else:
+        body["user_id"] = None
+    body["log_id"] = log_id
+    body["_id"] = log_id
+    body["isMobile"] = False
+    return body
+
+
+def row(body: dict[str, Any]) -> LogEvent:
+    return LogEvent(
+        log_id=body["log_id"],
+        user_id=body["user_id"] or "",
+        date=body["date"],
+        type=body["type"],
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def append(kind: str, **fields: Any) -> dict[str, Any]:
+    """Write one event now (sandbox clock) and return it."""
+    moment = faults.now()
+    body = event(kind, moment=moment, log_id=new_log_id(moment), **fields)
+    with transaction.atomic(using=SANDBOX_DB):
+        row(body).save(using=SANDBOX_DB, force_insert=True)
+    return body
+
+
+def api_write(
+    request: Any,
+    description: str,
+    *,
+    status: int,
+    body: Any,
+    response_body: Any,
+    scopes: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The `sapi` event of a Management API write (user_id null, the target in the path)."""
+    path = request.META.get("REQUEST_URI") or request.get_full_path()
+    path, _, _ = str(path).partition("?")
+    details = {
+        "request": {
+            "method": request.method.lower(),
+            "path": path,
+            "query": {key: request.GET.get(key) for key in request.GET},
+            "userAgent": request.headers.get("User-Agent", ""),
+            "body": body,
+            "channel": "api",
+            "ip": request.META.get("REMOTE_ADDR", ""),
+            "auth": {
+                "user": {},
+                "strategy": "jwt",
+                "credentials": {"scopes": sorted(scopes)},
+            },
+        },
+        "response": {"statusCode": status, "body": response_body},
+    }
+    return append(
+        "sapi",
+        description=description,
+        ip=request.META.get("REMOTE_ADDR", ""),
+        user_agent=_agent(request.headers.get("User-Agent", "")),
+        details=details,
+    )
+
+
+def _agent(raw: str) -> str:
+    # Auth0 normalises user agents to "Family x.y.z / OS x.y.z"; unknown clients read as Other.
+    return "Other 0.0.0 / Other 0.0.0" if raw else ""
+
+
+def _seeded(user_id: str) -> list[dict[str, Any]]:
+    """The seeded history of a user of the seeded tenant (made on read: `seed_support`)."""
+    from sandbox import seed, seed_support
+    from sandbox.models import TenantUser
+
+    meta = seed.tenant_seed()
+    row = TenantUser.objects.using(SANDBOX_DB).filter(user_id=user_id).values("id", "profile")
+    found = row.first()
+    if meta is None or found is None or found["id"] > meta[2]:
+        return []  # users created through the API have only what the API wrote
+    return seed_support.seeded_events(meta[0], meta[1], json.loads(found["profile"]))
+
+
+def _kept(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    cutoff = iso(faults.now() - dt.timedelta(days=retention_days()))
+    return sorted(
+        (e for e in events if e["date"] >= cutoff), key=lambda e: (e["date"], e["log_id"])
+    )
+
+
+def for_user(user_id: str) -> list[dict[str, Any]]:
+    """The user's events inside the retention window, oldest first."""
+    texts = (
+        LogEvent.objects.using(SANDBOX_DB).filter(user_id=user_id).values_list("body", flat=True)
+    )
+    return _kept([json.loads(text) for text in texts] + _seeded(user_id))
+
+
+def search(conditions: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Events in the retention window matching every (field, value) exactly, oldest first.
+
+    A user's seeded history is searched only when a condition names the `user_id`.
+    """
+    rows = LogEvent.objects.using(SANDBOX_DB).all()
+    seeded: list[dict[str, Any]] = []
+    for field, value in conditions:
+        if field == "type":
+            rows = rows.filter(type=value)
+        elif field == "user_id":
+            rows = rows.filter(user_id=value)
+            seeded = _seeded(value)
+    events = [json.loads(text) for text in rows.values_list("body", flat=True)] + seeded
+    return _kept(
+        [
+            e
+            for e in events
+            if all(("" if e.get(f) is None else str(e.get(f))) == v for f, v in conditions)
+        ]
+    )

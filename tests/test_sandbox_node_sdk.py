@@ -1,0 +1,87 @@
+"""Conformance with the official node `auth0` SDK (7.1.0, pinned in tests/node/package-lock.json).
+
+Its `ManagementClient` builds https URLs only; the per-resource clients (`auth0/users`,
+`auth0/userBlocks`, ...) take a plain-http `baseUrl` (auth0-api.md §6.4). `tests/node/
+support_actions.js` calls every support-action endpoint through them and prints what came back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE = shutil.which("node")
+
+pytestmark = pytest.mark.skipif(
+    NODE is None, reason="node is not installed (apt-get install nodejs)"
+)
+
+
+@pytest.fixture(scope="module")
+def node_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    server = make_sandbox_server(tmp_path_factory.mktemp("node-sdk"))
+    server.set_faults(rate_limit_plan="off")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _first_user_with(server: SandboxServer, table: str) -> str:
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        (user_id,) = db.execute(
+            f"SELECT u.user_id FROM {table} t JOIN sandbox_tenantuser u ON u.id = t.user_id "
+            "ORDER BY t.rowid LIMIT 1"
+        ).fetchone()
+    return str(user_id)
+
+
+def test_node_sdk_calls_every_support_action(node_sandbox: SandboxServer) -> None:
+    if not (NODE_DIR / "node_modules" / "auth0").is_dir():
+        pytest.fail("The node SDK is not installed: run `npm ci --prefix tests/node` (make does)")
+    assert NODE is not None
+    ids = {
+        "blocked": _first_user_with(node_sandbox, "sandbox_userblock"),
+        "mfa": _first_user_with(node_sandbox, "sandbox_authenticationmethod"),
+        "devices": _first_user_with(node_sandbox, "sandbox_refreshtoken"),
+    }
+    done = subprocess.run(
+        [NODE, "support_actions.js", node_sandbox.base_url, node_sandbox.token(), json.dumps(ids)],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+
+    assert out["updated"] == {"blocked": True, "user_metadata": {"size": 3, "shape": "round"}}
+    assert out["blocksBefore"]
+    assert out["blocksAfter"] == []
+    assert out["byIdentifier"] == []
+    assert "limit_wc" in out["logTypes"]
+    assert "ublkdu" in out["logTypes"]
+    assert out["job"] == {
+        "type": "verification_email",
+        "status": "pending",
+        "read": "verification_email",
+    }
+    assert out["ticket"].startswith(f"{node_sandbox.base_url}/u/reset-password?ticket=")
+    assert "totp" in out["methodTypes"]
+    assert out["methodsAfter"] == 0
+    assert out["sessions"] >= 1
+    assert out["oneSession"] == ids["devices"]
+    assert out["tokens"] >= 1
+    assert (out["sessionsAfter"], out["tokensAfter"]) == (0, 0)
+    assert out["connection"] == "Username-Password-Authentication"
+    assert out["afterDelete"] == 404
