@@ -602,8 +602,10 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
                 profile[key] = value
         if body.get("password"):
             profile["last_password_reset"] = now
-            # Auth0's docs: a Management API password reset also lifts an admin block.
-            profile.pop("blocked", None)
+            # Auth0's docs: a Management API password reset also lifts an admin block; the
+            # recorded answer keeps the key (`"blocked": false`, TestUserManager_Update.yaml).
+            if "blocked" in profile:
+                profile["blocked"] = False
         profile["updated_at"] = now
         user.profile = _dumps(profile)
         user.email = profile.get("email")

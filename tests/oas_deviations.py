@@ -54,6 +54,48 @@ def _export_of_every_connection_names_none(definition: Definition) -> None:
     _schema(definition, "CreateExportUsersResponseContent")["required"].remove("connection")
 
 
+def _log_fields_may_be_null(definition: Definition) -> None:
+    properties = _schema(definition, "Log")["properties"]
+    for name in NULLABLE_LOG_FIELDS:
+        properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
+
+
+NULLABLE_LOG_FIELDS = ("user_id", "connection", "details", "location_info")
+
+
+def _allow_status(path: str, method: str, status: str, why: str) -> Callable[[Definition], None]:
+    def apply(definition: Definition) -> None:
+        definition["paths"][path][method]["responses"].setdefault(status, {"description": why})
+
+    return apply
+
+
+def _unknown_user_is_404(path: str, method: str) -> Deviation:
+    return Deviation(
+        where=f"paths.{path}.{method}.responses.404",
+        what="a user id no user has is a 404 `The user does not exist.`; the definition lists none",
+        evidence=(
+            "nothing recorded; the sandbox answers as GET /users/{id} does (README, Support "
+            "actions)"
+        ),
+        apply=_allow_status(path, method, "404", "The user does not exist."),
+        confirmed=False,
+    )
+
+
+def _bad_paging_is_400(path: str) -> Deviation:
+    return Deviation(
+        where=f"paths.{path}.get.responses.400",
+        what=(
+            "`take` outside the definition's 1..100 is a 400 `invalid_query_string`, as on every "
+            "other list; the definition bounds `take` but lists no 400"
+        ),
+        evidence="the definition's own parameter bounds; nothing recorded",
+        apply=_allow_status(path, "get", "400", "Invalid request query string."),
+        confirmed=False,
+    )
+
+
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         where="components.schemas.UserIdentitySchema.properties.user_id",
@@ -111,6 +153,21 @@ DEVIATIONS: tuple[Deviation, ...] = (
         apply=_export_of_every_connection_names_none,
         confirmed=False,
     ),
+    Deviation(
+        where="components.schemas.Log.properties (" + ", ".join(NULLABLE_LOG_FIELDS) + ")",
+        what="log events carry null freely: `user_id: null` on `sapi`, `connection: null`, ...",
+        evidence=(
+            'go-auth0 TestLogManager_Search.yaml (`"user_id":null`); auth0-api-actions.md §6 '
+            "(recorded events use null or empty strings freely)"
+        ),
+        apply=_log_fields_may_be_null,
+    ),
+    _unknown_user_is_404("/users/{id}/logs", "get"),
+    _unknown_user_is_404("/users/{id}/multifactor/actions/invalidate-remember-browser", "post"),
+    _unknown_user_is_404("/users/{id}/revoke-access", "post"),
+    _unknown_user_is_404("/jobs/verification-email", "post"),
+    _bad_paging_is_400("/users/{user_id}/sessions"),
+    _bad_paging_is_400("/users/{user_id}/refresh-tokens"),
 )
 
 

@@ -324,3 +324,11 @@ def test_taking_another_users_address_is_a_400_as_the_definition_allows(api: htt
         "message": "The specified new email already exists",
         "errorCode": "auth0_idp_error",
     }
+
+
+def test_an_id_with_a_line_break_is_still_a_user_id(api: httpx.Client) -> None:
+    # Found by the fuzzer: the route stopped at %0A and answered the unrouted 404.
+    read = api.get("/api/v2/users/auth0%7Ca%0Ab")
+    assert read.status_code == 404
+    assert read.json()["errorCode"] == "inexistent_user"
+    assert api.delete("/api/v2/users/auth0%7Ca%0Ab").status_code == 204
