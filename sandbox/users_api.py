@@ -229,9 +229,27 @@ def create_user(request: HttpRequest) -> HttpResponse:
     if body is None:
         return api_error(400, "Invalid request payload JSON format")
     try:
-        return _json(users.create_user(body), status=201)
+        text = users.create_user(body)
     except users.UserError as error:
         return api_error(error.status, error.message, error.error_code)
+    profile = json.loads(text)
+    logged = _logged_body(body)
+    # A signup through the Management API: `ss` on the user (recorded), `sapi` for the call.
+    tenant_logs.append(
+        "ss",
+        user=profile,
+        connection=support.connection_ref(body["connection"]),
+        details={"authentication_methods": ["pwd"], "body": logged},
+    )
+    tenant_logs.api_write(
+        request,
+        "Create a User",
+        status=201,
+        body=logged,
+        response_body=profile,
+        scopes=granted_scopes(request),
+    )
+    return _json(text, status=201)
 
 
 @csrf_exempt

@@ -131,7 +131,9 @@ def test_an_encoded_slash_stays_in_the_user_id(api: httpx.Client) -> None:
     assert one.status_code == 200
     assert one.json()["user_id"] == "auth0|team/alpha/logs"
     assert logs.status_code == 200
-    assert logs.json() == []
+    # Created through the API: only the signup event, none of the seeded history.
+    assert [e["type"] for e in logs.json()] == ["ss"]
+    assert logs.json()[0]["details"]["body"]["password"] == "*****"
 
 
 def test_delete_user_is_204_then_404_and_idempotent(api: httpx.Client) -> None:
@@ -424,7 +426,7 @@ def test_verification_email_job_completes_and_logs_svr(api: httpx.Client) -> Non
     final = wait_for_job(api, job["id"])
     assert final == {**job, "status": "completed"}
     log_types = [e["type"] for e in api.get(f"/api/v2/users/{enc(user['user_id'])}/logs").json()]
-    assert log_types == ["svr"]
+    assert log_types == ["svr", "ss"]
 
 
 def wait_for_job(api: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -445,7 +447,7 @@ def test_verification_email_fails_while_the_template_is_disabled(
     job = api.post("/api/v2/jobs/verification-email", json={"user_id": user["user_id"]}).json()
     assert wait_for_job(api, job["id"])["status"] == "failed"
     log_types = [e["type"] for e in api.get(f"/api/v2/users/{enc(user['user_id'])}/logs").json()]
-    assert log_types == ["fv", "svr"]
+    assert log_types == ["fv", "svr", "ss"]
 
 
 def test_verification_email_refusals(sandbox: SandboxServer, api: httpx.Client) -> None:
@@ -517,7 +519,8 @@ def test_password_change_ticket_opens_a_sandbox_page(
     assert changed["email_verified"] is True
     assert "last_password_reset" in changed
     assert [e["type"] for e in api.get(f"/api/v2/users/{enc(user['user_id'])}/logs").json()] == [
-        "scp"
+        "scp",
+        "ss",
     ]
 
 
@@ -722,3 +725,18 @@ def test_a_deleted_user_leaves_search(api: httpx.Client) -> None:
     query = {"q": f'user_id:"{user["user_id"]}"', "search_engine": "v3"}
     api.delete(f"/api/v2/users/{enc(user['user_id'])}")
     assert api.get("/api/v2/users", params=query).json() == []
+
+
+def test_the_seeded_history_stays_recent_on_an_old_tenant(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    user = profiles(sandbox, "user_id = ?", (blocked_user(sandbox)["user_id"],))[0]
+    path = f"/api/v2/users/{enc(user['user_id'])}/logs"
+    today = api.get(path, params={"per_page": 100}).json()
+    sandbox.shift_clock(45 * 86400)  # the tenant was seeded 45 days ago
+    with sandbox.api() as later_api:  # a token from the shifted clock
+        later = later_api.get(path, params={"per_page": 100}).json()
+    seeded_today = [e for e in today if e["client_name"] == "Userdesk Demo App"]
+    seeded_later = [e for e in later if e["client_name"] == "Userdesk Demo App"]
+    assert [e["type"] for e in seeded_later] == [e["type"] for e in seeded_today]
+    assert seeded_later[0]["date"][:10] > seeded_today[0]["date"][:10]
