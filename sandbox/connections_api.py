@@ -6,23 +6,36 @@ import base64
 import binascii
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from sandbox.http import api_error, management_api, method_not_allowed
+from sandbox.http import api_error, json_response, management_api, method_not_allowed
 from sandbox.models import Connection
 
+# The names `fields` may hold, from the definition's pattern (`sandbox/oas/emulated.yml`).
 PICKABLE_FIELDS = (
-    "id",
     "name",
     "display_name",
     "strategy",
     "options",
-    "realms",
-    "is_domain_connection",
-    "show_as_button",
+    "id",
+    "provisioning_ticket_url",
     "metadata",
+    "show_as_button",
+    "clients",
+    "authentication",
+    "connected_accounts",
+    "cross_app_access_requesting_app",
+    "cross_app_access_resource_app",
     "enabled_clients",
 )
+FIELDS_PATTERN = "^(({names}))(,(({names})))*$".format(names=")|(".join(PICKABLE_FIELDS))
+FIELDS_DESCRIPTION = (
+    "A comma separated list of fields to include or exclude (depending on include_fields) "
+    "from the result, empty to retrieve all fields"
+)
+# Auth0 sends it whatever `fields` says (recorded: `fields=id` -> id and is_domain_connection).
+ALWAYS_SENT = ("is_domain_connection",)
 
 
 def connection_json(connection: Connection) -> dict[str, Any]:
@@ -32,6 +45,8 @@ def connection_json(connection: Connection) -> dict[str, Any]:
         "strategy": connection.strategy,
         "name": connection.name,
         "is_domain_connection": connection.is_domain_connection,
+        # The sandbox has one application, enabled on every connection.
+        "enabled_clients": [settings.SANDBOX_CLIENT_ID],
         "realms": [connection.name],
     }
     if connection.display_name:
@@ -58,6 +73,15 @@ def _int_param(request: HttpRequest, name: str, low: int, high: int) -> int | Js
     return value
 
 
+def _bool_param(request: HttpRequest, name: str, default: bool) -> bool | JsonResponse:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if raw in ("true", "false"):
+        return raw == "true"
+    return _query_error(f"'Expected type boolean but found type string' on property {name}")
+
+
 def _checkpoint(position: int) -> str:
     return base64.urlsafe_b64encode(f"connections:{position}".encode()).decode().rstrip("=")
 
@@ -72,15 +96,21 @@ def _from_checkpoint(token: str) -> int | None:
 
 
 def _pick(items: list[dict[str, Any]], request: HttpRequest) -> list[dict[str, Any]] | JsonResponse:
-    fields = [name for name in request.GET.get("fields", "").split(",") if name]
-    if not fields:
+    include = _bool_param(request, "include_fields", True)
+    if isinstance(include, JsonResponse):
+        return include
+    raw = request.GET.get("fields", "")
+    if not raw:
         return items
-    unknown = [name for name in fields if name not in PICKABLE_FIELDS]
-    if unknown:
-        return _query_error(f"'No enum match for: {unknown[0]}' on property fields")
-    include = request.GET.get("include_fields", "true").lower() != "false"
+    fields = raw.split(",")
+    if any(name not in PICKABLE_FIELDS for name in fields):
+        return _query_error(
+            f"'String does not match pattern {FIELDS_PATTERN}: {raw}' on property fields "
+            f"({FIELDS_DESCRIPTION})."
+        )
     if include:
-        return [{k: v for k, v in item.items() if k in fields} for item in items]
+        kept = {*fields, *ALWAYS_SENT}
+        return [{k: v for k, v in item.items() if k in kept} for item in items]
     return [{k: v for k, v in item.items() if k not in fields} for item in items]
 
 
@@ -88,6 +118,10 @@ def _pick(items: list[dict[str, Any]], request: HttpRequest) -> list[dict[str, A
 def list_connections(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return method_not_allowed()
+    # Checked with either kind of paging, though checkpoint paging sends no totals.
+    include_totals = _bool_param(request, "include_totals", False)
+    if isinstance(include_totals, JsonResponse):
+        return include_totals
     connections = Connection.objects.order_by("position", "name")
     strategies = [s for s in request.GET.getlist("strategy") if s]
     if strategies:
@@ -113,7 +147,7 @@ def list_connections(request: HttpRequest) -> HttpResponse:
         body: dict[str, Any] = {"connections": picked}
         if len(page) > take:
             body["next"] = _checkpoint(start + take)
-        return JsonResponse(body)
+        return json_response(body)
 
     per_page = _int_param(request, "per_page", 1, 100)
     if isinstance(per_page, JsonResponse):
@@ -126,11 +160,11 @@ def list_connections(request: HttpRequest) -> HttpResponse:
     picked = _pick([connection_json(c) for c in connections[start : start + limit]], request)
     if isinstance(picked, JsonResponse):
         return picked
-    if request.GET.get("include_totals", "false").lower() == "true":
-        return JsonResponse(
+    if include_totals:
+        return json_response(
             {"total": connections.count(), "start": start, "limit": limit, "connections": picked}
         )
-    return JsonResponse(picked, safe=False)
+    return json_response(picked)
 
 
 @management_api(scopes=("read:connections",), group="connections")
@@ -143,4 +177,4 @@ def get_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
     picked = _pick([connection_json(connection)], request)
     if isinstance(picked, JsonResponse):
         return picked
-    return JsonResponse(picked[0])
+    return json_response(picked[0])

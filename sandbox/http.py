@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import math
 import random
 import threading
 import time
@@ -12,18 +14,32 @@ from http import HTTPStatus
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import faults, tokens
 from sandbox.ratelimit import Decision, buckets
 
 View = Callable[..., HttpResponse]
+# Auth0 labels every answer, bodiless 204s included, with this (go-auth0 recordings).
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+API_PREFIX = "/api/v2/"
 
 _random = random.Random()
 _seen_lock = threading.Lock()
 # API calls the server saw, per group (tests count an SDK's retries with it).
 requests_seen: Counter[str] = Counter()
+
+
+def json_response(data: Any, status: int = 200) -> JsonResponse:
+    """A JSON answer as Auth0 sends it: compact, UTF-8, labelled `charset=utf-8`."""
+    return JsonResponse(
+        data,
+        status=status,
+        safe=False,
+        content_type=JSON_CONTENT_TYPE,
+        json_dumps_params={"ensure_ascii": False, "separators": (",", ":")},
+    )
 
 
 def api_error(status: int, message: str, error_code: str | None = None) -> JsonResponse:
@@ -35,7 +51,54 @@ def api_error(status: int, message: str, error_code: str | None = None) -> JsonR
     }
     if error_code:
         body["errorCode"] = error_code
-    return JsonResponse(body, status=status)
+    return json_response(body, status=status)
+
+
+class BadJson(ValueError):
+    """A request body that is not strict JSON (RFC 8259), so it can never be sent back out."""
+
+
+def _no_constant(name: str) -> Any:
+    raise BadJson(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJson(f"{text} is out of range")
+    return value
+
+
+def _check_text(value: Any) -> None:
+    """Refuse lone surrogates (`"\\ud800"`): no UTF-8 answer or export could carry them."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            key.encode("utf-8")
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
+def strict_json(raw: bytes) -> Any:
+    """Parse a request body; raise ValueError unless it is strict JSON that can be stored.
+
+    Python's parser accepts `NaN`, `Infinity`, `1e400` (as infinity) and lone surrogates, none
+    of which can be written back as JSON: a user holding one would break every later read.
+    """
+    value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    try:
+        _check_text(value)
+    except UnicodeEncodeError:
+        raise BadJson("lone surrogate in a string") from None
+    return value
+
+
+def form_values(request: HttpRequest) -> QueryDict:
+    """A form-urlencoded body (`request.POST` is only parsed for POST)."""
+    return QueryDict(request.body, encoding="utf-8")
 
 
 def method_not_allowed() -> JsonResponse:
@@ -137,6 +200,35 @@ def management_api(
 def sandbox_switches(request: HttpRequest) -> dict[str, Any]:
     switches = getattr(request, "sandbox_switches", None)
     return switches if switches is not None else faults.current()
+
+
+def group_of(request: HttpRequest) -> str:
+    """The rate-limit group a request to `/api/v2/...` counts against."""
+    path = request.path.removeprefix(API_PREFIX)
+    if path.startswith("users"):
+        return "users_read" if request.method in ("GET", "HEAD") else "users_write"
+    if path.startswith("connections"):
+        return "connections"
+    return "other"
+
+
+def rate_limit_headers_middleware(get_response: View) -> View:
+    """Answers no view rate-limited (405s, unrouted 404s) still carry X-RateLimit-*, as at
+    Auth0; a 204 is labelled JSON like every other answer. Reads the bucket, takes nothing."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if not request.path.startswith(API_PREFIX):
+            return response
+        if "X-RateLimit-Limit" not in response:
+            plan = faults.current()["rate_limit_plan"]
+            for name, value in buckets.peek(plan, group_of(request)).headers().items():
+                response[name] = value
+        if response.status_code == 204:
+            response["Content-Type"] = JSON_CONTENT_TYPE
+        return response
+
+    return middleware
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

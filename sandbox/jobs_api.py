@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,15 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import faults, jobs
 from sandbox.exporting import FieldPathError, parse_path
-from sandbox.http import api_error, management_api, method_not_allowed, sandbox_switches
+from sandbox.http import (
+    JSON_CONTENT_TYPE,
+    api_error,
+    json_response,
+    management_api,
+    method_not_allowed,
+    sandbox_switches,
+    strict_json,
+)
 from sandbox.job_models import ExportJob
 from sandbox.models import Connection, SearchTerm
 
@@ -37,6 +44,8 @@ ALLOWED_KEYS = ("connection_id", "format", "limit", "fields")
 CSV_FIELD_LIMIT = 30
 # Whole objects or arrays: only JSON exports can hold them; CSV needs leaf or indexed paths.
 WHOLE_VALUES = ("app_metadata", "user_metadata", "identities", "multifactor")
+# The largest integer a JavaScript number holds exactly; Auth0's validator sees nothing larger.
+MAX_LIMIT = 2**53 - 1
 FORM_FIELD = re.compile(r"^fields\[(\d+)\]\[(name|export_as)\]$")
 
 
@@ -197,6 +206,8 @@ def _validated(body: Any) -> dict[str, Any]:
             )
         if limit < 1:
             raise Invalid(f"'Value {limit} is less than minimum 1' on property limit.")
+        if limit > MAX_LIMIT:
+            raise Invalid(f"'Value {limit} is greater than maximum {MAX_LIMIT}' on property limit.")
         spec["limit"] = limit
     if "fields" in body:
         spec["fields"] = _check_fields(body["fields"], fmt)
@@ -299,7 +310,7 @@ def create_export(request: HttpRequest) -> HttpResponse:
         return method_not_allowed()
     if request.content_type == "application/json":
         try:
-            body = json.loads(request.body or b"{}")
+            body = strict_json(request.body or b"{}")
         except ValueError:
             return api_error(400, "Invalid request payload JSON format", "invalid_body")
     else:
@@ -322,7 +333,7 @@ def create_export(request: HttpRequest) -> HttpResponse:
         connection_name=connection_name,
         switches=sandbox_switches(request),
     )
-    return JsonResponse(job_json(job))
+    return json_response(job_json(job))
 
 
 @management_api(scopes=("create:users", "read:users"), group="other")
@@ -332,7 +343,7 @@ def get_job(request: HttpRequest, job_id: str) -> HttpResponse:
     job = _job_or_error(job_id)
     if isinstance(job, JsonResponse):
         return job
-    return JsonResponse(job_json(job, request))
+    return json_response(job_json(job, request))
 
 
 @management_api(scopes=("create:users", "read:users"), group="other")
@@ -343,7 +354,7 @@ def get_job_errors(request: HttpRequest, job_id: str) -> HttpResponse:
     if isinstance(job, JsonResponse):
         return job
     if job.status != ExportJob.FAILED:
-        return HttpResponse(status=204)
+        return HttpResponse(status=204, content_type=JSON_CONTENT_TYPE)
     body: dict[str, Any] = {
         "status": job.status,
         "type": job.type,
@@ -353,7 +364,7 @@ def get_job_errors(request: HttpRequest, job_id: str) -> HttpResponse:
     if job.connection_id:
         body["connection_id"] = job.connection_id
     body["status_details"] = job.status_details
-    return JsonResponse(body)
+    return json_response(body)
 
 
 def _xml_denied(message: str, status: int = 403, code: str = "AccessDenied") -> HttpResponse:

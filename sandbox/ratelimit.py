@@ -67,6 +67,14 @@ class Buckets:
             self._state.clear()
 
     def take(self, plan: str, group: str) -> Decision:
+        """Take a token for one API call (or find the bucket empty)."""
+        return self._decide(plan, group, take=True)
+
+    def peek(self, plan: str, group: str) -> Decision:
+        """The bucket's state, for the headers of an answer that took no token."""
+        return self._decide(plan, group, take=False)
+
+    def _decide(self, plan: str, group: str, *, take: bool) -> Decision:
         limits = PLANS[plan]
         if not limits:
             now = int(time.time())
@@ -79,7 +87,7 @@ class Buckets:
             tokens, last = self._state.get((plan, bucket), (float(limit.burst), mono))
             tokens = min(float(limit.burst), tokens + (mono - last) * rate)
             allowed = tokens >= 1.0
-            if allowed:
+            if allowed and take:
                 tokens -= 1.0
             self._state[(plan, bucket)] = (tokens, mono)
         wall = time.time()

@@ -55,7 +55,7 @@ CONNECTIONS: tuple[tuple[str, str, str, str, dict[str, Any], bool], ...] = (
         {
             "brute_force_protection": True,
             "password_policy": "good",
-            "requires_username": False,
+            "requires_username": True,
             "import_mode": False,
         },
         False,

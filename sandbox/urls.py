@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from sandbox import connections_api, faults_api, jobs_api, oidc, support_api, users_api
 
@@ -16,7 +16,8 @@ urlpatterns = [
     path("api/v2/users", users_api.users_collection, name="sandbox-users"),
     # One user and its sub-resources (`/logs`, `/authentication-methods/{id}`, ...): the id may
     # hold an encoded slash, so `users_api.user_subtree` splits the raw path itself.
-    path("api/v2/users/<path:rest>", users_api.user_subtree, name="sandbox-user"),
+    # `(?s)`: `<path:>` stops at a line break, and a fuzzed id (`a%0Ab`) must still be a user id.
+    re_path(r"^api/v2/users/(?P<rest>(?s:.+))$", users_api.user_subtree, name="sandbox-user"),
     path("api/v2/users-by-email", users_api.users_by_email, name="sandbox-users-by-email"),
     path("api/v2/user-blocks", support_api.user_blocks_by_identifier, name="sandbox-user-blocks"),
     path("api/v2/user-blocks/<path:user_id>", support_api.user_blocks, name="sandbox-user-block"),

@@ -10,6 +10,7 @@ Choices where Auth0 is silent (also in the README, "Where the sandbox knowingly 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -22,10 +23,12 @@ from sandbox import support, support_api, tenant_logs, users
 from sandbox.http import (
     api_error,
     expected_any,
+    form_values,
     granted_scopes,
     management_api,
     method_not_allowed,
     not_found,
+    strict_json,
 )
 from sandbox.query import QueryError, compile_query, sort_clause
 
@@ -58,6 +61,32 @@ DESCRIPTIONS = {
     ),
     "email": "Email address to search for (case-sensitive).",
 }
+# What `fields` may name on `/users/{id}` and `/users-by-email` (the definition's pattern;
+# `/users` itself has none).
+PROFILE_FIELDS = (
+    "phone_number",
+    "email",
+    "email_verified",
+    "picture",
+    "username",
+    "user_id",
+    "name",
+    "nickname",
+    "created_at",
+    "identities",
+    "app_metadata",
+    "user_metadata",
+    "last_ip",
+    "last_login",
+    "logins_count",
+    "updated_at",
+    "blocked",
+    "family_name",
+    "given_name",
+)
+FIELDS_PATTERN = "^(({names}))(,(({names})))*$".format(names=")|(".join(PROFILE_FIELDS))
+# A form body names metadata keys in brackets: user_metadata[plan]=gold.
+FORM_METADATA = re.compile(r"^(app_metadata|user_metadata)\[([^\]]+)\]$")
 V1_MESSAGE = "You are not allowed to use search_engine=v1."
 PAGING_MESSAGE = (
     "You can only page through the first 1000 records. "
@@ -97,10 +126,18 @@ def _boolean(request: HttpRequest, name: str, default: bool) -> bool:
     raise BadParameter(name, "Expected type boolean but found type string")
 
 
-def _field_filter(request: HttpRequest) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """What `fields`/`include_fields` keep of a profile, or None to send profiles untouched."""
+def _field_filter(
+    request: HttpRequest, *, checked: bool = False
+) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """What `fields`/`include_fields` keep of a profile, or None to send profiles untouched.
+
+    `checked`: the names must match the definition's pattern (as on `/users/{id}`).
+    """
     include = _boolean(request, "include_fields", True)
-    names = {name.strip() for name in request.GET.get("fields", "").split(",") if name.strip()}
+    raw = request.GET.get("fields", "")
+    if checked and raw and any(name not in PROFILE_FIELDS for name in raw.split(",")):
+        raise BadParameter("fields", f"String does not match pattern {FIELDS_PATTERN}: {raw}")
+    names = {name.strip() for name in raw.split(",") if name.strip()}
     if not names:
         return None
     if include:
@@ -188,7 +225,7 @@ def list_users(request: HttpRequest) -> HttpResponse:
 
 @management_api(scopes=CREATE_SCOPES, group="users_write")
 def create_user(request: HttpRequest) -> HttpResponse:
-    body = _body(request)
+    body = _body(request, users.CREATE_PROPERTIES)
     if body is None:
         return api_error(400, "Invalid request payload JSON format")
     try:
@@ -232,7 +269,7 @@ def _not_found() -> HttpResponse:
 @management_api(scopes=READ_ONE_SCOPES, group="users_read")
 def get_user(request: HttpRequest, user_id: str) -> HttpResponse:
     try:
-        pick = _field_filter(request)
+        pick = _field_filter(request, checked=True)
     except BadParameter as error:
         return _bad_request(error)
     text = users.profile_text(user_id)
@@ -245,7 +282,7 @@ def get_user(request: HttpRequest, user_id: str) -> HttpResponse:
 
 @management_api(scopes=UPDATE_SCOPES, group="users_write", forbidden=expected_any(*UPDATE_SCOPES))
 def update_user(request: HttpRequest, user_id: str) -> HttpResponse:
-    body = _body(request)
+    body = _body(request, users.UPDATE_PROPERTIES)
     if body is None:
         return api_error(400, "Invalid request payload JSON format")
     if "update:users" not in granted_scopes(request):
@@ -381,7 +418,7 @@ def users_by_email(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return method_not_allowed()
     try:
-        pick = _field_filter(request)
+        pick = _field_filter(request, checked=True)
         email = request.GET.get("email")
         if email is None:
             raise BadParameter("email", "Missing required property: email")
@@ -390,9 +427,30 @@ def users_by_email(request: HttpRequest) -> HttpResponse:
     return _json(_array(users.profiles_by_email(email), pick))
 
 
-def _body(request: HttpRequest) -> dict[str, Any] | None:
+def _body(request: HttpRequest, properties: dict[str, str]) -> dict[str, Any] | None:
+    """The JSON or form-urlencoded body (the definition allows both), or None if unreadable."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        return _form_body(request, properties)
     try:
-        body = json.loads(request.body or b"{}")
+        body = strict_json(request.body or b"{}")
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _form_body(request: HttpRequest, properties: dict[str, str]) -> dict[str, Any]:
+    """Form values are text: `true`/`false` become booleans where the definition wants one
+    (anything else stays text, for the validator to refuse); metadata keys come in brackets."""
+    body: dict[str, Any] = {}
+    for key, value in form_values(request).items():
+        metadata = FORM_METADATA.match(key)
+        if metadata:
+            root = body.get(metadata.group(1))
+            if not isinstance(root, dict):
+                root = body[metadata.group(1)] = {}
+            root[metadata.group(2)] = value
+        elif properties.get(key) == "boolean" and value in ("true", "false"):
+            body[key] = value == "true"
+        else:
+            body[key] = value
+    return body

@@ -1,0 +1,177 @@
+"""Where real Auth0 answers unlike its own Management API definition: the one list.
+
+The fuzz test (`tests/test_sandbox_oas.py`) loads `sandbox/oas/emulated.yml` and applies every
+deviation below before generating requests, so the sandbox is held to what Auth0 really does and
+to the definition everywhere else. Each deviation changes the one schema or operation it is about,
+says what real Auth0 does and names the evidence. The README's "Where the sandbox knowingly
+differs from Auth0" points here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Definition = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Deviation:
+    where: str  # the schema or operation of the definition it changes
+    what: str  # what real Auth0 does instead
+    evidence: str
+    apply: Callable[[Definition], None]
+    # False: no source shows what Auth0 does; the sandbox's documented choice departs from the
+    # definition (README, "Where the sandbox knowingly differs from Auth0").
+    confirmed: bool = True
+
+
+def _schema(definition: Definition, name: str) -> dict[str, Any]:
+    return dict.__getitem__(definition["components"]["schemas"], name)
+
+
+def _identity_user_id_may_be_a_number(definition: Definition) -> None:
+    user_id = _schema(definition, "UserIdentitySchema")["properties"]["user_id"]
+    user_id["type"] = ["string", "integer"]
+
+
+def _connections_list_is_any_of(definition: Definition) -> None:
+    listing = _schema(definition, "ListConnectionsResponseContent")
+    listing["anyOf"] = listing.pop("oneOf")
+
+
+def _connections_carry_enabled_clients(definition: Definition) -> None:
+    properties = _schema(definition, "ConnectionForList")["properties"]
+    properties["enabled_clients"] = {"type": "array", "items": {"type": "string"}}
+
+
+def _no_content_is_empty(definition: Definition) -> None:
+    definition["paths"]["/jobs/{id}/errors"]["get"]["responses"]["204"].pop("content")
+
+
+def _export_of_every_connection_names_none(definition: Definition) -> None:
+    _schema(definition, "CreateExportUsersResponseContent")["required"].remove("connection")
+
+
+def _log_fields_may_be_null(definition: Definition) -> None:
+    properties = _schema(definition, "Log")["properties"]
+    for name in NULLABLE_LOG_FIELDS:
+        properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
+
+
+NULLABLE_LOG_FIELDS = ("user_id", "connection", "details", "location_info")
+
+
+def _allow_status(path: str, method: str, status: str, why: str) -> Callable[[Definition], None]:
+    def apply(definition: Definition) -> None:
+        definition["paths"][path][method]["responses"].setdefault(status, {"description": why})
+
+    return apply
+
+
+def _unknown_user_is_404(path: str, method: str) -> Deviation:
+    return Deviation(
+        where=f"paths.{path}.{method}.responses.404",
+        what="a user id no user has is a 404 `The user does not exist.`; the definition lists none",
+        evidence=(
+            "nothing recorded; the sandbox answers as GET /users/{id} does (README, Support "
+            "actions)"
+        ),
+        apply=_allow_status(path, method, "404", "The user does not exist."),
+        confirmed=False,
+    )
+
+
+def _bad_paging_is_400(path: str) -> Deviation:
+    return Deviation(
+        where=f"paths.{path}.get.responses.400",
+        what=(
+            "`take` outside the definition's 1..100 is a 400 `invalid_query_string`, as on every "
+            "other list; the definition bounds `take` but lists no 400"
+        ),
+        evidence="the definition's own parameter bounds; nothing recorded",
+        apply=_allow_status(path, "get", "400", "Invalid request query string."),
+        confirmed=False,
+    )
+
+
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation(
+        where="components.schemas.UserIdentitySchema.properties.user_id",
+        what="a social identity's user_id is a JSON number (GitHub, for one), not a string",
+        evidence=(
+            "auth0-api.md §3.2 (node-auth0 `UserIdentity.user_id: string | number`); issue 12; "
+            "the sandbox seeds numeric GitHub identity ids for that reason"
+        ),
+        apply=_identity_user_id_may_be_a_number,
+    ),
+    Deviation(
+        where="components.schemas.ListConnectionsResponseContent",
+        what=(
+            "the offset-paged answer {total,start,limit,connections} also satisfies the "
+            "checkpoint-paged schema (no required keys, additional properties allowed), so "
+            "`oneOf` fails on every real answer: it is `anyOf`"
+        ),
+        evidence=(
+            "go-auth0 TestConnectionManager_List.yaml (GET /connections?...include_totals=true "
+            "-> 200 {total,start,limit,connections}); issue 12"
+        ),
+        apply=_connections_list_is_any_of,
+    ),
+    Deviation(
+        where="components.schemas.ConnectionForList.properties",
+        what=(
+            "every listed connection carries `enabled_clients` (a list of client ids), which "
+            "the schema does not name while forbidding additional properties"
+        ),
+        evidence=(
+            "go-auth0 recordings: 70 of the 93 connection objects GET /connections returned "
+            "(all but those cut by `fields`), e.g. TestConnectionManager_List.yaml; issue 12"
+        ),
+        apply=_connections_carry_enabled_clients,
+    ),
+    Deviation(
+        where="paths./jobs/{id}/errors.get.responses.204",
+        what="the 204 (no errors) has no body, though the definition gives it a JSON schema",
+        evidence=(
+            "RFC 9110 §15.3.5 (a 204 has no content); go-auth0 recordings of 204s "
+            "(TestUserManager_Delete.yaml) have an empty body labelled application/json"
+        ),
+        apply=_no_content_is_empty,
+    ),
+    Deviation(
+        where="components.schemas.CreateExportUsersResponseContent.required",
+        what=(
+            "an export without `connection_id` (every connection) names no `connection`; the "
+            "definition requires one. Only an export of one connection was recorded."
+        ),
+        evidence=(
+            "go-auth0 TestJobManager_ExportUsers.yaml (with connection_id: `connection` sent); "
+            "nothing recorded without: the sandbox's choice (README, Export jobs)"
+        ),
+        apply=_export_of_every_connection_names_none,
+        confirmed=False,
+    ),
+    Deviation(
+        where="components.schemas.Log.properties (" + ", ".join(NULLABLE_LOG_FIELDS) + ")",
+        what="log events carry null freely: `user_id: null` on `sapi`, `connection: null`, ...",
+        evidence=(
+            'go-auth0 TestLogManager_Search.yaml (`"user_id":null`); auth0-api-actions.md §6 '
+            "(recorded events use null or empty strings freely)"
+        ),
+        apply=_log_fields_may_be_null,
+    ),
+    _unknown_user_is_404("/users/{id}/logs", "get"),
+    _unknown_user_is_404("/users/{id}/multifactor/actions/invalidate-remember-browser", "post"),
+    _unknown_user_is_404("/users/{id}/revoke-access", "post"),
+    _unknown_user_is_404("/jobs/verification-email", "post"),
+    _bad_paging_is_400("/users/{user_id}/sessions"),
+    _bad_paging_is_400("/users/{user_id}/refresh-tokens"),
+)
+
+
+def apply_all(definition: Definition) -> Definition:
+    for deviation in DEVIATIONS:
+        deviation.apply(definition)
+    return definition
