@@ -21,7 +21,8 @@ def test_the_sandbox_settings_start_from_the_products_and_serve_only_the_sandbox
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == (
-        "sandbox.urls ['django.middleware.common.CommonMiddleware'] False userdesk-sandbox 12"
+        "sandbox.urls ['django.middleware.common.CommonMiddleware', "
+        "'sandbox.http.rate_limit_headers_middleware'] False userdesk-sandbox 12"
     )
 
 
