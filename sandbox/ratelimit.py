@@ -70,6 +70,11 @@ class Buckets:
         """Take a token for one API call (or find the bucket empty)."""
         return self._decide(plan, group, take=True)
 
+    def take_keyed(self, key: str, limit: Limit) -> Decision:
+        """Take a token from a bucket of its own per key (an Authentication API endpoint limit,
+        such as the reset email's per IP and address)."""
+        return self._bucket(("keyed", key), limit, take=True)
+
     def peek(self, plan: str, group: str) -> Decision:
         """The bucket's state, for the headers of an answer that took no token."""
         return self._decide(plan, group, take=False)
@@ -80,16 +85,19 @@ class Buckets:
             now = int(time.time())
             return Decision(True, UNLIMITED, UNLIMITED, now, 0, "off")
         bucket = group if group in limits else "global" if "global" in limits else "other"
-        limit = limits[bucket]
+        return self._bucket((plan, bucket), limits[bucket], take=take)
+
+    def _bucket(self, key: tuple[str, str], limit: Limit, *, take: bool) -> Decision:
+        bucket = key[1]
         rate = limit.per_minute / 60.0
         with self._lock:
             mono = time.monotonic()
-            tokens, last = self._state.get((plan, bucket), (float(limit.burst), mono))
+            tokens, last = self._state.get(key, (float(limit.burst), mono))
             tokens = min(float(limit.burst), tokens + (mono - last) * rate)
             allowed = tokens >= 1.0
             if allowed and take:
                 tokens -= 1.0
-            self._state[(plan, bucket)] = (tokens, mono)
+            self._state[key] = (tokens, mono)
         wall = time.time()
         reset_epoch = math.ceil(wall + (limit.burst - tokens) / rate)
         retry_after = max(1, math.ceil((1.0 - tokens) / rate))

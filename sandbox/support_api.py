@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import support, tenant_logs
+from sandbox import faults, support, tenant_logs
 from sandbox.http import (
     api_error,
     expected_any,
@@ -27,6 +27,9 @@ from sandbox.http import (
     sandbox_switches,
 )
 from sandbox.jobs_api import job_json
+from sandbox.models import Connection, TenantUser
+from sandbox.ratelimit import Limit, buckets
+from sandbox.routers import SANDBOX_DB
 
 JSON = "application/json; charset=utf-8"
 PAGING_MESSAGE = (
@@ -640,3 +643,64 @@ def search_logs(request: HttpRequest) -> HttpResponse:
     except BadQuery as problem:
         return api_error(400, problem.message, "invalid_query_string")
     return _log_page(request, tenant_logs.search(conditions))
+
+
+# Authentication API: the password reset email ------------------------------------------------
+
+RESET_SENT = "We've just sent you an email to reset your password."
+# Every plan: burst 10, then 1 a minute, per IP address and email address.
+RESET_EMAIL_LIMIT = Limit(10, 1)
+
+
+@csrf_exempt
+@login_not_required
+def change_password_email(request: HttpRequest) -> HttpResponse:
+    """POST /dbconnections/change_password: Auth0 emails a reset link (the sandbox sends none).
+
+    No bearer token. The same answer for an unknown address (Auth0's definition: "the response
+    is the same for security"); a known user's log gets `scpr`.
+    """
+    if request.method != "POST":
+        return method_not_allowed()
+    body = _body(request)
+    if body is None:
+        return _invalid_json()
+    email, connection = body.get("email"), body.get("connection")
+    if not isinstance(email, str) or not email or not isinstance(connection, str) or not connection:
+        return _auth_error(400, "invalid_request", "Missing required parameters: email, connection")
+    row = Connection.objects.using(SANDBOX_DB).filter(name=connection).first()
+    if row is None:
+        return _auth_error(400, "invalid_request", "connection not found")
+    if row.strategy != "auth0":
+        return _auth_error(400, "invalid_request", "Connection must be a database connection")
+    ip = request.META.get("REMOTE_ADDR", "")
+    if faults.current()["rate_limit_plan"] != "off":
+        decision = buckets.take_keyed(f"reset:{ip}:{email.lower()}", RESET_EMAIL_LIMIT)
+        if not decision.allowed:
+            response = _auth_error(429, "too_many_requests", "Too many requests")
+            for name, value in decision.headers().items():
+                response[name] = value
+            return response
+    for profile in (
+        TenantUser.objects.using(SANDBOX_DB).filter(email=email).values_list("profile", flat=True)
+    ):
+        user = json.loads(profile)
+        if (user.get("identities") or [{}])[0].get("connection") == connection:
+            tenant_logs.append(
+                "scpr",
+                user=user,
+                connection={"id": row.id, "name": row.name},
+                ip=ip,
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                description="",
+            )
+    return HttpResponse(RESET_SENT, content_type="text/html; charset=utf-8")
+
+
+def _auth_error(status: int, error: str, description: str) -> HttpResponse:
+    """The Authentication API's error shape (`error`, `error_description`)."""
+    return HttpResponse(
+        json.dumps({"error": error, "error_description": description}),
+        status=status,
+        content_type=JSON,
+    )

@@ -49,6 +49,11 @@ urlpatterns = [
         support_api.revoke_session,
         name="sandbox-session-revoke",
     ),
+    path(
+        "dbconnections/change_password",
+        support_api.change_password_email,
+        name="sandbox-change-password-email",
+    ),
     path("u/reset-password", support_api.reset_password_page, name="sandbox-reset-password"),
     path("exports/<str:job_id>/<str:filename>", jobs_api.download, name="sandbox-download"),
     path("sandbox/faults", faults_api.faults_view, name="sandbox-faults"),

@@ -550,6 +550,41 @@ def test_password_change_ticket_refusals(sandbox: SandboxServer, api: httpx.Clie
     )
 
 
+def test_the_reset_email_endpoint_answers_like_the_authentication_api(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    user = new_user(api, email="reset.me@example.com", username="resetme")
+    body = {"email": "reset.me@example.com", "connection": "Username-Password-Authentication"}
+    sent = httpx.post(f"{sandbox.base_url}/dbconnections/change_password", json=body)  # no token
+    assert sent.status_code == 200
+    assert sent.text == "We've just sent you an email to reset your password."
+    assert sent.headers["content-type"] == "text/html; charset=utf-8"
+    logs = api.get(f"/api/v2/users/{enc(user['user_id'])}/logs").json()
+    assert logs[0]["type"] == "scpr"
+    # The same answer for an address nobody has; no log.
+    unknown = {**body, "email": "nobody@example.com"}
+    assert httpx.post(f"{sandbox.base_url}/dbconnections/change_password", json=unknown).text == (
+        sent.text
+    )
+    social = httpx.post(
+        f"{sandbox.base_url}/dbconnections/change_password",
+        json={"email": "a@example.com", "connection": "github"},
+    )
+    assert social.status_code == 400
+    assert social.json()["error"] == "invalid_request"
+    missing = httpx.post(f"{sandbox.base_url}/dbconnections/change_password", json={})
+    assert missing.status_code == 400
+    # On every plan (here the sandbox's paid one): burst 10 per IP and address, then 1 a minute.
+    sandbox.set_faults(rate_limit_plan="paid")
+    answers = [
+        httpx.post(f"{sandbox.base_url}/dbconnections/change_password", json=unknown)
+        for _ in range(11)
+    ]
+    assert [answer.status_code for answer in answers] == [200] * 10 + [429]
+    assert answers[10].json()["error"] == "too_many_requests"
+    assert int(answers[10].headers["Retry-After"]) >= 1
+
+
 # --- MFA --------------------------------------------------------------------------------------
 
 

@@ -125,6 +125,19 @@ def test_a_password_change_link_is_shown_once_and_works(
     assert "nothing was sent again" in fragment_text(replay)
 
 
+def test_a_password_reset_email_is_sent_through_auth0(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    outcome = submit(agent_client, "password-link", user_id, mode="email")
+    assert f"Auth0 is emailing a password reset link to {fresh_user['email']}" in outcome
+    assert "just sent you an email to reset your password." in outcome
+    logs = api_get(use_sandbox, f"/api/v2/users/{enc(user_id)}/logs")
+    assert [event["type"] for event in logs if event["type"] == "scpr"] == ["scpr"]
+    event = AuditEvent.objects.get(action="users.password-link")
+    assert event.details["after"] == {"reset_email": fresh_user["email"]}
+
+
 def test_a_social_user_gets_no_password_link(
     agent_client: Client, use_sandbox: SandboxServer
 ) -> None:
