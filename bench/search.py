@@ -116,6 +116,8 @@ def configure_dashboard(work: Path, base_url: str) -> None:
             "ALLOWED_HOSTS": "testserver",
             "SECURE_SSL_REDIRECT": "false",
             "AUTH0_BASE_URL": base_url,
+            # Production settings on purpose, against the bench's own sandbox.
+            "ALLOW_SANDBOX_IN_PRODUCTION": "true",
             "LOG_LEVEL": "WARNING",
         }
     )
