@@ -334,3 +334,22 @@ def test_every_main_page_fits_a_phone_and_a_laptop(
         details.click()
         page.wait_for_url(re.compile(r"/users/[^?]+/"))
         assert_fits(page, f"user page at {width} px")
+
+
+def test_the_user_page_copies_the_user_id_and_email(
+    agent_page: Any, live_server: Any, use_sandbox: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    with use_sandbox.api() as api:
+        user = api.get(
+            "/api/v2/users", params={"q": "_exists_:email", "search_engine": "v3", "per_page": 1}
+        ).json()[0]
+    page = agent_page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{live_server.url}/users/{user['user_id']}/")
+    page.get_by_role("button", name=f"Copy {user['user_id']}").click()
+    assert page.evaluate("navigator.clipboard.readText()") == user["user_id"]
+    page.get_by_role("button", name=f"Copy {user['email']}").click()
+    expect(page.get_by_role("button", name=f"Copy {user['email']}")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == user["email"]

@@ -1,4 +1,5 @@
-// The search page: operators that fit the field, keyboard shortcuts, copy buttons, column order.
+// The search page: operators that fit the field, keyboard shortcuts, column order (copy buttons:
+// copy.js).
 // Everything here is an enhancement: the page works as a plain GET form without it.
 (function () {
   "use strict";
@@ -38,26 +39,6 @@
     });
   }
 
-  function copyButton(target) {
-    var button = document.createElement("button");
-    button.type = "button";
-    button.className = "button small secondary copy";
-    button.textContent = "Copy";
-    var value = target.dataset.copy;
-    button.setAttribute("aria-label", "Copy " + value);
-    button.addEventListener("click", function () {
-      navigator.clipboard.writeText(value).then(
-        function () {
-          button.textContent = "Copied";
-        },
-        function () {
-          button.textContent = "Copy failed";
-        },
-      );
-    });
-    target.insertAdjacentElement("afterend", button);
-  }
-
   function moveButton(item, label, step) {
     var button = document.createElement("button");
     button.type = "button";
@@ -92,11 +73,6 @@
 
   function enhance(root) {
     root.querySelectorAll(".builder .row").forEach(syncRow);
-    root.querySelectorAll("[data-copy]").forEach(function (target) {
-      if (target.dataset.copyReady) return;
-      target.dataset.copyReady = "1";
-      if (target.dataset.copy) copyButton(target);
-    });
     root.querySelectorAll(".column-choices li").forEach(function (item) {
       if (item.querySelector("button.move")) return;
       moveButton(item, "Move up", -1);
