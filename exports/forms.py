@@ -116,6 +116,9 @@ class FieldRowForm(forms.Form):
         self.fields["on"].widget.attrs.update(
             {"class": "field-on", "data-object": "true" if row.is_object else "false"}
         )
+        if row.kind == "free":
+            # A typed-in row has no field name to label its box with.
+            self.fields["on"].widget.attrs["aria-label"] = "Include this other field"
 
 
 class BaseFieldRowFormSet(_FormSet[FieldRowForm]):

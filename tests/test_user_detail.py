@@ -85,7 +85,9 @@ def test_values_are_escaped(agent_client: Client, use_sandbox: SandboxServer) ->
 def test_raw_json_is_the_users_json(agent_client: Client, use_sandbox: SandboxServer) -> None:
     user = find_user(use_sandbox, "_exists_:app_metadata")
     html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
-    raw = html.split('<pre class="code raw-json">', 1)[1].split("</pre>", 1)[0]
+    raw = html.split(
+        '<pre class="code raw-json" tabindex="0" aria-label="The profile as JSON">', 1
+    )[1].split("</pre>", 1)[0]
     import html as html_lib
 
     assert json.loads(html_lib.unescape(raw))["user_id"] == user["user_id"]
