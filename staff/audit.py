@@ -20,6 +20,8 @@ PASSWORD_CHANGED = "auth.password_changed"
 ROLE_CHANGED = "staff.role_changed"
 TEMPLATE_SAVED = "exports.template_saved"
 TEMPLATE_DELETED = "exports.template_deleted"
+SEARCH_SAVED = "users.search_saved"
+SEARCH_DELETED = "users.search_deleted"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -31,6 +33,8 @@ ACCOUNT_ACTIONS = (
     ROLE_CHANGED,
     TEMPLATE_SAVED,
     TEMPLATE_DELETED,
+    SEARCH_SAVED,
+    SEARCH_DELETED,
 )
 
 

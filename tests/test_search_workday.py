@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from staff.models import AuditEvent
 from staff.permissions import SUPPORT_GROUP
 from tests.fixtures.personas import make_staff
 from tests.test_search_support import (  # noqa: F401 (fixtures)
@@ -309,6 +310,18 @@ def test_saved_searches_are_private_or_shared_and_only_the_owner_deletes(
     assert agent_client.post(f"/searches/{shared.pk}/delete/").status_code == 302
     assert colleague.post(f"/searches/{mine.pk}/delete/").status_code == 302  # not even visible
     assert SavedSearch.objects.filter(pk=mine.pk).exists()
+
+    # Saves, updates and deletes are on the record, with who, what and whether it was shared.
+    events = [
+        (e.action, e.target, e.actor, e.details.get("shared"), e.details.get("created"))
+        for e in AuditEvent.objects.filter(action__startswith="users.search_").order_by("pk")
+    ]
+    assert events == [
+        ("users.search_saved", "Example staff", support_agent, False, True),
+        ("users.search_saved", "Team list", support_agent, True, True),
+        ("users.search_saved", "Team list", support_agent, True, False),
+        ("users.search_deleted", "Team list", support_agent, None, None),
+    ]
 
 
 def test_saving_needs_a_name(agent_client: Client) -> None:

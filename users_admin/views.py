@@ -31,6 +31,7 @@ from management_api import (
     user_logs,
 )
 from management_api.support import LOGS_PER_PAGE
+from staff import audit
 from staff.audit import record
 from staff.permissions import Capability, can, may_delete_saved_search, require, requires
 
@@ -289,6 +290,14 @@ def save_search(request: HttpRequest) -> HttpResponse:
             "shared": form.cleaned_data["shared"],
         },
     )
+    record(
+        request,
+        audit.SEARCH_SAVED,
+        target=saved.name,
+        created=created,
+        shared=saved.shared,
+        query_string=saved.query_string,
+    )
     shared = " and shared it with the team" if saved.shared else " (only you see it)"
     messages.success(request, f"{'Saved' if created else 'Updated'} “{saved.name}”{shared}.")
     return redirect(saved.url)
@@ -304,6 +313,7 @@ def delete_saved_search(request: HttpRequest, pk: int) -> HttpResponse:
     if not may_delete_saved_search(request.user, saved):
         raise PermissionDenied("Only the staff member who saved a search can delete it.")
     saved.delete()
+    record(request, audit.SEARCH_DELETED, target=saved.name, query_string=saved.query_string)
     messages.success(request, f"Deleted the saved search “{saved.name}”.")
     return redirect("users_admin:search")
 
