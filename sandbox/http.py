@@ -20,6 +20,22 @@ from django.views.decorators.csrf import csrf_exempt
 from sandbox import faults, tokens
 from sandbox.ratelimit import Decision, buckets
 
+
+def json_type(value: Any) -> str:
+    """A parsed JSON value's type as Auth0's payload validation names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 View = Callable[..., HttpResponse]
 # Auth0 labels every answer, bodiless 204s included, with this (go-auth0 recordings).
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"

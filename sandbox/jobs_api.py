@@ -30,6 +30,7 @@ from sandbox.http import (
     JSON_CONTENT_TYPE,
     api_error,
     json_response,
+    json_type,
     management_api,
     method_not_allowed,
     sandbox_switches,
@@ -82,14 +83,14 @@ def _form_body(request: HttpRequest) -> dict[str, Any]:
 def _check_fields(fields: Any, fmt: str) -> list[dict[str, str]]:
     if not isinstance(fields, list):
         raise Invalid(
-            "'Expected type array but found type " + _type(fields) + "' on property fields."
+            "'Expected type array but found type " + json_type(fields) + "' on property fields."
         )
     checked: list[dict[str, str]] = []
     for index, item in enumerate(fields):
         where = f"fields[{index}]"
         if not isinstance(item, dict):
             raise Invalid(
-                f"'Expected type object but found type {_type(item)}' on property {where}."
+                f"'Expected type object but found type {json_type(item)}' on property {where}."
             )
         extra = sorted(set(item) - {"name", "export_as"})
         if extra:
@@ -105,7 +106,7 @@ def _check_fields(fields: Any, fmt: str) -> list[dict[str, str]]:
             value = item[key]
             if not isinstance(value, str):
                 raise Invalid(
-                    f"'Expected type string but found type {_type(value)}' "
+                    f"'Expected type string but found type {json_type(value)}' "
                     f"on property {where}.{key}."
                 )
             if len(value) > 100:
@@ -155,25 +156,9 @@ def _check_csv_leaf(name: str) -> None:
             )
 
 
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _validated(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise Invalid(f"'Expected type object but found type {_type(body)}'.")
+        raise Invalid(f"'Expected type object but found type {json_type(body)}'.")
     extra = sorted(set(body) - set(ALLOWED_KEYS))
     if extra:
         raise Invalid(f"'Additional properties not allowed: {', '.join(extra)}'.")
@@ -188,7 +173,7 @@ def _validated(body: Any) -> dict[str, Any]:
         connection_id = body["connection_id"]
         if not isinstance(connection_id, str):
             raise Invalid(
-                f"'Expected type string but found type {_type(connection_id)}' "
+                f"'Expected type string but found type {json_type(connection_id)}' "
                 "on property connection_id."
             )
         if not CONNECTION_ID.match(connection_id):
@@ -202,7 +187,7 @@ def _validated(body: Any) -> dict[str, Any]:
         limit = body["limit"]
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise Invalid(
-                f"'Expected type integer but found type {_type(limit)}' on property limit."
+                f"'Expected type integer but found type {json_type(limit)}' on property limit."
             )
         if limit < 1:
             raise Invalid(f"'Value {limit} is less than minimum 1' on property limit.")

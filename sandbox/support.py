@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from sandbox import faults, indexing, jobs, tenant_logs
+from sandbox.http import json_type
 from sandbox.job_models import ExportJob
 from sandbox.models import Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
@@ -377,28 +378,14 @@ def _check_keys(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
 def _check_string(body: dict[str, Any], key: str, where: str = "") -> None:
     if key in body and not isinstance(body[key], str):
         raise _payload(
-            f"'Expected type string but found type {_type(body[key])}' on property {where}{key}"
+            f"'Expected type string but found type {json_type(body[key])}' on property {where}{key}"
         )
-
-
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _identity_of(found: Found, identity: Any) -> dict[str, Any]:
     if not isinstance(identity, dict):
         raise _payload(
-            f"'Expected type object but found type {_type(identity)}' on property identity"
+            f"'Expected type object but found type {json_type(identity)}' on property identity"
         )
     for key in ("user_id", "provider"):
         if key not in identity:
@@ -471,11 +458,13 @@ def create_password_ticket(body: dict[str, Any]) -> Ticket:
     for key in ("mark_email_as_verified", "includeEmailInRedirect"):
         if key in body and not isinstance(body[key], bool):
             raise _payload(
-                f"'Expected type boolean but found type {_type(body[key])}' on property {key}"
+                f"'Expected type boolean but found type {json_type(body[key])}' on property {key}"
             )
     ttl = body.get("ttl_sec", 0)
     if isinstance(ttl, bool) or not isinstance(ttl, int):
-        raise _payload(f"'Expected type integer but found type {_type(ttl)}' on property ttl_sec")
+        raise _payload(
+            f"'Expected type integer but found type {json_type(ttl)}' on property ttl_sec"
+        )
     if ttl < 0:
         raise _payload(f"'Value {ttl} is less than minimum 0' on property ttl_sec")
     if ttl > MAX_TTL_SECONDS:

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 
 from sandbox import faults, indexing, query
+from sandbox.http import json_type
 from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
 from sandbox.support_models import UserSession
@@ -299,15 +300,6 @@ NULLABLE = frozenset(
 TEXT_LIMITS = {"given_name": 150, "family_name": 150, "name": 300, "nickname": 300, "username": 128}
 METADATA = ("app_metadata", "user_metadata")
 USERNAME_REFUSED = "Cannot set username for connection without requires_username."
-_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array"}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "object"
-    return _JSON_TYPES.get(type(value), "string")
 
 
 def _invalid(message: str) -> UserError:
@@ -320,7 +312,7 @@ def _validate(body: dict[str, Any], allowed: dict[str, str]) -> None:
         raise _invalid(f"'Additional properties not allowed: {', '.join(extra)}'")
     for key, value in body.items():
         expected = allowed[key]
-        found = _json_type(value)
+        found = json_type(value)
         if found == "null" and key in NULLABLE:
             continue
         if found != expected:
