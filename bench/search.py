@@ -24,6 +24,7 @@ SEARCH_CACHE_SECONDS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import socket
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +140,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="userdesk-bench-search-") as tmp:
+    with sandbox_running("userdesk-bench-search-", args.users, args.seed) as (work, base_url):
+        run(args, work, base_url)
+
+
+@contextlib.contextmanager
+def sandbox_running(prefix: str, users: int, seed: int) -> Iterator[tuple[Path, str]]:
+    """A seeded sandbox server in a temporary folder: (that folder, its base URL)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
-        sandbox, base_url = start_sandbox(work, args.users, args.seed)
+        sandbox, base_url = start_sandbox(work, users, seed)
         try:
-            run(args, work, base_url)
+            yield work, base_url
         finally:
             sandbox.terminate()
             try:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +30,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.search import configure_dashboard, start_sandbox  # noqa: E402
+from bench.search import configure_dashboard, sandbox_running  # noqa: E402
 
 GOAL_RATIO = 1.3
 
@@ -46,18 +44,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="userdesk-bench-user-page-") as tmp:
-        work = Path(tmp)
-        sandbox, base_url = start_sandbox(work, args.users, args.seed)
-        try:
-            run(args, work, base_url)
-        finally:
-            sandbox.terminate()
-            try:
-                sandbox.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                sandbox.kill()
-                sandbox.wait()
+    with sandbox_running("userdesk-bench-user-page-", args.users, args.seed) as (work, base_url):
+        run(args, work, base_url)
 
 
 def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
