@@ -451,13 +451,15 @@ def test_calls_inside_a_budget_share_one_deadline(
     fake: Callable[..., FakeTenant], settings: SettingsWrapper
 ) -> None:
     settings.AUTH0_MAX_RETRIES = 1000
-    tenant = fake(status(503))
-    with management_api.budget(0.3):
+    # A fixed Retry-After instead of jittered backoff: with jitter, what the first call left of
+    # the budget could exceed the second call's first backoff (it failed about one run in ten).
+    tenant = fake(status(503, {"Retry-After": "0.2"}))
+    with management_api.budget(0.5):
         with pytest.raises(TransientError):
             management_api.search_users("")
         spent = len(tenant.api_requests)
         assert spent > 1
-        # what is left of the budget (less than one backoff) allows one attempt at most
+        # what is left of the budget (less than one Retry-After) allows one attempt at most
         with pytest.raises(TransientError):
             management_api.users_by_email("a@example.com")
         second = len(tenant.api_requests) - spent
