@@ -238,8 +238,9 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
-    CELERY_FS_DIR.mkdir(parents=True, exist_ok=True)
-    (CELERY_FS_DIR / "processed").mkdir(exist_ok=True)
+    # Queued task messages carry export ids and staff names: private, like the databases.
+    CELERY_FS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (CELERY_FS_DIR / "processed").mkdir(mode=0o700, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_DIR),

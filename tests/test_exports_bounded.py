@@ -242,7 +242,7 @@ def test_stored_files_and_folders_are_private(
     assert kept.parent.stat().st_mode & 0o777 == 0o700
 
 
-def test_the_sqlite_databases_are_private(tmp_path: Path) -> None:
+def test_the_sqlite_databases_and_the_embedded_broker_are_private(tmp_path: Path) -> None:
     env = embedded_env(tmp_path)
     result = manage(env, "migrate", "--noinput", timeout=300)
     assert result.returncode == 0, result.stderr
@@ -252,6 +252,10 @@ def test_the_sqlite_databases_are_private(tmp_path: Path) -> None:
     assert {path.name for path in databases} >= {"userdesk.sqlite3", "sandbox.sqlite3"}
     assert {path.name: path.stat().st_mode & 0o777 for path in databases} == {
         path.name: 0o600 for path in databases
+    }
+    broker = [var / "celery-broker", var / "celery-broker" / "processed"]
+    assert {str(path): path.stat().st_mode & 0o777 for path in broker} == {
+        str(path): 0o700 for path in broker
     }
 
 
