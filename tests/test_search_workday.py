@@ -97,6 +97,17 @@ def test_a_long_pasted_query_is_refused_with_its_length_not_cut(agent_client: Cl
     assert counter.searches == 0
 
 
+def test_an_unknown_mode_is_named_at_the_mode_switch_and_nothing_is_searched(
+    agent_client: Client,
+) -> None:
+    counter = Upstream()
+    html = agent_client.get("/users/", {"mode": "lucene", "q": "name:Jan*"}).content.decode()
+    switch = html.split('aria-label="Query mode"', 1)[1].split("</div>", 1)[0]
+    assert "There is no query mode “lucene”: choose Builder or Advanced (Lucene)." in switch
+    assert "query-errors" not in html  # not repeated under the form
+    assert counter.searches == 0
+
+
 def test_switching_modes_keeps_what_was_typed(agent_client: Client) -> None:
     rows = builder_params({"field": "name", "op": "starts", "value": "Jan"}, connection="")
     advanced = agent_client.get("/users/", {**rows, "switch": "advanced"}).content.decode()

@@ -200,6 +200,11 @@ class SearchForm(forms.Form):
         initial="builder",
         required=False,
         widget=forms.HiddenInput,
+        error_messages={
+            "invalid_choice": (
+                "There is no query mode “%(value)s”: choose Builder or Advanced (Lucene)."
+            )
+        },
     )
     join = forms.ChoiceField(
         choices=[("AND", "all rows (AND)"), ("OR", "any row (OR)")],
@@ -322,7 +327,10 @@ def search_query(
 ) -> tuple[str | None, list[str]]:
     """The Lucene query a submitted search asks for, or None and the errors to show."""
     if not form.is_valid():
-        return None, [str(e) for errors in form.errors.values() for e in errors]
+        # The mode's error shows at the mode switch, the place a hand-made URL got wrong.
+        return None, [
+            str(e) for name, errors in form.errors.items() if name != "mode" for e in errors
+        ]
     if form.cleaned_data["mode"] == "advanced":
         query = str(form.cleaned_data["q"])
         connection = form.cleaned_data.get("connection") or ""
