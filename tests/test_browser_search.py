@@ -156,3 +156,40 @@ def test_the_builder_works_without_javascript(
         expect(page.locator("#results")).to_contain_text("Page 2 of")
     finally:
         context.close()
+
+
+def test_back_after_signing_out_shows_the_sign_in_page_not_user_data(
+    agent_page: Any, live_server: Any
+) -> None:
+    """Pages with user data are no-store and htmx keeps no snapshots of them (it would keep
+    them in the tab's sessionStorage, which outlives signing out), so Back after signing out
+    asks the server again, which sends the visitor to sign in."""
+    from playwright.sync_api import expect
+
+    page = agent_page
+    page.goto(f"{live_server.url}/users/")
+    page.get_by_label("Field, row 1").select_option("email")
+    page.get_by_label("Operator, row 1").select_option("ends")
+    page.get_by_label("Value, row 1").fill("@example.com")
+    page.get_by_label("Per page").select_option("10")
+    page.get_by_label("Value, row 1").press("Enter")
+    results = page.locator("#results")
+    expect(results).to_contain_text("Page 1 of")
+    emails = [
+        e.strip() for e in results.locator("tbody tr td:first-child .copyable").all_inner_texts()
+    ]
+    assert emails
+    # A second htmx navigation: htmx would snapshot page 1 before showing page 2.
+    results.get_by_role("link", name="Next").click()
+    expect(page.locator("#results")).to_contain_text("Page 2 of")
+    page.locator("#results tbody tr").first.get_by_role("link", name=re.compile("Details")).click()
+    expect(page.get_by_role("heading", name="Profile")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/sign-in/"))
+    storage = page.evaluate("JSON.stringify(Object.assign({}, sessionStorage, localStorage))")
+    assert not [email for email in emails if email in storage]
+    for _ in range(3):  # the user page, then results page 2, then page 1
+        page.go_back()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        assert not [email for email in emails if email in page.content()]
