@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from .models import AuditEvent
+from .models import AuditEvent, StaffIdentity
 from .roles import current_roles, record_role_change
 
 
@@ -29,6 +29,22 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(StaffIdentity)
+class StaffIdentityAdmin(admin.ModelAdmin):
+    """Who signs in as whom through the provider. Delete a row to let the next sign-in with
+    the account's email bind a new subject (a colleague's account re-created at the provider)."""
+
+    list_display = ("user", "subject", "issuer", "bound_at", "last_sign_in_at")
+    search_fields = ("user__username", "subject")
+    readonly_fields = ("user", "issuer", "subject", "bound_at", "last_sign_in_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StaffIdentity | None = None) -> bool:
         return False
 
 

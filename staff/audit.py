@@ -18,6 +18,7 @@ LOCKED_OUT = "auth.locked_out"
 SIGN_OUT = "auth.sign_out"
 PASSWORD_CHANGED = "auth.password_changed"
 ROLE_CHANGED = "staff.role_changed"
+IDENTITY_BOUND = "staff.identity_bound"
 TEMPLATE_SAVED = "exports.template_saved"
 TEMPLATE_DELETED = "exports.template_deleted"
 SEARCH_SAVED = "users.search_saved"
@@ -31,6 +32,7 @@ ACCOUNT_ACTIONS = (
     SIGN_OUT,
     PASSWORD_CHANGED,
     ROLE_CHANGED,
+    IDENTITY_BOUND,
     TEMPLATE_SAVED,
     TEMPLATE_DELETED,
     SEARCH_SAVED,

@@ -71,3 +71,30 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise TypeError("Audit events are append-only")
+
+
+class StaffIdentity(models.Model):
+    """The account at the sign-in provider a staff member signs in with: (issuer, subject).
+
+    Bound at the first sign-in through the provider; later sign-ins find the staff member by it,
+    so an address the provider reassigns to someone else never opens this account.
+    Deleting the row (Django's admin) lets the next sign-in with the email bind anew.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identities"
+    )
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    bound_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "staff identities"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_staff_per_subject"),
+            models.UniqueConstraint(fields=["user", "issuer"], name="one_subject_per_staff"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

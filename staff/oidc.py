@@ -29,6 +29,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 from django.views.generic import View
 from django_htmx.http import HttpResponseClientRedirect
@@ -36,7 +37,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from .audit import SIGN_IN, record_for, record_sign_in_failure
+from .audit import IDENTITY_BOUND, SIGN_IN, record_for, record_sign_in_failure
+from .models import StaffIdentity
 from .permissions import ROLE_CAPABILITIES
 from .roles import set_roles
 
@@ -258,16 +260,29 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
 def sign_in_from_claims(claims: dict[str, Any], request: HttpRequest | None) -> User:
     """The staff member these verified claims describe, created or updated, roles from the claim.
 
+    The provider's account (issuer and subject) is bound to the staff member at the first
+    sign-in and finds them from then on; the email only finds an account not bound yet.
     Raises SignInRefused when the claims grant no Userdesk role (an existing member loses their
-    roles at once) or lack a verified email.
+    roles at once), lack a verified email, or name an account bound to another subject.
     """
     email = str(claims.get("email") or "").strip().lower()
     if not email:
         raise SignInRefused(f"{provider_name()} sent no email address for this account.")
     if claims.get("email_verified") is False:
         raise SignInRefused(f"{provider_name()} has not verified the email address {email}.")
+    issuer, subject = str(claims.get("iss") or settings.OIDC_ISSUER), str(claims["sub"])
     roles = mapped_roles(claims)
-    user = User.objects.filter(username=email).first()
+    identity = (
+        StaffIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    )
+    user = identity.user if identity else User.objects.filter(username=email).first()
+    if identity is None and user is not None:
+        bound = StaffIdentity.objects.filter(user=user, issuer=issuer).first()
+        if bound is not None:
+            raise SignInRefused(
+                f"The Userdesk account {email} belongs to another account at {provider_name()}. "
+                "Ask your administrator if this is a mistake."
+            )
     if user is None:
         if not roles:
             raise SignInRefused(
@@ -278,8 +293,15 @@ def sign_in_from_claims(claims: dict[str, Any], request: HttpRequest | None) -> 
         user.set_unusable_password()
         user.save()
     elif not user.is_active:
-        raise SignInRefused(f"The Userdesk account {email} is deactivated.")
-    set_roles(user, roles, source="claim", request=request, subject=str(claims.get("sub", "")))
+        raise SignInRefused(f"The Userdesk account {user.get_username()} is deactivated.")
+    if identity is None:
+        identity = StaffIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+        record_for(request, user, IDENTITY_BOUND, provider=provider_name(), subject=subject)
+    StaffIdentity.objects.filter(pk=identity.pk).update(last_sign_in_at=timezone.now())
+    if user.email != email:
+        user.email = email  # the provider's address now; the username stays as it was
+        user.save(update_fields=["email"])
+    set_roles(user, roles, source="claim", request=request, subject=subject)
     if not roles and not user.is_superuser:
         raise SignInRefused(
             f"Your account at {provider_name()} ({email}) no longer grants a Userdesk role, "

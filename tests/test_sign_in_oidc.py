@@ -18,7 +18,7 @@ from django.test import Client
 
 from sandbox import oidc as sandbox_oidc
 from staff import audit
-from staff.models import AuditEvent
+from staff.models import AuditEvent, StaffIdentity
 from staff.oidc import forget_discovery
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
 from staff.roles import current_roles, ensure_roles
@@ -130,6 +130,45 @@ def test_first_sign_in_creates_the_staff_member_with_the_mapped_role(provider: s
     (change,) = events(audit.ROLE_CHANGED)
     assert change.details["source"] == "claim"
     assert change.details["after"] == SUPPORT_GROUP
+
+
+def test_the_first_sign_in_binds_the_subject_and_later_ones_find_the_member_by_it(
+    provider: str,
+) -> None:
+    assert sign_in(Client(HTTP_HOST=HOST), SUPPORT).status_code == 302
+    (identity,) = StaffIdentity.objects.all()
+    assert (identity.user.username, identity.issuer, identity.subject) == (
+        "support@userdesk.local",
+        provider,
+        SUPPORT,
+    )
+    (bound,) = events(audit.IDENTITY_BOUND)
+    assert bound.details == {"provider": "Auth0 (sandbox)", "subject": SUPPORT}
+    # The member was renamed in Userdesk: the subject still finds them, their email follows
+    # the provider's, and no second account appears.
+    User.objects.filter(pk=identity.user_id).update(username="s.agent@userdesk.local")
+    client = Client(HTTP_HOST=HOST)
+    assert sign_in(client, SUPPORT).status_code == 302
+    user = User.objects.get(pk=identity.user_id)
+    assert (user.username, user.email) == ("s.agent@userdesk.local", "support@userdesk.local")
+    assert not User.objects.filter(username="support@userdesk.local").exists()
+    assert client.get("/users/").status_code == 200
+    assert len(events(audit.IDENTITY_BOUND)) == 1
+
+
+def test_an_account_bound_to_another_subject_is_not_opened_by_its_email(provider: str) -> None:
+    """The provider gave the address to someone else (a re-created account, a reused alias)."""
+    owner = make_staff("support@userdesk.local", SUPPORT_GROUP)
+    StaffIdentity.objects.create(user=owner, issuer=provider, subject="auth0|the-first-owner")
+    client = Client(HTTP_HOST=HOST)
+    response = sign_in(client, SUPPORT)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/sign-in/")
+    page = client.get(response["Location"]).content.decode()
+    assert "belongs to another account at Auth0 (sandbox)" in page
+    assert client.get("/users/").status_code == 302
+    assert not events(audit.SIGN_IN)
+    assert StaffIdentity.objects.get(user=owner).subject == "auth0|the-first-owner"
 
 
 def test_the_role_follows_the_claim_at_every_sign_in(provider: str) -> None:
