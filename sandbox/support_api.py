@@ -19,19 +19,21 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import faults, support, tenant_logs
 from sandbox.http import (
+    JSON_CONTENT_TYPE,
     api_error,
     expected_any,
     granted_scopes,
+    json_response,
     management_api,
     method_not_allowed,
     sandbox_switches,
+    strict_json,
 )
 from sandbox.jobs_api import job_json
 from sandbox.models import Connection, TenantUser
 from sandbox.ratelimit import Limit, buckets
 from sandbox.routers import SANDBOX_DB
 
-JSON = "application/json; charset=utf-8"
 PAGING_MESSAGE = (
     "You can only page through the first 1000 records. "
     "See https://auth0.com/docs/logs/retrieve-log-events-using-mgmt-api#limitations"
@@ -63,13 +65,8 @@ LOG_SEARCH_FIELDS = frozenset(
 LOG_TERM = re.compile(r'^(?P<field>[a-z_]+):(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"()]+))$')
 
 
-def json_response(data: Any, status: int = 200) -> HttpResponse:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return HttpResponse(text.encode(), status=status, content_type=JSON)
-
-
 def no_content() -> HttpResponse:
-    return HttpResponse(status=204, content_type=JSON)
+    return HttpResponse(status=204, content_type=JSON_CONTENT_TYPE)
 
 
 def _error(error: support.ActionError) -> HttpResponse:
@@ -126,16 +123,10 @@ def _body(request: HttpRequest) -> dict[str, Any] | None:
                 form[key] = int(value)
         return form
     try:
-        body = json.loads(request.body or b"{}", parse_constant=_refuse_constant)
-        # A lone surrogate cannot be stored or sent back as UTF-8.
-        json.dumps(body, ensure_ascii=False).encode()
-    except (ValueError, UnicodeEncodeError):
+        body = strict_json(request.body or b"{}")
+    except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _invalid_json() -> HttpResponse:
@@ -702,5 +693,5 @@ def _auth_error(status: int, error: str, description: str) -> HttpResponse:
     return HttpResponse(
         json.dumps({"error": error, "error_description": description}),
         status=status,
-        content_type=JSON,
+        content_type=JSON_CONTENT_TYPE,
     )

@@ -753,6 +753,14 @@ def test_bodies_json_cannot_hold_are_refused_not_crashed_on(api: httpx.Client) -
         "/api/v2/tickets/password-change", json={"user_id": "auth0|x", "ttl_sec": 10**30}
     )
     assert huge.status_code == 400
+    # A number no JSON parser can hold is a malformed body, as everywhere else in the API.
+    endless = api.post(
+        "/api/v2/tickets/password-change",
+        content=b'{"user_id": "auth0|x", "ttl_sec": 1e400}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert endless.status_code == 400
+    assert endless.json()["message"] == "Invalid request payload JSON format"
 
 
 def test_a_deleted_user_leaves_search(api: httpx.Client) -> None:
