@@ -108,10 +108,39 @@ def _fetch_discovery(issuer: str) -> dict[str, Any]:
 
 
 def forget_discovery() -> None:
-    """Drop the cached configuration of the current issuer (tests, and after a key rotation)."""
+    """Drop the cached configuration and keys of the current issuer (tests, a new provider)."""
     with _memo_lock:
         _memo.pop(settings.OIDC_ISSUER, None)
     cache.delete(f"oidc-discovery:{settings.OIDC_ISSUER}")
+    cache.delete(f"oidc-jwks:{settings.OIDC_ISSUER}")
+
+
+def signing_keys(*, fresh: bool = False) -> list[dict[str, Any]]:
+    """The provider's JWKS keys, kept as long as the discovery document; `fresh` fetches them
+    again (a token signed with a key id we have not seen: the provider rotated its keys)."""
+    key = f"oidc-jwks:{settings.OIDC_ISSUER}"
+    keys = None if fresh else cache.get(key)
+    if isinstance(keys, list):
+        return keys
+    url = str(discovery()["jwks_uri"])
+    try:
+        response = httpx.get(url, timeout=settings.OIDC_TIMEOUT_SECONDS, follow_redirects=False)
+        response.raise_for_status()
+        keys = response.json()["keys"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise ProviderUnavailable(f"{url} did not answer with a key set ({exc})") from None
+    if not isinstance(keys, list):
+        raise ProviderUnavailable(f"{url} did not answer with a key set")
+    cache.set(key, keys, settings.OIDC_DISCOVERY_CACHE_SECONDS)
+    return keys
+
+
+def _matching_key(keys: list[dict[str, Any]], header: dict[str, Any]) -> dict[str, Any] | None:
+    kid, alg = header.get("kid"), header.get("alg")
+    for jwk in keys:
+        if isinstance(jwk, dict) and jwk.get("kid") == kid and jwk.get("alg", alg) == alg:
+            return jwk
+    return None
 
 
 def claim_values(claims: dict[str, Any]) -> list[str]:
@@ -216,6 +245,20 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             _fail(request, f"The answer from {provider_name()} did not check out: {exc}")
             return None
         return user
+
+    def retrieve_matching_jwk(self, token: str) -> jwt.PyJWK:
+        # The parent fetches the JWKS at every sign-in; keep it, and look again only for a key
+        # id it does not hold.
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise SuspiciousOperation("the ID token is not a JWT") from None
+        key = _matching_key(signing_keys(), header)
+        if key is None:
+            key = _matching_key(signing_keys(fresh=True), header)
+        if key is None:
+            raise SuspiciousOperation(f"no key {header.get('kid')!r} in the provider's key set")
+        return jwt.PyJWK(key)
 
     def _verify_jws(self, payload: str, key: Any) -> dict[str, Any]:
         # The parent skips the audience and the issuer; an ID token for another client, or from

@@ -34,6 +34,8 @@ JWK = {**jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "ki
 class Provider:
     def __init__(self) -> None:
         self.id_token = ""
+        self.keys = [JWK]
+        self.key_set_fetches = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -67,7 +69,8 @@ class Provider:
                         }
                     )
                 elif path == "/jwks":
-                    self._json({"keys": [JWK]})
+                    provider.key_set_fetches += 1
+                    self._json({"keys": provider.keys})
                 else:  # userinfo
                     self._json(
                         {"sub": "u1", "email": "eve@example.org", "groups": ["userdesk-support"]}
@@ -125,14 +128,39 @@ def attempt(provider: Provider, token_for: Any) -> Client:
     return client
 
 
-def rs256(payload: dict[str, Any]) -> str:
-    return jwt.encode(payload, KEY, algorithm="RS256", headers={"kid": "k1"})
+def rs256(payload: dict[str, Any], key: Any = KEY, kid: str = "k1") -> str:
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
 
 
 def test_a_good_token_signs_in(local_provider: Provider) -> None:
     client = attempt(local_provider, lambda nonce: rs256(claims(local_provider, nonce)))
     assert "_auth_user_id" in client.session
     assert User.objects.filter(username="eve@example.org").exists()
+
+
+def test_the_key_set_is_kept_and_fetched_again_only_for_a_new_key_id(
+    local_provider: Provider,
+) -> None:
+    for _ in range(2):
+        client = attempt(local_provider, lambda nonce: rs256(claims(local_provider, nonce)))
+        assert "_auth_user_id" in client.session
+    assert local_provider.key_set_fetches == 1
+    # The provider rotates its signing key: the first token with the new key id looks again.
+    rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    local_provider.keys = [
+        {**jwt.algorithms.RSAAlgorithm.to_jwk(rotated.public_key(), as_dict=True), "kid": "k2"}
+    ]
+    client = attempt(
+        local_provider, lambda nonce: rs256(claims(local_provider, nonce), rotated, "k2")
+    )
+    assert "_auth_user_id" in client.session
+    assert local_provider.key_set_fetches == 2
+    # A key id the provider does not have is refused after one more look.
+    client = attempt(local_provider, lambda nonce: rs256(claims(local_provider, nonce), kid="k9"))
+    assert "_auth_user_id" not in client.session
+    assert local_provider.key_set_fetches == 3
+    (failure,) = AuditEvent.objects.filter(action=audit.SIGN_IN_FAILED)
+    assert "no key 'k9'" in failure.details["reason"]
 
 
 @pytest.mark.parametrize(
