@@ -260,7 +260,10 @@ class ExportForm(forms.Form):
             and all(isinstance(v, str) for v in item.values())
             for item in items
         ):
-            raise forms.ValidationError("The row conditions could not be read; untick them.")
+            raise forms.ValidationError(
+                "The row conditions could not be read; open the builder again from the "
+                "filtered export's Re-run button."
+            )
         return [{key: item[key] for key in ("column", "operator", "value")} for item in items]
 
     def described_conditions(self) -> list[str]:
