@@ -175,19 +175,21 @@ def test_conditions_can_be_dropped_and_must_fit_the_columns(
 ) -> None:
     from tests.test_exports_builder import builder_post
 
-    carried = {"conditions": json.dumps([CONDITION])}
+    carried = json.dumps([CONDITION])
     # Unticked: the export keeps every row.
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")], **carried))
+    response = admin_client_.post(
+        "/exports/new/", builder_post([("email", "")], conditions=carried)
+    )
     assert response.status_code == 302
     assert Export.objects.get().filter_conditions == []
     # Kept, but the column they test is no longer picked: said at the box.
     response = admin_client_.post(
-        "/exports/new/", builder_post([("name", "")], keep_conditions="on", **carried)
+        "/exports/new/", builder_post([("name", "")], keep_conditions="on", conditions=carried)
     )
     assert response.status_code == 200
     assert "“email” is not a column of this export." in response.content.decode()
-    tampered = {"conditions": '[{"column": 1}]', "keep_conditions": "on"}
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")], **tampered))
+    tampered = builder_post([("email", "")], conditions='[{"column": 1}]', keep_conditions="on")
+    response = admin_client_.post("/exports/new/", tampered)
     assert "The row conditions could not be read" in response.content.decode()
     assert Export.objects.count() == 1
 
