@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.test import Client
 
 from exports import notify, pipeline, tasks
 from exports.models import Export, Status
@@ -82,3 +83,30 @@ def test_a_mail_server_that_refuses_does_not_fail_the_export(
     export = drive(tasks.create_export({**CSV_SPEC, "limit": 3}, requested_by=export_admin).pk)
     assert export.status == Status.READY, export.failure_reason
     assert export.events.filter(message="The email to admin@example.com could not be sent").exists()
+
+
+@pytest.mark.slow
+def test_a_real_worker_emails_once_even_when_the_task_is_delivered_twice(
+    celery_worker: Any, admin_client_: Client, settings: Any
+) -> None:
+    from exports.tasks import run_export
+    from tests.fixtures.celery import wait_for
+    from tests.test_exports_builder import builder_post
+
+    settings.EXPORT_LEASE_SECONDS = 5
+    response = admin_client_.post(
+        "/exports/new/", builder_post([("email", "")], limit="9", name="Twice sent")
+    )
+    assert response.status_code == 302
+    export = Export.objects.get()
+    # The broker delivers the first step a second time (a redelivery after a lost ack).
+    run_export.apply_async((export.pk, export.step))
+
+    def settled() -> Export | None:
+        row = Export.objects.get(pk=export.pk)
+        return row if row.is_settled and row.notified_at else None
+
+    done: Export = wait_for(settled, timeout=90, every=0.1)
+    assert done.status == Status.READY, done.failure_reason
+    wait_for(lambda: done.events.filter(message="Emailed admin@example.com").exists())
+    assert [m.subject for m in mail.outbox] == [f"Export #{export.pk} “Twice sent” is ready"]
