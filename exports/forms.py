@@ -369,6 +369,16 @@ def _prefix_name(title: str) -> str:
     return {"\t": "a tab", "\r": "a carriage return"}.get(first, f"“{first}”")
 
 
+class RenameForm(forms.Form):
+    name = forms.CharField(
+        required=False,
+        max_length=NAME_MAX_LENGTH,
+        strip=True,
+        label="Name",
+        help_text="Leave empty to remove the name.",
+    )
+
+
 class TemplateNameForm(forms.Form):
     name = forms.CharField(max_length=120, strip=True, label="Template name")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from django.conf import settings
@@ -356,7 +356,7 @@ class Export(models.Model):
             conditions=[dict(c) for c in self.filter_conditions],
         )
 
-    def stalled_until(self) -> Any:
+    def stalled_until(self) -> datetime | None:
         """When the recovery sweep sends a stalled export (no worker on it, no progress) to a
         worker again, or None while it is moving (or settled)."""
         if self.status not in ACTIVE_STATUSES or self.heartbeat_at is None:

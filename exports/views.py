@@ -20,7 +20,14 @@ from staff.permissions import Capability, requires
 
 from . import derive, downloads, lease, preview, retention, tasks
 from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
-from .forms import DeriveForm, ExportForm, HistoryFilterForm, TemplateNameForm, picker_rows
+from .forms import (
+    DeriveForm,
+    ExportForm,
+    HistoryFilterForm,
+    RenameForm,
+    TemplateNameForm,
+    picker_rows,
+)
 from .models import Export, ExportSpec, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
@@ -196,6 +203,24 @@ def history(request: StaffRequest) -> HttpResponse:
     )
 
 
+@require_POST
+@requires(Capability.RUN_EXPORTS)
+def rename(request: StaffRequest, pk: int) -> HttpResponse:
+    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(error) for error in form.errors["name"]))
+        return redirect(export)
+    before, after = export.name, form.cleaned_data["name"]
+    if before != after:
+        Export.objects.filter(pk=export.pk).update(name=after)
+        audit.record(request, "exports.rename", target=f"export #{pk}", before=before, after=after)
+    messages.success(
+        request, f"Export #{pk} is named “{after}”." if after else f"Export #{pk} has no name now."
+    )
+    return redirect(export)
+
+
 @requires(Capability.RUN_EXPORTS)
 def cancel(request: StaffRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation; POST cancels (the worker stops at its next step)."""
@@ -271,6 +296,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             "export": export,
             "events": export.events.all(),
             "stalled_until": export.stalled_until(),
+            "rename_form": RenameForm(initial={"name": export.name}),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
             "variants": downloads.variants_for(export) if sample is not None else {},

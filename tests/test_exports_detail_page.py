@@ -66,6 +66,8 @@ def test_a_stalled_export_says_so_and_its_timeline_records_the_resume(
     resume_by = timezone.localtime(quiet_since + timedelta(seconds=330)).strftime("%H:%M:%S")
     assert "Stalled: the worker was lost" in body
     assert f"It resumes by {resume_by} UTC" in body
+    row = admin_client_.get("/exports/").content.decode()
+    assert f'Stalled</span> <span class="muted nowrap">resumes by {resume_by}' in row
     assert tasks.sweep_exports() == 0  # not yet past EXPORT_STALE_SECONDS
 
     Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
@@ -224,3 +226,16 @@ def test_audit_details_read_as_words(admin_client_: Client, export_admin: User) 
     assert "True" not in body
     assert "[{" not in body
     assert "{&#x27;" not in body
+
+
+def test_a_queued_export_no_worker_took_says_so(
+    admin_client_: Client, export_admin: User, settings: Any
+) -> None:
+    settings.EXPORT_QUEUED_GRACE_SECONDS = 60
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
+    Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert "Stalled: no worker has picked it up since" in body
+    assert tasks.sweep_exports() == 1
+    messages = [event.message for event in Export.objects.get(pk=export.pk).events.all()]
+    assert "sent to a worker again by the recovery sweep" in messages[-1]

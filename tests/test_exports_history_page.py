@@ -225,3 +225,27 @@ def test_cancel_is_for_those_who_run_exports(
     assert theirs.post(f"/exports/{export.pk}/cancel/").status_code == 404
     export.refresh_from_db()
     assert export.status == Status.QUEUED
+
+
+def test_an_export_can_be_renamed_from_its_page(
+    admin_client_: Client, export_admin: User, exporter: User
+) -> None:
+    export = tasks.create_export({**CSV_SPEC, "name": "Draft"}, requested_by=export_admin)
+    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert 'value="Draft"' in page
+    response = admin_client_.post(f"/exports/{export.pk}/rename/", {"name": " Final list "})
+    assert response.status_code == 302
+    export.refresh_from_db()
+    assert export.name == "Final list"
+    event = AuditEvent.objects.get(action="exports.rename")
+    assert (event.target, event.details) == (
+        f"export #{export.pk}",
+        {"before": "Draft", "after": "Final list"},
+    )
+    too_long = admin_client_.post(f"/exports/{export.pk}/rename/", {"name": "x" * 121}, follow=True)
+    assert "at most 120 characters" in too_long.content.decode()
+    assert Export.objects.get(pk=export.pk).name == "Final list"
+    theirs = Client()
+    theirs.force_login(exporter)
+    assert theirs.post(f"/exports/{export.pk}/rename/", {"name": "Mine"}).status_code == 404
+    assert admin_client_.get(f"/exports/{export.pk}/rename/").status_code == 405
