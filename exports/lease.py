@@ -179,10 +179,11 @@ def fail_unexpectedly(c: Claim, what: str) -> None:
     )
 
 
-def stale() -> list[tuple[int, int]]:
+def stale() -> list[tuple[int, int, str]]:
     """(export id, step) of exports nobody is working on, each touched so that a concurrent
     sweep does not send it too: queued ones the broker never delivered (the broker was down at
-    submit) and in-progress ones whose worker went quiet."""
+    submit) and in-progress ones whose worker went quiet. The third item is the timeline
+    entry to write once it is sent (see resumed)."""
     now = timezone.now()
     lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     queued_cutoff = now - timedelta(seconds=settings.EXPORT_QUEUED_GRACE_SECONDS)
@@ -192,18 +193,21 @@ def stale() -> list[tuple[int, int]]:
         | Q(status__in=ACTIVE_STATUSES[1:], heartbeat_at__lt=stale_cutoff)
         | Q(status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True)
     )
-    found: list[tuple[int, int]] = []
+    found: list[tuple[int, int, str]] = []
     rows = candidates.values_list("pk", "step", "heartbeat_at", "status")
     for export_id, step, heartbeat, status in rows:
         touched = Export.objects.filter(pk=export_id, step=step, heartbeat_at=heartbeat).update(
             heartbeat_at=now
         )
         if touched:
-            found.append((export_id, step))
-            ExportEvent.objects.create(
-                export_id=export_id, status=status, message=_resume_message(status, heartbeat)
-            )
+            found.append((export_id, step, _resume_message(status, heartbeat)))
     return found
+
+
+def resumed(export_id: int, message: str) -> None:
+    """The timeline entry of an export the sweep has sent to a worker again."""
+    status = Export.objects.values_list("status", flat=True).get(pk=export_id)
+    ExportEvent.objects.create(export_id=export_id, status=status, message=message)
 
 
 def _resume_message(status: str, heartbeat: Any) -> str:
