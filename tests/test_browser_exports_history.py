@@ -212,3 +212,7 @@ def test_the_preview_keeps_ids_and_emails_whole(
     # (which the keyboard can scroll), never the page.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert page.locator(".preview-table").evaluate("e => e.parentElement.tabIndex") == 0
+    assert axe_problems(page, 1280) == []
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert_fits(page, "export page at 390 px")
+    assert axe_problems(page, 390) == []
