@@ -126,7 +126,7 @@ def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
         connection=export.connection_label,
         fields=len(export.fields),
         limit=export.limit,
-        name=export.name,
+        **({"name": export.name} if export.name else {}),
     )
     # The status block says "queued" while it is (and stops saying so once it moves on).
     return redirect(export)
