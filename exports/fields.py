@@ -45,6 +45,8 @@ EXPORTABLE_FIELDS: tuple[str, ...] = (
 METADATA_ROOTS = ("app_metadata", "user_metadata")
 # Values CSV cannot carry whole (objects and arrays): list their leaf paths instead.
 CSV_WHOLE_VALUES = (*METADATA_ROOTS, "identities", "multifactor")
+# Paths inside those that still hold an object: one identity, or its provider's profile.
+_OBJECT_PATH = re.compile(r"identities\[\d+\](?:\.profileData)?\Z")
 # The dashboard's "default fields" (the import/export extension's list), ticked on a new form.
 DEFAULT_FIELDS: tuple[tuple[str, str], ...] = (
     ("user_id", "Id"),
@@ -83,14 +85,17 @@ def field_problem(name: str) -> str | None:
 
 def is_whole_object(name: str, object_paths: Iterable[str] = ()) -> bool:
     """True for values CSV cannot carry: app_metadata, user_metadata, identities and
-    multifactor themselves, and any metadata path known to hold an object (NDJSON can)."""
-    if name in CSV_WHOLE_VALUES:
+    multifactor themselves, one identity (``identities[0]``) or its ``profileData``, and any
+    metadata path known to hold an object (NDJSON can)."""
+    if name in CSV_WHOLE_VALUES or _OBJECT_PATH.match(name):
         return True
     return name.split(".", 1)[0] in METADATA_ROOTS and name in set(object_paths)
 
 
 def leaf_example(name: str) -> str:
-    return "identities[0].connection" if name in ("identities", "multifactor") else f"{name}.plan"
+    if name.startswith("identities"):
+        return "identities[0].connection" if "profileData" not in name else f"{name}.email"
+    return "multifactor[0]" if name == "multifactor" else f"{name}.plan"
 
 
 def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:

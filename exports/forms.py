@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.db.models import Q, QuerySet
+
+from staff.forms import DateInput, check_date_range
 
 from . import derive
 from .fields import (
@@ -18,7 +22,7 @@ from .fields import (
     is_whole_object,
     leaf_example,
 )
-from .models import ExportSpec, Format
+from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Format, Status
 
 MAX_ROWS = 300
 FREE_ROWS = 5
@@ -193,8 +197,20 @@ class ExportForm(forms.Form):
     )
     sample = forms.BooleanField(required=False, label="Sample of 10 users")
     source_query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    name = forms.CharField(
+        required=False,
+        max_length=NAME_MAX_LENGTH,
+        label="Name (optional)",
+        strip=True,
+        help_text="Shown in the history and on the export's page, e.g. “Weekly CRM sync”.",
+    )
     template_title = forms.CharField(
         required=False, max_length=120, label="Template name", strip=True
+    )
+    # A filtered export's row conditions, carried by its re-run or a template (JSON).
+    conditions = forms.CharField(required=False, max_length=10_000, widget=forms.HiddenInput)
+    keep_conditions = forms.BooleanField(
+        required=False, label="Keep only the rows that meet these conditions"
     )
 
     def __init__(
@@ -229,6 +245,36 @@ class ExportForm(forms.Form):
         value: str = self.cleaned_data.get("connection") or ""
         return value
 
+    def clean_conditions(self) -> list[dict[str, str]]:
+        raw = self.cleaned_data.get("conditions") or ""
+        if not raw:
+            return []
+        try:
+            items = json.loads(raw)
+        except ValueError:
+            items = None
+        keys = {"column", "operator", "value"}
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict)
+            and set(item) == keys
+            and all(isinstance(v, str) for v in item.values())
+            for item in items
+        ):
+            raise forms.ValidationError(
+                "The row conditions could not be read; open the builder again from the "
+                "filtered export's Re-run button."
+            )
+        return [{key: item[key] for key in ("column", "operator", "value")} for item in items]
+
+    def described_conditions(self) -> list[str]:
+        """The carried conditions in words, for the page."""
+        raw = self.data.get("conditions") if self.is_bound else self.initial.get("conditions")
+        try:
+            items = json.loads(raw or "[]")
+            return [derive.describe(derive.Condition(**item)) for item in items]
+        except (ValueError, TypeError):
+            return []
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("sample"):
@@ -246,11 +292,10 @@ class ExportForm(forms.Form):
 
         picked: list[tuple[int, int, dict[str, str]]] = []
         for index, row_form in enumerate(self.field_rows.forms):
-            row = row_form.row
             data = row_form.cleaned_data
             name = (data.get("name") or "").strip()
-            on = bool(data.get("on")) or (row.kind == "free" and bool(name))
-            if not on:
+            # The Include box decides, on typed-in rows too (the page ticks it as you type).
+            if not data.get("on"):
                 continue
             problem = field_problem(name)
             if problem:
@@ -300,6 +345,18 @@ class ExportForm(forms.Form):
         if not fields and not self.errors and self.field_rows.is_valid():
             self.add_error(None, "Pick at least one field.")
         cleaned["fields"] = fields
+        if not cleaned.get("keep_conditions"):
+            cleaned["conditions"] = []
+        elif fields and cleaned.get("conditions"):
+            conditions = [derive.Condition(**c) for c in cleaned["conditions"]]
+            columns = [item.get("export_as") or item["name"] for item in fields]
+            problems = derive.validate_conditions(conditions, columns)
+            if problems:
+                self.add_error(
+                    "keep_conditions",
+                    " ".join(problems) + " Pick that field again with the same title, or "
+                    "untick the conditions.",
+                )
         return cleaned
 
     def spec(self) -> ExportSpec:
@@ -310,6 +367,16 @@ class ExportForm(forms.Form):
 def _prefix_name(title: str) -> str:
     first = title[:1]
     return {"\t": "a tab", "\r": "a carriage return"}.get(first, f"“{first}”")
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(
+        required=False,
+        max_length=NAME_MAX_LENGTH,
+        strip=True,
+        label="Name",
+        help_text="Leave empty to remove the name.",
+    )
 
 
 class TemplateNameForm(forms.Form):
@@ -401,3 +468,96 @@ class DeriveForm:
         for form in self.formset.forms:
             messages.extend(str(m) for errors in form.errors.values() for m in errors)
         return messages
+
+
+HISTORY_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "newest": ("Newest first", ("-created_at", "-id")),
+    "oldest": ("Oldest first", ("created_at", "id")),
+    "name": ("Name (A to Z)", ("name", "-created_at", "-id")),
+    "status": ("Status", ("status", "-created_at", "-id")),
+    "rows": ("Most rows", ("-row_count", "-created_at", "-id")),
+    "size": ("Largest file", ("-compressed_size", "-created_at", "-id")),
+}
+
+
+class HistoryFilterForm(forms.Form):
+    """The history page's filters: a GET form, so a filtered, sorted page is a shareable URL."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Name, query or #id contains",
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
+    status = forms.ChoiceField(required=False, label="Status")
+    format = forms.ChoiceField(
+        required=False, label="Format", choices=[("", "Any format"), *Format.choices]
+    )
+    requester = forms.ChoiceField(required=False, label="Asked by")
+    date_from = forms.DateField(required=False, label="From (UTC)", widget=DateInput)
+    date_to = forms.DateField(required=False, label="To (UTC)", widget=DateInput)
+    sort = forms.ChoiceField(
+        required=False,
+        label="Sort by",
+        choices=[(key, label) for key, (label, _) in HISTORY_SORTS.items()],
+    )
+
+    def __init__(self, *args: Any, requesters: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        status = self.fields["status"]
+        assert isinstance(status, forms.ChoiceField)
+        status.choices = [("", "Any status"), ("active", "In progress"), *Status.choices]
+        requester = self.fields["requester"]
+        assert isinstance(requester, forms.ChoiceField)
+        requester.choices = [("", "Anyone"), *((label, label) for label in requesters)]
+        if len(requesters) <= 1:
+            # Someone who sees only their own exports has nobody else to pick.
+            requester.widget = forms.HiddenInput()
+
+    def clean_q(self) -> str:
+        return str(self.cleaned_data["q"]).strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        check_date_range(self, cleaned)
+        return cleaned
+
+    def filtered(self) -> bool:
+        """Whether any filter (not the sort) narrows the list."""
+        if not self.is_bound or not self.is_valid():
+            return False
+        return any(
+            self.cleaned_data.get(name)
+            for name in ("q", "status", "format", "requester", "date_from", "date_to")
+        )
+
+    def apply(self, exports: QuerySet[Any]) -> QuerySet[Any]:
+        if self.is_bound and not self.is_valid():
+            return exports.none()  # the page asks to fix the filters first
+        data = self.cleaned_data if self.is_bound else {}
+        text = data.get("q") or ""
+        if text:
+            match = (
+                Q(name__icontains=text)
+                | Q(source_query__icontains=text)
+                | Q(connection_name__icontains=text)
+            )
+            number = text.lstrip("#")
+            if number.isdigit():
+                match |= Q(pk=int(number))
+            exports = exports.filter(match)
+        status = data.get("status") or ""
+        if status == "active":
+            exports = exports.filter(status__in=ACTIVE_STATUSES)
+        elif status:
+            exports = exports.filter(status=status)
+        if data.get("format"):
+            exports = exports.filter(format=data["format"])
+        if data.get("requester"):
+            exports = exports.filter(requested_by_label=data["requester"])
+        if data.get("date_from"):
+            exports = exports.filter(created_at__date__gte=data["date_from"])
+        if data.get("date_to"):
+            exports = exports.filter(created_at__date__lte=data["date_to"])
+        _, ordering = HISTORY_SORTS.get(data.get("sort") or "newest", HISTORY_SORTS["newest"])
+        return exports.order_by(*ordering)

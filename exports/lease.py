@@ -28,7 +28,8 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import ACTIVE_STATUSES, Export, ExportEvent, Status
+from . import notify
+from .models import ACTIVE_STATUSES, NOTIFIED_STATUSES, Export, ExportEvent, Status
 
 logger = logging.getLogger("exports")
 
@@ -144,6 +145,8 @@ def transition(c: Claim, status: Status, message: str = "", **fields: Any) -> No
     for name, value in fields.items():
         setattr(c.export, name, value)
     c.last_beat = time.monotonic()
+    if status in NOTIFIED_STATUSES:
+        notify.export_settled(c.export.pk)
 
 
 def note(export: Export, message: str) -> None:
@@ -176,10 +179,11 @@ def fail_unexpectedly(c: Claim, what: str) -> None:
     )
 
 
-def stale() -> list[tuple[int, int]]:
+def stale() -> list[tuple[int, int, str]]:
     """(export id, step) of exports nobody is working on, each touched so that a concurrent
     sweep does not send it too: queued ones the broker never delivered (the broker was down at
-    submit) and in-progress ones whose worker went quiet."""
+    submit) and in-progress ones whose worker went quiet. The third item is the timeline
+    entry to write once it is sent (see resumed)."""
     now = timezone.now()
     lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     queued_cutoff = now - timedelta(seconds=settings.EXPORT_QUEUED_GRACE_SECONDS)
@@ -189,11 +193,58 @@ def stale() -> list[tuple[int, int]]:
         | Q(status__in=ACTIVE_STATUSES[1:], heartbeat_at__lt=stale_cutoff)
         | Q(status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True)
     )
-    found: list[tuple[int, int]] = []
-    for export_id, step, heartbeat in candidates.values_list("pk", "step", "heartbeat_at"):
+    found: list[tuple[int, int, str]] = []
+    rows = candidates.values_list("pk", "step", "heartbeat_at", "status")
+    for export_id, step, heartbeat, status in rows:
         touched = Export.objects.filter(pk=export_id, step=step, heartbeat_at=heartbeat).update(
             heartbeat_at=now
         )
         if touched:
-            found.append((export_id, step))
+            found.append((export_id, step, _resume_message(status, heartbeat)))
     return found
+
+
+def resumed(export_id: int, message: str) -> None:
+    """The timeline entry of an export the sweep has sent to a worker again."""
+    status = Export.objects.values_list("status", flat=True).get(pk=export_id)
+    ExportEvent.objects.create(export_id=export_id, status=status, message=message)
+
+
+def _resume_message(status: str, heartbeat: Any) -> str:
+    if heartbeat is None:
+        return "No worker had picked it up; sent to a worker again by the recovery sweep"
+    since = timezone.localtime(heartbeat).strftime("%H:%M:%S")
+    if status == Status.QUEUED:
+        return (
+            f"Still queued since {since} (the broker may have been down); sent to a worker "
+            "again by the recovery sweep"
+        )
+    return (
+        f"Worker lost: no progress since {since}; resumed by the recovery sweep at the step "
+        "it had reached"
+    )
+
+
+def cancel(export: Export, *, by: str) -> bool:
+    """Cancel an export that has not settled: one conditional UPDATE that also takes the lease
+    from whichever worker holds it, so that worker's next write raises LeaseLost and nothing
+    it made is published. False when the export settled first."""
+    now = timezone.now()
+    reason = f"Cancelled by {by}"
+    with transaction.atomic():
+        updated = Export.objects.filter(pk=export.pk, status__in=ACTIVE_STATUSES).update(
+            status=Status.CANCELLED,
+            failure_reason=reason,
+            cancelled_at=now,
+            cancelled_by_label=by,
+            lease_token="",
+            lease_expires_at=None,
+            time_left_seconds=None,
+            step=F("step") + 1,
+            updated_at=now,
+        )
+        if not updated:
+            return False
+        ExportEvent.objects.create(export=export, status=Status.CANCELLED, message=reason)
+    export.refresh_from_db()
+    return True

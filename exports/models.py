@@ -8,8 +8,10 @@ Auth0's request body all convert through it) and its file (``Export.file`` on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from django.conf import settings
@@ -33,6 +35,7 @@ class Status(models.TextChoices):
     VERIFYING = "verifying", "Verifying"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
     PURGED = "purged", "Purged"
 
 
@@ -43,7 +46,10 @@ ACTIVE_STATUSES = (
     Status.DOWNLOADING,
     Status.VERIFYING,
 )
-SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.PURGED)
+SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.CANCELLED, Status.PURGED)
+# Settled statuses whose requester is emailed (exports.notify).
+NOTIFIED_STATUSES = (Status.READY, Status.FAILED)
+NAME_MAX_LENGTH = 120
 
 
 class Format(models.TextChoices):
@@ -82,6 +88,10 @@ class ExportSpec:
     connection_name: str = ""
     limit: int | None = None
     source_query: str = ""
+    name: str = ""
+    # Row conditions (column, operator, value; joined with AND) kept from a filtered export,
+    # so its re-run or a template made from it keeps only the same rows.
+    conditions: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
@@ -96,6 +106,12 @@ class ExportSpec:
             connection_name=str(data.get("connection_name") or ""),
             limit=int(data["limit"]) if data.get("limit") else None,
             source_query=str(data.get("source_query") or ""),
+            name=str(data.get("name") or "")[:NAME_MAX_LENGTH],
+            conditions=[
+                {key: str(item.get(key) or "") for key in ("column", "operator", "value")}
+                for item in data.get("conditions") or []
+                if isinstance(item, Mapping)
+            ],
         )
 
     def as_data(self) -> dict[str, Any]:
@@ -107,6 +123,8 @@ class ExportSpec:
             "limit": self.limit,
             "fields": [dict(item) for item in self.fields],
             "source_query": self.source_query,
+            "name": self.name,
+            "conditions": [dict(item) for item in self.conditions],
         }
 
     def initial(self) -> dict[str, Any]:
@@ -116,6 +134,9 @@ class ExportSpec:
             "format": self.format,
             "limit": self.limit,
             "source_query": self.source_query,
+            "name": self.name,
+            "conditions": json.dumps(self.conditions) if self.conditions else "",
+            "keep_conditions": bool(self.conditions),
         }
 
     @property
@@ -158,7 +179,11 @@ class ExportQuerySet(models.QuerySet["Export"]):
         parent: Export | None = None,
         filter_conditions: Sequence[Mapping[str, str]] = (),
     ) -> Export:
-        """A new queued export with its first timeline entry (exports.tasks enqueues it)."""
+        """A new queued export with its first timeline entry (exports.tasks enqueues it).
+
+        With a parent it is a derivative (filter_conditions applied to the parent's kept file);
+        without one, the spec's conditions are applied to its own Auth0 file."""
+        conditions = [dict(c) for c in (filter_conditions if parent else spec.conditions)]
         export = self.create(
             requested_by_id=requested_by.pk if requested_by else None,
             requested_by_label=requested_by.get_username() if requested_by else "",
@@ -168,11 +193,18 @@ class ExportQuerySet(models.QuerySet["Export"]):
             limit=spec.limit,
             fields=[dict(item) for item in spec.fields],
             source_query=spec.source_query,
+            name=spec.name,
             parent=parent,
-            filter_conditions=[dict(condition) for condition in filter_conditions],
+            filter_conditions=conditions,
+            filters_own_file=bool(conditions) and parent is None,
             heartbeat_at=timezone.now(),
         )
-        message = f"Filtered from export #{parent.pk}" if parent else "Saved"
+        if parent:
+            message = f"Filtered from export #{parent.pk}"
+        elif conditions:
+            message = "Saved; only the rows that meet its conditions are kept"
+        else:
+            message = "Saved"
         ExportEvent.objects.create(export=export, status=Status.QUEUED, message=message)
         return export
 
@@ -186,6 +218,9 @@ class Export(models.Model):
         related_name="exports",
     )
     requested_by_label = models.CharField(max_length=254, blank=True)
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH, blank=True, help_text="A label the requester gave it"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -229,6 +264,10 @@ class Export(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     verification = models.JSONField(default=dict, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by_label = models.CharField(max_length=254, blank=True)
+    # Set when the requester was emailed that it settled (exports.notify), so never twice.
+    notified_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
 
     # Filtered derivatives: rows of a ready parent export that match every condition.
@@ -236,6 +275,8 @@ class Export(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives"
     )
     filter_conditions = models.JSONField(default=list, blank=True)
+    # Conditions kept by a re-run or a template: applied to its own Auth0 file, no parent.
+    filters_own_file = models.BooleanField(default=False)
 
     objects = ExportQuerySet.as_manager()
 
@@ -260,7 +301,7 @@ class Export(models.Model):
     @property
     def is_derivative(self) -> bool:
         # Conditions stay when the parent row is deleted (parent is then NULL).
-        return bool(self.filter_conditions)
+        return bool(self.filter_conditions) and not self.filters_own_file
 
     def open_file(self) -> BinaryIO:
         """The kept .gz, streamed from storage; FileNotFoundError when it is gone.
@@ -311,7 +352,34 @@ class Export(models.Model):
             connection_name=self.connection_name,
             limit=self.limit,
             source_query=self.source_query,
+            name=self.name,
+            conditions=[dict(c) for c in self.filter_conditions],
         )
+
+    def stalled_until(self) -> datetime | None:
+        """When the recovery sweep sends a stalled export (no worker on it, no progress) to a
+        worker again, or None while it is moving (or settled)."""
+        if self.status not in ACTIVE_STATUSES or self.heartbeat_at is None:
+            return None
+        now = timezone.now()
+        if self.lease_expires_at is not None and self.lease_expires_at > now:
+            return None  # a worker holds it right now
+        if self.status == Status.QUEUED:
+            quiet = settings.EXPORT_QUEUED_GRACE_SECONDS
+            threshold: float = quiet
+        else:
+            quiet = settings.EXPORT_STALE_SECONDS
+            # Between two polls nobody holds the row for up to EXPORT_POLL_MAX_SECONDS.
+            threshold = max(settings.EXPORT_POLL_MAX_SECONDS * 2, 60)
+        if now - self.heartbeat_at < timedelta(seconds=threshold):
+            return None
+        due = max(self.heartbeat_at + timedelta(seconds=quiet), now)
+        return due + timedelta(seconds=float(settings.EXPORT_SWEEP_SECONDS))
+
+    @property
+    def label(self) -> str:
+        """The name it was given, or what it holds."""
+        return self.name or self.connection_label
 
 
 class ExportEvent(models.Model):

@@ -62,8 +62,8 @@ def advance(export_id: int, step: int) -> Next | None:
             fail(
                 c,
                 f"Gave up after {settings.EXPORT_STEP_ATTEMPTS} attempts at the same step "
-                f"(while {c.export.get_status_display().lower()}): each one ended without "
-                "finishing it, e.g. a worker that was stopped or lost.",
+                f"({c.export.get_status_display().lower()}): each attempt ended without "
+                "finishing it, for example because the worker was stopped or lost. Run it again.",
             )
             return None
         if c.export.is_derivative:
@@ -76,8 +76,10 @@ def advance(export_id: int, step: int) -> Next | None:
     except SoftTimeLimitExceeded:
         fail(
             c,
-            f"The step ran past the soft time limit of {settings.EXPORT_TASK_SOFT_TIME_LIMIT} s "
-            f"and was stopped (while {c.export.get_status_display().lower()}).",
+            f"The worker stopped the export: one step ({c.export.get_status_display().lower()}) "
+            f"ran longer than its soft time limit of "
+            f"{_duration(settings.EXPORT_TASK_SOFT_TIME_LIMIT)}. Run it again; a smaller export "
+            "(a limit, or one connection) finishes sooner.",
         )
         return None
     except (TransientError, DatabaseError):
@@ -108,7 +110,11 @@ def _advance_auth0(c: Claim) -> Next | None:
         fail(c, f"Auth0 refused the export: {exc}")
         return None
     if job is None:
-        fail(c, "Auth0 no longer knows this job (job data is deleted after 24 hours).")
+        fail(
+            c,
+            "Auth0 no longer has this export job (Auth0 deletes a job after 24 hours). "
+            "Run the export again.",
+        )
         return None
 
     auth0_status = str(job.get("status") or "")
@@ -120,7 +126,12 @@ def _advance_auth0(c: Claim) -> Next | None:
         return _fetch_and_publish(c, job)
 
     if _job_expired(export):
-        fail(c, f"Auth0's job did not complete within 24 hours (last status {auth0_status!r}).")
+        fail(
+            c,
+            f"Auth0 had not finished its export job after 24 hours (it last said "
+            f"“{auth0_status or 'nothing'}”), and Auth0 deletes a job after 24 hours. Run it "
+            "again, perhaps with a limit or one connection.",
+        )
         return None
     percentage = _int_or_none(job.get("percentage_done"))
     time_left = _int_or_none(job.get("time_left_seconds"))
@@ -209,6 +220,15 @@ def _job_expired(export: Export) -> bool:
     return timezone.now() - started > AUTH0_JOB_LIFETIME
 
 
+def _duration(seconds: float) -> str:
+    """3300 -> "55 minutes", 90 -> "90 seconds", 7200 -> "2 hours"."""
+    if seconds < 120:
+        return f"{seconds:g} seconds"
+    if seconds < 7200:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds / 3600:g} hours"
+
+
 def poll_delay(time_left_seconds: int | None, poll_count: int) -> float:
     """Seconds until the next poll: about half the time Auth0 says is left, else an
     exponential backoff; never below the minimum the rate limit allows."""
@@ -273,7 +293,13 @@ def _fetch_and_publish(c: Claim, job: dict[str, Any]) -> Next | None:
                 last_error = exc.reason
                 note(export, f"Download attempt {attempt} arrived damaged ({exc.reason})")
             else:
-                _publish(c, result, target)
+                if export.filters_own_file:
+                    target.seek(0)
+                    _filter_and_publish(
+                        c, target, f"Auth0's file has {result.rows} rows; keeping those"
+                    )
+                else:
+                    _publish(c, result, target)
                 return None
         location = ""
         c.beat(force=True)
@@ -376,9 +402,6 @@ def _derive(c: Claim) -> None:
             f"({parent.get_status_display().lower()}).",
         )
         return
-    conditions = [derive.Condition(**condition) for condition in export.filter_conditions]
-    described = " and ".join(derive.describe(condition) for condition in conditions)
-    transition(c, Status.RUNNING, f"Keeping the rows of export #{parent.pk} where {described}")
     try:
         source = parent.open_file()
     except FileNotFoundError:
@@ -387,7 +410,18 @@ def _derive(c: Claim) -> None:
             f"The file of export #{parent.pk}, which it is filtered from, is no longer in storage.",
         )
         return
-    with source, tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-") as built:
+    with source:
+        _filter_and_publish(c, source, f"Keeping the rows of export #{parent.pk}")
+
+
+def _filter_and_publish(c: Claim, source: BinaryIO, what: str) -> None:
+    """Keep the rows of `source` (a kept .gz) that meet the export's conditions, verify the
+    result like a download and publish it."""
+    export = c.export
+    conditions = [derive.Condition(**condition) for condition in export.filter_conditions]
+    described = " and ".join(derive.describe(condition) for condition in conditions)
+    transition(c, Status.RUNNING, f"{what} where {described}")
+    with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-") as built:
         try:
             made = derive.derive(
                 source,

@@ -79,8 +79,9 @@ def create_export(
 def sweep_exports() -> int:
     """Send again the exports nobody works on (see exports.lease.stale)."""
     sent = 0
-    for export_id, step in lease.stale():
+    for export_id, step, message in lease.stale():
         if run_export.apply_async((export_id, step)) is not None:
+            lease.resumed(export_id, message)
             sent += 1
     return sent
 

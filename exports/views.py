@@ -18,9 +18,16 @@ from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import derive, downloads, preview, retention, tasks
+from . import derive, downloads, lease, preview, retention, tasks
 from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
-from .forms import DeriveForm, ExportForm, TemplateNameForm, picker_rows
+from .forms import (
+    DeriveForm,
+    ExportForm,
+    HistoryFilterForm,
+    RenameForm,
+    TemplateNameForm,
+    picker_rows,
+)
 from .models import Export, ExportSpec, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
@@ -119,8 +126,9 @@ def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
         connection=export.connection_label,
         fields=len(export.fields),
         limit=export.limit,
+        **({"name": export.name} if export.name else {}),
     )
-    messages.success(request, f"Export #{export.pk} is queued.")
+    # The status block says "queued" while it is (and stops saying so once it moves on).
     return redirect(export)
 
 
@@ -157,7 +165,7 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Template “{form.cleaned_data['name']}” saved.")
     else:
         messages.error(request, "Name the template to save it.")
-    return redirect("exports:history")
+    return redirect(export)
 
 
 @require_POST
@@ -173,13 +181,77 @@ def delete_template(request: StaffRequest, pk: int) -> HttpResponse:
 @vary_on_headers("HX-Request")
 @requires(Capability.RUN_EXPORTS)
 def history(request: StaffRequest) -> HttpResponse:
-    exports = Export.objects.visible_to(request.user).select_related("requested_by", "parent")
+    visible = Export.objects.visible_to(request.user)
+    requesters = sorted(
+        {label for label in visible.values_list("requested_by_label", flat=True) if label}
+    )
+    form = HistoryFilterForm(
+        request.GET if request.GET.keys() - {"page"} else None, requesters=requesters
+    )
+    exports = form.apply(visible.select_related("requested_by", "parent"))
     page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "exports/history.html",
-        {"page": page, "retention_days": settings.EXPORT_RETENTION_DAYS},
+        {
+            "page": page,
+            "form": form,
+            "filtered": form.filtered(),
+            "total": visible.count(),
+            "retention_days": settings.EXPORT_RETENTION_DAYS,
+        },
     )
+
+
+@require_POST
+@requires(Capability.RUN_EXPORTS)
+def rename(request: StaffRequest, pk: int) -> HttpResponse:
+    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(error) for error in form.errors["name"]))
+        return redirect(export)
+    before, after = export.name, form.cleaned_data["name"]
+    if before != after:
+        Export.objects.filter(pk=export.pk).update(name=after)
+        audit.record(request, "exports.rename", target=f"export #{pk}", before=before, after=after)
+    messages.success(
+        request, f"Export #{pk} is named “{after}”." if after else f"Export #{pk} has no name now."
+    )
+    return redirect(export)
+
+
+@requires(Capability.RUN_EXPORTS)
+def cancel(request: StaffRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST cancels (the worker stops at its next step)."""
+    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    if export.is_settled:
+        messages.error(
+            request,
+            f"Export #{export.pk} has already settled ({export.get_status_display().lower()}); "
+            "there is nothing to cancel.",
+        )
+        return redirect(export)
+    if request.method != "POST":
+        return render(request, "exports/cancel.html", {"export": export})
+    who = request.user.get_username()
+    cancelled = lease.cancel(export, by=who)
+    audit.record(
+        request,
+        "exports.cancel",
+        target=f"export #{pk}",
+        outcome="cancelled" if cancelled else "already settled",
+    )
+    if cancelled:
+        messages.success(request, f"Export #{pk} is cancelled; no file will be kept.")
+    else:
+        export.refresh_from_db()
+        messages.error(
+            request,
+            f"Export #{pk} settled before it could be cancelled "
+            f"({export.get_status_display().lower()}).",
+        )
+    return redirect(export)
 
 
 @vary_on_headers("HX-Request")
@@ -199,6 +271,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
         context = {
             "export": export,
             "events": export.events.all(),
+            "stalled_until": export.stalled_until(),
             "file_missing": file_missing,
             "variants": downloads.variants_for(export)
             if export.is_ready and not file_missing
@@ -222,6 +295,8 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
         {
             "export": export,
             "events": export.events.all(),
+            "stalled_until": export.stalled_until(),
+            "rename_form": RenameForm(initial={"name": export.name}),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
             "variants": downloads.variants_for(export) if sample is not None else {},
@@ -260,15 +335,19 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, " ".join(form.all_messages()))
         return redirect(parent)
+    # The parent's own conditions (it may be filtered itself) hold for every row of its
+    # file, so the child keeps them too: its re-run and its templates then mean the same rows.
+    conditions = [*parent.filter_conditions]
+    conditions += [c for c in form.conditions() if c not in conditions]
     child = tasks.create_export(
-        parent.spec, requested_by=request.user, parent=parent, filter_conditions=form.conditions()
+        parent.spec, requested_by=request.user, parent=parent, filter_conditions=conditions
     )
     audit.record(
         request,
         "exports.derive",
         target=f"export #{child.pk}",
         parent=parent.pk,
-        conditions=form.conditions(),
+        conditions=" and ".join(derive.describe(derive.Condition(**c)) for c in form.conditions()),
     )
     messages.success(request, f"Export #{child.pk} will hold the matching rows of #{parent.pk}.")
     return redirect(child)

@@ -104,3 +104,31 @@ def filtered_events(
     if date_to:
         events = events.filter(at__date__lte=date_to)
     return events
+
+
+def readable_details(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's details as (label, text) for the audit page: ``from_export`` reads "From
+    export", True "yes", a list of conditions "logins_count greater 10", never a Python repr."""
+    return [(_label(key), _text(value)) for key, value in details.items()]
+
+
+def _label(key: str) -> str:
+    words = key.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        if {"column", "operator", "value"} <= value.keys():
+            operator = str(value["operator"]).replace("_", " ")
+            return f"{value['column']} {operator} “{value['value']}”"
+        return ", ".join(f"{_label(str(k)).lower()}: {_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(item, dict) for item in value):
+            return " and ".join(_text(item) for item in value) or "none"
+        return ", ".join(_text(item) for item in value) or "none"
+    return str(value)

@@ -57,6 +57,13 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+def check_date_range(form: forms.Form, cleaned: dict[str, Any]) -> None:
+    """A filter form's `date_from` must not be after its `date_to` (said at date_to)."""
+    date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+    if date_from and date_to and date_from > date_to:
+        form.add_error("date_to", "The end date is before the start date.")
+
+
 class AuditFilterForm(forms.Form):
     """The audit log's filters: a GET form, so a filtered view is a shareable URL."""
 
@@ -97,7 +104,5 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
-        if date_from and date_to and date_from > date_to:
-            self.add_error("date_to", "The end date is before the start date.")
+        check_date_range(self, cleaned)
         return cleaned

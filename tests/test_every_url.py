@@ -64,6 +64,8 @@ EXPECTED: dict[str, Need] = {
     "exports:new": Capability.RUN_EXPORTS,
     "exports:detail": Capability.RUN_EXPORTS,
     "exports:delete": Capability.RUN_EXPORTS,
+    "exports:cancel": Capability.RUN_EXPORTS,
+    "exports:rename": Capability.RUN_EXPORTS,
     "exports:derive": Capability.RUN_EXPORTS,
     "exports:save_template": Capability.RUN_EXPORTS,
     "exports:delete_template": Capability.RUN_EXPORTS,

@@ -342,6 +342,7 @@ def test_a_column_title_that_a_spreadsheet_would_run_is_refused_at_the_field(
         "r-INITIAL_FORMS": "0",
         "r-0-kind": "free",
         "r-0-name": "email",
+        "r-0-on": "on",
         "r-0-export_as": title,
         "r-0-order": "1",
     }

@@ -20,9 +20,11 @@ def builder_post(
     limit: str = "",
     connection: str = "",
     ticked: tuple[str, ...] = (),
+    unticked: tuple[str, ...] = (),
     **extra: str,
 ) -> dict[str, Any]:
-    """POST data as the builder sends it: ticked standard rows, then free-entry rows."""
+    """POST data as the builder sends it: ticked standard rows, then free-entry rows (their
+    Include box ticked, as the page does when a name is typed, unless named in `unticked`)."""
     data: dict[str, Any] = {"format": fmt, "limit": limit, "connection": connection, **extra}
     index = 0
     for name in ticked:
@@ -38,6 +40,8 @@ def builder_post(
                 f"r-{index}-order": str(index + 1),
             }
         )
+        if name not in unticked:
+            data[f"r-{index}-on"] = "on"
         index += 1
     data.update({"r-TOTAL_FORMS": str(index), "r-INITIAL_FORMS": "0"})
     return data
@@ -237,3 +241,34 @@ def test_a_template_needs_a_name(admin_client_: Client) -> None:
     assert "Name the template to save it." in response.content.decode()
     assert not ExportTemplate.objects.exists()
     assert not Export.objects.exists()
+
+
+def test_the_include_box_decides_on_typed_in_rows_too(admin_client_: Client) -> None:
+    # Typed in, then unticked: the row stays out (it used to be exported all the same).
+    data = builder_post([("email", ""), ("nickname", ""), ("name", "")], unticked=("nickname",))
+    response = admin_client_.post("/exports/new/", data)
+    assert response.status_code == 302
+    assert Export.objects.get().fields == [{"name": "email"}, {"name": "name"}]
+
+
+@pytest.mark.parametrize("path", ["identities[0]", "identities[1]", "identities[0].profileData"])
+def test_csv_refuses_object_valued_paths_like_whole_metadata(
+    admin_client_: Client, path: str
+) -> None:
+    response = admin_client_.post("/exports/new/", builder_post([("email", ""), (path, "")]))
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert f"CSV cannot hold the whole object “{path}”" in text
+    assert not Export.objects.exists()
+    # A leaf inside it is fine for CSV, and NDJSON takes the object.
+    leaf = f"{path}.email" if path.endswith("profileData") else f"{path}.connection"
+    assert admin_client_.post("/exports/new/", builder_post([(leaf, "")])).status_code == 302
+    ndjson = admin_client_.post("/exports/new/", builder_post([(path, "")], fmt="ndjson"))
+    assert ndjson.status_code == 302
+
+
+def test_the_csv_rule_message_has_a_place_beside_the_start_button(admin_client_: Client) -> None:
+    body = admin_client_.get("/exports/new/").content.decode()
+    button = body.index('id="submit-export"')
+    assert 'aria-describedby="submit-blocked"' in body[button - 200 : button + 200]
+    assert body.index('id="submit-blocked"') > button

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django import template
 
+from staff.audit import readable_details
+
 register = template.Library()
 
 
@@ -15,3 +17,9 @@ def cooloff_minutes(value: timedelta) -> str:
         hours = minutes // 60
         return f"{hours} hour{'s' if hours != 1 else ''}"
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+@register.filter
+def audit_details(details: dict[str, object]) -> list[tuple[str, str]]:
+    """An audit event's details in readable form (see staff.audit.readable_details)."""
+    return readable_details(details or {})

@@ -7,6 +7,7 @@
     var submit = document.getElementById("submit-export");
     var count = document.getElementById("field-count");
     var problem = document.getElementById("field-counter-error");
+    var blocked = document.getElementById("submit-blocked");
     var limit = form.querySelector("input[name=limit]");
     var sample = form.querySelector("input[name=sample]");
 
@@ -23,9 +24,22 @@
     function picked() {
       return Array.prototype.filter.call(form.querySelectorAll(".field-row"), function (row) {
         var box = row.querySelector(".field-on");
-        var free = row.classList.contains("kind-free");
-        return (box && box.checked) || (free && rowName(row) !== "");
+        return box && box.checked && rowName(row) !== "";
       });
+    }
+
+    // Typing a name into an empty row ticks its Include box (clearing it unticks), until
+    // the box is set by hand: the box is what the server honours.
+    function followName(input) {
+      var row = input.closest(".field-row");
+      var box = row && row.querySelector(".field-on");
+      if (!box || box.dataset.touched) { return; }
+      var wanted = input.value.trim() !== "";
+      if (box.checked !== wanted) {
+        box.checked = wanted;
+        var order = row.querySelector(".field-order");
+        if (wanted && order && !order.value) { order.value = String(nextOrder()); }
+      }
     }
 
     function update() {
@@ -34,7 +48,8 @@
       var objects = rows.filter(function (row) {
         var name = rowName(row);
         return row.classList.contains("is-object") ||
-          ["app_metadata", "user_metadata", "identities", "multifactor"].indexOf(name) !== -1;
+          ["app_metadata", "user_metadata", "identities", "multifactor"].indexOf(name) !== -1 ||
+          /^identities\[\d+\](\.profileData)?$/.test(name);
       });
       var messages = [];
       if (csv && rows.length > max) {
@@ -48,6 +63,11 @@
       form.classList.toggle("format-csv", csv);
       problem.textContent = messages.join(" ");
       problem.classList.toggle("hidden", messages.length === 0);
+      if (blocked) {
+        // Beside the disabled button too, so whoever reaches it knows why it is disabled.
+        blocked.textContent = messages.length ? "Start export is disabled: " + messages.join(" ") : "";
+        blocked.classList.toggle("hidden", messages.length === 0);
+      }
       submit.disabled = messages.length > 0;
       renderOrder();
     }
@@ -117,6 +137,7 @@
 
     form.addEventListener("change", function (event) {
       var target = event.target;
+      if (target.classList && target.classList.contains("field-on")) { target.dataset.touched = "1"; }
       if (target.classList && target.classList.contains("field-on") && target.checked) {
         var order = target.closest(".field-row").querySelector(".field-order");
         if (order && !order.value) { order.value = String(nextOrder()); }
@@ -128,7 +149,13 @@
       }
       update();
     });
-    form.addEventListener("input", update);
+    form.addEventListener("input", function (event) {
+      var target = event.target;
+      if (target.classList && target.classList.contains("field-name") && target.type === "text") {
+        followName(target);
+      }
+      update();
+    });
     update();
   }
 
