@@ -84,6 +84,42 @@ def create_verification(user_id: str, failure: str, switches: dict[str, Any]) ->
     return job
 
 
+def create_import(
+    *,
+    users: bytes,
+    connection_id: str,
+    connection_name: str,
+    upsert: bool,
+    external_id: str,
+    send_completion_email: bool,
+    switches: dict[str, Any],
+) -> ExportJob:
+    """A `users_import` job with its file kept beside it; the runner imports it
+    (sandbox.importing)."""
+    from sandbox import importing
+
+    now = faults.now()
+    job_id = new_job_id()
+    path = importing.users_file(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(users)
+    job = ExportJob.objects.create(
+        id=job_id,
+        type=ExportJob.USERS_IMPORT,
+        format="json",
+        connection_id=connection_id,
+        connection_name=connection_name,
+        upsert=upsert,
+        external_id=external_id,
+        send_completion_email=send_completion_email,
+        created_at=now,
+        run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
+        forced_failure=str(switches["job_fail"] or ""),
+    )
+    runner.wake()
+    return job
+
+
 def is_expired(job: ExportJob, now: dt.datetime | None = None) -> bool:
     age = (now or faults.now()) - job.created_at
     return age >= dt.timedelta(seconds=settings.SANDBOX_JOB_RETENTION_SECONDS)
@@ -148,6 +184,11 @@ def run(job_id: str, stopping: threading.Event | None = None) -> None:
         ExportJob.objects.filter(id=job_id).update(
             status=ExportJob.COMPLETED, finished_at=faults.now()
         )
+        return
+    if job.type == ExportJob.USERS_IMPORT:
+        from sandbox import importing
+
+        importing.run(job)
         return
     total = _estimate_total(job)
     ExportJob.objects.filter(id=job_id).update(rows_total=total, rows_done=0)
