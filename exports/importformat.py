@@ -32,20 +32,32 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, FormatChecker
 
 from exports import convert, streams
 from exports.csvformat import read_records, typed_value
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "auth0-import-user.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-_VALIDATOR = Draft7Validator(SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
+# Auth0 validates with z-schema, whose "email" format (validator.js isEmail) wants a dotted
+# domain; jsonschema's own check only looks for an "@".
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+\Z")
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("email")
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or (len(value) <= 254 and bool(_EMAIL.match(value)))
+
+
+_VALIDATOR = Draft7Validator(SCHEMA, format_checker=_FORMATS)
 ATTRIBUTES: tuple[str, ...] = tuple(SCHEMA["properties"])
 METADATA = ("app_metadata", "user_metadata")
 DATABASE_STRATEGY = "auth0"

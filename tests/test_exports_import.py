@@ -265,3 +265,10 @@ def test_the_schema_is_auth0s_with_its_source_noted() -> None:
     assert validation_errors({"email": "a@example.com", "user_metadata": "x"}) == [
         "user_metadata: 'x' is not of type 'object'"
     ]
+
+
+def test_an_email_needs_a_dotted_domain_as_auth0s_validator_wants() -> None:
+    assert validation_errors({"email": "someone@example.com"}) == []
+    assert validation_errors({"email": "someone@localhost"}) == [
+        "email: 'someone@localhost' is not a 'email'"
+    ]
