@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from django.conf import settings
 from django.db import transaction
-from jsonschema import Draft7Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 
 from sandbox import faults, indexing
+from sandbox.http import json_type
 from sandbox.job_models import ExportJob
 from sandbox.models import Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
@@ -61,15 +61,14 @@ CODES = {
     "maxProperties": "OBJECT_PROPERTIES_MAXIMUM",
 }
 
-_checker = FormatChecker(formats=())
+
+def _is_email(value: str) -> bool:
+    return len(value) <= 254 and bool(EMAIL_RE.match(value))
 
 
-@_checker.checks("email")
-def _is_email(value: object) -> bool:
-    return not isinstance(value, str) or (len(value) <= 254 and bool(EMAIL_RE.match(value)))
-
-
-_validator = Draft7Validator(json.loads(SCHEMA_PATH.read_text("utf-8")), format_checker=_checker)
+_validator = jsonschema_rs.Draft7Validator(
+    json.loads(SCHEMA_PATH.read_text("utf-8")), formats={"email": _is_email}, validate_formats=True
+)
 
 
 def users_file(job_id: str) -> Path:
@@ -87,46 +86,43 @@ def active_imports() -> int:
 # --- validation ----------------------------------------------------------------------------------
 
 
-def _path(error: ValidationError) -> str:
+def _path(error: jsonschema_rs.ValidationError) -> str:
     text = ""
-    for step in error.absolute_path:
+    for step in error.instance_path:
         text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
     return text
 
 
-def _text(error: ValidationError) -> str:
+def _text(error: jsonschema_rs.ValidationError) -> str:
     """z-schema's wording, which Auth0's messages carry."""
-    kind, value = error.validator, error.instance
-    if kind == "required":
-        missing = str(error.message).split("'")[1]
-        return f"Missing required property: {missing}"
-    if kind == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {})))
-        return f"Additional properties not allowed: {','.join(extra)}"
-    if kind == "type":
-        return f"Expected type {error.validator_value} but found type {_json_type(value)}"
-    if kind == "format":
-        return f"Object didn't pass validation for format {error.validator_value}: {value}"
-    if kind == "enum":
+    # `kind.value`: the keyword's detail (the missing property, the unexpected keys, the types...).
+    name, detail, value = error.kind.name, error.kind.value, error.instance
+    if name == "required":
+        return f"Missing required property: {detail}"
+    if name == "additionalProperties":
+        return f"Additional properties not allowed: {','.join(detail)}"
+    if name == "type":
+        return f"Expected type {detail[0]} but found type {json_type(value)}"
+    if name == "format":
+        return f"Object didn't pass validation for format {detail}: {value}"
+    if name == "enum":
         return f"No enum match for: {value}"
-    if kind == "pattern":
-        return f"String does not match pattern {error.validator_value}: {value}"
+    if name == "pattern":
+        return f"String does not match pattern {detail}: {value}"
     return str(error.message)
 
 
-def _json_type(value: Any) -> str:
-    from sandbox.http import json_type
-
-    return json_type(value)
-
-
 def _schema_errors(user: Any) -> list[dict[str, str]]:
+    if _validator.is_valid(user):
+        return []
     found = []
-    for error in sorted(_validator.iter_errors(user), key=lambda e: list(map(str, e.path))):
+    for error in sorted(
+        _validator.iter_errors(user), key=lambda e: [str(s) for s in e.instance_path]
+    ):
         path = _path(error)
         text = _text(error)
         entry = {
-            "code": CODES.get(str(error.validator), str(error.validator).upper()),
+            "code": CODES.get(error.kind.name, error.kind.name.upper()),
             "message": f"Error in {path} property - {text}" if path else text,
         }
         if path:

@@ -202,8 +202,8 @@ def test_users_auth0_would_refuse_are_named_and_kept_out_of_the_import_files() -
     assert [u["email"] for u in users_of(pieces)] == [profiles[n]["email"] for n in (0, 2, 4, 5)]
     rejected = [r for piece in pieces if isinstance(piece, Rejects) for r in json.loads(piece.data)]
     assert [r["errors"] for r in rejected] == [
-        ["email: 'not-an-address' is not a 'email'"],
-        ["'email' is a required property"],
+        ['email: "not-an-address" is not a "email"'],
+        ['"email" is a required property'],
         ["user_id: google-oauth2|1234 is not a database user's id (Auth0 imports only those)"],
     ]
     assert rejected[1]["user"] == {"user_id": "abc", "name": "No Email"}
@@ -263,12 +263,12 @@ def test_the_schema_is_auth0s_with_its_source_noted() -> None:
         "Additional properties are not allowed ('created_at' was unexpected)"
     ]
     assert validation_errors({"email": "a@example.com", "user_metadata": "x"}) == [
-        "user_metadata: 'x' is not of type 'object'"
+        'user_metadata: "x" is not of type "object"'
     ]
 
 
 def test_an_email_needs_a_dotted_domain_as_auth0s_validator_wants() -> None:
     assert validation_errors({"email": "someone@example.com"}) == []
     assert validation_errors({"email": "someone@localhost"}) == [
-        "email: 'someone@localhost' is not a 'email'"
+        'email: "someone@localhost" is not a "email"'
     ]

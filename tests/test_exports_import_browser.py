@@ -62,7 +62,7 @@ def test_the_import_plan_is_shown_and_the_file_downloads_with_the_keyboard(
                         "Math.round(e.getBoundingClientRect().right))"
                     )
                     problems.append(f"#{pk} at {width} px scrolls sideways: {wide}")
-        assert problems == [], '\n'.join(problems)
+        assert problems == [], "\n".join(problems)
 
         page.goto(f"{live_server.url}/exports/{everything}/")
         plan = page.get_by_role("region", name="Importing into Auth0")
