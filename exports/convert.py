@@ -20,6 +20,9 @@ Interface::
     zip_entries(entries) -> Iterator[bytes]
         A zip of ``(name, data)`` entries, streamed one entry at a time.
 
+    csv_titles_and_cells(source) -> Iterator[tuple[list[str], list[str]]]
+        A CSV export's header titles (Auth0's ``'`` dropped) beside each record's raw cells.
+
     csv_objects(source) -> Iterator[dict[str, object]]
         How a CSV export's rows become JSON objects: Auth0's escaping is undone (the leading ``'``
         dropped, ``""`` read as ``"``); raw ``true``/``false`` become booleans, raw numbers
@@ -82,7 +85,8 @@ def _csv_json_array(source: BinaryIO) -> Iterator[bytes]:
     yield b"]"
 
 
-def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
+def csv_titles_and_cells(source: BinaryIO) -> Iterator[tuple[list[str], list[str]]]:
+    """The header's titles (Auth0's leading ``'`` dropped) with each non-empty record's cells."""
     with io.TextIOWrapper(
         io.BufferedReader(_Inflated(source)), encoding="utf-8-sig", newline=""
     ) as text:
@@ -91,20 +95,26 @@ def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
         if header is None:
             return
         titles = [title[1:] if title.startswith("'") else title for title in header]
-        paths = _nesting(titles)
         for cells in records:
-            if not cells:
+            if cells:
+                yield titles, cells
+
+
+def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
+    paths: list[list[str]] | None = None
+    for titles, cells in csv_titles_and_cells(source):
+        if paths is None:
+            paths = _nesting(titles)
+        record: dict[str, Any] = {}
+        for keys, cell in zip(paths, cells, strict=False):
+            value = typed_value(cell)
+            if value is None:
                 continue
-            record: dict[str, Any] = {}
-            for keys, cell in zip(paths, cells, strict=False):
-                value = typed_value(cell)
-                if value is None:
-                    continue
-                target = record
-                for key in keys[:-1]:
-                    target = target.setdefault(key, {})
-                target[keys[-1]] = value
-            yield record
+            target = record
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = value
+        yield record
 
 
 def _nesting(titles: list[str]) -> list[list[str]]:

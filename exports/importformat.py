@@ -30,7 +30,6 @@ Interface::
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,7 +41,7 @@ import jsonschema_rs
 import orjson
 
 from exports import convert, streams
-from exports.csvformat import read_records, typed_value
+from exports.csvformat import typed_value
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "auth0-import-user.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -204,21 +203,12 @@ def _ndjson_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
 
 
 def _csv_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
-    with io.TextIOWrapper(
-        io.BufferedReader(convert._Inflated(source)), encoding="utf-8-sig", newline=""
-    ) as text:
-        records = read_records(text)
-        header = next(records, None)
-        if header is None:
-            return
-        titles = [title[1:] if title.startswith("'") else title for title in header]
-        for cells in records:
-            if cells:
-                yield {
-                    title: value
-                    for title, cell in zip(titles, cells, strict=False)
-                    if (value := typed_value(cell)) is not None
-                }
+    for titles, cells in convert.csv_titles_and_cells(source):
+        yield {
+            title: value
+            for title, cell in zip(titles, cells, strict=False)
+            if (value := typed_value(cell)) is not None
+        }
 
 
 def _nested(row: Mapping[str, Any], title: str, steps: Sequence[str]) -> Any:

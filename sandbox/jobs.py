@@ -42,6 +42,16 @@ def file_name(fmt: str) -> str:
     return f"{settings.SANDBOX_TENANT}.{fmt}.gz"
 
 
+def _schedule(switches: dict[str, Any]) -> dict[str, Any]:
+    """A new job's creation time, when it may run and its forced failure (the switches)."""
+    now = faults.now()
+    return {
+        "created_at": now,
+        "run_after": now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
+        "forced_failure": str(switches["job_fail"] or ""),
+    }
+
+
 def create(
     *,
     fmt: str,
@@ -51,7 +61,6 @@ def create(
     connection_name: str,
     switches: dict[str, Any],
 ) -> ExportJob:
-    now = faults.now()
     job = ExportJob.objects.create(
         id=new_job_id(),
         format=fmt,
@@ -59,9 +68,7 @@ def create(
         limit=limit,
         connection_id=connection_id,
         connection_name=connection_name,
-        created_at=now,
-        run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
-        forced_failure=str(switches["job_fail"] or ""),
+        **_schedule(switches),
     )
     runner.wake()
     return job
@@ -98,7 +105,6 @@ def create_import(
     (sandbox.importing)."""
     from sandbox import importing
 
-    now = faults.now()
     job_id = new_job_id()
     path = importing.users_file(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,9 +118,7 @@ def create_import(
         upsert=upsert,
         external_id=external_id,
         send_completion_email=send_completion_email,
-        created_at=now,
-        run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
-        forced_failure=str(switches["job_fail"] or ""),
+        **_schedule(switches),
     )
     runner.wake()
     return job

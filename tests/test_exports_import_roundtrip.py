@@ -28,7 +28,7 @@ from exports import tasks
 from exports.fields import CONNECTIONS_CACHE_KEY
 from exports.models import Status
 from tests.fixtures.celery import drive, wait_for
-from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox import SandboxServer, point_dashboard_at
 from tests.test_sandbox_imports import SOURCE_ID, TARGET, TARGET_ID, start
 
 SOURCE = "Username-Password-Authentication"
@@ -94,11 +94,7 @@ def profiles(server: SandboxServer, connection: str) -> dict[str, dict[str, Any]
 def fresh_sandbox(tmp_path: Path, settings: Any) -> Iterator[SandboxServer]:
     server = start(tmp_path / "sandbox")
     server.set_faults(rate_limit_plan="off")
-    settings.AUTH0_BASE_URL = server.base_url
-    settings.AUTH0_DOMAIN = server.domain
-    settings.AUTH0_CLIENT_ID = server.client_id
-    settings.AUTH0_CLIENT_SECRET = server.client_secret
-    settings.AUTH0_AUDIENCE = server.audience
+    point_dashboard_at(settings, server)
     cache.delete(CONNECTIONS_CACHE_KEY)
     try:
         yield server

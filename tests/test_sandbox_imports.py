@@ -22,7 +22,7 @@ from auth0.management import Auth0, BadRequestError
 import management_api
 from management_api.errors import PermanentError
 from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
 
 TARGET_ID = "con_ImportTarget0001"
 TARGET = "import-target"
@@ -83,11 +83,7 @@ def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
 @pytest.fixture
 def ours(sandbox: SandboxServer, settings: Any) -> SandboxServer:
     """The dashboard's Management API client pointed at this sandbox."""
-    settings.AUTH0_BASE_URL = sandbox.base_url
-    settings.AUTH0_DOMAIN = sandbox.domain
-    settings.AUTH0_CLIENT_ID = sandbox.client_id
-    settings.AUTH0_CLIENT_SECRET = sandbox.client_secret
-    settings.AUTH0_AUDIENCE = sandbox.audience
+    point_dashboard_at(settings, sandbox)
     return sandbox
 
 
