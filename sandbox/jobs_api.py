@@ -487,7 +487,13 @@ def create_import(request: HttpRequest) -> HttpResponse:
     upload = files.get("users")
     if upload is None:
         return _multipart_error("Must provide 'users' file as multipart part.")
-    users = upload.read()
+    users = upload.read(importing.MAX_PAYLOAD_BYTES + 1)
+    if len(users) > importing.MAX_PAYLOAD_BYTES:
+        # A chunked request has no Content-Length: its file is measured instead.
+        return api_error(
+            413,
+            f"Payload content length greater than maximum allowed: {importing.MAX_PAYLOAD_BYTES}.",
+        )
     if not users:
         return _multipart_error("Users file must not be empty.")
     connection_id = parts.get("connection_id")

@@ -281,6 +281,27 @@ def test_requests_auth0_refuses(api: httpx.Client, sandbox: SandboxServer) -> No
         "Payload content length greater than maximum allowed: 512000.",
         None,
     )
+    # Sent chunked (no Content-Length): the file itself is measured.
+    boundary = "chunkedboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="connection_id"\r\n\r\n'
+            f'{TARGET_ID}\r\n--{boundary}\r\nContent-Disposition: form-data; name="users"; '
+            f'filename="users.json"\r\nContent-Type: application/json\r\n\r\n'
+        ).encode()
+        + big
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    chunked = api.post(
+        "/api/v2/jobs/users-imports",
+        content=iter([body[:1000], body[1000:]]),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert "content-length" not in chunked.request.headers
+    assert refused(chunked)[:2] == (
+        413,
+        "Payload content length greater than maximum allowed: 512000.",
+    )
     assert refused(api.post("/api/v2/jobs/users-imports", json=[])) == (
         400,
         "Payload validation error: 'Invalid multipart payload format'.",
