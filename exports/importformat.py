@@ -121,6 +121,11 @@ def _column(title: str, name: str) -> Column:
     return Column(title, name, reason="not an attribute of Auth0's import schema")
 
 
+def _enclosing(target: tuple[str, ...], targets: list[tuple[str, ...]]) -> tuple[str, ...] | None:
+    """Another kept path that holds ``target`` (``user_metadata`` for ``user_metadata.plan``)."""
+    return next((o for o in targets if o != target and target[: len(o)] == o), None)
+
+
 def plan(
     fields: Sequence[Mapping[str, str]],
     *,
@@ -137,18 +142,7 @@ def plan(
     # same key twice: the whole object wins.
     targets = [column.target for column in columns if column.kept]
     for index, column in enumerate(columns):
-        inside = (
-            next(
-                (
-                    other
-                    for other in targets
-                    if other != column.target and column.target[: len(other)] == other
-                ),
-                None,
-            )
-            if column.kept
-            else None
-        )
+        inside = _enclosing(column.target, targets) if column.kept else None
         if inside is not None:
             columns[index] = Column(
                 column.title, column.name, reason=f"already inside {'.'.join(inside)}"
@@ -336,7 +330,7 @@ def import_files(
 
 @dataclass
 class Download:
-    """Either one JSON file (``single``) or the pieces of a zip, streamed as they come."""
+    """One JSON file or a zip of them, named and typed, with its bytes streamed as they come."""
 
     filename: str
     content_type: str
