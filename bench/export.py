@@ -1,4 +1,4 @@
-"""Export data path benchmark: ingest, import-ready conversion and filtered derivative.
+"""Export data path benchmark: ingest, JSON array conversion and filtered derivative.
 
 Usage::
 
@@ -11,7 +11,8 @@ Each figure is printed beside its baseline measured in the same run on the same 
 - ingest (download over loopback HTTP, gunzip, verify every row, count, SHA-256, store) against
   ``curl -s URL | gzip -dc | wc -l``; the ingest runs in a child process so its peak RSS is the
   worker's peak memory;
-- import-ready JSON (NDJSON -> JSON array) against ``gzip -dc | jq -c -s .``;
+- the rows as one JSON array (NDJSON -> JSON array) against ``gzip -dc | jq -c -s .``
+  (Auth0's import format: ``bench/import_json.py``);
 - filtered derivative against ``gzip -dc | mlr --csv filter '$last_login >= "..."'``.
 
 When no Auth0-style file is given, a realistic one is generated (OWASP-escaped CSV and NDJSON keyed
@@ -388,7 +389,7 @@ def main() -> None:
             results[f"ingest_{fmt}"] = base_s / ours_s
 
         raw_ndjson = sum(len(piece) for piece in _gunzipped(ndjson_path))
-        print(f"Import-ready JSON (NDJSON -> one JSON array, {mb(raw_ndjson):.1f} MB)")
+        print(f"JSON array of the rows (NDJSON -> one JSON array, {mb(raw_ndjson):.1f} MB)")
         converted = [
             child(_CONVERT_CHILD, str(ndjson_path), str(work / "users.json"), "ndjson")
             for _ in range(args.rounds)

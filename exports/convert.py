@@ -1,4 +1,4 @@
-"""Streaming download variants of a stored export: plain bytes, a JSON array, a zip of JSON parts.
+"""Streaming download variants of a stored export: plain bytes, a JSON array, a streamed zip.
 
 Every function takes a readable binary file object holding a stored ``.gz`` (as written by
 :func:`exports.ingest.ingest`, so already verified: ``storages["exports"].open(name)``, local or
@@ -11,18 +11,20 @@ Interface::
         The CSV or NDJSON bytes exactly as Auth0 wrote them, gunzipped.
 
     json_array(source, *, fmt="ndjson") -> Iterator[bytes]
-        Import-ready JSON: one JSON array of user objects (Auth0's users-imports format).
+        The rows as one JSON array, keys as exported (the column titles). Not Auth0's import
+        format: exports.importformat makes that.
         NDJSON: the lines are spliced into ``[line,line,...]`` byte for byte, no re-encoding
         (the file must have passed ingest: no blank lines).
         CSV: each row becomes an object keyed by the header titles (see ``csv_objects``).
 
-    json_parts_zip(source, *, fmt="ndjson", max_part_bytes=500_000, stem="users") -> Iterator[bytes]
-        A zip (streamed, data descriptors, ZIP64 when needed) of ``users-0001.json``,
-        ``users-0002.json``... each a JSON array of at most ``max_part_bytes`` bytes (Auth0's
-        import limit is 500 KB). A single user larger than that gets a part of its own.
+    zip_entries(entries) -> Iterator[bytes]
+        A zip of ``(name, data)`` entries, streamed one entry at a time.
+
+    csv_titles_and_cells(source) -> Iterator[tuple[list[str], list[str]]]
+        A CSV export's header titles (Auth0's ``'`` dropped) beside each record's raw cells.
 
     csv_objects(source) -> Iterator[dict[str, object]]
-        How a CSV export becomes import-ready JSON: Auth0's escaping is undone (the leading ``'``
+        How a CSV export's rows become JSON objects: Auth0's escaping is undone (the leading ``'``
         dropped, ``""`` read as ``"``); raw ``true``/``false`` become booleans, raw numbers
         numbers, dates stay strings, empty cells are left out. A dotted title such as
         ``user_metadata.plan`` nests (``{"user_metadata": {"plan": ...}}``) unless it clashes with
@@ -34,7 +36,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Literal
 
 import orjson
@@ -83,7 +85,8 @@ def _csv_json_array(source: BinaryIO) -> Iterator[bytes]:
     yield b"]"
 
 
-def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
+def csv_titles_and_cells(source: BinaryIO) -> Iterator[tuple[list[str], list[str]]]:
+    """The header's titles (Auth0's leading ``'`` dropped) with each non-empty record's cells."""
     with io.TextIOWrapper(
         io.BufferedReader(_Inflated(source)), encoding="utf-8-sig", newline=""
     ) as text:
@@ -92,20 +95,26 @@ def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
         if header is None:
             return
         titles = [title[1:] if title.startswith("'") else title for title in header]
-        paths = _nesting(titles)
         for cells in records:
-            if not cells:
+            if cells:
+                yield titles, cells
+
+
+def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
+    paths: list[list[str]] | None = None
+    for titles, cells in csv_titles_and_cells(source):
+        if paths is None:
+            paths = _nesting(titles)
+        record: dict[str, Any] = {}
+        for keys, cell in zip(paths, cells, strict=False):
+            value = typed_value(cell)
+            if value is None:
                 continue
-            record: dict[str, Any] = {}
-            for keys, cell in zip(paths, cells, strict=False):
-                value = typed_value(cell)
-                if value is None:
-                    continue
-                target = record
-                for key in keys[:-1]:
-                    target = target.setdefault(key, {})
-                target[keys[-1]] = value
-            yield record
+            target = record
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = value
+        yield record
 
 
 def _nesting(titles: list[str]) -> list[list[str]]:
@@ -117,19 +126,6 @@ def _nesting(titles: list[str]) -> list[list[str]]:
     if prefixes & leaves or len(leaves) != len(nested):
         return [[title] for title in titles]
     return nested
-
-
-def _json_records(source: BinaryIO, fmt: str) -> Iterator[bytes]:
-    if fmt == "csv":
-        dumps = orjson.dumps
-        for record in csv_objects(source):
-            yield dumps(record)
-        return
-    for block in streams.records(uncompressed(source), "ndjson"):
-        for line in block.split(b"\n"):
-            line = line.strip()
-            if line:
-                yield line
 
 
 class _Inflated(io.RawIOBase):
@@ -172,38 +168,15 @@ class _Sink(io.RawIOBase):
         return out
 
 
-def json_parts_zip(
-    source: BinaryIO,
-    *,
-    fmt: str = "ndjson",
-    max_part_bytes: int = 500_000,
-    stem: str = "users",
-) -> Iterator[bytes]:
+def zip_entries(entries: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    """A zip of (name, data) entries, streamed: each entry's compressed bytes are yielded as soon
+    as it is written (data descriptors, ZIP64 when needed), so only one entry is held at a time."""
     sink = _Sink()
     stamp = time.gmtime()[:6]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as archive:
-        number = 0
-
-        def add(records: list[bytes]) -> bytes:
-            nonlocal number
-            number += 1
-            info = zipfile.ZipInfo(f"{stem}-{number:04d}.json", date_time=stamp)
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, b"[" + b",".join(records) + b"]")
-            return sink.take()
-
-        part: list[bytes] = []
-        size = 2
-        budget = max_part_bytes
-        for record in _json_records(source, fmt):
-            extra = len(record) + (1 if part else 0)
-            if part and size + extra > budget:
-                yield add(part)
-                part = []
-                size = 2
-                extra = len(record)
-            part.append(record)
-            size += extra
-        if part or number == 0:
-            yield add(part)
+            archive.writestr(info, data)
+            yield sink.take()
     yield sink.take()

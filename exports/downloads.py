@@ -1,5 +1,6 @@
-"""Download variants of a kept export, streamed: the original .gz, the uncompressed file,
-import-ready JSON (a JSON array), and that JSON split into parts of at most 500 KB in a zip.
+"""Download variants of a kept export, streamed: the original .gz, the uncompressed file, the
+rows as one JSON array, and (when the export can be imported) Auth0's bulk-import format
+(exports.importformat): one .json, or a .zip of ≤500 KB parts.
 
 The kept file is opened before a response is made, so a file that is gone from storage is a
 FileNotFoundError for the view (a 404), never a response that breaks off half-way."""
@@ -13,22 +14,45 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.text import slugify
 
-from . import convert
+from management_api.errors import ManagementApiError
+
+from . import convert, importformat
+from .fields import connections
 from .models import Export, Format
 
-JSON_PART_BYTES = 500_000
+IMPORT_LABEL = "Import-ready JSON for Auth0 (.json, or a .zip of ≤500 KB parts)"
 
 
-def variants_for(export: Export) -> dict[str, str]:
-    """Variant slug -> button label, for a ready export."""
+def import_plan(export: Export) -> importformat.Plan:
+    """What an Auth0 import file of this export would hold, or why there can be none."""
+    strategy: str | None = None
+    if export.connection_id:
+        try:
+            found = next((c for c in connections() if c["id"] == export.connection_id), None)
+        except ManagementApiError:
+            found = None
+        strategy = found["strategy"] if found else None
+    return importformat.plan(
+        export.fields,
+        connection_id=export.connection_id,
+        connection_name=export.connection_name,
+        strategy=strategy,
+    )
+
+
+def variants_for(export: Export, plan: importformat.Plan | None = None) -> dict[str, str]:
+    """Variant slug -> button label, for a ready export. The import file only when the
+    export can become one (``plan``, computed when not given)."""
     ext = export.file_extension
     raw_label = "CSV" if export.format == Format.CSV else "NDJSON"
-    return {
+    variants = {
         "original": f"Original .{ext}.gz",
         "uncompressed": f"{raw_label} (.{ext})",
-        "json": "Import-ready JSON (array)",
-        "json-parts": "Import-ready JSON in ≤500 KB parts (.zip)",
+        "json": "JSON array of the rows (keys as exported)",
     }
+    if (plan or import_plan(export)).possible:
+        variants["import"] = IMPORT_LABEL
+    return variants
 
 
 def filename(export: Export, variant: str) -> str:
@@ -42,7 +66,7 @@ def filename(export: Export, variant: str) -> str:
         "original": f"{stem}.{ext}.gz",
         "uncompressed": f"{stem}.{ext}",
         "json": f"{stem}.json",
-        "json-parts": f"{stem}.json-parts.zip",
+        "import": f"{stem}-import",
     }[variant]
 
 
@@ -50,22 +74,24 @@ def _streamed(export: Export, variant: str, source: BinaryIO) -> Iterator[bytes]
     with source:
         if variant == "uncompressed":
             yield from convert.uncompressed(source)
-        elif variant == "json":
-            yield from convert.json_array(source, fmt=export.format)
         else:
-            yield from convert.json_parts_zip(
-                source,
-                fmt=export.format,
-                max_part_bytes=JSON_PART_BYTES,
-                stem=f"userdesk-export-{export.pk}",
-            )
+            yield from convert.json_array(source, fmt=export.format)
+
+
+def _closing(chunks: Iterator[bytes], source: BinaryIO) -> Iterator[bytes]:
+    with source:
+        yield from chunks
 
 
 CONTENT_TYPES = {
     "uncompressed": "",
     "json": "application/json",
-    "json-parts": "application/zip",
 }
+
+
+def attachment_name(response: HttpResponseBase) -> str:
+    """The file name a response of :func:`response` gives its download."""
+    return response["Content-Disposition"].split('filename="', 1)[1].rstrip('"')
 
 
 def response(export: Export, variant: str) -> HttpResponseBase:
@@ -82,6 +108,23 @@ def response(export: Export, variant: str) -> HttpResponseBase:
             filename=name,
             content_type="application/gzip",
         )
+    if variant == "import":
+        # Up to two parts are read here to choose one .json or a .zip; the rest streams.
+        try:
+            made = importformat.download(
+                source,
+                fmt=export.format,
+                plan=import_plan(export),
+                stem=name,
+            )
+        except BaseException:
+            source.close()
+            raise
+        streaming = StreamingHttpResponse(
+            _closing(made.chunks, source), content_type=made.content_type
+        )
+        streaming["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+        return streaming
     content_type = CONTENT_TYPES[variant] or (
         "text/csv; charset=utf-8" if export.format == Format.CSV else "application/x-ndjson"
     )

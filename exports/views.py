@@ -268,14 +268,14 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             else "exports/detail.html#status"
         )
         file_missing = export.file_is_missing()
+        plan = downloads.import_plan(export) if export.is_ready and not file_missing else None
         context = {
             "export": export,
             "events": export.events.all(),
             "stalled_until": export.stalled_until(),
             "file_missing": file_missing,
-            "variants": downloads.variants_for(export)
-            if export.is_ready and not file_missing
-            else {},
+            "variants": downloads.variants_for(export, plan) if plan else {},
+            "import_plan": plan,
         }
         response = render(request, template, context)
         if export.is_settled:
@@ -285,10 +285,12 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
     sample: preview.Preview | None = None
     derive_form: DeriveForm | None = None
     file_missing = export.file_is_missing()
+    plan = None
     if export.is_ready and not file_missing:
         with export.open_file() as source:
             sample = preview.preview(source, fmt=export.format)
         derive_form = DeriveForm(columns=export.column_titles)
+        plan = downloads.import_plan(export)
     return render(
         request,
         "exports/detail.html",
@@ -299,7 +301,8 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             "rename_form": RenameForm(initial={"name": export.name}),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
-            "variants": downloads.variants_for(export) if sample is not None else {},
+            "variants": downloads.variants_for(export, plan) if plan else {},
+            "import_plan": plan,
             "preview": sample,
             "derive_form": derive_form,
             "conditions": [
@@ -377,6 +380,6 @@ def download(request: StaffRequest, pk: int, variant: str) -> HttpResponse:
         target=target,
         variant=variant,
         outcome="served",
-        filename=downloads.filename(export, variant),
+        filename=downloads.attachment_name(response),
     )
     return response

@@ -145,6 +145,52 @@ def create_users_export(spec: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def create_users_import(
+    users: bytes,
+    *,
+    connection_id: str,
+    upsert: bool = False,
+    external_id: str = "",
+    send_completion_email: bool = False,
+    filename: str = "users.json",
+) -> dict[str, Any]:
+    """POST /jobs/users-imports: `users` (a JSON array of at most 500 KB) into a database
+    connection. Multipart, as Auth0 requires. Not repeated after a timeout or a 5xx (the job
+    may exist; a second one would import twice), only after a 429, which Auth0 never processed.
+    `send_completion_email` defaults to False here (Auth0's default, true, mails every admin)."""
+    data = {
+        "connection_id": connection_id,
+        "upsert": "true" if upsert else "false",
+        "send_completion_email": "true" if send_completion_email else "false",
+    }
+    if external_id:
+        data["external_id"] = external_id
+    body = api_request(
+        "POST",
+        "/jobs/users-imports",
+        data=data,
+        files={"users": (filename, users, "application/json")},
+        safe_to_repeat=False,
+    )
+    if not isinstance(body, dict):
+        raise PermanentError("Auth0 answered the import request with an unexpected shape")
+    return body
+
+
+def get_job_errors(job_id: str) -> list[dict[str, Any]]:
+    """GET /jobs/{id}/errors: an import's per-user errors (`[{user, errors}]`), [] when Auth0
+    found none (its 204). A failed export job answers with the job object instead: returned as
+    a one-item list holding it."""
+    body = api_request("GET", f"/jobs/{quote(job_id, safe='')}/errors")
+    if body is None:
+        return []
+    if isinstance(body, dict):
+        return [body]
+    if not isinstance(body, list):
+        raise PermanentError("Auth0 answered the job errors request with an unexpected shape")
+    return body
+
+
 def get_job(job_id: str) -> dict[str, Any] | None:
     """GET /jobs/{id}; None when the job does not exist (any more)."""
     body = api_request("GET", f"/jobs/{quote(job_id, safe='')}", none_on_404=True)

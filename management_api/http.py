@@ -204,6 +204,8 @@ def send(
     json: Any = None,
     headers: Mapping[str, str] | None = None,
     safe_to_repeat: bool | None = None,
+    data: Mapping[str, str] | None = None,
+    files: Mapping[str, tuple[str, bytes, str]] | None = None,
 ) -> httpx.Response:
     """One logical request with bounded retries; returns any response that is not 429/5xx.
 
@@ -222,7 +224,14 @@ def send(
         server_delay: float | None = None
         try:
             response = http_client().request(
-                method, url, params=params, json=json, headers=headers, timeout=timeout
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                files=files,
+                headers=headers,
+                timeout=timeout,
             )
         except httpx.TimeoutException as exc:
             retryable = repeatable or isinstance(exc, httpx.ConnectTimeout)
@@ -392,11 +401,14 @@ def api_request(
     json: Any = None,
     none_on_404: bool = False,
     safe_to_repeat: bool | None = None,
+    data: Mapping[str, str] | None = None,
+    files: Mapping[str, tuple[str, bytes, str]] | None = None,
 ) -> Any:
     """Call `/api/v2{path}`; the parsed JSON body, None for 204 (or 404 when asked).
 
     `safe_to_repeat` (default: the method is idempotent) says whether a request that may
-    have reached Auth0 (a read timeout, a 5xx) can be sent again.
+    have reached Auth0 (a read timeout, a 5xx) can be sent again. `data` and `files` make a
+    multipart/form-data body (the users-imports job).
     """
     deadline = time.monotonic() + settings.AUTH0_DEADLINE_SECONDS
     shared = _budget.get()
@@ -412,6 +424,8 @@ def api_request(
         json=json,
         headers={"Authorization": f"Bearer {token}"},
         safe_to_repeat=safe_to_repeat,
+        data=data,
+        files=files,
     )
     if response.status_code == 401:
         # Revoked or expired early: one fresh token, one more try.
@@ -424,6 +438,8 @@ def api_request(
             json=json,
             headers={"Authorization": f"Bearer {token}"},
             safe_to_repeat=safe_to_repeat,
+            data=data,
+            files=files,
         )
     if response.status_code == 404 and none_on_404:
         return None

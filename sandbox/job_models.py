@@ -6,10 +6,11 @@ from django.db import models
 
 
 class ExportJob(models.Model):
-    """One job (`users_export` or `verification_email`): queued here so a restarted sandbox
-    resumes it."""
+    """One job (`users_export`, `users_import` or `verification_email`): queued here so a
+    restarted sandbox resumes it."""
 
     USERS_EXPORT = "users_export"
+    USERS_IMPORT = "users_import"
     VERIFICATION_EMAIL = "verification_email"
 
     PENDING = "pending"
@@ -40,6 +41,12 @@ class ExportJob(models.Model):
     rows_done = models.IntegerField(default=0)
     status_details = models.TextField(blank=True)
     file_name = models.CharField(max_length=255, blank=True)
+    # users_import only: the request's text parts, then the outcome (sandbox.importing).
+    upsert = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=255, blank=True)
+    send_completion_email = models.BooleanField(default=True)
+    summary = models.JSONField(null=True)
+    import_errors = models.JSONField(default=list)
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"

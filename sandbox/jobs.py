@@ -42,6 +42,16 @@ def file_name(fmt: str) -> str:
     return f"{settings.SANDBOX_TENANT}.{fmt}.gz"
 
 
+def _schedule(switches: dict[str, Any]) -> dict[str, Any]:
+    """A new job's creation time, when it may run and its forced failure (the switches)."""
+    now = faults.now()
+    return {
+        "created_at": now,
+        "run_after": now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
+        "forced_failure": str(switches["job_fail"] or ""),
+    }
+
+
 def create(
     *,
     fmt: str,
@@ -51,7 +61,6 @@ def create(
     connection_name: str,
     switches: dict[str, Any],
 ) -> ExportJob:
-    now = faults.now()
     job = ExportJob.objects.create(
         id=new_job_id(),
         format=fmt,
@@ -59,9 +68,7 @@ def create(
         limit=limit,
         connection_id=connection_id,
         connection_name=connection_name,
-        created_at=now,
-        run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
-        forced_failure=str(switches["job_fail"] or ""),
+        **_schedule(switches),
     )
     runner.wake()
     return job
@@ -79,6 +86,39 @@ def create_verification(user_id: str, failure: str, switches: dict[str, Any]) ->
         created_at=now,
         run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
         forced_failure=failure,
+    )
+    runner.wake()
+    return job
+
+
+def create_import(
+    *,
+    users: bytes,
+    connection_id: str,
+    connection_name: str,
+    upsert: bool,
+    external_id: str,
+    send_completion_email: bool,
+    switches: dict[str, Any],
+) -> ExportJob:
+    """A `users_import` job with its file kept beside it; the runner imports it
+    (sandbox.importing)."""
+    from sandbox import importing
+
+    job_id = new_job_id()
+    path = importing.users_file(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(users)
+    job = ExportJob.objects.create(
+        id=job_id,
+        type=ExportJob.USERS_IMPORT,
+        format="json",
+        connection_id=connection_id,
+        connection_name=connection_name,
+        upsert=upsert,
+        external_id=external_id,
+        send_completion_email=send_completion_email,
+        **_schedule(switches),
     )
     runner.wake()
     return job
@@ -148,6 +188,11 @@ def run(job_id: str, stopping: threading.Event | None = None) -> None:
         ExportJob.objects.filter(id=job_id).update(
             status=ExportJob.COMPLETED, finished_at=faults.now()
         )
+        return
+    if job.type == ExportJob.USERS_IMPORT:
+        from sandbox import importing
+
+        importing.run(job)
         return
     total = _estimate_total(job)
     ExportJob.objects.filter(id=job_id).update(rows_total=total, rows_done=0)

@@ -1,4 +1,4 @@
-"""Export jobs over HTTP: create, read, errors, and the signed download link."""
+"""Jobs over HTTP: export and import creation, read, errors, and the signed download link."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import faults, jobs
+from sandbox import faults, importing, jobs
 from sandbox.exporting import FieldPathError, parse_path
 from sandbox.http import (
     JSON_CONTENT_TYPE,
@@ -199,7 +200,28 @@ def _validated(body: Any) -> dict[str, Any]:
     return spec
 
 
+def _import_json(job: ExportJob) -> dict[str, Any]:
+    # The recorded key order (go-auth0 TestJobManager_ImportUsers.yaml).
+    body: dict[str, Any] = {
+        "type": job.type,
+        "status": job.status,
+        "connection_id": job.connection_id,
+    }
+    if job.status == ExportJob.COMPLETED and job.summary is not None:
+        body["summary"] = job.summary
+    if job.external_id:
+        body["external_id"] = job.external_id
+    body["connection"] = job.connection_name
+    body["created_at"] = _iso(job.created_at)
+    body["id"] = job.id
+    if job.status == ExportJob.FAILED:
+        body["status_details"] = job.status_details
+    return body
+
+
 def job_json(job: ExportJob, request: HttpRequest | None = None) -> dict[str, Any]:
+    if job.type == ExportJob.USERS_IMPORT:
+        return _import_json(job)
     if job.type == ExportJob.VERIFICATION_EMAIL:
         # Only these four keys, whatever the status (recorded).
         return {
@@ -338,6 +360,16 @@ def get_job_errors(request: HttpRequest, job_id: str) -> HttpResponse:
     job = _job_or_error(job_id)
     if isinstance(job, JsonResponse):
         return job
+    if job.type == ExportJob.USERS_IMPORT:
+        # Per-user errors; none (or a job that failed as a whole) is a 204 (§3).
+        if job.status != ExportJob.COMPLETED or not job.import_errors:
+            return HttpResponse(status=204, content_type=JSON_CONTENT_TYPE)
+        return JsonResponse(
+            job.import_errors,
+            safe=False,
+            content_type="application/json",
+            json_dumps_params={"ensure_ascii": False, "separators": (",", ":")},
+        )
     if job.status != ExportJob.FAILED:
         return HttpResponse(status=204, content_type=JSON_CONTENT_TYPE)
     body: dict[str, Any] = {
@@ -414,10 +446,82 @@ def download(request: HttpRequest, job_id: str, filename: str) -> HttpResponseBa
     )
 
 
-@csrf_exempt
-@login_not_required
-def not_emulated(request: HttpRequest) -> HttpResponse:
-    """A jobs endpoint the sandbox does not emulate: the unrouted 404, not a job-id 400."""
-    from sandbox.http import not_found
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() == "true"
 
-    return not_found(request)
+
+def _multipart_error(message: str) -> JsonResponse:
+    # errorCode UNCONFIRMED for these (auth0-api-imports.md §8.1): none is sent.
+    return api_error(400, message)
+
+
+@management_api(
+    scopes=("create:users",),
+    group="other",
+    forbidden="Insufficient scope; expected any of: create:users.",
+)
+def create_import(request: HttpRequest) -> HttpResponse:
+    """`POST /api/v2/jobs/users-imports`, checked in the order of auth0-api-imports.md §7."""
+    if request.method != "POST":
+        # The definition has no other method here: the unrouted 404, not a job-id 400.
+        from sandbox.http import not_found
+
+        return not_found(request)
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = 0
+    if length > importing.MAX_PAYLOAD_BYTES:
+        return api_error(
+            413,
+            f"Payload content length greater than maximum allowed: {importing.MAX_PAYLOAD_BYTES}.",
+        )
+    if request.content_type != "multipart/form-data":
+        return _multipart_error("Payload validation error: 'Invalid multipart payload format'.")
+    try:
+        parts, files = request.POST, request.FILES
+    except MultiPartParserError:
+        return _multipart_error("Payload validation error: 'Invalid multipart payload format'.")
+    upload = files.get("users")
+    if upload is None:
+        return _multipart_error("Must provide 'users' file as multipart part.")
+    users = upload.read(importing.MAX_PAYLOAD_BYTES + 1)
+    if len(users) > importing.MAX_PAYLOAD_BYTES:
+        # A chunked request has no Content-Length: its file is measured instead.
+        return api_error(
+            413,
+            f"Payload content length greater than maximum allowed: {importing.MAX_PAYLOAD_BYTES}.",
+        )
+    if not users:
+        return _multipart_error("Users file must not be empty.")
+    connection_id = parts.get("connection_id")
+    if connection_id is None:
+        return _multipart_error("Must provide 'connection_id' as multipart part.")
+    if not CONNECTION_ID.match(connection_id):
+        return _payload_error(
+            "'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id."
+        )
+    connection = Connection.objects.filter(id=connection_id).first()
+    if connection is None:
+        return _multipart_error("The connection does not exist.")
+    refused = importing.check_connection(connection)
+    if refused is not None:
+        return api_error(400, *refused)
+    if importing.active_imports() >= importing.MAX_ACTIVE_IMPORTS:
+        return api_error(
+            429,
+            f"There are {importing.MAX_ACTIVE_IMPORTS} active import users jobs, please wait "
+            "until some of them are finished and try again",
+        )
+    job = jobs.create_import(
+        users=users,
+        connection_id=connection.id,
+        connection_name=connection.name,
+        upsert=_flag(parts.get("upsert"), False),
+        external_id=parts.get("external_id") or "",
+        send_completion_email=_flag(parts.get("send_completion_email"), True),
+        switches=sandbox_switches(request),
+    )
+    return json_response(job_json(job), status=202)

@@ -33,8 +33,7 @@ urlpatterns = [
         support_api.verification_email,
         name="sandbox-verification-email",
     ),
-    # Not emulated (yet): answered as an unrouted path, not as a job id.
-    path("api/v2/jobs/users-imports", jobs_api.not_emulated, name="sandbox-users-imports"),
+    path("api/v2/jobs/users-imports", jobs_api.create_import, name="sandbox-users-imports"),
     path("api/v2/jobs/<str:job_id>", jobs_api.get_job, name="sandbox-job"),
     path("api/v2/jobs/<str:job_id>/errors", jobs_api.get_job_errors, name="sandbox-job-errors"),
     path(

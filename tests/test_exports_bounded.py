@@ -273,7 +273,7 @@ def test_a_ready_export_whose_file_is_gone_says_so_and_every_download_is_a_404(
     body = page.content.decode()
     assert f"The file of export #{export.pk} is no longer in storage" in body
     assert f"/exports/{export.pk}/download/" not in body
-    for variant in ("original", "uncompressed", "json", "json-parts"):
+    for variant in ("original", "uncompressed", "json", "import"):
         response = admin_client_.get(f"/exports/{export.pk}/download/{variant}/")
         assert response.status_code == 404, variant
         assert not response.streaming

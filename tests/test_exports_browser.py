@@ -99,7 +99,7 @@ def test_admin_builds_watches_and_downloads_an_export(
     assert len(lines) == 11
 
     with page.expect_download() as json_download:
-        page.get_by_role("link", name="Import-ready JSON (array)").click()
+        page.get_by_role("link", name="JSON array of the rows (keys as exported)").click()
     users = json.loads(Path(json_download.value.path()).read_text())
     assert len(users) == 10
     assert all(not user["Id"].startswith("'") for user in users)

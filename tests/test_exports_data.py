@@ -9,7 +9,6 @@ import io
 import json
 import sys
 import threading
-import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from exports.convert import csv_objects, json_array, json_parts_zip, uncompressed
+from exports.convert import csv_objects, json_array, uncompressed
 from exports.csvformat import format_header, format_row, unescape_raw_cell
 from exports.derive import Condition, derive, validate_conditions
 from exports.ingest import VerificationError, ingest
@@ -356,47 +355,6 @@ def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path
         {"Id": "auth0|2", "blocked": True, "note": "'leading"},
     ]
     assert list(csv_objects(src(path))) == array
-
-
-def test_json_parts_zip_splits_into_valid_arrays_within_the_size(tmp_path: Path) -> None:
-    records = ndjson_records(12_000)
-    path = gz(ndjson_bytes(records), tmp_path / "x.gz")
-
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(src(path), fmt="ndjson"))))
-
-    assert archive.testzip() is None
-    names = archive.namelist()
-    assert names[:2] == ["users-0001.json", "users-0002.json"]
-    parts = [archive.read(name) for name in names]
-    assert all(len(part) <= 500_000 for part in parts)
-    assert len(parts) > 2
-    assert [record for part in parts for record in json.loads(part)] == records
-
-
-def test_json_parts_zip_gives_an_oversized_user_a_part_of_its_own(tmp_path: Path) -> None:
-    records = ndjson_records(50)
-    records[10]["user_metadata"] = {"blob": "x" * 5_000}
-    path = gz(ndjson_bytes(records), tmp_path / "x.gz")
-
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(src(path), max_part_bytes=2_000))))
-
-    parts = [json.loads(archive.read(name)) for name in archive.namelist()]
-    assert [record for part in parts for record in part] == records
-    assert [records[10]] in parts
-    assert all(
-        len(archive.read(name)) <= 2_000
-        for name, part in zip(archive.namelist(), parts, strict=True)
-        if part != [records[10]]
-    )
-
-
-def test_json_parts_zip_of_csv(tmp_path: Path) -> None:
-    data, _, rows = csv_bytes(4_000)
-    path = gz(data, tmp_path / "x.gz")
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(json_parts_zip(src(path), fmt="csv"))))
-    records = [record for name in archive.namelist() for record in json.loads(archive.read(name))]
-    assert records == list(csv_objects(src(path)))
-    assert len(records) == len(rows)
 
 
 # --- derive --------------------------------------------------------------------------------

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +79,7 @@ def test_agents_and_outsiders_are_refused(
     for client in (agent_client, outsider_client):
         assert client.get("/exports/").status_code == 403
         assert client.get(f"/exports/{export.pk}/").status_code == 403
-        for variant in ("original", "uncompressed", "json", "json-parts"):
+        for variant in ("original", "uncompressed", "json", "import"):
             assert client.get(f"/exports/{export.pk}/download/{variant}/").status_code == 403
         assert client.post(f"/exports/{export.pk}/delete/").status_code == 403
     assert Export.objects.filter(pk=export.pk).exists()
@@ -167,25 +165,61 @@ def test_downloads_stream_every_variant_and_are_audited(
     assert isinstance(users, list)
     assert len(users) == 60
     assert not users[0]["email"].startswith("'")
-
-    response = admin_client_.get(f"/exports/{export.pk}/download/json-parts/")
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))  # type: ignore[attr-defined]
-    parts = [json.loads(archive.read(name)) for name in archive.namelist()]
-    assert sum(len(part) for part in parts) == 60
-    assert all(info.file_size <= 500_000 for info in archive.infolist())
+    # Every connection's users: no Auth0 import file, and the page says why.
+    assert admin_client_.get(f"/exports/{export.pk}/download/import/").status_code == 404
+    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert "No import-ready file is offered for this export" in page
+    assert "It holds all connections" in page
 
     variants = list(
         AuditEvent.objects.filter(action="exports.download")
         .order_by("at", "id")
         .values_list("details__variant", flat=True)
     )
-    assert variants == ["original", "uncompressed", "json", "json-parts"]
+    assert variants == ["original", "uncompressed", "json", "import"]
     assert (
         AuditEvent.objects.filter(
             action="exports.download", actor=export_admin, target=f"export #{export.pk}"
         ).count()
         == 4
     )
+
+
+def test_the_import_download_is_auth0s_import_format_named_before_download(
+    admin_client_: Client, export_admin: User
+) -> None:
+    # The defect: user_id kept auth0|, the builder's titles (Id, Connection) and keys outside
+    # Auth0's import schema (created_at) were in the "import-ready" JSON.
+    export = ready(
+        export_admin,
+        connection_id="con_Db1Pw2Xk9LmQ4RtZ",
+        connection_name="Username-Password-Authentication",
+    )
+    page = admin_client_.get(f"/exports/{export.pk}/")
+    body = page.content.decode()
+    assert f"/exports/{export.pk}/download/import/" in body
+    assert "Import-ready JSON for Auth0 (.json, or a .zip of ≤500 KB parts)" in body
+    plan = page.context["import_plan"]
+    assert [(c.title, ".".join(c.target) or c.reason) for c in plan.columns] == [
+        ("Id", "user_id"),
+        ("email", "email"),
+        ("created_at", "not an attribute of Auth0's import schema"),
+        ("Connection", "not an attribute of Auth0's import schema"),
+    ]
+    assert "left out: not an attribute of Auth0&#x27;s import schema" in body
+
+    response = admin_client_.get(f"/exports/{export.pk}/download/import/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    name = f"userdesk-export-{export.pk}-username-password-authentication-"
+    assert name in response["Content-Disposition"]
+    assert response["Content-Disposition"].endswith('-import.json"')
+    users = json.loads(b"".join(response.streaming_content))  # type: ignore[attr-defined]
+    assert len(users) == 60
+    assert all(set(user) == {"user_id", "email"} for user in users)
+    assert not any(user["user_id"].startswith("auth0|") for user in users)
+    served = AuditEvent.objects.get(action="exports.download", details__variant="import")
+    assert served.details["filename"].endswith("-import.json")
 
 
 def test_only_ready_exports_download(admin_client_: Client, export_admin: User) -> None:

@@ -323,6 +323,38 @@ def test_a_post_is_repeated_after_a_429(fake: Callable[..., FakeTenant]) -> None
     assert json.loads(tenant.api_requests[1].content) == {"format": "csv"}
 
 
+def test_an_import_is_multipart_and_not_repeated_after_a_server_error(
+    fake: Callable[..., FakeTenant],
+) -> None:
+    tenant = fake(status(503))
+    with pytest.raises(TransientError):
+        management_api.create_users_import(b"[]", connection_id="con_abcdefghijklmnop")
+    assert len(tenant.api_requests) == 1
+
+    job = {"id": "job_abcdefghijklmnop", "status": "pending", "type": "users_import"}
+    tenant = fake(status(429, {"Retry-After": "0"}), ok(job))
+    users = b'[{"email":"a@example.com"}]'
+    assert management_api.create_users_import(users, connection_id="con_abcdefghijklmnop") == job
+    sent = tenant.api_requests[1]
+    assert (sent.method, sent.url.path) == ("POST", "/api/v2/jobs/users-imports")
+    assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    body = sent.content
+    assert b'name="connection_id"\r\n\r\ncon_abcdefghijklmnop\r\n' in body
+    assert b'name="upsert"\r\n\r\nfalse\r\n' in body
+    assert b'name="send_completion_email"\r\n\r\nfalse\r\n' in body
+    assert b'name="external_id"' not in body
+    assert b'name="users"; filename="users.json"' in body
+    assert users in body
+
+
+def test_job_errors_are_a_list_and_none_is_empty(fake: Callable[..., FakeTenant]) -> None:
+    errors = [{"user": {"email": "a@example.com"}, "errors": [{"code": "DUPLICATED_USER"}]}]
+    fake(ok(errors))
+    assert management_api.get_job_errors("job_abcdefghijklmnop") == errors
+    fake(status(204))
+    assert management_api.get_job_errors("job_abcdefghijklmnop") == []
+
+
 def test_missing_user_is_none_and_the_id_is_url_encoded(fake: Callable[..., FakeTenant]) -> None:
     tenant = fake(status(404, message="The user does not exist.", errorCode="inexistent_user"))
     assert management_api.get_user("auth0|abc/def") is None

@@ -115,6 +115,23 @@ def _creatable_users_too(context: Any, body: Any) -> Any:
     return st.one_of(st.just(body), creatable)
 
 
+@schema.hook("flatmap_body")
+def _importable_files_too(context: Any, body: Any) -> Any:
+    """Random connection ids never exist and random files are rarely JSON arrays: also aim
+    imports at the database connection with a one-user file (sometimes a user that exists)."""
+    if context.operation.label != "POST /jobs/users-imports" or not isinstance(body, dict):
+        return st.just(body)
+    database_id = next(c[0] for c in CONNECTIONS if c[1] == DATABASE_CONNECTION)
+    importable = st.integers(0, 10**9).map(
+        lambda n: {
+            **body,
+            "connection_id": database_id,
+            "users": f'[{{"email": "fuzzimport{n % 50}@example.com"}}]'.encode(),
+        }
+    )
+    return st.one_of(st.just(body), importable)
+
+
 @pytest.fixture(scope="module")
 def fuzzed_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     server = make_sandbox_server(tmp_path_factory.mktemp("fuzzed-sandbox"), users=FUZZ_USERS)
@@ -122,6 +139,14 @@ def fuzzed_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
         server.set_faults(rate_limit_plan="off")
         with server.api() as api:
             job = api.post("/api/v2/jobs/users-exports", json={"format": "json", "limit": 3})
+            known_job_ids.append(job.json()["id"])
+            # An import with a per-user error, so /jobs/{id}/errors also answers its 200.
+            database_id = next(c[0] for c in CONNECTIONS if c[1] == DATABASE_CONNECTION)
+            job = api.post(
+                "/api/v2/jobs/users-imports",
+                data={"connection_id": database_id},
+                files={"users": ("users.json", b'[{"email": "x"}]', "application/json")},
+            )
             known_job_ids.append(job.json()["id"])
         yield server
     finally:

@@ -42,7 +42,9 @@ SKIPPED: dict[str, str] = {
     "TestConnectionManager_ReadByName/*": (
         "finds by name a connection the cassette created with POST /connections (not emulated)"
     ),
-    "TestJobManager_ImportUsers*.yaml": "user import jobs are not emulated",
+    "TestJobManager_ImportUsers*.yaml": (
+        "imports into a connection the cassette created with POST /connections (not emulated)"
+    ),
     "TestUserManager_GetUserLogs.yaml": (
         "the recorded read of a new user's log came right after the signup and found nothing "
         "(Auth0's logs arrive late); the sandbox logs the signup (`ss`) at once"
@@ -51,7 +53,10 @@ SKIPPED: dict[str, str] = {
         "the live tenant answered for the placeholder user id `UserID` with its own tokens; "
         "the sandbox has no such user"
     ),
-    "TestJobManager_ReadErrors.yaml": "reads the errors of a user import job (not emulated)",
+    "TestJobManager_ReadErrors.yaml": (
+        "reads the errors of an import into a connection the cassette created with "
+        "POST /connections (not emulated)"
+    ),
 }
 REASONS = {
     "not_emulated": "the sandbox does not emulate this operation",

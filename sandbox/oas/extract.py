@@ -30,6 +30,7 @@ EMULATED: tuple[tuple[str, str], ...] = (
     ("/users/{id}", "patch"),
     ("/connections", "get"),
     ("/jobs/users-exports", "post"),
+    ("/jobs/users-imports", "post"),
     ("/jobs/{id}", "get"),
     ("/jobs/{id}/errors", "get"),
     # Support actions (issue 8).
