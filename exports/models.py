@@ -30,6 +30,7 @@ class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted to Auth0"
     RUNNING = "running", "Running"
     DOWNLOADING = "downloading", "Downloading"
+    FILTERING = "filtering", "Filtering"
     VERIFYING = "verifying", "Verifying"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
@@ -41,6 +42,7 @@ ACTIVE_STATUSES = (
     Status.SUBMITTED,
     Status.RUNNING,
     Status.DOWNLOADING,
+    Status.FILTERING,
     Status.VERIFYING,
 )
 SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.PURGED)
@@ -82,6 +84,8 @@ class ExportSpec:
     connection_name: str = ""
     limit: int | None = None
     source_query: str = ""
+    # An exact search export: only the users this Auth0 search query matches (exports.exact).
+    match_query: str = ""
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
@@ -96,6 +100,7 @@ class ExportSpec:
             connection_name=str(data.get("connection_name") or ""),
             limit=int(data["limit"]) if data.get("limit") else None,
             source_query=str(data.get("source_query") or ""),
+            match_query=str(data.get("match_query") or ""),
         )
 
     def as_data(self) -> dict[str, Any]:
@@ -107,6 +112,7 @@ class ExportSpec:
             "limit": self.limit,
             "fields": [dict(item) for item in self.fields],
             "source_query": self.source_query,
+            "match_query": self.match_query,
         }
 
     def initial(self) -> dict[str, Any]:
@@ -116,7 +122,25 @@ class ExportSpec:
             "format": self.format,
             "limit": self.limit,
             "source_query": self.source_query,
+            "match_query": self.match_query,
         }
+
+    @property
+    def is_exact(self) -> bool:
+        return bool(self.match_query)
+
+    def exact_plan(self) -> Any:
+        """exports.exact.Plan: the job an exact export asks Auth0 for, and how it filters."""
+        from . import exact
+
+        return exact.plan_job(self.match_query, self.fields, self.format)
+
+    @property
+    def job_column_titles(self) -> list[str]:
+        """The titles of the file Auth0 writes (an exact export's holds the query's too)."""
+        if self.is_exact:
+            return list(self.exact_plan().job_titles)
+        return self.column_titles
 
     @property
     def column_titles(self) -> list[str]:
@@ -124,6 +148,16 @@ class ExportSpec:
 
     def auth0_body(self) -> dict[str, Any]:
         """The body of POST /api/v2/jobs/users-exports."""
+        if self.is_exact:
+            plan = self.exact_plan()
+            # Every user of the connection: the worker keeps the matches.
+            exact_body: dict[str, Any] = {
+                "format": "json" if plan.source_format == "ndjson" else "csv",
+                "fields": plan.auth0_fields(),
+            }
+            if self.connection_id:
+                exact_body["connection_id"] = self.connection_id
+            return exact_body
         body: dict[str, Any] = {
             "format": "json" if self.format == Format.NDJSON else "csv",
             "fields": [
@@ -168,6 +202,7 @@ class ExportQuerySet(models.QuerySet["Export"]):
             limit=spec.limit,
             fields=[dict(item) for item in spec.fields],
             source_query=spec.source_query,
+            match_query=spec.match_query,
             parent=parent,
             filter_conditions=[dict(condition) for condition in filter_conditions],
             heartbeat_at=timezone.now(),
@@ -196,6 +231,12 @@ class Export(models.Model):
     limit = models.PositiveIntegerField(null=True, blank=True)
     fields = models.JSONField(default=list, help_text='[{"name": ..., "export_as": ...}] in order')
     source_query = models.TextField(blank=True, help_text="The search query this export came from")
+    match_query = models.TextField(
+        blank=True, help_text="Exact search export: only the users this query matches"
+    )
+    # Exact search exports: users read from Auth0's file, and those the query matched.
+    scanned_count = models.BigIntegerField(null=True, blank=True)
+    matched_count = models.BigIntegerField(null=True, blank=True)
 
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -258,6 +299,10 @@ class Export(models.Model):
         return self.status == Status.READY
 
     @property
+    def is_exact(self) -> bool:
+        return bool(self.match_query)
+
+    @property
     def is_derivative(self) -> bool:
         # Conditions stay when the parent row is deleted (parent is then NULL).
         return bool(self.filter_conditions)
@@ -311,6 +356,7 @@ class Export(models.Model):
             connection_name=self.connection_name,
             limit=self.limit,
             source_query=self.source_query,
+            match_query=self.match_query,
         )
 
 

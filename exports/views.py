@@ -64,7 +64,8 @@ def _prefill(
         match = next((c for c in conns if connection in (c["id"], c["name"])), None)
         initial["connection"] = match["id"] if match else ""
     if params.get("q"):
-        initial["source_query"] = params["q"][:2000]
+        # The search page's "Export all matching users": an exact export of that query.
+        initial["match_query"] = params["q"][:4000]
     if params.get("fields"):
         picked = [{"name": name.strip()} for name in params["fields"].split(",") if name.strip()]
     else:
@@ -119,6 +120,7 @@ def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
         connection=export.connection_label,
         fields=len(export.fields),
         limit=export.limit,
+        **({"query": export.match_query} if export.match_query else {}),
     )
     messages.success(request, f"Export #{export.pk} is queued.")
     return redirect(export)
