@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import msgspec
 import orjson
 
 from . import matching, streams
@@ -119,23 +121,33 @@ def filter_file(
 def _filter_ndjson(
     blocks: Any, writer: streams.GzipWriter, plan: Plan, progress: Progress | None
 ) -> tuple[int, int]:
-    getters = {name: _key(plan.job_fields[plan.column_of(name)][1]) for name in plan.query.fields}
+    # Only the fields the query reads are decoded, by msgspec, a whole block in one call (its
+    # lines joined into one JSON array); a kept line is parsed whole only if it must be rewritten.
+    needed = list(dict.fromkeys(plan.job_fields[plan.column_of(n)][1] for n in plan.query.fields))
+    record_type = msgspec.defstruct(
+        "Record",
+        [(f"f{i}", Any, msgspec.field(default=None, name=t)) for i, t in enumerate(needed)],
+    )
+    decoder = msgspec.json.Decoder(list[record_type])  # type: ignore[valid-type]
+    getters = {
+        name: operator.attrgetter(f"f{needed.index(plan.job_fields[plan.column_of(name)][1])}")
+        for name in plan.query.fields
+    }
     match = plan.query.bind(getters)
     emit = _ndjson_emitter(plan) if plan.output_format == "ndjson" else _csv_emitter(plan)
     if plan.output_format == "csv":
         writer.write(format_header([title for _, title in plan.fields]))
-    loads = orjson.loads
     scanned = matched = 0
     for block in blocks:
         lines = block.split(b"\n")
         lines.pop()
-        kept = []
-        for line in lines:
-            if not line:
-                continue
-            record = loads(line)
-            if match(record):
-                kept.append(emit(line, record))
+        try:
+            records = decoder.decode(b"[" + b",".join(lines) + b"]")
+        except msgspec.DecodeError:
+            records = []
+        if len(records) != len(lines):
+            records = [decoder.decode(b"[" + line + b"]")[0] for line in lines]
+        kept = [emit(line) for line, record in zip(lines, records, strict=True) if match(record)]
         scanned += len(lines)
         matched += len(kept)
         if kept:
@@ -145,27 +157,27 @@ def _filter_ndjson(
     return scanned, matched
 
 
-def _key(title: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda record: record.get(title)
-
-
-def _ndjson_emitter(plan: Plan) -> Callable[[bytes, dict[str, Any]], bytes]:
+def _ndjson_emitter(plan: Plan) -> Callable[[bytes], bytes]:
     keep = [title for _, title in plan.fields]
     if len(plan.job_fields) == len(plan.fields):
         # Auth0's own line: nothing to drop.
-        return lambda line, record: line + b"\n"
+        return lambda line: line + b"\n"
     dumps = orjson.dumps
+    loads = orjson.loads
 
-    def emit(line: bytes, record: dict[str, Any]) -> bytes:
+    def emit(line: bytes) -> bytes:
+        record = loads(line)
         return dumps({title: record[title] for title in keep if title in record}) + b"\n"
 
     return emit
 
 
-def _csv_emitter(plan: Plan) -> Callable[[bytes, dict[str, Any]], bytes]:
+def _csv_emitter(plan: Plan) -> Callable[[bytes], bytes]:
     columns = [(title, name in AUTH0_DATE_FIELDS) for name, title in plan.fields]
+    loads = orjson.loads
 
-    def emit(line: bytes, record: dict[str, Any]) -> bytes:
+    def emit(line: bytes) -> bytes:
+        record = loads(line)
         return (
             b",".join([auth0_cell(record.get(title), date=date) for title, date in columns]) + b"\n"
         )
@@ -174,42 +186,6 @@ def _csv_emitter(plan: Plan) -> Callable[[bytes, dict[str, Any]], bytes]:
 
 
 # --- CSV source ---------------------------------------------------------------------------
-
-
-def _csv_getter(index: int, kind: str) -> Callable[[list[bytes]], Any]:
-    """A cell of a row of raw cells as the JSON value Auth0 wrote it from."""
-    if kind == "text":
-
-        def text(cells: list[bytes]) -> Any:
-            cell = cells[index]
-            if cell[:2] == b"\"'":
-                return cell[2:-1].replace(b'""', b'"').decode()
-            return None
-
-        return text
-    if kind == "bool":
-
-        def flag(cells: list[bytes]) -> Any:
-            cell = cells[index]
-            return True if cell == b"true" else False if cell == b"false" else None
-
-        return flag
-    if kind == "int":
-
-        def integer(cells: list[bytes]) -> Any:
-            cell = cells[index]
-            try:
-                return int(cell) if cell else None
-            except ValueError:
-                return None
-
-        return integer
-
-    def date(cells: list[bytes]) -> Any:
-        cell = cells[index]
-        return cell.decode() if cell and cell[:1] != b'"' else None
-
-    return date
 
 
 def _raw_cell(cell: str) -> bytes:
@@ -222,14 +198,13 @@ def _raw_cell(cell: str) -> bytes:
 def _filter_csv(
     blocks: Any, writer: streams.GzipWriter, plan: Plan, progress: Progress | None
 ) -> tuple[int, int]:
-    getters: dict[str, Callable[[list[bytes]], Any]] = {}
-    for name in plan.query.fields:
-        getters[name] = _csv_getter(plan.column_of(name), matching.KINDS[name])
-    match = plan.query.bind(getters)
+    columns = matching.Cells({name: plan.column_of(name) for name in plan.query.fields})
+    match = plan.query.bind(columns)  # type: ignore[arg-type]
     width = len(plan.job_fields)
     keep = len(plan.fields)
     whole = keep == width
-    row_shape = b"," * (width - 1) + b"\n"
+    simple = b"," * (width - 1)
+    row_shape = simple + b"\n"
     writer.write(format_header([title for _, title in plan.fields]))
     scanned = matched = 0
     header_seen = False
@@ -241,30 +216,34 @@ def _filter_csv(
             if not block:
                 continue
         kept: list[bytes] = []
-        rows = block.count(b"\n")
+        lines = block.split(b"\n")
+        lines.pop()
+        # Each line's structure: its commas and quotes, `""` pairs (escaped quotes and whole
+        # quoted values) removed. A simple line's is exactly width - 1 commas: no comma or
+        # newline inside a value, so splitting on commas gives its cells.
         shape = block.translate(None, NOT_STRUCTURE).replace(b'""', b"")
-        if shape == row_shape * rows:
-            lines = block.split(b"\n")
-            lines.pop()
+        if shape == row_shape * len(lines):
             for line in lines:
                 cells = line.split(b",")
                 if match(cells):
                     kept.append(line + b"\n" if whole else b",".join(cells[:keep]) + b"\n")
-            scanned += rows
+            scanned += len(lines)
         else:
-            simple = row_shape[:-1]
-            at, end = 0, len(block)
+            shapes = shape.split(b"\n")
+            at, end = 0, len(lines)
             while at < end:
-                stop = block.index(b"\n", at)
-                line = block[at:stop]
-                if line.translate(None, NOT_STRUCTURE).replace(b'""', b"") == simple:
+                line = lines[at]
+                if shapes[at] == simple:
                     cells = line.split(b",")
                 else:
-                    if line.count(b'"') & 1:
-                        stop = record_end(block, at)
-                        line = block[at:stop]
+                    # Parsed with csv, joined with the next lines while a quote is open.
+                    quotes = line.count(b'"')
+                    while quotes & 1 and at + 1 < end:
+                        at += 1
+                        line += b"\n" + lines[at]
+                        quotes += lines[at].count(b'"')
                     cells = _parsed_cells(line, scanned, width)
-                at = stop + 1
+                at += 1
                 scanned += 1
                 if match(cells):
                     kept.append(b",".join(cells[:keep]) + b"\n")
