@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -106,16 +105,32 @@ def filter_file(
 ) -> FilterResult:
     """Write the gzip of the matching records of ``source`` to ``target``."""
     writer = streams.GzipWriter(target)
-    blocks = streams.records(streams.inflate(streams.chunks(source)), plan.source_format)
+    pieces = streams.inflate(streams.chunks(source))
     if plan.source_format == "csv":
+        blocks = streams.records(pieces, "csv")
         scanned, matched = _filter_csv(blocks, writer, plan, progress)
     else:
-        scanned, matched = _filter_ndjson(blocks, writer, plan, progress)
+        scanned, matched = _filter_ndjson(_ndjson_lines(pieces), writer, plan, progress)
     writer.close()
     return FilterResult(scanned, matched)
 
 
 # --- NDJSON source ------------------------------------------------------------------------
+
+
+def _ndjson_lines(pieces: Any) -> Any:
+    """Lists of whole lines, a list per inflated piece (no piece is copied to be joined with
+    the partial line before it: only that line is)."""
+    carry = b""
+    for piece in pieces:
+        lines = piece.split(b"\n")
+        if carry:
+            lines[0] = carry + lines[0]
+        carry = lines.pop()
+        if lines:
+            yield lines
+    if carry:
+        yield [carry]
 
 
 def _filter_ndjson(
@@ -129,22 +144,27 @@ def _filter_ndjson(
         [(f"f{i}", Any, msgspec.field(default=None, name=t)) for i, t in enumerate(needed)],
     )
     decoder = msgspec.json.Decoder(list[record_type])  # type: ignore[valid-type]
-    getters = {
-        name: operator.attrgetter(f"f{needed.index(plan.job_fields[plan.column_of(name)][1])}")
-        for name in plan.query.fields
-    }
-    match = plan.query.bind(getters)
+    attributes = matching.Attributes(
+        {
+            name: f"f{needed.index(plan.job_fields[plan.column_of(name)][1])}"
+            for name in plan.query.fields
+        }
+    )
+    match = plan.query.compile(attributes)
     emit = _ndjson_emitter(plan) if plan.output_format == "ndjson" else _csv_emitter(plan)
     if plan.output_format == "csv":
         writer.write(format_header([title for _, title in plan.fields]))
     scanned = matched = 0
-    for block in blocks:
-        lines = block.split(b"\n")
-        lines.pop()
+    for lines in blocks:
+        first, last = lines[0], lines[-1]
+        # Brackets on the end lines, so the block is copied once, by the join.
+        lines[0] = b"[" + first
+        lines[-1] = (lines[-1] if len(lines) > 1 else lines[0]) + b"]"
         try:
-            records = decoder.decode(b"[" + b",".join(lines) + b"]")
+            records = decoder.decode(b",".join(lines))
         except msgspec.DecodeError:
             records = []
+        lines[0], lines[-1] = first, last
         if len(records) != len(lines):
             records = [decoder.decode(b"[" + line + b"]")[0] for line in lines]
         kept = [emit(line) for line, record in zip(lines, records, strict=True) if match(record)]
@@ -199,7 +219,7 @@ def _filter_csv(
     blocks: Any, writer: streams.GzipWriter, plan: Plan, progress: Progress | None
 ) -> tuple[int, int]:
     columns = matching.Cells({name: plan.column_of(name) for name in plan.query.fields})
-    match = plan.query.bind(columns)  # type: ignore[arg-type]
+    match = plan.query.compile(columns)
     width = len(plan.job_fields)
     keep = len(plan.fields)
     whole = keep == width

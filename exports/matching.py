@@ -9,7 +9,8 @@ Interface::
     match = query.bind(getters)   # getters: {export field: callable(record) -> its value}
     match(record)       # True when the record is a match
 
-    query.bind_records()          # the same, for NDJSON records (dicts keyed by field name)
+    query.compile(Attributes({field: attribute}))  # the same, written as one expression
+    query.compile(Cells({field: column index}))    # ... on rows of raw CSV cells
 
 ``compile_query`` raises :class:`Unanswerable` (``.reason`` in plain words) for a query this
 module cannot answer the way Auth0 would, so a form can refuse it before any job starts: a
@@ -45,6 +46,7 @@ roots (and ``identities`` whole, ``email`` for ``email.domain``).
 from __future__ import annotations
 
 import calendar
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,10 +142,28 @@ def metadata_values(text: str) -> frozenset[str]:
 # --- The compiled query: a tree of nodes, bound to getters into a predicate ---------------
 
 
+class _Source:
+    """A predicate being written as one Python expression over ``r``: values the expression
+    needs (tests, bound predicates) go into ``names``."""
+
+    def __init__(self, get: Mapping[str, Any]) -> None:
+        self.get = get
+        self.names: dict[str, Any] = {}
+
+    def name(self, value: Any, prefix: str) -> str:
+        name = f"{prefix}{len(self.names)}"
+        self.names[name] = value
+        return name
+
+
 @dataclass(frozen=True)
 class _Node:
     def bind(self, get: Mapping[str, Getter]) -> Predicate:
         raise NotImplementedError
+
+    def source(self, out: _Source) -> str:
+        """This node as a Python expression (by default a call of its bound predicate)."""
+        return f"{out.name(self.bind(out.get), 'p')}(r)"
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,9 @@ class _All(_Node):
     def bind(self, get: Mapping[str, Getter]) -> Predicate:
         value = self.value
         return lambda record: value
+
+    def source(self, out: _Source) -> str:
+        return repr(self.value)
 
 
 def _both(first: Predicate, second: Predicate) -> Predicate:
@@ -174,6 +197,9 @@ class _And(_Node):
             test = _both(first, test)
         return test
 
+    def source(self, out: _Source) -> str:
+        return "(" + " and ".join(part.source(out) for part in self.parts) + ")"
+
 
 @dataclass(frozen=True)
 class _Or(_Node):
@@ -186,6 +212,9 @@ class _Or(_Node):
             test = _either(first, test)
         return test
 
+    def source(self, out: _Source) -> str:
+        return "(" + " or ".join(part.source(out) for part in self.parts) + ")"
+
 
 @dataclass(frozen=True)
 class _Not(_Node):
@@ -194,6 +223,9 @@ class _Not(_Node):
     def bind(self, get: Mapping[str, Getter]) -> Predicate:
         inner = self.part.bind(get)
         return lambda record: not inner(record)
+
+    def source(self, out: _Source) -> str:
+        return f"(not {self.part.source(out)})"
 
 
 @dataclass(frozen=True)
@@ -204,6 +236,18 @@ class _Test(_Node):
     test: Callable[[Any], bool] = field(compare=False)
     # Metadata: also the leaves of objects under the path (``_exists_``), not only its own.
     deep: bool = False
+
+    def source(self, out: _Source) -> str:
+        kind = KINDS.get(self.name)
+        attribute = out.get.get(self.name) if isinstance(out.get, Attributes) else None
+        if attribute is None or kind not in _SINGLE_TYPES or self.name == "email.domain":
+            return super().source(out)
+        test = out.name(self.test, "t")
+        value = f"v{len(out.names)}"
+        if self.name in FOLDED:
+            return f"(type({value} := r.{attribute}) is str and {test}({value}.lower()))"
+        wanted = _SINGLE_TYPES[kind]
+        return f"(type({value} := r.{attribute}) is {wanted} and {test}({value}))"
 
     def bind(self, get: Mapping[str, Getter]) -> Predicate:
         if isinstance(get, Cells):
@@ -242,6 +286,17 @@ def _single_test(name: str, getter: Getter, test: Callable[[Any], bool]) -> Pred
         return type(value) is wanted and test(value)
 
     return typed
+
+
+_SINGLE_TYPES = {"bool": "bool", "int": "int", "date": "str", "text": "str"}
+
+
+class Attributes(dict[str, str]):
+    """A binding to objects whose attributes hold the fields: export field -> attribute name
+    (msgspec structs decoded from NDJSON; see ``Query.compile``)."""
+
+    def __getitem__(self, key: str) -> Getter:  # type: ignore[override]
+        return operator.attrgetter(super().__getitem__(key))
 
 
 class Cells(dict[str, int]):
@@ -798,13 +853,13 @@ class Query:
         or, given :class:`Cells`, on rows of raw CSV cells."""
         return self.root.bind(getters)
 
-    def bind_records(self) -> Predicate:
-        """The predicate for NDJSON records (dicts keyed by export field)."""
-        return self.bind({name: _record_key(name) for name in self.fields})
-
-
-def _record_key(key: str) -> Getter:
-    return lambda record: record.get(key)
+    def compile(self, binding: Attributes | Cells) -> Predicate:
+        """The same predicate as ``bind(binding)``, written as one Python expression, so a
+        record costs one call plus one per test instead of a call per node."""
+        out = _Source(binding)
+        expression = self.root.source(out)
+        predicate: Predicate = eval(f"lambda r: {expression}", out.names)  # noqa: S307
+        return predicate
 
 
 def compile_query(text: str) -> Query:

@@ -90,7 +90,7 @@ def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
                         "() => [...document.querySelectorAll('body *')].filter(e =>"
                         " e.getBoundingClientRect().right > window.innerWidth + 1 &&"
                         " e.parentElement.getBoundingClientRect().right <= window.innerWidth + 1)"
-                        ".slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.outerHTML.slice(0, 150))"
+                        ".slice(0, 5).map(e => e.outerHTML.slice(0, 150))"
                     )
                     problems.append(f"{url} scrolls sideways at {width} px: {wide}")
         assert problems == [], "\n".join(problems)
