@@ -406,18 +406,24 @@ def _filter_and_publish(c: Claim, downloaded: ingest.IngestResult, source: Binar
             scanned_count=made.scanned,
             matched_count=made.matched,
         )
-        built.seek(0)
-        try:
-            result = ingest.ingest(
-                _beating(c, streams.chunks(built)),
-                _Discard(),  # type: ignore[arg-type]
-                fmt=export.format,
-                expected_columns=export.column_titles,
-            )
-        except ingest.VerificationError as exc:
-            fail(c, f"The filtered file failed verification: {exc.reason}")
-            return
-        _publish(c, result, built)
+        _verify_and_publish(c, built)
+
+
+def _verify_and_publish(c: Claim, built: BinaryIO) -> None:
+    """Verify a file a worker built (a derivative, an exact export) like a download; keep it."""
+    export = c.export
+    built.seek(0)
+    try:
+        result = ingest.ingest(
+            _beating(c, streams.chunks(built)),
+            _Discard(),  # type: ignore[arg-type]
+            fmt=export.format,
+            expected_columns=export.column_titles,
+        )
+    except ingest.VerificationError as exc:
+        fail(c, f"The filtered file failed verification: {exc.reason}")
+        return
+    _publish(c, result, built)
 
 
 # --- Filtered derivatives ------------------------------------------------------------------
@@ -470,15 +476,4 @@ def _derive(c: Claim) -> None:
             return
         c.beat(force=True)
         transition(c, Status.VERIFYING, f"{made.rows} of {made.scanned} rows kept; verifying")
-        built.seek(0)
-        try:
-            result = ingest.ingest(
-                _beating(c, streams.chunks(built)),
-                _Discard(),  # type: ignore[arg-type]
-                fmt=export.format,
-                expected_columns=export.column_titles,
-            )
-        except ingest.VerificationError as exc:
-            fail(c, f"The filtered file failed verification: {exc.reason}")
-            return
-        _publish(c, result, built)
+        _verify_and_publish(c, built)

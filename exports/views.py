@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import settings
@@ -262,8 +263,12 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, " ".join(form.all_messages()))
         return redirect(parent)
+    # The rows are the parent's file filtered again: no new Auth0 job, no search query.
     child = tasks.create_export(
-        parent.spec, requested_by=request.user, parent=parent, filter_conditions=form.conditions()
+        dataclasses.replace(parent.spec, match_query=""),
+        requested_by=request.user,
+        parent=parent,
+        filter_conditions=form.conditions(),
     )
     audit.record(
         request,
