@@ -632,6 +632,15 @@ def test_an_ndjson_exact_export_of_a_metadata_search(
     assert all(set(line) <= {"user_id", "Plan"} for line in lines)
     assert export.scanned_count == USERS
 
+    # Filtering its rows again makes a derivative of this file: no new job, no search query.
+    conditions = {"c-TOTAL_FORMS": "5", "c-INITIAL_FORMS": "0", "c-0-column": "Plan"}
+    conditions.update({"c-0-operator": "equals", "c-0-value": "enterprise"})
+    assert admin_client_.post(f"/exports/{export.pk}/derive/", conditions).status_code == 302
+    child = ready(Export.objects.get(parent=export).pk)
+    assert child.match_query == ""
+    assert not child.auth0_job_id
+    assert child.row_count == sum(1 for line in lines if line.get("Plan") == "enterprise")
+
 
 def test_csv_values_with_commas_quotes_and_newlines_keep_their_bytes() -> None:
     fields = [{"name": "user_id", "export_as": "Id"}, {"name": "name"}, {"name": "blocked"}]
