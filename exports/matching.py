@@ -357,54 +357,18 @@ def _cell_test(name: str, index: Any, test: Callable[[Any], bool]) -> Predicate:
 
 
 def _values(name: str, getter: Getter, deep: bool = False) -> Getter:
-    """What a searchable name holds in a record: one value (None when it has none) for the
-    profile fields, a list of values for identities and metadata."""
+    """What ``email.domain`` (one value, None when there is none), an identity field or a
+    metadata path (a list of values) holds in a record; profile fields go by _single_test."""
     kind = KINDS.get(name)
-    if kind == "text":
-        folded = name in FOLDED
-        if name == "email.domain":
+    if name == "email.domain":
 
-            def domain(record: Record) -> Any:
-                email = getter(record)
-                if type(email) is not str or "@" not in email:
-                    return None
-                return email.rsplit("@", 1)[1].lower() or None
+        def domain(record: Record) -> Any:
+            email = getter(record)
+            if type(email) is not str or "@" not in email:
+                return None
+            return email.rsplit("@", 1)[1].lower() or None
 
-            return domain
-        if folded:
-
-            def lowered(record: Record) -> Any:
-                value = getter(record)
-                return value.lower() if type(value) is str else None
-
-            return lowered
-
-        def text(record: Record) -> Any:
-            value = getter(record)
-            return value if type(value) is str else None
-
-        return text
-    if kind == "bool":
-
-        def flag(record: Record) -> Any:
-            value = getter(record)
-            return value if type(value) is bool else None
-
-        return flag
-    if kind == "int":
-
-        def integer(record: Record) -> Any:
-            value = getter(record)
-            return value if type(value) is int else None
-
-        return integer
-    if kind == "date":
-
-        def date(record: Record) -> Any:
-            value = getter(record)
-            return value if type(value) is str else None
-
-        return date
+        return domain
     if kind == "identity":
         key = name.split(".", 1)[1]
 
