@@ -10,6 +10,9 @@ Interface (all pure functions, no Django):
 - ``escape_value(value) -> bytes``: one cell as Auth0 writes it (``None`` -> empty cell,
   ``bool`` -> ``true``/``false``, ``int``/``float`` -> the number, ``datetime`` -> ISO-8601 UTC
   with milliseconds, ``str`` -> OWASP-escaped).
+- ``auth0_cell(value, *, date=False) -> bytes``: a JSON value of an NDJSON record as Auth0
+  writes it in CSV (``date``: a field of ``AUTH0_DATE_FIELDS``, whose strings go raw; arrays
+  and objects as their compact JSON text, escaped as a string).
 - ``format_row(values) -> bytes``: a whole record, cells joined by ``,``, ending in ``\\n``.
 - ``format_header(titles) -> bytes``: the header row (titles quoted only when they need it).
 - ``unescape_cell(cell: str) -> str``: the display value of a cell already parsed by ``csv``
@@ -31,10 +34,15 @@ Interface (all pure functions, no Django):
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
+# The dates Auth0 generates itself: written raw in CSV, exempt from the string escaping.
+AUTH0_DATE_FIELDS = frozenset(
+    {"created_at", "updated_at", "last_login", "last_password_reset", "multifactor_last_modified"}
+)
 NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b',"\n')
 # Values longer than csv's default 128 KB field limit are valid in an export.
 csv.field_size_limit(max(csv.field_size_limit(), 256 * 1024 * 1024))
@@ -58,6 +66,17 @@ def escape_value(value: object) -> bytes:
         )
     text = str(value).replace('"', '""')
     return b"\"'" + text.encode() + b'"'
+
+
+def auth0_cell(value: object, *, date: bool = False) -> bytes:
+    if type(value) is str:
+        if date:
+            return value.encode()
+        return b"\"'" + value.replace('"', '""').encode() + b'"'
+    if isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return b"\"'" + text.replace('"', '""').encode() + b'"'
+    return escape_value(value)
 
 
 def format_row(values: Iterable[object]) -> bytes:

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 
 from staff.forms import DateInput, check_date_range
 
-from . import derive
+from . import derive, exact, matching
 from .fields import (
     CSV_MAX_FIELDS,
     CSV_WHOLE_VALUES,
@@ -204,6 +204,25 @@ class ExportForm(forms.Form):
         strip=True,
         help_text="Shown in the history and on the export's page, e.g. “Weekly CRM sync”.",
     )
+    match_query = forms.CharField(
+        required=False,
+        max_length=4000,
+        label="Only the users this search matches",
+        widget=forms.TextInput(
+            attrs={
+                "class": "mono",
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "aria-describedby": "id_match_query_help",
+                "placeholder": "e.g. email_verified:true AND logins_count:[5 TO *]",
+            }
+        ),
+        help_text=(
+            "An Auth0 search query (Lucene), e.g. email_verified:true. Leave it empty to "
+            "export every user. Auth0 builds the whole file; a worker keeps exactly the users "
+            "the query matches, however many there are."
+        ),
+    )
     template_title = forms.CharField(
         required=False, max_length=120, label="Template name", strip=True
     )
@@ -240,6 +259,16 @@ class ExportForm(forms.Form):
         return valid and self.field_rows.is_valid()
 
     # --- Validation ----------------------------------------------------------------------
+
+    def clean_match_query(self) -> str:
+        value: str = (self.cleaned_data.get("match_query") or "").strip()
+        if value:
+            reason = matching.problem(value)
+            if reason:
+                raise forms.ValidationError(
+                    f"This query cannot be exported exactly: {reason}", code="unanswerable"
+                )
+        return value
 
     def clean_connection(self) -> str:
         value: str = self.cleaned_data.get("connection") or ""
@@ -357,7 +386,24 @@ class ExportForm(forms.Form):
                     " ".join(problems) + " Pick that field again with the same title, or "
                     "untick the conditions.",
                 )
+        if cleaned.get("match_query"):
+            self._clean_exact(cleaned)
         return cleaned
+
+    def _clean_exact(self, cleaned: dict[str, Any]) -> None:
+        if cleaned.get("limit"):
+            what = "A sample" if cleaned.get("sample") else "A limit"
+            self.add_error(
+                "limit",
+                f"{what} cannot go with a search query: Auth0 would cut the users it reads, "
+                "not the matches. Leave it empty.",
+            )
+        try:
+            exact.plan_job(cleaned["match_query"], cleaned["fields"], cleaned.get("format") or "")
+        except matching.Unanswerable:
+            pass  # reported at the field by clean_match_query
+        except ValueError as exc:
+            self.add_error("match_query", str(exc))
 
     def spec(self) -> ExportSpec:
         """The export spec: what exports.tasks.create_export stores."""

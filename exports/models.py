@@ -32,6 +32,7 @@ class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted to Auth0"
     RUNNING = "running", "Running"
     DOWNLOADING = "downloading", "Downloading"
+    FILTERING = "filtering", "Filtering"
     VERIFYING = "verifying", "Verifying"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
@@ -44,6 +45,7 @@ ACTIVE_STATUSES = (
     Status.SUBMITTED,
     Status.RUNNING,
     Status.DOWNLOADING,
+    Status.FILTERING,
     Status.VERIFYING,
 )
 SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.CANCELLED, Status.PURGED)
@@ -92,6 +94,8 @@ class ExportSpec:
     # Row conditions (column, operator, value; joined with AND) kept from a filtered export,
     # so its re-run or a template made from it keeps only the same rows.
     conditions: list[dict[str, str]] = field(default_factory=list)
+    # An exact search export: only the users this Auth0 search query matches (exports.exact).
+    match_query: str = ""
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
@@ -112,6 +116,7 @@ class ExportSpec:
                 for item in data.get("conditions") or []
                 if isinstance(item, Mapping)
             ],
+            match_query=str(data.get("match_query") or ""),
         )
 
     def as_data(self) -> dict[str, Any]:
@@ -125,6 +130,7 @@ class ExportSpec:
             "source_query": self.source_query,
             "name": self.name,
             "conditions": [dict(item) for item in self.conditions],
+            "match_query": self.match_query,
         }
 
     def initial(self) -> dict[str, Any]:
@@ -137,7 +143,25 @@ class ExportSpec:
             "name": self.name,
             "conditions": json.dumps(self.conditions) if self.conditions else "",
             "keep_conditions": bool(self.conditions),
+            "match_query": self.match_query,
         }
+
+    @property
+    def is_exact(self) -> bool:
+        return bool(self.match_query)
+
+    def exact_plan(self) -> Any:
+        """exports.exact.Plan: the job an exact export asks Auth0 for, and how it filters."""
+        from . import exact
+
+        return exact.plan_job(self.match_query, self.fields, self.format)
+
+    @property
+    def job_column_titles(self) -> list[str]:
+        """The titles of the file Auth0 writes (an exact export's holds the query's too)."""
+        if self.is_exact:
+            return list(self.exact_plan().job_titles)
+        return self.column_titles
 
     @property
     def column_titles(self) -> list[str]:
@@ -145,6 +169,16 @@ class ExportSpec:
 
     def auth0_body(self) -> dict[str, Any]:
         """The body of POST /api/v2/jobs/users-exports."""
+        if self.is_exact:
+            plan = self.exact_plan()
+            # Every user of the connection: the worker keeps the matches.
+            exact_body: dict[str, Any] = {
+                "format": "json" if plan.source_format == "ndjson" else "csv",
+                "fields": plan.auth0_fields(),
+            }
+            if self.connection_id:
+                exact_body["connection_id"] = self.connection_id
+            return exact_body
         body: dict[str, Any] = {
             "format": "json" if self.format == Format.NDJSON else "csv",
             "fields": [
@@ -194,6 +228,7 @@ class ExportQuerySet(models.QuerySet["Export"]):
             fields=[dict(item) for item in spec.fields],
             source_query=spec.source_query,
             name=spec.name,
+            match_query=spec.match_query,
             parent=parent,
             filter_conditions=conditions,
             filters_own_file=bool(conditions) and parent is None,
@@ -231,6 +266,12 @@ class Export(models.Model):
     limit = models.PositiveIntegerField(null=True, blank=True)
     fields = models.JSONField(default=list, help_text='[{"name": ..., "export_as": ...}] in order')
     source_query = models.TextField(blank=True, help_text="The search query this export came from")
+    match_query = models.TextField(
+        blank=True, help_text="Exact search export: only the users this query matches"
+    )
+    # Exact search exports: users read from Auth0's file, and those the query matched.
+    scanned_count = models.BigIntegerField(null=True, blank=True)
+    matched_count = models.BigIntegerField(null=True, blank=True)
 
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -299,6 +340,10 @@ class Export(models.Model):
         return self.status == Status.READY
 
     @property
+    def is_exact(self) -> bool:
+        return bool(self.match_query)
+
+    @property
     def is_derivative(self) -> bool:
         # Conditions stay when the parent row is deleted (parent is then NULL).
         return bool(self.filter_conditions) and not self.filters_own_file
@@ -354,6 +399,7 @@ class Export(models.Model):
             source_query=self.source_query,
             name=self.name,
             conditions=[dict(c) for c in self.filter_conditions],
+            match_query=self.match_query,
         )
 
     def stalled_until(self) -> datetime | None:

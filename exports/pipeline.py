@@ -1,5 +1,6 @@
-"""The export pipeline's steps: submit Auth0's job, poll it, download-verify-keep its file,
-or build a filtered derivative from a kept file.
+"""The export pipeline's steps: submit Auth0's job, poll it, download-verify-keep its file
+(for an exact search export: download-verify, filter the matching users, verify-keep), or build
+a filtered derivative from a kept file.
 
 Plain functions, testable without Celery; exports.tasks calls `advance` and schedules what
 it returns. Claiming and every status change go through exports.lease; the bytes go through
@@ -32,7 +33,7 @@ from django.utils import timezone
 import management_api
 from management_api.errors import PermanentError, TransientError
 
-from . import derive, ingest, lease, streams
+from . import derive, exact, ingest, lease, matching, streams
 from .lease import Claim, LeaseLost, fail, note, release, transition
 from .models import Export, Status
 
@@ -293,7 +294,9 @@ def _fetch_and_publish(c: Claim, job: dict[str, Any]) -> Next | None:
                 last_error = exc.reason
                 note(export, f"Download attempt {attempt} arrived damaged ({exc.reason})")
             else:
-                if export.filters_own_file:
+                if export.is_exact:
+                    _match_and_publish(c, result, target)
+                elif export.filters_own_file:
                     target.seek(0)
                     _filter_and_publish(
                         c, target, f"Auth0's file has {result.rows} rows; keeping those"
@@ -337,8 +340,8 @@ def _download(c: Claim, location: str, target: BinaryIO) -> ingest.IngestResult:
         return ingest.ingest(
             _beating(c, response.iter_bytes()),
             target,
-            fmt=export.format,
-            expected_columns=export.column_titles,
+            fmt=export.spec.exact_plan().source_format if export.is_exact else export.format,
+            expected_columns=export.spec.job_column_titles,
             limit=export.limit,
         )
 
@@ -375,6 +378,77 @@ def _publish(c: Claim, result: ingest.IngestResult, verified: BinaryIO) -> None:
     except LeaseLost:
         storage.delete(stored)
         raise
+
+
+# --- Exact search exports ---------------------------------------------------------------
+
+PROGRESS_EVERY_SECONDS = 2.0
+
+
+def _match_and_publish(c: Claim, downloaded: ingest.IngestResult, source: BinaryIO) -> None:
+    """Keep the users of Auth0's verified file that the query matches, verify, publish."""
+    export = c.export
+    try:
+        plan = export.spec.exact_plan()
+    except (matching.Unanswerable, ValueError) as exc:
+        fail(c, f"The query cannot be evaluated: {exc}")
+        return
+    transition(
+        c,
+        Status.FILTERING,
+        f"Auth0's file holds {downloaded.rows:,} users; keeping those matching "
+        f"{export.match_query}",
+        scanned_count=0,
+        matched_count=0,
+    )
+    last = [time.monotonic()]
+
+    def progress(scanned: int, matched: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_SECONDS:
+            last[0] = now
+            c.beat(force=True)
+            lease.update(c, scanned_count=scanned, matched_count=matched)
+
+    source.seek(0)
+    with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-exact-") as built:
+        try:
+            made = exact.filter_file(source, built, plan=plan, progress=progress)
+        except (ValueError, streams.GzipDamaged) as exc:
+            fail(c, f"Auth0's file could not be filtered: {exc}")
+            return
+        if made.scanned != downloaded.rows:
+            fail(
+                c,
+                f"The filter read {made.scanned:,} users where Auth0's file holds "
+                f"{downloaded.rows:,}; nothing is kept.",
+            )
+            return
+        transition(
+            c,
+            Status.VERIFYING,
+            f"Scanned {made.scanned:,} users, {made.matched:,} match; verifying",
+            scanned_count=made.scanned,
+            matched_count=made.matched,
+        )
+        _verify_and_publish(c, built)
+
+
+def _verify_and_publish(c: Claim, built: BinaryIO) -> None:
+    """Verify a file a worker built (a derivative, an exact export) like a download; keep it."""
+    export = c.export
+    built.seek(0)
+    try:
+        result = ingest.ingest(
+            _beating(c, streams.chunks(built)),
+            _Discard(),  # type: ignore[arg-type]
+            fmt=export.format,
+            expected_columns=export.column_titles,
+        )
+    except ingest.VerificationError as exc:
+        fail(c, f"The filtered file failed verification: {exc.reason}")
+        return
+    _publish(c, result, built)
 
 
 # --- Filtered derivatives ------------------------------------------------------------------
@@ -435,15 +509,4 @@ def _filter_and_publish(c: Claim, source: BinaryIO, what: str) -> None:
             return
         c.beat(force=True)
         transition(c, Status.VERIFYING, f"{made.rows} of {made.scanned} rows kept; verifying")
-        built.seek(0)
-        try:
-            result = ingest.ingest(
-                _beating(c, streams.chunks(built)),
-                _Discard(),  # type: ignore[arg-type]
-                fmt=export.format,
-                expected_columns=export.column_titles,
-            )
-        except ingest.VerificationError as exc:
-            fail(c, f"The filtered file failed verification: {exc.reason}")
-            return
-        _publish(c, result, built)
+        _verify_and_publish(c, built)

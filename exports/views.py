@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import settings
@@ -71,7 +72,8 @@ def _prefill(
         match = next((c for c in conns if connection in (c["id"], c["name"])), None)
         initial["connection"] = match["id"] if match else ""
     if params.get("q"):
-        initial["source_query"] = params["q"][:2000]
+        # The search page's "Export all matching users": an exact export of that query.
+        initial["match_query"] = params["q"][:4000]
     if params.get("fields"):
         picked = [{"name": name.strip()} for name in params["fields"].split(",") if name.strip()]
     else:
@@ -127,6 +129,7 @@ def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
         fields=len(export.fields),
         limit=export.limit,
         **({"name": export.name} if export.name else {}),
+        **({"query": export.match_query} if export.match_query else {}),
     )
     # The status block says "queued" while it is (and stops saying so once it moves on).
     return redirect(export)
@@ -340,10 +343,14 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
         return redirect(parent)
     # The parent's own conditions (it may be filtered itself) hold for every row of its
     # file, so the child keeps them too: its re-run and its templates then mean the same rows.
+    # The rows are the parent's file filtered again: no new Auth0 job, no search query.
     conditions = [*parent.filter_conditions]
     conditions += [c for c in form.conditions() if c not in conditions]
     child = tasks.create_export(
-        parent.spec, requested_by=request.user, parent=parent, filter_conditions=conditions
+        dataclasses.replace(parent.spec, match_query=""),
+        requested_by=request.user,
+        parent=parent,
+        filter_conditions=conditions,
     )
     audit.record(
         request,

@@ -184,9 +184,12 @@ def test_search_hand_off_prefills(admin_client_: Client) -> None:
     )
     body = response.content.decode()
     assert response.status_code == 200
-    assert "Handed over from the search" in body
+    # An exact export of that search, not the whole connection under the search's label.
+    assert "Only the users matching" in body
     assert "email:&quot;*@example.com&quot;" in body
     form = response.context["form"]
+    assert form.initial["match_query"] == 'email:"*@example.com"'
+    assert "source_query" not in form.initial
     picked = [(r.row.name, r.row.order) for r in form.field_rows if r.row.on]
     assert sorted(picked, key=lambda item: item[1]) == [
         ("email", 1),
