@@ -586,6 +586,7 @@ class HistoryFilterForm(forms.Form):
             match = (
                 Q(name__icontains=text)
                 | Q(source_query__icontains=text)
+                | Q(match_query__icontains=text)
                 | Q(connection_name__icontains=text)
             )
             number = text.lstrip("#")

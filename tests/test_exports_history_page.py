@@ -69,6 +69,19 @@ def test_a_name_set_in_the_builder_shows_in_the_history_and_on_its_page(
     assert rerun.context["form"].initial["name"] == "Churn list for CRM"
 
 
+def test_an_exact_search_export_is_found_by_its_query_and_says_so_in_its_row(
+    admin_client_: Client, fifty: list[Export]
+) -> None:
+    exact = tasks.create_export(
+        {**CSV_SPEC, "match_query": "email_verified:true AND logins_count:[5 TO *]"},
+        requested_by=None,
+    )
+    page = admin_client_.get("/exports/", {"q": "logins_count:[5"}).content.decode()
+    assert rows(page) == [exact.pk]
+    assert "only the users matching" in page
+    assert "email_verified:true AND logins_count:[5 TO *]" in page
+
+
 def test_any_of_50_exports_is_found_in_a_few_clicks(
     admin_client_: Client, fifty: list[Export]
 ) -> None:
