@@ -33,6 +33,7 @@ from management_api import (
 from management_api.support import LOGS_PER_PAGE
 from staff import audit
 from staff.audit import record
+from staff.models import AuditEvent
 from staff.permissions import Capability, can, may_delete_saved_search, require, requires
 
 from . import search as searching
@@ -355,11 +356,15 @@ def lookup(request: HttpRequest) -> HttpResponse:
 
 
 def _user_or_error(
-    request: HttpRequest, user_id: str, *, logs_page: int = 0
+    request: HttpRequest,
+    user_id: str,
+    *,
+    logs_page: int = 0,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Workbench | None, HttpResponse | None]:
     """The user's workbench, or the page that says why there is none (404, 502, 503)."""
     try:
-        bench = workbench.load(user_id, logs_page=logs_page)
+        bench = workbench.load(user_id, logs_page=logs_page, meanwhile=meanwhile)
     except PermanentError as exc:
         # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
         record(request, "users.view", target=user_id, found=False, error=exc.message)
@@ -402,11 +407,15 @@ def _offered(request: HttpRequest, bench: Workbench) -> dict[str, Action]:
 @requires(Capability.SEARCH_USERS)
 @one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
-    bench, failed = _user_or_error(request, user_id)
+    audit: list[AuditEvent] = []
+    # Userdesk's own events about the user are read while the Auth0 calls are out.
+    bench, failed = _user_or_error(
+        request, user_id, meanwhile=lambda: audit.extend(timeline.audit_events(user_id))
+    )
     if failed is not None:
         return failed
     assert bench is not None
-    entries, until = timeline.merged(user_id, bench.logs.value)
+    entries, until = timeline.merged(user_id, bench.logs.value, audit=audit)
     record(request, "users.view", target=user_id, found=True)
     return render(
         request,
