@@ -207,13 +207,15 @@ from exports.ingest import ingest
 url, dest, fmt, expected = sys.argv[2:6]
 # A worker builds its client once per process (management_api.http), so not on the clock.
 client = httpx.Client(timeout=60)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 with client.stream("GET", url) as response:
     response.raise_for_status()
     result = ingest(response.iter_bytes(), dest, fmt=fmt, expected_columns=json.loads(expected))
 elapsed = time.perf_counter() - started
-print(json.dumps({"seconds": elapsed, "rows": result.rows, "compressed": result.compressed_bytes,
-    "uncompressed": result.uncompressed_bytes, "sha256": result.sha256,
+cpu = time.process_time() - cpu
+print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "rows": result.rows,
+    "compressed": result.compressed_bytes, "uncompressed": result.uncompressed_bytes,
+    "sha256": result.sha256,
     "rss_mb": peak_mb()}))
 """
 )
@@ -400,7 +402,8 @@ def main() -> None:
                 ours_s,
                 mb(raw),
                 max(run["rss_mb"] for run in ours),
-                f"{mb(ours[0]['compressed']) / ours_s:.1f} MB/s compressed; stored copy "
+                f"{mb(ours[0]['compressed']) / ours_s:.1f} MB/s compressed; "
+                f"{median([run['cpu_seconds'] for run in ours]):.2f} s CPU; stored copy "
                 + ("identical" if stored_ok else "DIFFERS"),
             )
             print(f"  -> {base_s / ours_s:.2f}x the baseline's throughput (target >= 0.8x)\n")
