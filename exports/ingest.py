@@ -439,7 +439,8 @@ class _NdjsonVerifier:
         requested columns the object's keys must all be among them (one Struct field each)."""
         try:
             deque(map(self._decode, lines), 0)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            # (msgspec gives up on very deep nesting with a RecursionError; orjson names it.)
             self._verify_lines(lines)  # names the line (or, if orjson accepts it, counts it)
             return
         if not self.header:

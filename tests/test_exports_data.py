@@ -289,6 +289,7 @@ def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
         (b"[1, 2]", "line 101 is not a JSON object"),
         (b'{"Id": "x",', "line 101 is not valid JSON"),
         (b"", "line 101 is empty"),
+        (b'{"Id": ' + b"[" * 5000 + b"]" * 5000 + b"}", "line 101 is not valid JSON"),
         # Two objects on one line, and one object over two lines: each line starts with {
         # and ends with }, the count of objects even matches the count of lines.
         (b'{"Id": "a"},{"Id": "b"}\n{"Id": {"x": [{"y": 1}\n{"z": 2}]}}', "line 101"),
