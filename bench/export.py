@@ -172,8 +172,8 @@ class _Files(http.server.SimpleHTTPRequestHandler):
 
     def translate_path(self, path: str) -> str:
         found = self.files.get(path.split("?", 1)[0])
-        # Anything else is a path that cannot exist: a 404.
-        return str(found) if found is not None else "/nonexistent/\0"
+        # Anything else is a path that does not exist: a 404.
+        return str(found) if found is not None else "/nonexistent/userdesk-bench-file"
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
