@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import gzip
 import hashlib
 import http.server
@@ -49,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exports.csvformat import escape_value, format_header  # noqa: E402
+from exports.csvformat import escape_value, format_header, unescape_cell  # noqa: E402
 
 ROUNDS = 3
 
@@ -167,13 +166,23 @@ def write_export(path: Path, fmt: str, count: int) -> None:
 # --- measuring -------------------------------------------------------------------------------
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
+class _Files(http.server.SimpleHTTPRequestHandler):
+    """Serves exactly the given files, each under its own URL path, wherever its folder is."""
+
+    files: dict[str, Path] = {}
+
+    def translate_path(self, path: str) -> str:
+        found = self.files.get(path.split("?", 1)[0])
+        # Anything else is a path that does not exist: a 404.
+        return str(found) if found is not None else "/nonexistent/userdesk-bench-file"
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(_Quiet, directory=str(directory))
+def serve(files: dict[str, Path]) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve `files` ({"/csv/users.csv.gz": path, ...}) over loopback HTTP: (server, base URL)."""
+    handler = type("Handler", (_Files,), {"files": dict(files)})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
@@ -196,16 +205,18 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import httpx
 from exports.ingest import ingest
-url, dest, fmt = sys.argv[2:5]
+url, dest, fmt, expected = sys.argv[2:6]
 # A worker builds its client once per process (management_api.http), so not on the clock.
 client = httpx.Client(timeout=60)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 with client.stream("GET", url) as response:
     response.raise_for_status()
-    result = ingest(response.iter_bytes(), dest, fmt=fmt)
+    result = ingest(response.iter_bytes(), dest, fmt=fmt, expected_columns=json.loads(expected))
 elapsed = time.perf_counter() - started
-print(json.dumps({"seconds": elapsed, "rows": result.rows, "compressed": result.compressed_bytes,
-    "uncompressed": result.uncompressed_bytes, "sha256": result.sha256,
+cpu = time.process_time() - cpu
+print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "rows": result.rows,
+    "compressed": result.compressed_bytes, "uncompressed": result.uncompressed_bytes,
+    "sha256": result.sha256,
     "rss_mb": peak_mb()}))
 """
 )
@@ -334,8 +345,16 @@ def main() -> None:
             write_export(path, fmt, args.users)
     with gzip.open(csv_path, "rt", encoding="utf-8", newline="") as text:
         columns = next(csv.reader(text))
+    # The ingest checks the CSV header and every NDJSON line's keys against the requested
+    # columns, as the pipeline does: here the header, and every key the NDJSON file uses.
+    expected = {
+        "csv": json.dumps([unescape_cell(cell) for cell in columns]),
+        "ndjson": json.dumps(sorted(ndjson_keys(ndjson_path))),
+    }
 
-    server, base = serve(csv_path.parent)
+    # The two files may live in different folders (--file, --ndjson-file): each is served by name.
+    url_paths = {"csv": f"/csv/{csv_path.name}", "ndjson": f"/ndjson/{ndjson_path.name}"}
+    server, base = serve({url_paths["csv"]: csv_path, url_paths["ndjson"]: ndjson_path})
     work = Path(tempfile.mkdtemp(prefix="userdesk-export-bench-"))
     try:
         print(
@@ -348,7 +367,7 @@ def main() -> None:
         )
         results: dict[str, Any] = {}
         for path, fmt in ((csv_path, "csv"), (ndjson_path, "ndjson")):
-            url = f"{base}/{path.name}"
+            url = base + url_paths[fmt]
             baseline_cmd = f"curl -s {url} | gzip -dc | wc -l"
             base_runs: list[Shell] = []
             ours: list[dict[str, Any]] = []
@@ -356,7 +375,9 @@ def main() -> None:
                 base_runs.append(shell(baseline_cmd))
             base_rss = base_runs[-1].rss_mb
             for _ in range(args.rounds):
-                ours.append(child(_INGEST_CHILD, url, str(work / f"stored.{fmt}.gz"), fmt))
+                ours.append(
+                    child(_INGEST_CHILD, url, str(work / f"stored.{fmt}.gz"), fmt, expected[fmt])
+                )
                 base_runs.append(shell(baseline_cmd))
             raw = ours[0]["uncompressed"]
             base_s = median([run.seconds for run in base_runs])
@@ -382,7 +403,8 @@ def main() -> None:
                 ours_s,
                 mb(raw),
                 max(run["rss_mb"] for run in ours),
-                f"{mb(ours[0]['compressed']) / ours_s:.1f} MB/s compressed; stored copy "
+                f"{mb(ours[0]['compressed']) / ours_s:.1f} MB/s compressed; "
+                f"{median([run['cpu_seconds'] for run in ours]):.2f} s CPU; stored copy "
                 + ("identical" if stored_ok else "DIFFERS"),
             )
             print(f"  -> {base_s / ours_s:.2f}x the baseline's throughput (target >= 0.8x)\n")
@@ -610,6 +632,24 @@ def pipeline_figures(users: int, workdir: Path) -> None:
         f"verify, store and publish"
     )
     print(f"  worker peak memory: {report['rss_mb']:.0f} MB (target <= 150 MB)")
+
+
+def ndjson_keys(path: Path) -> set[str]:
+    """Every top-level key of a gzipped NDJSON file (missing values leave keys out of lines)."""
+    import msgspec
+
+    lines = msgspec.json.Decoder(dict[str, msgspec.Raw])
+    keys: set[str] = set()
+    carry = b""
+    for piece in _gunzipped(path):
+        block = carry + piece
+        cut = block.rfind(b"\n") + 1
+        carry = block[cut:]
+        for record in lines.decode_lines(block[:cut]):
+            keys.update(record)
+    if carry.strip():
+        keys.update(lines.decode(carry))
+    return keys
 
 
 def _gunzipped(path: Path) -> Iterator[bytes]:

@@ -14,8 +14,8 @@ Interface::
 - ``expected_columns``: the column titles requested, in order (``export_as`` else the field
   name). CSV: the header row must equal it exactly (Auth0's leading ``'`` tolerated). NDJSON: every
   key must be a requested title, or the first segment of a requested dotted or indexed path
-  (``user_metadata`` for ``user_metadata.plan``), checked on the first line of every block of
-  about 4 MB (Auth0 writes the same keys on every line). ``None`` skips this check.
+  (``user_metadata`` for ``user_metadata.plan``), checked on every line. ``None`` skips this
+  check.
 - ``limit``: the job's limit; more rows than that is an error (found as soon as it happens).
 - ``require_rows``: a file with a header and no rows is then an error.
 
@@ -35,20 +35,22 @@ newline and then every ``""`` pair leaves, for a block whose quoted values hold 
 newline, exactly ``,,,…\\n`` per row, so one bytes comparison proves every row's cell count and
 record boundary. Blocks that fail that test are bisected and the few odd records are parsed with
 :mod:`csv`, so rows with commas or newlines inside quoted values are still verified exactly, only
-slower. An NDJSON block is read by msgspec as one JSON array whose separators are the
-newlines, which checks the syntax of every value without building Python objects; one element
-per line, the elements' lengths adding up to the lines' and a ``{`` at the start of each prove
-every line is exactly one JSON object (a block that fails is read again line by line, with
-orjson, to name the line). UTF-8 is checked on each block's non-ASCII bytes, keys on the first
-line of each block. Memory stays flat whatever the file's size.
+slower. NDJSON is split into lines and msgspec reads each as one JSON object (a Struct: with
+the requested columns one field per allowed key, unknown keys refused; values kept raw), which
+checks the syntax of every value without building Python objects and refuses anything after the
+object; a block that fails is read again line by line, with orjson, to name the line. UTF-8 is
+checked on the non-ASCII bytes only, carried across pieces. Memory stays flat whatever the
+file's size.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
@@ -66,23 +68,7 @@ _MANY_ODD_ROWS = 32
 _BLOCK = 64 * 1024
 
 
-_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
-
-
 _ASCII = bytes(range(128))
-
-
-def _utf8(data: bytes) -> bool:
-    """Whether ``data`` is UTF-8, decoding only its non-ASCII bytes: dropping the ASCII bytes of
-    UTF-8 leaves whole multi-byte sequences, and decoding a few bytes is far cheaper than
-    building a string of 4 MB of mostly ASCII text."""
-    if data.isascii():
-        return True
-    try:
-        data.translate(None, _ASCII).decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 class VerificationError(Exception):
@@ -370,33 +356,71 @@ class _CsvVerifier:
             )
 
 
+class _AnyObject(msgspec.Struct, gc=False):
+    """Decodes any JSON object (its keys are skipped, their values' syntax still checked)."""
+
+
+_ANY_OBJECT = msgspec.json.Decoder(_AnyObject)
+
+
+def _object_decoder(allowed: frozenset[str]) -> msgspec.json.Decoder[Any]:
+    """A decoder of one JSON object whose keys are all in `allowed` (any of them may be
+    missing): a Struct with one field per allowed key, forbidding unknown ones, its values
+    kept as raw JSON (so nothing is built but the struct)."""
+    names = sorted(allowed)
+    row = msgspec.defstruct(
+        "Line",
+        [(f"k{index}", msgspec.Raw, None) for index in range(len(names))],
+        rename={f"k{index}": name for index, name in enumerate(names)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    return msgspec.json.Decoder(row)
+
+
 class _NdjsonVerifier:
     def __init__(self, expected: Sequence[str] | None, limit: int | None) -> None:
         self.limit = limit
         self.rows = 0
         self.header: list[str] = []
         self.allowed: frozenset[str] | None = None
+        self._decode = _ANY_OBJECT.decode
         if expected is not None:
             allowed = set(expected)
             for name in expected:
                 allowed.add(name.split(".", 1)[0].split("[", 1)[0])
             self.allowed = frozenset(allowed)
+            self._decode = _object_decoder(self.allowed).decode
         self._carry = b""
+        self._text = codecs.getincrementaldecoder("utf-8")()
 
     def feed(self, piece: bytes) -> None:
-        buf = self._carry + piece if self._carry else piece
-        cut = buf.rfind(b"\n") + 1
-        if cut == 0:
-            if len(buf) > MAX_RECORD:
-                raise VerificationError(
-                    f"line {self.rows + 1} is longer than {MAX_RECORD // 2**20} MB"
-                )
-            self._carry = buf
-            return
-        self._carry = buf[cut:]
-        self._verify_block(buf if cut == len(buf) else buf[:cut])
+        # The non-ASCII bytes of UTF-8 are its whole multi-byte sequences: decoding only them
+        # (carried across pieces, which cut anywhere) is far cheaper than the whole text.
+        non_ascii = piece.translate(None, _ASCII)
+        if non_ascii:
+            try:
+                self._text.decode(non_ascii)
+            except UnicodeDecodeError:
+                self._utf8_error(piece)
+        lines = piece.split(b"\n")
+        rest = lines.pop()  # after the last newline: a line the next piece continues
+        if lines:
+            if self._carry:
+                lines[0] = self._carry + lines[0]
+            self._carry = b""
+            self._verify_block(lines)
+        else:
+            rest = self._carry + rest
+        if len(rest) > MAX_RECORD:
+            raise VerificationError(f"line {self.rows + 1} is longer than {MAX_RECORD // 2**20} MB")
+        self._carry = rest
 
     def finish(self) -> None:
+        try:
+            self._text.decode(b"", final=True)
+        except UnicodeDecodeError:
+            self._utf8_error(b"")
         if self._carry:
             self._verify_lines([self._carry])
             self._carry = b""
@@ -404,52 +428,34 @@ class _NdjsonVerifier:
     def checks(self) -> dict[str, str]:
         checks = {"rows": f"{self.rows:,} lines parsed, each exactly one JSON object"}
         if self.allowed is not None:
-            checks["header"] = "keys are requested fields (the first line of every 4 MB)"
+            checks["header"] = "every line's keys are requested fields"
         return checks
 
-    def _verify_block(self, block: bytes) -> None:
-        """Whole lines, ending with a newline: the fast path, else line by line.
+    def _verify_block(self, lines: list[bytes]) -> None:
+        """Whole lines (without their newlines): the fast path, else line by line.
 
-        The block is read as one JSON array whose separators are the newlines before a ``{``,
-        with msgspec, which checks the syntax of every value without building it. Then every
-        line is exactly one JSON object: the array has one element per line and the elements'
-        lengths add up to the lines' (so no element spans a newline and no line holds two)."""
-        lines = block.count(b"\n")
-        # A separator only where a line starts with "{": any other line start breaks the
-        # array (or its count); the newline ending the block is whitespace before "]".
-        joined = b"[" + block.replace(b"\n{", b"\n,{") + b"]"
+        msgspec reads each line as one JSON object: the syntax of every value is checked
+        without building it, trailing bytes after the object are an error, and with the
+        requested columns the object's keys must all be among them (one Struct field each)."""
         try:
-            elements = _RAW_ARRAY.decode(joined)
-        except msgspec.DecodeError:
-            elements = None
-        if (
-            elements is not None
-            and len(elements) == lines
-            and joined[1] == 123  # {
-            # Each element is its line: the separators ("\n," between lines, the last "\n")
-            # are all that is left, so no element spans lines and no line holds two.
-            and sum(map(len, elements)) == len(joined) - 3 - 2 * (lines - 1)
-            and _utf8(block)
-            and self._keys_allowed(elements)
-        ):
-            if not self.header:
-                self.header = list(orjson.loads(bytes(elements[0])))
-            self.rows += lines
-            if self.limit is not None and self.rows > self.limit:
-                raise VerificationError(
-                    f"the file has more rows than the export's limit of {self.limit:,}"
-                )
+            deque(map(self._decode, lines), 0)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            # (msgspec gives up on very deep nesting with a RecursionError; orjson names it.)
+            self._verify_lines(lines)  # names the line (or, if orjson accepts it, counts it)
             return
-        parts = block.split(b"\n")
-        parts.pop()
-        self._verify_lines(parts)
+        if not self.header:
+            self.header = list(orjson.loads(lines[0]))
+        self._count(len(lines))
 
-    def _keys_allowed(self, elements: list[msgspec.Raw]) -> bool:
-        # Auth0 writes exactly the requested keys on every line: the first line of each block
-        # stands for its block (a block that fails anything is read again line by line).
-        if self.allowed is None:
-            return True
-        return bool(orjson.loads(bytes(elements[0])).keys() <= self.allowed)
+    def _utf8_error(self, piece: bytes) -> None:
+        lines = (self._carry + piece).split(b"\n")
+        for offset, line in enumerate(lines):
+            try:
+                line.decode()
+            except UnicodeDecodeError:
+                row = self.rows + offset + 1
+                raise VerificationError(f"line {row} is not valid UTF-8") from None
+        raise VerificationError(f"the file is not valid UTF-8 after line {self.rows}")
 
     def _verify_lines(self, lines: list[bytes]) -> None:
         loads = orjson.loads
@@ -469,7 +475,10 @@ class _NdjsonVerifier:
                 )
             if not self.header:
                 self.header = list(record)
-        self.rows += len(lines)
+        self._count(len(lines))
+
+    def _count(self, rows: int) -> None:
+        self.rows += rows
         if self.limit is not None and self.rows > self.limit:
             raise VerificationError(
                 f"the file has more rows than the export's limit of {self.limit:,}"

@@ -73,12 +73,16 @@ def _executor() -> ThreadPoolExecutor:
     return current[1]
 
 
-def concurrently(calls: dict[str, Callable[[], Any]]) -> dict[str, Outcome[Any]]:
+def concurrently(
+    calls: dict[str, Callable[[], Any]], *, meanwhile: Callable[[], object] | None = None
+) -> dict[str, Outcome[Any]]:
     """Run independent calls at once on the shared client, so they cost about the slowest.
 
     Each runs in a copy of the caller's context, so a `budget()` deadline still applies.
     Only ManagementApiError is caught (into the Outcome); anything else propagates. Not for
     calls that themselves call `concurrently` (they would wait on the same threads).
+    `meanwhile` runs in the calling thread while the calls are out (its own database work,
+    say, which must stay on the caller's connection).
     """
 
     def run(call: Callable[[], Any]) -> Outcome[Any]:
@@ -91,6 +95,8 @@ def concurrently(calls: dict[str, Callable[[], Any]]) -> dict[str, Outcome[Any]]
     futures = {
         name: pool.submit(contextvars.copy_context().run, run, call) for name, call in calls.items()
     }
+    if meanwhile is not None:
+        meanwhile()
     return {name: future.result() for name, future in futures.items()}
 
 

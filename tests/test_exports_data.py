@@ -288,6 +288,7 @@ def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
         (b"[1, 2]", "line 101 is not a JSON object"),
         (b'{"Id": "x",', "line 101 is not valid JSON"),
         (b"", "line 101 is empty"),
+        (b'{"Id": ' + b"[" * 5000 + b"]" * 5000 + b"}", "line 101 is not valid JSON"),
         # Two objects on one line, and one object over two lines: each line starts with {
         # and ends with }, the count of objects even matches the count of lines.
         (b'{"Id": "a"},{"Id": "b"}\n{"Id": {"x": [{"y": 1}\n{"z": 2}]}}', "line 101"),
@@ -315,6 +316,40 @@ def test_ingest_checks_the_keys_of_ndjson_lines(tmp_path: Path) -> None:
             fmt="ndjson",
             expected_columns=["Id", "name", "logins_count", "user_metadata"],
         )
+
+
+def test_ingest_checks_the_keys_of_every_ndjson_line(tmp_path: Path) -> None:
+    # Not only the first line of a block: a key nobody asked for anywhere is found.
+    lines = ndjson_bytes(ndjson_records(20_000)).split(b"\n")
+    lines.insert(15_000, b'{"Id": "auth0|x", "password": "x"}')
+    with pytest.raises(
+        VerificationError, match="line 15001 has keys that were not requested: password"
+    ):
+        ingest(
+            [gzip.compress(b"\n".join(lines))],
+            tmp_path / "x",
+            fmt="ndjson",
+            expected_columns=["Id", "name", "logins_count", "user_metadata.plan"],
+        )
+
+
+def test_ingest_reads_utf8_cut_between_gzip_members(tmp_path: Path) -> None:
+    records = [{"Id": f"auth0|{n}", "name": "Zoë Søren € 😀" * 3} for n in range(2_000)]
+    data = b"".join(json.dumps(record, ensure_ascii=False).encode() + b"\n" for record in records)
+    cut = data.index("😀".encode(), len(data) // 2) + 2  # inside the 4-byte character
+    # Each member inflates on its own, so the character arrives in two pieces.
+    result = ingest(
+        [gzip.compress(data[:cut]) + gzip.compress(data[cut:])],
+        tmp_path / "x",
+        fmt="ndjson",
+        expected_columns=["Id", "name"],
+    )
+    assert result.rows == 2_000
+    assert result.gzip_members == 2
+    broken = data[:cut] + b"\xff" + data[cut + 1 :]
+    line = data[:cut].count(b"\n") + 1
+    with pytest.raises(VerificationError, match=f"line {line} is not valid UTF-8"):
+        ingest([gzip.compress(broken)], tmp_path / "y", fmt="ndjson")
 
 
 # --- conversions -------------------------------------------------------------------------------

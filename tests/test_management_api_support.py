@@ -183,3 +183,29 @@ def test_concurrent_calls_overlap_and_keep_their_errors(fake: Callable[..., Fake
     assert (results["profile"].value or {})["user_id"] == "auth0|1"
     assert results["blocks"].value == []
     assert isinstance(results["logs"].error, PermanentError)
+
+
+def test_the_callers_own_work_runs_in_its_thread_while_the_calls_are_out(
+    fake: Callable[..., FakeTenant],
+) -> None:
+    started = threading.Event()
+    meanwhile_done = threading.Event()
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        # The answer waits for the caller's own work: it must run before the results are awaited.
+        assert meanwhile_done.wait(timeout=5)
+        return httpx.Response(200, json={"user_id": "auth0|1"})
+
+    def meanwhile() -> None:
+        assert started.wait(timeout=5)
+        seen.append(threading.get_ident())
+        meanwhile_done.set()
+
+    fake(handler)
+    results = management_api.concurrently(
+        {"profile": lambda: management_api.get_user("auth0|1")}, meanwhile=meanwhile
+    )
+    assert seen == [threading.get_ident()]
+    assert (results["profile"].value or {})["user_id"] == "auth0|1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -24,24 +24,27 @@ def search_query_string(params: QueryDict) -> str:
 def remember(user: AbstractBaseUser, query_string: str, query: str) -> None:
     """Keep this search at the top of the user's recent searches (RECENT_KEPT of them).
 
-    A repeated search (paging, Refresh, the same search again) costs one UPDATE.
+    A repeated search (paging, Refresh, the same search again) costs one UPDATE; a new one an
+    INSERT (a parallel request storing the same search first is no error) and one DELETE of
+    what falls off the list.
     """
     now = timezone.now()
     digest = RecentSearch.digest_of(query_string)
     mine = RecentSearch.objects.filter(owner_id=user.pk)
     if mine.filter(digest=digest).update(searched_at=now, query=query):
         return
-    try:
-        with transaction.atomic():
-            RecentSearch.objects.create(
-                owner_id=user.pk,
-                digest=digest,
-                query_string=query_string,
-                query=query,
-                searched_at=now,
-            )
-    except IntegrityError:
-        return  # the same search, stored a moment ago by a parallel request
-    stale = list(mine.values_list("pk", flat=True)[RECENT_KEPT:])
-    if stale:
-        RecentSearch.objects.filter(pk__in=stale).delete()
+    with transaction.atomic():  # one transaction for both writes
+        RecentSearch.objects.bulk_create(
+            [
+                RecentSearch(
+                    owner_id=user.pk,
+                    digest=digest,
+                    query_string=query_string,
+                    query=query,
+                    searched_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        kept = mine.values("pk")[:RECENT_KEPT]
+        mine.exclude(pk__in=kept).delete()

@@ -33,6 +33,7 @@ from management_api import (
 from management_api.support import LOGS_PER_PAGE
 from staff import audit
 from staff.audit import record
+from staff.models import AuditEvent
 from staff.permissions import Capability, can, may_delete_saved_search, require, requires
 
 from . import search as searching
@@ -208,13 +209,14 @@ def _search_results(
         context["busy"] = isinstance(exc, TransientError)
     else:
         context["result"] = result
+        page_url = _page_urls(request)
         context["rows_shown"] = searching.result_rows(
             result.page.users,
             data["columns"],
             COLUMNS,
-            back=_page_url(request, result.page.page).removeprefix("?"),
+            back=page_url(result.page.page).removeprefix("?"),
         )
-        context.update(_page_links(request, result.page))
+        context.update(_page_links(request, result.page, page_url))
         if not result.page.users and result.page.page == 0:
             context["hints"] = empty_result_hints(form, rows)
         if result.page.capped:
@@ -237,14 +239,25 @@ def _search_results(
     return context
 
 
-def _page_url(request: HttpRequest, number: int) -> str:
-    params = request.GET.copy()
-    params.pop("refresh", None)
-    params["page"] = str(number)
-    return "?" + params.urlencode()
+def _page_urls(request: HttpRequest) -> Callable[[int], str]:
+    """This very search's URL on page `number`: the query string is encoded once per request,
+    then only `page` changes (it keeps its place among the parameters; `refresh` is dropped)."""
+    before, after = QueryDict(mutable=True), QueryDict(mutable=True)
+    side = before
+    for name, values in request.GET.lists():
+        if name == "page":
+            side = after
+        elif name != "refresh":
+            side.setlist(name, values)
+    head, tail = before.urlencode(), after.urlencode()
+    head = head + "&" if head else ""
+    tail = "&" + tail if tail else ""
+    return lambda number: f"?{head}page={number}{tail}"
 
 
-def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, Any]:
+def _page_links(
+    request: HttpRequest, page: SearchPage, page_url: Callable[[int], str]
+) -> dict[str, Any]:
     """Previous/next and numbered links within Auth0's window: this very search on another page."""
     links: dict[str, Any] = {}
     for name, number, present in (
@@ -252,7 +265,7 @@ def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, Any]:
         ("next", page.page + 1, page.has_next),
     ):
         if present:
-            links[name] = _page_url(request, number)
+            links[name] = page_url(number)
     numbers: list[dict[str, Any]] = []
     last = page.page_count - 1
     shown = sorted({0, last, *range(page.page - 2, page.page + 3)} & set(range(last + 1)))
@@ -260,7 +273,7 @@ def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, Any]:
         if index and number - shown[index - 1] > 1:
             numbers.append({"gap": True})
         numbers.append(
-            {"label": number + 1, "current": number == page.page, "url": _page_url(request, number)}
+            {"label": number + 1, "current": number == page.page, "url": page_url(number)}
         )
     refresh = request.GET.copy()
     refresh["refresh"] = "1"
@@ -268,7 +281,7 @@ def _page_links(request: HttpRequest, page: SearchPage) -> dict[str, Any]:
         "page_links": links,
         "page_numbers": numbers if len(numbers) > 1 else [],
         "refresh_url": "?" + refresh.urlencode(),
-        "this_url": _page_url(request, page.page),
+        "this_url": page_url(page.page),
     }
 
 
@@ -343,11 +356,15 @@ def lookup(request: HttpRequest) -> HttpResponse:
 
 
 def _user_or_error(
-    request: HttpRequest, user_id: str, *, logs_page: int = 0
+    request: HttpRequest,
+    user_id: str,
+    *,
+    logs_page: int = 0,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Workbench | None, HttpResponse | None]:
     """The user's workbench, or the page that says why there is none (404, 502, 503)."""
     try:
-        bench = workbench.load(user_id, logs_page=logs_page)
+        bench = workbench.load(user_id, logs_page=logs_page, meanwhile=meanwhile)
     except PermanentError as exc:
         # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
         record(request, "users.view", target=user_id, found=False, error=exc.message)
@@ -390,11 +407,15 @@ def _offered(request: HttpRequest, bench: Workbench) -> dict[str, Action]:
 @requires(Capability.SEARCH_USERS)
 @one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
-    bench, failed = _user_or_error(request, user_id)
+    audit: list[AuditEvent] = []
+    # Userdesk's own events about the user are read while the Auth0 calls are out.
+    bench, failed = _user_or_error(
+        request, user_id, meanwhile=lambda: audit.extend(timeline.audit_events(user_id))
+    )
     if failed is not None:
         return failed
     assert bench is not None
-    entries, until = timeline.merged(user_id, bench.logs.value)
+    entries, until = timeline.merged(user_id, bench.logs.value, audit=audit)
     record(request, "users.view", target=user_id, found=True)
     return render(
         request,

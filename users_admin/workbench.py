@@ -8,6 +8,7 @@ the profile is essential.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,10 +146,13 @@ def block_sentence(block: dict[str, Any]) -> str:
     return f"Locked out after too many failed sign-ins as {identifier}{where}, from every address."
 
 
-def load(user_id: str, *, logs_page: int = 0) -> Workbench | None:
+def load(
+    user_id: str, *, logs_page: int = 0, meanwhile: Callable[[], object] | None = None
+) -> Workbench | None:
     """Everything the user page shows, fetched concurrently; None when the user does not exist.
 
-    Raises the profile's ManagementApiError (the page cannot be shown without it).
+    Raises the profile's ManagementApiError (the page cannot be shown without it). `meanwhile`
+    runs in this thread while the calls are out.
     """
     results = concurrently(
         {
@@ -156,7 +160,8 @@ def load(user_id: str, *, logs_page: int = 0) -> Workbench | None:
             "blocks": lambda: user_blocks(user_id),
             "methods": lambda: authentication_methods(user_id),
             "logs": lambda: user_logs(user_id, page=logs_page),
-        }
+        },
+        meanwhile=meanwhile,
     )
     profile = results["profile"]
     if profile.error is not None:

@@ -9,8 +9,10 @@ from typing import Any
 from django import template
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
 
 from users_admin.logtypes import describe
+from users_admin.timeline import Entry, entries_html, shown_when
 
 register = template.Library()
 
@@ -66,3 +68,20 @@ def back_to_results(context: dict[str, Any]) -> str:
     if not search or "\n" in search or "\r" in search:
         return ""
     return "/users/?" + QueryDict(search).urlencode()
+
+
+@register.filter
+def auth0_when(value: Any) -> str:
+    """An Auth0 date as the user page shows it, in one call (it shows up to a dozen, and an
+    include per date cost more than the rest of its profile): `<time>` in UTC, the original value
+    in `datetime`; an en dash without a value."""
+    when = auth0_date(value)
+    if not when:
+        return "\u2013"
+    return format_html('<time datetime="{}">{} UTC</time>', value, shown_when(when))
+
+
+@register.filter
+def timeline_entries(entries: list[Entry]) -> str:
+    """The timeline's <li> entries (built in Python: see users_admin.timeline.entries_html)."""
+    return entries_html(entries)
