@@ -578,8 +578,8 @@ def pipeline_figures(users: int, workdir: Path) -> None:
         }
     )
     manage = [sys.executable, str(ROOT / "manage.py")]
-    for alias in ("default", "sandbox"):
-        subprocess.run([*manage, "migrate", "--database", alias, "-v", "0"], env=env, check=True)
+    # The sandbox's own commands migrate its database (under sandbox.settings).
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)
     if _sandbox_users(workdir / "sandbox.sqlite3") != users:
         started = time.perf_counter()
         subprocess.run(
@@ -607,7 +607,8 @@ def pipeline_figures(users: int, workdir: Path) -> None:
                 time.sleep(0.1)
         done = subprocess.run(
             [sys.executable, "-c", _PIPELINE_CHILD, str(ROOT), "csv", json.dumps(PIPELINE_FIELDS)],
-            env=env,
+            # The product's settings plus the sandbox's database, whose job record it reads.
+            env={**env, "DJANGO_SETTINGS_MODULE": "sandbox.settings"},
             check=True,
             capture_output=True,
             text=True,

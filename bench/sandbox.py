@@ -62,7 +62,7 @@ def environment(workdir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": "sandbox.settings",
             "USERDESK_VAR_DIR": str(workdir / "var"),
             "SANDBOX_DATABASE_PATH": str(workdir / "sandbox.sqlite3"),
             "SANDBOX_EXPORT_DIR": str(workdir / "exports"),
@@ -255,7 +255,8 @@ def main() -> None:
     (workdir / "var").mkdir(parents=True, exist_ok=True)
     env = environment(workdir)
     os.environ.update({key: env[key] for key in env if key.startswith(("SANDBOX_", "USERDESK_"))})
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The sandbox's own models, in this process: its settings.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "sandbox.settings"
     import django
 
     django.setup()

@@ -111,7 +111,6 @@ def configure_dashboard(work: Path, base_url: str) -> None:
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "USERDESK_VAR_DIR": str(work / "dashboard-var"),
-            "SANDBOX_DATABASE_PATH": str(work / "dashboard-sandbox.sqlite3"),
             "DEBUG": "false",
             "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
             "ALLOWED_HOSTS": "testserver",

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     from staff.permissions import SUPPORT_LEAD_GROUP
 
     admin = httpx.Client(
-        base_url=base_url, auth=(settings.SANDBOX_CLIENT_ID, settings.SANDBOX_CLIENT_SECRET)
+        base_url=base_url, auth=(settings.AUTH0_CLIENT_ID, settings.AUTH0_CLIENT_SECRET)
     )
     token = httpx.post(
         f"{base_url}/oauth/token",

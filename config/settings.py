@@ -3,7 +3,8 @@
 With no environment at all the app runs on SQLite under var/, Celery on kombu's
 filesystem transport, a file cache shared by every process, and the bundled
 sandbox tenant as its upstream. A malformed value raises ImproperlyConfigured
-naming the variable.
+naming the variable. Only the product is here: the sandbox server's app, its
+database and the SANDBOX_* settings are in sandbox/settings.py.
 """
 
 from __future__ import annotations
@@ -130,7 +131,6 @@ INSTALLED_APPS = [
     "staff",
     "users_admin",
     "exports",
-    "sandbox",
 ]
 
 MIDDLEWARE = [
@@ -193,27 +193,7 @@ else:
         },
     }
 
-# The sandbox tenant keeps its users and jobs in a database of its own (always SQLite),
-# never in the dashboard's tables; sandbox.routers sends its models there.
-SANDBOX_DATABASE_PATH = Path(env_str("SANDBOX_DATABASE_PATH", str(VAR_DIR / "sandbox.sqlite3")))
-DATABASES: dict[str, dict[str, Any]] = {
-    "default": _default_db,
-    "sandbox": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": _private_file(SANDBOX_DATABASE_PATH),
-        "OPTIONS": {
-            "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA cache_size=-200000; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=1073741824;"
-            ),
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        },
-        # The sandbox database depends on no other, so tests may ask for it alone.
-        "TEST": {"NAME": env_str("SANDBOX_TEST_DATABASE_PATH") or None, "DEPENDENCIES": []},
-    },
-}
-DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
+DATABASES: dict[str, dict[str, Any]] = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery broker -----------------------------------------------------
@@ -268,57 +248,14 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = CELERY_TASK_TIME_LIMIT + 600
 
 # --- The upstream Auth0 tenant ----------------------------------------------------
-SANDBOX_HOST = env_str("SANDBOX_HOST", "127.0.0.1")
-SANDBOX_PORT = env_int("SANDBOX_PORT", 8001, minimum=1)
-SANDBOX_TENANT = env_str("SANDBOX_TENANT", "userdesk-sandbox")
-SANDBOX_DOMAIN = env_str("SANDBOX_DOMAIN", f"{SANDBOX_TENANT}.sandbox.local")
-SANDBOX_CLIENT_ID = env_str("SANDBOX_CLIENT_ID", "sandbox-client-id")
-SANDBOX_CLIENT_SECRET = env_str("SANDBOX_CLIENT_SECRET", "sandbox-client-secret")
-
-# --- Sandbox tenant behaviour (search lag, rate limits, fault switches) --------------
-# (sandbox settings go here)
-# Signs the sandbox's access tokens and download links (defaults to a key derived from SECRET_KEY).
-SANDBOX_SIGNING_KEY = env_str("SANDBOX_SIGNING_KEY") or f"sandbox-signing:{SECRET_KEY}"
-SANDBOX_TOKEN_LIFETIME_SECONDS = env_int("SANDBOX_TOKEN_LIFETIME_SECONDS", 86400, minimum=1)
-# Token buckets per endpoint group: "paid" (close to an Essentials/Professional tenant),
-# "free" (burst 2, 2/s for everything) or "off" (no limit; headers still sent).
-SANDBOX_RATE_LIMIT_PLAN = env_str("SANDBOX_RATE_LIMIT_PLAN", "paid")
-if SANDBOX_RATE_LIMIT_PLAN not in {"paid", "free", "off"}:
-    raise ImproperlyConfigured(
-        f"SANDBOX_RATE_LIMIT_PLAN must be paid, free or off, got {SANDBOX_RATE_LIMIT_PLAN!r}"
-    )
-SANDBOX_EXPORT_DIR = Path(env_str("SANDBOX_EXPORT_DIR", str(VAR_DIR / "sandbox-exports")))
-SANDBOX_EXPORT_WORKERS = env_int("SANDBOX_EXPORT_WORKERS", 2, minimum=1)
-SANDBOX_EXPORT_LINK_SECONDS = env_int("SANDBOX_EXPORT_LINK_SECONDS", 60, minimum=1)
-SANDBOX_JOB_RETENTION_SECONDS = env_int("SANDBOX_JOB_RETENTION_SECONDS", 86400, minimum=1)
-# Fault switches at start (all off by default; see README "Credentials, fault switches and
-# export jobs"). They seed the sandbox's switch table; `manage.py sandbox_faults` and
-# `/sandbox/faults` change them while it runs.
-SANDBOX_FAULT_RATE_LIMIT_SHARE = env_float("SANDBOX_FAULT_RATE_LIMIT_SHARE", 0.0, minimum=0)
-SANDBOX_FAULT_ERROR_SHARE = env_float("SANDBOX_FAULT_ERROR_SHARE", 0.0, minimum=0)
-SANDBOX_FAULT_LATENCY_MS = env_int("SANDBOX_FAULT_LATENCY_MS", 0, minimum=0)
-SANDBOX_FAULT_DOWNLOAD_CUT_BYTES = env_int("SANDBOX_FAULT_DOWNLOAD_CUT_BYTES", 0, minimum=0)
-SANDBOX_FAULT_LINK_SECONDS = env_int("SANDBOX_FAULT_LINK_SECONDS", 0, minimum=0)
-SANDBOX_FAULT_JOB_FAIL = env_str("SANDBOX_FAULT_JOB_FAIL")
-SANDBOX_FAULT_JOB_PENDING_SECONDS = env_int("SANDBOX_FAULT_JOB_PENDING_SECONDS", 0, minimum=0)
-SANDBOX_FAULT_JOB_ROWS_PER_SECOND = env_int("SANDBOX_FAULT_JOB_ROWS_PER_SECOND", 0, minimum=0)
-SANDBOX_FAULT_CLOCK_OFFSET_SECONDS = env_int("SANDBOX_FAULT_CLOCK_OFFSET_SECONDS", 0)
-SANDBOX_FAULT_EMAIL_TEMPLATE_DISABLED = env_bool("SANDBOX_FAULT_EMAIL_TEMPLATE_DISABLED", False)
-# The plan the sandbox tenant is on: log retention (1/5/10/30 days) and whether the session and
-# refresh-token endpoints answer (Enterprise only at Auth0).
-SANDBOX_TENANT_PLAN = env_str("SANDBOX_TENANT_PLAN", "enterprise")
-if SANDBOX_TENANT_PLAN not in {"free", "essentials", "professional", "enterprise"}:
-    raise ImproperlyConfigured(
-        "SANDBOX_TENANT_PLAN must be free, essentials, professional or enterprise, "
-        f"got {SANDBOX_TENANT_PLAN!r}"
-    )
-# Seconds before a POST/PATCH on /api/v2/users shows in GET /api/v2/users search (0 = at once);
-# /users/{id} and /users-by-email see writes immediately, as on Auth0.
-SANDBOX_SEARCH_LAG_SECONDS = env_float("SANDBOX_SEARCH_LAG_SECONDS", 3.0, minimum=0)
-# Work (thousands of SQLite VM steps, ~25 per ms) a search may spend on SQLite's plan before it
-# tries the plan for the other case, rare or common matches; the answer is the same either way.
-SANDBOX_SEARCH_PLAN_BUDGET = env_int("SANDBOX_SEARCH_PLAN_BUDGET", 100, minimum=0)
-
+# With AUTH0_DOMAIN unset the upstream is the bundled sandbox tenant (`manage.py runsandbox`,
+# settings of its own in sandbox/settings.py): where it answers and the client it knows, read
+# from the variables it reads itself, so both sides agree.
+_sandbox_tenant = env_str("SANDBOX_TENANT", "userdesk-sandbox")
+_sandbox_domain = env_str("SANDBOX_DOMAIN", f"{_sandbox_tenant}.sandbox.local")
+_sandbox_url = (
+    f"http://{env_str('SANDBOX_HOST', '127.0.0.1')}:{env_int('SANDBOX_PORT', 8001, minimum=1)}"
+)
 AUTH0_DOMAIN = env_str("AUTH0_DOMAIN")
 AUTH0_DOMAIN_SET = bool(AUTH0_DOMAIN)
 if AUTH0_DOMAIN:
@@ -334,10 +271,10 @@ if AUTH0_DOMAIN:
         )
     _default_base = f"https://{AUTH0_DOMAIN}"
 else:
-    AUTH0_DOMAIN = SANDBOX_DOMAIN
-    AUTH0_CLIENT_ID = SANDBOX_CLIENT_ID
-    AUTH0_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
-    _default_base = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
+    AUTH0_DOMAIN = _sandbox_domain
+    AUTH0_CLIENT_ID = env_str("SANDBOX_CLIENT_ID", "sandbox-client-id")
+    AUTH0_CLIENT_SECRET = env_str("SANDBOX_CLIENT_SECRET", "sandbox-client-secret")
+    _default_base = _sandbox_url
 # Where requests go: https://{AUTH0_DOMAIN} for a real tenant; override for plain-http upstreams.
 AUTH0_BASE_URL = env_url("AUTH0_BASE_URL", _default_base, schemes=("http", "https")).rstrip("/")
 AUTH0_AUDIENCE = env_str("AUTH0_AUDIENCE", f"https://{AUTH0_DOMAIN}/api/v2/")
@@ -471,7 +408,7 @@ if OIDC_AUTH0_DOMAIN and ("://" in OIDC_AUTH0_DOMAIN or "/" in OIDC_AUTH0_DOMAIN
 if OIDC_AUTH0_DOMAIN:
     _oidc_issuer, _oidc_name = f"https://{OIDC_AUTH0_DOMAIN}/", "Auth0"
 elif OIDC_SANDBOX:
-    _oidc_issuer, _oidc_name = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}/", "Auth0 (sandbox)"
+    _oidc_issuer, _oidc_name = f"{_sandbox_url}/", "Auth0 (sandbox)"
 else:
     _oidc_issuer, _oidc_name = "", ""
 OIDC_ISSUER = env_url("OIDC_ISSUER", _oidc_issuer, schemes=("http", "https"))

@@ -246,6 +246,9 @@ def test_the_sqlite_databases_and_the_embedded_broker_are_private(tmp_path: Path
     env = embedded_env(tmp_path)
     result = manage(env, "migrate", "--noinput", timeout=300)
     assert result.returncode == 0, result.stderr
+    # The sandbox's database is made by its own commands, under its own settings.
+    sandbox = manage(env, "sandbox_faults", timeout=300)
+    assert sandbox.returncode == 0, sandbox.stderr
     var = tmp_path / "var"
     assert var.stat().st_mode & 0o777 == 0o700
     databases = sorted(var.glob("*.sqlite3*"))

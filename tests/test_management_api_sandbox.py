@@ -47,7 +47,6 @@ def child(server: SandboxServer, var: Path) -> subprocess.Popen[str]:
     }
     env.update(
         USERDESK_VAR_DIR=str(var),
-        SANDBOX_DATABASE_PATH=str(var / "unused-sandbox.sqlite3"),
         AUTH0_DOMAIN=server.domain,
         AUTH0_CLIENT_ID=server.client_id,
         AUTH0_CLIENT_SECRET=server.client_secret,

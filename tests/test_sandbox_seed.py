@@ -163,7 +163,7 @@ def test_command_seeds_its_own_database_and_prints_the_time(tmp_path: Path) -> N
         "PATH": "/usr/bin:/bin",
         "USERDESK_VAR_DIR": str(tmp_path / "var"),
         "SANDBOX_DATABASE_PATH": str(db_path),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "sandbox.settings",
     }
     command = [sys.executable, "manage.py", "sandbox_seed", "--users", "12000", "--seed", "3"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from sandbox.models import TenantUser
 from sandbox.seed import seed_users
 
 
@@ -24,12 +26,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--append", action="store_true", help="add to the existing users instead of replacing"
         )
+        parser.add_argument(
+            "--if-empty", action="store_true", help="seed only a tenant that has no users yet"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["users"] < 0:
             self.stderr.write("--users must be 0 or more")
             raise SystemExit(2)
         call_command("migrate", database="sandbox", interactive=False, verbosity=0)
+        if options["if_empty"] and TenantUser.objects.using("sandbox").exists():
+            self.stdout.write("The sandbox tenant already has users; not seeding it again.")
+            return
+        if options["if_empty"]:
+            self.stdout.write(
+                f"Seeding the sandbox tenant at {settings.SANDBOX_DATABASE_PATH} "
+                f"with {options['users']:,} users ..."
+            )
         verbosity = options["verbosity"]
         result = seed_users(
             options["users"],

@@ -1,24 +1,26 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
-from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from staff.roles import generate_password, save_staff, staff_exists
 
 DEMO_EMAIL = "demo@userdesk.local"
 LEAD_EMAIL = "lead@userdesk.local"
-SEED_COMMAND = "sandbox_seed"
 
 
 class Command(BaseCommand):
     help = (
-        "Get a machine ready for `make run`: migrate both databases, create a demo export "
+        "Get a machine ready for `make run`: migrate the database, create a demo export "
         "admin and a demo support lead when no staff exists (and print their sign-ins), seed "
-        "the sandbox when it is empty."
+        "the sandbox tenant when it is empty (its own command, under its own settings)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,9 +31,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for alias in ("default", "sandbox"):
-            self.stdout.write(f"Migrating the {alias} database ...")
-            call_command("migrate", database=alias, interactive=False, verbosity=0)
+        self.stdout.write("Migrating the database ...")
+        call_command("migrate", interactive=False, verbosity=0)
         self._demo_sign_in(options["url"].rstrip("/"))
         self._sandbox_identities(options["url"].rstrip("/"))
         self._seed_sandbox(options["seed_users"], options["seed"])
@@ -67,30 +68,38 @@ class Command(BaseCommand):
         """With the sandbox as the identity provider (OIDC_SANDBOX), who can sign in through it."""
         if not (settings.OIDC_SANDBOX and settings.OIDC_ISSUER):
             return
-        from sandbox.oidc import STAFF_IDENTITIES
         from staff.oidc import mapped_roles
 
         lines = [f'  Or "Sign in with {settings.OIDC_PROVIDER_NAME}" at {url}/sign-in/ as:']
-        for identity in STAFF_IDENTITIES.values():
-            if identity.blocked:
+        for line in _sandbox_command("sandbox_identities").splitlines():
+            identity = json.loads(line)
+            if identity["blocked"]:
                 outcome = "blocked at the provider: refused"
             else:
-                roles = sorted(mapped_roles(identity.claims()))
+                roles = sorted(mapped_roles(identity))
                 outcome = ", ".join(roles) if roles else "no role: refused"
-            lines.append(f"    {identity.email:<26} {outcome}")
+            lines.append(f"    {identity['email']:<26} {outcome}")
         self.stdout.write("\n".join(lines) + "\n")
 
     def _seed_sandbox(self, users: int, seed: int) -> None:
-        if SEED_COMMAND not in get_commands():
-            self.stdout.write(
-                f"Note: the sandbox has no `{SEED_COMMAND}` command yet, so it was not seeded."
-            )
-            return
-        tenant_users = apps.get_model("sandbox", "TenantUser")
-        if tenant_users._default_manager.using("sandbox").exists():
-            self.stdout.write("The sandbox tenant already has users; not seeding it again.")
-            return
-        self.stdout.write(
-            f"Seeding the sandbox tenant at {settings.SANDBOX_DATABASE_PATH} with {users} users ..."
+        output = _sandbox_command(
+            "sandbox_seed", "--if-empty", "--users", str(users), "--seed", str(seed)
         )
-        call_command(SEED_COMMAND, users=users, seed=seed, stdout=self.stdout, stderr=self.stderr)
+        self.stdout.write(output, ending="")
+
+
+def _sandbox_command(*args: str) -> str:
+    """Run one of the sandbox tenant's commands: manage.py runs them under sandbox.settings,
+    in a process of their own, so the product imports nothing of the sandbox."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise CommandError(f"manage.py {args[0]} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
