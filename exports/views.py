@@ -291,7 +291,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
     plan = None
     if export.is_ready and not file_missing:
         with export.open_file() as source:
-            sample = preview.preview(source, fmt=export.format)
+            sample = preview.preview(source, fmt=export.format, columns=export.column_titles)
         derive_form = DeriveForm(columns=export.column_titles)
         plan = downloads.import_plan(export)
     return render(
@@ -336,7 +336,9 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     if not parent.is_ready or parent.file_is_missing():
         raise Http404("Only a ready export whose file is kept can be filtered.")
     with parent.open_file() as source:
-        kinds = preview.infer_kinds(preview.preview(source, fmt=parent.format))
+        kinds = preview.infer_kinds(
+            preview.preview(source, fmt=parent.format, columns=parent.column_titles)
+        )
     form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
     if not form.is_valid():
         messages.error(request, " ".join(form.all_messages()))
