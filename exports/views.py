@@ -19,7 +19,7 @@ from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import derive, downloads, lease, preview, retention, tasks
+from . import derive, downloads, importformat, lease, preview, retention, tasks
 from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
 from .forms import (
     DeriveForm,
@@ -95,6 +95,14 @@ def new(request: StaffRequest) -> HttpResponse:
     leaves, objects = discovered_metadata()
     if request.method == "POST":
         form = ExportForm(request.POST, connections=conns, metadata_objects=objects)
+        if request.htmx and request.POST.get("outlook"):
+            # The form's htmx refresh of "Importing into Auth0", as the spec stands now.
+            form.is_valid()
+            return render(
+                request,
+                "exports/import_outlook.html",
+                {"outlook": _import_outlook(form, form.cleaned_data.get("fields") or [])},
+            )
         if form.is_valid():
             if "save_template" in request.POST:
                 template = _save_template(request, form)
@@ -102,19 +110,37 @@ def new(request: StaffRequest) -> HttpResponse:
                     return redirect(f"{reverse('exports:new')}?template={template.pk}")
             else:
                 return _create(request, form)
+        fields = form.cleaned_data.get("fields") or []
     else:
         initial, picked = _prefill(request, conns)
         rows = picker_rows(metadata_leaves=leaves, metadata_objects=objects, picked=picked)
         form = ExportForm(initial=initial, connections=conns, rows=rows, metadata_objects=objects)
+        fields = picked
     return render(
         request,
         "exports/new.html",
         {
             "form": form,
+            "outlook": _import_outlook(form, fields),
             "connections_error": connections_error,
             "csv_max_fields": CSV_MAX_FIELDS,
             "templates": ExportTemplate.objects.filter(owner=request.user),
         },
+    )
+
+
+def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importformat.Plan:
+    """Whether the export as specified will offer the import-ready JSON, and why not."""
+    if form.is_bound:
+        connection_id = form.cleaned_data.get("connection_id") or ""
+    else:
+        connection_id = str(form.initial.get("connection") or "")
+    found = form.connections.get(connection_id)
+    return importformat.plan(
+        fields,
+        connection_id=connection_id,
+        connection_name=found["name"] if found else "",
+        strategy=found["strategy"] if found else None,
     )
 
 
