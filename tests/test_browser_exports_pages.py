@@ -233,6 +233,23 @@ def fit_problems(page: Any, what: str) -> list[str]:
     return problems
 
 
+def card_problems(page: Any, what: str) -> list[str]:
+    """On a phone a table marked .cards shows each cell's label beside its value: nothing of the
+    value may fall into the label's column (or stretch across the card, as a badge would)."""
+    found = page.locator(".table.cards td[data-label]").evaluate_all(
+        """els => els.flatMap(td => {
+          const style = getComputedStyle(td), left = td.getBoundingClientRect().left;
+          const pad = parseFloat(style.paddingLeft);
+          const label = parseFloat(style.gridTemplateColumns.split(' ')[0]) || 0;
+          return [...td.querySelectorAll('a, strong, span, time, .badge, .button')]
+            .filter(e => e.getBoundingClientRect().width > 0)
+            .filter(e => e.getBoundingClientRect().left < left + pad + label)
+            .map(e => td.dataset.label + ': "' + e.textContent.trim().slice(0, 30) + '"');
+        })"""
+    )
+    return [f"{what}: {item} sits under its label" for item in found[:5]]
+
+
 def focus_problems(page: Any) -> list[str]:
     """Tab through the page from the top: every element that takes focus shows it."""
     problems: list[str] = []
@@ -280,6 +297,8 @@ def test_every_exports_page_fits_is_axe_clean_and_works_by_keyboard(
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{live_server.url}{path}")
         problems += fit_problems(page, f"{case} at {width} px")
+        if width == 390:
+            problems += card_problems(page, f"{case} at {width} px")
         problems += [f"{case} at {width} px: {v}" for v in axe_problems(page, width)]
         problems += [f"{case} at {width} px: {p}" for p in focus_problems(page)]
     assert problems == []
