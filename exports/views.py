@@ -311,15 +311,23 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             # 286 swaps in the settled state and tells htmx to stop polling.
             return HttpResponseStopPolling(response.content)
         return response
+    return _detail_page(request, export)
+
+
+def _detail_page(
+    request: StaffRequest, export: Export, derive_form: DeriveForm | None = None
+) -> HttpResponse:
+    """An export's whole page; ``derive_form`` a bound filter form whose errors it shows."""
     sample: preview.Preview | None = None
-    derive_form: DeriveForm | None = None
     file_missing = export.file_is_missing()
     plan = None
     if export.is_ready and not file_missing:
         with export.open_file() as source:
             sample = preview.preview(source, fmt=export.format, columns=export.column_titles)
-        derive_form = DeriveForm(columns=export.column_titles)
+        derive_form = derive_form or DeriveForm(columns=export.column_titles)
         plan = downloads.import_plan(export)
+    else:
+        derive_form = None
     return render(
         request,
         "exports/detail.html",
@@ -367,8 +375,8 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
         )
     form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
     if not form.is_valid():
-        messages.error(request, " ".join(form.all_messages()))
-        return redirect(parent)
+        # The page again, the conditions as typed and each message at its field.
+        return _detail_page(request, parent, derive_form=form)
     # The parent's own conditions (it may be filtered itself) hold for every row of its
     # file, so the child keeps them too: its re-run and its templates then mean the same rows.
     # The rows are the parent's file filtered again: no new Auth0 job, no search query.
