@@ -377,3 +377,21 @@ def test_a_filtered_export_is_built_by_keyboard_from_a_ready_ones_page(
         problems += axe_problems(page, width)
         problems += focus_problems(page)
     assert problems == []
+
+
+def test_enter_in_the_template_name_saves_a_template_and_starts_nothing(
+    page: Any, live_server: Any, export_admin: User
+) -> None:
+    sign_in(page.context, live_server, export_admin)
+    page.goto(f"{live_server.url}/exports/new/")
+    page.locator("#id_template_title").fill("Monday's list")
+    with page.expect_navigation(url=re.compile(r"/exports/new/\?template=\d+$")):
+        page.keyboard.press("Enter")
+    assert not Export.objects.exists()
+    template = ExportTemplate.objects.get(owner=export_admin)
+    assert template.name == "Monday's list"
+    # From the saved template, Enter in a text box starts the export it describes.
+    page.locator("#id_name").fill("From the template")
+    with page.expect_navigation(url=re.compile(r"/exports/\d+/$")):
+        page.keyboard.press("Enter")
+    assert Export.objects.get().name == "From the template"
