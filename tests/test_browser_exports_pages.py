@@ -169,6 +169,11 @@ def history_fifty(user: User) -> tuple[str, tuple[str, str] | None]:
     return "/exports/", ("#id_q", r"/exports/\?.*q=")
 
 
+def history_bad_filters(user: User) -> tuple[str, tuple[str, str] | None]:
+    fifty(user)
+    return "/exports/?date_from=2024-02-01&date_to=2024-01-01", ("#id_q", r"/exports/\?.*q=")
+
+
 def cancel_confirmation(user: User) -> tuple[str, tuple[str, str] | None]:
     export = with_status(user, Status.RUNNING, auth0_job_id="job_y")
     return f"/exports/{export.pk}/cancel/", ("form .button.danger", rf"/exports/{export.pk}/$")
@@ -201,6 +206,7 @@ CASES: dict[str, Case] = {
     "history, empty": history_empty,
     "history, filtered": history_filtered,
     "history, 50 rows": history_fifty,
+    "history, filters with errors": history_bad_filters,
     "cancel confirmation": cancel_confirmation,
     "delete confirmation": delete_confirmation,
 }
