@@ -58,6 +58,7 @@ from exports.csvformat import (
     unescape_cell,
     unescape_raw_cell,
 )
+from exports.ndjsonkeys import value_at
 
 Format = Literal["csv", "ndjson"]
 
@@ -441,11 +442,17 @@ def _derive_ndjson(
         for line in block.split(b"\n"):
             if not line.strip():
                 continue
-            record = loads(line)
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(
+                    f"line {scanned + 1} of the kept file is not a JSON object, so it cannot "
+                    "be filtered (the kept file is damaged; run the export again)"
+                ) from exc
             scanned += 1
             if not header:
                 header = list(record)
-            if all(test(json_text(record.get(column))) for column, test in tests):
+            if all(test(json_text(value_at(record, column))) for column, test in tests):
                 kept.append(line)
         if kept:
             kept_total += len(kept)

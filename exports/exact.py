@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 import msgspec
 import orjson
 
-from . import matching, streams
+from . import matching, ndjsonkeys, streams
 from .csvformat import AUTH0_DATE_FIELDS, NOT_STRUCTURE, auth0_cell, format_header, record_end
 
 # Auth0's limit on a CSV export's fields (exports.fields.CSV_MAX_FIELDS).
@@ -138,6 +138,8 @@ def _filter_ndjson(
 ) -> tuple[int, int]:
     # Only the fields the query reads are decoded, by msgspec, a whole block in one call (its
     # lines joined into one JSON array); a kept line is parsed whole only if it must be rewritten.
+    # They are top-level keys (a metadata path is read from its root object), so the shape of
+    # dotted keys (ndjsonkeys) matters only to the chosen columns written out.
     needed = list(dict.fromkeys(plan.job_fields[plan.column_of(n)][1] for n in plan.query.fields))
     record_type = msgspec.defstruct(
         "Record",
@@ -166,7 +168,7 @@ def _filter_ndjson(
             records = []
         lines[0], lines[-1] = first, last
         if len(records) != len(lines):
-            records = [decoder.decode(b"[" + line + b"]")[0] for line in lines]
+            records = [_one_record(decoder, line, scanned + at) for at, line in enumerate(lines)]
         kept = [emit(line) for line, record in zip(lines, records, strict=True) if match(record)]
         scanned += len(lines)
         matched += len(kept)
@@ -175,6 +177,16 @@ def _filter_ndjson(
         if progress:
             progress(scanned, matched)
     return scanned, matched
+
+
+def _one_record(decoder: Any, line: bytes, before: int) -> Any:
+    try:
+        return decoder.decode(b"[" + line + b"]")[0]
+    except msgspec.DecodeError as exc:
+        raise ValueError(
+            f"user {before + 1} of Auth0's file is not one JSON object, so it cannot be "
+            "matched (the file may be damaged)"
+        ) from exc
 
 
 def _ndjson_emitter(plan: Plan) -> Callable[[bytes], bytes]:
@@ -187,7 +199,7 @@ def _ndjson_emitter(plan: Plan) -> Callable[[bytes], bytes]:
 
     def emit(line: bytes) -> bytes:
         record = loads(line)
-        return dumps({title: record[title] for title in keep if title in record}) + b"\n"
+        return dumps(ndjsonkeys.pick(record, keep)) + b"\n"
 
     return emit
 
@@ -195,11 +207,13 @@ def _ndjson_emitter(plan: Plan) -> Callable[[bytes], bytes]:
 def _csv_emitter(plan: Plan) -> Callable[[bytes], bytes]:
     columns = [(title, name in AUTH0_DATE_FIELDS) for name, title in plan.fields]
     loads = orjson.loads
+    value_at = ndjsonkeys.value_at
 
     def emit(line: bytes) -> bytes:
         record = loads(line)
         return (
-            b",".join([auth0_cell(record.get(title), date=date) for title, date in columns]) + b"\n"
+            b",".join([auth0_cell(value_at(record, title), date=date) for title, date in columns])
+            + b"\n"
         )
 
     return emit

@@ -42,6 +42,7 @@ import orjson
 
 from exports import convert, streams
 from exports.csvformat import typed_value
+from exports.ndjsonkeys import value_at
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "auth0-import-user.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -205,25 +206,13 @@ def _csv_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
         }
 
 
-def _nested(row: Mapping[str, Any], title: str, steps: Sequence[str]) -> Any:
-    """A value from a flat title, or from an NDJSON row that already nests it."""
-    if title in row:
-        return row[title]
-    value: Any = row
-    for step in steps:
-        if not isinstance(value, Mapping) or step not in value:
-            return None
-        value = value[step]
-    return value
-
-
 def import_user(row: Mapping[str, Any], columns: Sequence[Column]) -> dict[str, Any]:
     """One exported row as an import object: kept columns only, under their attribute names."""
     user: dict[str, Any] = {}
     for column in columns:
         if not column.kept:
             continue
-        value = _nested(row, column.title, column.target)
+        value = value_at(row, column.title)
         if value is None:
             continue
         target = user
@@ -242,7 +231,7 @@ def _problems(
     problems = validation_errors(user)
     id_column = next((c for c in columns if c.target == ("user_id",)), None)
     if id_column is not None:
-        original = _nested(row, id_column.title, id_column.target)
+        original = value_at(row, id_column.title)
         if (
             isinstance(original, str)
             and "|" in original

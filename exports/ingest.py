@@ -72,12 +72,20 @@ _ASCII = bytes(range(128))
 
 
 class VerificationError(Exception):
-    """The downloaded file is not a whole, valid export; ``reason`` says why in plain words."""
+    """The downloaded file is not a whole, valid export; ``reason`` says why in plain words,
+    ``detail`` is the parser's own message when there is one (for the log and the timeline's
+    secondary line, not the headline)."""
 
-    def __init__(self, reason: str, kind: Literal["transfer", "content"] = "content") -> None:
+    def __init__(
+        self,
+        reason: str,
+        kind: Literal["transfer", "content"] = "content",
+        detail: str = "",
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,7 @@ def ingest(
                 raise VerificationError(
                     "the download is empty (0 bytes)", kind="transfer"
                 ) from None
-            raise VerificationError(exc.reason, kind="transfer") from None
+            raise VerificationError(exc.reason, kind="transfer", detail=exc.detail) from None
         out.flush()
     if wrong is not None:
         raise wrong
@@ -338,10 +346,14 @@ class _CsvVerifier:
         try:
             parsed = list(csv.reader(io.StringIO(record.decode() + "\n", newline="")))
         except csv.Error as exc:
-            raise VerificationError(f"row {self.rows + 1} does not parse ({exc})") from None
+            raise VerificationError(
+                f"row {self.rows + 1} is not a well-formed CSV record (a quote or a separator "
+                "is out of place), so its cells cannot be read",
+                detail=f"csv: {exc}",
+            ) from None
         cells = len(parsed[0]) if len(parsed) == 1 else -1
         if cells != self.width:
-            found = "does not parse as one record" if cells < 0 else f"has {cells} cells"
+            found = "reads as more than one record" if cells < 0 else f"has {cells} cells"
             raise VerificationError(
                 f"row {self.rows + 1} {found}; the header has {self.width} columns"
             )
@@ -464,8 +476,14 @@ class _NdjsonVerifier:
             try:
                 record = loads(line)
             except orjson.JSONDecodeError as exc:
-                what = "is empty" if not line.strip() else f"is not valid JSON ({exc})"
-                raise VerificationError(f"line {self.rows + offset + 1} {what}") from None
+                number = self.rows + offset + 1
+                if not line.strip():
+                    raise VerificationError(f"line {number} is empty") from None
+                raise VerificationError(
+                    f"line {number} is not a complete JSON object (it is cut short, damaged, "
+                    "nested too deeply or not JSON)",
+                    detail=f"JSON: {exc}",
+                ) from None
             if type(record) is not dict:
                 raise VerificationError(f"line {self.rows + offset + 1} is not a JSON object")
             if allowed is not None and not record.keys() <= allowed:

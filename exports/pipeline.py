@@ -288,6 +288,7 @@ def _fetch_and_publish(c: Claim, job: dict[str, Any]) -> Next | None:
                 last_error = str(exc)
                 note(export, f"The download link has lapsed ({exc}); getting a fresh one")
             except ingest.VerificationError as exc:
+                _note_detail(export, exc.detail)
                 if exc.kind != "transfer":
                     fail(c, f"The file Auth0 served failed verification: {exc.reason}")
                     return None
@@ -316,6 +317,14 @@ def _fetch_and_publish(c: Claim, job: dict[str, Any]) -> Next | None:
         f"{attempts} download attempts failed; trying again later. Nothing is offered until a "
         f"copy passes verification.",
     )
+
+
+def _note_detail(export: Export, detail: str) -> None:
+    """A parser's own words about a bad file: logged, and a secondary line on the timeline
+    (the headline reason stays plain)."""
+    if detail:
+        logger.warning("Export %s: verification detail: %s", export.pk, detail)
+        note(export, f"Technical detail: {detail}")
 
 
 def _fresh_location(export: Export) -> str:
@@ -446,6 +455,7 @@ def _verify_and_publish(c: Claim, built: BinaryIO) -> None:
             expected_columns=export.column_titles,
         )
     except ingest.VerificationError as exc:
+        _note_detail(export, exc.detail)
         fail(c, f"The filtered file failed verification: {exc.reason}")
         return
     _publish(c, result, built)

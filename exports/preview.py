@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
@@ -30,6 +31,7 @@ import orjson
 from exports import streams
 from exports.csvformat import record_boundary, unescape_cell
 from exports.derive import json_text, parse_instant
+from exports.ndjsonkeys import steps, value_at
 
 Format = Literal["csv", "ndjson"]
 
@@ -41,10 +43,17 @@ class Preview:
     more: bool = False
 
 
-def preview(source: BinaryIO, *, fmt: str, rows: int = 50, max_bytes: int = 8_000_000) -> Preview:
+def preview(
+    source: BinaryIO,
+    *,
+    fmt: str,
+    rows: int = 50,
+    max_bytes: int = 8_000_000,
+    columns: Sequence[str] | None = None,
+) -> Preview:
     if fmt == "csv":
         return _csv_preview(source, rows, max_bytes)
-    return _ndjson_preview(source, rows, max_bytes)
+    return _ndjson_preview(source, rows, max_bytes, columns)
 
 
 def _csv_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
@@ -68,7 +77,9 @@ def _csv_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
     return Preview(header=header, rows=shown, more=more)
 
 
-def _ndjson_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
+def _ndjson_preview(
+    source: BinaryIO, wanted: int, max_bytes: int, columns: Sequence[str] | None
+) -> Preview:
     data, more = streams.head(source, max_bytes=max_bytes, newlines=wanted)
     lines = data.split(b"\n")
     if more:
@@ -82,14 +93,16 @@ def _ndjson_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
             break
         value = orjson.loads(line)
         records.append(value if isinstance(value, dict) else {"value": value})
-    header: list[str] = []
-    seen: set[str] = set()
+    # The export's columns first (a dotted one read literal or nested: ndjsonkeys), then any
+    # other key met, in first-seen order; a key that only holds nested columns adds none.
+    header: list[str] = list(columns or ())
+    seen: set[str] = set(header) | {str(steps(title)[0]) for title in header if steps(title)}
     for record in records:
         for key in record:
             if key not in seen:
                 seen.add(key)
                 header.append(key)
-    shown = [[json_text(record.get(key)) for key in header] for record in records]
+    shown = [[json_text(value_at(record, key)) for key in header] for record in records]
     return Preview(header=header, rows=shown, more=more)
 
 

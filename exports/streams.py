@@ -57,11 +57,13 @@ _CODEC_ERROR: type[Exception] = cast("type[Exception]", isal_zlib.error)
 
 
 class GzipDamaged(Exception):
-    """The bytes are not a whole gzip stream; ``reason`` says why in plain words."""
+    """The bytes are not a whole gzip stream; ``reason`` says why in plain words, ``detail``
+    holds the decompressor's own message (for the log), if any."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = detail
 
 
 def chunks(source: BinaryIO, size: int = READ) -> Iterator[bytes]:
@@ -109,7 +111,9 @@ class Inflation:
         except _CODEC_ERROR as exc:
             if self.members:
                 raise GzipDamaged("unexpected bytes after the end of the gzip data") from None
-            raise GzipDamaged(f"the file is not valid gzip ({exc})") from None
+            raise GzipDamaged(
+                "the file is not gzip data, or its compressed bytes are damaged", detail=str(exc)
+            ) from None
         if self.members == 0:
             raise GzipDamaged("the file holds no gzip data")
 

@@ -19,7 +19,7 @@ from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import derive, downloads, lease, preview, retention, tasks
+from . import derive, downloads, importformat, lease, preview, retention, tasks
 from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
 from .forms import (
     DeriveForm,
@@ -95,6 +95,14 @@ def new(request: StaffRequest) -> HttpResponse:
     leaves, objects = discovered_metadata()
     if request.method == "POST":
         form = ExportForm(request.POST, connections=conns, metadata_objects=objects)
+        if request.htmx and request.POST.get("outlook"):
+            # The form's htmx refresh of "Importing into Auth0", as the spec stands now.
+            form.is_valid()
+            return render(
+                request,
+                "exports/import_outlook.html",
+                {"outlook": _import_outlook(form, form.cleaned_data.get("fields") or [])},
+            )
         if form.is_valid():
             if "save_template" in request.POST:
                 template = _save_template(request, form)
@@ -102,19 +110,37 @@ def new(request: StaffRequest) -> HttpResponse:
                     return redirect(f"{reverse('exports:new')}?template={template.pk}")
             else:
                 return _create(request, form)
+        fields = form.cleaned_data.get("fields") or []
     else:
         initial, picked = _prefill(request, conns)
         rows = picker_rows(metadata_leaves=leaves, metadata_objects=objects, picked=picked)
         form = ExportForm(initial=initial, connections=conns, rows=rows, metadata_objects=objects)
+        fields = picked
     return render(
         request,
         "exports/new.html",
         {
             "form": form,
+            "outlook": _import_outlook(form, fields),
             "connections_error": connections_error,
             "csv_max_fields": CSV_MAX_FIELDS,
             "templates": ExportTemplate.objects.filter(owner=request.user),
         },
+    )
+
+
+def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importformat.Plan:
+    """Whether the export as specified will offer the import-ready JSON, and why not."""
+    if form.is_bound:
+        connection_id = form.cleaned_data.get("connection_id") or ""
+    else:
+        connection_id = str(form.initial.get("connection") or "")
+    found = form.connections.get(connection_id)
+    return importformat.plan(
+        fields,
+        connection_id=connection_id,
+        connection_name=found["name"] if found else "",
+        strategy=found["strategy"] if found else None,
     )
 
 
@@ -285,15 +311,23 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             # 286 swaps in the settled state and tells htmx to stop polling.
             return HttpResponseStopPolling(response.content)
         return response
+    return _detail_page(request, export)
+
+
+def _detail_page(
+    request: StaffRequest, export: Export, derive_form: DeriveForm | None = None
+) -> HttpResponse:
+    """An export's whole page; ``derive_form`` a bound filter form whose errors it shows."""
     sample: preview.Preview | None = None
-    derive_form: DeriveForm | None = None
     file_missing = export.file_is_missing()
     plan = None
     if export.is_ready and not file_missing:
         with export.open_file() as source:
-            sample = preview.preview(source, fmt=export.format)
-        derive_form = DeriveForm(columns=export.column_titles)
+            sample = preview.preview(source, fmt=export.format, columns=export.column_titles)
+        derive_form = derive_form or DeriveForm(columns=export.column_titles)
         plan = downloads.import_plan(export)
+    else:
+        derive_form = None
     return render(
         request,
         "exports/detail.html",
@@ -336,11 +370,13 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     if not parent.is_ready or parent.file_is_missing():
         raise Http404("Only a ready export whose file is kept can be filtered.")
     with parent.open_file() as source:
-        kinds = preview.infer_kinds(preview.preview(source, fmt=parent.format))
+        kinds = preview.infer_kinds(
+            preview.preview(source, fmt=parent.format, columns=parent.column_titles)
+        )
     form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
     if not form.is_valid():
-        messages.error(request, " ".join(form.all_messages()))
-        return redirect(parent)
+        # The page again, the conditions as typed and each message at its field.
+        return _detail_page(request, parent, derive_form=form)
     # The parent's own conditions (it may be filtered itself) hold for every row of its
     # file, so the child keeps them too: its re-run and its templates then mean the same rows.
     # The rows are the parent's file filtered again: no new Auth0 job, no search query.

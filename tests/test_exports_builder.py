@@ -275,3 +275,52 @@ def test_the_csv_rule_message_has_a_place_beside_the_start_button(admin_client_:
     button = body.index('id="submit-export"')
     assert 'aria-describedby="submit-blocked"' in body[button - 200 : button + 200]
     assert body.index('id="submit-blocked"') > button
+
+
+def _connection(strategy: str) -> dict[str, str]:
+    from exports.fields import connections
+
+    return next(c for c in connections() if c["strategy"] == strategy)
+
+
+def test_the_builder_says_before_starting_whether_the_file_will_be_importable(
+    admin_client_: Client,
+) -> None:
+    database = _connection("auth0")
+    # A new form: all connections, so no import file, and why.
+    body = admin_client_.get("/exports/new/").content.decode()
+    assert "Importing into Auth0" in body
+    assert "will <strong>not</strong> offer Import-ready JSON for Auth0" in body
+    assert "It holds all connections" in body
+    # Prefilled for a database connection with an email column: it will.
+    body = admin_client_.get(
+        f"/exports/new/?connection={database['id']}&fields=email,user_metadata.plan,last_ip"
+    ).content.decode()
+    assert "The file will offer <strong>Import-ready JSON for Auth0</strong>" in body
+    assert "2 of its 3 columns" in body
+    assert "<code>last_ip</code> (not an attribute of Auth0&#x27;s import schema)" in body
+
+
+def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
+    admin_client_: Client,
+) -> None:
+    database, social = _connection("auth0"), _connection("google-oauth2")
+    refresh = {"HX-Request": "true"}
+
+    def outlook(**data: Any) -> str:
+        response = admin_client_.post("/exports/new/", {**data, "outlook": "1"}, headers=refresh)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert body.lstrip().startswith('<section class="card stack import-outlook"')
+        return body
+
+    ready = outlook(**builder_post([("email", "")], connection=database["id"]))
+    assert "will offer <strong>Import-ready JSON for Auth0</strong>" in ready
+    no_email = outlook(**builder_post([("user_id", "Id")], connection=database["id"]))
+    assert "no email column" in no_email
+    social_one = outlook(**builder_post([("email", "")], connection=social["id"]))
+    assert f"{social['name']} is a google-oauth2 connection" in social_one
+    # Nothing was created by the refreshes, and the page's own POST still runs the export.
+    assert not Export.objects.exists()
+    response = admin_client_.post("/exports/new/", builder_post([("email", "")]), headers=refresh)
+    assert response.status_code == 302

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from exports import exact
 from exports.convert import csv_objects, json_array, uncompressed
 from exports.csvformat import format_header, format_row, unescape_raw_cell
 from exports.derive import Condition, derive, validate_conditions
@@ -177,8 +178,8 @@ def broken(kind: str) -> bytes:
     [
         ("truncated", "ends early"),
         ("no trailer", "ends early"),
-        ("flipped byte", "not valid gzip"),
-        ("not gzip", "not valid gzip"),
+        ("flipped byte", "not gzip data, or its compressed bytes are damaged"),
+        ("not gzip", "not gzip data, or its compressed bytes are damaged"),
         ("trailing garbage", "after the end of the gzip data"),
         ("empty", "empty"),
     ],
@@ -187,6 +188,10 @@ def test_ingest_rejects_damaged_downloads(tmp_path: Path, kind: str, reason: str
     with pytest.raises(VerificationError, match=reason) as caught:
         ingest(pieces(broken(kind), 10_000), tmp_path / "x.gz", fmt="csv")
     assert caught.value.kind == "transfer"
+    # Plain words for staff; zlib's own message is the detail, for the log and the timeline.
+    assert "Error -" not in caught.value.reason
+    if kind in ("flipped byte", "not gzip"):
+        assert caught.value.detail.startswith("Error -")
 
 
 def test_ingest_rejects_a_header_that_is_not_the_requested_one(tmp_path: Path) -> None:
@@ -286,9 +291,9 @@ def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
     ("line", "reason"),
     [
         (b"[1, 2]", "line 101 is not a JSON object"),
-        (b'{"Id": "x",', "line 101 is not valid JSON"),
+        (b'{"Id": "x",', "line 101 is not a complete JSON object"),
         (b"", "line 101 is empty"),
-        (b'{"Id": ' + b"[" * 5000 + b"]" * 5000 + b"}", "line 101 is not valid JSON"),
+        (b'{"Id": ' + b"[" * 5000 + b"]" * 5000 + b"}", "line 101 is not a complete JSON object"),
         # Two objects on one line, and one object over two lines: each line starts with {
         # and ends with }, the count of objects even matches the count of lines.
         (b'{"Id": "a"},{"Id": "b"}\n{"Id": {"x": [{"y": 1}\n{"z": 2}]}}', "line 101"),
@@ -297,13 +302,36 @@ def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
 def test_ingest_rejects_bad_ndjson_lines(tmp_path: Path, line: bytes, reason: str) -> None:
     lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
     lines.insert(100, line)
-    with pytest.raises(VerificationError, match=reason):
+    with pytest.raises(VerificationError, match=reason) as caught:
         ingest(
             [gzip.compress(b"\n".join(lines))],
             tmp_path / "x",
             fmt="ndjson",
             expected_columns=["Id", "name", "logins_count", "user_metadata"],
         )
+    # The parser's words ("unexpected character: line 1 column 12 (char 11)") are the detail.
+    assert "(char " not in caught.value.reason
+    if "complete JSON" in reason:
+        assert caught.value.detail.startswith("JSON: ")
+
+
+def test_a_damaged_line_stops_a_filter_in_plain_words() -> None:
+    """A line that is not JSON reaching the exact filter or a derivative (their sources were
+    verified, so only a damaged file can) is a ValueError the pipeline reports, in words."""
+    broken = gzip.compress(b'{"email": "a@example.com"}\n{"email": "b@exa\n')
+    plan = exact.plan_job("email:a*", [{"name": "email"}], "ndjson")
+    with pytest.raises(ValueError, match="user 2 of Auth0's file is not one JSON object") as one:
+        exact.filter_file(io.BytesIO(broken), io.BytesIO(), plan=plan)
+    assert "char" not in str(one.value)
+    with pytest.raises(ValueError, match="line 2 of the kept file is not a JSON object") as two:
+        derive(
+            io.BytesIO(broken),
+            io.BytesIO(),
+            fmt="ndjson",
+            columns=["email"],
+            conditions=[Condition("email", "not_empty")],
+        )
+    assert "char" not in str(two.value)
 
 
 def test_ingest_checks_the_keys_of_ndjson_lines(tmp_path: Path) -> None:

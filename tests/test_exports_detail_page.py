@@ -239,3 +239,24 @@ def test_a_queued_export_no_worker_took_says_so(
     assert tasks.sweep_exports() == 1
     messages = [event.message for event in Export.objects.get(pk=export.pk).events.all()]
     assert "sent to a worker again by the recovery sweep" in messages[-1]
+
+
+def test_an_exact_exports_stages_are_numbered_once_and_its_counts_grouped(
+    admin_client_: Client, export_admin: User
+) -> None:
+    spec = {**CSV_SPEC, "match_query": "email_verified:true"}
+    export = tasks.create_export(spec, requested_by=export_admin)
+    Export.objects.filter(pk=export.pk).update(
+        status=Status.FILTERING, scanned_count=1234567, matched_count=4321
+    )
+    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    stages = body[body.index('class="exact-stages"') : body.index("</ol>")]
+    # An <ol> numbers its items itself: "1. 1. Auth0's export job" read twice.
+    assert "<li>Auth0's export job: done</li>" in stages
+    assert "<li>Filtering: scanned 1,234,567 users, 4,321 matches…</li>" in stages
+    assert "4,321 of 1,234,567 users scanned match" in body
+    Export.objects.filter(pk=export.pk).update(status=Status.READY, row_count=4321)
+    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert "<dt>Rows</dt><dd>4,321</dd>" in body
+    history = admin_client_.get("/exports/").content.decode()
+    assert "4,321 rows" in history

@@ -585,7 +585,7 @@ def test_a_search_past_the_window_becomes_a_file_of_exactly_its_users(
 
     detail = admin_client_.get(f"/exports/{export.pk}/").content.decode()
     text = fragment_text(detail)
-    assert f"scanned {in_connection} users, {len(expected)} matches" in text
+    assert f"scanned {in_connection:,} users, {len(expected):,} matches" in text
     assert "eventually consistent" in text
     assert q in text
     about = admin_client_.get(f"/exports/{export.pk}/download/about/")

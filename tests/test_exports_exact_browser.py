@@ -70,7 +70,7 @@ def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
     expected = oracle(api, sent)
     assert export.matched_count == len(expected) > 1000
     stages = page.locator(".exact-stages").inner_text()
-    assert f"scanned {export.scanned_count} users, {len(expected)} matches" in stages
+    assert f"scanned {export.scanned_count:,} users, {len(expected):,} matches" in stages
     assert "eventually consistent" in page.locator("main").inner_text()
     assert page.get_by_role("link", name="About this file (.txt)").is_visible()
 

@@ -272,7 +272,13 @@ def test_filtered_derivative(
             "c-0-value": "not a date",
         },
     )
-    assert response.status_code == 302
+    # The export's page again, the condition as typed, the message at its value box.
+    assert response.status_code == 200
+    body = response.content.decode()
+    value_cell = body[body.index('id="id_c-0-value"') - 400 : body.index('id="id_c-0-value"') + 600]
+    assert 'value="not a date"' in value_cell
+    assert "“not a date” is not a date; use 2024-01-01" in value_cell
+    assert 'class="messages"' not in body
     assert Export.objects.filter(parent=parent).count() == 1
 
 

@@ -157,6 +157,19 @@
       update();
     });
     update();
+
+    // Enter in the template's name saves the template: the browser would press the form's
+    // first button, Start export, and run an export nobody asked for.
+    var templateTitle = form.querySelector("[name=template_title]");
+    var saveTemplate = form.querySelector("button[name=save_template]");
+    if (templateTitle && saveTemplate) {
+      templateTitle.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && !event.isComposing) {
+          event.preventDefault();
+          saveTemplate.click();
+        }
+      });
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
