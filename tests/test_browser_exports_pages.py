@@ -23,6 +23,7 @@ from django.utils import timezone
 from exports import tasks
 from exports.fields import connections
 from exports.models import Export, ExportTemplate, Status
+from tests.fixtures.browser import card_problems
 from tests.fixtures.celery import CSV_SPEC, drive
 from tests.test_browser_a11y import violations
 from tests.test_browser_exports_history import axe_problems, fifty
@@ -238,23 +239,6 @@ def fit_problems(page: Any, what: str) -> list[str]:
         if inner > outer and label != SCROLLS_BY_DESIGN:
             problems.append(f"{what}: the table “{label}” is {inner} px in a {outer} px box")
     return problems
-
-
-def card_problems(page: Any, what: str) -> list[str]:
-    """On a phone a table marked .cards shows each cell's label beside its value: nothing of the
-    value may fall into the label's column (or stretch across the card, as a badge would)."""
-    found = page.locator(".table.cards td[data-label]").evaluate_all(
-        """els => els.flatMap(td => {
-          const style = getComputedStyle(td), left = td.getBoundingClientRect().left;
-          const pad = parseFloat(style.paddingLeft);
-          const label = parseFloat(style.gridTemplateColumns.split(' ')[0]) || 0;
-          return [...td.querySelectorAll('a, strong, span, time, .badge, .button')]
-            .filter(e => e.getBoundingClientRect().width > 0)
-            .filter(e => e.getBoundingClientRect().left < left + pad + label)
-            .map(e => td.dataset.label + ': "' + e.textContent.trim().slice(0, 30) + '"');
-        })"""
-    )
-    return [f"{what}: {item} sits under its label" for item in found[:5]]
 
 
 def focus_problems(page: Any) -> list[str]:

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 
 from staff.models import AuditEvent
 from staff.permissions import SUPPORT_GROUP
+from tests.fixtures.browser import card_problems
 from tests.fixtures.personas import make_staff
 from tests.test_browser_search import sign_in
 from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
@@ -276,6 +277,8 @@ def assert_fits(page: Any, what: str) -> None:
         "els => els.map(e => [e.scrollWidth, e.clientWidth])"
     ):
         assert wrap[0] <= wrap[1], f"{what}: a table is {wrap[0]} px in a {wrap[1]} px box"
+    # and in a card, nothing of a cell's value falls into its label's column
+    assert card_problems(page, what) == []
 
 
 def test_the_sign_in_page_fits_a_phone_and_a_laptop(page: Any, live_server: Any) -> None:
@@ -296,7 +299,7 @@ def test_every_main_page_fits_a_phone_and_a_laptop(
         actor_label=export_admin.get_username(),
         action="users.search",
         target="email:" + "averyveryverylongaddresspart" * 8 + "@example.com",
-        details={"query": "x" * 300},
+        details={"query": "x" * 300, "matches": 3},  # a cell of several pieces
     )
     for status in ("ready", "failed"):
         Export.objects.create(
