@@ -86,6 +86,10 @@ class Capability(str, metaclass=_Declared):
     def __repr__(self) -> str:
         return f"<Capability {self!s}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied as its codename: the declared object comes back."""
+        return (declared, (str(self),))
+
     @property
     def value(self) -> str:
         return str(self)
@@ -130,6 +134,11 @@ Capability(
     description="Read the audit log",
     roles=(EXPORT_ADMIN_GROUP,),
 )
+
+
+def declared(codename: str) -> Capability:
+    """The capability declared with this codename (KeyError when there is none)."""
+    return Capability._declared[codename]
 
 
 class _RoleCapabilities(Mapping[str, tuple[Capability, ...]]):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ def test_every_action_capability_is_a_permission_with_its_label_and_roles() -> N
         for role in action.capability.roles:
             assert action.capability in ROLE_CAPABILITIES[role]
     assert set(Capability) >= {action.capability for action in ACTIONS.values()}
+    assert pickle.loads(pickle.dumps(Capability.BLOCK_USERS)) is Capability.BLOCK_USERS
 
 
 @pytest.mark.django_db(databases=["default", "sandbox"])  # makemigrations reads both histories
