@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from management_api.tenants import current_tenant_slug_or_blank
+
 
 class StaffCapability(models.Model):
     """Holds Userdesk's custom permissions; it has no rows and no table of its own use."""
@@ -54,6 +56,11 @@ class AuditEvent(models.Model):
     target = models.CharField(max_length=500, blank=True)
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # The Auth0 tenant acted on; blank for what concerns no tenant (sign-ins, when several
+    # tenants are configured and none is chosen).
+    tenant = models.CharField(
+        max_length=40, blank=True, db_index=True, default=current_tenant_slug_or_blank
+    )
 
     objects = AuditEventQuerySet.as_manager()
 

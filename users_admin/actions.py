@@ -36,6 +36,7 @@ from management_api import (
     user_refresh_tokens,
     user_sessions,
 )
+from management_api.tenants import current_tenant_slug
 from staff.audit import record
 from staff.permissions import Capability
 
@@ -347,7 +348,7 @@ class Done:
 
 def submitted(token: Any) -> bool:
     """Whether a form with this idempotency token was already submitted."""
-    return ActionRequest.objects.filter(token=token).exists()
+    return ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).exists()
 
 
 def execute(
@@ -364,7 +365,7 @@ def execute(
                 actor=request.user if request.user.is_authenticated else None,
             )
     except IntegrityError:
-        first = ActionRequest.objects.filter(token=token).first()
+        first = ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).first()
         if first is None or first.action != action.name or first.user_id != bench.user_id:
             return Done(ok=False, message="This form was already used; open the action again.")
         if first.status == ActionRequest.Status.RUNNING:
