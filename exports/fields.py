@@ -63,6 +63,8 @@ MAX_NAME_LENGTH = 100
 _SEGMENT = r"[A-Za-z0-9_\-$@:]+"
 _PATH = re.compile(rf"(?P<root>[a-z_]+)(?:\[\d+\])?(?:\.{_SEGMENT}(?:\[\d+\])?)*\Z")
 
+METADATA_SAMPLE_SIZE = 25
+
 
 def metadata_cache_key() -> str:
     """The current tenant's sampled metadata paths (another tenant's are never read for it)."""
@@ -72,9 +74,6 @@ def metadata_cache_key() -> str:
 def connections_cache_key() -> str:
     """The current tenant's connections."""
     return f"exports:connections:v1:{management_api.current_tenant().slug}"
-
-
-METADATA_SAMPLE_SIZE = 25
 
 
 def field_problem(name: str) -> str | None:

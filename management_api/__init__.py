@@ -1,7 +1,9 @@
 """Userdesk's client for the Auth0 Management API (used by users_admin and exports).
 
 Callers get dicts, a SearchPage dataclass, None for "not found", or one of the typed
-errors below; never httpx types (except the stream `download` yields).
+errors below; never httpx types (except the stream `download` yields). Every call runs for
+the current tenant: the one of the innermost `tenant_scope()`, else the only configured one
+(see tenants.py).
 """
 
 from __future__ import annotations

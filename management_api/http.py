@@ -1,9 +1,11 @@
 """The one HTTP path to the Management API: client, token, retries, errors.
 
 One pooled httpx.Client per process, built lazily and rebuilt after a fork, so every
-Celery worker child and web worker gets its own connections. The bearer token comes
-from the client-credentials grant and lives in Django's cache, shared by every process,
-so many calls cost one token request. Retries live here and nowhere else.
+Celery worker child and web worker gets its own connections. Every call is for the current
+tenant (tenants.current_tenant()): its base URL, credentials and audience. Its bearer token
+comes from the client-credentials grant and lives in Django's cache under the tenant's slug,
+shared by every process, so many calls cost one token request. Retries live here and
+nowhere else.
 """
 
 from __future__ import annotations

@@ -512,3 +512,21 @@ def test_migrations_give_existing_rows_the_configured_tenant(settings: Any) -> N
     assert list(SavedSearch.objects.values_list("tenant", flat=True)) == ["acme-eu"]
     assert list(ActionRequest.objects.values_list("tenant", flat=True)) == ["acme-eu"]
     assert apps.get_model("users_admin", "SavedSearch") is SavedSearch
+
+
+def test_a_request_runs_in_the_only_tenant_of_auth0_tenants(
+    staging_server: SandboxServer, settings: Any, lead_client: Any
+) -> None:
+    settings.AUTH0_TENANTS = [entry("staging-only", staging_server, "staging")]
+    with tenant_scope("staging-only"):
+        user_id = management_api.search_users("", per_page=1).users[0]["user_id"]
+
+    page = lead_client.get(f"/users/{user_id}/")
+
+    assert page.status_code == 200
+    assert "Auth0 keeps logs for 5 days" in page.content.decode()
+    saved_search = lead_client.post(
+        "/searches/save/", {"name": "Staging ones", "query_string": "q=a"}
+    )
+    assert saved_search.status_code == 302
+    assert SavedSearch.objects.get(name="Staging ones").tenant == "staging-only"
