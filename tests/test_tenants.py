@@ -28,8 +28,9 @@ from management_api.http import _token_cache_key
 from staff import audit
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, drive
-from tests.fixtures.processes import embedded_env, python
+from tests.fixtures.processes import embedded_env, manage, python
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.test_foundation_ops import production_env
 from users_admin import actions, saved, search, timeline
 from users_admin.models import ActionRequest, RecentSearch, SavedSearch
 
@@ -237,6 +238,15 @@ def test_auth0_tenants_in_a_real_process_and_a_malformed_one_stops_it(tmp_path: 
     assert broken.returncode != 0
     last = broken.stderr.strip().splitlines()[-1]
     assert "ImproperlyConfigured: Tenant 'staging', field PLAN" in last
+
+
+def test_production_starts_on_auth0_tenants_alone(tmp_path: Path) -> None:
+    env = production_env(tmp_path, AUTH0_TENANTS="eu")
+    for name in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"):
+        env.pop(name)
+    env.update({f"AUTH0_TENANT_EU_{k}": v for k, v in GOOD.items()})
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- Two sandbox tenants -----------------------------------------------------------------------
