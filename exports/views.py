@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+import management_api
 from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
@@ -58,10 +59,14 @@ def _prefill(
     params = request.GET
     spec: ExportSpec | None = None
     if params.get("template", "").isdigit():
-        template = ExportTemplate.objects.filter(owner=request.user, pk=params["template"]).first()
+        template = ExportTemplate.objects.of(request.user).filter(pk=params["template"]).first()
         spec = ExportSpec.from_data(template.spec) if template else None
     elif params.get("rerun", "").isdigit():
-        source = Export.objects.visible_to(request.user).filter(pk=params["rerun"]).first()
+        source = (
+            Export.objects.visible_to(request.user)
+            .filter(pk=params["rerun"], tenant=management_api.current_tenant().slug)
+            .first()
+        )
         spec = source.spec if source else None
     if spec is not None:
         return spec.initial(), list(spec.fields)
@@ -124,7 +129,7 @@ def new(request: StaffRequest) -> HttpResponse:
             "outlook": _import_outlook(form, fields),
             "connections_error": connections_error,
             "csv_max_fields": CSV_MAX_FIELDS,
-            "templates": ExportTemplate.objects.filter(owner=request.user),
+            "templates": ExportTemplate.objects.of(request.user),
         },
     )
 
@@ -167,7 +172,10 @@ def _save_template(request: StaffRequest, form: ExportForm) -> ExportTemplate | 
         form.add_error("template_title", "Name the template to save it.")
         return None
     template, created = ExportTemplate.objects.update_or_create(
-        owner=request.user, name=name, defaults={"spec": form.spec().as_data()}
+        owner=request.user,
+        tenant=management_api.current_tenant().slug,
+        name=name,
+        defaults={"spec": form.spec().as_data()},
     )
     audit.record(request, audit.TEMPLATE_SAVED, target=template.name, created=created)
     messages.success(request, f"Template “{template.name}” saved.")
@@ -182,7 +190,10 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         spec = export.spec.as_data()
         template, created = ExportTemplate.objects.update_or_create(
-            owner=request.user, name=form.cleaned_data["name"], defaults={"spec": spec}
+            owner=request.user,
+            tenant=export.tenant,
+            name=form.cleaned_data["name"],
+            defaults={"spec": spec},
         )
         audit.record(
             request,

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
-from management_api import SearchPage, list_connections, search_users
+from management_api import SearchPage, current_tenant, list_connections, search_users
 
 from .forms import DATE_COLUMNS
 
@@ -35,8 +35,10 @@ class SearchResult:
 
 
 def _key(kind: str, *parts: Any) -> str:
-    identity = json.dumps([settings.AUTH0_BASE_URL, settings.AUTH0_CLIENT_ID, *parts])
-    return f"users_admin:{kind}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+    """A cache key of one tenant's answer (its slug in the key: never read for another)."""
+    tenant = current_tenant()
+    identity = json.dumps([tenant.base_url, tenant.client_id, *parts])
+    return f"users_admin:{kind}:{tenant.slug}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 def requested_fields(columns: Sequence[str]) -> list[str]:

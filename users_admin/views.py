@@ -7,7 +7,6 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.forms import BaseFormSet
@@ -28,6 +27,7 @@ from management_api import (
     SearchPage,
     TransientError,
     budget,
+    current_tenant,
     get_job,
     user_logs,
 )
@@ -179,7 +179,7 @@ def _remembered(request: HttpRequest) -> dict[str, Any]:
         entry.deletable = may_delete_saved_search(request.user, entry)  # type: ignore[attr-defined]
     return {
         "saved_searches": saved,
-        "recent_searches": list(RecentSearch.objects.filter(owner_id=request.user.pk)),
+        "recent_searches": list(RecentSearch.objects.of(request.user)),
     }
 
 
@@ -298,6 +298,7 @@ def save_search(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("users_admin:search") + ("?" + back if back else ""))
     saved, created = SavedSearch.objects.update_or_create(
         owner_id=request.user.pk,
+        tenant=current_tenant().slug,
         name=form.cleaned_data["name"],
         defaults={
             "query_string": form.cleaned_data["query_string"],
@@ -470,7 +471,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "logs_error": workbench.unavailable(bench.logs, "the logs"),
             "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
             "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
-            "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+            "retention_days": current_tenant().log_retention_days,
         },
     )
 
@@ -496,7 +497,7 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
         "page_number": number,
         "older_url": timeline.older_url(user_id, number, next_until),
         "logs_error": logs_error,
-        "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+        "retention_days": current_tenant().log_retention_days,
     }
     partial = request.htmx and not request.htmx.history_restore_request
     template = "users_admin/_timeline.html#timeline" if partial else "users_admin/timeline.html"
