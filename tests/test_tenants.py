@@ -31,7 +31,7 @@ from tests.fixtures.celery import CSV_SPEC, drive
 from tests.fixtures.processes import embedded_env, manage, python
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
 from tests.test_foundation_ops import production_env
-from users_admin import actions, saved, search, timeline
+from users_admin import execution, saved, search, timeline
 from users_admin.models import ActionRequest, RecentSearch, SavedSearch
 
 STAGING_USERS = 40
@@ -435,14 +435,14 @@ def test_stored_rows_carry_their_tenant_and_are_read_only_for_it(
         ExportTemplate.objects.create(owner=support_lead, name="Monthly", spec={})
         ActionRequest.objects.create(token=token, action="block", user_id="auth0|1")
         audit.record_for(None, support_lead, "user.blocked", target="auth0|1")
-        assert actions.submitted(token)
+        assert execution.submitted(token)
         assert [s.name for s in SavedSearch.objects.visible_to(support_lead)] == ["Mine", "Team"]
         assert RecentSearch.objects.of(support_lead).count() == 1
         assert ExportTemplate.objects.of(support_lead).count() == 1
         assert len(timeline.audit_events("auth0|1")) == 1
 
     with tenant_scope(staging):
-        assert not actions.submitted(token)
+        assert not execution.submitted(token)
         assert not SavedSearch.objects.visible_to(support_lead).exists()
         assert not RecentSearch.objects.of(support_lead).exists()
         assert not ExportTemplate.objects.of(support_lead).exists()
