@@ -486,6 +486,11 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if request.htmx and not request.htmx.history_restore_request:
         template += "#panel"
     if request.method == "POST":
+        posted = request.POST.get("user_id")
+        if posted is not None and posted != user_id:
+            # The form was shown for another user than the URL it was sent to names.
+            context["wrong_user"] = posted
+            return render(request, template, context, status=400)
         form = action.form(bench, request.POST)
         if form.is_valid():
             data = dict(form.cleaned_data)
