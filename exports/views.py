@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+from config.params import whole_number
 from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
@@ -57,11 +58,12 @@ def _prefill(
     """Initial values from a template, a re-run, or the search page's hand-off."""
     params = request.GET
     spec: ExportSpec | None = None
-    if params.get("template", "").isdigit():
-        template = ExportTemplate.objects.filter(owner=request.user, pk=params["template"]).first()
+    template_pk, rerun_pk = whole_number(params.get("template")), whole_number(params.get("rerun"))
+    if template_pk is not None:
+        template = ExportTemplate.objects.filter(owner=request.user, pk=template_pk).first()
         spec = ExportSpec.from_data(template.spec) if template else None
-    elif params.get("rerun", "").isdigit():
-        source = Export.objects.visible_to(request.user).filter(pk=params["rerun"]).first()
+    elif rerun_pk is not None:
+        source = Export.objects.visible_to(request.user).filter(pk=rerun_pk).first()
         spec = source.spec if source else None
     if spec is not None:
         return spec.initial(), list(spec.fields)
