@@ -9,11 +9,14 @@ the "other" user, who must stay untouched.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import resolve, reverse
@@ -157,3 +160,35 @@ def test_in_a_browser_the_dotted_user_is_opened_and_acted_on_and_the_other_stays
     assert blocked(use_sandbox, DOTTED)
     assert not blocked(use_sandbox, OTHER)
     context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_waitress_the_encoded_id_reaches_the_same_user(
+    support_lead: User, use_sandbox: SandboxServer
+) -> None:
+    """waitress, the production server, decodes `%2F` before routing, like the dev server."""
+    from django.core.wsgi import get_wsgi_application
+    from waitress.server import create_server
+
+    server = create_server(get_wsgi_application(), host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        client = Client()
+        client.force_login(support_lead)
+        cookies = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+        base = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+        for view, args in (
+            ("detail", [DOTTED]),
+            ("timeline", [DOTTED]),
+            ("action", ["block", DOTTED]),
+        ):
+            url = base + reverse(f"users_admin:{view}", args=args)
+            page = httpx.get(url, cookies=cookies)
+            assert page.status_code == 200, (url, page.status_code)
+            assert DOTTED in page.text
+        detail = httpx.get(base + reverse("users_admin:detail", args=[DOTTED]), cookies=cookies)
+        assert "dotted@example.com" in detail.text
+        assert "other@example.com" not in detail.text
+    finally:
+        server.close()
