@@ -268,8 +268,9 @@ def test_a_superuser_with_no_role_claim_is_refused_until_bound_by_subject(
         assert "_auth_user_id" not in client.session
         assert not StaffIdentity.objects.exists()
     assert all("grants no Userdesk role" in reason for reason in refusals())
-    # Bound by subject (an administrator added the binding in Django's admin): let in.
-    StaffIdentity.objects.create(user=admin, issuer=local_provider.issuer, subject="u1")
+    # A sign-in whose claim granted a role bound the subject: from then on, let in without one.
+    assert "_auth_user_id" in signs_in_as(local_provider, True, groups=["userdesk-support"]).session
+    assert StaffIdentity.objects.get().user == admin
     client = signs_in_as(local_provider, True, groups=[])
     assert client.session["_auth_user_id"] == str(admin.pk)
 
