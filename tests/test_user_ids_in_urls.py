@@ -115,6 +115,10 @@ def test_an_action_posted_for_another_user_than_the_page_is_refused(
     refused = lead_client.post(url, {"token": token, "reason": REASON, "user_id": DOTTED})
     assert refused.status_code == 400
     assert "Nothing was done: this form was for user" in refused.content.decode()
+    fields = {"token": token, "reason": REASON, "user_id": DOTTED}
+    in_panel = lead_client.post(url, fields, HTTP_HX_REQUEST="true")
+    assert in_panel.status_code == 200  # htmx swaps only a 2xx into the panel
+    assert "Nothing was done" in in_panel.content.decode()
     assert not blocked(use_sandbox, OTHER)
     assert not blocked(use_sandbox, DOTTED)
 

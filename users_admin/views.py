@@ -500,9 +500,10 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if request.method == "POST":
         posted = request.POST.get("user_id")
         if posted is not None and posted != user_id:
-            # The form was shown for another user than the URL it was sent to names.
+            # The form was shown for another user than the URL it was sent to names (a 400,
+            # but 200 to htmx, which swaps no error into the panel).
             context["wrong_user"] = posted
-            return render(request, template, context, status=400)
+            return render(request, template, context, status=200 if request.htmx else 400)
         form = action.form(bench, request.POST)
         if form.is_valid():
             data = dict(form.cleaned_data)
