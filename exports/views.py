@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 import management_api
+from config.params import whole_number
 from management_api.errors import ManagementApiError
 from staff import audit
 from staff.permissions import Capability, requires
@@ -58,13 +59,14 @@ def _prefill(
     """Initial values from a template, a re-run, or the search page's hand-off."""
     params = request.GET
     spec: ExportSpec | None = None
-    if params.get("template", "").isdigit():
-        template = ExportTemplate.objects.of(request.user).filter(pk=params["template"]).first()
+    template_pk, rerun_pk = whole_number(params.get("template")), whole_number(params.get("rerun"))
+    if template_pk is not None:
+        template = ExportTemplate.objects.of(request.user).filter(pk=template_pk).first()
         spec = ExportSpec.from_data(template.spec) if template else None
-    elif params.get("rerun", "").isdigit():
+    elif rerun_pk is not None:
         source = (
             Export.objects.visible_to(request.user)
-            .filter(pk=params["rerun"], tenant=management_api.current_tenant().slug)
+            .filter(pk=rerun_pk, tenant=management_api.current_tenant().slug)
             .first()
         )
         spec = source.spec if source else None

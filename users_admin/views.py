@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+from config.params import whole_number
 from management_api import (
     LOGS_WINDOW,
     LogPage,
@@ -142,10 +144,8 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
 
     editing = "add_row" in data or "remove_row" in data or bool(switch)
     if editing or not submitted:
-        remove = data.get("remove_row", "")
-        rows = edited_rows(
-            data, add="add_row" in data, remove=int(remove) if remove.isdigit() else None
-        )
+        remove = whole_number(data.get("remove_row"))
+        rows = edited_rows(data, add="add_row" in data, remove=remove)
         formset = ConditionFormSet(prefix=ROW_PREFIX, initial=rows)
         # Focus where the agent types next: a new row's field, else the first value.
         _focus(formset, last="add_row" in data)
@@ -476,13 +476,25 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     )
 
 
+def _until(value: str) -> datetime | None:
+    """The timeline's `until` (a time our own links carry); a malformed one is no such page."""
+    if not value:
+        return None
+    try:
+        until = parse_datetime(value)
+    except ValueError:
+        until = None
+    if until is None:
+        raise Http404("No such point in the timeline")
+    return until
+
+
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
 @one_deadline
 def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
-    page = request.GET.get("page", "0")
-    number = min(int(page), LOGS_WINDOW // LOGS_PER_PAGE - 1) if page.isdigit() else 0
-    until = parse_datetime(request.GET.get("until", "") or "") if request.GET.get("until") else None
+    number = min(whole_number(request.GET.get("page")) or 0, LOGS_WINDOW // LOGS_PER_PAGE - 1)
+    until = _until(request.GET.get("until", ""))
     logs_error = ""
     logs: LogPage | None = None
     try:
@@ -526,6 +538,12 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if request.htmx and not request.htmx.history_restore_request:
         template += "#panel"
     if request.method == "POST":
+        posted = request.POST.get("user_id")
+        if posted is not None and posted != user_id:
+            # The form was shown for another user than the URL it was sent to names (a 400,
+            # but 200 to htmx, which swaps no error into the panel).
+            context["wrong_user"] = posted
+            return render(request, template, context, status=200 if request.htmx else 400)
         form = action.form(bench, request.POST)
         if form.is_valid():
             data = form.action_data()
