@@ -21,6 +21,8 @@ from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from management_api.tenants import Tenant, all_tenants
+
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
@@ -179,6 +181,19 @@ def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
         cached = frozenset(cap for cap in Capability if user.has_perm(cap.perm))
         user._userdesk_capabilities = cached  # type: ignore[attr-defined]
     return cached
+
+
+def tenants_for(user: AbstractUser | AnonymousUser) -> tuple[Tenant, ...]:
+    """The tenants this staff member may open (the switcher lists them; another is a 403)."""
+    if not (user.is_authenticated and user.is_active):
+        return ()
+    return all_tenants()
+
+
+def require_tenant(user: AbstractUser | AnonymousUser, tenant: Tenant) -> None:
+    """A tenant's pages: 403 for a signed-in member who has nothing on it."""
+    if user.is_authenticated and tenant not in tenants_for(user):
+        raise PermissionDenied(f"You have no role on the tenant {tenant.name}.")
 
 
 def can(user: AbstractUser | AnonymousUser, capability: Capability) -> bool:

@@ -74,7 +74,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     results = page.locator("#results")
     expect(results.locator("code")).to_have_text("email:*@example.com AND email_verified:true")
     expect(results).to_contain_text("Page 1 of")
-    expect(page).to_have_url(re.compile(r"/users/\?.*c-0-value=%40example.com"))
+    expect(page).to_have_url(re.compile(r"/t/userdesk-sandbox/users/\?.*c-0-value=%40example.com"))
     first_page_ids = results.locator("tbody tr").all_inner_texts()
     assert 0 < len(first_page_ids) <= 10
 

@@ -40,7 +40,7 @@ def searches_sent(page: Any) -> list[str]:
         "request",
         lambda request: (
             sent.append(request.url)
-            if "/users/?" in request.url and request.headers.get("hx-request")
+            if "/t/userdesk-sandbox/users/?" in request.url and request.headers.get("hx-request")
             else None
         ),
     )
@@ -313,12 +313,12 @@ def test_every_main_page_fits_a_phone_and_a_laptop(
             failure_reason="Auth0 refused the job: the connection does not exist." * 3,
         )
     pages = {
-        "search": "/users/?q=email:*example.com&columns=email&columns=name&columns=user_id"
-        "&columns=identities&columns=last_login&columns=logins_count&columns=created_at",
-        "lookup": "/lookup/?email=nobody@example.com",
-        "exports": "/exports/",
-        "new export": "/exports/new/",
-        "audit log": "/audit/",
+        "search": "/t/userdesk-sandbox/users/?q=email:*example.com&columns=email&columns=name"
+        "&columns=user_id&columns=identities&columns=last_login&columns=logins_count&columns=created_at",
+        "lookup": "/t/userdesk-sandbox/lookup/?email=nobody@example.com",
+        "exports": "/t/userdesk-sandbox/exports/",
+        "new export": "/t/userdesk-sandbox/exports/new/",
+        "audit log": "/t/userdesk-sandbox/audit/",
         "password": "/password/",
     }
     for width in WIDTHS:
@@ -335,7 +335,7 @@ def test_every_main_page_fits_a_phone_and_a_laptop(
         assert box is not None
         assert box["x"] + box["width"] <= width, f"Details is off-screen at {width} px"
         details.click()
-        page.wait_for_url(re.compile(r"/users/[^?]+/"))
+        page.wait_for_url(re.compile(r"/t/userdesk-sandbox/users/[^?]+/"))
         assert_fits(page, f"user page at {width} px")
 
 

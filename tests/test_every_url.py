@@ -47,6 +47,10 @@ EXPECTED: dict[str, Need] = {
     "oidc_authentication_callback": SIGN_IN_FLOW,
     "healthz": PUBLIC,
     "home": SIGNED_IN,
+    "tenant_home": SIGNED_IN,
+    # A tenant page's URL without its tenant (from before tenants): redirected to the tenant's.
+    "tenant_redirect": SIGNED_IN,
+    "tenant_colours": PUBLIC,
     "logout": SIGNED_IN,
     "password_change": SIGNED_IN,
     "password_change_done": SIGNED_IN,
@@ -84,6 +88,7 @@ SAMPLES: dict[str, Any] = {
     "variant": "original",
     "job_id": "job_doesnotexist",
     "name": "block",
+    "rest": "users/",
 }
 ALLOWED = {200, 302, 405}
 ALLOWED_WITH_SAMPLE_IDS = ALLOWED | {404}

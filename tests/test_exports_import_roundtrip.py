@@ -131,9 +131,9 @@ def test_an_exported_connection_imports_into_another_with_every_user_intact(
     assert export.status == Status.READY, export.failure_reason
     assert export.row_count == len(source)
 
-    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
-    assert f"/exports/{export.pk}/download/import/" in page
-    response = admin_client_.get(f"/exports/{export.pk}/download/import/")
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
+    assert f"/t/userdesk-sandbox/exports/{export.pk}/download/import/" in page
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/import/")
     assert response.status_code == 200
     files = import_files(response)
 

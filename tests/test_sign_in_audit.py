@@ -115,7 +115,7 @@ def test_a_role_change_by_add_staff_is_recorded(support_agent: User) -> None:
 
 def test_template_saves_and_deletes_are_recorded(admin_client_: Client, export_admin: User) -> None:
     template = ExportTemplate.objects.create(owner=export_admin, name="Weekly", spec={})
-    response = admin_client_.post(f"/exports/templates/{template.pk}/delete/")
+    response = admin_client_.post(f"/t/userdesk-sandbox/exports/templates/{template.pk}/delete/")
     assert response.status_code == 302
     (deleted,) = AuditEvent.objects.filter(action=audit.TEMPLATE_DELETED)
     assert (deleted.actor, deleted.target) == (export_admin, "Weekly")
@@ -128,10 +128,10 @@ def test_the_audit_page_filters_on_sign_in_events(
     sign_in(Client(), "agent@example.com", "guess")
     sign_in(Client(), "agent@example.com", PASSWORD)
     AuditEvent.objects.create(actor=support_agent, action="users.search", target="email:x")
-    offered = admin_client_.get("/audit/").content.decode()
+    offered = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     assert 'value="auth.*"' in offered
     assert f'value="{audit.TEMPLATE_DELETED}"' in offered  # offered before the first one
-    page = admin_client_.get("/audit/", {"action": choice})
+    page = admin_client_.get("/t/userdesk-sandbox/audit/", {"action": choice})
     shown = [event.action for event in page.context["page"].object_list]
     expected = {
         "auth.*": [audit.SIGN_IN, audit.SIGN_IN_FAILED],

@@ -85,7 +85,10 @@ def test_every_user_url_is_one_segment_that_decodes_to_the_id(user_id: str) -> N
 
 
 def test_an_ordinary_id_keeps_its_url() -> None:
-    assert reverse("users_admin:detail", args=["auth0|123"]) == "/users/auth0%7C123/"
+    assert (
+        reverse("users_admin:detail", args=["auth0|123"])
+        == "/t/userdesk-sandbox/users/auth0%7C123/"
+    )
 
 
 def test_the_user_page_and_its_action_forms_name_the_dotted_id(

@@ -98,7 +98,7 @@ def _export_link(form: SearchForm, q: str, connections: list[dict[str, Any]]) ->
         "identities[0].connection" if c == "identities" else c for c in columns
     )
     params["q"] = q
-    return "/exports/new/?" + urlencode(params)
+    return reverse("exports:new") + "?" + urlencode(params)
 
 
 def _submitted(params: QueryDict) -> bool:
