@@ -12,7 +12,7 @@ from django.test import Client
 from exports.models import ExportTemplate
 from staff import audit
 from staff.models import AuditEvent
-from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
+from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from staff.roles import current_roles
 from tests.fixtures.personas import PASSWORD
 
@@ -89,19 +89,26 @@ def test_a_role_change_in_djangos_admin_is_recorded(support_agent: User) -> None
         date_joined_0=support_agent.date_joined.strftime("%Y-%m-%d"),
         date_joined_1=support_agent.date_joined.strftime("%H:%M:%S"),
         is_active="on",
+        # The inline of roles on one tenant: one added.
+        **{
+            "tenant_roles-TOTAL_FORMS": "1",
+            "tenant_roles-INITIAL_FORMS": "0",
+            "tenant_roles-0-tenant": "userdesk-sandbox",
+            "tenant_roles-0-group": str(Group.objects.get(name=SUPPORT_LEAD_GROUP).pk),
+        },
     )
     data.pop("date_joined", None)
     data.pop("last_login", None)
     response = client.post(f"/django-admin/auth/user/{support_agent.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert current_roles(support_agent) == {EXPORT_ADMIN_GROUP}
+    assert current_roles(support_agent) == {EXPORT_ADMIN_GROUP, "Support lead@userdesk-sandbox"}
     (event,) = AuditEvent.objects.filter(action=audit.ROLE_CHANGED)
     assert event.actor == superuser
     assert event.target == "agent@example.com"
     assert event.details == {
         "source": "admin",
         "before": SUPPORT_GROUP,
-        "after": EXPORT_ADMIN_GROUP,
+        "after": f"{EXPORT_ADMIN_GROUP}, Support lead@userdesk-sandbox",
     }
 
 
