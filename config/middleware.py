@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -59,3 +61,20 @@ class TenantScopeMiddleware:
         request.urlconf = tenant_urlconf(tenant.slug)  # type: ignore[attr-defined]
         with tenant_scope(tenant):
             return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        """A form posted from a page of another tenant (its `tenant` field, or htmx's
+        X-Userdesk-Tenant header, names it) is refused: a tab left on one tenant never acts on
+        another. Runs after the CSRF check, which reads the form first."""
+        tenant = getattr(request, "tenant", None)
+        if request.method != "POST" or tenant is None:
+            return None
+        posted = request.POST.get("tenant") or request.headers.get("X-Userdesk-Tenant", "")
+        if posted and posted != tenant.slug:
+            raise PermissionDenied(
+                f"This form was filled in on the tenant {posted!r}, but it was sent to "
+                f"{tenant.name}. Nothing was done: open the page again on the tenant you mean."
+            )
+        return None

@@ -41,7 +41,14 @@ from management_api import (
 )
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
-from .action_forms import ActionForm, DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
+from .action_forms import (
+    ActionForm,
+    DeleteForm,
+    MetadataForm,
+    PasswordLinkForm,
+    RemoveMfaForm,
+    ask_tenant_name,
+)
 from .workbench import Workbench
 
 TICKET_TTL_SECONDS = 86400
@@ -91,6 +98,8 @@ class Action:
     form_class: type[ActionForm] = ActionForm
     button: str = "Confirm"
     danger: bool = False
+    # Destructive: on a production tenant its form also asks for the tenant's name, typed.
+    confirm_tenant: bool = False
     places: tuple[Place, ...] = (Place(Section.MENU),)
     fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
     reads: tuple[str, ...] = ()  # what it looks at besides the profile: "blocks", "methods"
@@ -99,8 +108,12 @@ class Action:
         return self.applies_to(bench) is None
 
     def form(self, bench: Workbench, data: Any = None, params: Any = None) -> ActionForm:
-        """Its form for this user: bound to POSTed `data`, or a new one (query `params`)."""
-        return self.form_class.for_user(bench, data, params or {})
+        """Its form for this user: bound to POSTed `data`, or a new one (query `params`); a
+        `confirm_tenant` action's asks for a production tenant's name too."""
+        form = self.form_class.for_user(bench, data, params or {})
+        if self.confirm_tenant:
+            ask_tenant_name(form)
+        return form
 
 
 def _always(bench: Workbench) -> str | None:
@@ -421,6 +434,7 @@ ACTIONS: dict[str, Action] = {
             preview=_clear_blocks_preview,
             perform=_clear_blocks,
             button="Clear blocks",
+            confirm_tenant=True,
             fixes=("brute-force",),
             reads=("blocks",),
         ),
@@ -473,6 +487,7 @@ ACTIONS: dict[str, Action] = {
             form_class=RemoveMfaForm,
             button="Remove",
             danger=True,
+            confirm_tenant=True,
             places=(Place(Section.MFA),),
             reads=("methods",),
         ),
@@ -531,6 +546,7 @@ ACTIONS: dict[str, Action] = {
             form_class=DeleteForm,
             button="Delete for ever",
             danger=True,
+            confirm_tenant=True,
         ),
     )
 }
