@@ -16,10 +16,9 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.text import slugify
 
-from management_api.errors import ManagementApiError
+from management_api import ManagementApiError, connections
 
 from . import convert, importformat
-from .fields import connections
 from .models import Export, Format
 
 IMPORT_LABEL = "Import-ready JSON for Auth0 (.json, or a .zip of ≤500 KB parts)"

@@ -62,8 +62,6 @@ MAX_NAME_LENGTH = 100
 
 _SEGMENT = r"[A-Za-z0-9_\-$@:]+"
 _PATH = re.compile(rf"(?P<root>[a-z_]+)(?:\[\d+\])?(?:\.{_SEGMENT}(?:\[\d+\])?)*\Z")
-METADATA_CACHE_KEY = "exports:metadata-paths:v1"
-CONNECTIONS_CACHE_KEY = "exports:connections:v1"
 METADATA_SAMPLE_SIZE = 25
 
 
@@ -121,7 +119,8 @@ def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], lis
 
 def discovered_metadata() -> tuple[list[str], list[str]]:
     """Metadata leaf and object paths sampled from a few real users (cached briefly)."""
-    cached = cache.get(METADATA_CACHE_KEY)
+    key = management_api.cache_key("metadata-paths")
+    cached = cache.get(key)
     if cached is not None:
         return cached[0], cached[1]
     users: list[dict[str, Any]] = []
@@ -140,24 +139,5 @@ def discovered_metadata() -> tuple[list[str], list[str]]:
         if users:
             break
     found = flatten_metadata(users)
-    cache.set(METADATA_CACHE_KEY, found, settings.CONNECTIONS_CACHE_SECONDS)
+    cache.set(key, found, settings.CONNECTIONS_CACHE_SECONDS)
     return found
-
-
-def connections() -> list[dict[str, str]]:
-    """The tenant's connections as {id, name, strategy} (cached briefly)."""
-    cached = cache.get(CONNECTIONS_CACHE_KEY)
-    if cached is not None:
-        return list(cached)
-    items = [
-        {
-            "id": str(c.get("id") or ""),
-            "name": str(c.get("name") or ""),
-            "strategy": str(c.get("strategy") or ""),
-        }
-        for c in management_api.list_connections(fields=["id", "name", "strategy"])
-        if c.get("id")
-    ]
-    items.sort(key=lambda c: c["name"].lower())
-    cache.set(CONNECTIONS_CACHE_KEY, items, settings.CONNECTIONS_CACHE_SECONDS)
-    return items

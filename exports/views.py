@@ -15,12 +15,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from management_api.errors import ManagementApiError
+from management_api import ManagementApiError, connections
 from staff import audit
 from staff.permissions import Capability, requires
 
 from . import derive, downloads, importformat, lease, preview, retention, tasks
-from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
+from .fields import CSV_MAX_FIELDS, discovered_metadata
 from .forms import (
     DeriveForm,
     ExportForm,

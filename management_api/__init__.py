@@ -6,6 +6,7 @@ errors below; never httpx types (except the stream `download` yields).
 
 from __future__ import annotations
 
+from .cached import cache_key, connections
 from .endpoints import (
     SEARCH_WINDOW,
     SearchPage,
@@ -57,9 +58,11 @@ __all__ = [
     "TransientError",
     "authentication_methods",
     "budget",
+    "cache_key",
     "clear_user_blocks",
     "clear_user_blocks_by_identifier",
     "concurrently",
+    "connections",
     "create_password_change_ticket",
     "create_users_export",
     "create_users_import",

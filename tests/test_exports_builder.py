@@ -122,7 +122,7 @@ def test_unknown_field(admin_client_: Client) -> None:
 
 
 def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) -> None:
-    from exports.fields import connections
+    from management_api import connections
 
     connection = next(c for c in connections() if c["name"] == "Username-Password-Authentication")
     data = builder_post(
@@ -278,7 +278,7 @@ def test_the_csv_rule_message_has_a_place_beside_the_start_button(admin_client_:
 
 
 def _connection(strategy: str) -> dict[str, str]:
-    from exports.fields import connections
+    from management_api import connections
 
     return next(c for c in connections() if c["strategy"] == strategy)
 
