@@ -2,10 +2,11 @@
 
 Interface::
 
-    plan = plan_job(query_text, fields, fmt)   # what to ask Auth0 for
+    plan = plan_job(query_text, fields, fmt)   # what to ask Auth0 for (fmt: ExportFormat)
     plan.job_fields    # the chosen fields first, then the ones only the query reads
-    plan.source_format # "csv" when the output is CSV and the query reads only single values
-                       # (then the kept cells are Auth0's own bytes), else "ndjson"
+    plan.source_format # the output's format when it can carry every field the query reads
+                       # (CSV: single values, within its field limit: then the kept cells are
+                       # Auth0's own bytes), else NDJSON, which carries everything
 
     result = filter_file(source, target, plan=plan, progress=callback)
         # source: the gzip file Auth0 served (a binary file object); target: where the gzip
@@ -38,9 +39,7 @@ import orjson
 
 from . import matching, ndjsonkeys, streams
 from .csvformat import AUTH0_DATE_FIELDS, NOT_STRUCTURE, auth0_cell, format_header, record_end
-
-# Auth0's limit on a CSV export's fields (exports.fields.CSV_MAX_FIELDS).
-CSV_MAX_FIELDS = 30
+from .formats import CSV, NDJSON, ExportFormat
 
 Progress = Callable[[int, int], None]
 
@@ -50,8 +49,8 @@ class Plan:
     query: matching.Query
     fields: tuple[tuple[str, str], ...]  # chosen (name, title)
     job_fields: tuple[tuple[str, str], ...]  # chosen, then the query's own (name, name)
-    output_format: str
-    source_format: str
+    output_format: ExportFormat
+    source_format: ExportFormat
 
     def auth0_fields(self) -> list[dict[str, str]]:
         return [
@@ -68,7 +67,7 @@ class Plan:
         return next(index for index, (field, _) in enumerate(self.job_fields) if field == name)
 
 
-def plan_job(query_text: str, fields: Sequence[dict[str, str]], fmt: str) -> Plan:
+def plan_job(query_text: str, fields: Sequence[dict[str, str]], fmt: ExportFormat) -> Plan:
     """What to ask Auth0 for; ``matching.Unanswerable`` when the query cannot be answered, or
     ValueError when a chosen column title would hide a field the query reads."""
     query = matching.compile_query(query_text)
@@ -85,9 +84,8 @@ def plan_job(query_text: str, fields: Sequence[dict[str, str]], fmt: str) -> Pla
                 "give it another title."
             )
         extra.append((name, name))
-    csv_fits = len(chosen) + len(extra) <= CSV_MAX_FIELDS
-    source = "csv" if fmt == "csv" and query.scalar and csv_fits else "ndjson"
-    return Plan(query, chosen, (*chosen, *extra), fmt, source)
+    carries = fmt.fits(len(chosen) + len(extra)) and (fmt.holds_objects or query.scalar)
+    return Plan(query, chosen, (*chosen, *extra), fmt, fmt if carries else NDJSON)
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,11 @@ def filter_file(
     """Write the gzip of the matching records of ``source`` to ``target``."""
     writer = streams.GzipWriter(target)
     pieces = streams.inflate(streams.chunks(source))
-    if plan.source_format == "csv":
-        blocks = streams.records(pieces, "csv")
-        scanned, matched = _filter_csv(blocks, writer, plan, progress)
-    else:
+    if plan.source_format is NDJSON:
         scanned, matched = _filter_ndjson(_ndjson_lines(pieces), writer, plan, progress)
+    else:
+        blocks = streams.records(pieces, quoted=True)
+        scanned, matched = _filter_csv(blocks, writer, plan, progress)
     writer.close()
     return FilterResult(scanned, matched)
 
@@ -153,8 +151,8 @@ def _filter_ndjson(
         }
     )
     match = plan.query.compile(attributes)
-    emit = _ndjson_emitter(plan) if plan.output_format == "ndjson" else _csv_emitter(plan)
-    if plan.output_format == "csv":
+    emit = _ndjson_emitter(plan) if plan.output_format is NDJSON else _csv_emitter(plan)
+    if plan.output_format is CSV:
         writer.write(format_header([title for _, title in plan.fields]))
     scanned = matched = 0
     for lines in blocks:
