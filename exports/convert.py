@@ -20,8 +20,16 @@ Interface::
     ndjson_rows(source), csv_rows(source) -> Iterator[dict[str, object]]
         Each row as a JSON object (CSV: ``csv_objects`` without the nesting of dotted titles).
 
+    ndjson_line_writer(fields, *, whole), csv_line_writer(fields, *, whole)
+        -> Callable[[bytes], bytes]
+        A writer of one record of the format from an NDJSON line of Auth0's (without its
+        newline), holding the ``fields`` ((name, title) pairs, in order) chosen: NDJSON keeps
+        those keys (the line as it is when it holds just them: ``whole``); CSV writes each
+        value as Auth0 would (exports.csvformat). ``no_header`` and ``format_header`` start
+        a file.
+
 Call them through the export's format (exports.formats: ``fmt.json_array(source)``,
-``fmt.rows(source)``).
+``fmt.rows(source)``, ``fmt.line_writer(fields, whole=...)``, ``fmt.header(titles)``).
 
     zip_entries(entries) -> Iterator[bytes]
         A zip of ``(name, data)`` entries, streamed one entry at a time.
@@ -42,13 +50,13 @@ from __future__ import annotations
 import io
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import orjson
 
-from exports import streams
-from exports.csvformat import read_records, typed_value
+from exports import ndjsonkeys, streams
+from exports.csvformat import AUTH0_DATE_FIELDS, auth0_cell, read_records, typed_value
 
 
 def uncompressed(source: BinaryIO) -> Iterator[bytes]:
@@ -131,6 +139,41 @@ def csv_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
             for title, cell in zip(titles, cells, strict=False)
             if (value := typed_value(cell)) is not None
         }
+
+
+def no_header(titles: Sequence[str]) -> bytes:
+    return b""
+
+
+def ndjson_line_writer(
+    fields: Sequence[tuple[str, str]], *, whole: bool
+) -> Callable[[bytes], bytes]:
+    if whole:
+        # Auth0's own line: nothing to drop.
+        return lambda line: line + b"\n"
+    keep = [title for _, title in fields]
+    dumps = orjson.dumps
+    loads = orjson.loads
+
+    def write(line: bytes) -> bytes:
+        return dumps(ndjsonkeys.pick(loads(line), keep)) + b"\n"
+
+    return write
+
+
+def csv_line_writer(fields: Sequence[tuple[str, str]], *, whole: bool) -> Callable[[bytes], bytes]:
+    columns = [(title, name in AUTH0_DATE_FIELDS) for name, title in fields]
+    loads = orjson.loads
+    value_at = ndjsonkeys.value_at
+
+    def write(line: bytes) -> bytes:
+        record = loads(line)
+        return (
+            b",".join([auth0_cell(value_at(record, title), date=date) for title, date in columns])
+            + b"\n"
+        )
+
+    return write
 
 
 def _nesting(titles: list[str]) -> list[list[str]]:

@@ -35,11 +35,10 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import msgspec
-import orjson
 
-from . import matching, ndjsonkeys, streams
-from .csvformat import AUTH0_DATE_FIELDS, NOT_STRUCTURE, auth0_cell, format_header, record_end
-from .formats import CSV, NDJSON, ExportFormat
+from . import matching, streams
+from .csvformat import NOT_STRUCTURE, format_header, record_end
+from .formats import NDJSON, ExportFormat
 
 Progress = Callable[[int, int], None]
 
@@ -151,9 +150,9 @@ def _filter_ndjson(
         }
     )
     match = plan.query.compile(attributes)
-    emit = _ndjson_emitter(plan) if plan.output_format is NDJSON else _csv_emitter(plan)
-    if plan.output_format is CSV:
-        writer.write(format_header([title for _, title in plan.fields]))
+    output = plan.output_format
+    emit = output.line_writer(plan.fields, whole=len(plan.job_fields) == len(plan.fields))
+    writer.write(output.header([title for _, title in plan.fields]))
     scanned = matched = 0
     for lines in blocks:
         first, last = lines[0], lines[-1]
@@ -185,36 +184,6 @@ def _one_record(decoder: Any, line: bytes, before: int) -> Any:
             f"user {before + 1} of Auth0's file is not one JSON object, so it cannot be "
             "matched (the file may be damaged)"
         ) from exc
-
-
-def _ndjson_emitter(plan: Plan) -> Callable[[bytes], bytes]:
-    keep = [title for _, title in plan.fields]
-    if len(plan.job_fields) == len(plan.fields):
-        # Auth0's own line: nothing to drop.
-        return lambda line: line + b"\n"
-    dumps = orjson.dumps
-    loads = orjson.loads
-
-    def emit(line: bytes) -> bytes:
-        record = loads(line)
-        return dumps(ndjsonkeys.pick(record, keep)) + b"\n"
-
-    return emit
-
-
-def _csv_emitter(plan: Plan) -> Callable[[bytes], bytes]:
-    columns = [(title, name in AUTH0_DATE_FIELDS) for name, title in plan.fields]
-    loads = orjson.loads
-    value_at = ndjsonkeys.value_at
-
-    def emit(line: bytes) -> bytes:
-        record = loads(line)
-        return (
-            b",".join([auth0_cell(value_at(record, title), date=date) for title, date in columns])
-            + b"\n"
-        )
-
-    return emit
 
 
 # --- CSV source ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ the same rules from the page (:func:`page_rules`, rendered with ``json_script``)
 
 Adding a format is one more :class:`ExportFormat` in ``FORMATS`` with its readers (a
 verifier for exports.ingest, a previewer, a row filter for exports.derive, a JSON array and
-rows for exports.convert), and its tests.
+rows, header and line writer for exports.convert), and its tests.
 """
 
 from __future__ import annotations
@@ -16,15 +16,33 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-from .convert import csv_json_array, csv_rows, ndjson_json_array, ndjson_rows
+from .convert import (
+    csv_json_array,
+    csv_line_writer,
+    csv_rows,
+    ndjson_json_array,
+    ndjson_line_writer,
+    ndjson_rows,
+    no_header,
+)
+from .csvformat import format_header
 from .derive import Condition, DeriveResult, RowFilter, csv_rows_kept, ndjson_rows_kept
 from .derive import derive as derive_file
 from .fields import OBJECT_FIELDS, OBJECT_PATH_PATTERN, is_whole_object, leaf_example
 from .ingest import CsvVerifier, IngestResult, NdjsonVerifier, Verifier
 from .ingest import ingest as ingest_file
 from .preview import Preview, csv_preview, ndjson_preview
+
+
+class LineWriters(Protocol):
+    """Makes a writer of one record from an NDJSON line, keeping the (name, title) fields;
+    ``whole``: the line holds just those."""
+
+    def __call__(
+        self, fields: Sequence[tuple[str, str]], *, whole: bool
+    ) -> Callable[[bytes], bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,8 @@ class ExportFormat:
     row_filter: RowFilter
     json_array: Callable[[BinaryIO], Iterator[bytes]]  # the rows as one JSON array
     rows: Callable[[BinaryIO], Iterator[dict[str, Any]]]  # each row as a JSON object
+    header: Callable[[Sequence[str]], bytes]  # what a file written from titles starts with
+    line_writer: LineWriters  # a record of this format from an NDJSON line
 
     def ingest(
         self,
@@ -135,6 +155,8 @@ CSV = ExportFormat(
     row_filter=csv_rows_kept,
     json_array=csv_json_array,
     rows=csv_rows,
+    header=format_header,
+    line_writer=csv_line_writer,
 )
 NDJSON = ExportFormat(
     name="ndjson",
@@ -151,6 +173,8 @@ NDJSON = ExportFormat(
     row_filter=ndjson_rows_kept,
     json_array=ndjson_json_array,
     rows=ndjson_rows,
+    header=no_header,
+    line_writer=ndjson_line_writer,
 )
 FORMATS: tuple[ExportFormat, ...] = (CSV, NDJSON)
 DEFAULT = CSV

@@ -13,7 +13,7 @@ expected_columns=..., limit=...)``), which picks the verifier.
   broken connections) propagate unchanged, so the caller can fetch a fresh link and retry.
 - ``dest``: a path (opened ``wb``, truncated) or a writable binary file object. The *compressed*
   bytes are written exactly as received: the stored ``.gz`` is the file Auth0 served.
-- ``verifier``: the format's reader, made with:
+- ``verifier``: the format's reader (``CsvVerifier`` or ``NdjsonVerifier``), made with these two:
 - ``expected_columns``: the column titles requested, in order (``export_as`` else the field
   name). CSV: the header row must equal it exactly (Auth0's leading ``'`` tolerated). NDJSON: every
   key must be a requested title, or the first segment of a requested dotted or indexed path
