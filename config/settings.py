@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "staff",
     "users_admin",
     "exports",
+    "management_api",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,15 @@ AUTH0_DEADLINE_SECONDS = env_float("AUTH0_DEADLINE_SECONDS", 10.0, minimum=0.1)
 AUTH0_MAX_RETRIES = env_int("AUTH0_MAX_RETRIES", 4, minimum=0)
 AUTH0_BACKOFF_CAP_SECONDS = env_float("AUTH0_BACKOFF_CAP_SECONDS", 2.0, minimum=0.0)
 CONNECTIONS_CACHE_SECONDS = env_int("CONNECTIONS_CACHE_SECONDS", 60, minimum=0)
+# Bulk runs' pace (management_api/pacing.py): the tenant's Auth0 rate-limit plan, and the share
+# of each bucket's rate left for staff in the console (bulk calls use the rest).
+AUTH0_RATE_LIMIT_PLANS = ("free", "essentials", "professional", "enterprise", "enterprise_nonprod")
+AUTH0_RATE_LIMIT_PLAN = env_choice("AUTH0_RATE_LIMIT_PLAN", "essentials", AUTH0_RATE_LIMIT_PLANS)
+BULK_INTERACTIVE_RESERVE = env_float("BULK_INTERACTIVE_RESERVE", 0.3, minimum=0.0)
+if BULK_INTERACTIVE_RESERVE >= 1.0:
+    raise ImproperlyConfigured(
+        f"BULK_INTERACTIVE_RESERVE must be below 1 (a share), got {BULK_INTERACTIVE_RESERVE}"
+    )
 
 # --- Email (export notifications) -------------------------------------------------
 # The requester of an export is emailed when it is ready or failed (exports/notify.py), with
