@@ -306,6 +306,11 @@ def call(tenant_slug: str, bucket: str, send: Callable[[], T], *, timeout: float
             except TransientError as exc:
                 if exc.status != 429:
                     raise
+                # http.send's hook paused the budget already, from the answer's headers; this
+                # pause holds even if the hook's tenant or bucket differ from the caller's.
+                store().pause(
+                    (tenant_slug, bucket), min(exc.retry_after_seconds, MAX_PAUSE_SECONDS)
+                )
                 logger.info("%s %s: 429, sent again after the pause", tenant_slug, bucket)
 
 
@@ -326,7 +331,8 @@ def observe(
     """Follow one response's X-RateLimit-* headers (and a 429's Retry-After).
 
     A 429 pauses bulk calls until the bucket resets (Retry-After when Reset is missing); fewer
-    tokens left than the reserve pause them until the bucket refills to it. Never blocks.
+    tokens left than the reserve (less one, for rounding and calls in flight) pause them until
+    the bucket refills to it. Never blocks.
     """
     headers = {name.lower(): value for name, value in headers.items()}
     limit = _number(headers, "x-ratelimit-limit")
@@ -341,7 +347,8 @@ def observe(
             seconds = max(seconds, retry_after)
         seconds = max(seconds, 1.0)
     elif limit is not None and remaining is not None:
-        short = reserve_tokens(int(limit)) - remaining
+        # One token of slack: Remaining is a whole number, and other calls are in flight.
+        short = reserve_tokens(int(limit)) - 1 - remaining
         if short > 0:
             seconds = short / rate_for(tenant_plan(tenant_slug), bucket).per_second
     if seconds > 0:
