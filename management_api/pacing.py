@@ -137,6 +137,9 @@ class Store(Protocol):
     def paused_for(self, key: tuple[str, str]) -> float:
         """Seconds left of the pause (0 when none)."""
 
+    def forget(self, key: tuple[str, str]) -> None:
+        """Drop the budget's state: a full burst and no pause."""
+
 
 # The GCRA on Redis's clock: a hash per budget holds `tat` (when the next call is due at the
 # steady rate) and `pause`. A call may go `tau` before `tat` (the burst), never before `pause`.
@@ -194,6 +197,9 @@ class RedisStore:
     def paused_for(self, key: tuple[str, str]) -> float:
         return float(self._paused(keys=[self._key(key)]))
 
+    def forget(self, key: tuple[str, str]) -> None:
+        self.client.delete(self._key(key))
+
 
 class DatabaseStore:
     """Budgets in the database: a `RateBudget` row per tenant and bucket, changed under its
@@ -232,6 +238,11 @@ class DatabaseStore:
 
         row = RateBudget.objects.filter(tenant=key[0], bucket=key[1]).first()
         return 0.0 if row is None else max(0.0, row.paused_until - time.time())
+
+    def forget(self, key: tuple[str, str]) -> None:
+        from .models import RateBudget
+
+        RateBudget.objects.filter(tenant=key[0], bucket=key[1]).delete()
 
 
 _stores: dict[tuple[int, str], Store] = {}
@@ -275,6 +286,11 @@ def acquire(tenant_slug: str, bucket: str, timeout: float) -> None:
         # A pause that began while this call waited (a 429, low headers) holds it too.
         if budget.paused_for(key) <= 0:
             return
+
+
+def reset(tenant_slug: str, bucket: str) -> None:
+    """Start a budget afresh (a full burst, no pause): benches and tests."""
+    store().forget((tenant_slug, bucket))
 
 
 _paced: ContextVar[bool] = ContextVar("management_api_paced", default=False)
