@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from bench.bulk import most_in_a_window
 from management_api import get_user, pacing
 from tests.fixtures.celery import database_url_for_subprocess
 from tests.fixtures.processes import ROOT, embedded_env, manage
@@ -38,22 +39,12 @@ def _tenant() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
 
 
-def _most_in_a_window(stamps: list[float], window: float) -> int:
-    stamps = sorted(stamps)
-    most, first = 0, 0
-    for last, stamp in enumerate(stamps):
-        while stamp - stamps[first] > window:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
 def _assert_within_budget(stamps: list[float], seconds: float) -> None:
     """No window holds more than the burst plus the window's share of the rate (one or two
     calls of slack for clocks read after a wait ends); and the budget was not starved."""
     for window in (0.25, 0.5, 1.0, 2.0):
         allowed = BULK_BURST + window * BULK_PER_SECOND + 2
-        assert _most_in_a_window(stamps, window) <= allowed, (window, len(stamps))
+        assert most_in_a_window(sorted(stamps), window) <= allowed, (window, len(stamps))
     assert len(stamps) <= BULK_BURST + seconds * BULK_PER_SECOND + 2
     assert len(stamps) >= 0.5 * (BULK_BURST + seconds * BULK_PER_SECOND)
 
