@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 
+from . import tenants
 from .errors import TransientError
 
 logger = logging.getLogger("management_api.pacing")
@@ -86,13 +87,17 @@ def rate_plan(plan: str, environment: str = "production") -> str:
 
 
 def current_tenant_slug() -> str:
-    """The tenant the client talks to now (the one place to swap for a tenant scope)."""
-    return str(settings.AUTH0_DOMAIN).split(".", 1)[0]
+    """The tenant the client talks to now: `tenant_scope`'s, else the only one."""
+    return tenants.current_tenant_slug()
 
 
 def tenant_plan(tenant_slug: str) -> str:
-    """The rate table of a tenant (AUTH0_RATE_LIMIT_PLAN until tenants carry their plan)."""
-    return rate_plan(settings.AUTH0_RATE_LIMIT_PLAN)
+    """The rate table of a tenant: its plan and environment (Enterprise outside production has
+    its own), or AUTH0_RATE_LIMIT_PLAN for the single tenant when set."""
+    if settings.AUTH0_RATE_LIMIT_PLAN and not settings.AUTH0_TENANTS:
+        return rate_plan(settings.AUTH0_RATE_LIMIT_PLAN)
+    tenant = tenants.get_tenant(tenant_slug)
+    return rate_plan(tenant.plan, tenant.environment)
 
 
 def bucket_for(method: str, path: str, plan: str) -> str:

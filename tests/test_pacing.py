@@ -15,7 +15,7 @@ import pytest
 from django.db import connections
 
 from bench.bulk import most_in_a_window
-from management_api import get_user, pacing
+from management_api import default_tenant, get_user, pacing, tenant_scope
 from tests.fixtures.celery import database_url_for_subprocess
 from tests.fixtures.processes import ROOT, embedded_env, manage
 from tests.fixtures.sandbox import SandboxServer
@@ -84,6 +84,45 @@ def test_rate_plan_of_an_enterprise_tenant_not_in_production() -> None:
     assert pacing.rate_plan("essentials", "development") == "essentials"
     with pytest.raises(ValueError, match="essentials"):
         pacing.rate_plan("gold")
+
+
+def _tenant_entry(slug: str, plan: str, environment: str) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "name": slug,
+        "environment": environment,
+        "colour": "#445566",
+        "domain": f"{slug}.eu.auth0.com",
+        "base_url": f"https://{slug}.eu.auth0.com",
+        "client_id": "id",
+        "client_secret": "secret",
+        "audience": f"https://{slug}.eu.auth0.com/api/v2/",
+        "log_retention_days": 30,
+        "plan": plan,
+    }
+
+
+def test_each_tenant_is_paced_by_its_plan_and_environment(settings: Any) -> None:
+    settings.AUTH0_RATE_LIMIT_PLAN = "free"  # the single tenant's; ignored with AUTH0_TENANTS
+    settings.AUTH0_TENANTS = [
+        _tenant_entry("prod", "enterprise", "production"),
+        _tenant_entry("stage", "enterprise", "staging"),
+        _tenant_entry("shop", "essentials", "production"),
+    ]
+    assert pacing.tenant_plan("prod") == "enterprise"
+    assert pacing.tenant_plan("stage") == "enterprise_nonprod"
+    assert pacing.tenant_plan("shop") == "essentials"
+    with tenant_scope("stage"):
+        assert pacing.current_tenant_slug() == "stage"
+
+
+def test_the_single_tenant_follows_auth0_rate_limit_plan(settings: Any) -> None:
+    settings.AUTH0_RATE_LIMIT_PLAN = "professional"
+    assert pacing.tenant_plan(pacing.current_tenant_slug()) == "professional"
+    settings.AUTH0_RATE_LIMIT_PLAN = ""
+    tenant = default_tenant()
+    assert tenant is not None
+    assert pacing.tenant_plan(tenant.slug) == pacing.rate_plan(tenant.plan, tenant.environment)
 
 
 def test_bulk_share_leaves_the_reserve(settings: Any) -> None:
