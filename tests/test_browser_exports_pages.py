@@ -21,8 +21,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from exports import tasks
-from exports.fields import connections
 from exports.models import Export, ExportTemplate, Status
+from management_api import connections
 from tests.fixtures.browser import card_problems
 from tests.fixtures.celery import CSV_SPEC, drive
 from tests.test_browser_a11y import violations
@@ -334,7 +334,7 @@ def test_the_builder_with_errors_keeps_them_at_the_field_by_keyboard(
         for width in WIDTHS:
             for tab in (page, checked):
                 tab.set_viewport_size({"width": width, "height": 900})
-                tab.goto(f"{live_server.url}/exports/new/")
+                tab.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
                 tab.locator("#id_limit").fill("0")
                 tab.locator("#id_name").focus()
                 with tab.expect_navigation():
@@ -354,7 +354,7 @@ def test_the_builders_import_note_follows_the_connection_without_a_reload(
     page: Any, live_server: Any, export_admin: User
 ) -> None:
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/new/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
     verdict = page.locator("#import-outlook-verdict")
     assert "will not offer" in verdict.inner_text()
     page.locator("#id_connection").select_option(database()["id"])
@@ -370,7 +370,7 @@ def test_a_filtered_export_is_built_by_keyboard_from_a_ready_ones_page(
 ) -> None:
     parent = ready(CSV_SPEC, export_admin)
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/{parent.pk}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{parent.pk}/")
     page.locator("#id_c-0-column").select_option("email")
     page.locator("#id_c-0-operator").select_option("contains")
     page.locator("#id_c-0-value").fill("@")
@@ -382,7 +382,7 @@ def test_a_filtered_export_is_built_by_keyboard_from_a_ready_ones_page(
     problems: list[str] = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{live_server.url}/exports/{child.pk}/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{child.pk}/")
         problems += fit_problems(page, f"the new filtered export at {width} px")
         problems += axe_problems(page, width)
         problems += focus_problems(page)
@@ -393,7 +393,7 @@ def test_enter_in_the_template_name_saves_a_template_and_starts_nothing(
     page: Any, live_server: Any, export_admin: User
 ) -> None:
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/new/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
     page.locator("#id_template_title").fill("Monday's list")
     with page.expect_navigation(url=re.compile(r"/t/userdesk-sandbox/exports/new/\?template=\d+$")):
         page.keyboard.press("Enter")

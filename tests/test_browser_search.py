@@ -56,7 +56,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").select_option("email")
     page.get_by_label("Operator, row 1").select_option("ends")
     page.get_by_label("Value, row 1").fill("@example.com")
@@ -99,7 +99,7 @@ def test_script_in_a_name_is_shown_not_run(agent_page: Any, live_server: Any) ->
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").select_option("name")
     page.get_by_label("Operator, row 1").select_option("contains")
     page.get_by_label("Value, row 1").fill("script")
@@ -119,7 +119,7 @@ def test_agent_looks_up_an_address_typed_with_capitals(
     user = database_user(use_sandbox)
     typed = user["email"].upper()
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.locator("nav.nav").get_by_role("link", name="Email lookup").click()
     page.get_by_role("textbox", name="Email address").fill(typed)
     page.get_by_role("button", name="Look up").click()
@@ -142,7 +142,7 @@ def test_the_builder_works_without_javascript(
         sign_in(context, live_server, support_agent)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{live_server.url}/users/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
         page.get_by_label("Value, row 1").fill("@example.com")
         page.get_by_label("Operator, row 1").select_option("ends")
         page.get_by_role("button", name="Add a condition").click()
@@ -167,7 +167,7 @@ def test_back_after_signing_out_shows_the_sign_in_page_not_user_data(
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").select_option("email")
     page.get_by_label("Operator, row 1").select_option("ends")
     page.get_by_label("Value, row 1").fill("@example.com")
