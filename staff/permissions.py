@@ -21,7 +21,12 @@ from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from management_api.tenants import Tenant, all_tenants, current_tenant_slug_or_blank
+from management_api.tenants import (
+    Tenant,
+    all_tenants,
+    current_tenant_slug_or_blank,
+    tenant_scope,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -224,6 +229,16 @@ def tenants_for(user: AbstractUser | AnonymousUser) -> tuple[Tenant, ...]:
     if user.is_superuser or _everywhere(user) or not per_tenant:
         return all_tenants()
     return tuple(tenant for tenant in all_tenants() if tenant.slug in per_tenant)
+
+
+def tenants_where(user: AbstractUser | AnonymousUser, capability: Capability) -> list[Tenant]:
+    """The tenants this member may open and has `capability` on (the lookup across tenants)."""
+    allowed = []
+    for tenant in tenants_for(user):
+        with tenant_scope(tenant):
+            if can(user, capability):
+                allowed.append(tenant)
+    return allowed
 
 
 def require_tenant(user: AbstractUser | AnonymousUser, tenant: Tenant) -> None:

@@ -43,7 +43,9 @@ def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
 ) -> None:
     settings.EXPORT_LEASE_SECONDS = 5
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/?q=NOT+blocked:true&connection={DATABASE}")
+    page.goto(
+        f"{live_server.url}/t/userdesk-sandbox/users/?q=NOT+blocked:true&connection={DATABASE}"
+    )
     assert "1,000+ users match" in page.locator(".result-summary").inner_text()
 
     # Keyboard only: the button is a link, Enter follows it.

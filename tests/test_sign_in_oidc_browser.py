@@ -79,7 +79,8 @@ def test_staff_sign_in_through_the_provider_roles_follow_the_claim_and_disabled_
 
     # Sessions are re-checked with the provider; disabled there, she is signed out here.
     recheck_due(page)
-    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")  # re-checked silently, still signed in
+    # Re-checked silently, still signed in.
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")
     page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/")
     expect(page.get_by_role("heading", name="Exports")).to_be_visible()
     assert any(url.startswith(f"{idp.issuer}/auth?") and "prompt=none" in url for url in visited)

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
+import management_api
 from config.settings import TENANT_DEFAULT_COLOURS
 from config.tenant_colours import (
     DARK_TEXT,
@@ -162,3 +163,32 @@ def test_the_one_tenant_audit_log_has_no_tenant_column(admin_client_: Client) ->
     html = admin_client_.get(f"{T}/audit/").content.decode()
     assert 'data-label="Tenant"' not in html
     assert 'name="tenant"' not in html
+
+
+# --- The email lookup across tenants ----------------------------------------------------------
+
+
+def test_the_lookup_asks_every_tenant_and_labels_each_answer(
+    two_tenants: tuple[Tenant, Tenant], agent_client: Client
+) -> None:
+    # Each sandbox tenant has its own seeded users; one address of each.
+    addresses = {}
+    for slug in ("prod", "staging"):
+        with tenant_scope(slug):
+            addresses[slug] = management_api.search_users("", per_page=1).users[0]["email"]
+    assert 'name="every_tenant"' in agent_client.get("/t/staging/lookup/").content.decode()
+
+    page = agent_client.get(
+        "/t/staging/lookup/", {"email": addresses["prod"], "every_tenant": "on"}
+    ).content.decode()
+    prod_part, staging_part = page.split('id="tenant-lookup-staging"')
+    assert 'id="tenant-lookup-prod"' in prod_part
+    assert "/t/prod/users/" in prod_part  # the user's page on the tenant that has them
+    assert "No user on Staging has this address" in staging_part
+    event = AuditEvent.objects.filter(action="users.lookup").latest("at")
+    assert event.details["tenants"].startswith("prod: 1")
+    assert event.details["tenants"].endswith("staging: 0")
+
+
+def test_one_searchable_tenant_offers_no_lookup_across(agent_client: Client) -> None:
+    assert 'name="every_tenant"' not in agent_client.get(f"{T}/lookup/").content.decode()

@@ -141,7 +141,9 @@ def test_in_a_browser_the_dotted_user_is_opened_and_acted_on_and_the_other_stays
     sent: list[Any] = []
     page.on("request", lambda request: sent.append(request))
 
-    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/?mode=advanced&q=email:dotted@example.com")
+    page.goto(
+        f"{live_server.url}/t/userdesk-sandbox/users/?mode=advanced&q=email:dotted@example.com"
+    )
     page.get_by_role("link", name=f"Details of {DOTTED}").click()
     expect(page.locator("h1")).to_be_visible()
     assert target(page.url) == ("users_admin:detail", DOTTED)
