@@ -59,8 +59,12 @@ def test_shell_loads_htmx_from_static_and_sends_csrf_on_body(support_agent: User
     assert '<script src="/static/django_htmx/htmx-2.min.js" defer></script>' in html
     assert "<script>" not in html
     assert "style=" not in html
-    body = re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'[^>]*>", html)
-    assert body, "CSRF token missing from hx-headers on <body>"
+    body = re.search(
+        r"<body hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\", "
+        r"\"X-Userdesk-Tenant\": \"userdesk-sandbox\"\}'[^>]*>",
+        html,
+    )
+    assert body, "CSRF token or tenant missing from hx-headers on <body>"
 
     # What htmx sends with every request is accepted; without it the POST is refused.
     assert client.post("/sign-out/").status_code == 403
