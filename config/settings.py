@@ -331,6 +331,7 @@ EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "exports-sweep": {"task": "exports.tasks.sweep_exports", "schedule": EXPORT_SWEEP_SECONDS},
     "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},
+    "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
 }
 EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET")
 if EXPORT_S3_BUCKET:

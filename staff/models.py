@@ -24,6 +24,9 @@ class StaffCapability(models.Model):
             ("sign_out_everywhere", "Sign a user out everywhere"),
             ("edit_metadata", "Edit a user's user_metadata and app_metadata"),
             ("delete_users", "Delete users (only with USERDESK_ALLOW_USER_DELETE)"),
+            ("request_bulk_runs", "Request bulk runs on many users"),
+            ("approve_bulk_runs", "Approve another staff member's bulk runs"),
+            ("run_bulk_deletes", "Delete users in bulk (only with USERDESK_ALLOW_USER_DELETE)"),
         ]
 
     def __str__(self) -> str:

@@ -36,6 +36,10 @@ class Capability(StrEnum):
     SIGN_OUT_EVERYWHERE = "sign_out_everywhere"
     EDIT_METADATA = "edit_metadata"
     DELETE_USERS = "delete_users"
+    # Bulk runs (users_admin.bulk): requesting, approving someone else's, and deleting in bulk.
+    REQUEST_BULK_RUNS = "request_bulk_runs"
+    APPROVE_BULK_RUNS = "approve_bulk_runs"
+    RUN_BULK_DELETES = "run_bulk_deletes"
 
     @property
     def perm(self) -> str:
@@ -60,6 +64,9 @@ CAPABILITY_LABELS = {
     Capability.SIGN_OUT_EVERYWHERE: "signing users out everywhere",
     Capability.EDIT_METADATA: "editing user and app metadata",
     Capability.DELETE_USERS: "deleting users",
+    Capability.REQUEST_BULK_RUNS: "requesting bulk runs",
+    Capability.APPROVE_BULK_RUNS: "approving bulk runs",
+    Capability.RUN_BULK_DELETES: "deleting users in bulk",
 }
 
 SUPPORT_CAPABILITIES = (
@@ -78,6 +85,10 @@ ROLE_CAPABILITIES: dict[str, tuple[Capability, ...]] = {
         Capability.EDIT_METADATA,
         # Only effective while USERDESK_ALLOW_USER_DELETE is on (see `can`).
         Capability.DELETE_USERS,
+        Capability.REQUEST_BULK_RUNS,
+        Capability.APPROVE_BULK_RUNS,
+        # Only effective while USERDESK_ALLOW_USER_DELETE is on (see `can`).
+        Capability.RUN_BULK_DELETES,
     ),
     EXPORT_ADMIN_GROUP: (
         Capability.SEARCH_USERS,
@@ -106,7 +117,8 @@ def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
 
 
 def can(user: AbstractUser | AnonymousUser, capability: Capability) -> bool:
-    if capability is Capability.DELETE_USERS and not settings.USERDESK_ALLOW_USER_DELETE:
+    deletes = (Capability.DELETE_USERS, Capability.RUN_BULK_DELETES)
+    if capability in deletes and not settings.USERDESK_ALLOW_USER_DELETE:
         return False
     return capability in granted(user)
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
+from exports.models import exports_storage
+
 RECENT_KEPT = 10
 
 
@@ -99,3 +101,100 @@ class RecentSearch(models.Model):
     @staticmethod
     def digest_of(query_string: str) -> str:
         return hashlib.sha256(query_string.encode()).hexdigest()
+
+
+class BulkRunStatus(models.TextChoices):
+    SELECTING = "selecting", "Selecting users"
+    SELECTED = "selected", "Users selected"
+    FAILED = "failed", "Failed"
+
+
+class BulkRun(models.Model):
+    """One bulk run (users_admin.bulk): which users it holds, frozen as a snapshot.
+
+    The users come from a search query (an exact export of it) or from an uploaded list of
+    user ids and emails (resolved against an export of the whole tenant); ``export`` is that
+    snapshot, ``items`` the users selected and ``entries`` the list's lines it could not use.
+    """
+
+    class Source(models.TextChoices):
+        QUERY = "query", "Search query"
+        LIST = "list", "Uploaded list"
+
+    tenant = models.CharField(max_length=100, db_index=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    query = models.TextField(blank=True, help_text="The search query (Lucene) it selects")
+    list_file = models.FileField(
+        storage=exports_storage, max_length=300, blank=True, upload_to="bulk-lists/"
+    )
+    list_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name")
+    list_lines = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="bulk_runs"
+    )
+    requested_by_label = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    status = models.CharField(
+        max_length=12, choices=BulkRunStatus.choices, default=BulkRunStatus.SELECTING
+    )
+    failure_reason = models.TextField(blank=True)
+    export = models.ForeignKey(
+        "exports.Export", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    selected_count = models.PositiveIntegerField(null=True, blank=True)
+    unknown_count = models.PositiveIntegerField(null=True, blank=True)
+    ambiguous_count = models.PositiveIntegerField(null=True, blank=True)
+    duplicate_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Bulk run #{self.pk}"
+
+    @property
+    def what(self) -> str:
+        if self.source == self.Source.QUERY:
+            return f"users matching {self.query}" if self.query else "every user"
+        return f"the users listed in {self.list_name}"
+
+
+class BulkItem(models.Model):
+    """A user a run selected, with the profile fields its actions read (from the snapshot)."""
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    user_id = models.CharField(max_length=500)
+    email = models.CharField(max_length=320, blank=True)
+    profile = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="bulk_item_position"),
+        ]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+
+class BulkEntry(models.Model):
+    """A line of an uploaded list that selects nobody: unknown, or ambiguous (never guessed)."""
+
+    class Problem(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        AMBIGUOUS = "ambiguous", "Ambiguous"
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="entries")
+    line = models.PositiveIntegerField()
+    entry = models.CharField(max_length=500)
+    problem = models.CharField(max_length=10, choices=Problem.choices)
+    candidates = models.JSONField(default=list, blank=True, help_text="The user ids it matches")
+
+    class Meta:
+        ordering = ["run", "line"]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.entry} ({self.problem})"

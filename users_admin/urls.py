@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import bulk_views, views
 
 app_name = "users_admin"
 urlpatterns = [
@@ -14,5 +14,8 @@ urlpatterns = [
     # The action and the timeline come first in their URLs: a user id may hold slashes.
     path("actions/<slug:name>/<path:user_id>/", views.user_action, name="action"),
     path("timeline/<path:user_id>/", views.user_timeline, name="timeline"),
+    path("bulk/", bulk_views.bulk_runs, name="bulk_runs"),
+    path("bulk/new/", bulk_views.new_bulk_run, name="new_bulk_run"),
+    path("bulk/<int:pk>/", bulk_views.bulk_run, name="bulk_run"),
     path("verification-jobs/<str:job_id>/", views.verification_job, name="verification_job"),
 ]
