@@ -63,6 +63,7 @@ EXPECTED: dict[str, Need] = {
     "users_admin:bulk_runs": Capability.REQUEST_BULK_RUNS,
     "users_admin:new_bulk_run": Capability.REQUEST_BULK_RUNS,
     "users_admin:bulk_run": Capability.REQUEST_BULK_RUNS,
+    "users_admin:bulk_action": Capability.REQUEST_BULK_RUNS,
     "exports:history": Capability.RUN_EXPORTS,
     "exports:new": Capability.RUN_EXPORTS,
     "exports:detail": Capability.RUN_EXPORTS,

@@ -8,6 +8,7 @@ from django import forms
 
 from exports import matching
 
+from .action_forms import parse_metadata, reserved_keys
 from .bulk_select import ListProblem, read_list
 
 
@@ -60,4 +61,75 @@ class SelectionForm(forms.Form):
                 except ListProblem as exc:
                     self.add_error("users_file", str(exc))
                 upload.seek(0)
+        return cleaned
+
+
+class ActionChoiceForm(forms.Form):
+    """The action a run takes, with its reason: previewed before anything is sent."""
+
+    action = forms.ChoiceField(label="Action", widget=forms.RadioSelect)
+    which = forms.ChoiceField(
+        label="Metadata",
+        required=False,
+        choices=[("app_metadata", "app_metadata"), ("user_metadata", "user_metadata")],
+        initial="app_metadata",
+    )
+    patch = forms.CharField(
+        label="Keys to set or remove (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
+        help_text=(
+            'For "Set or remove metadata keys": a JSON object such as {"plan": "pro", '
+            '"trial": null}. A value replaces the key\u2019s whole value; null removes the key; '
+            "other keys stay as they are."
+        ),
+    )
+    reason = forms.CharField(
+        label="Reason",
+        min_length=5,
+        max_length=500,
+        help_text="Why (kept in the audit log and shown to the approver and on each user's "
+        "timeline).",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={"required": "Type the reason for this run."},
+    )
+    ticket = forms.CharField(
+        label="Ticket reference",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, actions: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["action"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = actions
+
+    def clean_reason(self) -> str:
+        return " ".join(str(self.cleaned_data["reason"]).split())
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        cleaned["params"] = {}
+        if cleaned.get("action") != "metadata":
+            return cleaned
+        which = str(cleaned.get("which") or "app_metadata")
+        text = str(cleaned.get("patch") or "").strip()
+        if not text:
+            self.add_error("patch", "Type the keys to set or remove, as a JSON object.")
+            return cleaned
+        try:
+            patch = parse_metadata(text)
+        except forms.ValidationError as exc:
+            self.add_error("patch", exc)
+            return cleaned
+        if not patch:
+            self.add_error("patch", "Name at least one key: {} would change nothing.")
+        elif reserved := reserved_keys(which, patch):
+            self.add_error(
+                "patch", f"These keys are user attributes, not app_metadata: {', '.join(reserved)}."
+            )
+        else:
+            cleaned["params"] = {"which": which, "patch": patch}
         return cleaned

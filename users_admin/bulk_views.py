@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Page, Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
 from staff.audit import record
-from staff.permissions import Capability, requires
+from staff.permissions import Capability, can, require, requires
 
-from .bulk_forms import SelectionForm
+from . import bulk
+from .bulk_forms import ActionChoiceForm, SelectionForm
 from .bulk_select import tenant_slug
 from .models import BulkRun, BulkRunStatus
-from .tasks import start_selection
+from .tasks import preview_bulk_run, start_selection
 
 RUNS_PER_PAGE = 50
 ENTRIES_PER_PAGE = 50
@@ -26,7 +30,19 @@ ENTRIES_PER_PAGE = 50
 def bulk_runs(request: HttpRequest) -> HttpResponse:
     runs = BulkRun.objects.filter(tenant=tenant_slug())
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "users_admin/bulk_runs.html", {"page": page})
+    return render(
+        request, "users_admin/bulk_runs.html", {"page": page, "nav": nav(request, page, "page")}
+    )
+
+
+def nav(request: HttpRequest, page: Page[Any], param: str) -> dict[str, str]:
+    """The query strings of the previous and next pages of one of a page's lists."""
+    links = {}
+    for name, number in (("previous", page.number - 1), ("next", page.number + 1)):
+        params: QueryDict = request.GET.copy()
+        params[param] = str(number)
+        links[name] = params.urlencode()
+    return links
 
 
 @requires(Capability.REQUEST_BULK_RUNS)
@@ -34,7 +50,8 @@ def new_bulk_run(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = SelectionForm(request.POST, request.FILES)
         if form.is_valid():
-            run = _create(request, form)
+            with transaction.atomic():  # the worker starts once the audit event is written
+                run = _create(request, form)
             return redirect("users_admin:bulk_run", run.pk)
     else:
         query = request.GET.get("q", "")
@@ -74,17 +91,88 @@ def _create(request: HttpRequest, form: SelectionForm) -> BulkRun:
     return run
 
 
+POLLED = (BulkRunStatus.SELECTING, BulkRunStatus.PREVIEWING)
+SAMPLE_PER_PAGE = 25
+
+
+def allowed_actions(request: HttpRequest) -> list[tuple[str, str]]:
+    return [(a.name, a.title) for a in bulk.ACTIONS.values() if can(request.user, a.capability)]
+
+
+def _run(pk: int) -> BulkRun:
+    return get_object_or_404(BulkRun.objects.select_related("export"), pk=pk, tenant=tenant_slug())
+
+
 @requires(Capability.REQUEST_BULK_RUNS)
 @vary_on_headers("HX-Request")
 def bulk_run(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(BulkRun.objects.select_related("export"), pk=pk, tenant=tenant_slug())
-    context: dict[str, Any] = {"run": run}
+    run = _run(pk)
     if getattr(request, "htmx", False):
-        if run.status != BulkRunStatus.SELECTING:
-            # The whole page changes once the users are known: htmx reloads it.
+        if run.status not in POLLED:
+            # The whole page changes once the worker is done: htmx reloads it.
             return HttpResponseClientRefresh()
-        return render(request, "users_admin/bulk_run.html#status", context)
-    entries = Paginator(run.entries.all(), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
-    items = run.items.all()[:ENTRIES_PER_PAGE]
-    context.update(entries=entries, items=items)
-    return render(request, "users_admin/bulk_run.html", context)
+        return render(request, "users_admin/bulk_run.html#status", {"run": run})
+    form = None
+    if run.status in (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWED):
+        initial = {"action": run.action, "reason": run.reason, "ticket": run.ticket}
+        if run.action == "metadata":
+            initial.update(which=run.params.get("which"), patch=_json(run.params.get("patch")))
+        form = ActionChoiceForm(initial=initial, actions=allowed_actions(request))
+    return render(request, "users_admin/bulk_run.html", _page_context(request, run, form))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _page_context(
+    request: HttpRequest, run: BulkRun, form: ActionChoiceForm | None
+) -> dict[str, Any]:
+    entries = Paginator(run.entries.all(), ENTRIES_PER_PAGE).get_page(request.GET.get("entries"))
+    context: dict[str, Any] = {
+        "run": run,
+        "form": form,
+        "entries": entries,
+        "entries_nav": nav(request, entries, "entries"),
+        "items": run.items.all()[:ENTRIES_PER_PAGE] if run.status == "selected" else [],
+    }
+    if run.status == BulkRunStatus.PREVIEWED:
+        action = bulk.ACTIONS[run.action]
+        sample = Paginator(run.items.all(), SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
+        context.update(
+            action=action,
+            sample=sample,
+            sample_nav=nav(request, sample, "sample"),
+            skipped=sum(run.skip_counts.values()),
+        )
+    return context
+
+
+@requires(Capability.REQUEST_BULK_RUNS)
+@require_POST
+def bulk_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose the run's action and reason; a worker prepares the preview."""
+    run = _run(pk)
+    form = ActionChoiceForm(request.POST, actions=allowed_actions(request))
+    if run.status not in bulk.CHOOSABLE:
+        return redirect("users_admin:bulk_run", run.pk)
+    if not form.is_valid():
+        context = _page_context(request, run, form)
+        return render(request, "users_admin/bulk_run.html", context, status=400)
+    action = bulk.ACTIONS[form.cleaned_data["action"]]
+    require(request.user, action.capability)
+    data = form.cleaned_data
+    with transaction.atomic():
+        if not bulk.choose(run, action, data["params"], data["reason"], data["ticket"]):
+            return redirect("users_admin:bulk_run", run.pk)
+        preview_bulk_run.delay_on_commit(run.pk, run.preview_version)
+        record(
+            request,
+            "bulk.previewed",
+            target=str(run),
+            bulk_action=action.name,
+            reason=run.reason,
+            **({"ticket": run.ticket} if run.ticket else {}),
+            **({"params": run.params} if run.params else {}),
+        )
+    return redirect("users_admin:bulk_run", run.pk)

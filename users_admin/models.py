@@ -106,6 +106,8 @@ class RecentSearch(models.Model):
 class BulkRunStatus(models.TextChoices):
     SELECTING = "selecting", "Selecting users"
     SELECTED = "selected", "Users selected"
+    PREVIEWING = "previewing", "Preparing the preview"
+    PREVIEWED = "previewed", "Previewed"
     FAILED = "failed", "Failed"
 
 
@@ -148,6 +150,17 @@ class BulkRun(models.Model):
     ambiguous_count = models.PositiveIntegerField(null=True, blank=True)
     duplicate_count = models.PositiveIntegerField(null=True, blank=True)
 
+    # What it does (users_admin.bulk.ACTIONS), why, and its preview (from the snapshot).
+    action = models.CharField(max_length=40, blank=True)
+    params = models.JSONField(default=dict, blank=True, help_text="The action's form data")
+    reason = models.TextField(blank=True)
+    ticket = models.CharField(max_length=200, blank=True)
+    # Each new choice of action bumps it, so a preview of an older choice is never stored.
+    preview_version = models.PositiveIntegerField(default=0)
+    change_count = models.PositiveIntegerField(null=True, blank=True)
+    skip_counts = models.JSONField(default=dict, blank=True, help_text="{reason: users}")
+    expected_seconds = models.PositiveIntegerField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-pk"]
 
@@ -169,6 +182,10 @@ class BulkItem(models.Model):
     user_id = models.CharField(max_length=500)
     email = models.CharField(max_length=320, blank=True)
     profile = models.JSONField(default=dict)
+    # The preview: why the action skips this user, else what it changes.
+    skip_reason = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["run", "position"]

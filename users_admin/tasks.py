@@ -1,25 +1,31 @@
-"""Celery tasks of bulk runs: thin wrappers around users_admin.bulk_select."""
+"""Celery tasks of bulk runs: thin wrappers around users_admin.bulk_select and bulk."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from celery import shared_task
 from django.db import OperationalError, transaction
 
 from exports.tasks import ExportTask
 
-from . import bulk_select
+from . import bulk, bulk_select
 from .models import BulkRun
 
+# Delivered again when a worker dies (acks_late), retried while the database is briefly away;
+# sending never fails the caller (ExportTask: the sweep sends it again).
+RUN_STEP: dict[str, Any] = {
+    "base": ExportTask,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "max_retries": 10,
+}
 
-@shared_task(
-    base=ExportTask,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=1,
-    retry_backoff_max=60,
-    max_retries=10,
-)
+
+@shared_task(**RUN_STEP)
 def select_bulk_run(run_id: int) -> None:
     """Wait for the run's snapshot, then record its users. Safe to deliver twice."""
     delay = bulk_select.advance(run_id)
@@ -42,3 +48,9 @@ def sweep_bulk_runs() -> int:
     for run_id in stale:
         select_bulk_run.apply_async((run_id,))
     return len(stale)
+
+
+@shared_task(**RUN_STEP)
+def preview_bulk_run(run_id: int, version: int) -> None:
+    """Work out what the run's action would change for each user, from the snapshot."""
+    bulk.compute_preview(run_id, version)

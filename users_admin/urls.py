@@ -17,5 +17,6 @@ urlpatterns = [
     path("bulk/", bulk_views.bulk_runs, name="bulk_runs"),
     path("bulk/new/", bulk_views.new_bulk_run, name="new_bulk_run"),
     path("bulk/<int:pk>/", bulk_views.bulk_run, name="bulk_run"),
+    path("bulk/<int:pk>/action/", bulk_views.bulk_action, name="bulk_action"),
     path("verification-jobs/<str:job_id>/", views.verification_job, name="verification_job"),
 ]

@@ -1,0 +1,323 @@
+"""Bulk actions: what each does to one user of a run, and the preview of a whole run.
+
+Every action is one declaration (shaped like users_admin.actions' single-user ones):
+
+- ``applies_to(profile, params)``: None when it changes this user, else the reason it skips;
+- ``preview(profile, params)``: (before, after) of what it changes, from the snapshot alone;
+- ``calls``: the Management API calls it makes per user (method, path), for the duration;
+- ``warnings``: the side effects worth a warning (auth0-api-actions.md).
+
+A preview reads only the run's snapshot: nothing reaches Auth0 until the run is started.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from staff.permissions import Capability
+
+from .models import BulkItem, BulkRun, BulkRunStatus
+from .workbench import DATABASE_PROVIDER, NO_VERIFICATION_PROVIDERS
+
+Profile = dict[str, Any]
+Params = dict[str, Any]
+BATCH = 2000
+ABSENT = "(absent)"
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    name: str
+    title: str
+    capability: Capability  # the single-user capability (RUN_BULK_DELETES for delete)
+    applies_to: Callable[[Profile, Params], str | None]
+    preview: Callable[[Profile, Params], tuple[dict[str, Any], dict[str, Any]]]
+    calls: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...] = ()
+    undoable: bool = False
+
+
+# --- when each applies ---------------------------------------------------------------------
+
+
+def _provider(profile: Profile) -> str:
+    identities = profile.get("identities") or []
+    return str(identities[0].get("provider") or "") if identities else ""
+
+
+def _always(profile: Profile, params: Params) -> str | None:
+    return None
+
+
+def _not_blocked(profile: Profile, params: Params) -> str | None:
+    return "already blocked" if profile.get("blocked") else None
+
+
+def _blocked(profile: Profile, params: Params) -> str | None:
+    return None if profile.get("blocked") else "not blocked"
+
+
+def _unverified(profile: Profile, params: Params) -> str | None:
+    if not profile.get("email"):
+        return "no email address"
+    if _provider(profile) in NO_VERIFICATION_PROVIDERS:
+        return "its connection has no verification email"
+    if profile.get("email_verified") is True:
+        return "email already verified"
+    return None
+
+
+def _database_user(profile: Profile, params: Params) -> str | None:
+    if _provider(profile) != DATABASE_PROVIDER:
+        return "not a database user (the password lives at the identity provider)"
+    if not profile.get("email"):
+        return "no email address"
+    return None
+
+
+def metadata_change(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(before, after) of the patched keys only; an absent key is left out of its side."""
+    which, patch = str(params["which"]), dict(params["patch"])
+    current = dict(profile.get(which) or {})
+    before = {key: current[key] for key in patch if key in current}
+    after = {key: value for key, value in patch.items() if value is not None}
+    return {which: before}, {which: after}
+
+
+def _metadata_differs(profile: Profile, params: Params) -> str | None:
+    before, after = metadata_change(profile, params)
+    return "already has these values" if before == after else None
+
+
+# --- previews ------------------------------------------------------------------------------
+
+
+def _field(name: str, value: Any) -> Callable[[Profile, Params], tuple[dict[str, Any], dict]]:
+    def preview(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {name: profile.get(name, False if name == "blocked" else None)}, {name: value}
+
+    return preview
+
+
+def _email_sent(what: str) -> Callable[[Profile, Params], tuple[dict[str, Any], dict]]:
+    def preview(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"email": profile.get("email")}, {what: profile.get("email")}
+
+    return preview
+
+
+def _gone(what: str) -> Callable[[Profile, Params], tuple[dict[str, Any], dict]]:
+    def preview(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {what: "as they are"}, {what: "removed"}
+
+    return preview
+
+
+USER = "/api/v2/users/{id}"
+SIGN_OUT_WARNING = (
+    "Blocking does not end the sessions and refresh tokens users already hold (no Auth0 "
+    "source says it does): for compromised accounts, sign them out everywhere too."
+)
+ACTIONS: dict[str, BulkAction] = {
+    action.name: action
+    for action in (
+        BulkAction(
+            "block",
+            "Block",
+            Capability.BLOCK_USERS,
+            _not_blocked,
+            _field("blocked", True),
+            (("PATCH", USER),),
+            (
+                "Auth0 refuses every sign-in of a blocked user until unblocked; an admin block "
+                "never expires on its own.",
+                SIGN_OUT_WARNING,
+                "A password reset through the Management API also lifts an admin block.",
+            ),
+            undoable=True,
+        ),
+        BulkAction(
+            "unblock",
+            "Unblock",
+            Capability.BLOCK_USERS,
+            _blocked,
+            _field("blocked", False),
+            (("PATCH", USER),),
+            ("Unblocking does not lift brute-force blocks: clear those with their own run.",),
+            undoable=True,
+        ),
+        BulkAction(
+            "metadata",
+            "Set or remove metadata keys",
+            Capability.EDIT_METADATA,
+            _metadata_differs,
+            metadata_change,
+            (("PATCH", USER),),
+            (
+                "Auth0 merges only the first level: a key sent replaces that key's whole value "
+                "(nested objects are not merged), and null deletes the key.",
+                "Rules and Actions that read app_metadata see the new values at the next sign-in.",
+            ),
+            undoable=True,
+        ),
+        BulkAction(
+            "resend-verification",
+            "Resend the verification email",
+            Capability.RESEND_VERIFICATION,
+            _unverified,
+            _email_sent("verification_email_to"),
+            (("POST", "/api/v2/jobs/verification-email"),),
+            (
+                "Each user gets an email from the tenant's email provider, whose own sending "
+                "limits apply; a social provider may overwrite email_verified at sign-in.",
+            ),
+        ),
+        BulkAction(
+            "password-email",
+            "Send the password change email",
+            Capability.SEND_PASSWORD_LINK,
+            _database_user,
+            _email_sent("reset_email_to"),
+            (("POST", "/dbconnections/change_password"),),
+            (
+                "Each user gets Auth0's reset email; the current password keeps working until "
+                "they choose a new one, and choosing one ends their sessions and lifts their "
+                "brute-force blocks.",
+                "Auth0 limits this endpoint to one email a minute per address and caller IP.",
+            ),
+        ),
+        BulkAction(
+            "remove-mfa",
+            "Remove every MFA method",
+            Capability.RESET_MFA,
+            _always,
+            _gone("mfa_methods"),
+            (
+                ("DELETE", "/api/v2/users/{id}/authentication-methods"),
+                ("POST", "/api/v2/users/{id}/multifactor/actions/invalidate-remember-browser"),
+            ),
+            (
+                "This cannot be undone: users enrol again at their next sign-in, as if new.",
+                "Auth0 refuses it (403) for users who registered a passkey; those fail.",
+            ),
+        ),
+        BulkAction(
+            "sign-out",
+            "Sign out everywhere",
+            Capability.SIGN_OUT_EVERYWHERE,
+            _always,
+            _gone("sessions_and_refresh_tokens"),
+            (
+                ("DELETE", "/api/v2/users/{id}/sessions"),
+                ("DELETE", "/api/v2/users/{id}/refresh-tokens"),
+            ),
+            (
+                "Every app asks these users to sign in again; Auth0 revokes asynchronously, "
+                "within moments. The session endpoints answer on Enterprise tenants only.",
+            ),
+        ),
+        BulkAction(
+            "clear-blocks",
+            "Clear brute-force blocks",
+            Capability.CLEAR_BRUTE_FORCE,
+            _always,
+            _gone("brute_force_blocks"),
+            (("DELETE", "/api/v2/user-blocks/{id}"),),
+            ("Admin blocks stay: clearing brute-force blocks does not unblock a user.",),
+        ),
+        BulkAction(
+            "delete",
+            "Delete",
+            Capability.RUN_BULK_DELETES,
+            _always,
+            lambda profile, params: ({"user": "exists"}, {"user": "deleted"}),
+            (("DELETE", USER),),
+            (
+                "This cannot be undone: each user is deleted at Auth0 with their sessions and "
+                "refresh tokens, and every delete needs a second lead's approval.",
+            ),
+        ),
+    )
+}
+
+
+# --- the preview of a run ------------------------------------------------------------------
+
+
+def planned_rate(tenant: str, calls: tuple[tuple[str, str], ...]) -> float:
+    """Calls a second a bulk run may make on this tenant: its rate limit less the interactive
+    reserve (swapped for management_api.pacing's budget when it lands)."""
+    per_second = settings.BULK_RATE_LIMIT_PER_MINUTE / 60
+    return max(per_second * (1 - settings.BULK_INTERACTIVE_RESERVE), 0.01)
+
+
+def expected_seconds(run: BulkRun, action: BulkAction, changes: int) -> int:
+    rate = planned_rate(run.tenant, action.calls)
+    return round(changes * len(action.calls) / rate)
+
+
+# A run's action may be chosen again until the run is requested.
+CHOOSABLE = (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWING, BulkRunStatus.PREVIEWED)
+
+
+def choose(run: BulkRun, action: BulkAction, params: Params, reason: str, ticket: str) -> bool:
+    """Set the run's action and start its preview; False when it is no longer editable."""
+    updated = BulkRun.objects.filter(pk=run.pk, status__in=CHOOSABLE).update(
+        action=action.name,
+        params=params,
+        reason=reason,
+        ticket=ticket,
+        status=BulkRunStatus.PREVIEWING,
+        preview_version=run.preview_version + 1,
+        change_count=None,
+        skip_counts={},
+        expected_seconds=None,
+        updated_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return bool(updated)
+
+
+def compute_preview(run_id: int, version: int) -> None:
+    """Each item's planned change or skip reason, then the run's counts: from the snapshot."""
+    run = BulkRun.objects.filter(
+        pk=run_id, status=BulkRunStatus.PREVIEWING, preview_version=version
+    ).first()
+    if run is None:
+        return
+    action = ACTIONS[run.action]
+    skipped: Counter[str] = Counter()
+    changes = 0
+    batch: list[BulkItem] = []
+    for item in run.items.order_by("position").iterator(chunk_size=BATCH):
+        profile = {**item.profile, "email": item.email}
+        reason = action.applies_to(profile, run.params)
+        item.skip_reason = reason or ""
+        if reason:
+            skipped[reason] += 1
+            item.before, item.after = {}, {}
+        else:
+            changes += 1
+            item.before, item.after = action.preview(profile, run.params)
+        batch.append(item)
+        if len(batch) >= BATCH:
+            BulkItem.objects.bulk_update(batch, ["skip_reason", "before", "after"])
+            batch = []
+    with transaction.atomic():
+        BulkItem.objects.bulk_update(batch, ["skip_reason", "before", "after"])
+        BulkRun.objects.filter(
+            pk=run.pk, status=BulkRunStatus.PREVIEWING, preview_version=version
+        ).update(
+            status=BulkRunStatus.PREVIEWED,
+            change_count=changes,
+            skip_counts=dict(skipped.most_common()),
+            expected_seconds=expected_seconds(run, action, changes),
+            updated_at=timezone.now(),
+        )
