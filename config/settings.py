@@ -335,6 +335,10 @@ BULK_RATE_LIMIT_PER_MINUTE = env_float("BULK_RATE_LIMIT_PER_MINUTE", 150.0, mini
 BULK_INTERACTIVE_RESERVE = env_float("BULK_INTERACTIVE_RESERVE", 0.3, minimum=0.0)
 if BULK_INTERACTIVE_RESERVE >= 1:
     raise ImproperlyConfigured("BULK_INTERACTIVE_RESERVE must be below 1 (a share of the rate)")
+# Runs changing more users than this, and every delete, wait for a second staff member's approval,
+# for at most BULK_APPROVAL_TTL seconds.
+BULK_APPROVAL_THRESHOLD = env_int("BULK_APPROVAL_THRESHOLD", 100, minimum=0)
+BULK_APPROVAL_TTL = env_int("BULK_APPROVAL_TTL", 86400, minimum=60)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "exports-sweep": {"task": "exports.tasks.sweep_exports", "schedule": EXPORT_SWEEP_SECONDS},
     "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},

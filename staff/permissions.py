@@ -149,3 +149,11 @@ def requires(capability: Capability) -> Callable[[ViewFunc], ViewFunc]:
 def may_delete_saved_search(user: AbstractUser | AnonymousUser, saved: Any) -> bool:
     """Anyone who searches sees their own and shared saved searches; only the owner deletes."""
     return can(user, Capability.SEARCH_USERS) and saved.owner_id == user.pk
+
+
+def may_approve_bulk_run(user: AbstractUser | AnonymousUser, run: Any) -> bool:
+    """Four eyes: a staff member allowed to approve, never the one who asked; a delete also
+    needs the right to delete in bulk (so only while USERDESK_ALLOW_USER_DELETE is on)."""
+    if not can(user, Capability.APPROVE_BULK_RUNS) or run.requested_by_id == user.pk:
+        return False
+    return run.action != "delete" or can(user, Capability.RUN_BULK_DELETES)

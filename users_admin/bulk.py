@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from staff.audit import record_for
 from staff.permissions import Capability
 
 from .models import BulkItem, BulkRun, BulkRunStatus
@@ -321,3 +323,89 @@ def compute_preview(run_id: int, version: int) -> None:
             expected_seconds=expected_seconds(run, action, changes),
             updated_at=timezone.now(),
         )
+
+
+# --- four eyes -----------------------------------------------------------------------------
+
+
+def request_run(run: BulkRun, user: Any) -> str:
+    """Ask for the previewed run to be carried out: it waits for approval when it must, else it
+    is queued at once. An empty string when done, else why not."""
+    if run.status != BulkRunStatus.PREVIEWED:
+        return "Only a previewed run can be requested."
+    if not run.change_count:
+        return "The preview changes no user: there is nothing to run."
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "requested_by": user,
+        "requested_by_label": user.get_username(),
+        "requested_at": now,
+        "updated_at": now,
+    }
+    if run.needs_approval:
+        fields.update(
+            status=BulkRunStatus.PENDING,
+            expires_at=now + timedelta(seconds=settings.BULK_APPROVAL_TTL),
+        )
+    else:
+        fields.update(status=BulkRunStatus.QUEUED, decided_at=now)
+    try:
+        with transaction.atomic():
+            updated = BulkRun.objects.filter(pk=run.pk, status=BulkRunStatus.PREVIEWED).update(
+                **fields
+            )
+    except IntegrityError:
+        other = BulkRun.objects.filter(
+            tenant=run.tenant,
+            selection_key=run.selection_key,
+            action=run.action,
+            status=BulkRunStatus.PENDING,
+        ).first()
+        number = f"#{other.pk}" if other else "with them"
+        return f"Run {number} with the same users and action already waits for approval."
+    run.refresh_from_db()
+    return "" if updated else "Only a previewed run can be requested."
+
+
+def approve(run: BulkRun, user: Any) -> bool:
+    """Approve a pending run that has not expired: it is queued to start."""
+    now = timezone.now()
+    updated = BulkRun.objects.filter(
+        pk=run.pk, status=BulkRunStatus.PENDING, expires_at__gt=now
+    ).update(
+        status=BulkRunStatus.QUEUED,
+        approved_by=user,
+        approved_by_label=user.get_username(),
+        decided_at=now,
+        updated_at=now,
+    )
+    run.refresh_from_db()
+    return bool(updated)
+
+
+def reject(run: BulkRun, user: Any, reason: str) -> bool:
+    now = timezone.now()
+    updated = BulkRun.objects.filter(pk=run.pk, status=BulkRunStatus.PENDING).update(
+        status=BulkRunStatus.REJECTED,
+        approved_by=user,
+        approved_by_label=user.get_username(),
+        rejection_reason=reason,
+        decided_at=now,
+        updated_at=now,
+    )
+    run.refresh_from_db()
+    return bool(updated)
+
+
+def expire_pending(**only: Any) -> list[int]:
+    """Pending runs whose approval time ran out become expired (their ids)."""
+    now = timezone.now()
+    due = BulkRun.objects.filter(status=BulkRunStatus.PENDING, expires_at__lte=now, **only)
+    expired = []
+    for run_id in due.values_list("pk", flat=True):
+        if BulkRun.objects.filter(pk=run_id, status=BulkRunStatus.PENDING).update(
+            status=BulkRunStatus.EXPIRED, updated_at=now
+        ):
+            record_for(None, None, "bulk.expired", f"Bulk run #{run_id}", actor_label="Userdesk")
+            expired.append(run_id)
+    return expired

@@ -133,3 +133,13 @@ class ActionChoiceForm(forms.Form):
         else:
             cleaned["params"] = {"which": which, "patch": patch}
         return cleaned
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label="Why not",
+        min_length=5,
+        max_length=500,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={"required": "Type why you reject this run."},
+    )

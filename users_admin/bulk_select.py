@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -54,6 +55,16 @@ SNAPSHOT_FIELDS = (
 HEADER_NAMES = {"user_id": "id", "id": "id", "user id": "id", "email": "email", "e-mail": "email"}
 EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+\Z")
 USER_ID = re.compile(r"[A-Za-z0-9_.:-]+\|\S+\Z")
+
+
+def selection_key(source: str, query: str = "", file: IO[bytes] | None = None) -> str:
+    """The same users: the same query, or a list file of the same bytes."""
+    digest = hashlib.sha256(f"{source}:{query}:".encode())
+    if file is not None:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+        file.seek(0)
+    return digest.hexdigest()
 
 
 def tenant_slug() -> str:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -14,11 +18,11 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
 from staff.audit import record
-from staff.permissions import Capability, can, require, requires
+from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
 from . import bulk
-from .bulk_forms import ActionChoiceForm, SelectionForm
-from .bulk_select import tenant_slug
+from .bulk_forms import ActionChoiceForm, RejectForm, SelectionForm
+from .bulk_select import selection_key, tenant_slug
 from .models import BulkRun, BulkRunStatus
 from .tasks import preview_bulk_run, start_selection
 
@@ -70,8 +74,10 @@ def _create(request: HttpRequest, form: SelectionForm) -> BulkRun:
     )
     if run.source == BulkRun.Source.QUERY:
         run.query = data["query"]
+        run.selection_key = selection_key(run.source, run.query)
     else:
         upload = data["users_file"]
+        run.selection_key = selection_key(run.source, file=upload)
         run.list_name = str(upload.name)[:255]
         run.list_lines = len(data["entries"])
         run.list_file.save(f"{run.tenant}.txt", upload, save=False)
@@ -100,6 +106,7 @@ def allowed_actions(request: HttpRequest) -> list[tuple[str, str]]:
 
 
 def _run(pk: int) -> BulkRun:
+    bulk.expire_pending(pk=pk)
     return get_object_or_404(BulkRun.objects.select_related("export"), pk=pk, tenant=tenant_slug())
 
 
@@ -136,7 +143,13 @@ def _page_context(
         "entries_nav": nav(request, entries, "entries"),
         "items": run.items.all()[:ENTRIES_PER_PAGE] if run.status == "selected" else [],
     }
-    if run.status == BulkRunStatus.PREVIEWED:
+    context.update(
+        may_decide=run.status == BulkRunStatus.PENDING and may_approve_bulk_run(request.user, run),
+        reject_form=RejectForm(),
+        approval_threshold=settings.BULK_APPROVAL_THRESHOLD,
+        approval_ttl=settings.BULK_APPROVAL_TTL,
+    )
+    if run.action and run.change_count is not None:
         action = bulk.ACTIONS[run.action]
         sample = Paginator(run.items.all(), SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
         context.update(
@@ -174,5 +187,73 @@ def bulk_action(request: HttpRequest, pk: int) -> HttpResponse:
             reason=run.reason,
             **({"ticket": run.ticket} if run.ticket else {}),
             **({"params": run.params} if run.params else {}),
+        )
+    return redirect("users_admin:bulk_run", run.pk)
+
+
+@requires(Capability.REQUEST_BULK_RUNS)
+@require_POST
+def bulk_request(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for the previewed run: it waits for a second lead's approval, or is queued."""
+    run = _run(pk)
+    with transaction.atomic():
+        problem = bulk.request_run(run, request.user)
+        if problem:
+            messages.error(request, problem)
+            return redirect("users_admin:bulk_run", run.pk)
+        record(
+            request,
+            "bulk.requested",
+            target=str(run),
+            bulk_action=run.action,
+            users=run.change_count,
+            reason=run.reason,
+            needs_approval=run.status == BulkRunStatus.PENDING,
+        )
+    return redirect("users_admin:bulk_run", run.pk)
+
+
+def _decidable(request: HttpRequest, pk: int) -> BulkRun:
+    run = _run(pk)
+    if not may_approve_bulk_run(request.user, run):
+        raise PermissionDenied("Only another staff member allowed to approve may decide this run.")
+    return run
+
+
+@requires(Capability.APPROVE_BULK_RUNS)
+@require_POST
+def bulk_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _decidable(request, pk)
+    return _decide(request, run, lambda: bulk.approve(run, request.user), "bulk.approved")
+
+
+@requires(Capability.APPROVE_BULK_RUNS)
+@require_POST
+def bulk_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _decidable(request, pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        context = _page_context(request, run, None) | {"reject_form": form}
+        return render(request, "users_admin/bulk_run.html", context, status=400)
+    why = " ".join(str(form.cleaned_data["reason"]).split())
+    return _decide(request, run, lambda: bulk.reject(run, request.user, why), "bulk.rejected")
+
+
+def _decide(
+    request: HttpRequest, run: BulkRun, decide: Callable[[], bool], event: str
+) -> HttpResponse:
+    with transaction.atomic():
+        if not decide():
+            messages.error(request, f"Run #{run.pk} is no longer waiting for approval.")
+            return redirect("users_admin:bulk_run", run.pk)
+        record(
+            request,
+            event,
+            target=str(run),
+            bulk_action=run.action,
+            users=run.change_count,
+            requested_by=run.requested_by_label,
+            reason=run.reason,
+            **({"why": run.rejection_reason} if run.rejection_reason else {}),
         )
     return redirect("users_admin:bulk_run", run.pk)

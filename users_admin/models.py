@@ -108,6 +108,10 @@ class BulkRunStatus(models.TextChoices):
     SELECTED = "selected", "Users selected"
     PREVIEWING = "previewing", "Preparing the preview"
     PREVIEWED = "previewed", "Previewed"
+    PENDING = "pending", "Waiting for approval"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Approval expired"
+    QUEUED = "queued", "Queued"
     FAILED = "failed", "Failed"
 
 
@@ -161,11 +165,35 @@ class BulkRun(models.Model):
     skip_counts = models.JSONField(default=dict, blank=True, help_text="{reason: users}")
     expected_seconds = models.PositiveIntegerField(null=True, blank=True)
 
+    # Four eyes: which users (the query, or the list file's digest), who asked, who decided.
+    selection_key = models.CharField(max_length=64, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by_label = models.CharField(max_length=254, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+
     class Meta:
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "selection_key", "action"],
+                condition=models.Q(status="pending"),
+                name="bulk_run_one_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Bulk run #{self.pk}"
+
+    @property
+    def needs_approval(self) -> bool:
+        """Above the threshold, and every delete, needs a second staff member's approval."""
+        large = (self.change_count or 0) > settings.BULK_APPROVAL_THRESHOLD
+        return large or self.action == "delete"
 
     @property
     def what(self) -> str:

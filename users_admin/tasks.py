@@ -43,10 +43,12 @@ def start_selection(run: BulkRun) -> None:
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def sweep_bulk_runs() -> int:
-    """Send again the selections nobody polls (their message was lost with the broker)."""
+    """Send again the selections nobody polls (their message was lost with the broker), and
+    expire the approvals nobody gave in time."""
     stale = bulk_select.stalled_selections()
     for run_id in stale:
         select_bulk_run.apply_async((run_id,))
+    bulk.expire_pending()
     return len(stale)
 
 

@@ -18,5 +18,8 @@ urlpatterns = [
     path("bulk/new/", bulk_views.new_bulk_run, name="new_bulk_run"),
     path("bulk/<int:pk>/", bulk_views.bulk_run, name="bulk_run"),
     path("bulk/<int:pk>/action/", bulk_views.bulk_action, name="bulk_action"),
+    path("bulk/<int:pk>/request/", bulk_views.bulk_request, name="bulk_request"),
+    path("bulk/<int:pk>/approve/", bulk_views.bulk_approve, name="bulk_approve"),
+    path("bulk/<int:pk>/reject/", bulk_views.bulk_reject, name="bulk_reject"),
     path("verification-jobs/<str:job_id>/", views.verification_job, name="verification_job"),
 ]
