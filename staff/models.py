@@ -3,6 +3,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# Declares the support actions' capabilities, which Meta.permissions below lists.
+import users_admin.actions  # noqa: F401
+
+from .permissions import permissions as declared_permissions
+
 
 class StaffCapability(models.Model):
     """Holds Userdesk's custom permissions; it has no rows and no table of its own use."""
@@ -10,24 +15,8 @@ class StaffCapability(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = [
-            ("search_users", "Search users, look up emails and view user details"),
-            ("run_exports", "Build and run bulk user exports"),
-            ("view_all_exports", "See every staff member's exports"),
-            ("download_exports", "Download export files"),
-            ("view_audit_log", "Read the audit log"),
-            ("resend_verification", "Resend a user's verification email"),
-            ("send_password_link", "Send or show a password change link"),
-            ("clear_brute_force", "Clear a user's brute-force blocks"),
-            ("block_users", "Block and unblock users"),
-            ("reset_mfa", "Remove a user's MFA methods"),
-            ("sign_out_everywhere", "Sign a user out everywhere"),
-            ("edit_metadata", "Edit a user's user_metadata and app_metadata"),
-            ("delete_users", "Delete users (only with USERDESK_ALLOW_USER_DELETE)"),
-            ("request_bulk_runs", "Request bulk runs on many users"),
-            ("approve_bulk_runs", "Approve another staff member's bulk runs"),
-            ("run_bulk_deletes", "Delete users in bulk (only with USERDESK_ALLOW_USER_DELETE)"),
-        ]
+        # Every declared capability, the product's and each support action's (staff.permissions).
+        permissions = declared_permissions()
 
     def __str__(self) -> str:
         return "Userdesk capability"

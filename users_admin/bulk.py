@@ -1,11 +1,9 @@
 """Bulk actions: what each does to one user of a run, and the preview of a whole run.
 
-Every action is one declaration (shaped like users_admin.actions' single-user ones):
-
-- ``applies_to(profile, params)``: None when it changes this user, else the reason it skips;
-- ``preview(profile, params)``: (before, after) of what it changes, from the snapshot alone;
-- ``calls``: the Management API calls it makes per user (method, path), for the duration;
-- ``warnings``: the side effects worth a warning (auth0-api-actions.md).
+Each bulk action is a support action of users_admin.actions (its applies_to, preview and
+perform) with what a run adds: fixed form data, the Management API calls it makes per user
+(for the duration), the side effects worth a warning (auth0-api-actions.md), and whether it can
+be undone. The metadata action previews only the keys it sets or removes (undo restores them).
 
 A preview reads only the run's snapshot: nothing reaches Auth0 until the run is started.
 """
@@ -14,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -25,66 +23,66 @@ from django.utils import timezone
 from staff.audit import record_for
 from staff.permissions import Capability
 
+from .actions import ACTIONS as SINGLE_ACTIONS
+from .actions import Action, Change
 from .models import BulkItem, BulkRun, BulkRunStatus
-from .workbench import DATABASE_PROVIDER, NO_VERIFICATION_PROVIDERS
+from .workbench import Workbench
 
 Profile = dict[str, Any]
 Params = dict[str, Any]
 BATCH = 2000
-ABSENT = "(absent)"
 
 
 @dataclass(frozen=True)
 class BulkAction:
+    """A support action (users_admin.actions) as a bulk run takes it: with fixed form data,
+    the calls it makes per user, and the side effects worth a warning."""
+
     name: str
     title: str
-    capability: Capability  # the single-user capability (RUN_BULK_DELETES for delete)
-    applies_to: Callable[[Profile, Params], str | None]
-    preview: Callable[[Profile, Params], tuple[dict[str, Any], dict[str, Any]]]
+    single: str  # its users_admin.actions.ACTIONS key
     calls: tuple[tuple[str, str], ...]
     warnings: tuple[str, ...] = ()
+    data: Params = field(default_factory=dict)  # fixed form data (password-link's mode...)
+    bulk_capability: Capability | None = None  # instead of the single action's
+    also_needs: Callable[[Profile], str | None] = lambda profile: None
     undoable: bool = False
 
+    @property
+    def action(self) -> Action:
+        return SINGLE_ACTIONS[self.single]
 
-# --- when each applies ---------------------------------------------------------------------
+    @property
+    def capability(self) -> Capability:
+        return self.bulk_capability or self.action.capability
 
+    def bench(self, user_id: str, profile: Profile) -> Workbench:
+        return Workbench(user_id=user_id, profile=profile)
 
-def _provider(profile: Profile) -> str:
-    identities = profile.get("identities") or []
-    return str(identities[0].get("provider") or "") if identities else ""
+    def applies_to(self, user_id: str, profile: Profile, params: Params) -> str | None:
+        """None when it changes the user (as far as the snapshot shows), else why not. What an
+        action reads besides the profile (blocks, MFA methods) is checked when the run
+        reaches the user."""
+        if self.single == "edit-metadata":
+            before, after = metadata_change(profile, params)
+            return "The user already has these values." if before == after else None
+        if self.action.reads:
+            return None
+        return self.action.applies_to(self.bench(user_id, profile)) or self.also_needs(profile)
 
+    def preview(self, user_id: str, profile: Profile, params: Params) -> tuple[Change, Change]:
+        if self.single == "edit-metadata":
+            return metadata_change(profile, params)
+        if self.action.reads:
+            return {}, {"checked": "when the run reaches the user"}
+        return self.action.preview(self.bench(user_id, profile), {**self.data, **params})
 
-def _always(profile: Profile, params: Params) -> str | None:
-    return None
-
-
-def _not_blocked(profile: Profile, params: Params) -> str | None:
-    return "already blocked" if profile.get("blocked") else None
-
-
-def _blocked(profile: Profile, params: Params) -> str | None:
-    return None if profile.get("blocked") else "not blocked"
-
-
-def _unverified(profile: Profile, params: Params) -> str | None:
-    if not profile.get("email"):
-        return "no email address"
-    if _provider(profile) in NO_VERIFICATION_PROVIDERS:
-        return "its connection has no verification email"
-    if profile.get("email_verified") is True:
-        return "email already verified"
-    return None
-
-
-def _database_user(profile: Profile, params: Params) -> str | None:
-    if _provider(profile) != DATABASE_PROVIDER:
-        return "not a database user (the password lives at the identity provider)"
-    if not profile.get("email"):
-        return "no email address"
-    return None
+    def form_data(self, params: Params) -> Params:
+        """What users_admin.actions.perform takes for this run."""
+        return {**self.data, **params}
 
 
-def metadata_change(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+def metadata_change(profile: Profile, params: Params) -> tuple[Change, Change]:
     """(before, after) of the patched keys only; an absent key is left out of its side."""
     which, patch = str(params["which"]), dict(params["patch"])
     current = dict(profile.get(which) or {})
@@ -93,33 +91,8 @@ def metadata_change(profile: Profile, params: Params) -> tuple[dict[str, Any], d
     return {which: before}, {which: after}
 
 
-def _metadata_differs(profile: Profile, params: Params) -> str | None:
-    before, after = metadata_change(profile, params)
-    return "already has these values" if before == after else None
-
-
-# --- previews ------------------------------------------------------------------------------
-
-
-def _field(name: str, value: Any) -> Callable[[Profile, Params], tuple[dict[str, Any], dict]]:
-    def preview(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {name: profile.get(name, False if name == "blocked" else None)}, {name: value}
-
-    return preview
-
-
-def _email_sent(what: str) -> Callable[[Profile, Params], tuple[dict[str, Any], dict]]:
-    def preview(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {"email": profile.get("email")}, {what: profile.get("email")}
-
-    return preview
-
-
-def _gone(what: str) -> Callable[[Profile, Params], tuple[dict[str, Any], dict]]:
-    def preview(profile: Profile, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {what: "as they are"}, {what: "removed"}
-
-    return preview
+def _has_email(profile: Profile) -> str | None:
+    return None if profile.get("email") else "The user has no email address."
 
 
 USER = "/api/v2/users/{id}"
@@ -133,9 +106,7 @@ ACTIONS: dict[str, BulkAction] = {
         BulkAction(
             "block",
             "Block",
-            Capability.BLOCK_USERS,
-            _not_blocked,
-            _field("blocked", True),
+            "block",
             (("PATCH", USER),),
             (
                 "Auth0 refuses every sign-in of a blocked user until unblocked; an admin block "
@@ -148,9 +119,7 @@ ACTIONS: dict[str, BulkAction] = {
         BulkAction(
             "unblock",
             "Unblock",
-            Capability.BLOCK_USERS,
-            _blocked,
-            _field("blocked", False),
+            "unblock",
             (("PATCH", USER),),
             ("Unblocking does not lift brute-force blocks: clear those with their own run.",),
             undoable=True,
@@ -158,9 +127,7 @@ ACTIONS: dict[str, BulkAction] = {
         BulkAction(
             "metadata",
             "Set or remove metadata keys",
-            Capability.EDIT_METADATA,
-            _metadata_differs,
-            metadata_change,
+            "edit-metadata",
             (("PATCH", USER),),
             (
                 "Auth0 merges only the first level: a key sent replaces that key's whole value "
@@ -172,9 +139,7 @@ ACTIONS: dict[str, BulkAction] = {
         BulkAction(
             "resend-verification",
             "Resend the verification email",
-            Capability.RESEND_VERIFICATION,
-            _unverified,
-            _email_sent("verification_email_to"),
+            "resend-verification",
             (("POST", "/api/v2/jobs/verification-email"),),
             (
                 "Each user gets an email from the tenant's email provider, whose own sending "
@@ -184,9 +149,7 @@ ACTIONS: dict[str, BulkAction] = {
         BulkAction(
             "password-email",
             "Send the password change email",
-            Capability.SEND_PASSWORD_LINK,
-            _database_user,
-            _email_sent("reset_email_to"),
+            "password-link",
             (("POST", "/dbconnections/change_password"),),
             (
                 "Each user gets Auth0's reset email; the current password keeps working until "
@@ -194,13 +157,13 @@ ACTIONS: dict[str, BulkAction] = {
                 "brute-force blocks.",
                 "Auth0 limits this endpoint to one email a minute per address and caller IP.",
             ),
+            data={"mode": "email"},
+            also_needs=_has_email,
         ),
         BulkAction(
             "remove-mfa",
             "Remove every MFA method",
-            Capability.RESET_MFA,
-            _always,
-            _gone("mfa_methods"),
+            "remove-mfa",
             (
                 ("DELETE", "/api/v2/users/{id}/authentication-methods"),
                 ("POST", "/api/v2/users/{id}/multifactor/actions/invalidate-remember-browser"),
@@ -209,13 +172,12 @@ ACTIONS: dict[str, BulkAction] = {
                 "This cannot be undone: users enrol again at their next sign-in, as if new.",
                 "Auth0 refuses it (403) for users who registered a passkey; those fail.",
             ),
+            data={"method": "all"},
         ),
         BulkAction(
             "sign-out",
             "Sign out everywhere",
-            Capability.SIGN_OUT_EVERYWHERE,
-            _always,
-            _gone("sessions_and_refresh_tokens"),
+            "sign-out",
             (
                 ("DELETE", "/api/v2/users/{id}/sessions"),
                 ("DELETE", "/api/v2/users/{id}/refresh-tokens"),
@@ -228,23 +190,20 @@ ACTIONS: dict[str, BulkAction] = {
         BulkAction(
             "clear-blocks",
             "Clear brute-force blocks",
-            Capability.CLEAR_BRUTE_FORCE,
-            _always,
-            _gone("brute_force_blocks"),
+            "clear-blocks",
             (("DELETE", "/api/v2/user-blocks/{id}"),),
             ("Admin blocks stay: clearing brute-force blocks does not unblock a user.",),
         ),
         BulkAction(
             "delete",
             "Delete",
-            Capability.RUN_BULK_DELETES,
-            _always,
-            lambda profile, params: ({"user": "exists"}, {"user": "deleted"}),
+            "delete",
             (("DELETE", USER),),
             (
                 "This cannot be undone: each user is deleted at Auth0 with their sessions and "
                 "refresh tokens, and every delete needs a second lead's approval.",
             ),
+            bulk_capability=Capability.RUN_BULK_DELETES,
         ),
     )
 }
@@ -299,15 +258,15 @@ def compute_preview(run_id: int, version: int) -> None:
     changes = 0
     batch: list[BulkItem] = []
     for item in run.items.order_by("position").iterator(chunk_size=BATCH):
-        profile = {**item.profile, "email": item.email}
-        reason = action.applies_to(profile, run.params)
+        profile = {**item.profile, "email": item.email, "user_id": item.user_id}
+        reason = action.applies_to(item.user_id, profile, run.params)
         item.skip_reason = reason or ""
         if reason:
             skipped[reason] += 1
             item.before, item.after = {}, {}
         else:
             changes += 1
-            item.before, item.after = action.preview(profile, run.params)
+            item.before, item.after = action.preview(item.user_id, profile, run.params)
         batch.append(item)
         if len(batch) >= BATCH:
             BulkItem.objects.bulk_update(batch, ["skip_reason", "before", "after"])

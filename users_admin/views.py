@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -38,8 +39,8 @@ from staff.permissions import Capability, can, may_delete_saved_search, require,
 
 from . import search as searching
 from . import timeline, workbench
-from .action_forms import MetadataForm, pretty
-from .actions import ACTIONS, Action, execute, submitted
+from .actions import ACTIONS, Action, Place, Section
+from .execution import execute, submitted
 from .forms import (
     COLUMNS,
     ConditionFormSet,
@@ -404,6 +405,41 @@ def _offered(request: HttpRequest, bench: Workbench) -> dict[str, Action]:
     }
 
 
+@dataclass(frozen=True)
+class Button:
+    """One offered action's button on the user page (templates/users_admin/_action_button.html)."""
+
+    action: Action
+    text: str
+    url: str
+
+    @classmethod
+    def of(cls, action: Action, place: Place, user_id: str) -> Button:
+        url = reverse("users_admin:action", args=[action.name, user_id])
+        return cls(
+            action, place.text or action.title, f"{url}?{place.query}" if place.query else url
+        )
+
+
+def _buttons(offered: dict[str, Action], user_id: str) -> dict[str, list[Button]]:
+    """Each section of the user page -> the buttons the offered actions place there."""
+    sections: dict[str, list[Button]] = {}
+    for action in offered.values():
+        for place in action.places:
+            sections.setdefault(place.section, []).append(Button.of(action, place, user_id))
+    return sections
+
+
+def _fixes(offered: dict[str, Action], bench: Workbench) -> dict[str, Button]:
+    """Each of the user's problems -> the button of the offered action that fixes it."""
+    return {
+        problem.key: Button.of(action, Place(Section.STATUS), bench.user_id)
+        for problem in bench.problems
+        for action in offered.values()
+        if problem.key in action.fixes
+    }
+
+
 @requires(Capability.SEARCH_USERS)
 @one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
@@ -417,6 +453,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     assert bench is not None
     entries, until = timeline.merged(user_id, bench.logs.value, audit=audit)
     record(request, "users.view", target=user_id, found=True)
+    offered = _offered(request, bench)
     return render(
         request,
         "users_admin/detail.html",
@@ -424,7 +461,9 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "user_id": user_id,
             "bench": bench,
             "profile": bench.profile,
-            "offered": _offered(request, bench),
+            "offered": offered,
+            "buttons": _buttons(offered, user_id),
+            "fixes": _fixes(offered, bench),
             "entries": entries,
             "older_url": timeline.older_url(user_id, 0, until),
             "page_number": 0,
@@ -488,12 +527,10 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if request.method == "POST":
         form = action.form(bench, request.POST)
         if form.is_valid():
-            data = dict(form.cleaned_data)
-            if isinstance(form, MetadataForm):
-                data["patch"] = form.patch()
-                if data["stage"] == "preview":
-                    context.update(form=form, diff=form.diff(), preview=True)
-                    return render(request, template, context)
+            data = form.action_data()
+            if form.previewing:
+                context.update(form=form, preview=True)
+                return render(request, template, context)
             # A replay shows the first outcome even though the action may no longer apply.
             if not action.applies(bench) and not submitted(form.cleaned_data["token"]):
                 context["not_applicable"] = True
@@ -505,11 +542,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if not action.applies(bench):
         context["not_applicable"] = True
         return render(request, template, context)
-    form = action.form(bench)
-    if isinstance(form, MetadataForm):
-        which = "app_metadata" if request.GET.get("which") == "app_metadata" else "user_metadata"
-        form.initial.update(which=which, document=pretty(bench.profile.get(which)))
-    context["form"] = form
+    context["form"] = action.form(bench, params=request.GET)
     return render(request, template, context)
 
 
