@@ -142,11 +142,11 @@ def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_durati
     assert run.status == BulkRunStatus.PREVIEWED
     assert run.change_count == 40
     assert run.skip_counts == {"The user is already blocked.": 3}
-    assert run.expected_seconds == 80  # 40 calls at half of 1 a second
+    assert run.expected_seconds == 160  # 40 reads and 40 calls at half of 1 a second
     page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
     assert "<dd>40</dd>" in page
     assert "3: The user is already blocked." in page
-    assert "about 80 seconds" in page
+    assert "about 3 minutes" in page
     assert "sign them out everywhere too" in page
     assert "Page 1 of 2" in page
     assert "Skipped: The user is already blocked." in page

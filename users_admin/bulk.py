@@ -221,7 +221,8 @@ def planned_rate(tenant: str, calls: tuple[tuple[str, str], ...]) -> float:
 
 def expected_seconds(run: BulkRun, action: BulkAction, changes: int) -> int:
     rate = planned_rate(run.tenant, action.calls)
-    return round(changes * len(action.calls) / rate)
+    # Each user: a read of what the action looks at, then its calls.
+    return round(changes * (len(action.calls) + 1) / rate)
 
 
 # A run's action may be chosen again until the run is requested.

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -20,11 +20,11 @@ from django_htmx.http import HttpResponseClientRefresh
 from staff.audit import record
 from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
-from . import bulk
+from . import bulk, bulk_execute
 from .bulk_forms import ActionChoiceForm, RejectForm, SelectionForm
 from .bulk_select import selection_key, tenant_slug
 from .models import BulkRun, BulkRunStatus
-from .tasks import preview_bulk_run, start_selection
+from .tasks import execute_bulk_run, preview_bulk_run, start_selection
 
 RUNS_PER_PAGE = 50
 ENTRIES_PER_PAGE = 50
@@ -97,7 +97,12 @@ def _create(request: HttpRequest, form: SelectionForm) -> BulkRun:
     return run
 
 
-POLLED = (BulkRunStatus.SELECTING, BulkRunStatus.PREVIEWING)
+POLLED = (
+    BulkRunStatus.SELECTING,
+    BulkRunStatus.PREVIEWING,
+    BulkRunStatus.QUEUED,
+    BulkRunStatus.RUNNING,
+)
 SAMPLE_PER_PAGE = 25
 
 
@@ -118,7 +123,8 @@ def bulk_run(request: HttpRequest, pk: int) -> HttpResponse:
         if run.status not in POLLED:
             # The whole page changes once the worker is done: htmx reloads it.
             return HttpResponseClientRefresh()
-        return render(request, "users_admin/bulk_run.html#status", {"run": run})
+        context = {"run": run, "progress": bulk_execute.progress(run)}
+        return render(request, "users_admin/bulk_run.html#status", context)
     form = None
     if run.status in (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWED):
         initial = {"action": run.action, "reason": run.reason, "ticket": run.ticket}
@@ -142,6 +148,8 @@ def _page_context(
         "entries": entries,
         "entries_nav": nav(request, entries, "entries"),
         "items": run.items.all()[:ENTRIES_PER_PAGE] if run.status == "selected" else [],
+        "progress": bulk_execute.progress(run),
+        "failed_count": (run.outcomes or {}).get("failed", 0),
     }
     context.update(
         may_decide=run.status == BulkRunStatus.PENDING and may_approve_bulk_run(request.user, run),
@@ -210,6 +218,8 @@ def bulk_request(request: HttpRequest, pk: int) -> HttpResponse:
             reason=run.reason,
             needs_approval=run.status == BulkRunStatus.PENDING,
         )
+        if run.status == BulkRunStatus.QUEUED:
+            execute_bulk_run.delay_on_commit(run.pk)
     return redirect("users_admin:bulk_run", run.pk)
 
 
@@ -256,4 +266,54 @@ def _decide(
             reason=run.reason,
             **({"why": run.rejection_reason} if run.rejection_reason else {}),
         )
+        if run.status == BulkRunStatus.QUEUED:
+            execute_bulk_run.delay_on_commit(run.pk)
     return redirect("users_admin:bulk_run", run.pk)
+
+
+@requires(Capability.REQUEST_BULK_RUNS)
+@require_POST
+def bulk_control(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
+    """Pause, resume or cancel a run from its page."""
+    run = _run(pk)
+    user = request.user.get_username()
+    changes = {
+        "pause": lambda: bulk_execute.pause(run),
+        "resume": lambda: bulk_execute.resume(run),
+        "cancel": lambda: bulk_execute.cancel(run, by=user),
+    }
+    if verb not in changes:
+        raise Http404("No such change")
+    with transaction.atomic():
+        if not changes[verb]():
+            messages.error(request, f"Run #{run.pk} is {run.get_status_display().lower()}.")
+            return redirect("users_admin:bulk_run", run.pk)
+        record(request, f"bulk.{verb}d" if verb != "cancel" else "bulk.cancelled", str(run))
+        if run.status == BulkRunStatus.QUEUED:
+            execute_bulk_run.delay_on_commit(run.pk)
+    return redirect("users_admin:bulk_run", run.pk)
+
+
+@requires(Capability.REQUEST_BULK_RUNS)
+def bulk_results(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every user of the run with its outcome, as CSV (audited)."""
+    run = _run(pk)
+    record(request, "bulk.results_downloaded", str(run), users=run.selected_count)
+    response = StreamingHttpResponse(bulk_execute.result_rows(run), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="bulk-run-{run.pk}-results.csv"'
+    return response  # type: ignore[return-value]
+
+
+@requires(Capability.REQUEST_BULK_RUNS)
+@require_POST
+def bulk_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new run of the same action on the users this one failed, previewed as any run."""
+    run = _run(pk)
+    with transaction.atomic():
+        child = bulk_execute.retry_failed(run, request.user)
+        if child is None:
+            messages.error(request, f"Run #{run.pk} has no failed user to retry.")
+            return redirect("users_admin:bulk_run", run.pk)
+        preview_bulk_run.delay_on_commit(child.pk, child.preview_version)
+        record(request, "bulk.created", str(child), source="retry", retry_of=str(run))
+    return redirect("users_admin:bulk_run", child.pk)

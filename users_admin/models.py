@@ -112,6 +112,10 @@ class BulkRunStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     EXPIRED = "expired", "Approval expired"
     QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    DONE = "done", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed"
 
 
@@ -126,6 +130,7 @@ class BulkRun(models.Model):
     class Source(models.TextChoices):
         QUERY = "query", "Search query"
         LIST = "list", "Uploaded list"
+        RETRY = "retry", "The failed users of a run"
 
     tenant = models.CharField(max_length=100, db_index=True)
     source = models.CharField(max_length=8, choices=Source.choices)
@@ -176,6 +181,19 @@ class BulkRun(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.TextField(blank=True)
 
+    # Execution (users_admin.bulk_run): a worker holds the lease while it sends, like exports'.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcomes = models.JSONField(default=dict, blank=True, help_text="{outcome: users} so far")
+    rate_per_second = models.FloatField(null=True, blank=True, help_text="Users a second lately")
+    cancelled_by_label = models.CharField(max_length=254, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
@@ -197,9 +215,19 @@ class BulkRun(models.Model):
 
     @property
     def what(self) -> str:
+        if self.source == self.Source.RETRY:
+            return f"the users run #{self.parent_id} failed"
         if self.source == self.Source.QUERY:
             return f"users matching {self.query}" if self.query else "every user"
         return f"the users listed in {self.list_name}"
+
+
+class BulkOutcome(models.TextChoices):
+    SENDING = "sending", "Being sent"
+    DONE = "done", "Done"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Unknown"
 
 
 class BulkItem(models.Model):
@@ -210,16 +238,23 @@ class BulkItem(models.Model):
     user_id = models.CharField(max_length=500)
     email = models.CharField(max_length=320, blank=True)
     profile = models.JSONField(default=dict)
-    # The preview: why the action skips this user, else what it changes.
+    # The preview: why the action skips this user, else what it changes (once sent: what it
+    # changed, from Auth0's answer).
     skip_reason = models.CharField(max_length=200, blank=True)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
+    # The run's outcome for this user.
+    outcome = models.CharField(max_length=10, choices=BulkOutcome.choices, blank=True)
+    message = models.TextField(blank=True, help_text="The skip reason, or Auth0's message")
+    answer = models.JSONField(default=dict, blank=True, help_text="What Auth0 answered")
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "position"]
         constraints = [
             models.UniqueConstraint(fields=["run", "position"], name="bulk_item_position"),
         ]
+        indexes = [models.Index(fields=["run", "outcome", "position"])]
 
     def __str__(self) -> str:
         return self.user_id

@@ -9,7 +9,7 @@ from django.db import OperationalError, transaction
 
 from exports.tasks import ExportTask
 
-from . import bulk, bulk_select
+from . import bulk, bulk_execute, bulk_select
 from .models import BulkRun
 
 # Delivered again when a worker dies (acks_late), retried while the database is briefly away;
@@ -43,16 +43,26 @@ def start_selection(run: BulkRun) -> None:
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def sweep_bulk_runs() -> int:
-    """Send again the selections nobody polls (their message was lost with the broker), and
-    expire the approvals nobody gave in time."""
+    """Send again the selections nobody polls and the runs no worker holds (their message was
+    lost with the broker, their worker died), and expire the approvals nobody gave in time."""
     stale = bulk_select.stalled_selections()
     for run_id in stale:
         select_bulk_run.apply_async((run_id,))
     bulk.expire_pending()
-    return len(stale)
+    stalled = bulk_execute.stalled()
+    for run_id in stalled:
+        execute_bulk_run.apply_async((run_id,))
+    return len(stale) + len(stalled)
 
 
 @shared_task(**RUN_STEP)
 def preview_bulk_run(run_id: int, version: int) -> None:
     """Work out what the run's action would change for each user, from the snapshot."""
     bulk.compute_preview(run_id, version)
+
+
+@shared_task(**RUN_STEP)
+def execute_bulk_run(run_id: int) -> None:
+    """Send the run's users (see users_admin.bulk_execute); a long run goes on in a new delivery."""
+    if bulk_execute.execute(run_id):
+        execute_bulk_run.apply_async((run_id,))

@@ -21,5 +21,11 @@ urlpatterns = [
     path("bulk/<int:pk>/request/", bulk_views.bulk_request, name="bulk_request"),
     path("bulk/<int:pk>/approve/", bulk_views.bulk_approve, name="bulk_approve"),
     path("bulk/<int:pk>/reject/", bulk_views.bulk_reject, name="bulk_reject"),
+    *(
+        path(f"bulk/<int:pk>/{verb}/", bulk_views.bulk_control, {"verb": verb}, name=f"bulk_{verb}")
+        for verb in ("pause", "resume", "cancel")
+    ),
+    path("bulk/<int:pk>/results.csv", bulk_views.bulk_results, name="bulk_results"),
+    path("bulk/<int:pk>/retry/", bulk_views.bulk_retry, name="bulk_retry"),
     path("verification-jobs/<str:job_id>/", views.verification_job, name="verification_job"),
 ]
