@@ -24,7 +24,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
+from management_api.tenants import current_tenant_slug
 from staff.permissions import Capability, can
+
+from . import formats
+from .formats import ExportFormat
 
 
 class Status(models.TextChoices):
@@ -52,12 +56,6 @@ SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.CANCELLED, Status.PURGED
 # Settled statuses whose requester is emailed (exports.notify).
 NOTIFIED_STATUSES = (Status.READY, Status.FAILED)
 NAME_MAX_LENGTH = 120
-
-
-class Format(models.TextChoices):
-    CSV = "csv", "CSV"
-    # Auth0 calls this format "json", but the file holds one JSON object per line.
-    NDJSON = "ndjson", "NDJSON (Auth0's “json”: one JSON object per line)"
 
 
 class _ExportsStorage(LazyObject):
@@ -101,7 +99,7 @@ class ExportSpec:
     def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
         """From a stored template or a form's cleaned_data (missing keys take defaults)."""
         return cls(
-            format=str(data.get("format") or Format.CSV),
+            format=str(data.get("format") or formats.DEFAULT.name),
             fields=[
                 {key: str(value) for key, value in item.items() if key in ("name", "export_as")}
                 for item in data.get("fields") or []
@@ -150,11 +148,15 @@ class ExportSpec:
     def is_exact(self) -> bool:
         return bool(self.match_query)
 
+    @property
+    def export_format(self) -> ExportFormat:
+        return formats.get(self.format)
+
     def exact_plan(self) -> Any:
         """exports.exact.Plan: the job an exact export asks Auth0 for, and how it filters."""
         from . import exact
 
-        return exact.plan_job(self.match_query, self.fields, self.format)
+        return exact.plan_job(self.match_query, self.fields, self.export_format)
 
     @property
     def job_column_titles(self) -> list[str]:
@@ -173,14 +175,14 @@ class ExportSpec:
             plan = self.exact_plan()
             # Every user of the connection: the worker keeps the matches.
             exact_body: dict[str, Any] = {
-                "format": "json" if plan.source_format == "ndjson" else "csv",
+                "format": plan.source_format.auth0_name,
                 "fields": plan.auth0_fields(),
             }
             if self.connection_id:
                 exact_body["connection_id"] = self.connection_id
             return exact_body
         body: dict[str, Any] = {
-            "format": "json" if self.format == Format.NDJSON else "csv",
+            "format": self.export_format.auth0_name,
             "fields": [
                 {
                     "name": item["name"],
@@ -230,6 +232,8 @@ class ExportQuerySet(models.QuerySet["Export"]):
             name=spec.name,
             match_query=spec.match_query,
             parent=parent,
+            # A derivative filters its parent's file: the parent's tenant.
+            tenant=parent.tenant if parent else current_tenant_slug(),
             filter_conditions=conditions,
             filters_own_file=bool(conditions) and parent is None,
             heartbeat_at=timezone.now(),
@@ -253,6 +257,8 @@ class Export(models.Model):
         related_name="exports",
     )
     requested_by_label = models.CharField(max_length=254, blank=True)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     name = models.CharField(
         max_length=NAME_MAX_LENGTH, blank=True, help_text="A label the requester gave it"
     )
@@ -262,7 +268,7 @@ class Export(models.Model):
     # The spec, as the builder's cleaned_data left it.
     connection_id = models.CharField(max_length=64, blank=True, help_text="Empty: all connections")
     connection_name = models.CharField(max_length=200, blank=True)
-    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
+    format = models.CharField(max_length=8, choices=formats.CHOICES, default=formats.DEFAULT.name)
     limit = models.PositiveIntegerField(null=True, blank=True)
     fields = models.JSONField(default=list, help_text='[{"name": ..., "export_as": ...}] in order')
     source_query = models.TextField(blank=True, help_text="The search query this export came from")
@@ -375,8 +381,12 @@ class Export(models.Model):
         return self.is_ready and (not self.file or not self.file.storage.exists(self.file.name))
 
     @property
+    def export_format(self) -> ExportFormat:
+        return formats.get(self.format)
+
+    @property
     def file_extension(self) -> str:
-        return "ndjson" if self.format == Format.NDJSON else "csv"
+        return self.export_format.extension
 
     @property
     def column_titles(self) -> list[str]:
@@ -443,19 +453,35 @@ class ExportEvent(models.Model):
         return f"{self.at:%H:%M:%S} {self.status} {self.message}"
 
 
+class ExportTemplateQuerySet(models.QuerySet["ExportTemplate"]):
+    def of(self, user: AbstractBaseUser | AnonymousUser) -> ExportTemplateQuerySet:
+        """A staff member's templates for the current tenant (their connections are its)."""
+        return self.filter(owner_id=user.pk, tenant=current_tenant_slug())
+
+
 class ExportTemplate(models.Model):
     name = models.CharField(max_length=120)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     spec = models.JSONField(default=dict)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_templates"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ExportTemplateQuerySet.as_manager()
+
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="export_template_unique_name")
+            models.UniqueConstraint(
+                fields=["owner", "tenant", "name"], name="export_template_unique_name"
+            )
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def export_format(self) -> ExportFormat:
+        return formats.get(str(self.spec.get("format") or formats.DEFAULT.name))

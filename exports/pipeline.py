@@ -67,10 +67,17 @@ def advance(export_id: int, step: int) -> Next | None:
                 "finishing it, for example because the worker was stopped or lost. Run it again.",
             )
             return None
-        if c.export.is_derivative:
-            _derive(c)
+        try:
+            tenant = management_api.get_tenant(c.export.tenant)
+        except management_api.UnknownTenant as exc:
+            fail(c, f"{exc}: this export's tenant is no longer in AUTH0_TENANTS.")
             return None
-        return _advance_auth0(c)
+        # Every Management API call of this step runs for the export's own tenant.
+        with management_api.tenant_scope(tenant):
+            if c.export.is_derivative:
+                _derive(c)
+                return None
+            return _advance_auth0(c)
     except LeaseLost:
         logger.info("Export %s: another delivery took over step %s", export_id, step)
         return None
@@ -346,10 +353,10 @@ def _beating(c: Claim, chunks: Iterable[bytes]) -> Iterator[bytes]:
 def _download(c: Claim, location: str, target: BinaryIO) -> ingest.IngestResult:
     export = c.export
     with management_api.download(location) as response:
-        return ingest.ingest(
+        fmt = export.spec.exact_plan().source_format if export.is_exact else export.export_format
+        return fmt.ingest(
             _beating(c, response.iter_bytes()),
             target,
-            fmt=export.spec.exact_plan().source_format if export.is_exact else export.format,
             expected_columns=export.spec.job_column_titles,
             limit=export.limit,
         )
@@ -448,10 +455,9 @@ def _verify_and_publish(c: Claim, built: BinaryIO) -> None:
     export = c.export
     built.seek(0)
     try:
-        result = ingest.ingest(
+        result = export.export_format.ingest(
             _beating(c, streams.chunks(built)),
             _Discard(),  # type: ignore[arg-type]
-            fmt=export.format,
             expected_columns=export.column_titles,
         )
     except ingest.VerificationError as exc:
@@ -507,10 +513,9 @@ def _filter_and_publish(c: Claim, source: BinaryIO, what: str) -> None:
     transition(c, Status.RUNNING, f"{what} where {described}")
     with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-") as built:
         try:
-            made = derive.derive(
+            made = export.export_format.derive(
                 source,
                 built,
-                fmt=export.format,
                 columns=export.column_titles,
                 conditions=conditions,
             )

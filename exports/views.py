@@ -15,12 +15,14 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from management_api.errors import ManagementApiError
+import management_api
+from config.params import whole_number
+from management_api import ManagementApiError, connections
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import derive, downloads, importformat, lease, preview, retention, tasks
-from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
+from . import derive, downloads, formats, importformat, lease, preview, retention, tasks
+from .fields import discovered_metadata
 from .forms import (
     DeriveForm,
     ExportForm,
@@ -57,11 +59,16 @@ def _prefill(
     """Initial values from a template, a re-run, or the search page's hand-off."""
     params = request.GET
     spec: ExportSpec | None = None
-    if params.get("template", "").isdigit():
-        template = ExportTemplate.objects.filter(owner=request.user, pk=params["template"]).first()
+    template_pk, rerun_pk = whole_number(params.get("template")), whole_number(params.get("rerun"))
+    if template_pk is not None:
+        template = ExportTemplate.objects.of(request.user).filter(pk=template_pk).first()
         spec = ExportSpec.from_data(template.spec) if template else None
-    elif params.get("rerun", "").isdigit():
-        source = Export.objects.visible_to(request.user).filter(pk=params["rerun"]).first()
+    elif rerun_pk is not None:
+        source = (
+            Export.objects.visible_to(request.user)
+            .filter(pk=rerun_pk, tenant=management_api.current_tenant().slug)
+            .first()
+        )
         spec = source.spec if source else None
     if spec is not None:
         return spec.initial(), list(spec.fields)
@@ -123,8 +130,9 @@ def new(request: StaffRequest) -> HttpResponse:
             "form": form,
             "outlook": _import_outlook(form, fields),
             "connections_error": connections_error,
-            "csv_max_fields": CSV_MAX_FIELDS,
-            "templates": ExportTemplate.objects.filter(owner=request.user),
+            "formats": formats.FORMATS,
+            "format_rules": formats.page_rules(),
+            "templates": ExportTemplate.objects.of(request.user),
         },
     )
 
@@ -167,7 +175,10 @@ def _save_template(request: StaffRequest, form: ExportForm) -> ExportTemplate | 
         form.add_error("template_title", "Name the template to save it.")
         return None
     template, created = ExportTemplate.objects.update_or_create(
-        owner=request.user, name=name, defaults={"spec": form.spec().as_data()}
+        owner=request.user,
+        tenant=management_api.current_tenant().slug,
+        name=name,
+        defaults={"spec": form.spec().as_data()},
     )
     audit.record(request, audit.TEMPLATE_SAVED, target=template.name, created=created)
     messages.success(request, f"Template “{template.name}” saved.")
@@ -182,7 +193,10 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         spec = export.spec.as_data()
         template, created = ExportTemplate.objects.update_or_create(
-            owner=request.user, name=form.cleaned_data["name"], defaults={"spec": spec}
+            owner=request.user,
+            tenant=export.tenant,
+            name=form.cleaned_data["name"],
+            defaults={"spec": spec},
         )
         audit.record(
             request,
@@ -323,7 +337,7 @@ def _detail_page(
     plan = None
     if export.is_ready and not file_missing:
         with export.open_file() as source:
-            sample = preview.preview(source, fmt=export.format, columns=export.column_titles)
+            sample = export.export_format.preview(source, columns=export.column_titles)
         derive_form = derive_form or DeriveForm(columns=export.column_titles)
         plan = downloads.import_plan(export)
     else:
@@ -371,7 +385,7 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
         raise Http404("Only a ready export whose file is kept can be filtered.")
     with parent.open_file() as source:
         kinds = preview.infer_kinds(
-            preview.preview(source, fmt=parent.format, columns=parent.column_titles)
+            parent.export_format.preview(source, columns=parent.column_titles)
         )
     form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
     if not form.is_valid():

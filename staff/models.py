@@ -5,6 +5,7 @@ from django.db import models
 
 # Declares the support actions' capabilities, which Meta.permissions below lists.
 import users_admin.actions  # noqa: F401
+from management_api.tenants import current_tenant_slug_or_blank
 
 from .permissions import permissions as declared_permissions
 
@@ -46,6 +47,11 @@ class AuditEvent(models.Model):
     target = models.CharField(max_length=500, blank=True)
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # The Auth0 tenant acted on; blank for what concerns no tenant (sign-ins, when several
+    # tenants are configured and none is chosen).
+    tenant = models.CharField(
+        max_length=40, blank=True, db_index=True, default=current_tenant_slug_or_blank
+    )
 
     objects = AuditEventQuerySet.as_manager()
 

@@ -53,6 +53,17 @@ def parse_metadata(text: str) -> dict[str, Any]:
         raise forms.ValidationError(
             f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
+    except RecursionError:
+        raise forms.ValidationError(
+            "This JSON is nested too deeply to read; Auth0 would refuse it too."
+        ) from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise forms.ValidationError(
+            "This is not valid JSON for Auth0: it holds a \\u escape of half a character "
+            "(a lone surrogate such as \\ud800)."
+        ) from None
     return check_metadata(value)
 
 

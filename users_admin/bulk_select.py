@@ -24,12 +24,13 @@ from datetime import timedelta
 from typing import IO, Any
 
 import orjson
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from exports.models import ACTIVE_STATUSES, Export, ExportSpec, Format
+from exports.formats import NDJSON
+from exports.models import ACTIVE_STATUSES, Export, ExportSpec
 from exports.tasks import create_export
+from management_api.tenants import current_tenant_slug
 
 from .models import BulkEntry, BulkItem, BulkRun, BulkRunStatus
 
@@ -68,8 +69,8 @@ def selection_key(source: str, query: str = "", file: IO[bytes] | None = None) -
 
 
 def tenant_slug() -> str:
-    """The tenant the rows belong to (swapped for management_api.current_tenant later)."""
-    return str(settings.AUTH0_DOMAIN).split(".", 1)[0]
+    """The tenant the rows belong to: the request's or the task's (management_api.tenants)."""
+    return current_tenant_slug()
 
 
 # --- the uploaded list ---------------------------------------------------------------------
@@ -149,7 +150,7 @@ def _cells(file: IO[bytes]) -> Iterator[tuple[int, str]]:
 def snapshot_export(run: BulkRun) -> Export:
     """Start the export that freezes the run's users (the query's matches, or the tenant)."""
     spec = ExportSpec(
-        format=Format.NDJSON,
+        format=NDJSON.name,
         fields=[{"name": name} for name in SNAPSHOT_FIELDS],
         name=f"Users of bulk run #{run.pk}",
         match_query=run.query if run.source == BulkRun.Source.QUERY else "",

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from management_api import ManagementApiError, TransientError
+from management_api.tenants import current_tenant_slug
 from staff.audit import record
 
 from .action_forms import ActionForm
@@ -37,7 +38,7 @@ class Done:
 
 def submitted(token: Any) -> bool:
     """Whether a form with this idempotency token was already submitted."""
-    return ActionRequest.objects.filter(token=token).exists()
+    return ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).exists()
 
 
 def execute(
@@ -75,7 +76,7 @@ def _claim(token: Any, name: str, user_id: str, actor: Any) -> ActionRequest | D
             )
     except IntegrityError:
         pass
-    first = ActionRequest.objects.filter(token=token).first()
+    first = ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).first()
     if first is None or first.action != name or first.user_id != user_id:
         return Done(ok=False, message="This form was already used; open the action again.")
     if first.status == ActionRequest.Status.RUNNING:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
 from exports.models import exports_storage
+from management_api.tenants import current_tenant_slug
 
 RECENT_KEPT = 10
 
@@ -28,6 +29,8 @@ class ActionRequest(models.Model):
         FAILED = "failed", "Failed"
 
     token = models.UUIDField(unique=True)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     action = models.CharField(max_length=40)
     user_id = models.CharField(max_length=500)
     actor = models.ForeignKey(
@@ -46,7 +49,9 @@ class SavedSearchQuerySet(models.QuerySet["SavedSearch"]):
         """A staff member sees their own searches and those shared with the team."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(models.Q(owner_id=user.pk) | models.Q(shared=True))
+        return self.filter(
+            models.Q(owner_id=user.pk) | models.Q(shared=True), tenant=current_tenant_slug()
+        )
 
 
 class SavedSearch(models.Model):
@@ -54,6 +59,8 @@ class SavedSearch(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
     )
     name = models.CharField(max_length=100)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     # The search page's query string (without page or refresh): reopening is the same URL.
     query_string = models.TextField()
     shared = models.BooleanField(default=False, help_text="Shown to every staff member.")
@@ -64,7 +71,9 @@ class SavedSearch(models.Model):
     class Meta:
         ordering = ["name", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="saved_search_unique_name")
+            models.UniqueConstraint(
+                fields=["owner", "tenant", "name"], name="saved_search_unique_name"
+            )
         ]
 
     def __str__(self) -> str:
@@ -75,20 +84,32 @@ class SavedSearch(models.Model):
         return f"/users/?{self.query_string}"
 
 
+class RecentSearchQuerySet(models.QuerySet["RecentSearch"]):
+    def of(self, user: AbstractBaseUser | AnonymousUser) -> RecentSearchQuerySet:
+        """A staff member's recent searches on the current tenant."""
+        return self.filter(owner_id=user.pk, tenant=current_tenant_slug())
+
+
 class RecentSearch(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recent_searches"
     )
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     query_string = models.TextField()
     # Query strings can be long: uniqueness is kept on their digest.
     digest = models.CharField(max_length=64)
     query = models.TextField(help_text="The Lucene query sent, as shown to the agent.")
     searched_at = models.DateTimeField()
 
+    objects = RecentSearchQuerySet.as_manager()
+
     class Meta:
         ordering = ["-searched_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "digest"], name="recent_search_unique")
+            models.UniqueConstraint(
+                fields=["owner", "tenant", "digest"], name="recent_search_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -132,7 +153,7 @@ class BulkRun(models.Model):
         LIST = "list", "Uploaded list"
         RETRY = "retry", "The failed users of a run"
 
-    tenant = models.CharField(max_length=100, db_index=True)
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     source = models.CharField(max_length=8, choices=Source.choices)
     query = models.TextField(blank=True, help_text="The search query (Lucene) it selects")
     list_file = models.FileField(

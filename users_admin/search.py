@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
-from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
-from management_api import SearchPage, list_connections, search_users
+from management_api import SearchPage, cache_key, search_users
 
+from .converters import path_segment
 from .forms import DATE_COLUMNS
 
 
@@ -32,11 +30,6 @@ class SearchResult:
     @property
     def age_seconds(self) -> int:
         return max(0, int(time.time() - self.fetched_at))
-
-
-def _key(kind: str, *parts: Any) -> str:
-    identity = json.dumps([settings.AUTH0_BASE_URL, settings.AUTH0_CLIENT_ID, *parts])
-    return f"users_admin:{kind}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 def requested_fields(columns: Sequence[str]) -> list[str]:
@@ -62,7 +55,7 @@ def run_search(
     Auth0 again and caches that answer for the next agent.
     """
     ttl = settings.SEARCH_CACHE_SECONDS
-    key = _key("search", q, page, per_page, sort, list(fields))
+    key = cache_key("search", q, page, per_page, sort, list(fields))
     if ttl > 0 and not fresh:
         hit = cache.get(key)
         if hit is not None:
@@ -72,23 +65,6 @@ def run_search(
     if ttl > 0:
         cache.set(key, {"page": result, "fetched_at": fetched_at}, ttl)
     return SearchResult(page=result, fetched_at=fetched_at, from_cache=False)
-
-
-def connections() -> list[dict[str, Any]]:
-    """The tenant's connections (id, name, strategy), cached briefly for the filter."""
-    key = _key("connections")
-    cached = cache.get(key)
-    if cached is not None:
-        return list(cached)
-    found = [
-        {"id": c.get("id", ""), "name": c.get("name", ""), "strategy": c.get("strategy", "")}
-        for c in list_connections(fields=["id", "name", "strategy"])
-        if c.get("name")
-    ]
-    found.sort(key=lambda c: str(c["name"]).lower())
-    if settings.CONNECTIONS_CACHE_SECONDS > 0:
-        cache.set(key, found, settings.CONNECTIONS_CACHE_SECONDS)
-    return found
 
 
 _ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -146,7 +122,7 @@ def result_rows(
     rows = []
     for user in users:
         user_id = str(user.get("user_id", ""))
-        url = prefix + quote(user_id, safe=RFC3986_SUBDELIMS + "/~:@") + "/" + suffix
+        url = prefix + path_segment(user_id) + "/" + suffix
         cells = "".join(_cell(user, column, labels.get(column, column)) for column in columns)
         rows.append(
             mark_safe(  # noqa: S308 (every value above went through escape())

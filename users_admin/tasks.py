@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from celery import shared_task
 from django.db import OperationalError, transaction
 
+import management_api
 from exports.tasks import ExportTask
 
 from . import bulk, bulk_execute, bulk_select
 from .models import BulkRun
+
+
+def _scope(run_id: int) -> AbstractContextManager[Any]:
+    """Every Management API call and stored row of a run's task is for the run's own tenant."""
+    tenant = BulkRun.objects.filter(pk=run_id).values_list("tenant", flat=True).first()
+    return management_api.tenant_scope(tenant) if tenant else nullcontext()
+
 
 # Delivered again when a worker dies (acks_late), retried while the database is briefly away;
 # sending never fails the caller (ExportTask: the sweep sends it again).
@@ -28,7 +37,8 @@ RUN_STEP: dict[str, Any] = {
 @shared_task(**RUN_STEP)
 def select_bulk_run(run_id: int) -> None:
     """Wait for the run's snapshot, then record its users. Safe to deliver twice."""
-    delay = bulk_select.advance(run_id)
+    with _scope(run_id):
+        delay = bulk_select.advance(run_id)
     if delay is not None:
         select_bulk_run.apply_async((run_id,), countdown=delay)
 
@@ -58,11 +68,14 @@ def sweep_bulk_runs() -> int:
 @shared_task(**RUN_STEP)
 def preview_bulk_run(run_id: int, version: int) -> None:
     """Work out what the run's action would change for each user, from the snapshot."""
-    bulk.compute_preview(run_id, version)
+    with _scope(run_id):
+        bulk.compute_preview(run_id, version)
 
 
 @shared_task(**RUN_STEP)
 def execute_bulk_run(run_id: int) -> None:
     """Send the run's users (see users_admin.bulk_execute); a long run goes on in a new delivery."""
-    if bulk_execute.execute(run_id):
+    with _scope(run_id):
+        going_on = bulk_execute.execute(run_id)
+    if going_on:
         execute_bulk_run.apply_async((run_id,))

@@ -3,11 +3,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.forms import BaseFormSet
@@ -20,6 +20,8 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+import management_api
+from config.params import whole_number
 from management_api import (
     LOGS_WINDOW,
     LogPage,
@@ -28,6 +30,7 @@ from management_api import (
     SearchPage,
     TransientError,
     budget,
+    current_tenant,
     get_job,
     user_logs,
 )
@@ -130,7 +133,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     connections: list[dict[str, Any]] = []
     if not wants_results_only:
         try:
-            connections = searching.connections()
+            connections = management_api.connections()
         except ManagementApiError as exc:
             context["connections_error"] = busy_message(exc)
         context.update(_remembered(request))
@@ -142,10 +145,8 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
 
     editing = "add_row" in data or "remove_row" in data or bool(switch)
     if editing or not submitted:
-        remove = data.get("remove_row", "")
-        rows = edited_rows(
-            data, add="add_row" in data, remove=int(remove) if remove.isdigit() else None
-        )
+        remove = whole_number(data.get("remove_row"))
+        rows = edited_rows(data, add="add_row" in data, remove=remove)
         formset = ConditionFormSet(prefix=ROW_PREFIX, initial=rows)
         # Focus where the agent types next: a new row's field, else the first value.
         _focus(formset, last="add_row" in data)
@@ -179,7 +180,7 @@ def _remembered(request: HttpRequest) -> dict[str, Any]:
         entry.deletable = may_delete_saved_search(request.user, entry)  # type: ignore[attr-defined]
     return {
         "saved_searches": saved,
-        "recent_searches": list(RecentSearch.objects.filter(owner_id=request.user.pk)),
+        "recent_searches": list(RecentSearch.objects.of(request.user)),
     }
 
 
@@ -223,7 +224,7 @@ def _search_results(
         if result.page.capped:
             if not connections and data.get("connection"):
                 try:
-                    connections = searching.connections()
+                    connections = management_api.connections()
                 except ManagementApiError:
                     connections = []
             context["export_link"] = _export_link(form, query, connections)
@@ -298,6 +299,7 @@ def save_search(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("users_admin:search") + ("?" + back if back else ""))
     saved, created = SavedSearch.objects.update_or_create(
         owner_id=request.user.pk,
+        tenant=current_tenant().slug,
         name=form.cleaned_data["name"],
         defaults={
             "query_string": form.cleaned_data["query_string"],
@@ -470,18 +472,30 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "logs_error": workbench.unavailable(bench.logs, "the logs"),
             "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
             "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
-            "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+            "retention_days": current_tenant().log_retention_days,
         },
     )
+
+
+def _until(value: str) -> datetime | None:
+    """The timeline's `until` (a time our own links carry); a malformed one is no such page."""
+    if not value:
+        return None
+    try:
+        until = parse_datetime(value)
+    except ValueError:
+        until = None
+    if until is None:
+        raise Http404("No such point in the timeline")
+    return until
 
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
 @one_deadline
 def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
-    page = request.GET.get("page", "0")
-    number = min(int(page), LOGS_WINDOW // LOGS_PER_PAGE - 1) if page.isdigit() else 0
-    until = parse_datetime(request.GET.get("until", "") or "") if request.GET.get("until") else None
+    number = min(whole_number(request.GET.get("page")) or 0, LOGS_WINDOW // LOGS_PER_PAGE - 1)
+    until = _until(request.GET.get("until", ""))
     logs_error = ""
     logs: LogPage | None = None
     try:
@@ -496,7 +510,7 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
         "page_number": number,
         "older_url": timeline.older_url(user_id, number, next_until),
         "logs_error": logs_error,
-        "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+        "retention_days": current_tenant().log_retention_days,
     }
     partial = request.htmx and not request.htmx.history_restore_request
     template = "users_admin/_timeline.html#timeline" if partial else "users_admin/timeline.html"
@@ -525,6 +539,12 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if request.htmx and not request.htmx.history_restore_request:
         template += "#panel"
     if request.method == "POST":
+        posted = request.POST.get("user_id")
+        if posted is not None and posted != user_id:
+            # The form was shown for another user than the URL it was sent to names (a 400,
+            # but 200 to htmx, which swaps no error into the panel).
+            context["wrong_user"] = posted
+            return render(request, template, context, status=200 if request.htmx else 400)
         form = action.form(bench, request.POST)
         if form.is_valid():
             data = form.action_data()
