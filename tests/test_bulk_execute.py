@@ -249,3 +249,71 @@ def test_failed_users_say_why_and_are_retried_as_a_new_run(
             api.get(f"/api/v2/users/{uid}").json()["user_metadata"]["retried"] is True
             for uid in ids
         )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast", "export_settings")
+def test_undo_restores_exactly_the_keys_changed_and_skips_users_changed_since(
+    use_tenant: SandboxServer, lead_client: Client, everyone: list[dict[str, Any]]
+) -> None:
+    ids = [u["user_id"] for u in everyone][30:33]
+    with use_tenant.api() as api:
+        before = {uid: api.get(f"/api/v2/users/{uid}").json() for uid in ids}
+    data = {
+        "action": "metadata",
+        "which": "app_metadata",
+        "patch": '{"undo_key": "set", "plan": "changed"}',
+    }
+    run = in_process_run(lead_client, {"source": "list", "users_file": _named(ids)}, data)
+    bulk_execute.execute(run.pk)
+    run.refresh_from_db()
+    assert run.outcomes == {"done": 3}
+    with use_tenant.api() as api:
+        # Someone else changes the second user's key after the run.
+        api.patch(f"/api/v2/users/{ids[1]}", json={"app_metadata": {"undo_key": "theirs"}})
+
+    assert "Undo this run" in lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    lead_client.post(f"/bulk/{run.pk}/undo/")
+    undo = BulkRun.objects.get(parent=run)
+    assert (undo.source, undo.action) == ("undo", "metadata")
+    bulk.compute_preview(undo.pk, undo.preview_version)
+    undo.refresh_from_db()
+    assert undo.change_count == 3
+    first = undo.items.get(user_id=ids[0])
+    plan = (before[ids[0]].get("app_metadata") or {}).get("plan")
+    assert first.after == {"app_metadata": {"plan": plan} if plan else {}}
+    lead_client.post(f"/bulk/{undo.pk}/request/")
+    bulk_execute.execute(undo.pk)
+    undo.refresh_from_db()
+    assert undo.outcomes == {"done": 2, "skipped": 1}
+    skipped = undo.items.get(outcome="skipped")
+    assert skipped.user_id == ids[1]
+    assert "Changed since the run by someone else (app_metadata: undo_key)" in skipped.message
+    with use_tenant.api() as api:
+        for uid in (ids[0], ids[2]):
+            now = api.get(f"/api/v2/users/{uid}").json().get("app_metadata") or {}
+            assert now == (before[uid].get("app_metadata") or {})
+        assert api.get(f"/api/v2/users/{ids[1]}").json()["app_metadata"]["undo_key"] == "theirs"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast", "export_settings")
+def test_undo_of_a_block_run_unblocks_its_users(
+    use_tenant: SandboxServer, lead_client: Client, everyone: list[dict[str, Any]]
+) -> None:
+    ids = [u["user_id"] for u in everyone][40:44]
+    run = in_process_run(
+        lead_client, {"source": "list", "users_file": _named(ids)}, {"action": "block"}
+    )
+    bulk_execute.execute(run.pk)
+    changed = user_ids_of(BulkRun.objects.get(pk=run.pk), BulkOutcome.DONE)
+    assert changed
+    assert blocked_at_auth0(use_tenant, set(ids)) == set(ids)
+    lead_client.post(f"/bulk/{run.pk}/undo/")
+    undo = BulkRun.objects.get(parent=run)
+    assert undo.action == "unblock"
+    bulk.compute_preview(undo.pk, undo.preview_version)
+    lead_client.post(f"/bulk/{undo.pk}/request/")
+    bulk_execute.execute(undo.pk)
+    assert BulkRun.objects.get(pk=undo.pk).outcomes == {"done": len(changed)}
+    assert blocked_at_auth0(use_tenant, changed) == set()

@@ -72,6 +72,7 @@ EXPECTED: dict[str, Need] = {
     "users_admin:bulk_cancel": Capability.REQUEST_BULK_RUNS,
     "users_admin:bulk_results": Capability.REQUEST_BULK_RUNS,
     "users_admin:bulk_retry": Capability.REQUEST_BULK_RUNS,
+    "users_admin:bulk_undo": Capability.REQUEST_BULK_RUNS,
     "exports:history": Capability.RUN_EXPORTS,
     "exports:new": Capability.RUN_EXPORTS,
     "exports:detail": Capability.RUN_EXPORTS,

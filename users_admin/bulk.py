@@ -30,6 +30,10 @@ from .workbench import Workbench
 
 Profile = dict[str, Any]
 Params = dict[str, Any]
+# An undo run's item keeps, in its profile, the patch that restores it and the values the run
+# left (a user whose values differ now was changed by someone else since: skipped).
+UNDO = "_undo"
+INVERSE = {"block": "unblock", "unblock": "block", "metadata": "metadata"}
 BATCH = 2000
 
 
@@ -77,14 +81,24 @@ class BulkAction:
             return {}, {"checked": "when the run reaches the user"}
         return self.action.preview(self.bench(user_id, profile), {**self.data, **params})
 
-    def form_data(self, params: Params) -> Params:
-        """What users_admin.actions.perform takes for this run."""
-        return {**self.data, **params}
+    def form_data(self, params: Params, profile: Profile) -> Params:
+        """What users_admin.actions.perform takes for this user of the run."""
+        data = {**self.data, **params}
+        if params.get("undo"):
+            data["patch"] = patch_for(profile, params)
+        return data
+
+
+def patch_for(profile: Profile, params: Params) -> Params:
+    """The metadata patch for this user: the run's, or an undo's own per user."""
+    if params.get("undo"):
+        return dict(profile[UNDO]["patch"])
+    return dict(params["patch"])
 
 
 def metadata_change(profile: Profile, params: Params) -> tuple[Change, Change]:
     """(before, after) of the patched keys only; an absent key is left out of its side."""
-    which, patch = str(params["which"]), dict(params["patch"])
+    which, patch = str(params["which"]), patch_for(profile, params)
     current = dict(profile.get(which) or {})
     before = {key: current[key] for key in patch if key in current}
     after = {key: value for key, value in patch.items() if value is not None}

@@ -34,12 +34,14 @@ from management_api import ManagementApiError, TransientError
 from staff.audit import record_for
 
 from . import bulk
-from .actions import NotApplicable, perform
+from .actions import NotApplicable, Result, perform, state
 from .models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
 
 logger = logging.getLogger("users_admin.bulk")
 
 HEARTBEAT_SECONDS = 1.0
+# A key a run found absent (the value it restores by removing the key again).
+ABSENT = "(absent)"
 CHUNK = 200
 # Sends of one user that ended without an answer before an idempotent call counts as failed.
 IDEMPOTENT_ATTEMPTS = 3
@@ -246,7 +248,7 @@ def _send(c: Claim, item: BulkItem, *, last_try: bool) -> float | None:
         c.beat(force=True)  # raises LeaseLost when the run was taken away
         return None
     try:
-        result = perform(action.action, item.user_id, action.form_data(run.params))
+        result = _perform(run, item)
     except NotApplicable as exc:
         _record(c, item, BulkOutcome.SKIPPED, str(exc))
     except TransientError as exc:
@@ -263,6 +265,26 @@ def _send(c: Claim, item: BulkItem, *, last_try: bool) -> float | None:
         _record(c, item, BulkOutcome.DONE, result.message, result.answer, changed=True)
     c.sent_since += 1
     return None
+
+
+def _perform(run: BulkRun, item: BulkItem) -> Result:
+    """The support action's perform; an undo first checks nobody changed the user since."""
+    action = bulk.ACTIONS[run.action]
+    data = action.form_data(run.params, item.profile)
+    if not run.params.get("undo"):
+        return perform(action.action, item.user_id, data)
+    bench = state(action.action, item.user_id)
+    if bench is None:
+        raise NotApplicable("The user does not exist at Auth0.")
+    which = str(run.params["which"])
+    now = dict(bench.profile.get(which) or {})
+    left = dict(item.profile[bulk.UNDO]["expect"])
+    changed = sorted(k for k in left if now.get(k, ABSENT) != left[k])
+    if changed:
+        raise NotApplicable(
+            f"Changed since the run by someone else ({which}: {', '.join(changed)}): not undone."
+        )
+    return action.action.perform(bench, data)
 
 
 def _answer(exc: ManagementApiError) -> dict[str, Any]:
@@ -450,9 +472,47 @@ def retry_failed(run: BulkRun, user: Any) -> BulkRun | None:
     failed = list(run.items.filter(outcome=BulkOutcome.FAILED).order_by("position"))
     if not failed:
         return None
+    profiles = [(item, item.profile) for item in failed]
+    return _follow_up(run, user, BulkRun.Source.RETRY, profiles, action=run.action)
+
+
+def undo_run(run: BulkRun, user: Any) -> BulkRun | None:
+    """A new run that puts back what this one changed, for the users it did: block and unblock
+    undo each other; a metadata run restores exactly the keys it set or removed, to each user's
+    recorded before-value. Previewed and requested like any run."""
+    if run.action not in bulk.INVERSE or not bulk.ACTIONS[run.action].undoable:
+        return None
+    done = list(run.items.filter(outcome=BulkOutcome.DONE).order_by("position"))
+    if not done:
+        return None
+    params: dict[str, Any] = {}
+    if run.action == "metadata":
+        which = str(run.params["which"])
+        params = {"which": which, "patch": run.params["patch"], "undo": True}
+    profiles = [(item, _as_left(run, item)) for item in done]
+    return _follow_up(
+        run,
+        user,
+        BulkRun.Source.UNDO,
+        profiles,
+        action=bulk.INVERSE[run.action],
+        params=params,
+        reason=f"Undo of bulk run #{run.pk}: {run.reason}"[:500],
+    )
+
+
+def _follow_up(
+    run: BulkRun,
+    user: Any,
+    source: str,
+    profiles: list[tuple[BulkItem, dict[str, Any]]],
+    **fields: Any,
+) -> BulkRun:
+    """A new run on some users of `run` (same snapshot, ticket and, unless given, action, params
+    and reason), its preview to be worked out."""
     child = BulkRun.objects.create(
         tenant=run.tenant,
-        source=BulkRun.Source.RETRY,
+        source=source,
         parent=run,
         query=run.query,
         list_name=run.list_name,
@@ -461,18 +521,32 @@ def retry_failed(run: BulkRun, user: Any) -> BulkRun | None:
         export=run.export,
         snapshot_at=run.snapshot_at,
         status=BulkRunStatus.PREVIEWING,
-        selected_count=len(failed),
-        action=run.action,
-        params=run.params,
-        reason=run.reason,
+        selected_count=len(profiles),
         ticket=run.ticket,
         preview_version=1,
-        selection_key=f"retry:{run.pk}",
+        selection_key=f"{source}:{run.pk}",
+        **{"params": run.params, "reason": run.reason, **fields},
     )
     BulkItem.objects.bulk_create(
-        BulkItem(
-            run=child, position=n, user_id=item.user_id, email=item.email, profile=item.profile
-        )
-        for n, item in enumerate(failed)
+        BulkItem(run=child, position=n, user_id=item.user_id, email=item.email, profile=profile)
+        for n, (item, profile) in enumerate(profiles)
     )
     return child
+
+
+def _as_left(run: BulkRun, item: BulkItem) -> dict[str, Any]:
+    """The user as the run left them (what the undo's preview reads), with the undo's patch."""
+    profile = dict(item.profile)
+    if run.action in ("block", "unblock"):
+        profile["blocked"] = run.action == "block"
+        return profile
+    which = str(run.params["which"])
+    keys = list(dict(run.params["patch"]))
+    before = dict(dict(item.before).get(which) or {})
+    after = dict(dict(item.after).get(which) or {})
+    profile[which] = after
+    profile[bulk.UNDO] = {
+        "patch": {key: before.get(key) for key in keys},
+        "expect": {key: after.get(key, ABSENT) for key in keys},
+    }
+    return profile

@@ -150,6 +150,9 @@ def _page_context(
         "items": run.items.all()[:ENTRIES_PER_PAGE] if run.status == "selected" else [],
         "progress": bulk_execute.progress(run),
         "failed_count": (run.outcomes or {}).get("failed", 0),
+        "undoable": run.action in bulk.INVERSE
+        and run.status in (BulkRunStatus.DONE, BulkRunStatus.CANCELLED)
+        and bool((run.outcomes or {}).get("done")),
     }
     context.update(
         may_decide=run.status == BulkRunStatus.PENDING and may_approve_bulk_run(request.user, run),
@@ -308,12 +311,31 @@ def bulk_results(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def bulk_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """A new run of the same action on the users this one failed, previewed as any run."""
+    return _follow_up(request, pk, bulk_execute.retry_failed, "retry", "no failed user to retry")
+
+
+@requires(Capability.REQUEST_BULK_RUNS)
+@require_POST
+def bulk_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new run that restores what this one changed, previewed and approved as any run."""
+    return _follow_up(
+        request, pk, bulk_execute.undo_run, "undo", "changed nobody: nothing to put back"
+    )
+
+
+def _follow_up(
+    request: HttpRequest,
+    pk: int,
+    make: Callable[[BulkRun, Any], BulkRun | None],
+    source: str,
+    nothing: str,
+) -> HttpResponse:
     run = _run(pk)
     with transaction.atomic():
-        child = bulk_execute.retry_failed(run, request.user)
+        child = make(run, request.user)
         if child is None:
-            messages.error(request, f"Run #{run.pk} has no failed user to retry.")
+            messages.error(request, f"Run #{run.pk} has {nothing}.")
             return redirect("users_admin:bulk_run", run.pk)
         preview_bulk_run.delay_on_commit(child.pk, child.preview_version)
-        record(request, "bulk.created", str(child), source="retry", retry_of=str(run))
+        record(request, "bulk.created", str(child), source=source, **{f"{source}_of": str(run)})
     return redirect("users_admin:bulk_run", child.pk)

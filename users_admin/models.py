@@ -152,6 +152,7 @@ class BulkRun(models.Model):
         QUERY = "query", "Search query"
         LIST = "list", "Uploaded list"
         RETRY = "retry", "The failed users of a run"
+        UNDO = "undo", "The users a run changed, to undo it"
 
     tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     source = models.CharField(max_length=8, choices=Source.choices)
@@ -238,6 +239,8 @@ class BulkRun(models.Model):
     def what(self) -> str:
         if self.source == self.Source.RETRY:
             return f"the users run #{self.parent_id} failed"
+        if self.source == self.Source.UNDO:
+            return f"the users run #{self.parent_id} changed"
         if self.source == self.Source.QUERY:
             return f"users matching {self.query}" if self.query else "every user"
         return f"the users listed in {self.list_name}"

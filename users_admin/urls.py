@@ -30,5 +30,6 @@ urlpatterns = [
     ),
     path("bulk/<int:pk>/results.csv", bulk_views.bulk_results, name="bulk_results"),
     path("bulk/<int:pk>/retry/", bulk_views.bulk_retry, name="bulk_retry"),
+    path("bulk/<int:pk>/undo/", bulk_views.bulk_undo, name="bulk_undo"),
     path("verification-jobs/<str:job_id>/", views.verification_job, name="verification_job"),
 ]
