@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
+from staff.audit import record_for
 from staff.models import AuditEvent
 from tests.fixtures.celery import drive, wait_for
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_bulk_select import everyone, selected, tenant, use_tenant  # noqa: F401
-from users_admin import bulk, bulk_execute, bulk_select
+from users_admin import bulk, bulk_execute, bulk_select, timeline
 from users_admin.models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
 
 # ruff: noqa: F811 (test arguments named after the imported fixtures they receive)
@@ -106,6 +108,10 @@ def test_a_block_run_blocks_exactly_its_users_on_a_real_worker(
     assert {"bulk.started", "bulk.finished"} <= set(
         AuditEvent.objects.filter(target=str(run)).values_list("action", flat=True)
     )
+    timeline = lead_client.get(reverse("users_admin:timeline", args=[one.target])).content
+    lead = run.requested_by_label
+    said = f"Blocked by bulk run #{run.pk} (requested by {lead}, no approval needed): {REASON}"
+    assert said in timeline.decode()
     page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
     assert "Finished" in page
     assert f"{len(everybody)} of {len(everybody)} users (100%)" in page
@@ -317,3 +323,25 @@ def test_undo_of_a_block_run_unblocks_its_users(
     bulk_execute.execute(undo.pk)
     assert BulkRun.objects.get(pk=undo.pk).outcomes == {"done": len(changed)}
     assert blocked_at_auth0(use_tenant, changed) == set()
+
+
+@pytest.mark.django_db
+def test_the_timeline_says_which_run_who_asked_who_approved_and_why() -> None:
+    common = {"bulk_run": 12, "requested_by": "A", "approved_by": "B", "reason": "why"}
+    record_for(None, None, "users.block", "auth0|1", outcome="ok", **common)
+    record_for(
+        None, None, "users.unblock", "auth0|1", outcome="skipped", skipped="Not blocked.", **common
+    )
+    record_for(
+        None, None, "users.block", "auth0|1", outcome="error", auth0={"message": "No"}, **common
+    )
+    entries, _ = timeline.merged("auth0|1", None)
+    assert [(e.title, e.detail, e.failure) for e in entries] == [
+        ("Blocked: failed by bulk run #12 (requested by A, approved by B): why", "No", True),
+        (
+            "Not unblocked (skipped) by bulk run #12 (requested by A, approved by B): why",
+            "Not blocked.",
+            False,
+        ),
+        ("Blocked by bulk run #12 (requested by A, approved by B): why", "", False),
+    ]
