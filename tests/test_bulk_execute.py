@@ -327,7 +327,8 @@ def test_undo_of_a_block_run_unblocks_its_users(
 
 @pytest.mark.django_db
 def test_the_timeline_says_which_run_who_asked_who_approved_and_why() -> None:
-    common = {"bulk_run": 12, "requested_by": "A", "approved_by": "B", "reason": "why"}
+    common: dict[str, Any] = {"bulk_run": 12, "requested_by": "A", "approved_by": "B"}
+    common["reason"] = "why"
     record_for(None, None, "users.block", "auth0|1", outcome="ok", **common)
     record_for(
         None, None, "users.unblock", "auth0|1", outcome="skipped", skipped="Not blocked.", **common
