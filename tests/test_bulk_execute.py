@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -346,3 +348,57 @@ def test_the_timeline_says_which_run_who_asked_who_approved_and_why() -> None:
         ),
         ("Blocked by bulk run #12 (requested by A, approved by B): why", "", False),
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("export_settings")
+def test_a_killed_worker_s_run_finishes_on_another_with_no_email_sent_twice(
+    celery_broker: str,
+    worker_process: Any,
+    use_tenant: SandboxServer,
+    lead_client: Client,
+    settings: Any,
+    everyone: list[dict[str, Any]],
+) -> None:
+    settings.BULK_APPROVAL_THRESHOLD = 100_000
+    settings.EXPORT_LEASE_SECONDS = 3
+    unverified = [u["user_id"] for u in everyone if u["user_id"].startswith("auth0|")][:60]
+    pace = {"BULK_RATE_LIMIT_PER_MINUTE": "600", "BULK_INTERACTIVE_RESERVE": "0"}
+    first = worker_process(EXPORT_LEASE_SECONDS="3", **pace).start()
+    run = in_process_run(
+        lead_client,
+        {"source": "list", "users_file": _named(unverified)},
+        {"action": "resend-verification"},
+    )
+    targets = run.change_count or 0
+    assert targets > 10
+
+    wait_for(lambda: BulkItem.objects.filter(run=run, outcome="done").count() >= 5, timeout=60)
+    first.kill()
+    assert BulkRun.objects.get(pk=run.pk).status == BulkRunStatus.RUNNING
+
+    worker_process(EXPORT_LEASE_SECONDS="3", **pace).start()
+    from users_admin.tasks import sweep_bulk_runs
+
+    wait_for(lambda: sweep_bulk_runs() > 0, timeout=30, every=0.5)
+    run = wait_for(
+        lambda: BulkRun.objects.filter(pk=run.pk, status="done").first(), timeout=120, every=0.5
+    )
+    outcomes = run.outcomes
+    assert outcomes.get("failed", 0) == 0
+    assert outcomes.get("done", 0) + outcomes.get("unknown", 0) == targets
+    # Never sent twice: at most one verification job a user, one for every user done.
+    jobs = verification_jobs(use_tenant, set(unverified))
+    assert max(jobs.values()) == 1, jobs
+    assert set(jobs) >= user_ids_of(run, BulkOutcome.DONE)
+    unknown = run.items.filter(outcome="unknown")
+    assert all("not sent again" in item.message for item in unknown)
+
+
+def verification_jobs(server: SandboxServer, user_ids: set[str]) -> Counter[str]:
+    """Verification email jobs the sandbox holds, per user (read from its own database)."""
+    with sqlite3.connect(server.db_path) as db:
+        rows = db.execute(
+            "SELECT user_id FROM sandbox_exportjob WHERE type = 'verification_email'"
+        ).fetchall()
+    return Counter(uid for (uid,) in rows if uid in user_ids)

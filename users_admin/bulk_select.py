@@ -76,7 +76,7 @@ def tenant_slug() -> str:
 # --- the uploaded list ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListEntry:
     line: int
     kind: str  # "id" or "email"
