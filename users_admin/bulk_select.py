@@ -18,6 +18,7 @@ import csv
 import gzip
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -248,7 +249,8 @@ def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, i
 def _store_resolved(
     run: BulkRun, entries: list[ListEntry], records: Iterable[dict[str, Any]]
 ) -> dict[str, int]:
-    """The list's users in its order; memory grows with the list, not with the tenant."""
+    """The list's users in its order, written as they are found. Memory grows with the list
+    (the listed users' kept fields), not with the tenant."""
     ids = {e.value for e in entries if e.kind == "id"}
     emails = {e.value for e in entries if e.kind == "email"}
     by_id: dict[str, dict[str, Any]] = {}
@@ -256,20 +258,23 @@ def _store_resolved(
     for record in records:
         user_id = str(record.get("user_id") or "")
         email = str(record.get("email") or "").lower()
-        if user_id in ids:
-            by_id[user_id] = record
-        if email in emails:
-            by_email.setdefault(email, []).append(record)
+        if user_id in ids or email in emails:
+            kept = {"user_id": user_id, "email": record.get("email"), **profile_of(record)}
+            if user_id in ids:
+                by_id[user_id] = kept
+            if email in emails:
+                by_email.setdefault(email, []).append(kept)
     items: list[BulkItem] = []
     problems: list[BulkEntry] = []
     seen: set[str] = set()
-    duplicates = 0
+    counts: Counter[str] = Counter()
     for entry in entries:
         found = [by_id[entry.value]] if entry.value in by_id else []
         if entry.kind == "email":
             found = by_email.get(entry.value, [])
         if len(found) != 1:
             problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
+            counts[problem] += 1
             candidates = sorted(str(r.get("user_id")) for r in found)
             problems.append(
                 BulkEntry(
@@ -280,20 +285,22 @@ def _store_resolved(
                     candidates=candidates,
                 )
             )
-            continue
-        user_id = str(found[0].get("user_id"))
-        if user_id in seen:
-            duplicates += 1
-            continue
-        seen.add(user_id)
-        items.append(_item(run, len(items), found[0]))
-    BulkItem.objects.bulk_create(items, batch_size=BATCH)
-    BulkEntry.objects.bulk_create(problems, batch_size=BATCH)
+        elif found[0]["user_id"] in seen:
+            counts["duplicate"] += 1
+        else:
+            seen.add(found[0]["user_id"])
+            items.append(_item(run, len(seen) - 1, found[0]))
+        if len(items) >= BATCH or len(problems) >= BATCH:
+            BulkItem.objects.bulk_create(items)
+            BulkEntry.objects.bulk_create(problems)
+            items, problems = [], []
+    BulkItem.objects.bulk_create(items)
+    BulkEntry.objects.bulk_create(problems)
     return {
-        "selected_count": len(items),
-        "unknown_count": sum(p.problem == BulkEntry.Problem.UNKNOWN for p in problems),
-        "ambiguous_count": sum(p.problem == BulkEntry.Problem.AMBIGUOUS for p in problems),
-        "duplicate_count": duplicates,
+        "selected_count": len(seen),
+        "unknown_count": counts[BulkEntry.Problem.UNKNOWN],
+        "ambiguous_count": counts[BulkEntry.Problem.AMBIGUOUS],
+        "duplicate_count": counts["duplicate"],
     }
 
 
