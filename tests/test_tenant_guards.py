@@ -15,8 +15,10 @@ from django.test import Client
 from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent
 from tests import test_tenants
+from tests.test_bulk_approval import previewed
 from users_admin.action_forms import TENANT_NAME_FIELD, ask_tenant_name
 from users_admin.actions import ACTIONS
+from users_admin.models import BulkRunStatus
 
 staging_server = test_tenants.staging_server
 two_tenants = test_tenants.two_tenants
@@ -88,3 +90,27 @@ def test_every_post_form_of_a_tenant_page_carries_its_tenant(
     page = lead_client.get("/t/staging/users/", {"q": "email:*"}).content.decode()
     assert '<input type="hidden" name="tenant" value="staging">' in page
     assert '"X-Userdesk-Tenant": "staging"' in page
+
+
+def test_starting_a_bulk_run_on_production_asks_for_the_tenant_name(
+    two_tenants: tuple[Tenant, Tenant], lead_client: Client, settings: Any
+) -> None:
+    settings.BULK_APPROVAL_THRESHOLD = 100
+    with tenant_scope("prod"):
+        run = previewed(2)
+    url = f"/t/prod/bulk/{run.pk}/"
+    assert f'name="{TENANT_NAME_FIELD}"' in lead_client.get(url).content.decode()
+
+    refused = lead_client.post(f"{url}request/")
+    assert refused.status_code == 400
+    assert "Type Prod to confirm, on production." in refused.content.decode()
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.PREVIEWED
+
+    assert lead_client.post(f"{url}request/", {TENANT_NAME_FIELD: "Prod"}).status_code == 302
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.QUEUED
+    # Staging asks for nothing more.
+    with tenant_scope("staging"):
+        other = previewed(2)
+    assert lead_client.post(f"/t/staging/bulk/{other.pk}/request/").status_code == 302

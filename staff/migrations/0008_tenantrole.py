@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("staff", "0006_audit_tenant"),
+        ("staff", "0007_bulk_run_capabilities"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
