@@ -5,8 +5,12 @@ tenant-less URLs answered by `tenant_redirect`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import URLPattern, URLResolver, clear_url_caches, include, path
 
 from config import views
 from config.tenant_urls import tenant_urlconf
@@ -46,7 +50,19 @@ def _root_urlpatterns() -> list[URLPattern | URLResolver]:
     return tenant_urlconf(only.slug).urlpatterns
 
 
-urlpatterns = _root_urlpatterns()
+def __getattr__(name: str) -> Any:
+    """`urlpatterns`, worked out when Django reads it: Django keeps it until the URL caches are
+    cleared, which a change of AUTH0_TENANTS does (a test's settings)."""
+    if name == "urlpatterns":
+        return _root_urlpatterns()
+    raise AttributeError(name)
+
+
+@receiver(setting_changed)
+def _tenants_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "AUTH0_TENANTS":
+        clear_url_caches()
+
 
 handler403 = "staff.views.permission_denied"
 handler404 = "staff.views.page_not_found"

@@ -14,7 +14,7 @@ from config.celery import app as celery_app
 from config.tenant_colours import stylesheet
 from config.tenant_urls import tenant_resolve, tenant_reverse
 from management_api.tenants import all_tenants
-from staff.permissions import Capability, can, tenants_for
+from staff.permissions import Capability, can, tenants_for, tenants_where
 
 
 def _check_database() -> str:
@@ -57,7 +57,10 @@ def home(request: HttpRequest) -> HttpResponse:
     """Send staff to the first section their role opens in the tenant (the URL's, or the only
     one; with several, the chooser); a member without a role is told why."""
     if getattr(request, "tenant", None) is None:
-        visible = tenants_for(request.user)
+        # The tenants with a section to open (a member with no role anywhere is told so here).
+        opens = {*tenants_where(request.user, Capability.SEARCH_USERS)}
+        opens |= {*tenants_where(request.user, Capability.RUN_EXPORTS)}
+        visible = [tenant for tenant in tenants_for(request.user) if tenant in opens]
         if not visible:
             return render(request, "staff/no_role.html")
         if len(visible) == 1:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent, TenantRole
@@ -115,3 +116,10 @@ def test_the_oidc_role_map_may_name_a_role_on_one_tenant(
     assert set_roles(user, {"Export admin"}, source="claim")
     assert current_roles(user) == {"Export admin"}
     assert not TenantRole.objects.filter(user=user).exists()
+
+
+def test_with_two_tenants_a_member_without_any_role_is_told_so_at_once(
+    two_tenants: tuple[Tenant, Tenant], outsider_client: Client
+) -> None:
+    page = outsider_client.get("/")
+    assert "Your account has no role yet" in page.content.decode()
