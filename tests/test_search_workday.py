@@ -265,7 +265,9 @@ def test_columns_come_in_the_order_the_agent_chose(agent_client: Client) -> None
 def test_the_user_page_links_back_to_the_search_it_came_from(agent_client: Client) -> None:
     params = builder_params({"field": "email", "op": "ends", "value": "@example.com"})
     html = agent_client.get("/t/userdesk-sandbox/users/", params).content.decode()
-    detail_url = unescape(re.findall(r'href="(/users/[^"]+\?from=[^"]+)"', html)[0])
+    detail_url = unescape(
+        re.findall(r'href="(/t/userdesk-sandbox/users/[^"]+\?from=[^"]+)"', html)[0]
+    )
     detail = agent_client.get(detail_url).content.decode()
     back = link(detail, "← Back to results")
     assert back.startswith("/t/userdesk-sandbox/users/?")

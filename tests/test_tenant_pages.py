@@ -27,6 +27,7 @@ from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent
 from tests import test_tenants
 from tests.fixtures.celery import CSV_SPEC, drive
+from users_admin.models import SavedSearch
 
 # The two sandbox tenants of tests/test_tenants.py: "prod" (production) and "staging".
 staging_server = test_tenants.staging_server
@@ -192,3 +193,14 @@ def test_the_lookup_asks_every_tenant_and_labels_each_answer(
 
 def test_one_searchable_tenant_offers_no_lookup_across(agent_client: Client) -> None:
     assert 'name="every_tenant"' not in agent_client.get(f"{T}/lookup/").content.decode()
+
+
+def test_saved_searches_and_the_way_back_stay_in_their_tenant(
+    two_tenants: tuple[Tenant, Tenant], agent_client: Client, support_agent: User
+) -> None:
+    with tenant_scope("staging"):
+        saved = SavedSearch.objects.create(owner=support_agent, name="Mine", query_string="q=a")
+        user_id = management_api.search_users("", per_page=1).users[0]["user_id"]
+    assert saved.url == "/t/staging/users/?q=a"
+    page = agent_client.get(f"/t/staging/users/{user_id}/", {"from": "q=a"}).content.decode()
+    assert 'href="/t/staging/users/?q=a"' in page
