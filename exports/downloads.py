@@ -41,6 +41,7 @@ def import_plan(export: Export) -> importformat.Plan:
         connection_id=export.connection_id,
         connection_name=export.connection_name,
         strategy=strategy,
+        holds_objects=export.export_format.holds_objects,
     )
 
 

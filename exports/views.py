@@ -134,14 +134,21 @@ def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importfor
     """Whether the export as specified will offer the import-ready JSON, and why not."""
     if form.is_bound:
         connection_id = form.cleaned_data.get("connection_id") or ""
+        format_name = form.cleaned_data.get("format")
     else:
         connection_id = str(form.initial.get("connection") or "")
+        format_name = form.initial.get("format")
     found = form.connections.get(connection_id)
+    try:
+        fmt = formats.get(str(format_name or formats.DEFAULT.name))
+    except ValueError:
+        fmt = formats.DEFAULT
     return importformat.plan(
         fields,
         connection_id=connection_id,
         connection_name=found["name"] if found else "",
         strategy=found["strategy"] if found else None,
+        holds_objects=fmt.holds_objects,
     )
 
 
