@@ -18,6 +18,7 @@ from .fields import (
     MAX_NAME_LENGTH,
     OBJECT_FIELDS,
     field_problem,
+    objects_among,
 )
 from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Status
 
@@ -238,6 +239,7 @@ class ExportForm(forms.Form):
         connections: Iterable[dict[str, str]] = (),
         rows: Sequence[FieldRow] = (),
         metadata_objects: Iterable[str] = (),
+        metadata_leaves: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -247,6 +249,7 @@ class ExportForm(forms.Form):
             for c in self.connections.values()
         ]
         self.metadata_objects = set(metadata_objects)
+        self.metadata_leaves = set(metadata_leaves)
         self.field_rows = FieldRowFormSet(
             data=self.data if self.is_bound else None,
             prefix="r",
@@ -359,8 +362,14 @@ class ExportForm(forms.Form):
 
         if cleaned.get("format"):
             fmt = formats.get(cleaned["format"])
+            objects = self.metadata_objects
+            if not fmt.holds_objects:
+                # Paths the sample did not see are asked of the tenant, so an array of objects
+                # is refused here whatever the query (issue 19).
+                known = self.metadata_objects | self.metadata_leaves
+                objects = objects | objects_among([item["name"] for item in fields], known)
             for _, index, item in picked:
-                problem = fmt.object_problem(item["name"], self.metadata_objects)
+                problem = fmt.object_problem(item["name"], objects)
                 if problem:
                     self.field_rows.forms[index].add_error("name", problem)
             too_many = fmt.too_many_fields(len(fields))

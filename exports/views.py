@@ -94,7 +94,9 @@ def new(request: StaffRequest) -> HttpResponse:
     conns, connections_error = _connections()
     leaves, objects = discovered_metadata()
     if request.method == "POST":
-        form = ExportForm(request.POST, connections=conns, metadata_objects=objects)
+        form = ExportForm(
+            request.POST, connections=conns, metadata_objects=objects, metadata_leaves=leaves
+        )
         if request.htmx and request.POST.get("outlook"):
             # The form's htmx refresh of "Importing into Auth0", as the spec stands now.
             form.is_valid()

@@ -344,3 +344,36 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     assert not Export.objects.exists()
     response = admin_client_.post("/exports/new/", builder_post([("email", "")]), headers=refresh)
     assert response.status_code == 302
+
+
+# Issue 19, second defect: an array of objects (user_metadata.addresses) was taken as a CSV field;
+# a plain export then failed after submission and an exact one wrote JSON text.
+@pytest.mark.parametrize("query", ["", "user_metadata.plan:pro", 'email:"x@example.com"'])
+def test_csv_refuses_an_array_of_objects_at_the_field_whatever_the_query(
+    admin_client_: Client, query: str
+) -> None:
+    from exports.fields import discovered_metadata
+
+    data = builder_post([("email", ""), ("user_metadata.addresses", "")], match_query=query)
+    response = admin_client_.post("/exports/new/", data)
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "CSV cannot hold the whole object “user_metadata.addresses”" in text
+    assert "user_metadata.addresses[0].&lt;field&gt;" in text
+    assert not Export.objects.exists()
+    # The sample knows it as an object, and its items' leaves are offered instead.
+    leaves, objects = discovered_metadata()
+    assert "user_metadata.addresses" in objects
+    assert "user_metadata.addresses[0].city" in leaves
+    leaf = builder_post([("email", ""), ("user_metadata.addresses[0].city", "")], match_query=query)
+    assert admin_client_.post("/exports/new/", leaf).status_code == 302
+    ndjson = builder_post([("email", ""), ("user_metadata.addresses", "")], fmt="ndjson")
+    assert admin_client_.post("/exports/new/", {**ndjson, "match_query": query}).status_code == 302
+
+
+def test_an_array_of_objects_the_sample_missed_is_refused_too() -> None:
+    from exports.fields import objects_among
+
+    found = objects_among(["user_metadata.addresses", "user_metadata.plan", "email"])
+    assert found == {"user_metadata.addresses", "user_metadata.addresses[0]"}
+    assert objects_among(["user_metadata.addresses"], known=["user_metadata.addresses"]) == set()
