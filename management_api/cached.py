@@ -1,8 +1,9 @@
 """Upstream answers shared briefly through the cache, under keys that name the upstream.
 
 Every key of a cached Auth0 answer is made by :func:`cache_key`, so what identifies the
-upstream (today its base URL and client id) is added in one place; the tenant's connection
-list is the one cached answer both apps read (:func:`connections`).
+upstream (the current tenant's slug, base URL and client id) is added in one place: one
+tenant's answer is never read for another. The tenant's connection list is the one cached
+answer both apps read (:func:`connections`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from django.conf import settings
 from django.core.cache import cache
 
 from .endpoints import list_connections
+from .tenants import current_tenant
 
 
 def cache_key(kind: str, *parts: Any) -> str:
-    """The cache key of one kind of upstream answer (``parts`` say which one)."""
-    identity = json.dumps([settings.AUTH0_BASE_URL, settings.AUTH0_CLIENT_ID, *parts])
-    return f"management_api:{kind}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+    """The cache key of one kind of the current tenant's answers (``parts`` say which one)."""
+    tenant = current_tenant()
+    identity = json.dumps([tenant.base_url, tenant.client_id, *parts])
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
+    return f"management_api:{kind}:{tenant.slug}:{digest}"
 
 
 def connections() -> list[dict[str, str]]:

@@ -8,16 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
-from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
 from management_api import SearchPage, cache_key, search_users
 
+from .converters import path_segment
 from .forms import DATE_COLUMNS
 
 
@@ -122,7 +122,7 @@ def result_rows(
     rows = []
     for user in users:
         user_id = str(user.get("user_id", ""))
-        url = prefix + quote(user_id, safe=RFC3986_SUBDELIMS + "/~:@") + "/" + suffix
+        url = prefix + path_segment(user_id) + "/" + suffix
         cells = "".join(_cell(user, column, labels.get(column, column)) for column in columns)
         rows.append(
             mark_safe(  # noqa: S308 (every value above went through escape())
