@@ -162,7 +162,7 @@ def objects_among(names: Iterable[str], known: Iterable[str] = ()) -> set[str]:
         root, _, rest = name.partition(".")
         if root not in METADATA_ROOTS or not rest or name in skip or "[" in name:
             continue
-        key = management_api.cache_key(f"metadata-object:{name}")
+        key = management_api.cache_key("metadata-object", name)
         held = cache.get(key)
         if held is None:
             try:
