@@ -24,6 +24,8 @@ from .fields import (
 from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Status
 
 MAX_ROWS = 300
+# Where the error summary sends the form's own errors (too many fields, none picked).
+FIELDS_ANCHOR = "fields"
 FREE_ROWS = 5
 MAX_LIMIT = 100_000_000
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets. Auth0
@@ -411,9 +413,38 @@ class ExportForm(forms.Form):
         except ValueError as exc:
             self.add_error("match_query", str(exc))
 
+    def error_summary(self) -> list[tuple[str, str]]:
+        """Every error of the page as (id of the control to fix, message), in page order, for
+        the summary at its top (GOV.UK's error summary); the form's own errors point at the
+        fields' list."""
+        if not self.is_bound or (not self.errors and self.field_rows.is_valid()):
+            return []
+        found = [(FIELDS_ANCHOR, str(message)) for message in self.non_field_errors()]
+        found += [(FIELDS_ANCHOR, str(message)) for message in self.field_rows.non_form_errors()]
+        for name, field in self.fields.items():
+            label = field.label or name
+            target = _control(self[name])
+            if name == "conditions":
+                label, target = "Row conditions", self["keep_conditions"].auto_id
+            found += [(target, f"{label}: {m}") for m in self.errors.get(name, [])]
+        for row in self.field_rows.forms:
+            what = (row["name"].value() or "").strip() or "A field"
+            for name in ("name", "export_as", "order"):
+                # A listed field's name is hidden: its Include box is what to fix.
+                control = row["on"] if name == "name" and row.row.kind != "free" else row[name]
+                found += [(control.auto_id, f"{what}: {m}") for m in row.errors.get(name, [])]
+        return found
+
     def spec(self) -> ExportSpec:
         """The export spec: what exports.tasks.create_export stores."""
         return ExportSpec.from_data(self.cleaned_data)
+
+
+def _control(field: forms.BoundField) -> str:
+    """The id of the control that takes the focus for a field (a radio set's first button)."""
+    if isinstance(field.field.widget, forms.RadioSelect):
+        return f"{field.auto_id}_0"
+    return str(field.auto_id)
 
 
 def _prefix_name(title: str) -> str:

@@ -377,3 +377,19 @@ def test_an_array_of_objects_the_sample_missed_is_refused_too() -> None:
     found = objects_among(["user_metadata.addresses", "user_metadata.plan", "email"])
     assert found == {"user_metadata.addresses", "user_metadata.addresses[0]"}
     assert objects_among(["user_metadata.addresses"], known=["user_metadata.addresses"]) == set()
+
+
+def test_the_error_summary_links_every_error_to_its_control(admin_client_: Client) -> None:
+    fields = [(f"user_metadata.f{i}", "") for i in range(31)] + [("email", "=1+1")]
+    response = admin_client_.post("/exports/new/", builder_post(fields, limit="0"))
+    body = response.content.decode()
+    summary = body[
+        body.index('id="error-summary"') : body.index("</div>", body.index("error-summary"))
+    ]
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', summary)
+    assert [target for target, _ in links] == ["fields", "id_limit", "id_r-31-export_as"]
+    assert "at most 30 fields" in links[0][1]
+    assert links[1][1].startswith("Limit: ")
+    assert links[2][1].startswith("email: “=1+1” starts with “=”")
+    assert body.index('id="error-summary"') < body.index("<fieldset")
+    assert 'id="error-summary"' not in admin_client_.get("/exports/new/").content.decode()
