@@ -175,6 +175,23 @@ def test_cut_short_download_is_never_offered_then_fetched_again(
     assert len(stored_files(export_settings)) == 1
 
 
+def test_a_download_that_keeps_breaking_says_what_happened_in_words_with_advice(
+    sandbox: SandboxServer, export_settings: Path, settings: Any
+) -> None:
+    """Issue 19: it failed saying only "RemoteProtocolError"."""
+    settings.EXPORT_DOWNLOAD_ATTEMPTS = 1
+    sandbox.set_faults(download_cut_bytes=200)
+    export = drive(make_export(limit=100).pk)
+    assert export.status == Status.FAILED
+    reason = export.failure_reason
+    assert "RemoteProtocolError" not in reason
+    assert "closed the connection before the whole file arrived" in reason
+    assert "Run the export again" in reason
+    assert "proxy" in reason
+    notes = " ".join(export.events.values_list("message", flat=True))
+    assert "RemoteProtocolError" not in notes
+
+
 def test_unknown_status_runs_until_the_job_is_24_hours_old(sandbox: SandboxServer) -> None:
     sandbox.set_faults(job_pending_seconds=3600)
     export = make_export()
