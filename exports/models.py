@@ -149,6 +149,21 @@ class ExportSpec:
         return bool(self.match_query)
 
     @property
+    def auth0_stage(self) -> str:
+        """What became of Auth0's export job, in words (an exact export's first stage)."""
+        if self.status in (Status.QUEUED, Status.SUBMITTED, Status.RUNNING):
+            if self.percentage_done is None:
+                return "waiting for Auth0"
+            return f"{self.percentage_done}% done"
+        if self.auth0_status == "completed":
+            return "done"
+        if self.status == Status.CANCELLED:
+            return "stopped before it finished: the export was cancelled"
+        if not self.auth0_job_id:
+            return "never started: Auth0 refused it (the reason is above)"
+        return "failed before it finished (the reason is above)"
+
+    @property
     def export_format(self) -> ExportFormat:
         return formats.get(self.format)
 
@@ -348,6 +363,21 @@ class Export(models.Model):
     @property
     def is_exact(self) -> bool:
         return bool(self.match_query)
+
+    @property
+    def auth0_stage(self) -> str:
+        """What became of Auth0's export job, in words (an exact export's first stage)."""
+        if self.status in (Status.QUEUED, Status.SUBMITTED, Status.RUNNING):
+            if self.percentage_done is None:
+                return "waiting for Auth0"
+            return f"{self.percentage_done}% done"
+        if self.auth0_status == "completed":
+            return "done"
+        if self.status == Status.CANCELLED:
+            return "stopped before it finished: the export was cancelled"
+        if not self.auth0_job_id:
+            return "never started: Auth0 refused it (the reason is above)"
+        return "failed before it finished (the reason is above)"
 
     @property
     def is_derivative(self) -> bool:

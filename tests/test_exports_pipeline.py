@@ -192,6 +192,26 @@ def test_a_download_that_keeps_breaking_says_what_happened_in_words_with_advice(
     assert "RemoteProtocolError" not in notes
 
 
+def test_an_exact_export_auth0_refused_does_not_say_its_job_is_done(
+    sandbox: SandboxServer, export_settings: Path, admin_client_: Any
+) -> None:
+    """Issue 19: its page said "Auth0's export job: done"."""
+    sandbox.set_faults(job_fail="the connection is being migrated")
+    export = drive(make_export(match_query="email_verified:true").pk)
+    assert export.status == Status.FAILED
+    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    stage = page[page.index("Auth0's export job:") :]
+    stage = stage[: stage.index("</li>")]
+    assert "done" not in stage
+    assert "failed" in stage
+
+    sandbox.reset_faults()
+    ready = drive(make_export(match_query="email_verified:true").pk)
+    assert ready.status == Status.READY, ready.failure_reason
+    page = admin_client_.get(f"/exports/{ready.pk}/").content.decode()
+    assert "Auth0's export job: done</li>" in page
+
+
 def test_unknown_status_runs_until_the_job_is_24_hours_old(sandbox: SandboxServer) -> None:
     sandbox.set_faults(job_pending_seconds=3600)
     export = make_export()
