@@ -155,7 +155,11 @@ class ExportSpec:
             if self.percentage_done is None:
                 return "waiting for Auth0"
             return f"{self.percentage_done}% done"
-        if self.auth0_status == "completed":
+        # Past Auth0's job only once Auth0 completed it.
+        if self.auth0_status == "completed" or self.status not in (
+            Status.FAILED,
+            Status.CANCELLED,
+        ):
             return "done"
         if self.status == Status.CANCELLED:
             return "stopped before it finished: the export was cancelled"
@@ -371,7 +375,11 @@ class Export(models.Model):
             if self.percentage_done is None:
                 return "waiting for Auth0"
             return f"{self.percentage_done}% done"
-        if self.auth0_status == "completed":
+        # Past Auth0's job only once Auth0 completed it.
+        if self.auth0_status == "completed" or self.status not in (
+            Status.FAILED,
+            Status.CANCELLED,
+        ):
             return "done"
         if self.status == Status.CANCELLED:
             return "stopped before it finished: the export was cancelled"
