@@ -24,6 +24,7 @@ from .fields import (
 from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Status
 
 MAX_ROWS = 300
+SAMPLE_SIZE = 10
 # Where the error summary sends the form's own errors (too many fields, none picked).
 FIELDS_ANCHOR = "fields"
 FREE_ROWS = 5
@@ -199,7 +200,7 @@ class ExportForm(forms.Form):
         label="Limit",
         help_text="Leave empty to export every user.",
     )
-    sample = forms.BooleanField(required=False, label="Sample of 10 users")
+    sample = forms.BooleanField(required=False, label=f"Sample of {SAMPLE_SIZE} users")
     source_query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
     name = forms.CharField(
         required=False,
@@ -313,7 +314,13 @@ class ExportForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("sample"):
-            cleaned["limit"] = 10
+            if cleaned.get("limit") not in (None, SAMPLE_SIZE):
+                self.add_error(
+                    "limit",
+                    f"A limit of {cleaned['limit']} and a sample of {SAMPLE_SIZE} users disagree: "
+                    f"clear the limit, or untick “Sample of {SAMPLE_SIZE} users”.",
+                )
+            cleaned["limit"] = SAMPLE_SIZE
         connection_id = cleaned.get("connection") or ""
         cleaned["connection_id"] = connection_id
         cleaned["connection_name"] = (

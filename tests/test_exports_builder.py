@@ -393,3 +393,16 @@ def test_the_error_summary_links_every_error_to_its_control(admin_client_: Clien
     assert links[2][1].startswith("email: “=1+1” starts with “=”")
     assert body.index('id="error-summary"') < body.index("<fieldset")
     assert 'id="error-summary"' not in admin_client_.get("/exports/new/").content.decode()
+
+
+def test_a_limit_and_a_sample_of_10_that_disagree_are_refused(admin_client_: Client) -> None:
+    """Issue 19: limit 5 with "Sample of 10 users" silently exported 10."""
+    data = builder_post([("email", "")], limit="5", sample="on")
+    response = admin_client_.post("/exports/new/", data)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "A limit of 5 and a sample of 10 users disagree" in text
+    assert not Export.objects.exists()
+    assert admin_client_.post("/exports/new/", {**data, "limit": "10"}).status_code == 302
+    assert admin_client_.post("/exports/new/", {**data, "limit": ""}).status_code == 302
+    assert [e.spec.limit for e in Export.objects.order_by("pk")] == [10, 10]
