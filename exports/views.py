@@ -31,7 +31,7 @@ from .forms import (
     TemplateNameForm,
     picker_rows,
 )
-from .models import Export, ExportSpec, ExportTemplate
+from .models import NAME_MAX_LENGTH, Export, ExportSpec, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
 
@@ -405,8 +405,12 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     # The rows are the parent's file filtered again: no new Auth0 job, no search query.
     conditions = [*parent.filter_conditions]
     conditions += [c for c in form.conditions() if c not in conditions]
+    described = " and ".join(derive.describe(derive.Condition(**c)) for c in form.conditions())
+    name = f"{parent.name or f'Export #{parent.pk}'}, filtered: {described}"
+    if len(name) > NAME_MAX_LENGTH:
+        name = name[: NAME_MAX_LENGTH - 1] + "…"
     child = tasks.create_export(
-        dataclasses.replace(parent.spec, match_query=""),
+        dataclasses.replace(parent.spec, match_query="", name=name),
         requested_by=request.user,
         parent=parent,
         filter_conditions=conditions,
@@ -416,7 +420,7 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
         "exports.derive",
         target=f"export #{child.pk}",
         parent=parent.pk,
-        conditions=" and ".join(derive.describe(derive.Condition(**c)) for c in form.conditions()),
+        conditions=described,
     )
     messages.success(request, f"Export #{child.pk} will hold the matching rows of #{parent.pk}.")
     return redirect(child)
