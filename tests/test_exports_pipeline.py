@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import hashlib
 import os
 import time
@@ -281,6 +282,21 @@ def test_retention_purges_old_files_and_keeps_a_tombstone(
     assert export.sha256 == ready_export.sha256
     assert stored_files(export_settings) == []
     assert export.events.last().status == Status.PURGED  # type: ignore[union-attr]
+
+
+def test_prune_exports_days_0_says_the_days_it_used(
+    ready_export: Export, export_settings: Path, settings: Any, caplog: Any
+) -> None:
+    """Issue 19: `--days 0` logged "older than 30 days"."""
+    settings.EXPORT_RETENTION_DAYS = 30
+    out = io.StringIO()
+    with caplog.at_level("INFO", logger="exports.retention"):
+        call_command("prune_exports", "--days", "0", stdout=out)
+    assert out.getvalue().strip() == "Purged 1 export file(s) older than 0 days."
+    assert f"Purged export {ready_export.pk} (older than 0 days)" in caplog.text
+    assert "30 days" not in caplog.text
+    export = Export.objects.get(pk=ready_export.pk)
+    assert export.events.last().message == "File deleted (older than 0 days)"  # type: ignore[union-attr]
 
 
 def test_retention_removes_orphan_files_but_not_kept_ones(
