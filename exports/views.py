@@ -326,6 +326,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             "events": export.events.all(),
             "stalled_until": export.stalled_until(),
             "file_missing": file_missing,
+            "retention_days": settings.EXPORT_RETENTION_DAYS,
             "variants": downloads.variants_for(export, plan) if plan else {},
             "import_plan": plan,
         }
@@ -361,6 +362,7 @@ def _detail_page(
             "rename_form": RenameForm(initial={"name": export.name}),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
+            "retention_days": settings.EXPORT_RETENTION_DAYS,
             "variants": downloads.variants_for(export, plan) if plan else {},
             "import_plan": plan,
             "preview": sample,

@@ -260,3 +260,36 @@ def test_an_exact_exports_stages_are_numbered_once_and_its_counts_grouped(
     assert "<dt>Rows</dt><dd>4,321</dd>" in body
     history = admin_client_.get("/exports/").content.decode()
     assert "4,321 rows" in history
+
+
+def test_a_ready_exports_page_says_when_its_file_will_be_deleted(
+    admin_client_: Client, export_admin: User, settings: Any
+) -> None:
+    """Issue 19: nothing said when retention would delete the file."""
+    settings.EXPORT_RETENTION_DAYS = 30
+    export = drive(tasks.create_export({**CSV_SPEC, "limit": 3}, requested_by=export_admin).pk)
+    assert export.status == Status.READY, export.failure_reason
+    when = export.ready_at + timedelta(days=30)
+    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    kept = body[body.index('id="kept-until"') :]
+    assert f"{when:%Y-%m-%d %H:%M} UTC</time>: then the file is deleted (30 days" in kept
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (Status.QUEUED, "Waiting for a worker"),
+        (Status.SUBMITTED, "Waiting for Auth0 to start its export job"),
+        (Status.RUNNING, "Auth0 is building the file"),
+        (Status.DOWNLOADING, "Downloading and checking the file from Auth0"),
+    ],
+)
+def test_an_unsettled_exports_bar_has_words_beside_it(
+    admin_client_: Client, export_admin: User, status: str, words: str
+) -> None:
+    """Issue 19: a pending job showed an empty bar with no words."""
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
+    Export.objects.filter(pk=export.pk).update(status=status, percentage_done=None)
+    for path in (f"/exports/{export.pk}/", "/exports/"):
+        body = admin_client_.get(path).content.decode()
+        assert f'<span class="progress-words">{words}</span>' in body, path
