@@ -293,3 +293,29 @@ def test_an_unsettled_exports_bar_has_words_beside_it(
     for path in (f"/exports/{export.pk}/", "/exports/"):
         body = admin_client_.get(path).content.decode()
         assert f'<span class="progress-words">{words}</span>' in body, path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "query", "says"),
+    [
+        # CSV from Auth0's CSV, the query reading a chosen field: Auth0's rows as they are.
+        ("csv", "email_verified:true", "The rows are as Auth0 wrote them"),
+        # The query reads metadata: Auth0 wrote NDJSON and Userdesk wrote the CSV rows.
+        ("csv", "user_metadata.plan:pro", "Userdesk wrote each kept row in CSV"),
+        # NDJSON with a field only the query reads: Userdesk rewrote the lines without it.
+        ("ndjson", "blocked:true", "Userdesk wrote each kept line again without"),
+    ],
+)
+def test_about_this_file_says_who_wrote_the_rows(
+    export_admin: User, fmt: str, query: str, says: str
+) -> None:
+    """Issue 19: "About this file" said the rows were Auth0's when Userdesk wrote them."""
+    from exports.downloads import about_text
+
+    fields = [{"name": "user_id"}, {"name": "email_verified"}]
+    spec = {**CSV_SPEC, "format": fmt, "fields": fields, "match_query": query}
+    export = tasks.create_export(spec, requested_by=export_admin)
+    text = " ".join(about_text(export).split())
+    assert says in text
+    if "Userdesk wrote" in says:
+        assert "as Auth0 wrote them" not in text
