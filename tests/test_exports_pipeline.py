@@ -144,6 +144,17 @@ def test_lapsed_link_is_fetched_again(sandbox: SandboxServer, export_settings: P
     assert "lapsed" in messages
 
 
+def test_a_lapsed_link_from_the_sandbox_is_fetched_again(
+    sandbox: SandboxServer, export_settings: Path
+) -> None:
+    sandbox.set_faults(link_lapses=1)
+    export = drive(make_export(limit=20).pk)
+    assert export.status == Status.READY, export.failure_reason
+    assert export.download_attempts == 2
+    messages = " ".join(export.events.values_list("message", flat=True))
+    assert "The download link has lapsed" in messages
+
+
 def test_cut_short_download_is_never_offered_then_fetched_again(
     sandbox: SandboxServer, export_settings: Path, admin_client_: Any
 ) -> None:
