@@ -340,6 +340,13 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     assert "no email column" in no_email
     social_one = outlook(**builder_post([("email", "")], connection=social["id"]))
     assert f"{social['name']} is a google-oauth2 connection" in social_one
+    # Issue 19: a CSV metadata column may hold an array, as text; warned before the download.
+    roles = [("email", ""), ("app_metadata.roles", "")]
+    csv_roles = outlook(**builder_post(roles, connection=database["id"]))
+    assert "CSV holds an array or object in a metadata column (app_metadata.roles)" in csv_roles
+    assert "export NDJSON with the metadata whole" in csv_roles
+    ndjson = outlook(**builder_post(roles, fmt="ndjson", connection=database["id"]))
+    assert "CSV holds an array" not in ndjson
     # Nothing was created by the refreshes, and the page's own POST still runs the export.
     assert not Export.objects.exists()
     response = admin_client_.post("/exports/new/", builder_post([("email", "")]), headers=refresh)
