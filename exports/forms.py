@@ -432,7 +432,7 @@ class ExportForm(forms.Form):
             label = field.label or name
             target = _control(self[name])
             if name == "conditions":
-                label, target = "Row conditions", self["keep_conditions"].auto_id
+                label, target = "Row conditions", "conditions-error"
             found += [(target, f"{label}: {m}") for m in self.errors.get(name, [])]
         for row in self.field_rows.forms:
             what = (row["name"].value() or "").strip() or "A field"

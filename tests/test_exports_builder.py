@@ -413,3 +413,12 @@ def test_a_limit_and_a_sample_of_10_that_disagree_are_refused(admin_client_: Cli
     assert admin_client_.post("/exports/new/", {**data, "limit": "10"}).status_code == 302
     assert admin_client_.post("/exports/new/", {**data, "limit": ""}).status_code == 302
     assert [e.spec.limit for e in Export.objects.order_by("pk")] == [10, 10]
+
+
+def test_the_error_summary_links_unreadable_conditions_to_their_message(
+    admin_client_: Client,
+) -> None:
+    data = builder_post([("email", "")], conditions="not json", keep_conditions="on")
+    body = admin_client_.post("/exports/new/", data).content.decode()
+    assert '<a href="#conditions-error">Row conditions: The row conditions could not' in body
+    assert 'id="conditions-error"' in body
