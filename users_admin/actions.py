@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 from management_api import (
     Outcome,
+    PermanentError,
     authentication_methods,
     clear_user_blocks,
     concurrently,
     create_password_change_ticket,
+    current_tenant,
     delete_authentication_method,
     delete_authentication_methods,
     delete_user,
@@ -42,7 +44,7 @@ from management_api import (
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
 from .action_forms import ActionForm, DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
-from .workbench import Workbench
+from .workbench import Workbench, device_calls
 
 TICKET_TTL_SECONDS = 86400
 SUPPORT_ROLES = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
@@ -93,7 +95,9 @@ class Action:
     danger: bool = False
     places: tuple[Place, ...] = (Place(Section.MENU),)
     fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
-    reads: tuple[str, ...] = ()  # what it looks at besides the profile: "blocks", "methods"
+    # What it looks at besides the profile: "blocks", "methods", "sessions" (and refresh tokens)
+    reads: tuple[str, ...] = ()
+    removes_user: bool = False  # done, the user is gone: the outcome offers the search
 
     def applies(self, bench: Workbench) -> bool:
         return self.applies_to(bench) is None
@@ -118,6 +122,8 @@ def state(action: Action, user_id: str) -> Workbench | None:
     """What `action` looks at of a user: the profile and the side calls it `reads`, fetched
     concurrently. None when the user does not exist; raises the profile's ManagementApiError."""
     calls: dict[str, Callable[[], Any]] = {"profile": lambda: get_user(user_id)}
+    if "sessions" in action.reads:
+        calls.update(device_calls(user_id))
     if "blocks" in action.reads:
         calls["blocks"] = lambda: user_blocks(user_id)
     if "methods" in action.reads:
@@ -318,10 +324,29 @@ def _unverified(bench: Workbench) -> str | None:
     return None
 
 
-def _database_user(bench: Workbench) -> str | None:
-    if bench.is_database_user:
-        return None
-    return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
+def _database_user_with_email(bench: Workbench) -> str | None:
+    if not bench.is_database_user:
+        return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
+    if not bench.email:
+        return "The user has no email address: Auth0 makes password change links by email."
+    return None
+
+
+def _signed_in_somewhere(bench: Workbench) -> str | None:
+    plan = current_tenant().plan
+    if plan != "enterprise":
+        return (
+            "Auth0 lists and revokes sessions and refresh tokens on Enterprise plans only; "
+            f"this tenant is on the {plan.capitalize()} plan."
+        )
+    refused = next(
+        (o.error for o in (bench.sessions, bench.refresh_tokens) if o.error is not None), None
+    )
+    if isinstance(refused, PermanentError) and refused.status == 403:
+        return f"Auth0 does not let this tenant manage sessions: {refused.message}"
+    if bench.sessions.value == [] and bench.refresh_tokens.value == []:
+        return "The user has no session and no refresh token: there is nothing to sign out."
+    return None  # signed in somewhere, or not known (a failed read): Auth0 will say
 
 
 def _has_mfa(bench: Workbench) -> str | None:
@@ -451,7 +476,7 @@ ACTIONS: dict[str, Action] = {
             ),
             "{user} gets a link to choose a new password; the current one keeps working "
             "until then.",
-            applies_to=_database_user,
+            applies_to=_database_user_with_email,
             preview=_password_link_preview,
             perform=_password_link,
             form_class=PasswordLinkForm,
@@ -487,11 +512,12 @@ ACTIONS: dict[str, Action] = {
             ),
             "Every session and refresh token of {user} is revoked: every app asks them to "
             "sign in again.",
-            applies_to=_always,
+            applies_to=_signed_in_somewhere,
             preview=_sign_out_preview,
             perform=_sign_out,
             button="Sign out everywhere",
             danger=True,
+            reads=("sessions",),
         ),
         Action(
             "edit-metadata",
@@ -502,7 +528,9 @@ ACTIONS: dict[str, Action] = {
                 description="Edit a user's user_metadata and app_metadata",
                 roles=LEAD_ROLES,
             ),
-            "The metadata of {user} is replaced by what you save (see the diff first).",
+            "Only the keys you change in the metadata of {user} are sent to Auth0 (see the "
+            "diff first); a key changed at Auth0 meanwhile is shown to you before it is "
+            "overwritten.",
             applies_to=_always,
             preview=_metadata_preview,
             perform=_edit_metadata,
@@ -531,6 +559,7 @@ ACTIONS: dict[str, Action] = {
             form_class=DeleteForm,
             button="Delete for ever",
             danger=True,
+            removes_user=True,
         ),
     )
 }

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
@@ -42,7 +42,7 @@ from staff.permissions import Capability, can, may_delete_saved_search, require,
 from . import search as searching
 from . import timeline, workbench
 from .actions import ACTIONS, Action, Place, Section
-from .execution import execute, submitted
+from .execution import execute, removal, submitted
 from .forms import (
     COLUMNS,
     ConditionFormSet,
@@ -362,11 +362,16 @@ def _user_or_error(
     user_id: str,
     *,
     logs_page: int = 0,
+    reads: Iterable[str] = (),
     meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Workbench | None, HttpResponse | None]:
-    """The user's workbench, or the page that says why there is none (404, 502, 503)."""
+    """The user's workbench, or the page that says why there is none (404, 502, 503).
+
+    `reads`: what the actions to be offered look at besides what the page always shows."""
     try:
-        bench = workbench.load(user_id, logs_page=logs_page, meanwhile=meanwhile)
+        bench = workbench.load(
+            user_id, logs_page=logs_page, devices="sessions" in reads, meanwhile=meanwhile
+        )
     except PermanentError as exc:
         # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
         record(request, "users.view", target=user_id, found=False, error=exc.message)
@@ -393,7 +398,8 @@ def _user_or_error(
         )
     if bench is None:
         record(request, "users.view", target=user_id, found=False)
-        return None, render(request, "users_admin/not_found.html", {"user_id": user_id}, status=404)
+        context = {"user_id": user_id, "removal": removal(user_id)}
+        return None, render(request, "users_admin/not_found.html", context, status=404)
     return bench, None
 
 
@@ -446,8 +452,12 @@ def _fixes(offered: dict[str, Action], bench: Workbench) -> dict[str, Button]:
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     audit: list[AuditEvent] = []
     # Userdesk's own events about the user are read while the Auth0 calls are out.
+    reads = {r for a in ACTIONS.values() if can(request.user, a.capability) for r in a.reads}
     bench, failed = _user_or_error(
-        request, user_id, meanwhile=lambda: audit.extend(timeline.audit_events(user_id))
+        request,
+        user_id,
+        reads=reads,
+        meanwhile=lambda: audit.extend(timeline.audit_events(user_id)),
     )
     if failed is not None:
         return failed
@@ -524,7 +534,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         raise Http404("No such action")
     require(request.user, Capability.SEARCH_USERS)
     require(request.user, action.capability)
-    bench, failed = _user_or_error(request, user_id)
+    bench, failed = _user_or_error(request, user_id, reads=action.reads)
     if failed is not None:
         return failed
     assert bench is not None
@@ -545,21 +555,23 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
             context["wrong_user"] = posted
             return render(request, template, context, status=200 if request.htmx else 400)
         form = action.form(bench, request.POST)
-        if form.is_valid():
+        if not form.editing and form.is_valid():
             data = form.action_data()
             if form.previewing:
                 context.update(form=form, preview=True)
                 return render(request, template, context)
             # A replay shows the first outcome even though the action may no longer apply.
-            if not action.applies(bench) and not submitted(form.cleaned_data["token"]):
-                context["not_applicable"] = True
+            reason = action.applies_to(bench)
+            if reason is not None and not submitted(form.cleaned_data["token"]):
+                context["not_applicable"] = reason
                 return render(request, template, context)
             context["done"] = execute(request, action, bench, form, data)
             return render(request, template, context)
         context["form"] = form
         return render(request, template, context)
-    if not action.applies(bench):
-        context["not_applicable"] = True
+    reason = action.applies_to(bench)
+    if reason is not None:  # said before anything is typed
+        context["not_applicable"] = reason
         return render(request, template, context)
     context["form"] = action.form(bench, params=request.GET)
     return render(request, template, context)

@@ -1,0 +1,272 @@
+"""Issue 22's workbench defects, through HTTP against the sandbox as a real server."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from staff.models import AuditEvent
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.support_cases import with_devices
+from tests.test_search_support import Upstream, fragment_text, fresh_cache  # noqa: F401
+from users_admin.actions import ACTIONS
+from users_admin.workbench import Workbench
+
+pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
+
+REASON = "Ticket #5521: the customer moved to France"
+
+
+class _Forms(HTMLParser):
+    """The fields a browser would post from each form of a page (radios: the checked one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, str]] = []
+        self.radios: dict[str, list[str]] = {}
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({})
+        if not self.forms or "name" not in found:
+            return
+        fields = self.forms[-1]
+        if tag == "input" and found.get("type") not in ("submit", "button"):
+            if found.get("type") == "radio":
+                self.radios.setdefault(found["name"], []).append(found.get("value", ""))
+                if "checked" not in found:
+                    return
+            fields[found["name"]] = found.get("value", "")
+        elif tag == "textarea":
+            self._textarea = found["name"]
+            fields[found["name"]] = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.forms[-1][self._textarea] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self._textarea = None
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The action form's fields (the one carrying an idempotency token)."""
+    parser = _Forms()
+    parser.feed(html)
+    fields = next(form for form in parser.forms if "token" in form)
+    if fields.get("document", "").startswith("\n"):
+        fields["document"] = fields["document"][1:]  # the newline after <textarea> is markup
+    return fields
+
+
+def radios(html: str) -> dict[str, list[str]]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.radios
+
+
+def set_app_metadata(server: SandboxServer, user_id: str, values: dict[str, Any]) -> None:
+    with server.api() as api:
+        response = api.patch(
+            f"/api/v2/users/{quote(user_id, safe='')}", json={"app_metadata": values}
+        )
+    response.raise_for_status()
+
+
+def app_metadata(server: SandboxServer, user_id: str) -> dict[str, Any]:
+    with server.api() as api:
+        response = api.get(f"/api/v2/users/{quote(user_id, safe='')}")
+    response.raise_for_status()
+    return dict(response.json()["app_metadata"])
+
+
+def open_editor(client: Client, user_id: str) -> tuple[str, dict[str, str]]:
+    url = reverse("users_admin:action", args=["edit-metadata", user_id])
+    fields = form_fields(client.get(url, {"which": "app_metadata"}).content.decode())
+    return url, fields
+
+
+def with_country(fields: dict[str, str], country: str) -> dict[str, str]:
+    draft = json.loads(fields["document"])
+    draft["country"] = country
+    return {**fields, "document": json.dumps(draft, indent=2), "reason": REASON}
+
+
+# --- 1. metadata edits keep what others changed since the editor opened --------------------
+
+
+def test_a_save_sends_only_the_keys_edited_and_keeps_what_the_api_changed_meanwhile(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    set_app_metadata(use_sandbox, user_id, {"plan": "gold", "seats": 5, "country": "DE"})
+    url, opened = open_editor(lead_client, user_id)
+    set_app_metadata(use_sandbox, user_id, {"plan": "platinum", "seats": 20})  # meanwhile
+
+    preview = lead_client.post(url, {**with_country(opened, "FR"), "stage": "preview"})
+    html = preview.content.decode()
+    assert "changed at Auth0 since" not in html  # country: nobody else touched it
+    confirm = form_fields(html)
+    saved = lead_client.post(url, {**confirm, "stage": "save"}).content.decode()
+    assert "app_metadata saved." in saved
+
+    assert app_metadata(use_sandbox, user_id) == {"plan": "platinum", "seats": 20, "country": "FR"}
+    event = AuditEvent.objects.get(action="users.edit-metadata")
+    assert event.details["auth0"]["sent"] == {"app_metadata": {"country": "FR"}}
+
+
+@pytest.mark.parametrize(("choice", "country"), [("theirs", "NL"), ("yours", "FR")])
+def test_a_key_changed_at_auth0_too_shows_the_three_versions_and_the_person_chooses(
+    lead_client: Client,
+    fresh_user: dict[str, Any],
+    use_sandbox: SandboxServer,
+    choice: str,
+    country: str,
+) -> None:
+    user_id = fresh_user["user_id"]
+    set_app_metadata(use_sandbox, user_id, {"plan": "gold", "country": "DE"})
+    url, opened = open_editor(lead_client, user_id)
+    set_app_metadata(use_sandbox, user_id, {"plan": "platinum", "country": "NL"})  # meanwhile
+
+    draft = with_country(opened, "FR")
+    draft["document"] = json.dumps({**json.loads(draft["document"]), "vat": "FR123"})
+    html = lead_client.post(url, {**draft, "stage": "preview"}).content.decode()
+    text = html_lib.unescape(fragment_text(html))
+    assert "changed at Auth0 since you opened it" in text
+    assert 'Theirs (now at Auth0) "NL"' in text
+    assert 'As you opened it "DE"' in text
+    assert 'Yours "FR"' in text
+    assert "plan" not in text  # not edited: not offered, not sent
+    assert app_metadata(use_sandbox, user_id)["country"] == "NL"  # nothing sent yet
+
+    # Saving the stale form as it was (the same post again) still stops at the conflict.
+    counter = Upstream()
+    again = lead_client.post(url, {**draft, "stage": "save"}).content.decode()
+    assert "changed at Auth0 since you opened it" in again
+    assert counter.path(f"/api/v2/users/{user_id}") == 1  # the page's read, no PATCH
+
+    fields = form_fields(html)
+    assert radios(html) == {"take-country": ["theirs", "yours"]}
+    resolved = lead_client.post(url, {**fields, "take-country": choice, "stage": "resolve"})
+    confirm = form_fields(resolved.content.decode())
+    saved = lead_client.post(url, {**confirm, "stage": "save"}).content.decode()
+    assert "app_metadata saved." in saved
+    assert app_metadata(use_sandbox, user_id) == {
+        "plan": "platinum",
+        "country": country,
+        "vat": "FR123",
+    }
+
+
+# --- 2. "Edit again" returns to the editor with the draft and the reason --------------------
+
+
+def test_edit_again_returns_to_the_editor_with_the_draft_and_the_reason(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    url, opened = open_editor(lead_client, user_id)
+    draft = with_country(opened, "FR")
+    preview = lead_client.post(url, {**draft, "stage": "preview"}).content.decode()
+    back = lead_client.post(
+        url, {**form_fields(preview), "stage": "edit"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    editor = form_fields(back)
+    assert json.loads(editor["document"]) == json.loads(draft["document"])
+    assert editor["reason"] == REASON
+    assert editor["stage"] == "preview"
+    assert editor["original"]
+    assert json.loads(editor["original"]) == json.loads(opened["original"])
+    assert "Show the changes" in back
+    assert 'class="errorlist' not in back
+    assert app_metadata(use_sandbox, user_id) == {"plan": "gold"}
+
+
+# --- 3. actions that cannot work are not offered; a deleted user's page says who and why --------
+
+
+def test_sign_out_is_offered_only_to_a_user_signed_in_somewhere(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    url = reverse("users_admin:action", args=["sign-out", fresh_user["user_id"]])
+    page = lead_client.get(reverse("users_admin:detail", args=[fresh_user["user_id"]]))
+    assert url not in page.content.decode()
+    panel = fragment_text(lead_client.get(url).content.decode())
+    assert "The user has no session and no refresh token: there is nothing to sign out." in panel
+    assert "Reason" not in panel  # known before the reason is typed
+
+    signed_in = with_devices(use_sandbox)[-1]["user_id"]
+    page = lead_client.get(reverse("users_admin:detail", args=[signed_in]))
+    assert reverse("users_admin:action", args=["sign-out", signed_in]) in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("ours", "auth0s", "said"),
+    [
+        ("professional", "professional", "on Enterprise plans only; this tenant is on the Pro"),
+        ("enterprise", "professional", "Auth0 does not let this tenant manage sessions"),
+    ],
+)
+def test_sign_out_on_a_plan_without_sessions_is_not_offered(
+    lead_client: Client,
+    use_sandbox: SandboxServer,
+    settings: Any,
+    ours: str,
+    auth0s: str,
+    said: str,
+) -> None:
+    settings.AUTH0_TENANT_PLAN = ours
+    use_sandbox.set_faults(tenant_plan=auth0s)
+    user_id = with_devices(use_sandbox)[-1]["user_id"]
+    url = reverse("users_admin:action", args=["sign-out", user_id])
+    assert (
+        url not in lead_client.get(reverse("users_admin:detail", args=[user_id])).content.decode()
+    )
+    assert said in fragment_text(lead_client.get(url).content.decode())
+
+
+def test_a_password_link_is_not_offered_for_a_user_without_email() -> None:
+    bench = Workbench(
+        "auth0|nomail",
+        {"username": "nomail", "identities": [{"provider": "auth0", "connection": "db"}]},
+    )
+    assert ACTIONS["password-link"].applies_to(bench) == (
+        "The user has no email address: Auth0 makes password change links by email."
+    )
+
+
+def test_after_a_delete_the_search_is_offered_and_the_page_says_who_deleted_it_when_and_why(
+    lead_client: Client,
+    agent_client: Client,
+    fresh_user: dict[str, Any],
+    settings: Any,
+    support_lead: Any,
+) -> None:
+    settings.USERDESK_ALLOW_USER_DELETE = True
+    user_id = fresh_user["user_id"]
+    url = reverse("users_admin:action", args=["delete", user_id])
+    fields = form_fields(lead_client.get(url).content.decode())
+    done = lead_client.post(url, {**fields, "reason": REASON, "confirm": user_id}).content.decode()
+    assert f"{user_id} was deleted at Auth0." in fragment_text(done)
+    assert "Reload the user" not in done
+    assert f'href="{reverse("users_admin:search")}" class="button">Search users' in done
+    assert f'href="{reverse("users_admin:detail", args=[user_id])}"' not in done
+
+    event = AuditEvent.objects.get(action="users.delete")
+    for client in (lead_client, agent_client):  # Support too
+        page = client.get(reverse("users_admin:detail", args=[user_id]))
+        assert page.status_code == 404
+        text = fragment_text(page.content.decode())
+        assert "User deleted" in text
+        assert f"by {support_lead.get_username()} on {event.at:%Y-%m-%d %H:%M} UTC" in text
+        assert f"Reason: {REASON}" in text
