@@ -16,6 +16,7 @@ from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.support_cases import with_devices
 from tests.test_search_support import Upstream, fragment_text, fresh_cache  # noqa: F401
+from tests.test_user_timeline import logs_of
 from users_admin.actions import ACTIONS
 from users_admin.workbench import Workbench
 
@@ -270,3 +271,76 @@ def test_after_a_delete_the_search_is_offered_and_the_page_says_who_deleted_it_w
         assert "User deleted" in text
         assert f"by {support_lead.get_username()} on {event.at:%Y-%m-%d %H:%M} UTC" in text
         assert f"Reason: {REASON}" in text
+
+
+# --- 4. the timeline's pages, groups of identical events, and hiding views --------------------
+
+VIEWED = '<strong class="entry-title">Viewed in Userdesk</strong>'
+
+
+def queue_verification_emails(server: SandboxServer, user_id: str, count: int) -> None:
+    """`count` identical `svr` events on the user's log, seconds apart."""
+    server.set_faults(rate_limit_plan="off")
+    with server.api() as api:
+        for _ in range(count):
+            sent = api.post("/api/v2/jobs/verification-email", json={"user_id": user_id})
+            assert sent.status_code == 201, sent.text
+
+
+def test_timeline_pages_hold_their_own_userdesk_entries_and_say_which_page_they_are(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    queue_verification_emails(use_sandbox, user_id, 55)
+    agent_client.get(reverse("users_admin:detail", args=[user_id]))  # two views, newer than
+    agent_client.get(reverse("users_admin:detail", args=[user_id]))  # every log event
+    url = reverse("users_admin:timeline", args=[user_id])
+
+    def page(**params: str) -> tuple[int, str]:
+        response = agent_client.get(url, params, headers={"HX-Request": "true"})
+        html = response.content.decode().replace(VIEWED, "(viewed entry)")
+        return response.status_code, html_lib.unescape(fragment_text(html))
+
+    status, first = page(page="0")
+    assert status == 200
+    assert "Page 1 (the newest)" in first
+    assert first.count("(viewed entry)") == 2
+
+    status, second = page(page="1")  # typed by hand: no `until`
+    assert status == 200
+    assert "Page 2 (Auth0 events from number 51, newest first)" in second
+    assert "(viewed entry)" not in second  # they belong to page 1
+    assert "Verification email queued" in second
+    assert len(logs_of(use_sandbox, user_id, page=1)) >= 5
+
+    status, past = page(page="2")
+    assert status == 200
+    assert "Page 3" in past
+    assert "No events on this page" in past
+    assert "(viewed entry)" not in past
+
+    for typed in ("99", "-1", "x"):
+        status, text = page(page=typed)
+        assert status == 404
+        assert f"There is no timeline page “{typed}”" in text
+        assert "Newest" in text
+        assert "(viewed entry)" not in text
+
+    status, hidden = page(page="0", views="hide")
+    assert "(viewed entry)" not in hidden
+    assert "“Viewed in Userdesk” entries are hidden. Show them" in hidden
+
+
+def test_repeated_identical_auth0_events_are_one_expandable_row(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    queue_verification_emails(use_sandbox, user_id, 11)
+    html = agent_client.get(reverse("users_admin:detail", args=[user_id])).content.decode()
+    timeline = html.split('id="timeline"', 1)[1]
+    assert timeline.count('<li class="entry-group"><details><summary>') == 1
+    group = timeline.split('<li class="entry-group">', 1)[1].split("</details>", 1)[0]
+    summary = fragment_text(group.split("</summary>", 1)[0])
+    assert "Verification email queued" in summary
+    assert "11 times within" in summary
+    assert group.count('<li class="entry auth0') == 11  # each one is inside, expandable
