@@ -20,6 +20,7 @@ from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
 from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
 from tests.test_user_actions import REASON, action_url, form_token
+from users_admin.logtypes import method_words
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 
@@ -164,7 +165,7 @@ def test_a_lead_removes_one_mfa_method_then_all(
 
     first = methods[0]["id"]
     outcome = submit(lead_client, "remove-mfa", user_id, method=first)
-    assert f"MFA method {first} removed." in outcome
+    assert f"MFA method {method_words(methods[0]['type'])} ({first}) removed." in outcome
     assert first not in [m["id"] for m in api_get(use_sandbox, path)]
 
     outcome = submit(lead_client, "remove-mfa", user_id, method="all")

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.support_cases import with_devices
+from tests.fixtures.support_cases import mfa_enrolled, with_devices
 from tests.test_search_support import Upstream, fragment_text, fresh_cache  # noqa: F401
 from tests.test_user_timeline import logs_of
 from users_admin.actions import ACTIONS
@@ -344,3 +344,41 @@ def test_repeated_identical_auth0_events_are_one_expandable_row(
     assert "Verification email queued" in summary
     assert "11 times within" in summary
     assert group.count('<li class="entry auth0') == 11  # each one is inside, expandable
+
+
+# --- 5. MFA methods in words, the phone masked, last use shown, removals say which -----------
+
+
+def test_mfa_methods_are_in_words_masked_with_their_last_use_and_a_removal_says_which(
+    lead_client: Client, use_sandbox: SandboxServer
+) -> None:
+    use_sandbox.set_faults(rate_limit_plan="off")
+    for user in mfa_enrolled(use_sandbox)[:-1]:  # the last one is another test's
+        path = f"/api/v2/users/{quote(user['user_id'], safe='')}/authentication-methods"
+        with use_sandbox.api() as api:
+            methods = api.get(path).json()
+        phone = next((m for m in methods if m["type"] == "phone"), None)
+        if phone is not None and any(m["type"] == "totp" for m in methods):
+            break
+    else:
+        pytest.fail("the sandbox seeds a user with a phone and an authenticator app")
+    user_id = user["user_id"]
+    whole_number = str(user.get("phone_number") or phone["name"])
+    html = lead_client.get(reverse("users_admin:detail", args=[user_id])).content.decode()
+    card = html.split('id="mfa-heading"', 1)[1].split("</section>", 1)[0]
+    text = fragment_text(card)
+    assert phone["phone_number"].startswith("XXX")  # Auth0 answers it masked
+    assert f"Phone (text message) · {phone['phone_number']}" in text
+    assert whole_number not in card  # never beside its masked form
+    assert "Authenticator app" in text
+    assert ">totp<" not in card
+    assert "last used" in text
+    totp = next(m for m in methods if m["type"] == "totp")
+    assert f"last used {totp['last_auth_at'][:10]}" in text
+
+    url = reverse("users_admin:action", args=["remove-mfa", user_id])
+    fields = form_fields(lead_client.get(url).content.decode())
+    lead_client.post(url, {**fields, "reason": REASON, "method": totp["id"]})
+    page = lead_client.get(reverse("users_admin:detail", args=[user_id])).content.decode()
+    timeline = fragment_text(page.split('id="timeline"', 1)[1])
+    assert f"MFA device removed Authenticator app ({totp['id']})" in timeline

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
+from .logtypes import method_summary
+
 if TYPE_CHECKING:
     from .workbench import Workbench
 
@@ -111,11 +113,9 @@ class RemoveMfaForm(ActionForm):
 
 
 def method_label(method: dict[str, Any]) -> str:
-    parts = [str(method.get("type") or "method")]
-    for key in ("name", "email", "phone_number"):
-        if method.get(key):
-            parts.append(str(method[key]))
-    return " · ".join(parts)
+    used = method.get("last_auth_at")
+    shown = method_summary(method)
+    return f"{shown}, last used {str(used)[:10]}" if used else shown
 
 
 class DeleteForm(ActionForm):

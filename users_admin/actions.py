@@ -44,6 +44,7 @@ from management_api import (
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
 from .action_forms import ActionForm, DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
+from .logtypes import method_words
 from .workbench import Workbench, device_calls
 
 TICKET_TTL_SECONDS = 86400
@@ -234,6 +235,11 @@ def _methods(methods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"id": m.get("id"), "type": m.get("type")} for m in methods]
 
 
+def _method_named(methods: list[dict[str, Any]], method_id: str) -> str:
+    kind = next((str(m["type"]) for m in methods if m["id"] == method_id), "")
+    return f"{method_words(kind)} ({method_id})" if kind else method_id
+
+
 def _remove_mfa(bench: Workbench, data: dict[str, Any]) -> Result:
     chosen = str(data.get("method") or "all")
     before = _methods(bench.mfa_methods)
@@ -248,7 +254,7 @@ def _remove_mfa(bench: Workbench, data: dict[str, Any]) -> Result:
             "Every MFA method removed and remembered browsers forgotten: the user enrols "
             "again at the next sign-in."
             if chosen == "all"
-            else f"MFA method {chosen} removed."
+            else f"MFA method {_method_named(before, chosen)} removed."
         ),
         before={"methods": before},
         after={"methods": after},

@@ -18,7 +18,7 @@ from management_api import LogPage
 from management_api.tenants import current_tenant_slug
 from staff.models import AuditEvent
 
-from .logtypes import describe, is_failure
+from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
 VIEWED = "users.view"
@@ -68,6 +68,9 @@ def _log_entry(event: dict[str, Any]) -> Entry:
     details = event.get("details")
     if isinstance(details, dict) and details.get("error"):
         detail = f"{detail}: {details['error']}" if detail else str(details["error"])
+    removed = _authenticator(details)
+    if removed:
+        detail = f"{removed}. {detail}" if detail else removed
     return Entry(
         when=_when(event.get("date")),
         source="auth0",
@@ -77,6 +80,15 @@ def _log_entry(event: dict[str, Any]) -> Entry:
         where=where,
         kind=str(event.get("type") or ""),
     )
+
+
+def _authenticator(details: Any) -> str:
+    """Which MFA method an event is about ("MFA device removed"): its kind in words and id."""
+    found = details.get("authenticator") if isinstance(details, dict) else None
+    if not isinstance(found, dict) or not found.get("type"):
+        return ""
+    words = method_words(str(found["type"]))
+    return f"{words} ({found['id']})" if found.get("id") else words
 
 
 def _audit_entry(event: AuditEvent) -> Entry:

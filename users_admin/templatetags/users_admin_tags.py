@@ -11,7 +11,7 @@ from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from users_admin.logtypes import describe
+from users_admin.logtypes import describe, method_summary
 from users_admin.timeline import Entry, entries_html, shown_when
 
 register = template.Library()
@@ -53,6 +53,12 @@ def label(mapping: dict[str, str], key: str) -> str:
 def label_action(mapping: dict[str, Any], key: str) -> Any:
     """The entry `key` of a mapping, or None (the user page's fix button of a problem)."""
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def mfa_method(method: Any) -> str:
+    """An MFA method in words, with its masked phone or email, or its name."""
+    return method_summary(method) if isinstance(method, dict) else ""
 
 
 @register.filter
