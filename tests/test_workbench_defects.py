@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html as html_lib
 import json
+import re
+import time
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote
@@ -382,3 +384,62 @@ def test_mfa_methods_are_in_words_masked_with_their_last_use_and_a_removal_says_
     page = lead_client.get(reverse("users_admin:detail", args=[user_id])).content.decode()
     timeline = fragment_text(page.split('id="timeline"', 1)[1])
     assert f"MFA device removed Authenticator app ({totp['id']})" in timeline
+
+
+# --- 6. no picture from a third party: an initials avatar, and the CSP allows no other host ----
+
+
+def test_the_user_page_draws_initials_and_loads_no_picture(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    with use_sandbox.api() as api:
+        api.patch(
+            f"/api/v2/users/{quote(user_id, safe='')}",
+            json={
+                "picture": "https://s.gravatar.com/avatar/abc?s=480&d=https%3A%2F%2Fcdn.auth0.com"
+            },
+        )
+    response = agent_client.get(reverse("users_admin:detail", args=[user_id]))
+    html = response.content.decode()
+    head = html.split('class="page-header profile-head"', 1)[1].split("</div>", 1)[0]
+    assert '<span class="avatar avatar-' in head
+    assert ">CA</span>" in head  # Casey Action
+    assert "<img" not in html
+    assert "gravatar.com/avatar" not in html.split("Raw JSON", 1)[0]  # only in the raw JSON
+    policy = response.headers["Content-Security-Policy"]
+    assert "img-src 'self' data:;" in policy + ";"
+
+
+# --- 7. wording -------------------------------------------------------------------------------
+
+
+def test_a_sign_out_counts_in_words(lead_client: Client, use_sandbox: SandboxServer) -> None:
+    use_sandbox.set_faults(rate_limit_plan="off")
+    user_id = with_devices(use_sandbox)[0]["user_id"]
+    url = reverse("users_admin:action", args=["sign-out", user_id])
+    fields = form_fields(lead_client.get(url).content.decode())
+    outcome = fragment_text(lead_client.post(url, {**fields, "reason": REASON}).content.decode())
+    assert "Auth0 accepted:" in outcome
+    assert "(s)" not in outcome
+    assert re.search(r"(no|1|\d+) sessions? and (no|1|\d+) refresh tokens? revoked", outcome)
+
+
+def test_a_failed_verification_email_ends_its_sentence_once(
+    agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    use_sandbox.set_faults(email_template_disabled=True)
+    user_id = fresh_user["user_id"]
+    url = reverse("users_admin:action", args=["resend-verification", user_id])
+    fields = form_fields(agent_client.get(url).content.decode())
+    agent_client.post(url, {**fields, "reason": REASON})
+    job_id = AuditEvent.objects.get(action="users.resend-verification").details["auth0"]["id"]
+    poll = reverse("users_admin:verification_job", args=[job_id])
+    for _ in range(400):  # the sandbox's job runner has no event to await from outside
+        answer = agent_client.get(poll, {"user": user_id}, headers={"HX-Request": "true"})
+        if answer.status_code == 286:
+            break
+        time.sleep(0.05)
+    text = fragment_text(answer.content.decode())
+    assert "The verification email template is disabled." in text
+    assert ".." not in text

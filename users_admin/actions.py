@@ -108,6 +108,13 @@ class Action:
         return self.form_class.for_user(bench, data, params or {})
 
 
+def counted(number: int, thing: str) -> str:
+    """ "1 session", "2 sessions", "no session"."""
+    if number == 0:
+        return f"no {thing}"
+    return f"{number} {thing}{'s' if number != 1 else ''}"
+
+
 def _always(bench: Workbench) -> str | None:
     return None
 
@@ -181,7 +188,7 @@ def _clear_blocks(bench: Workbench, data: dict[str, Any]) -> Result:
         message=(
             "Brute-force blocks cleared: the user can sign in from those addresses again."
             if not remaining
-            else f"Auth0 accepted, but {len(remaining)} block(s) remain."
+            else f"Auth0 accepted, but {counted(len(remaining), 'block')} remain."
         ),
         before={"blocked_for": bench.brute_force_blocks},
         after={"blocked_for": remaining},
@@ -273,9 +280,9 @@ def _sign_out(bench: Workbench, data: dict[str, Any]) -> Result:
     after = {"sessions": "revoked", "refresh_tokens": "revoked"}
     return Result(
         message=(
-            f"Auth0 accepted: {before['sessions']} session(s) and {before['refresh_tokens']} "
-            "refresh token(s) revoked; every app asks the user to sign in again (Auth0 applies "
-            "it within moments)."
+            f"Auth0 accepted: {counted(before['sessions'], 'session')} and "
+            f"{counted(before['refresh_tokens'], 'refresh token')} revoked; every app asks the "
+            "user to sign in again (Auth0 applies it within moments)."
         ),
         before=before,
         after=after,

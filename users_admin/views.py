@@ -636,7 +636,8 @@ def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
             raise Http404("No such job")
         context = {"job": job, "failure": ""}
         if job.get("status") == "failed" and user_id:
-            context["failure"] = _email_failure(user_id)
+            # Auth0's sentence ends in a period of its own; the template ends it once.
+            context["failure"] = _email_failure(user_id).rstrip(". ")
     context.update(job_id=job_id, user_id=user_id)
     partial = request.htmx and not request.htmx.history_restore_request
     template = "users_admin/job.html#job" if partial else "users_admin/job.html"

@@ -8,6 +8,7 @@ the profile is essential.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from management_api import (
 from .logtypes import FAILED_LOGIN_TYPES, SUCCESS_LOGIN_TYPES
 
 DATABASE_PROVIDER = "auth0"
+AVATAR_TONES = 6  # .avatar-0 to .avatar-5 in static/css/workbench.css
 # Connections whose email Auth0 will not verify through the Management API.
 NO_VERIFICATION_PROVIDERS = frozenset({"sms", "samlp", "waad", "adfs", "ad", "oidc", "okta"})
 
@@ -81,6 +83,21 @@ class Workbench:
             if self.profile.get(key):
                 return str(self.profile[key])
         return self.user_id
+
+    @property
+    def initials(self) -> str:
+        """The avatar's letters: of the name's first two words, else of the label, else "?".
+
+        The user's picture (Gravatar, Auth0's CDN) is never loaded: the staff browser sends
+        nothing to a third party."""
+        words = str(self.profile.get("name") or "").split() or [self.label.split("@")[0]]
+        letters = "".join(word[0] for word in words[:2] if word[:1].isalnum())
+        return letters.upper() or "?"
+
+    @property
+    def avatar_tone(self) -> int:
+        """One of AVATAR_TONES colours, the same for the same user on every page."""
+        return zlib.crc32(self.user_id.encode()) % AVATAR_TONES
 
     @property
     def logins(self) -> int | None:

@@ -37,14 +37,6 @@ def pretty_json(value: Any) -> str:
 
 
 @register.filter
-def web_image(value: Any) -> str:
-    """Only http(s) picture URLs are rendered as images."""
-    if isinstance(value, str) and value.startswith(("https://", "http://")):
-        return value
-    return ""
-
-
-@register.filter
 def label(mapping: dict[str, str], key: str) -> str:
     return mapping.get(key, key)
 
