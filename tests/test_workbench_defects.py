@@ -171,6 +171,22 @@ def test_a_key_changed_at_auth0_too_shows_the_three_versions_and_the_person_choo
     }
 
 
+def test_keeping_theirs_for_the_only_key_changed_leaves_nothing_to_save(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    url, opened = open_editor(lead_client, user_id)
+    set_app_metadata(use_sandbox, user_id, {"country": "NL"})  # meanwhile
+    draft = with_country(opened, "FR")
+    conflict = lead_client.post(url, {**draft, "stage": "preview"}).content.decode()
+    fields = {**form_fields(conflict), "take-country": "theirs", "stage": "resolve"}
+    counter = Upstream()
+    html = lead_client.post(url, fields).content.decode()
+    assert "Nothing left to save: you kept Auth0&#x27;s value of every key you changed." in html
+    assert counter.path(f"/api/v2/users/{user_id}") == 1  # the read, no PATCH
+    assert app_metadata(use_sandbox, user_id) == {"plan": "gold", "country": "NL"}
+
+
 # --- 2. "Edit again" returns to the editor with the draft and the reason --------------------
 
 

@@ -243,10 +243,16 @@ class MetadataForm(ActionForm):
                 return cleaned
         if not (which and isinstance(document, dict)) or "original" not in cleaned:
             return cleaned
-        if cleaned.get("stage") == "resolve":
+        resolving = cleaned.get("stage") == "resolve"
+        if resolving:
             self._resolve()
         if not self.patch() and not self.conflicts:
-            self.add_error("document", "Nothing changed: the new value equals the current one.")
+            self.add_error(
+                "document",
+                "Nothing left to save: you kept Auth0's value of every key you changed."
+                if resolving
+                else "Nothing changed: the new value equals the current one.",
+            )
         return cleaned
 
     def _resolve(self) -> None:
