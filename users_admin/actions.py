@@ -341,7 +341,7 @@ def _database_user_with_email(bench: Workbench) -> str | None:
     if not bench.is_database_user:
         return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
     if not bench.email:
-        return "The user has no email address: Auth0 makes password change links by email."
+        return "The user has no email address."  # Auth0 makes its links for an email
     return None
 
 
