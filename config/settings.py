@@ -679,7 +679,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", "https:"],
+        # No image from another host: the user page draws an initials avatar, so a staff
+        # browser tells Gravatar or Auth0's CDN nothing (who looked, when, from where).
+        "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
