@@ -523,12 +523,7 @@ EXPORT_SWEEP_SECONDS = env_float("EXPORT_SWEEP_SECONDS", 30.0, minimum=1.0)
 EXPORT_TASK_SOFT_TIME_LIMIT = env_int("EXPORT_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
 EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)
 # --- Bulk runs (users_admin.bulk) ------------------------------------------------------
-# The tenant's Management API rate for the calls a run makes (Essentials/Professional: 150 a
-# minute for "all other endpoints"), and the share of it kept for staff in the console.
-BULK_RATE_LIMIT_PER_MINUTE = env_float("BULK_RATE_LIMIT_PER_MINUTE", 150.0, minimum=1.0)
-BULK_INTERACTIVE_RESERVE = env_float("BULK_INTERACTIVE_RESERVE", 0.3, minimum=0.0)
-if BULK_INTERACTIVE_RESERVE >= 1:
-    raise ImproperlyConfigured("BULK_INTERACTIVE_RESERVE must be below 1 (a share of the rate)")
+# Their pace is the tenant's budget (AUTH0_RATE_LIMIT_PLAN and BULK_INTERACTIVE_RESERVE above).
 # Runs changing more users than this, and every delete, wait for a second staff member's approval,
 # for at most BULK_APPROVAL_TTL seconds.
 BULK_APPROVAL_THRESHOLD = env_int("BULK_APPROVAL_THRESHOLD", 100, minimum=0)

@@ -302,12 +302,15 @@ _paced: ContextVar[bool] = ContextVar("management_api_paced", default=False)
 
 
 def paced() -> bool:
-    """Whether the current request is a bulk call sent by `call` (which repeats its 429s)."""
+    """Whether the current request is a bulk call (sent by `call` or within `bulk_calls`),
+    whose 429 http.send hands back to the caller instead of repeating it."""
     return _paced.get()
 
 
 @contextmanager
-def _pacing() -> Iterator[None]:
+def bulk_calls() -> Iterator[None]:
+    """Requests sent within are bulk calls: a 429 is raised to the caller (which sends the item
+    again once the budget's pause ends), never repeated by http.send."""
     token = _paced.set(True)
     try:
         yield
@@ -319,7 +322,7 @@ def call(tenant_slug: str, bucket: str, send: Callable[[], T], *, timeout: float
     """One bulk request through the budget: acquire, then `send()`. A 429 (never processed by
     Auth0, so safe to repeat, even a POST) pauses the budget and is sent again once a slot
     frees: it never fails the item. Raises PacingTimeout when a slot takes over `timeout`."""
-    with _pacing():
+    with bulk_calls():
         while True:
             acquire(tenant_slug, bucket, timeout)
             try:

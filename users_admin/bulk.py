@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from management_api import pacing
 from staff.audit import record_for
 from staff.permissions import Capability
 
@@ -226,17 +227,27 @@ ACTIONS: dict[str, BulkAction] = {
 # --- the preview of a run ------------------------------------------------------------------
 
 
-def planned_rate(tenant: str, calls: tuple[tuple[str, str], ...]) -> float:
-    """Calls a second a bulk run may make on this tenant: its rate limit less the interactive
-    reserve (swapped for management_api.pacing's budget when it lands)."""
-    per_second = settings.BULK_RATE_LIMIT_PER_MINUTE / 60
-    return max(per_second * (1 - settings.BULK_INTERACTIVE_RESERVE), 0.01)
+def calls_per_user(action: BulkAction) -> tuple[tuple[str, str], ...]:
+    """The Management API calls a run makes per user: a read of what the action looks at, then
+    its own calls."""
+    return (("GET", USER), *action.calls)
+
+
+def users_per_second(tenant: str, action: BulkAction) -> float:
+    """Users a second a run of `action` may send on this tenant: each call takes a slot of its
+    bucket's bulk budget (management_api.pacing: the tenant's plan's rate less the interactive
+    reserve), so the bucket a user costs the most time in sets the pace."""
+    plan = pacing.tenant_plan(tenant)
+    seconds: dict[str, float] = {}
+    for method, path in calls_per_user(action):
+        bucket = pacing.bucket_for(method, path, plan)
+        rate = pacing.bulk_rate(pacing.rate_for(plan, bucket))
+        seconds[bucket] = seconds.get(bucket, 0.0) + 1 / rate.per_second
+    return 1 / max(seconds.values())
 
 
 def expected_seconds(run: BulkRun, action: BulkAction, changes: int) -> int:
-    rate = planned_rate(run.tenant, action.calls)
-    # Each user: a read of what the action looks at, then its calls.
-    return round(changes * (len(action.calls) + 1) / rate)
+    return round(changes / users_per_second(run.tenant, action))
 
 
 # A run's action may be chosen again until the run is requested.
