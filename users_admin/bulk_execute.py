@@ -11,8 +11,9 @@ idempotent (PATCH, DELETE) is sent again; one with a POST (an email, a job) is r
 *unknown* and never repeated on doubt.
 
 Every call waits for its bucket's slot in the tenant's budget (management_api.pacing, shared by
-every worker) and is sent within `pacing.bulk_calls()`: a 429 reaches the run, which pauses the
-budget and sends the user again after the pause; it never fails a user.
+every worker) right before it is sent (`pacing.bulk_calls`, asked by http.send): a 429 reaches
+the run, which pauses the budget and sends the user again after the pause; it never fails a
+user.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ class LeaseLost(Exception):
 PACE_WAIT_SECONDS = 1.0
 
 
-def pace(c: Claim, method: str, path: str) -> None:
+def pace(c: Claim, method: str, path: str, *, sending: bool = False) -> None:
     """Wait for the slot of the call's bucket in the tenant's budget, shared by every worker
-    (management_api.pacing), renewing the run's lease while the budget is full or paused."""
+    (management_api.pacing), renewing the run's lease while the budget is full or paused. While
+    a user is being sent (`sending`), a pause or cancel from the page lets its calls go on: the
+    run stops after that user."""
     tenant = c.run.tenant
     bucket = pacing.bucket_for(method, path, pacing.tenant_plan(tenant))
     while True:
@@ -73,7 +76,28 @@ def pace(c: Claim, method: str, path: str) -> None:
             pacing.acquire(tenant, bucket, PACE_WAIT_SECONDS)
             return
         except pacing.PacingTimeout:
-            c.beat(force=True)  # LeaseLost when the run was paused or cancelled meanwhile
+            try:
+                c.beat(force=True)
+            except LeaseLost:
+                if not sending:
+                    raise
+
+
+@dataclass
+class Slots:
+    """Paces each call of one user as it is sent (http.send asks before each attempt): the
+    first call's slot was taken before the user was marked, so a worker that dies waiting
+    leaves no user in doubt."""
+
+    c: Claim
+    held: str  # the bucket of the slot already taken ("" once used)
+
+    def before(self, method: str, path: str) -> None:
+        bucket = pacing.bucket_for(method, path, pacing.tenant_plan(self.c.run.tenant))
+        if bucket == self.held:
+            self.held = ""
+            return
+        pace(self.c, method, path, sending=True)
 
 
 def pause_budget(run: BulkRun, seconds: float) -> None:
@@ -254,8 +278,9 @@ def _send(c: Claim, item: BulkItem, *, last_try: bool) -> float | None:
     """Send one user: None once its outcome is recorded, else seconds to wait before again."""
     run = c.run
     action = bulk.ACTIONS[run.action]
-    for method, path in bulk.calls_per_user(action):
-        pace(c, method, path)
+    first = bulk.calls_per_user(action)[0]
+    pace(c, *first)
+    slots = Slots(c, pacing.bucket_for(*first, pacing.tenant_plan(run.tenant)))
     c.beat()
     # Marked only while the run is still ours: a pause or cancel since stops it here.
     marked = BulkItem.objects.filter(
@@ -265,7 +290,7 @@ def _send(c: Claim, item: BulkItem, *, last_try: bool) -> float | None:
         c.beat(force=True)  # raises LeaseLost when the run was taken away
         return None
     try:
-        with pacing.bulk_calls():
+        with pacing.bulk_calls(slots.before):
             result = _perform(run, item)
     except NotApplicable as exc:
         _record(c, item, BulkOutcome.SKIPPED, str(exc))
