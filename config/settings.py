@@ -292,6 +292,8 @@ AUTH0_TIMEOUT_SECONDS = env_float("AUTH0_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 15, minimum=0)
 # Deleting a user at Auth0 cannot be undone: off unless the deployment turns it on.
 USERDESK_ALLOW_USER_DELETE = env_bool("USERDESK_ALLOW_USER_DELETE", False)
+# The user page's delete becomes a one-user bulk run that needs a second lead's approval.
+USERDESK_DELETE_NEEDS_APPROVAL = env_bool("USERDESK_DELETE_NEEDS_APPROVAL", False)
 # How many days of logs the tenant keeps (Auth0: 1 to 30 by plan); the timeline says so.
 AUTH0_LOG_RETENTION_DAYS = env_int("AUTH0_LOG_RETENTION_DAYS", 10, minimum=1)
 # Management API client: a whole call (token, retries, waits) ends within the deadline.

@@ -10,6 +10,7 @@ A preview reads only the run's snapshot: nothing reaches Auth0 until the run is 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -308,6 +309,32 @@ def compute_preview(run_id: int, version: int) -> None:
             expected_seconds=expected_seconds(run, action, changes),
             updated_at=timezone.now(),
         )
+
+
+def one_user_delete(user: Any, user_id: str, profile: Profile, reason: str) -> tuple[BulkRun, str]:
+    """The user page's delete while USERDESK_DELETE_NEEDS_APPROVAL is on: a run of that one
+    user, previewed from the profile the page read and requested at once, so it waits for a
+    second lead's approval like every delete run. The run, and why it was not requested ("" when
+    it was)."""
+    now = timezone.now()
+    run = BulkRun.objects.create(
+        source=BulkRun.Source.LIST,
+        list_name=f"the user page of {user_id}"[:255],
+        requested_by=user,
+        requested_by_label=user.get_username(),
+        status=BulkRunStatus.PREVIEWING,
+        action="delete",
+        reason=reason,
+        selected_count=1,
+        snapshot_at=now,
+        preview_version=1,
+        selection_key="user:" + hashlib.sha256(user_id.encode()).hexdigest()[:40],
+    )
+    email = str(profile.get("email") or "")
+    BulkItem.objects.create(run=run, position=0, user_id=user_id, email=email, profile=profile)
+    compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    return run, request_run(run, user)
 
 
 # --- four eyes -----------------------------------------------------------------------------
