@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -91,13 +93,21 @@ class Slots:
 
     c: Claim
     held: str  # the bucket of the slot already taken ("" once used)
+    thread: int = field(default_factory=threading.get_ident)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def before(self, method: str, path: str) -> None:
-        bucket = pacing.bucket_for(method, path, pacing.tenant_plan(self.c.run.tenant))
-        if bucket == self.held:
-            self.held = ""
-            return
-        pace(self.c, method, path, sending=True)
+        # The reads of actions.state go at once from support.concurrently's threads: one at a
+        # time here (the budget and the lease are database rows without Redis), and a thread's
+        # own database connection closed after.
+        with self.lock:
+            bucket = pacing.bucket_for(method, path, pacing.tenant_plan(self.c.run.tenant))
+            if bucket == self.held:
+                self.held = ""
+            else:
+                pace(self.c, method, path, sending=True)
+        if threading.get_ident() != self.thread and db.connection.connection is not None:
+            db.connection.close()
 
 
 def pause_budget(run: BulkRun, seconds: float) -> None:
