@@ -421,12 +421,13 @@ def test_a_killed_worker_s_run_finishes_on_another_with_no_email_sent_twice(
     unverified = [u["user_id"] for u in everyone if u["user_id"].startswith("auth0|")][:60]
     # Professional: "other" (the verification job) at 150 a minute, 2.5 users a second.
     pace = {"AUTH0_RATE_LIMIT_PLAN": "professional", "BULK_INTERACTIVE_RESERVE": "0"}
-    first = worker_process(EXPORT_LEASE_SECONDS="3", **pace).start()
     run = in_process_run(
         lead_client,
         {"source": "list", "users_file": _named(unverified)},
         {"action": "resend-verification"},
     )
+    # Started once the run is queued: a worker already up raced this process for the snapshot.
+    first = worker_process(EXPORT_LEASE_SECONDS="3", **pace).start()
     targets = run.change_count or 0
     assert targets > 10
 
