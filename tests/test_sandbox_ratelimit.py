@@ -88,12 +88,14 @@ def test_enterprise_is_one_bucket_for_the_tenant(sandbox: SandboxServer) -> None
     sandbox.set_faults(rate_limit_plan="enterprise_nonprod")
     with sandbox.api() as api:
         refused = _until_refused(api, "/api/v2/connections")
-        users = api.get("/api/v2/users/auth0|nobody")
+        users = _until_refused(api, "/api/v2/users/auth0|nobody")
     assert refused[-1].status_code == 429
     assert refused[-1].json()["message"] == "Global limit has been reached"
-    # Burst 10 refilled at 2/s: users share the empty bucket.
-    assert users.status_code == 429
-    assert users.headers["X-RateLimit-Limit"] == "10"
+    # Burst 10 refilled at 2/s: users share the empty bucket, so they are refused after what
+    # refilled meanwhile (a token or two on a slow machine), not after a burst of their own.
+    assert users[-1].status_code == 429
+    assert len(users) <= 3, [r.status_code for r in users]
+    assert users[-1].headers["X-RateLimit-Limit"] == "10"
 
 
 def test_a_bucket_80_percent_used_writes_api_limit_warning_once(sandbox: SandboxServer) -> None:
