@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
+from management_api.tenants import default_tenant, tenant_scope
+
 
 class NoStoreForSignedInMiddleware:
     """Every page a signed-in staff member gets carries user data (searches, profiles,
@@ -22,3 +24,19 @@ class NoStoreForSignedInMiddleware:
         if request.user.is_authenticated:
             add_never_cache_headers(response)
         return response
+
+
+class TenantScopeMiddleware:
+    """Every request runs for one Auth0 tenant (management_api.tenant_scope): the only one
+    configured. With several, none is chosen yet (tenant URLs come later), so a Management API
+    call, or a tenant's row saved, fails clearly instead of guessing."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        tenant = default_tenant()
+        if tenant is None:
+            return self.get_response(request)
+        with tenant_scope(tenant):
+            return self.get_response(request)

@@ -10,6 +10,7 @@ database and the SANDBOX_* settings are in sandbox/settings.py.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,6 +138,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.TenantScopeMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -289,6 +291,170 @@ AUTH0_DEADLINE_SECONDS = env_float("AUTH0_DEADLINE_SECONDS", 10.0, minimum=0.1)
 AUTH0_MAX_RETRIES = env_int("AUTH0_MAX_RETRIES", 4, minimum=0)
 AUTH0_BACKOFF_CAP_SECONDS = env_float("AUTH0_BACKOFF_CAP_SECONDS", 2.0, minimum=0.0)
 CONNECTIONS_CACHE_SECONDS = env_int("CONNECTIONS_CACHE_SECONDS", 60, minimum=0)
+
+# --- Tenants ------------------------------------------------------------------------
+# AUTH0_TENANTS lists tenant slugs; each tenant's fields are AUTH0_TENANT_<SLUG>_<FIELD>
+# (the slug upper-cased, dashes as underscores). Parsed here into plain dicts that
+# management_api/tenants.py turns into Tenant values. Unset: the one tenant of the AUTH0_*
+# variables above, read from settings at call time (slug AUTH0_TENANT_SLUG).
+TENANT_SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?"
+TENANT_ENVIRONMENTS = ("production", "staging", "development")
+TENANT_PLANS = ("free", "essentials", "professional", "enterprise")
+TENANT_PLAN_LOG_RETENTION_DAYS = {"free": 1, "essentials": 5, "professional": 10, "enterprise": 30}
+TENANT_DEFAULT_COLOURS = {"production": "#b42318", "staging": "#b54708", "development": "#067647"}
+# Variables of the single tenant that AUTH0_TENANTS replaces (both at once is refused).
+_SINGLE_TENANT_VARIABLES = (
+    "AUTH0_DOMAIN",
+    "AUTH0_CLIENT_ID",
+    "AUTH0_CLIENT_SECRET",
+    "AUTH0_BASE_URL",
+    "AUTH0_AUDIENCE",
+    "AUTH0_LOG_RETENTION_DAYS",
+    "AUTH0_TENANT_SLUG",
+)
+
+
+def tenant_slug_from(text: str) -> str:
+    """A slug for the single tenant: `acme.eu.auth0.com` -> `acme-eu`."""
+    host = text.lower().removesuffix(".auth0.com")
+    slug = re.sub(r"[^a-z0-9]+", "-", host).strip("-")[:40].strip("-")
+    return slug or "default"
+
+
+def _tenant_error(slug: str, field: str, problem: str) -> ImproperlyConfigured:
+    variable = f"AUTH0_TENANT_{slug.upper().replace('-', '_')}_{field}"
+    return ImproperlyConfigured(f"Tenant {slug!r}, field {field} ({variable}): {problem}")
+
+
+def _tenant_value(slug: str, field: str) -> str:
+    return os.environ.get(f"AUTH0_TENANT_{slug.upper().replace('-', '_')}_{field}", "").strip()
+
+
+def _tenant_secret(slug: str) -> str:
+    secret = _tenant_value(slug, "CLIENT_SECRET")
+    path = _tenant_value(slug, "CLIENT_SECRET_FILE")
+    if secret and path:
+        raise _tenant_error(
+            slug, "CLIENT_SECRET_FILE", "set CLIENT_SECRET or CLIENT_SECRET_FILE, not both"
+        )
+    if path:
+        try:
+            secret = Path(path).read_text().strip()
+        except OSError as exc:
+            raise _tenant_error(
+                slug, "CLIENT_SECRET_FILE", f"cannot read {path!r} ({exc.strerror})"
+            ) from None
+        if not secret:
+            raise _tenant_error(slug, "CLIENT_SECRET_FILE", f"{path!r} is empty")
+    if not secret:
+        raise _tenant_error(slug, "CLIENT_SECRET", "required (or CLIENT_SECRET_FILE)")
+    return secret
+
+
+def env_tenant(slug: str) -> dict[str, Any]:
+    """One AUTH0_TENANTS entry, checked field by field."""
+    if not re.fullmatch(TENANT_SLUG_PATTERN, slug):
+        raise ImproperlyConfigured(
+            f"AUTH0_TENANTS: tenant {slug!r} is not a slug (lower-case letters, digits and "
+            "dashes, at most 40, starting and ending with a letter or digit)"
+        )
+    domain = _tenant_value(slug, "DOMAIN")
+    if not domain:
+        raise _tenant_error(
+            slug, "DOMAIN", "required (the tenant's domain, e.g. acme.eu.auth0.com)"
+        )
+    if "://" in domain or "/" in domain:
+        raise _tenant_error(slug, "DOMAIN", f"must be a bare host name, got {domain!r}")
+    environment = _tenant_value(slug, "ENVIRONMENT").lower()
+    if environment not in TENANT_ENVIRONMENTS:
+        raise _tenant_error(
+            slug, "ENVIRONMENT", f"must be {', '.join(TENANT_ENVIRONMENTS)}, got {environment!r}"
+        )
+    colour = _tenant_value(slug, "COLOUR").lower() or TENANT_DEFAULT_COLOURS[environment]
+    if not re.fullmatch(r"#(?:[0-9a-f]{3}|[0-9a-f]{6})", colour):
+        raise _tenant_error(slug, "COLOUR", f"must be a hex colour like #b42318, got {colour!r}")
+    plan = _tenant_value(slug, "PLAN").lower() or "professional"
+    if plan not in TENANT_PLANS:
+        raise _tenant_error(slug, "PLAN", f"must be {', '.join(TENANT_PLANS)}, got {plan!r}")
+    base_url = _tenant_value(slug, "BASE_URL") or f"https://{domain}"
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _tenant_error(slug, "BASE_URL", f"must be an http(s) URL, got {base_url!r}")
+    retention = _tenant_value(slug, "LOG_RETENTION_DAYS")
+    if retention:
+        try:
+            retention_days = int(retention)
+        except ValueError:
+            raise _tenant_error(
+                slug, "LOG_RETENTION_DAYS", f"must be an integer, got {retention!r}"
+            ) from None
+        if retention_days < 1:
+            raise _tenant_error(
+                slug, "LOG_RETENTION_DAYS", f"must be at least 1, got {retention_days}"
+            )
+    else:
+        retention_days = TENANT_PLAN_LOG_RETENTION_DAYS[plan]
+    client_id = _tenant_value(slug, "CLIENT_ID")
+    if not client_id:
+        raise _tenant_error(slug, "CLIENT_ID", "required")
+    return {
+        "slug": slug,
+        "name": _tenant_value(slug, "NAME") or slug,
+        "environment": environment,
+        "colour": colour,
+        "domain": domain,
+        "base_url": base_url.rstrip("/"),
+        "client_id": client_id,
+        "client_secret": _tenant_secret(slug),
+        "audience": _tenant_value(slug, "AUDIENCE") or f"https://{domain}/api/v2/",
+        "log_retention_days": retention_days,
+        "plan": plan,
+    }
+
+
+def env_tenants(name: str) -> list[dict[str, Any]]:
+    slugs = env_list(name, [])
+    if not slugs:
+        return []
+    if len(set(slugs)) != len(slugs):
+        raise ImproperlyConfigured(f"{name} names a tenant twice: {','.join(slugs)}")
+    both = [variable for variable in _SINGLE_TENANT_VARIABLES if os.environ.get(variable)]
+    if both:
+        raise ImproperlyConfigured(
+            f"{name} is set, so {', '.join(both)} must not be: give each tenant's values as "
+            "AUTH0_TENANT_<SLUG>_<FIELD> instead"
+        )
+    return [env_tenant(slug) for slug in slugs]
+
+
+AUTH0_TENANTS = env_tenants("AUTH0_TENANTS")
+# The single tenant's slug (stored on rows): the sandbox's name, or derived from AUTH0_DOMAIN.
+AUTH0_TENANT_SLUG = env_str("AUTH0_TENANT_SLUG") or tenant_slug_from(
+    AUTH0_DOMAIN if AUTH0_DOMAIN_SET else _sandbox_tenant
+)
+if not re.fullmatch(TENANT_SLUG_PATTERN, AUTH0_TENANT_SLUG):
+    raise ImproperlyConfigured(
+        "AUTH0_TENANT_SLUG must be lower-case letters, digits and dashes, "
+        f"got {AUTH0_TENANT_SLUG!r}"
+    )
+# The single tenant's plan: the sandbox's, or the one its log retention suggests.
+AUTH0_TENANT_PLAN = (
+    env_str("SANDBOX_TENANT_PLAN", "enterprise").lower()
+    if not AUTH0_DOMAIN_SET
+    else max(
+        (
+            plan
+            for plan, days in TENANT_PLAN_LOG_RETENTION_DAYS.items()
+            if days <= AUTH0_LOG_RETENTION_DAYS
+        ),
+        key=TENANT_PLAN_LOG_RETENTION_DAYS.__getitem__,
+        default="free",
+    )
+)
+if AUTH0_TENANT_PLAN not in TENANT_PLANS:
+    raise ImproperlyConfigured(
+        f"SANDBOX_TENANT_PLAN must be {', '.join(TENANT_PLANS)}, got {AUTH0_TENANT_PLAN!r}"
+    )
 
 # --- Email (export notifications) -------------------------------------------------
 # The requester of an export is emailed when it is ready or failed (exports/notify.py), with
@@ -499,13 +665,13 @@ if not DEBUG:
     # Load balancers probe over plain http behind the TLS proxy.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     # The bundled sandbox is a demo with known credentials, never a production upstream.
-    if (not AUTH0_DOMAIN_SET or OIDC_SANDBOX) and not env_bool(
+    if ((not AUTH0_DOMAIN_SET and not AUTH0_TENANTS) or OIDC_SANDBOX) and not env_bool(
         "ALLOW_SANDBOX_IN_PRODUCTION", default=False
     ):
         raise ImproperlyConfigured(
-            "DEBUG is off but the app would use the bundled sandbox (AUTH0_DOMAIN unset or "
-            "OIDC_SANDBOX on) "
-            "as its tenant; set AUTH0_DOMAIN, or ALLOW_SANDBOX_IN_PRODUCTION=true to mean it"
+            "DEBUG is off but the app would use the bundled sandbox (AUTH0_DOMAIN and "
+            "AUTH0_TENANTS unset, or OIDC_SANDBOX on) as its tenant; set AUTH0_DOMAIN or "
+            "AUTH0_TENANTS, or ALLOW_SANDBOX_IN_PRODUCTION=true to mean it"
         )
 
 # --- Internationalisation, static -------------------------------------------------------

@@ -62,9 +62,18 @@ MAX_NAME_LENGTH = 100
 
 _SEGMENT = r"[A-Za-z0-9_\-$@:]+"
 _PATH = re.compile(rf"(?P<root>[a-z_]+)(?:\[\d+\])?(?:\.{_SEGMENT}(?:\[\d+\])?)*\Z")
-METADATA_CACHE_KEY = "exports:metadata-paths:v1"
-CONNECTIONS_CACHE_KEY = "exports:connections:v1"
+
 METADATA_SAMPLE_SIZE = 25
+
+
+def metadata_cache_key() -> str:
+    """The current tenant's sampled metadata paths (another tenant's are never read for it)."""
+    return f"exports:metadata-paths:v1:{management_api.current_tenant().slug}"
+
+
+def connections_cache_key() -> str:
+    """The current tenant's connections."""
+    return f"exports:connections:v1:{management_api.current_tenant().slug}"
 
 
 def field_problem(name: str) -> str | None:
@@ -121,7 +130,7 @@ def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], lis
 
 def discovered_metadata() -> tuple[list[str], list[str]]:
     """Metadata leaf and object paths sampled from a few real users (cached briefly)."""
-    cached = cache.get(METADATA_CACHE_KEY)
+    cached = cache.get(metadata_cache_key())
     if cached is not None:
         return cached[0], cached[1]
     users: list[dict[str, Any]] = []
@@ -140,13 +149,13 @@ def discovered_metadata() -> tuple[list[str], list[str]]:
         if users:
             break
     found = flatten_metadata(users)
-    cache.set(METADATA_CACHE_KEY, found, settings.CONNECTIONS_CACHE_SECONDS)
+    cache.set(metadata_cache_key(), found, settings.CONNECTIONS_CACHE_SECONDS)
     return found
 
 
 def connections() -> list[dict[str, str]]:
     """The tenant's connections as {id, name, strategy} (cached briefly)."""
-    cached = cache.get(CONNECTIONS_CACHE_KEY)
+    cached = cache.get(connections_cache_key())
     if cached is not None:
         return list(cached)
     items = [
@@ -159,5 +168,5 @@ def connections() -> list[dict[str, str]]:
         if c.get("id")
     ]
     items.sort(key=lambda c: c["name"].lower())
-    cache.set(CONNECTIONS_CACHE_KEY, items, settings.CONNECTIONS_CACHE_SECONDS)
+    cache.set(connections_cache_key(), items, settings.CONNECTIONS_CACHE_SECONDS)
     return items

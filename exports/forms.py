@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django import forms
 from django.db.models import Q, QuerySet
 
+from config.params import whole_number
 from staff.forms import DateInput, check_date_range
 
 from . import derive, exact, matching
@@ -589,9 +590,9 @@ class HistoryFilterForm(forms.Form):
                 | Q(match_query__icontains=text)
                 | Q(connection_name__icontains=text)
             )
-            number = text.lstrip("#")
-            if number.isdigit():
-                match |= Q(pk=int(number))
+            number = whole_number(text.lstrip("#"))
+            if number is not None:
+                match |= Q(pk=number)
             exports = exports.filter(match)
         status = data.get("status") or ""
         if status == "active":

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
+from management_api.tenants import current_tenant_slug
 from staff.permissions import Capability, can
 
 
@@ -230,6 +231,8 @@ class ExportQuerySet(models.QuerySet["Export"]):
             name=spec.name,
             match_query=spec.match_query,
             parent=parent,
+            # A derivative filters its parent's file: the parent's tenant.
+            tenant=parent.tenant if parent else current_tenant_slug(),
             filter_conditions=conditions,
             filters_own_file=bool(conditions) and parent is None,
             heartbeat_at=timezone.now(),
@@ -253,6 +256,8 @@ class Export(models.Model):
         related_name="exports",
     )
     requested_by_label = models.CharField(max_length=254, blank=True)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     name = models.CharField(
         max_length=NAME_MAX_LENGTH, blank=True, help_text="A label the requester gave it"
     )
@@ -443,18 +448,30 @@ class ExportEvent(models.Model):
         return f"{self.at:%H:%M:%S} {self.status} {self.message}"
 
 
+class ExportTemplateQuerySet(models.QuerySet["ExportTemplate"]):
+    def of(self, user: AbstractBaseUser | AnonymousUser) -> ExportTemplateQuerySet:
+        """A staff member's templates for the current tenant (their connections are its)."""
+        return self.filter(owner_id=user.pk, tenant=current_tenant_slug())
+
+
 class ExportTemplate(models.Model):
     name = models.CharField(max_length=120)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     spec = models.JSONField(default=dict)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_templates"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ExportTemplateQuerySet.as_manager()
+
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="export_template_unique_name")
+            models.UniqueConstraint(
+                fields=["owner", "tenant", "name"], name="export_template_unique_name"
+            )
         ]
 
     def __str__(self) -> str:

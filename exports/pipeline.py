@@ -67,10 +67,17 @@ def advance(export_id: int, step: int) -> Next | None:
                 "finishing it, for example because the worker was stopped or lost. Run it again.",
             )
             return None
-        if c.export.is_derivative:
-            _derive(c)
+        try:
+            tenant = management_api.get_tenant(c.export.tenant)
+        except management_api.UnknownTenant as exc:
+            fail(c, f"{exc}: this export's tenant is no longer in AUTH0_TENANTS.")
             return None
-        return _advance_auth0(c)
+        # Every Management API call of this step runs for the export's own tenant.
+        with management_api.tenant_scope(tenant):
+            if c.export.is_derivative:
+                _derive(c)
+                return None
+            return _advance_auth0(c)
     except LeaseLost:
         logger.info("Export %s: another delivery took over step %s", export_id, step)
         return None

@@ -1,7 +1,9 @@
 """Userdesk's client for the Auth0 Management API (used by users_admin and exports).
 
 Callers get dicts, a SearchPage dataclass, None for "not found", or one of the typed
-errors below; never httpx types (except the stream `download` yields).
+errors below; never httpx types (except the stream `download` yields). Every call runs for
+the current tenant: the one of the innermost `tenant_scope()`, else the only configured one
+(see tenants.py).
 """
 
 from __future__ import annotations
@@ -45,16 +47,32 @@ from .support import (
     user_refresh_tokens,
     user_sessions,
 )
+from .tenants import (
+    NoTenantChosen,
+    Tenant,
+    TenantError,
+    UnknownTenant,
+    all_tenants,
+    current_tenant,
+    default_tenant,
+    get_tenant,
+    tenant_scope,
+)
 
 __all__ = [
     "LOGS_WINDOW",
     "SEARCH_WINDOW",
     "LogPage",
     "ManagementApiError",
+    "NoTenantChosen",
     "Outcome",
     "PermanentError",
     "SearchPage",
+    "Tenant",
+    "TenantError",
     "TransientError",
+    "UnknownTenant",
+    "all_tenants",
     "authentication_methods",
     "budget",
     "clear_user_blocks",
@@ -63,6 +81,8 @@ __all__ = [
     "create_password_change_ticket",
     "create_users_export",
     "create_users_import",
+    "current_tenant",
+    "default_tenant",
     "delete_authentication_method",
     "delete_authentication_methods",
     "delete_user",
@@ -71,6 +91,7 @@ __all__ = [
     "download",
     "get_job",
     "get_job_errors",
+    "get_tenant",
     "get_user",
     "invalidate_remember_browser",
     "list_connections",
@@ -78,6 +99,7 @@ __all__ = [
     "send_password_reset_email",
     "send_verification_email",
     "stats",
+    "tenant_scope",
     "update_user",
     "use_transport",
     "user_blocks",

@@ -1,9 +1,11 @@
 """The one HTTP path to the Management API: client, token, retries, errors.
 
 One pooled httpx.Client per process, built lazily and rebuilt after a fork, so every
-Celery worker child and web worker gets its own connections. The bearer token comes
-from the client-credentials grant and lives in Django's cache, shared by every process,
-so many calls cost one token request. Retries live here and nowhere else.
+Celery worker child and web worker gets its own connections. Every call is for the current
+tenant (tenants.current_tenant()): its base URL, credentials and audience. Its bearer token
+comes from the client-credentials grant and lives in Django's cache under the tenant's slug,
+shared by every process, so many calls cost one token request. Retries live here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.filebased import FileBasedCache
 
 from .errors import ManagementApiError, PermanentError, TransientError
+from .tenants import current_tenant, current_tenant_slug_or_blank
 
 logger = logging.getLogger("management_api")
 
@@ -44,13 +47,21 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 @dataclass
 class RequestStats:
-    """Upstream requests sent by this process (cheap; read by tests and the bench)."""
+    """Upstream requests sent by this process (cheap; read by tests and the bench), in all
+    and by (tenant slug, path)."""
 
     total: int = 0
     by_path: Counter[str] = field(default_factory=Counter)
+    by_tenant_path: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def snapshot(self) -> tuple[int, Counter[str]]:
         return self.total, Counter(self.by_path)
+
+    def for_tenant(self, slug: str) -> Counter[str]:
+        """Requests sent for one tenant, by path."""
+        return Counter(
+            {path: n for (tenant, path), n in self.by_tenant_path.items() if tenant == slug}
+        )
 
 
 stats = RequestStats()
@@ -59,6 +70,7 @@ stats = RequestStats()
 def _count_request(request: httpx.Request) -> None:
     stats.total += 1
     stats.by_path[request.url.path] += 1
+    stats.by_tenant_path[current_tenant_slug_or_blank(), request.url.path] += 1
 
 
 _transport: httpx.BaseTransport | None = None
@@ -106,7 +118,7 @@ def use_transport(transport: httpx.BaseTransport) -> Iterator[None]:
 
 
 def url_for(path: str) -> str:
-    return f"{settings.AUTH0_BASE_URL}{path}"
+    return f"{current_tenant().base_url}{path}"
 
 
 def redact(url: str) -> str:
@@ -271,11 +283,14 @@ def send(
 
 
 def _token_cache_key() -> str:
-    identity = f"{settings.AUTH0_BASE_URL}|{settings.AUTH0_CLIENT_ID}|{settings.AUTH0_AUDIENCE}"
-    return "management_api:token:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+    tenant = current_tenant()
+    identity = f"{tenant.base_url}|{tenant.client_id}|{tenant.audience}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return f"management_api:token:{tenant.slug}:{digest}"
 
 
 def _fetch_token(deadline: float) -> tuple[str, int]:
+    tenant = current_tenant()
     response = send(
         "POST",
         url_for("/oauth/token"),
@@ -283,9 +298,9 @@ def _fetch_token(deadline: float) -> tuple[str, int]:
         safe_to_repeat=True,  # asking for a token twice only mints two tokens
         json={
             "grant_type": "client_credentials",
-            "client_id": settings.AUTH0_CLIENT_ID,
-            "client_secret": settings.AUTH0_CLIENT_SECRET,
-            "audience": settings.AUTH0_AUDIENCE,
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+            "audience": tenant.audience,
         },
     )
     if response.status_code != 200:

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from django.conf import settings
-
 from .errors import ManagementApiError, PermanentError
 from .http import _body_fields, api_request, deadline_now, error_from_response, send, url_for
+from .tenants import current_tenant
 
 T = TypeVar("T")
 
@@ -201,7 +200,7 @@ def send_password_reset_email(email: str, connection: str) -> str:
         "POST",
         url_for("/dbconnections/change_password"),
         deadline=deadline_now(),
-        json={"client_id": settings.AUTH0_CLIENT_ID, "email": email, "connection": connection},
+        json={"client_id": current_tenant().client_id, "email": email, "connection": connection},
     )
     if response.status_code >= 400:
         raise error_from_response(response)

@@ -3,6 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# Declares the support actions' capabilities, which Meta.permissions below lists.
+import users_admin.actions  # noqa: F401
+from management_api.tenants import current_tenant_slug_or_blank
+
+from .permissions import permissions as declared_permissions
+
 
 class StaffCapability(models.Model):
     """Holds Userdesk's custom permissions; it has no rows and no table of its own use."""
@@ -10,21 +16,8 @@ class StaffCapability(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = [
-            ("search_users", "Search users, look up emails and view user details"),
-            ("run_exports", "Build and run bulk user exports"),
-            ("view_all_exports", "See every staff member's exports"),
-            ("download_exports", "Download export files"),
-            ("view_audit_log", "Read the audit log"),
-            ("resend_verification", "Resend a user's verification email"),
-            ("send_password_link", "Send or show a password change link"),
-            ("clear_brute_force", "Clear a user's brute-force blocks"),
-            ("block_users", "Block and unblock users"),
-            ("reset_mfa", "Remove a user's MFA methods"),
-            ("sign_out_everywhere", "Sign a user out everywhere"),
-            ("edit_metadata", "Edit a user's user_metadata and app_metadata"),
-            ("delete_users", "Delete users (only with USERDESK_ALLOW_USER_DELETE)"),
-        ]
+        # Every declared capability, the product's and each support action's (staff.permissions).
+        permissions = declared_permissions()
 
     def __str__(self) -> str:
         return "Userdesk capability"
@@ -54,6 +47,11 @@ class AuditEvent(models.Model):
     target = models.CharField(max_length=500, blank=True)
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # The Auth0 tenant acted on; blank for what concerns no tenant (sign-ins, when several
+    # tenants are configured and none is chosen).
+    tenant = models.CharField(
+        max_length=40, blank=True, db_index=True, default=current_tenant_slug_or_blank
+    )
 
     objects = AuditEventQuerySet.as_manager()
 

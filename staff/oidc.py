@@ -40,7 +40,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 from .audit import IDENTITY_BOUND, SIGN_IN, record_for, record_sign_in_failure
 from .models import StaffIdentity
 from .permissions import ROLE_CAPABILITIES
-from .roles import set_roles
+from .roles import current_roles, set_roles
 
 log = logging.getLogger(__name__)
 
@@ -304,20 +304,27 @@ def sign_in_from_claims(claims: dict[str, Any], request: HttpRequest | None) -> 
     """The staff member these verified claims describe, created or updated, roles from the claim.
 
     The provider's account (issuer and subject) is bound to the staff member at the first
-    sign-in and finds them from then on; the email only finds an account not bound yet.
-    Raises SignInRefused when the claims grant no Userdesk role (an existing member loses their
-    roles at once), lack a verified email, or name an account bound to another subject.
+    sign-in and finds them from then on; the email only finds an account not bound yet, and
+    only an email the provider marks verified (`email_verified` the JSON boolean true; absent,
+    "true", 1 and the like do not count) finds, creates or renames one. Raises SignInRefused
+    when the claims grant no Userdesk role (an existing member loses their roles at once; a
+    superuser is let in without one only through a binding made before), lack a verified email
+    for an account not bound yet, or name an account bound to another subject.
     """
     email = str(claims.get("email") or "").strip().lower()
     if not email:
         raise SignInRefused(f"{provider_name()} sent no email address for this account.")
-    if claims.get("email_verified") is False:
-        raise SignInRefused(f"{provider_name()} has not verified the email address {email}.")
+    verified = claims.get("email_verified") is True
     issuer, subject = str(claims.get("iss") or settings.OIDC_ISSUER), str(claims["sub"])
     roles = mapped_roles(claims)
     identity = (
         StaffIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
     )
+    if identity is None and not verified:
+        raise SignInRefused(
+            f"{provider_name()} has not verified the email address {email}, so it cannot "
+            "open a Userdesk account. Verify it there, or ask your administrator."
+        )
     user = identity.user if identity else User.objects.filter(username=email).first()
     if identity is None and user is not None:
         bound = StaffIdentity.objects.filter(user=user, issuer=issuer).first()
@@ -337,19 +344,23 @@ def sign_in_from_claims(claims: dict[str, Any], request: HttpRequest | None) -> 
         user.save()
     elif not user.is_active:
         raise SignInRefused(f"The Userdesk account {user.get_username()} is deactivated.")
+    had_roles = bool(current_roles(user))
+    set_roles(user, roles, source="claim", request=request, subject=subject)
+    if not roles and not (user.is_superuser and identity is not None):
+        raise SignInRefused(
+            f"Your account at {provider_name()} ({email}) no longer grants a Userdesk role, "
+            "so your access has ended. Ask your administrator if this is a mistake."
+            if had_roles
+            else f"Your account at {provider_name()} ({email}) grants no Userdesk role. "
+            "Ask your administrator for access."
+        )
     if identity is None:
         identity = StaffIdentity.objects.create(user=user, issuer=issuer, subject=subject)
         record_for(request, user, IDENTITY_BOUND, provider=provider_name(), subject=subject)
     StaffIdentity.objects.filter(pk=identity.pk).update(last_sign_in_at=timezone.now())
-    if user.email != email:
+    if verified and user.email != email:
         user.email = email  # the provider's address now; the username stays as it was
         user.save(update_fields=["email"])
-    set_roles(user, roles, source="claim", request=request, subject=subject)
-    if not roles and not user.is_superuser:
-        raise SignInRefused(
-            f"Your account at {provider_name()} ({email}) no longer grants a Userdesk role, "
-            "so your access has ended. Ask your administrator if this is a mistake."
-        )
     return user
 
 

@@ -2,91 +2,167 @@
 
 Views declare the capability they need with @requires(Capability.X); templates ask
 through the `can` context variable. Nothing else checks permissions.
+
+A capability is declared once, with its label, its Django permission's description and the
+roles that get it: the product's own below, each support action's in its declaration
+(users_admin/actions.py). Everything else follows from the declarations: `Capability.X` and
+`for cap in Capability`, the roles' grants (ROLE_CAPABILITIES), and the permission codenames of
+staff.models.StaffCapability (so `makemigrations` follows a new declaration).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from enum import StrEnum
+from collections.abc import Callable, Iterator, Mapping
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 SUPPORT_GROUP = "Support"
 SUPPORT_LEAD_GROUP = "Support lead"
 EXPORT_ADMIN_GROUP = "Export admin"
+ROLE_NAMES = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP, EXPORT_ADMIN_GROUP)
 
 
-class Capability(StrEnum):
-    SEARCH_USERS = "search_users"
-    RUN_EXPORTS = "run_exports"
-    VIEW_ALL_EXPORTS = "view_all_exports"
-    DOWNLOAD_EXPORTS = "download_exports"
-    VIEW_AUDIT_LOG = "view_audit_log"
-    # One per kind of action on a user at Auth0 (the user page's workbench).
-    RESEND_VERIFICATION = "resend_verification"
-    SEND_PASSWORD_LINK = "send_password_link"
-    CLEAR_BRUTE_FORCE = "clear_brute_force"
-    BLOCK_USERS = "block_users"
-    RESET_MFA = "reset_mfa"
-    SIGN_OUT_EVERYWHERE = "sign_out_everywhere"
-    EDIT_METADATA = "edit_metadata"
-    DELETE_USERS = "delete_users"
+class _Declared(type):
+    """`Capability.SEARCH_USERS` and `for cap in Capability`, over every declared capability."""
+
+    _declared: dict[str, Capability]
+
+    def __iter__(cls) -> Iterator[Capability]:
+        return iter(list(cls._declared.values()))
+
+    def __len__(cls) -> int:
+        return len(cls._declared)
+
+    def __getattr__(cls, name: str) -> Capability:
+        found = cls._declared.get(name.lower()) if name.isupper() else None
+        if found is None:
+            raise AttributeError(f"No capability {name} is declared")
+        return found
+
+
+class Capability(str, metaclass=_Declared):
+    """A permission codename (`block_users`) with what the declarations say about it."""
+
+    _declared: ClassVar[dict[str, Capability]] = {}
+    # The product's own (declared below); a support action's is declared with the action.
+    SEARCH_USERS: ClassVar[Capability]
+    RUN_EXPORTS: ClassVar[Capability]
+    VIEW_ALL_EXPORTS: ClassVar[Capability]
+    DOWNLOAD_EXPORTS: ClassVar[Capability]
+    VIEW_AUDIT_LOG: ClassVar[Capability]
+
+    label: str  # "blocking and unblocking users": completes "Your role does not include ..."
+    description: str  # the Django permission's name, shown in the admin
+    roles: tuple[str, ...]  # the role groups that get it (ROLE_NAMES)
+    setting: str  # a boolean setting that must be on for anyone to have it ("" = none)
+
+    def __new__(
+        cls,
+        codename: str,
+        *,
+        label: str,
+        description: str,
+        roles: tuple[str, ...] = (),
+        setting: str = "",
+    ) -> Capability:
+        if codename in cls._declared:
+            raise ValueError(f"The capability {codename} is declared twice")
+        unknown = set(roles) - set(ROLE_NAMES)
+        if unknown:
+            raise ValueError(f"{codename}: unknown roles {sorted(unknown)}")
+        self = super().__new__(cls, codename)
+        self.label, self.description, self.roles, self.setting = label, description, roles, setting
+        cls._declared[codename] = self
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Capability {self!s}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied as its codename: the declared object comes back."""
+        return (declared, (str(self),))
+
+    @property
+    def value(self) -> str:
+        return str(self)
 
     @property
     def perm(self) -> str:
-        return f"staff.{self.value}"
+        return f"staff.{self}"
 
     @property
-    def label(self) -> str:
-        return CAPABILITY_LABELS[self]
+    def permission(self) -> tuple[str, StrOrPromise]:
+        """The (codename, name) pair of StaffCapability's Meta.permissions."""
+        return (str(self), self.description)
 
 
-CAPABILITY_LABELS = {
-    Capability.SEARCH_USERS: "searching users",
-    Capability.RUN_EXPORTS: "building exports",
-    Capability.VIEW_ALL_EXPORTS: "seeing everyone's exports",
-    Capability.DOWNLOAD_EXPORTS: "downloading export files",
-    Capability.VIEW_AUDIT_LOG: "reading the audit log",
-    Capability.RESEND_VERIFICATION: "resending verification emails",
-    Capability.SEND_PASSWORD_LINK: "sending password change links",
-    Capability.CLEAR_BRUTE_FORCE: "clearing brute-force blocks",
-    Capability.BLOCK_USERS: "blocking and unblocking users",
-    Capability.RESET_MFA: "removing MFA methods",
-    Capability.SIGN_OUT_EVERYWHERE: "signing users out everywhere",
-    Capability.EDIT_METADATA: "editing user and app metadata",
-    Capability.DELETE_USERS: "deleting users",
-}
-
-SUPPORT_CAPABILITIES = (
-    Capability.SEARCH_USERS,
-    Capability.RESEND_VERIFICATION,
-    Capability.SEND_PASSWORD_LINK,
-    Capability.CLEAR_BRUTE_FORCE,
+Capability(
+    "search_users",
+    label="searching users",
+    description="Search users, look up emails and view user details",
+    roles=ROLE_NAMES,
 )
-ROLE_CAPABILITIES: dict[str, tuple[Capability, ...]] = {
-    SUPPORT_GROUP: SUPPORT_CAPABILITIES,
-    SUPPORT_LEAD_GROUP: (
-        *SUPPORT_CAPABILITIES,
-        Capability.BLOCK_USERS,
-        Capability.RESET_MFA,
-        Capability.SIGN_OUT_EVERYWHERE,
-        Capability.EDIT_METADATA,
-        # Only effective while USERDESK_ALLOW_USER_DELETE is on (see `can`).
-        Capability.DELETE_USERS,
-    ),
-    EXPORT_ADMIN_GROUP: (
-        Capability.SEARCH_USERS,
-        Capability.RUN_EXPORTS,
-        Capability.VIEW_ALL_EXPORTS,
-        Capability.DOWNLOAD_EXPORTS,
-        Capability.VIEW_AUDIT_LOG,
-    ),
-}
+Capability(
+    "run_exports",
+    label="building exports",
+    description="Build and run bulk user exports",
+    roles=(EXPORT_ADMIN_GROUP,),
+)
+Capability(
+    "view_all_exports",
+    label="seeing everyone's exports",
+    description="See every staff member's exports",
+    roles=(EXPORT_ADMIN_GROUP,),
+)
+Capability(
+    "download_exports",
+    label="downloading export files",
+    description="Download export files",
+    roles=(EXPORT_ADMIN_GROUP,),
+)
+Capability(
+    "view_audit_log",
+    label="reading the audit log",
+    description="Read the audit log",
+    roles=(EXPORT_ADMIN_GROUP,),
+)
+
+
+def declared(codename: str) -> Capability:
+    """The capability declared with this codename (KeyError when there is none)."""
+    return Capability._declared[codename]
+
+
+class _RoleCapabilities(Mapping[str, tuple[Capability, ...]]):
+    """Role name -> the capabilities declared for it, read when asked (declarations come first)."""
+
+    def __getitem__(self, role: str) -> tuple[Capability, ...]:
+        if role not in ROLE_NAMES:
+            raise KeyError(role)
+        return tuple(cap for cap in Capability if role in cap.roles)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ROLE_NAMES)
+
+    def __len__(self) -> int:
+        return len(ROLE_NAMES)
+
+
+ROLE_CAPABILITIES: Mapping[str, tuple[Capability, ...]] = _RoleCapabilities()
+
+
+def permissions() -> list[tuple[str, StrOrPromise]]:
+    """StaffCapability's Meta.permissions: every declared capability (sorted, so that only a
+    new or changed declaration makes a migration)."""
+    return sorted(cap.permission for cap in Capability)
 
 
 def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
@@ -106,7 +182,7 @@ def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
 
 
 def can(user: AbstractUser | AnonymousUser, capability: Capability) -> bool:
-    if capability is Capability.DELETE_USERS and not settings.USERDESK_ALLOW_USER_DELETE:
+    if capability.setting and not getattr(settings, capability.setting):
         return False
     return capability in granted(user)
 

@@ -40,6 +40,24 @@ def ensure_roles() -> None:
         )
 
 
+def grant_new_capabilities(known: set[str], using: str = "default") -> None:
+    """Give each role the declared capabilities whose permission is new since `known` (the
+    codenames before a migrate): a new support action reaches its roles with no data migration.
+    Add, never set: a permission an administrator took from a group in Django's admin stays off.
+    """
+    new = Permission.objects.using(using).filter(content_type__app_label="staff")
+    for permission in new.exclude(codename__in=known):
+        for role, capabilities in ROLE_CAPABILITIES.items():
+            if permission.codename in capabilities:
+                group, _ = Group.objects.using(using).get_or_create(name=role)
+                group.permissions.add(permission)
+
+
+def staff_codenames(using: str = "default") -> set[str]:
+    permissions = Permission.objects.using(using).filter(content_type__app_label="staff")
+    return set(permissions.values_list("codename", flat=True))
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(15)
 

@@ -10,11 +10,35 @@ from __future__ import annotations
 from typing import Any
 
 from axes.signals import user_locked_out
+from django.apps import AppConfig
+from django.contrib.auth.models import Permission
 from django.contrib.auth.signals import user_logged_out, user_login_failed
+from django.db import connections, router
+from django.db.models.signals import post_migrate, pre_migrate
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from . import audit
+from . import audit, roles
+
+# The staff permission codenames before this process's migrate (None: no migrate under way).
+_known_before_migrate: set[str] | None = None
+
+
+@receiver(pre_migrate, dispatch_uid="staff-permissions-before-migrate")
+def _before_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    global _known_before_migrate
+    if sender.label == "staff" and router.allow_migrate_model(using, Permission):
+        fresh = Permission._meta.db_table not in connections[using].introspection.table_names()
+        _known_before_migrate = set() if fresh else roles.staff_codenames(using)
+
+
+@receiver(post_migrate, dispatch_uid="staff-grant-new-capabilities")
+def _after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    """Runs after auth's create_permissions (connected first): grant the new capabilities."""
+    global _known_before_migrate
+    if sender.label == "staff" and _known_before_migrate is not None:
+        known, _known_before_migrate = _known_before_migrate, None
+        roles.grant_new_capabilities(known, using)
 
 
 @receiver(user_logged_out, dispatch_uid="staff-audit-sign-out")

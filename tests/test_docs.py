@@ -10,57 +10,134 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = (ROOT / "config" / "settings.py", ROOT / "sandbox" / "settings.py")
 CONFIGURATION = ROOT / "docs" / "operator" / "configuration.md"
-ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
+ROW = re.compile(r"^\| `([A-Z][A-Z0-9_<>]*)` \|", re.MULTILINE)
+PLACEHOLDER = "<*>"
 
 
-def _reads_environment(call: ast.Call) -> bool:
-    """`env_str(...)` and the other `env_*` helpers, `os.environ.get(...)`, `os.getenv(...)`."""
+def _is_os_read(call: ast.Call) -> bool:
+    """`os.environ.get(name)` and `os.getenv(name)`."""
     func = call.func
-    if isinstance(func, ast.Name):
-        return func.id.startswith("env_")
-    if isinstance(func, ast.Attribute):
-        owner = ast.unparse(func.value)
-        return (owner, func.attr) in {("os.environ", "get"), ("os", "getenv")}
-    return False
-
-
-def _helper_names(tree: ast.Module) -> set[str]:
-    return {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("env_")
+    return isinstance(func, ast.Attribute) and (ast.unparse(func.value), func.attr) in {
+        ("os.environ", "get"),
+        ("os", "getenv"),
     }
 
 
-def environment_reads(path: Path) -> set[str]:
-    """Every variable a settings module reads. Inside the `env_*` helpers the name is a
-    parameter; anywhere else a read whose name is not a literal fails, as would an
-    `os.environ[...]` subscript: the table could not follow it."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    helpers = _helper_names(tree)
-    inside_helpers = {
-        id(node)
-        for helper in tree.body
-        if isinstance(helper, ast.FunctionDef) and helper.name in helpers
-        for node in ast.walk(helper)
-    }
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in inside_helpers:
-            continue
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
-            raise AssertionError(f"{path.name}:{node.lineno}: read the environment via env_*")
-        if not (isinstance(node, ast.Call) and _reads_environment(node)):
-            continue
-        first = node.args[0] if node.args else None
-        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-            raise AssertionError(
-                f"{path.name}:{node.lineno}: an environment read whose name is not a literal"
+def _name_argument(node: ast.AST) -> ast.expr | None:
+    if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+        return node.slice
+    if isinstance(node, ast.Call) and node.args:
+        return node.args[0]
+    return None
+
+
+def _readers(trees: list[ast.Module]) -> set[str]:
+    """Functions that read the variable their first parameter names (`env_str`, `env_list`,
+    `env_role_map`, ...): they pass it on, directly or through another such function."""
+    functions = [node for tree in trees for node in tree.body if isinstance(node, ast.FunctionDef)]
+    readers: set[str] = set()
+    while True:
+        found = {
+            function.name
+            for function in functions
+            if function.args.args
+            and any(
+                _reads(node, readers)
+                and isinstance(_name_argument(node), ast.Name)
+                and getattr(_name_argument(node), "id", None) == function.args.args[0].arg
+                for node in ast.walk(function)
             )
-        names.add(first.value)
+        }
+        if found <= readers:
+            return readers
+        readers |= found
+
+
+def _reads(node: ast.AST, readers: set[str]) -> bool:
+    if isinstance(node, ast.Subscript):
+        return ast.unparse(node.value) == "os.environ"
+    if not isinstance(node, ast.Call):
+        return False
+    return _is_os_read(node) or (isinstance(node.func, ast.Name) and node.func.id in readers)
+
+
+def _constants(tree: ast.Module) -> dict[str, list[str]]:
+    """Module-level tuples and lists of string literals, by name."""
+    found: dict[str, list[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple | ast.List):
+            items = node.value.elts
+            if items and all(
+                isinstance(i, ast.Constant) and isinstance(i.value, str) for i in items
+            ):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found[target.id] = [str(i.value) for i in items]  # type: ignore[attr-defined]
+    return found
+
+
+def _names(
+    argument: ast.expr, node: ast.AST, parents: dict[ast.AST, ast.AST], constants: dict
+) -> list[str]:
+    """What a read's name argument can be: a literal, an f-string (each hole a placeholder),
+    a parameter passed through (its callers are read instead), or a loop over a module-level
+    tuple of literals. Anything else fails: the table could not follow it."""
+    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+        return [argument.value]
+    if isinstance(argument, ast.JoinedStr):
+        return [
+            "".join(
+                str(part.value) if isinstance(part, ast.Constant) else PLACEHOLDER
+                for part in argument.values
+            )
+        ]
+    if isinstance(argument, ast.Name):
+        scope = parents.get(node)
+        while scope is not None:
+            if isinstance(scope, ast.FunctionDef) and argument.id in {
+                a.arg for a in scope.args.args
+            }:
+                return []
+            loops: list[ast.comprehension | ast.For] = []
+            if isinstance(scope, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+                loops += scope.generators
+            if isinstance(scope, ast.For):
+                loops.append(scope)
+            for loop in loops:
+                target, source = loop.target, loop.iter
+                if (
+                    isinstance(target, ast.Name)
+                    and target.id == argument.id
+                    and isinstance(source, ast.Name)
+                    and source.id in constants
+                ):
+                    return list(constants[source.id])
+            scope = parents.get(scope)
+    raise AssertionError(
+        f"line {getattr(node, 'lineno', '?')}: an environment read of {ast.unparse(argument)!r}"
+        " whose name the configuration table cannot follow"
+    )
+
+
+def environment_reads(*paths: Path) -> set[str]:
+    """Every variable the settings modules read (templated names with `<*>` holes)."""
+    trees = [ast.parse(path.read_text(), filename=str(path)) for path in paths]
+    readers = _readers(trees)
+    names: set[str] = set()
+    for tree in trees:
+        parents = {
+            child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)
+        }
+        constants = _constants(tree)
+        for node in ast.walk(tree):
+            argument = _name_argument(node) if _reads(node, readers) else None
+            if argument is not None:
+                names.update(_names(argument, node, parents, constants))
     return names
 
 
@@ -68,19 +145,38 @@ def test_the_parser_sees_every_kind_of_read(tmp_path: Path) -> None:
     module = tmp_path / "settings.py"
     module.write_text(
         "import os\n"
+        "NAMES = ('F_VAR', 'G_VAR')\n"
         "def env_str(name, default=''):\n    return os.environ.get(name, default)\n"
+        "def env_twice(name):\n    return env_str(name) + env_str(name)\n"
+        "def _field(slug, field):\n    return os.environ.get(f'T_{slug.upper()}_{field}')\n"
         "A = env_str('A_VAR')\n"
         "B = f\"http://{env_str('B_VAR', 'x')}\"\n"
         "C = os.getenv('C_VAR')\n"
-        "D = env_str('D_VAR') if A else env_int('E_VAR', 1)\n"
+        "D = env_twice('D_VAR') if A else os.environ['E_VAR']\n"
+        "F = [n for n in NAMES if os.environ.get(n)]\n"
+        "T = _field('x', 'DOMAIN')\n"
     )
-    assert environment_reads(module) == {"A_VAR", "B_VAR", "C_VAR", "D_VAR", "E_VAR"}
+    assert environment_reads(module) == {
+        "A_VAR",
+        "B_VAR",
+        "C_VAR",
+        "D_VAR",
+        "E_VAR",
+        "F_VAR",
+        "G_VAR",
+        "T_<*>_<*>",
+    }
+    module.write_text("import os\nNAME = 'X'\nX = os.environ.get(NAME)\n")
+    with pytest.raises(AssertionError, match="cannot follow"):
+        environment_reads(module)
 
 
 def test_configuration_table_equals_what_the_settings_read() -> None:
-    read = set().union(*(environment_reads(path) for path in SETTINGS))
+    read = environment_reads(*SETTINGS)
     assert len(read) > 100, "the settings' environment reads were not found"
-    rows = ROW.findall(CONFIGURATION.read_text())
+    rows = [
+        re.sub(r"<[A-Z_]+>", PLACEHOLDER, row) for row in ROW.findall(CONFIGURATION.read_text())
+    ]
     assert len(rows) == len(set(rows)), "a variable has two rows in the configuration table"
     undocumented = sorted(read - set(rows))
     unread = sorted(set(rows) - read)

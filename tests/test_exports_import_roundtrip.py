@@ -25,7 +25,7 @@ from django.test import Client
 
 import management_api
 from exports import tasks
-from exports.fields import CONNECTIONS_CACHE_KEY
+from exports.fields import connections_cache_key
 from exports.models import Status
 from tests.fixtures.celery import drive, wait_for
 from tests.fixtures.sandbox import SandboxServer, point_dashboard_at
@@ -95,11 +95,11 @@ def fresh_sandbox(tmp_path: Path, settings: Any) -> Iterator[SandboxServer]:
     server = start(tmp_path / "sandbox")
     server.set_faults(rate_limit_plan="off")
     point_dashboard_at(settings, server)
-    cache.delete(CONNECTIONS_CACHE_KEY)
+    cache.delete(connections_cache_key())
     try:
         yield server
     finally:
-        cache.delete(CONNECTIONS_CACHE_KEY)
+        cache.delete(connections_cache_key())
         server.stop()
 
 

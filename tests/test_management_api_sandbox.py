@@ -52,6 +52,8 @@ def child(server: SandboxServer, var: Path) -> subprocess.Popen[str]:
         AUTH0_CLIENT_SECRET=server.client_secret,
         AUTH0_BASE_URL=server.base_url,
         AUTH0_AUDIENCE=server.audience,
+        # The same tenant as this process's (its token's cache key holds the slug).
+        AUTH0_TENANT_SLUG=management_api.current_tenant().slug,
         DJANGO_SETTINGS_MODULE="config.settings",
     )
     return subprocess.Popen(

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from staff import audit
-from staff.models import AuditEvent
+from staff.models import AuditEvent, StaffIdentity
 from staff.oidc import forget_discovery
 from staff.roles import ensure_roles
 
@@ -34,6 +34,12 @@ JWK = {**jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "ki
 class Provider:
     def __init__(self) -> None:
         self.id_token = ""
+        self.userinfo: dict[str, Any] = {
+            "sub": "u1",
+            "email": "eve@example.org",
+            "email_verified": True,
+            "groups": ["userdesk-support"],
+        }
         self.keys = [JWK]
         self.key_set_fetches = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -72,9 +78,7 @@ class Provider:
                     provider.key_set_fetches += 1
                     self._json({"keys": provider.keys})
                 else:  # userinfo
-                    self._json(
-                        {"sub": "u1", "email": "eve@example.org", "groups": ["userdesk-support"]}
-                    )
+                    self._json(provider.userinfo)
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
@@ -198,3 +202,88 @@ def test_a_bad_token_signs_nobody_in(local_provider: Provider, case: str, expect
     assert not User.objects.filter(username="eve@example.org").exists()
     (failure,) = AuditEvent.objects.filter(action=audit.SIGN_IN_FAILED)
     assert expected in failure.details["reason"]
+
+
+NOT_VERIFIED = ["absent", "false", 0, "true", 1, None, False]
+
+
+def signs_in_as(provider: Provider, email_verified: Any = True, **changes: Any) -> Client:
+    """A sign-in whose userinfo says `email_verified` (the string "absent": no such claim)."""
+    provider.userinfo = {**provider.userinfo, "email_verified": email_verified, **changes}
+    if email_verified == "absent":
+        del provider.userinfo["email_verified"]
+    return attempt(provider, lambda nonce: rs256(claims(provider, nonce)))
+
+
+def refusals() -> list[str]:
+    events = AuditEvent.objects.filter(action=audit.SIGN_IN_FAILED).order_by("id")
+    return [str(event.details["reason"]) for event in events]
+
+
+@pytest.mark.parametrize("email_verified", NOT_VERIFIED)
+def test_an_email_not_verified_as_true_binds_to_no_existing_account(
+    local_provider: Provider, email_verified: Any
+) -> None:
+    from tests.fixtures.personas import make_staff
+
+    member = make_staff("eve@example.org", "Support")
+    client = signs_in_as(local_provider, email_verified)
+    assert "_auth_user_id" not in client.session
+    assert not StaffIdentity.objects.exists()
+    (reason,) = refusals()
+    assert "Local IdP has not verified the email address eve@example.org" in reason
+    page = client.get("/sign-in/").content.decode()
+    assert "has not verified the email address eve@example.org" in page
+    assert User.objects.get().pk == member.pk
+
+
+@pytest.mark.parametrize("email_verified", NOT_VERIFIED)
+def test_an_email_not_verified_as_true_creates_no_account(
+    local_provider: Provider, email_verified: Any
+) -> None:
+    client = signs_in_as(local_provider, email_verified)
+    assert "_auth_user_id" not in client.session
+    assert not User.objects.exists()
+    (reason,) = refusals()
+    assert "has not verified the email address" in reason
+
+
+@pytest.mark.parametrize("email_verified", NOT_VERIFIED)
+def test_a_superuser_is_not_reached_by_an_email_not_verified_as_true(
+    local_provider: Provider, email_verified: Any
+) -> None:
+    User.objects.create_superuser("eve@example.org", "eve@example.org", "pw")
+    client = signs_in_as(local_provider, email_verified, groups=[])
+    assert "_auth_user_id" not in client.session
+    assert not StaffIdentity.objects.exists()
+
+
+def test_a_superuser_with_no_role_claim_is_refused_until_bound_by_subject(
+    local_provider: Provider,
+) -> None:
+    """Superusers skip the no-role refusal only once the provider's account is theirs."""
+    admin = User.objects.create_superuser("eve@example.org", "eve@example.org", "pw")
+    for _ in range(2):  # a refused sign-in binds nothing, so a second one is refused too
+        client = signs_in_as(local_provider, True, groups=[])
+        assert "_auth_user_id" not in client.session
+        assert not StaffIdentity.objects.exists()
+    assert all("grants no Userdesk role" in reason for reason in refusals())
+    # A sign-in whose claim granted a role bound the subject: from then on, let in without one.
+    assert "_auth_user_id" in signs_in_as(local_provider, True, groups=["userdesk-support"]).session
+    assert StaffIdentity.objects.get().user == admin
+    client = signs_in_as(local_provider, True, groups=[])
+    assert client.session["_auth_user_id"] == str(admin.pk)
+
+
+def test_a_member_bound_by_subject_signs_in_but_keeps_their_verified_email(
+    local_provider: Provider,
+) -> None:
+    assert "_auth_user_id" in signs_in_as(local_provider, True).session
+    member = User.objects.get()
+    client = signs_in_as(local_provider, "false", email="mallory@example.org")
+    assert client.session["_auth_user_id"] == str(member.pk)
+    member.refresh_from_db()
+    assert member.email == "eve@example.org"
+    assert "_auth_user_id" in signs_in_as(local_provider, True, email="eve2@example.org").session
+    member.refresh_from_db()
+    assert member.email == "eve2@example.org"

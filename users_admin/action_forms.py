@@ -1,13 +1,22 @@
-"""The forms of the user actions: each carries a typed reason and an idempotency token."""
+"""The forms of the user actions: each carries a typed reason and an idempotency token.
+
+A form builds itself for a user (`for_user`), says what the action performs with
+(`action_data`), and may ask for a preview stage first (`previewing`, with its diff), so the
+views treat every action's form alike.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django import forms
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
 
 # Auth0 refuses these top-level keys in app_metadata (they are user attributes).
 RESERVED_APP_METADATA_KEYS = frozenset(
@@ -33,6 +42,7 @@ RESERVED_APP_METADATA_KEYS = frozenset(
     }
 )
 PROFILE_LIMIT_BYTES = 10 * 1024
+METADATA = ("user_metadata", "app_metadata")
 
 
 class ActionForm(forms.Form):
@@ -50,8 +60,22 @@ class ActionForm(forms.Form):
         kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
         super().__init__(*args, **kwargs)
 
+    @classmethod
+    def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
+        """This form for the user: bound to POSTed `data`, or new (from the query's `params`)."""
+        return cls(data)
+
     def clean_reason(self) -> str:
         return " ".join(str(self.cleaned_data["reason"]).split())
+
+    def action_data(self) -> dict[str, Any]:
+        """What the action's preview and perform take (a valid form's)."""
+        return dict(self.cleaned_data)
+
+    @property
+    def previewing(self) -> bool:
+        """A valid form that shows its changes before it is confirmed (see MetadataForm)."""
+        return False
 
 
 class PasswordLinkForm(ActionForm):
@@ -79,6 +103,10 @@ class RemoveMfaForm(ActionForm):
         ]
         field.initial = "all"
 
+    @classmethod
+    def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
+        return cls(data, methods=bench.mfa_methods)
+
 
 def method_label(method: dict[str, Any]) -> str:
     parts = [str(method.get("type") or "method")]
@@ -98,6 +126,10 @@ class DeleteForm(ActionForm):
     def __init__(self, *args: Any, user_id: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user_id = user_id
+
+    @classmethod
+    def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
+        return cls(data, user_id=bench.user_id)
 
     def clean_confirm(self) -> str:
         typed = str(self.cleaned_data["confirm"]).strip()
@@ -127,6 +159,15 @@ class MetadataForm(ActionForm):
         super().__init__(*args, **kwargs)
         self.current = current
 
+    @classmethod
+    def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
+        current = {which: dict(bench.profile.get(which) or {}) for which in METADATA}
+        form = cls(data, current=current)
+        if data is None:
+            which = "app_metadata" if params.get("which") == "app_metadata" else "user_metadata"
+            form.initial.update(which=which, document=pretty(current[which]))
+        return form
+
     def clean_document(self) -> dict[str, Any]:
         text = str(self.cleaned_data["document"])
         try:
@@ -134,6 +175,17 @@ class MetadataForm(ActionForm):
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            ) from None
+        except RecursionError:
+            raise forms.ValidationError(
+                "This JSON is nested too deeply to read; Auth0 would refuse it too."
+            ) from None
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise forms.ValidationError(
+                "This is not valid JSON for Auth0: it holds a \\u escape of half a character "
+                "(a lone surrogate such as \\ud800)."
             ) from None
         if not isinstance(value, dict):
             raise forms.ValidationError("Metadata must be a JSON object: { ... }.")
@@ -164,6 +216,29 @@ class MetadataForm(ActionForm):
     @property
     def before(self) -> dict[str, Any]:
         return dict(self.current.get(str(self.cleaned_data.get("which"))) or {})
+
+    def action_data(self) -> dict[str, Any]:
+        return {**self.cleaned_data, "patch": self.patch()}
+
+    @property
+    def previewing(self) -> bool:
+        return self.cleaned_data["stage"] == "preview"
+
+    @property
+    def preview_heading(self) -> str:
+        return f"Changes to {self.cleaned_data['which']}"
+
+    def confirm_fields(self) -> list[tuple[str, str]]:
+        """The hidden fields the preview's confirmation posts again (with the token and reason)."""
+        return [
+            ("which", str(self.cleaned_data["which"])),
+            ("document", pretty(self.cleaned_data["document"])),
+            ("stage", "save"),
+        ]
+
+    @property
+    def edit_again_query(self) -> str:
+        return f"which={self.cleaned_data['which']}"
 
     def patch(self) -> dict[str, Any]:
         """What to send so Auth0's one-level merge yields the document: null deletes a key."""

@@ -1,33 +1,36 @@
-"""The actions a support agent takes on a user at Auth0, and how each one is carried out.
+"""The support actions on a user at Auth0: each declared once, in ACTIONS below.
 
-Every action: a capability, when it applies to a user, the form it needs, and `perform`,
-which calls the Management API and says what changed (before/after) and what Auth0 answered.
-`execute` wraps it: claim the form's idempotency token (a replay does nothing twice), call,
-write the audit event with actor, user, reason, before/after and Auth0's answer.
+A declaration says everything about its action: its key (the URL's), title, capability (with
+its label and the roles that get it), form, where the user page offers it, when it applies to a
+user (and why not), its preview (before/after) and `perform`, which calls the Management API and
+says what changed and what Auth0 answered. Permissions, role grants, permission codenames and
+the user page follow from the declarations (see README, "Adding a support action").
+
+Nothing here needs a request: `perform(action, user_id, data)` carries an action out anywhere
+(a bulk run's worker). The request-bound parts, the form's idempotency token and the audit event,
+are users_admin.execution's.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db import IntegrityError, transaction
-from django.http import HttpRequest
-
 from management_api import (
-    ManagementApiError,
-    TransientError,
+    Outcome,
     authentication_methods,
     clear_user_blocks,
+    concurrently,
     create_password_change_ticket,
     delete_authentication_method,
     delete_authentication_methods,
     delete_user,
     delete_user_refresh_tokens,
     delete_user_sessions,
+    get_user,
     invalidate_remember_browser,
     send_password_reset_email,
     send_verification_email,
@@ -36,59 +39,115 @@ from management_api import (
     user_refresh_tokens,
     user_sessions,
 )
-from staff.audit import record
-from staff.permissions import Capability
+from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
-from .action_forms import (
-    ActionForm,
-    DeleteForm,
-    MetadataForm,
-    PasswordLinkForm,
-    RemoveMfaForm,
-)
-from .models import ActionRequest
+from .action_forms import ActionForm, DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
 from .workbench import Workbench
 
 TICKET_TTL_SECONDS = 86400
+SUPPORT_ROLES = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
+LEAD_ROLES = (SUPPORT_LEAD_GROUP,)
+
+Data = dict[str, Any]  # the action's form data (ActionForm.action_data)
+Change = dict[str, Any]  # one side of a before/after
 
 
 @dataclass
 class Result:
     message: str
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
+    before: Change = field(default_factory=dict)
+    after: Change = field(default_factory=dict)
     answer: dict[str, Any] = field(default_factory=dict)  # what Auth0 answered (no secrets)
     secret: str = ""  # shown to the agent once, never stored (a password change link)
     job_id: str = ""  # a verification email job the outcome follows
 
 
+class Section(StrEnum):
+    """Where on the user page an action's button sits."""
+
+    STATUS = "status"  # beside a problem it fixes (declared by `Action.fixes`, not `places`)
+    MENU = "menu"  # the Actions card
+    MFA = "mfa"  # under the MFA methods
+    APP_METADATA = "app_metadata"  # under each metadata object
+    USER_METADATA = "user_metadata"
+
+
+@dataclass(frozen=True)
+class Place:
+    section: Section
+    text: str = ""  # the button's text; the action's title when empty
+    query: str = ""  # appended to the action's URL: which form it opens ("which=app_metadata")
+
+
 @dataclass(frozen=True)
 class Action:
-    name: str
-    capability: Capability
+    name: str  # the key, in the URL /actions/<name>/<user id>/ and the audit's users.<name>
     title: str
+    capability: Capability
     effect: str  # the confirmation's sentence; {user} is the user's label
-    applies: Callable[[Workbench], bool]
-    perform: Callable[[Workbench, dict[str, Any]], Result]
+    applies_to: Callable[[Workbench], str | None]  # None, or why it does not apply (a bulk skip)
+    preview: Callable[[Workbench, Data], tuple[Change, Change]]  # (before, after), no call made
+    perform: Callable[[Workbench, Data], Result]
     form_class: type[ActionForm] = ActionForm
     button: str = "Confirm"
     danger: bool = False
+    places: tuple[Place, ...] = (Place(Section.MENU),)
+    fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
+    reads: tuple[str, ...] = ()  # what it looks at besides the profile: "blocks", "methods"
 
-    def form(self, bench: Workbench, data: Any = None) -> ActionForm:
-        kwargs: dict[str, Any] = {}
-        if self.form_class is RemoveMfaForm:
-            kwargs["methods"] = bench.mfa_methods
-        elif self.form_class is DeleteForm:
-            kwargs["user_id"] = bench.user_id
-        elif self.form_class is MetadataForm:
-            kwargs["current"] = {
-                "user_metadata": dict(bench.profile.get("user_metadata") or {}),
-                "app_metadata": dict(bench.profile.get("app_metadata") or {}),
-            }
-        return self.form_class(data, **kwargs)
+    def applies(self, bench: Workbench) -> bool:
+        return self.applies_to(bench) is None
+
+    def form(self, bench: Workbench, data: Any = None, params: Any = None) -> ActionForm:
+        """Its form for this user: bound to POSTed `data`, or a new one (query `params`)."""
+        return self.form_class.for_user(bench, data, params or {})
 
 
-# --- perform functions -------------------------------------------------------------------
+def _always(bench: Workbench) -> str | None:
+    return None
+
+
+# --- the user's state, outside a request ---------------------------------------------------
+
+
+class NotApplicable(Exception):
+    """The action does not apply to this user (the reason is the message)."""
+
+
+def state(action: Action, user_id: str) -> Workbench | None:
+    """What `action` looks at of a user: the profile and the side calls it `reads`, fetched
+    concurrently. None when the user does not exist; raises the profile's ManagementApiError."""
+    calls: dict[str, Callable[[], Any]] = {"profile": lambda: get_user(user_id)}
+    if "blocks" in action.reads:
+        calls["blocks"] = lambda: user_blocks(user_id)
+    if "methods" in action.reads:
+        calls["methods"] = lambda: authentication_methods(user_id)
+    results = concurrently(calls)
+    profile = results.pop("profile")
+    if profile.error is not None:
+        raise profile.error
+    if profile.value is None:
+        return None
+    side: dict[str, Outcome[Any]] = results
+    return Workbench(user_id=user_id, profile=profile.value, **side)
+
+
+def perform(action: Action, user_id: str, data: Data) -> Result:
+    """Carry `action` out on `user_id` with no request: read its state, check, call Auth0.
+
+    Raises NotApplicable (with the reason) and ManagementApiError. No audit, no idempotency:
+    the caller records what it did (users_admin.execution does for the user page).
+    """
+    bench = state(action, user_id)
+    if bench is None:
+        raise NotApplicable("The user does not exist at Auth0.")
+    reason = action.applies_to(bench)
+    if reason is not None:
+        raise NotApplicable(reason)
+    return action.perform(bench, data)
+
+
+# --- what each does at Auth0 ------------------------------------------------------------
 
 
 def _set_blocked(blocked: bool) -> Callable[[Workbench, dict[str, Any]], Result]:
@@ -165,16 +224,19 @@ def _password_link(bench: Workbench, data: dict[str, Any]) -> Result:
     )
 
 
+def _methods(methods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"id": m.get("id"), "type": m.get("type")} for m in methods]
+
+
 def _remove_mfa(bench: Workbench, data: dict[str, Any]) -> Result:
     chosen = str(data.get("method") or "all")
-    before = [{"id": m.get("id"), "type": m.get("type")} for m in bench.mfa_methods]
+    before = _methods(bench.mfa_methods)
     if chosen == "all":
         delete_authentication_methods(bench.user_id)
         invalidate_remember_browser(bench.user_id)
     else:
         delete_authentication_method(bench.user_id, chosen)
-    remaining = authentication_methods(bench.user_id) or []
-    after = [{"id": m.get("id"), "type": m.get("type")} for m in remaining]
+    after = _methods(authentication_methods(bench.user_id) or [])
     return Result(
         message=(
             "Every MFA method removed and remembered browsers forgotten: the user enrols "
@@ -231,183 +293,244 @@ def _delete(bench: Workbench, data: dict[str, Any]) -> Result:
     )
 
 
+# --- when each applies, and what it would change -------------------------------------------
+
+
+def _not_blocked(bench: Workbench) -> str | None:
+    return "The user is already blocked." if bench.profile.get("blocked") else None
+
+
+def _blocked(bench: Workbench) -> str | None:
+    return None if bench.profile.get("blocked") else "The user is not blocked."
+
+
+def _has_blocks(bench: Workbench) -> str | None:
+    return None if bench.brute_force_blocks else "The user has no brute-force block."
+
+
+def _unverified(bench: Workbench) -> str | None:
+    if not bench.email:
+        return "The user has no email address."
+    if not bench.can_verify_email:
+        return f"Auth0 does not verify emails of {bench.provider} users."
+    if bench.profile.get("email_verified") is True:
+        return "The email address is already verified."
+    return None
+
+
+def _database_user(bench: Workbench) -> str | None:
+    if bench.is_database_user:
+        return None
+    return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
+
+
+def _has_mfa(bench: Workbench) -> str | None:
+    return None if bench.mfa_methods else "The user has no MFA method enrolled."
+
+
+def _blocked_preview(blocked: bool) -> Callable[[Workbench, Data], tuple[Change, Change]]:
+    def preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+        return {"blocked": bool(bench.profile.get("blocked"))}, {"blocked": blocked}
+
+    return preview
+
+
+def _clear_blocks_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    return {"blocked_for": bench.brute_force_blocks}, {"blocked_for": []}
+
+
+def _verification_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    verified = {"email_verified": bench.profile.get("email_verified")}
+    return verified, {**verified, "verification_email": bench.email}
+
+
+def _password_link_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    if data.get("mode") == "email":
+        return {}, {"reset_email": bench.email}
+    return {}, {"ticket_created": True}
+
+
+def _remove_mfa_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    chosen = str(data.get("method") or "all")
+    before = _methods(bench.mfa_methods)
+    after = [] if chosen == "all" else [m for m in before if m["id"] != chosen]
+    return {"methods": before}, {"methods": after}
+
+
+def _sign_out_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    return {}, {"sessions": "revoked", "refresh_tokens": "revoked"}
+
+
+def _metadata_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    """Auth0 merges metadata one level deep, and a null deletes the key."""
+    which = str(data["which"])
+    before = dict(bench.profile.get(which) or {})
+    after = {**before, **dict(data["patch"])}
+    return {which: before}, {which: {k: v for k, v in after.items() if v is not None}}
+
+
+def _delete_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
+    return {"user_id": bench.user_id, "email": bench.email or None}, {"deleted": True}
+
+
+# --- the declarations ----------------------------------------------------------------------
+
+BLOCK_USERS = Capability(
+    "block_users",
+    label="blocking and unblocking users",
+    description="Block and unblock users",
+    roles=LEAD_ROLES,
+)
+
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
         Action(
             "block",
-            Capability.BLOCK_USERS,
             "Block this user",
+            BLOCK_USERS,
             "{user} will not be able to sign in anywhere until unblocked.",
-            lambda b: not b.profile.get("blocked"),
-            _set_blocked(True),
+            applies_to=_not_blocked,
+            preview=_blocked_preview(True),
+            perform=_set_blocked(True),
             button="Block",
             danger=True,
         ),
         Action(
             "unblock",
-            Capability.BLOCK_USERS,
             "Unblock this user",
+            BLOCK_USERS,
             "{user} can sign in again (brute-force blocks are separate).",
-            lambda b: bool(b.profile.get("blocked")),
-            _set_blocked(False),
+            applies_to=_blocked,
+            preview=_blocked_preview(False),
+            perform=_set_blocked(False),
             button="Unblock",
+            fixes=("admin-blocked",),
         ),
         Action(
             "clear-blocks",
-            Capability.CLEAR_BRUTE_FORCE,
             "Clear brute-force blocks",
+            Capability(
+                "clear_brute_force",
+                label="clearing brute-force blocks",
+                description="Clear a user's brute-force blocks",
+                roles=SUPPORT_ROLES,
+            ),
             "Auth0 forgets the failed sign-ins that locked {user} out, for every address.",
-            lambda b: bool(b.brute_force_blocks),
-            _clear_blocks,
+            applies_to=_has_blocks,
+            preview=_clear_blocks_preview,
+            perform=_clear_blocks,
             button="Clear blocks",
+            fixes=("brute-force",),
+            reads=("blocks",),
         ),
         Action(
             "resend-verification",
-            Capability.RESEND_VERIFICATION,
             "Resend the verification email",
+            Capability(
+                "resend_verification",
+                label="resending verification emails",
+                description="Resend a user's verification email",
+                roles=SUPPORT_ROLES,
+            ),
             "Auth0 sends {user} a new email with a link that verifies the address.",
-            lambda b: b.can_verify_email and b.profile.get("email_verified") is not True,
-            _resend_verification,
+            applies_to=_unverified,
+            preview=_verification_preview,
+            perform=_resend_verification,
             button="Send",
+            fixes=("unverified",),
         ),
         Action(
             "password-link",
-            Capability.SEND_PASSWORD_LINK,
             "Send a password change link",
+            Capability(
+                "send_password_link",
+                label="sending password change links",
+                description="Send or show a password change link",
+                roles=SUPPORT_ROLES,
+            ),
             "{user} gets a link to choose a new password; the current one keeps working "
             "until then.",
-            lambda b: b.is_database_user,
-            _password_link,
+            applies_to=_database_user,
+            preview=_password_link_preview,
+            perform=_password_link,
             form_class=PasswordLinkForm,
             button="Create the link",
         ),
         Action(
             "remove-mfa",
-            Capability.RESET_MFA,
             "Remove MFA methods",
+            Capability(
+                "reset_mfa",
+                label="removing MFA methods",
+                description="Remove a user's MFA methods",
+                roles=LEAD_ROLES,
+            ),
             "The chosen MFA methods of {user} are deleted; this cannot be undone.",
-            lambda b: bool(b.mfa_methods),
-            _remove_mfa,
+            applies_to=_has_mfa,
+            preview=_remove_mfa_preview,
+            perform=_remove_mfa,
             form_class=RemoveMfaForm,
             button="Remove",
             danger=True,
+            places=(Place(Section.MFA),),
+            reads=("methods",),
         ),
         Action(
             "sign-out",
-            Capability.SIGN_OUT_EVERYWHERE,
             "Sign out everywhere",
+            Capability(
+                "sign_out_everywhere",
+                label="signing users out everywhere",
+                description="Sign a user out everywhere",
+                roles=LEAD_ROLES,
+            ),
             "Every session and refresh token of {user} is revoked: every app asks them to "
             "sign in again.",
-            lambda b: True,
-            _sign_out,
+            applies_to=_always,
+            preview=_sign_out_preview,
+            perform=_sign_out,
             button="Sign out everywhere",
             danger=True,
         ),
         Action(
             "edit-metadata",
-            Capability.EDIT_METADATA,
             "Edit metadata",
+            Capability(
+                "edit_metadata",
+                label="editing user and app metadata",
+                description="Edit a user's user_metadata and app_metadata",
+                roles=LEAD_ROLES,
+            ),
             "The metadata of {user} is replaced by what you save (see the diff first).",
-            lambda b: True,
-            _edit_metadata,
+            applies_to=_always,
+            preview=_metadata_preview,
+            perform=_edit_metadata,
             form_class=MetadataForm,
             button="Save",
+            places=tuple(
+                Place(section, f"Edit {section}", f"which={section}")
+                for section in (Section.APP_METADATA, Section.USER_METADATA)
+            ),
         ),
         Action(
             "delete",
-            Capability.DELETE_USERS,
             "Delete this user",
+            Capability(
+                "delete_users",
+                label="deleting users",
+                description="Delete users (only with USERDESK_ALLOW_USER_DELETE)",
+                roles=LEAD_ROLES,
+                setting="USERDESK_ALLOW_USER_DELETE",
+            ),
             "{user} is deleted at Auth0 with their sessions and refresh tokens. This cannot "
             "be undone.",
-            lambda b: True,
-            _delete,
+            applies_to=_always,
+            preview=_delete_preview,
+            perform=_delete,
             form_class=DeleteForm,
             button="Delete for ever",
             danger=True,
         ),
     )
 }
-
-
-# --- carrying one out --------------------------------------------------------------------
-
-
-@dataclass
-class Done:
-    """What the agent sees after submitting: Auth0's answer, or that it was already done."""
-
-    ok: bool
-    message: str
-    secret: str = ""
-    replay: bool = False
-    busy: bool = False
-    job_id: str = ""
-
-
-def submitted(token: Any) -> bool:
-    """Whether a form with this idempotency token was already submitted."""
-    return ActionRequest.objects.filter(token=token).exists()
-
-
-def execute(
-    request: HttpRequest, action: Action, bench: Workbench, form: ActionForm, data: dict[str, Any]
-) -> Done:
-    token = form.cleaned_data["token"]
-    reason = str(form.cleaned_data["reason"])
-    try:
-        with transaction.atomic():
-            claim = ActionRequest.objects.create(
-                token=token,
-                action=action.name,
-                user_id=bench.user_id,
-                actor=request.user if request.user.is_authenticated else None,
-            )
-    except IntegrityError:
-        first = ActionRequest.objects.filter(token=token).first()
-        if first is None or first.action != action.name or first.user_id != bench.user_id:
-            return Done(ok=False, message="This form was already used; open the action again.")
-        if first.status == ActionRequest.Status.RUNNING:
-            text = "This request is already being carried out; nothing was sent again."
-        elif first.status == ActionRequest.Status.FAILED:
-            text = (
-                f"This request was already sent and failed; nothing was sent again. {first.message}"
-            )
-        else:
-            text = f"Already done; nothing was sent again. {first.message}"
-        return Done(ok=first.status != ActionRequest.Status.FAILED, message=text, replay=True)
-
-    try:
-        result = action.perform(bench, data)
-    except ManagementApiError as exc:
-        busy = isinstance(exc, TransientError)
-        if isinstance(exc, TransientError):
-            wait = max(1, math.ceil(exc.retry_after_seconds))
-            message = f"Auth0 did not do it: {exc}; try again in {wait} second{'s' * (wait != 1)}."
-        else:
-            message = f"Auth0 refused: {exc}"
-        claim.status, claim.message = ActionRequest.Status.FAILED, message
-        claim.save(update_fields=["status", "message"])
-        record(
-            request,
-            f"users.{action.name}",
-            target=bench.user_id,
-            reason=reason,
-            outcome="error",
-            auth0={"status": exc.status, "message": exc.message, "errorCode": exc.error_code},
-        )
-        return Done(ok=False, message=message, busy=busy)
-
-    claim.status, claim.message = ActionRequest.Status.DONE, result.message
-    claim.save(update_fields=["status", "message"])
-    record(
-        request,
-        f"users.{action.name}",
-        target=bench.user_id,
-        reason=reason,
-        outcome="ok",
-        before=result.before,
-        after=result.after,
-        auth0=result.answer,
-    )
-    return Done(ok=True, message=result.message, secret=result.secret, job_id=result.job_id)

@@ -173,6 +173,8 @@ class ConditionForm(forms.Form):
     def is_blank(self) -> bool:
         """A row waiting for a value that was never typed is ignored, not an error."""
         data = getattr(self, "cleaned_data", {})
+        if "field" not in data:  # a row left as it was offered: Django cleaned nothing of it
+            return True
         return (
             data.get("op") in {op.value for op in (*VALUE_OPS, Op.BETWEEN)}
             and not str(data.get("value", "")).strip()

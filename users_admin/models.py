@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
+from management_api.tenants import current_tenant_slug
+
 RECENT_KEPT = 10
 
 
@@ -26,6 +28,8 @@ class ActionRequest(models.Model):
         FAILED = "failed", "Failed"
 
     token = models.UUIDField(unique=True)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     action = models.CharField(max_length=40)
     user_id = models.CharField(max_length=500)
     actor = models.ForeignKey(
@@ -44,7 +48,9 @@ class SavedSearchQuerySet(models.QuerySet["SavedSearch"]):
         """A staff member sees their own searches and those shared with the team."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(models.Q(owner_id=user.pk) | models.Q(shared=True))
+        return self.filter(
+            models.Q(owner_id=user.pk) | models.Q(shared=True), tenant=current_tenant_slug()
+        )
 
 
 class SavedSearch(models.Model):
@@ -52,6 +58,8 @@ class SavedSearch(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
     )
     name = models.CharField(max_length=100)
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     # The search page's query string (without page or refresh): reopening is the same URL.
     query_string = models.TextField()
     shared = models.BooleanField(default=False, help_text="Shown to every staff member.")
@@ -62,7 +70,9 @@ class SavedSearch(models.Model):
     class Meta:
         ordering = ["name", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="saved_search_unique_name")
+            models.UniqueConstraint(
+                fields=["owner", "tenant", "name"], name="saved_search_unique_name"
+            )
         ]
 
     def __str__(self) -> str:
@@ -73,20 +83,32 @@ class SavedSearch(models.Model):
         return f"/users/?{self.query_string}"
 
 
+class RecentSearchQuerySet(models.QuerySet["RecentSearch"]):
+    def of(self, user: AbstractBaseUser | AnonymousUser) -> RecentSearchQuerySet:
+        """A staff member's recent searches on the current tenant."""
+        return self.filter(owner_id=user.pk, tenant=current_tenant_slug())
+
+
 class RecentSearch(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recent_searches"
     )
+    # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     query_string = models.TextField()
     # Query strings can be long: uniqueness is kept on their digest.
     digest = models.CharField(max_length=64)
     query = models.TextField(help_text="The Lucene query sent, as shown to the agent.")
     searched_at = models.DateTimeField()
 
+    objects = RecentSearchQuerySet.as_manager()
+
     class Meta:
         ordering = ["-searched_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "digest"], name="recent_search_unique")
+            models.UniqueConstraint(
+                fields=["owner", "tenant", "digest"], name="recent_search_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -41,7 +41,7 @@ def edited_rows(data: Mapping[str, Any], *, add: bool, remove: int | None) -> li
     return rows or [{}]
 
 
-_ROW_KEY = re.compile(rf"^{ROW_PREFIX}-(\d+)-")
+_ROW_KEY = re.compile(rf"^{ROW_PREFIX}-([0-9]{{1,6}})-")
 
 
 def with_management_form(data: QueryDict) -> QueryDict:

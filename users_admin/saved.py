@@ -30,7 +30,7 @@ def remember(user: AbstractBaseUser, query_string: str, query: str) -> None:
     """
     now = timezone.now()
     digest = RecentSearch.digest_of(query_string)
-    mine = RecentSearch.objects.filter(owner_id=user.pk)
+    mine = RecentSearch.objects.of(user)
     if mine.filter(digest=digest).update(searched_at=now, query=query):
         return
     with transaction.atomic():  # one transaction for both writes

@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
-from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
-from management_api import SearchPage, list_connections, search_users
+from management_api import SearchPage, current_tenant, list_connections, search_users
 
+from .converters import path_segment
 from .forms import DATE_COLUMNS
 
 
@@ -35,8 +35,10 @@ class SearchResult:
 
 
 def _key(kind: str, *parts: Any) -> str:
-    identity = json.dumps([settings.AUTH0_BASE_URL, settings.AUTH0_CLIENT_ID, *parts])
-    return f"users_admin:{kind}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+    """A cache key of one tenant's answer (its slug in the key: never read for another)."""
+    tenant = current_tenant()
+    identity = json.dumps([tenant.base_url, tenant.client_id, *parts])
+    return f"users_admin:{kind}:{tenant.slug}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 def requested_fields(columns: Sequence[str]) -> list[str]:
@@ -146,7 +148,7 @@ def result_rows(
     rows = []
     for user in users:
         user_id = str(user.get("user_id", ""))
-        url = prefix + quote(user_id, safe=RFC3986_SUBDELIMS + "/~:@") + "/" + suffix
+        url = prefix + path_segment(user_id) + "/" + suffix
         cells = "".join(_cell(user, column, labels.get(column, column)) for column in columns)
         rows.append(
             mark_safe(  # noqa: S308 (every value above went through escape())

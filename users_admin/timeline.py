@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
 
 from management_api import LogPage
+from management_api.tenants import current_tenant_slug
 from staff.models import AuditEvent
 
 from .logtypes import describe, is_failure
@@ -93,7 +94,9 @@ def audit_events(user_id: str, *, until: dt.datetime | None = None) -> list[Audi
 
     Needs no log page, so the user page reads them while its Auth0 calls are out.
     """
-    audit = AuditEvent.objects.filter(target=user_id).order_by("-at", "-id")
+    audit = AuditEvent.objects.filter(target=user_id, tenant=current_tenant_slug()).order_by(
+        "-at", "-id"
+    )
     if until is not None:
         audit = audit.filter(at__lt=until)
     return list(audit[:AUDIT_LIMIT])

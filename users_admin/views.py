@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.forms import BaseFormSet
@@ -19,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+from config.params import whole_number
 from management_api import (
     LOGS_WINDOW,
     LogPage,
@@ -27,6 +29,7 @@ from management_api import (
     SearchPage,
     TransientError,
     budget,
+    current_tenant,
     get_job,
     user_logs,
 )
@@ -38,8 +41,8 @@ from staff.permissions import Capability, can, may_delete_saved_search, require,
 
 from . import search as searching
 from . import timeline, workbench
-from .action_forms import MetadataForm, pretty
-from .actions import ACTIONS, Action, execute, submitted
+from .actions import ACTIONS, Action, Place, Section
+from .execution import execute, submitted
 from .forms import (
     COLUMNS,
     ConditionFormSet,
@@ -141,10 +144,8 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
 
     editing = "add_row" in data or "remove_row" in data or bool(switch)
     if editing or not submitted:
-        remove = data.get("remove_row", "")
-        rows = edited_rows(
-            data, add="add_row" in data, remove=int(remove) if remove.isdigit() else None
-        )
+        remove = whole_number(data.get("remove_row"))
+        rows = edited_rows(data, add="add_row" in data, remove=remove)
         formset = ConditionFormSet(prefix=ROW_PREFIX, initial=rows)
         # Focus where the agent types next: a new row's field, else the first value.
         _focus(formset, last="add_row" in data)
@@ -178,7 +179,7 @@ def _remembered(request: HttpRequest) -> dict[str, Any]:
         entry.deletable = may_delete_saved_search(request.user, entry)  # type: ignore[attr-defined]
     return {
         "saved_searches": saved,
-        "recent_searches": list(RecentSearch.objects.filter(owner_id=request.user.pk)),
+        "recent_searches": list(RecentSearch.objects.of(request.user)),
     }
 
 
@@ -297,6 +298,7 @@ def save_search(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("users_admin:search") + ("?" + back if back else ""))
     saved, created = SavedSearch.objects.update_or_create(
         owner_id=request.user.pk,
+        tenant=current_tenant().slug,
         name=form.cleaned_data["name"],
         defaults={
             "query_string": form.cleaned_data["query_string"],
@@ -404,6 +406,41 @@ def _offered(request: HttpRequest, bench: Workbench) -> dict[str, Action]:
     }
 
 
+@dataclass(frozen=True)
+class Button:
+    """One offered action's button on the user page (templates/users_admin/_action_button.html)."""
+
+    action: Action
+    text: str
+    url: str
+
+    @classmethod
+    def of(cls, action: Action, place: Place, user_id: str) -> Button:
+        url = reverse("users_admin:action", args=[action.name, user_id])
+        return cls(
+            action, place.text or action.title, f"{url}?{place.query}" if place.query else url
+        )
+
+
+def _buttons(offered: dict[str, Action], user_id: str) -> dict[str, list[Button]]:
+    """Each section of the user page -> the buttons the offered actions place there."""
+    sections: dict[str, list[Button]] = {}
+    for action in offered.values():
+        for place in action.places:
+            sections.setdefault(place.section, []).append(Button.of(action, place, user_id))
+    return sections
+
+
+def _fixes(offered: dict[str, Action], bench: Workbench) -> dict[str, Button]:
+    """Each of the user's problems -> the button of the offered action that fixes it."""
+    return {
+        problem.key: Button.of(action, Place(Section.STATUS), bench.user_id)
+        for problem in bench.problems
+        for action in offered.values()
+        if problem.key in action.fixes
+    }
+
+
 @requires(Capability.SEARCH_USERS)
 @one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
@@ -417,6 +454,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     assert bench is not None
     entries, until = timeline.merged(user_id, bench.logs.value, audit=audit)
     record(request, "users.view", target=user_id, found=True)
+    offered = _offered(request, bench)
     return render(
         request,
         "users_admin/detail.html",
@@ -424,25 +462,39 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "user_id": user_id,
             "bench": bench,
             "profile": bench.profile,
-            "offered": _offered(request, bench),
+            "offered": offered,
+            "buttons": _buttons(offered, user_id),
+            "fixes": _fixes(offered, bench),
             "entries": entries,
             "older_url": timeline.older_url(user_id, 0, until),
             "page_number": 0,
             "logs_error": workbench.unavailable(bench.logs, "the logs"),
             "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
             "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
-            "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+            "retention_days": current_tenant().log_retention_days,
         },
     )
+
+
+def _until(value: str) -> datetime | None:
+    """The timeline's `until` (a time our own links carry); a malformed one is no such page."""
+    if not value:
+        return None
+    try:
+        until = parse_datetime(value)
+    except ValueError:
+        until = None
+    if until is None:
+        raise Http404("No such point in the timeline")
+    return until
 
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
 @one_deadline
 def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
-    page = request.GET.get("page", "0")
-    number = min(int(page), LOGS_WINDOW // LOGS_PER_PAGE - 1) if page.isdigit() else 0
-    until = parse_datetime(request.GET.get("until", "") or "") if request.GET.get("until") else None
+    number = min(whole_number(request.GET.get("page")) or 0, LOGS_WINDOW // LOGS_PER_PAGE - 1)
+    until = _until(request.GET.get("until", ""))
     logs_error = ""
     logs: LogPage | None = None
     try:
@@ -457,7 +509,7 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
         "page_number": number,
         "older_url": timeline.older_url(user_id, number, next_until),
         "logs_error": logs_error,
-        "retention_days": settings.AUTH0_LOG_RETENTION_DAYS,
+        "retention_days": current_tenant().log_retention_days,
     }
     partial = request.htmx and not request.htmx.history_restore_request
     template = "users_admin/_timeline.html#timeline" if partial else "users_admin/timeline.html"
@@ -486,14 +538,18 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if request.htmx and not request.htmx.history_restore_request:
         template += "#panel"
     if request.method == "POST":
+        posted = request.POST.get("user_id")
+        if posted is not None and posted != user_id:
+            # The form was shown for another user than the URL it was sent to names (a 400,
+            # but 200 to htmx, which swaps no error into the panel).
+            context["wrong_user"] = posted
+            return render(request, template, context, status=200 if request.htmx else 400)
         form = action.form(bench, request.POST)
         if form.is_valid():
-            data = dict(form.cleaned_data)
-            if isinstance(form, MetadataForm):
-                data["patch"] = form.patch()
-                if data["stage"] == "preview":
-                    context.update(form=form, diff=form.diff(), preview=True)
-                    return render(request, template, context)
+            data = form.action_data()
+            if form.previewing:
+                context.update(form=form, preview=True)
+                return render(request, template, context)
             # A replay shows the first outcome even though the action may no longer apply.
             if not action.applies(bench) and not submitted(form.cleaned_data["token"]):
                 context["not_applicable"] = True
@@ -505,11 +561,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if not action.applies(bench):
         context["not_applicable"] = True
         return render(request, template, context)
-    form = action.form(bench)
-    if isinstance(form, MetadataForm):
-        which = "app_metadata" if request.GET.get("which") == "app_metadata" else "user_metadata"
-        form.initial.update(which=which, document=pretty(bench.profile.get(which)))
-    context["form"] = form
+    context["form"] = action.form(bench, params=request.GET)
     return render(request, template, context)
 
 

@@ -32,11 +32,10 @@ NO_VERIFICATION_PROVIDERS = frozenset({"sms", "samlp", "waad", "adfs", "ad", "oi
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason the user may not be able to sign in, and the action that fixes it."""
+    """One reason the user may not be able to sign in (an action's `fixes` names its key)."""
 
     key: str
     text: str
-    fix: str  # the action name (users_admin.actions.ACTIONS)
 
 
 @dataclass
@@ -118,17 +117,15 @@ class Workbench:
                     "admin-blocked",
                     "Blocked by an administrator: every sign-in is refused with "
                     "\u201cuser is blocked\u201d until someone unblocks the account.",
-                    "unblock",
                 )
             )
         for block in self.brute_force_blocks:
-            found.append(Problem("brute-force", block_sentence(block), "clear-blocks"))
+            found.append(Problem("brute-force", block_sentence(block)))
         if self.email and self.profile.get("email_verified") is False and self.can_verify_email:
             found.append(
                 Problem(
                     "unverified",
                     f"The email address {self.email} is not verified.",
-                    "resend-verification",
                 )
             )
         return found

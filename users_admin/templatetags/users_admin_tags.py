@@ -51,7 +51,7 @@ def label(mapping: dict[str, str], key: str) -> str:
 
 @register.filter
 def label_action(mapping: dict[str, Any], key: str) -> Any:
-    """The offered action named `key`, or None (the user page's fix buttons)."""
+    """The entry `key` of a mapping, or None (the user page's fix button of a problem)."""
     return mapping.get(key) if isinstance(mapping, dict) else None
 
 

@@ -1,0 +1,97 @@
+"""The support actions' declarations: what follows from them, and carrying one out with no request
+(the way a bulk run does)."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+
+from management_api import update_user
+from staff.models import StaffCapability
+from staff.permissions import ROLE_CAPABILITIES, SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
+from tests.fixtures.sandbox import SandboxServer
+from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
+from users_admin.actions import ACTIONS, NotApplicable, perform, state
+from users_admin.workbench import Workbench
+
+
+def test_every_action_capability_is_a_permission_with_its_label_and_roles() -> None:
+    codenames = {codename for codename, _ in StaffCapability._meta.permissions}
+    for action in ACTIONS.values():
+        assert action.capability in codenames
+        assert getattr(Capability, action.capability.upper()) is action.capability
+        assert action.capability.label
+        for role in action.capability.roles:
+            assert action.capability in ROLE_CAPABILITIES[role]
+    assert set(Capability) >= {action.capability for action in ACTIONS.values()}
+    assert pickle.loads(pickle.dumps(Capability.BLOCK_USERS)) is Capability.BLOCK_USERS
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])  # makemigrations reads both histories
+def test_the_migrations_hold_every_declared_permission() -> None:
+    call_command("makemigrations", "staff", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_a_new_capability_reaches_its_roles_at_migrate_and_a_removed_grant_stays_removed() -> None:
+    lead = Group.objects.get(name=SUPPORT_LEAD_GROUP)
+    Permission.objects.filter(codename="reset_mfa").delete()  # as if just declared
+    lead.permissions.remove(Permission.objects.get(codename="block_users"))  # an admin's choice
+    call_command("migrate", verbosity=0)
+    granted = set(lead.permissions.values_list("codename", flat=True))
+    assert "reset_mfa" in granted
+    assert "block_users" not in granted
+    support = Group.objects.get(name=SUPPORT_GROUP)
+    assert not support.permissions.filter(codename="reset_mfa").exists()
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_an_action_is_performed_with_no_request(
+    use_sandbox: SandboxServer, fresh_user: dict[str, Any]
+) -> None:
+    block, user_id = ACTIONS["block"], fresh_user["user_id"]
+    bench = state(block, user_id)
+    assert bench is not None
+    assert block.applies_to(bench) is None
+    assert block.preview(bench, {}) == ({"blocked": False}, {"blocked": True})
+    result = perform(block, user_id, {})
+    assert (result.before, result.after) == ({"blocked": False}, {"blocked": True})
+    with pytest.raises(NotApplicable, match="already blocked"):
+        perform(block, user_id, {})
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_each_action_says_why_it_does_not_apply(
+    use_sandbox: SandboxServer, fresh_user: dict[str, Any]
+) -> None:
+    user_id = fresh_user["user_id"]
+    update_user(user_id, {"email_verified": True})
+    reasons = {
+        name: action.applies_to(bench)
+        for name, action in ACTIONS.items()
+        if (bench := state(action, user_id)) is not None
+    }
+    assert reasons == {
+        "block": None,
+        "unblock": "The user is not blocked.",
+        "clear-blocks": "The user has no brute-force block.",
+        "resend-verification": "The email address is already verified.",
+        "password-link": None,
+        "remove-mfa": "The user has no MFA method enrolled.",
+        "sign-out": None,
+        "edit-metadata": None,
+        "delete": None,
+    }
+
+
+def test_the_metadata_preview_is_auth0s_one_level_merge() -> None:
+    bench = Workbench("auth0|1", {"user_metadata": {"theme": "dark", "lang": "en"}})
+    data = {"which": "user_metadata", "patch": {"lang": None, "beta": True}}
+    assert ACTIONS["edit-metadata"].preview(bench, data) == (
+        {"user_metadata": {"theme": "dark", "lang": "en"}},
+        {"user_metadata": {"theme": "dark", "beta": True}},
+    )
