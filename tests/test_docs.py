@@ -199,7 +199,9 @@ class _Requests(HTMLParser):
             self.urls.append(values["href"] or "")
 
 
-def test_the_built_site_requests_nothing_from_third_parties(tmp_path: Path) -> None:
+def test_the_built_site_requests_nothing_from_third_parties_and_renders_its_code(
+    tmp_path: Path,
+) -> None:
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
@@ -216,6 +218,12 @@ def test_the_built_site_requests_nothing_from_third_parties(tmp_path: Path) -> N
         if remote:
             third_party[str(page.relative_to(site))] = remote
     assert not third_party
+    stray = {}
+    for page in pages:
+        text = re.sub(r"<pre.*?</pre>|<code>.*?</code>", "", page.read_text(), flags=re.DOTALL)
+        if "`" in re.sub(r"<[^>]+>", "", text):
+            stray[str(page.relative_to(site))] = True
+    assert not stray, f"a code span lost its closing backtick on: {sorted(stray)}"
     styles = "".join(path.read_text() for path in site.rglob("*.css"))
     assert "fonts.googleapis.com" not in styles
     assert "@import url(http" not in styles
