@@ -184,6 +184,15 @@ def test_configuration_table_equals_what_the_settings_read() -> None:
     assert not unread, f"no settings module reads these rows of the table: {unread}"
 
 
+def test_the_readme_links_to_pages_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\((?!https?:)([^)#]+)(?:#[^)]*)?\)", readme)
+    assert len(targets) > 10
+    assert [target for target in targets if not (ROOT / target).is_file()] == []
+    assert len(readme.encode()) <= 10_000
+    assert max(len(line) for line in readme.splitlines()) <= 100
+
+
 class _Requests(HTMLParser):
     """The URLs a page makes the browser fetch by itself: scripts, styles, images, fonts."""
 
