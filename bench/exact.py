@@ -70,11 +70,11 @@ _FILTER_CHILD = (
     + """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from exports import exact
+from exports import exact, formats
 src, dest, query, fmt = sys.argv[2:6]
 fields = json.loads(sys.argv[6])
-plan = exact.plan_job(query, fields, fmt)
-assert plan.source_format == fmt and len(plan.job_fields) == len(fields), plan.job_fields
+plan = exact.plan_job(query, fields, formats.get(fmt))
+assert plan.source_format.name == fmt and len(plan.job_fields) == len(fields), plan.job_fields
 started = time.perf_counter()
 with open(src, "rb") as source, open(dest, "wb") as target:
     result = exact.filter_file(source, target, plan=plan)

@@ -204,14 +204,15 @@ _INGEST_CHILD = (
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import httpx
-from exports.ingest import ingest
+from exports import formats
 url, dest, fmt, expected = sys.argv[2:6]
 # A worker builds its client once per process (management_api.http), so not on the clock.
 client = httpx.Client(timeout=60)
 started, cpu = time.perf_counter(), time.process_time()
 with client.stream("GET", url) as response:
     response.raise_for_status()
-    result = ingest(response.iter_bytes(), dest, fmt=fmt, expected_columns=json.loads(expected))
+    result = formats.get(fmt).ingest(
+        response.iter_bytes(), dest, expected_columns=json.loads(expected))
 elapsed = time.perf_counter() - started
 cpu = time.process_time() - cpu
 print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "rows": result.rows,
@@ -226,12 +227,12 @@ _CONVERT_CHILD = (
     + """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from exports.convert import json_array
+from exports import formats
 src, dest, fmt = sys.argv[2:5]
 started = time.perf_counter()
 size = 0
 with open(dest, "wb") as out, open(src, "rb") as source:
-    for chunk in json_array(source, fmt=fmt):
+    for chunk in formats.get(fmt).json_array(source):
         out.write(chunk)
         size += len(chunk)
 print(json.dumps({"seconds": time.perf_counter() - started, "bytes": size,
@@ -244,11 +245,12 @@ _DERIVE_CHILD = (
     + """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from exports.derive import Condition, derive
+from exports import formats
+from exports.derive import Condition
 src, dest, fmt, column, value = sys.argv[2:7]
 columns = json.loads(sys.argv[7])
 with open(src, "rb") as source, open(dest, "wb") as target:
-    result = derive(source, target, fmt=fmt, columns=columns,
+    result = formats.get(fmt).derive(source, target, columns=columns,
         conditions=[Condition(column, "after", value)])
 print(json.dumps({"seconds": result.seconds, "rows": result.rows, "scanned": result.scanned,
     "rss_mb": peak_mb()}))

@@ -72,6 +72,7 @@ sys.path.insert(0, sys.argv[1])
 import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
+from exports import formats
 from exports.importformat import Part, import_files, plan
 src, dest, fmt = sys.argv[2:5]
 fields = json.loads(sys.argv[5])
@@ -79,7 +80,7 @@ the_plan = plan(fields, connection_id="con_Db1Pw2Xk9LmQ4RtZ", strategy="auth0")
 started = time.perf_counter()
 users = parts = rejected = size = 0
 with open(src, "rb") as source, open(dest, "wb") as out:
-    for piece in import_files(source, fmt=fmt, plan=the_plan):
+    for piece in import_files(formats.get(fmt).rows(source), plan=the_plan):
         out.write(piece.data)
         size += len(piece.data)
         if isinstance(piece, Part):

@@ -10,12 +10,26 @@ Interface::
     uncompressed(source) -> Iterator[bytes]
         The CSV or NDJSON bytes exactly as Auth0 wrote them, gunzipped.
 
-    json_array(source, *, fmt="ndjson") -> Iterator[bytes]
+    ndjson_json_array(source), csv_json_array(source) -> Iterator[bytes]
         The rows as one JSON array, keys as exported (the column titles). Not Auth0's import
         format: exports.importformat makes that.
         NDJSON: the lines are spliced into ``[line,line,...]`` byte for byte, no re-encoding
         (the file must have passed ingest: no blank lines).
         CSV: each row becomes an object keyed by the header titles (see ``csv_objects``).
+
+    ndjson_rows(source), csv_rows(source) -> Iterator[dict[str, object]]
+        Each row as a JSON object (CSV: ``csv_objects`` without the nesting of dotted titles).
+
+    ndjson_line_writer(fields, *, whole), csv_line_writer(fields, *, whole)
+        -> Callable[[bytes], bytes]
+        A writer of one record of the format from an NDJSON line of Auth0's (without its
+        newline), holding the ``fields`` ((name, title) pairs, in order) chosen: NDJSON keeps
+        those keys (the line as it is when it holds just them: ``whole``); CSV writes each
+        value as Auth0 would (exports.csvformat). ``no_header`` and ``format_header`` start
+        a file.
+
+Call them through the export's format (exports.formats: ``fmt.json_array(source)``,
+``fmt.rows(source)``, ``fmt.line_writer(fields, whole=...)``, ``fmt.header(titles)``).
 
     zip_entries(entries) -> Iterator[bytes]
         A zip of ``(name, data)`` entries, streamed one entry at a time.
@@ -36,27 +50,20 @@ from __future__ import annotations
 import io
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, Literal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 import orjson
 
-from exports import streams
-from exports.csvformat import read_records, typed_value
-
-Format = Literal["csv", "ndjson"]
+from exports import ndjsonkeys, streams
+from exports.csvformat import AUTH0_DATE_FIELDS, auth0_cell, read_records, typed_value
 
 
 def uncompressed(source: BinaryIO) -> Iterator[bytes]:
     return streams.inflate(streams.chunks(source), piece=streams.READ)
 
 
-def json_array(source: BinaryIO, *, fmt: str = "ndjson") -> Iterator[bytes]:
-    if fmt == "csv":
-        yield from _csv_json_array(source)
-        return
-    if fmt != "ndjson":
-        raise ValueError(f"unknown export format {fmt!r}")
+def ndjson_json_array(source: BinaryIO) -> Iterator[bytes]:
     # Every newline becomes a comma, wherever the pieces happen to split; only the newline that
     # ends the file must go, so each piece is held back until the next one arrives.
     yield b"["
@@ -69,7 +76,7 @@ def json_array(source: BinaryIO, *, fmt: str = "ndjson") -> Iterator[bytes]:
     yield b"]"
 
 
-def _csv_json_array(source: BinaryIO) -> Iterator[bytes]:
+def csv_json_array(source: BinaryIO) -> Iterator[bytes]:
     yield b"["
     batch: list[bytes] = []
     first = True
@@ -115,6 +122,58 @@ def csv_objects(source: BinaryIO) -> Iterator[dict[str, object]]:
                 target = target.setdefault(key, {})
             target[keys[-1]] = value
         yield record
+
+
+def ndjson_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
+    loads = orjson.loads
+    for block in streams.records(uncompressed(source), quoted=False):
+        for line in block.split(b"\n"):
+            if line.strip():
+                yield loads(line)
+
+
+def csv_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
+    for titles, cells in csv_titles_and_cells(source):
+        yield {
+            title: value
+            for title, cell in zip(titles, cells, strict=False)
+            if (value := typed_value(cell)) is not None
+        }
+
+
+def no_header(titles: Sequence[str]) -> bytes:
+    return b""
+
+
+def ndjson_line_writer(
+    fields: Sequence[tuple[str, str]], *, whole: bool
+) -> Callable[[bytes], bytes]:
+    if whole:
+        # Auth0's own line: nothing to drop.
+        return lambda line: line + b"\n"
+    keep = [title for _, title in fields]
+    dumps = orjson.dumps
+    loads = orjson.loads
+
+    def write(line: bytes) -> bytes:
+        return dumps(ndjsonkeys.pick(loads(line), keep)) + b"\n"
+
+    return write
+
+
+def csv_line_writer(fields: Sequence[tuple[str, str]], *, whole: bool) -> Callable[[bytes], bytes]:
+    columns = [(title, name in AUTH0_DATE_FIELDS) for name, title in fields]
+    loads = orjson.loads
+    value_at = ndjsonkeys.value_at
+
+    def write(line: bytes) -> bytes:
+        record = loads(line)
+        return (
+            b",".join([auth0_cell(value_at(record, title), date=date) for title, date in columns])
+            + b"\n"
+        )
+
+    return write
 
 
 def _nesting(titles: list[str]) -> list[list[str]]:

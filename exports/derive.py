@@ -6,9 +6,13 @@ Interface::
     OPERATORS: dict[operator, label]                 # for a form's <select>
     validate_conditions(conditions, columns, kinds=None) -> list[str]
     describe(condition) -> str                       # "last_login is on or after 2024-01-01"
-    derive(source, target, *, fmt, columns, conditions, compresslevel=3)
+    derive(source, target, *, row_filter, columns, conditions, compresslevel=3)
         -> DeriveResult(rows, scanned, compressed_bytes, uncompressed_bytes, sha256, header,
                         seconds)
+    csv_rows_kept, ndjson_rows_kept       # the row filters, one per format (a RowFilter)
+
+Call ``derive`` through the export's format (exports.formats: ``fmt.derive(source, target,
+columns=..., conditions=...)``), which picks the row filter.
 
 ``validate_conditions`` returns human messages (empty list = valid) for a form to show: an unknown
 column or operator, a missing or malformed value (``before``/``after`` need a date such as
@@ -59,8 +63,6 @@ from exports.csvformat import (
     unescape_raw_cell,
 )
 from exports.ndjsonkeys import value_at
-
-Format = Literal["csv", "ndjson"]
 
 Operator = Literal["equals", "contains", "before", "after", "greater", "less", "empty", "not_empty"]
 
@@ -273,11 +275,18 @@ def json_text(value: Any) -> str:
 # --- the derivation ---------------------------------------------------------------------------
 
 
+# Writes the kept records of inflated pieces to the writer: (kept, scanned, header).
+RowFilter = Callable[
+    [Iterable[bytes], streams.GzipWriter, Sequence[str], Sequence[Condition]],
+    tuple[int, int, list[str]],
+]
+
+
 def derive(
     source: BinaryIO,
     target: BinaryIO,
     *,
-    fmt: str,
+    row_filter: RowFilter,
     columns: Sequence[str],
     conditions: Sequence[Condition],
     compresslevel: int = 3,
@@ -288,12 +297,7 @@ def derive(
     started = time.perf_counter()
     writer = streams.GzipWriter(target, compresslevel)
     pieces = streams.inflate(streams.chunks(source))
-    if fmt == "csv":
-        kept, scanned, header = _derive_csv(pieces, writer, columns, conditions)
-    elif fmt == "ndjson":
-        kept, scanned, header = _derive_ndjson(pieces, writer, conditions)
-    else:
-        raise ValueError(f"unknown export format {fmt!r}")
+    kept, scanned, header = row_filter(pieces, writer, columns, conditions)
     digest = writer.close()
     return DeriveResult(
         rows=kept,
@@ -306,7 +310,7 @@ def derive(
     )
 
 
-def _derive_csv(
+def csv_rows_kept(
     pieces: Iterable[bytes],
     writer: streams.GzipWriter,
     columns: Sequence[str],
@@ -430,14 +434,18 @@ class _CsvFilter:
         return kept
 
 
-def _derive_ndjson(
-    pieces: Iterable[bytes], writer: streams.GzipWriter, conditions: Sequence[Condition]
+def ndjson_rows_kept(
+    pieces: Iterable[bytes],
+    writer: streams.GzipWriter,
+    columns: Sequence[str],
+    conditions: Sequence[Condition],
 ) -> tuple[int, int, list[str]]:
+    """Lines name their keys, so ``columns`` are not checked against a header."""
     tests = [(c.column, _value_test(c)) for c in conditions]
     kept_total = scanned = 0
     header: list[str] = []
     loads = orjson.loads
-    for block in streams.records(pieces, "ndjson"):
+    for block in streams.records(pieces, quoted=False):
         kept = []
         for line in block.split(b"\n"):
             if not line.strip():

@@ -4,25 +4,27 @@ rows as one JSON array, (when the export can be imported) Auth0's bulk-import fo
 "about", a short text saying what the file is (its query, connection, snapshot and matches out
 of users scanned), so the rows stay Auth0's own.
 
+Each variant is one :class:`Variant` in ``VARIANTS`` (its button label, file name, when it is
+offered, and how it is served with which content type); the detail page's buttons, the
+download view and its audit follow from that list.
+
 The kept file is opened before a response is made, so a file that is gone from storage is a
 FileNotFoundError for the view (a 404), never a response that breaks off half-way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.text import slugify
 
-from management_api.errors import ManagementApiError
+from management_api import ManagementApiError, connections
 
 from . import convert, importformat
-from .fields import connections
-from .models import Export, Format
-
-IMPORT_LABEL = "Import-ready JSON for Auth0 (.json, or a .zip of ≤500 KB parts)"
+from .models import Export
 
 
 def import_plan(export: Export) -> importformat.Plan:
@@ -42,24 +44,8 @@ def import_plan(export: Export) -> importformat.Plan:
     )
 
 
-def variants_for(export: Export, plan: importformat.Plan | None = None) -> dict[str, str]:
-    """Variant slug -> button label, for a ready export. The import file only when the
-    export can become one (``plan``, computed when not given)."""
-    ext = export.file_extension
-    raw_label = "CSV" if export.format == Format.CSV else "NDJSON"
-    variants = {
-        "original": f"Original .{ext}.gz",
-        "uncompressed": f"{raw_label} (.{ext})",
-        "json": "JSON array of the rows (keys as exported)",
-    }
-    if (plan or import_plan(export)).possible:
-        variants["import"] = IMPORT_LABEL
-    if export.is_exact:
-        variants["about"] = "About this file (.txt)"
-    return variants
-
-
 def filename(export: Export, variant: str) -> str:
+    """The file name of a variant (the import file's stem: it adds .json or .zip)."""
     scope = slugify(export.connection_name or export.connection_id) or "all-connections"
     day = (export.ready_at or export.created_at).strftime("%Y%m%d")
     stem = f"userdesk-export-{export.pk}-{scope}-{day}"
@@ -71,33 +57,7 @@ def filename(export: Export, variant: str) -> str:
             f"userdesk-export-{export.pk}-exact-search-{scope}-"
             f"snapshot-{snapshot.strftime('%Y%m%dT%H%M%SZ')}"
         )
-    ext = export.file_extension
-    return {
-        "about": f"{stem}.about.txt",
-        "original": f"{stem}.{ext}.gz",
-        "uncompressed": f"{stem}.{ext}",
-        "json": f"{stem}.json",
-        "import": f"{stem}-import",
-    }[variant]
-
-
-def _streamed(export: Export, variant: str, source: BinaryIO) -> Iterator[bytes]:
-    with source:
-        if variant == "uncompressed":
-            yield from convert.uncompressed(source)
-        else:
-            yield from convert.json_array(source, fmt=export.format)
-
-
-def _closing(chunks: Iterator[bytes], source: BinaryIO) -> Iterator[bytes]:
-    with source:
-        yield from chunks
-
-
-CONTENT_TYPES = {
-    "uncompressed": "",
-    "json": "application/json",
-}
+    return stem + _named(_VARIANTS[variant].suffix, export)
 
 
 def attachment_name(response: HttpResponseBase) -> str:
@@ -131,46 +91,119 @@ def about_text(export: Export) -> str:
     )
 
 
+def _named(text: str, export: Export) -> str:
+    """A variant's label or suffix with the export's format put in."""
+    fmt = export.export_format
+    return text.format(label=fmt.label, ext=fmt.extension)
+
+
+def _attachment(response: HttpResponseBase, name: str) -> HttpResponseBase:
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _closing(chunks: Iterator[bytes], source: BinaryIO) -> Iterator[bytes]:
+    with source:
+        yield from chunks
+
+
+def _original(export: Export, name: str) -> HttpResponseBase:
+    return FileResponse(
+        export.open_file(), as_attachment=True, filename=name, content_type="application/gzip"
+    )
+
+
+def _uncompressed(export: Export, name: str) -> HttpResponseBase:
+    source = export.open_file()
+    streaming = StreamingHttpResponse(
+        _closing(convert.uncompressed(source), source),
+        content_type=export.export_format.content_type,
+    )
+    if export.uncompressed_size is not None:
+        streaming["Content-Length"] = str(export.uncompressed_size)
+    return _attachment(streaming, name)
+
+
+def _json_array(export: Export, name: str) -> HttpResponseBase:
+    source = export.open_file()
+    chunks = export.export_format.json_array(source)
+    streaming = StreamingHttpResponse(_closing(chunks, source), content_type="application/json")
+    return _attachment(streaming, name)
+
+
+def _import_file(export: Export, name: str) -> HttpResponseBase:
+    source = export.open_file()
+    # Up to two parts are read here to choose one .json or a .zip; the rest streams.
+    try:
+        made = importformat.download(
+            export.export_format.rows(source), plan=import_plan(export), stem=name
+        )
+    except BaseException:
+        source.close()
+        raise
+    streaming = StreamingHttpResponse(_closing(made.chunks, source), content_type=made.content_type)
+    return _attachment(streaming, made.filename)
+
+
+def _about(export: Export, name: str) -> HttpResponseBase:
+    about = HttpResponse(about_text(export), content_type="text/plain; charset=utf-8")
+    return _attachment(about, name)
+
+
+def _always(export: Export, plan: importformat.Plan) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One download of a ready export. ``label`` and ``suffix`` (added to the file's stem) may
+    name the format's ``{label}`` and ``{ext}``; ``serve`` makes the response (content type
+    and stream) for the file name; ``offered`` says whether this export has it."""
+
+    slug: str
+    label: str
+    suffix: str
+    serve: Callable[[Export, str], HttpResponseBase]
+    offered: Callable[[Export, importformat.Plan], bool] = _always
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("original", "Original .{ext}.gz", ".{ext}.gz", _original),
+    Variant("uncompressed", "{label} (.{ext})", ".{ext}", _uncompressed),
+    Variant("json", "JSON array of the rows (keys as exported)", ".json", _json_array),
+    Variant(
+        "import",
+        "Import-ready JSON for Auth0 (.json, or a .zip of ≤500 KB parts)",
+        "-import",
+        _import_file,
+        offered=lambda export, plan: plan.possible,
+    ),
+    Variant(
+        "about",
+        "About this file (.txt)",
+        ".about.txt",
+        _about,
+        offered=lambda export, plan: export.is_exact,
+    ),
+)
+_VARIANTS = {variant.slug: variant for variant in VARIANTS}
+
+
+def variants_for(export: Export, plan: importformat.Plan | None = None) -> dict[str, str]:
+    """Variant slug -> button label, for a ready export (``plan``, the import file's, is
+    computed when not given)."""
+    plan = plan or import_plan(export)
+    return {
+        variant.slug: _named(variant.label, export)
+        for variant in VARIANTS
+        if variant.offered(export, plan)
+    }
+
+
 def response(export: Export, variant: str) -> HttpResponseBase:
     """A streamed attachment; the whole file is never held in memory. FileNotFoundError
     when the kept file is no longer in storage."""
     name = filename(export, variant)
     if export.file_is_missing():
         raise FileNotFoundError(f"the file of export {export.pk} is no longer in storage")
-    if variant == "about":
-        about = HttpResponse(about_text(export), content_type="text/plain; charset=utf-8")
-        about["Content-Disposition"] = f'attachment; filename="{name}"'
-        return about
-    source = export.open_file()
-    if variant == "original":
-        return FileResponse(
-            source,
-            as_attachment=True,
-            filename=name,
-            content_type="application/gzip",
-        )
-    if variant == "import":
-        # Up to two parts are read here to choose one .json or a .zip; the rest streams.
-        try:
-            made = importformat.download(
-                source,
-                fmt=export.format,
-                plan=import_plan(export),
-                stem=name,
-            )
-        except BaseException:
-            source.close()
-            raise
-        streaming = StreamingHttpResponse(
-            _closing(made.chunks, source), content_type=made.content_type
-        )
-        streaming["Content-Disposition"] = f'attachment; filename="{made.filename}"'
-        return streaming
-    content_type = CONTENT_TYPES[variant] or (
-        "text/csv; charset=utf-8" if export.format == Format.CSV else "application/x-ndjson"
-    )
-    streaming = StreamingHttpResponse(_streamed(export, variant, source), content_type=content_type)
-    streaming["Content-Disposition"] = f'attachment; filename="{name}"'
-    if variant == "uncompressed" and export.uncompressed_size is not None:
-        streaming["Content-Length"] = str(export.uncompressed_size)
-    return streaming
+    return _VARIANTS[variant].serve(export, name)

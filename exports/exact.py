@@ -2,10 +2,11 @@
 
 Interface::
 
-    plan = plan_job(query_text, fields, fmt)   # what to ask Auth0 for
+    plan = plan_job(query_text, fields, fmt)   # what to ask Auth0 for (fmt: ExportFormat)
     plan.job_fields    # the chosen fields first, then the ones only the query reads
-    plan.source_format # "csv" when the output is CSV and the query reads only single values
-                       # (then the kept cells are Auth0's own bytes), else "ndjson"
+    plan.source_format # the output's format when it can carry every field the query reads
+                       # (CSV: single values, within its field limit: then the kept cells are
+                       # Auth0's own bytes), else NDJSON, which carries everything
 
     result = filter_file(source, target, plan=plan, progress=callback)
         # source: the gzip file Auth0 served (a binary file object); target: where the gzip
@@ -34,13 +35,10 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import msgspec
-import orjson
 
-from . import matching, ndjsonkeys, streams
-from .csvformat import AUTH0_DATE_FIELDS, NOT_STRUCTURE, auth0_cell, format_header, record_end
-
-# Auth0's limit on a CSV export's fields (exports.fields.CSV_MAX_FIELDS).
-CSV_MAX_FIELDS = 30
+from . import matching, streams
+from .csvformat import NOT_STRUCTURE, format_header, record_end
+from .formats import NDJSON, ExportFormat
 
 Progress = Callable[[int, int], None]
 
@@ -50,8 +48,8 @@ class Plan:
     query: matching.Query
     fields: tuple[tuple[str, str], ...]  # chosen (name, title)
     job_fields: tuple[tuple[str, str], ...]  # chosen, then the query's own (name, name)
-    output_format: str
-    source_format: str
+    output_format: ExportFormat
+    source_format: ExportFormat
 
     def auth0_fields(self) -> list[dict[str, str]]:
         return [
@@ -68,7 +66,7 @@ class Plan:
         return next(index for index, (field, _) in enumerate(self.job_fields) if field == name)
 
 
-def plan_job(query_text: str, fields: Sequence[dict[str, str]], fmt: str) -> Plan:
+def plan_job(query_text: str, fields: Sequence[dict[str, str]], fmt: ExportFormat) -> Plan:
     """What to ask Auth0 for; ``matching.Unanswerable`` when the query cannot be answered, or
     ValueError when a chosen column title would hide a field the query reads."""
     query = matching.compile_query(query_text)
@@ -85,9 +83,8 @@ def plan_job(query_text: str, fields: Sequence[dict[str, str]], fmt: str) -> Pla
                 "give it another title."
             )
         extra.append((name, name))
-    csv_fits = len(chosen) + len(extra) <= CSV_MAX_FIELDS
-    source = "csv" if fmt == "csv" and query.scalar and csv_fits else "ndjson"
-    return Plan(query, chosen, (*chosen, *extra), fmt, source)
+    carries = fmt.fits(len(chosen) + len(extra)) and (fmt.holds_objects or query.scalar)
+    return Plan(query, chosen, (*chosen, *extra), fmt, fmt if carries else NDJSON)
 
 
 @dataclass(frozen=True)
@@ -106,11 +103,11 @@ def filter_file(
     """Write the gzip of the matching records of ``source`` to ``target``."""
     writer = streams.GzipWriter(target)
     pieces = streams.inflate(streams.chunks(source))
-    if plan.source_format == "csv":
-        blocks = streams.records(pieces, "csv")
-        scanned, matched = _filter_csv(blocks, writer, plan, progress)
-    else:
+    if plan.source_format is NDJSON:
         scanned, matched = _filter_ndjson(_ndjson_lines(pieces), writer, plan, progress)
+    else:
+        blocks = streams.records(pieces, quoted=True)
+        scanned, matched = _filter_csv(blocks, writer, plan, progress)
     writer.close()
     return FilterResult(scanned, matched)
 
@@ -153,9 +150,9 @@ def _filter_ndjson(
         }
     )
     match = plan.query.compile(attributes)
-    emit = _ndjson_emitter(plan) if plan.output_format == "ndjson" else _csv_emitter(plan)
-    if plan.output_format == "csv":
-        writer.write(format_header([title for _, title in plan.fields]))
+    output = plan.output_format
+    emit = output.line_writer(plan.fields, whole=len(plan.job_fields) == len(plan.fields))
+    writer.write(output.header([title for _, title in plan.fields]))
     scanned = matched = 0
     for lines in blocks:
         first, last = lines[0], lines[-1]
@@ -187,36 +184,6 @@ def _one_record(decoder: Any, line: bytes, before: int) -> Any:
             f"user {before + 1} of Auth0's file is not one JSON object, so it cannot be "
             "matched (the file may be damaged)"
         ) from exc
-
-
-def _ndjson_emitter(plan: Plan) -> Callable[[bytes], bytes]:
-    keep = [title for _, title in plan.fields]
-    if len(plan.job_fields) == len(plan.fields):
-        # Auth0's own line: nothing to drop.
-        return lambda line: line + b"\n"
-    dumps = orjson.dumps
-    loads = orjson.loads
-
-    def emit(line: bytes) -> bytes:
-        record = loads(line)
-        return dumps(ndjsonkeys.pick(record, keep)) + b"\n"
-
-    return emit
-
-
-def _csv_emitter(plan: Plan) -> Callable[[bytes], bytes]:
-    columns = [(title, name in AUTH0_DATE_FIELDS) for name, title in plan.fields]
-    loads = orjson.loads
-    value_at = ndjsonkeys.value_at
-
-    def emit(line: bytes) -> bytes:
-        record = loads(line)
-        return (
-            b",".join([auth0_cell(value_at(record, title), date=date) for title, date in columns])
-            + b"\n"
-        )
-
-    return emit
 
 
 # --- CSV source ---------------------------------------------------------------------------

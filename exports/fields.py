@@ -43,10 +43,13 @@ EXPORTABLE_FIELDS: tuple[str, ...] = (
     "user_metadata",
 )
 METADATA_ROOTS = ("app_metadata", "user_metadata")
-# Values CSV cannot carry whole (objects and arrays): list their leaf paths instead.
-CSV_WHOLE_VALUES = (*METADATA_ROOTS, "identities", "multifactor")
-# Paths inside those that still hold an object: one identity, or its provider's profile.
-_OBJECT_PATH = re.compile(r"identities\[\d+\](?:\.profileData)?\Z")
+# Fields whose values are objects or arrays: a format that holds no whole object (CSV,
+# exports.formats) takes their leaf paths instead.
+OBJECT_FIELDS = (*METADATA_ROOTS, "identities", "multifactor")
+# Paths inside those that still hold an object: one identity, or its provider's profile
+# (a pattern the builder's JavaScript uses too, so no look-behind or \Z).
+OBJECT_PATH_PATTERN = r"identities\[\d+\](?:\.profileData)?"
+_OBJECT_PATH = re.compile(OBJECT_PATH_PATTERN)
 # The dashboard's "default fields" (the import/export extension's list), ticked on a new form.
 DEFAULT_FIELDS: tuple[tuple[str, str], ...] = (
     ("user_id", "Id"),
@@ -57,23 +60,11 @@ DEFAULT_FIELDS: tuple[tuple[str, str], ...] = (
     ("created_at", ""),
     ("last_login", ""),
 )
-CSV_MAX_FIELDS = 30
 MAX_NAME_LENGTH = 100
 
 _SEGMENT = r"[A-Za-z0-9_\-$@:]+"
 _PATH = re.compile(rf"(?P<root>[a-z_]+)(?:\[\d+\])?(?:\.{_SEGMENT}(?:\[\d+\])?)*\Z")
-
 METADATA_SAMPLE_SIZE = 25
-
-
-def metadata_cache_key() -> str:
-    """The current tenant's sampled metadata paths (another tenant's are never read for it)."""
-    return f"exports:metadata-paths:v1:{management_api.current_tenant().slug}"
-
-
-def connections_cache_key() -> str:
-    """The current tenant's connections."""
-    return f"exports:connections:v1:{management_api.current_tenant().slug}"
 
 
 def field_problem(name: str) -> str | None:
@@ -93,10 +84,10 @@ def field_problem(name: str) -> str | None:
 
 
 def is_whole_object(name: str, object_paths: Iterable[str] = ()) -> bool:
-    """True for values CSV cannot carry: app_metadata, user_metadata, identities and
-    multifactor themselves, one identity (``identities[0]``) or its ``profileData``, and any
-    metadata path known to hold an object (NDJSON can)."""
-    if name in CSV_WHOLE_VALUES or _OBJECT_PATH.match(name):
+    """True for values that are objects or arrays (CSV cannot carry them): app_metadata,
+    user_metadata, identities and multifactor themselves, one identity (``identities[0]``) or
+    its ``profileData``, and any metadata path known to hold an object (NDJSON can)."""
+    if name in OBJECT_FIELDS or _OBJECT_PATH.fullmatch(name):
         return True
     return name.split(".", 1)[0] in METADATA_ROOTS and name in set(object_paths)
 
@@ -130,7 +121,8 @@ def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], lis
 
 def discovered_metadata() -> tuple[list[str], list[str]]:
     """Metadata leaf and object paths sampled from a few real users (cached briefly)."""
-    cached = cache.get(metadata_cache_key())
+    key = management_api.cache_key("metadata-paths")
+    cached = cache.get(key)
     if cached is not None:
         return cached[0], cached[1]
     users: list[dict[str, Any]] = []
@@ -149,24 +141,5 @@ def discovered_metadata() -> tuple[list[str], list[str]]:
         if users:
             break
     found = flatten_metadata(users)
-    cache.set(metadata_cache_key(), found, settings.CONNECTIONS_CACHE_SECONDS)
+    cache.set(key, found, settings.CONNECTIONS_CACHE_SECONDS)
     return found
-
-
-def connections() -> list[dict[str, str]]:
-    """The tenant's connections as {id, name, strategy} (cached briefly)."""
-    cached = cache.get(connections_cache_key())
-    if cached is not None:
-        return list(cached)
-    items = [
-        {
-            "id": str(c.get("id") or ""),
-            "name": str(c.get("name") or ""),
-            "strategy": str(c.get("strategy") or ""),
-        }
-        for c in management_api.list_connections(fields=["id", "name", "strategy"])
-        if c.get("id")
-    ]
-    items.sort(key=lambda c: c["name"].lower())
-    cache.set(connections_cache_key(), items, settings.CONNECTIONS_CACHE_SECONDS)
-    return items

@@ -13,17 +13,14 @@ from django.db.models import Q, QuerySet
 from config.params import whole_number
 from staff.forms import DateInput, check_date_range
 
-from . import derive, exact, matching
+from . import derive, exact, formats, matching
 from .fields import (
-    CSV_MAX_FIELDS,
-    CSV_WHOLE_VALUES,
     EXPORTABLE_FIELDS,
     MAX_NAME_LENGTH,
+    OBJECT_FIELDS,
     field_problem,
-    is_whole_object,
-    leaf_example,
 )
-from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Format, Status
+from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Status
 
 MAX_ROWS = 300
 FREE_ROWS = 5
@@ -57,7 +54,7 @@ def picker_rows(
     that are not listed become free rows.
     """
     rows = [
-        FieldRow(name, "standard", is_object=name in CSV_WHOLE_VALUES) for name in EXPORTABLE_FIELDS
+        FieldRow(name, "standard", is_object=name in OBJECT_FIELDS) for name in EXPORTABLE_FIELDS
     ]
     listed = set(EXPORTABLE_FIELDS)
     for path in [*metadata_objects, *metadata_leaves]:
@@ -187,7 +184,10 @@ FieldRowFormSet = cast(
 class ExportForm(forms.Form):
     connection = forms.ChoiceField(required=False, label="Connection")
     format = forms.ChoiceField(
-        choices=Format.choices, initial=Format.CSV, widget=forms.RadioSelect, label="Format"
+        choices=formats.CHOICES,
+        initial=formats.DEFAULT.name,
+        widget=forms.RadioSelect,
+        label="Format",
     )
     limit = forms.IntegerField(
         required=False,
@@ -358,20 +358,15 @@ class ExportForm(forms.Form):
                 )
             titles[title] = item["name"]
 
-        if cleaned.get("format") == Format.CSV:
+        if cleaned.get("format"):
+            fmt = formats.get(cleaned["format"])
             for _, index, item in picked:
-                if is_whole_object(item["name"], self.metadata_objects):
-                    self.field_rows.forms[index].add_error(
-                        "name",
-                        f"CSV cannot hold the whole object “{item['name']}”: pick its leaf "
-                        f"paths (e.g. {leaf_example(item['name'])}) or choose NDJSON.",
-                    )
-            if len(fields) > CSV_MAX_FIELDS:
-                self.add_error(
-                    None,
-                    f"CSV exports take at most {CSV_MAX_FIELDS} fields; you picked "
-                    f"{len(fields)}. Remove {len(fields) - CSV_MAX_FIELDS} or choose NDJSON.",
-                )
+                problem = fmt.object_problem(item["name"], self.metadata_objects)
+                if problem:
+                    self.field_rows.forms[index].add_error("name", problem)
+            too_many = fmt.too_many_fields(len(fields))
+            if too_many:
+                self.add_error(None, too_many)
         if not fields and not self.errors and self.field_rows.is_valid():
             self.add_error(None, "Pick at least one field.")
         cleaned["fields"] = fields
@@ -400,7 +395,8 @@ class ExportForm(forms.Form):
                 "not the matches. Leave it empty.",
             )
         try:
-            exact.plan_job(cleaned["match_query"], cleaned["fields"], cleaned.get("format") or "")
+            fmt = formats.get(cleaned.get("format") or formats.DEFAULT.name)
+            exact.plan_job(cleaned["match_query"], cleaned["fields"], fmt)
         except matching.Unanswerable:
             pass  # reported at the field by clean_match_query
         except ValueError as exc:
@@ -538,7 +534,7 @@ class HistoryFilterForm(forms.Form):
     )
     status = forms.ChoiceField(required=False, label="Status")
     format = forms.ChoiceField(
-        required=False, label="Format", choices=[("", "Any format"), *Format.choices]
+        required=False, label="Format", choices=[("", "Any format"), *formats.CHOICES]
     )
     requester = forms.ChoiceField(required=False, label="Asked by")
     date_from = forms.DateField(required=False, label="From (UTC)", widget=DateInput)

@@ -13,13 +13,14 @@ Interface::
         the import attribute it becomes or why it is left out; and the reasons, if any, why
         no import file can be made at all (not one database connection, no email column).
 
-    import_files(source, *, fmt, plan, part_bytes=PART_BYTES) -> Iterator[Piece]
-        Reads a stored ``.gz`` (CSV or NDJSON) once and yields ``Part`` pieces: each a JSON
+    import_files(rows, *, plan, part_bytes=PART_BYTES) -> Iterator[Piece]
+        Reads the rows of a stored ``.gz`` once (``fmt.rows(source)``, exports.formats: CSV
+        or NDJSON rows as JSON objects) and yields ``Part`` pieces: each a JSON
         array of converted users, every one valid against the schema, at most ``part_bytes``
         bytes; and ``Rejects`` pieces: JSON arrays of ``{"user", "errors"}`` for the users that
         would fail Auth0's validation (never put in a part). Memory: one part of each kind.
 
-    download(source, *, fmt, plan, stem) -> Download
+    download(rows, *, plan, stem) -> Download
         The import download: one ``.json`` when everything fits one part and no user was
         rejected, else a streamed ``.zip`` of ``<stem>-0001.json``... plus
         ``not-importable-0001.json``... At most two parts are read ahead to decide.
@@ -32,16 +33,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import jsonschema_rs
 import orjson
 
-from exports import convert, streams
-from exports.csvformat import typed_value
+from exports import convert
 from exports.ndjsonkeys import value_at
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "auth0-import-user.json"
@@ -189,23 +189,6 @@ def validation_errors(user: Mapping[str, Any]) -> list[str]:
 # --- reading the export -------------------------------------------------------------------------
 
 
-def _ndjson_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
-    loads = orjson.loads
-    for block in streams.records(convert.uncompressed(source), "ndjson"):
-        for line in block.split(b"\n"):
-            if line.strip():
-                yield loads(line)
-
-
-def _csv_rows(source: BinaryIO) -> Iterator[dict[str, Any]]:
-    for titles, cells in convert.csv_titles_and_cells(source):
-        yield {
-            title: value
-            for title, cell in zip(titles, cells, strict=False)
-            if (value := typed_value(cell)) is not None
-        }
-
-
 def import_user(row: Mapping[str, Any], columns: Sequence[Column]) -> dict[str, Any]:
     """One exported row as an import object: kept columns only, under their attribute names."""
     user: dict[str, Any] = {}
@@ -283,11 +266,10 @@ class _Batch:
 
 
 def import_files(
-    source: BinaryIO, *, fmt: str, plan: Plan, part_bytes: int = PART_BYTES
+    rows: Iterable[Mapping[str, Any]], *, plan: Plan, part_bytes: int = PART_BYTES
 ) -> Iterator[Piece]:
     if not plan.possible:
         raise ValueError("no import file can be made: " + " ".join(plan.blockers))
-    rows = _csv_rows(source) if fmt == "csv" else _ndjson_rows(source)
     columns = plan.columns
     part = _Batch(part_bytes)
     rejects = _Batch(part_bytes)
@@ -326,8 +308,8 @@ class Download:
     chunks: Iterator[bytes]
 
 
-def download(source: BinaryIO, *, fmt: str, plan: Plan, stem: str) -> Download:
-    pieces = import_files(source, fmt=fmt, plan=plan)
+def download(rows: Iterable[Mapping[str, Any]], *, plan: Plan, stem: str) -> Download:
+    pieces = import_files(rows, plan=plan)
     ahead: list[Piece] = []
     for piece in pieces:
         ahead.append(piece)

@@ -2,15 +2,18 @@
 
 Interface::
 
-    ingest(chunks, dest, *, fmt, expected_columns=None, limit=None, require_rows=False)
-        -> IngestResult
+    ingest(chunks, dest, *, verifier, require_rows=False) -> IngestResult
+    CsvVerifier(expected_columns, limit), NdjsonVerifier(expected_columns, limit)
+
+Call it through the export's format (exports.formats: ``fmt.ingest(chunks, dest,
+expected_columns=..., limit=...)``), which picks the verifier.
 
 - ``chunks``: any iterable of ``bytes`` (e.g. ``response.iter_bytes()`` of the streaming httpx
   response from ``management_api.download(url)``). Errors raised while iterating (timeouts,
   broken connections) propagate unchanged, so the caller can fetch a fresh link and retry.
 - ``dest``: a path (opened ``wb``, truncated) or a writable binary file object. The *compressed*
   bytes are written exactly as received: the stored ``.gz`` is the file Auth0 served.
-- ``fmt``: ``"csv"`` or ``"ndjson"`` (Auth0's ``json`` format is NDJSON).
+- ``verifier``: the format's reader (``CsvVerifier`` or ``NdjsonVerifier``), made with these two:
 - ``expected_columns``: the column titles requested, in order (``export_as`` else the field
   name). CSV: the header row must equal it exactly (Auth0's leading ``'`` tolerated). NDJSON: every
   key must be a requested title, or the first segment of a requested dotted or indexed path
@@ -61,8 +64,6 @@ import orjson
 from exports import streams
 from exports.csvformat import NOT_STRUCTURE, record_boundary, record_end, unescape_cell
 
-Format = Literal["csv", "ndjson"]
-
 MAX_RECORD = 64 * 1024 * 1024
 _MANY_ODD_ROWS = 32
 _BLOCK = 64 * 1024
@@ -103,9 +104,10 @@ class IngestResult:
         return asdict(self)
 
 
-class _Verifier(Protocol):
+class Verifier(Protocol):
     rows: int
     header: list[str]
+    limit: int | None
 
     def feed(self, piece: bytes) -> None: ...
 
@@ -118,19 +120,11 @@ def ingest(
     chunks: Iterable[bytes],
     dest: BinaryIO | str | os.PathLike[str],
     *,
-    fmt: str,
-    expected_columns: Sequence[str] | None = None,
-    limit: int | None = None,
+    verifier: Verifier,
     require_rows: bool = False,
 ) -> IngestResult:
     started = time.perf_counter()
-    verifier: _Verifier
-    if fmt == "csv":
-        verifier = _CsvVerifier(expected_columns, limit)
-    elif fmt == "ndjson":
-        verifier = _NdjsonVerifier(expected_columns, limit)
-    else:
-        raise ValueError(f"unknown export format {fmt!r}")
+    limit = verifier.limit
     with _opened(dest) as out:
         stored = streams.Hashing(out)
 
@@ -201,7 +195,7 @@ class _opened:
             self._file.close()
 
 
-class _CsvVerifier:
+class CsvVerifier:
     def __init__(self, expected: Sequence[str] | None, limit: int | None) -> None:
         self.expected = list(expected) if expected is not None else None
         self.limit = limit
@@ -390,7 +384,7 @@ def _object_decoder(allowed: frozenset[str]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(row)
 
 
-class _NdjsonVerifier:
+class NdjsonVerifier:
     def __init__(self, expected: Sequence[str] | None, limit: int | None) -> None:
         self.limit = limit
         self.rows = 0

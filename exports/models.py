@@ -27,6 +27,9 @@ from django.utils.functional import LazyObject, empty
 from management_api.tenants import current_tenant_slug
 from staff.permissions import Capability, can
 
+from . import formats
+from .formats import ExportFormat
+
 
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -53,12 +56,6 @@ SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.CANCELLED, Status.PURGED
 # Settled statuses whose requester is emailed (exports.notify).
 NOTIFIED_STATUSES = (Status.READY, Status.FAILED)
 NAME_MAX_LENGTH = 120
-
-
-class Format(models.TextChoices):
-    CSV = "csv", "CSV"
-    # Auth0 calls this format "json", but the file holds one JSON object per line.
-    NDJSON = "ndjson", "NDJSON (Auth0's “json”: one JSON object per line)"
 
 
 class _ExportsStorage(LazyObject):
@@ -102,7 +99,7 @@ class ExportSpec:
     def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
         """From a stored template or a form's cleaned_data (missing keys take defaults)."""
         return cls(
-            format=str(data.get("format") or Format.CSV),
+            format=str(data.get("format") or formats.DEFAULT.name),
             fields=[
                 {key: str(value) for key, value in item.items() if key in ("name", "export_as")}
                 for item in data.get("fields") or []
@@ -151,11 +148,15 @@ class ExportSpec:
     def is_exact(self) -> bool:
         return bool(self.match_query)
 
+    @property
+    def export_format(self) -> ExportFormat:
+        return formats.get(self.format)
+
     def exact_plan(self) -> Any:
         """exports.exact.Plan: the job an exact export asks Auth0 for, and how it filters."""
         from . import exact
 
-        return exact.plan_job(self.match_query, self.fields, self.format)
+        return exact.plan_job(self.match_query, self.fields, self.export_format)
 
     @property
     def job_column_titles(self) -> list[str]:
@@ -174,14 +175,14 @@ class ExportSpec:
             plan = self.exact_plan()
             # Every user of the connection: the worker keeps the matches.
             exact_body: dict[str, Any] = {
-                "format": "json" if plan.source_format == "ndjson" else "csv",
+                "format": plan.source_format.auth0_name,
                 "fields": plan.auth0_fields(),
             }
             if self.connection_id:
                 exact_body["connection_id"] = self.connection_id
             return exact_body
         body: dict[str, Any] = {
-            "format": "json" if self.format == Format.NDJSON else "csv",
+            "format": self.export_format.auth0_name,
             "fields": [
                 {
                     "name": item["name"],
@@ -267,7 +268,7 @@ class Export(models.Model):
     # The spec, as the builder's cleaned_data left it.
     connection_id = models.CharField(max_length=64, blank=True, help_text="Empty: all connections")
     connection_name = models.CharField(max_length=200, blank=True)
-    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
+    format = models.CharField(max_length=8, choices=formats.CHOICES, default=formats.DEFAULT.name)
     limit = models.PositiveIntegerField(null=True, blank=True)
     fields = models.JSONField(default=list, help_text='[{"name": ..., "export_as": ...}] in order')
     source_query = models.TextField(blank=True, help_text="The search query this export came from")
@@ -380,8 +381,12 @@ class Export(models.Model):
         return self.is_ready and (not self.file or not self.file.storage.exists(self.file.name))
 
     @property
+    def export_format(self) -> ExportFormat:
+        return formats.get(self.format)
+
+    @property
     def file_extension(self) -> str:
-        return "ndjson" if self.format == Format.NDJSON else "csv"
+        return self.export_format.extension
 
     @property
     def column_titles(self) -> list[str]:
@@ -476,3 +481,7 @@ class ExportTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def export_format(self) -> ExportFormat:
+        return formats.get(str(self.spec.get("format") or formats.DEFAULT.name))

@@ -353,10 +353,10 @@ def _beating(c: Claim, chunks: Iterable[bytes]) -> Iterator[bytes]:
 def _download(c: Claim, location: str, target: BinaryIO) -> ingest.IngestResult:
     export = c.export
     with management_api.download(location) as response:
-        return ingest.ingest(
+        fmt = export.spec.exact_plan().source_format if export.is_exact else export.export_format
+        return fmt.ingest(
             _beating(c, response.iter_bytes()),
             target,
-            fmt=export.spec.exact_plan().source_format if export.is_exact else export.format,
             expected_columns=export.spec.job_column_titles,
             limit=export.limit,
         )
@@ -455,10 +455,9 @@ def _verify_and_publish(c: Claim, built: BinaryIO) -> None:
     export = c.export
     built.seek(0)
     try:
-        result = ingest.ingest(
+        result = export.export_format.ingest(
             _beating(c, streams.chunks(built)),
             _Discard(),  # type: ignore[arg-type]
-            fmt=export.format,
             expected_columns=export.column_titles,
         )
     except ingest.VerificationError as exc:
@@ -514,10 +513,9 @@ def _filter_and_publish(c: Claim, source: BinaryIO, what: str) -> None:
     transition(c, Status.RUNNING, f"{what} where {described}")
     with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-") as built:
         try:
-            made = derive.derive(
+            made = export.export_format.derive(
                 source,
                 built,
-                fmt=export.format,
                 columns=export.column_titles,
                 conditions=conditions,
             )

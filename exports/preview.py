@@ -2,9 +2,11 @@
 
 Interface::
 
-    preview(source, *, fmt, rows=50, max_bytes=8_000_000) -> Preview(header, rows, more)
+    csv_preview(source, rows, max_bytes, columns) -> Preview(header, rows, more)
+    ndjson_preview(source, rows, max_bytes, columns) -> Preview(header, rows, more)
     infer_kinds(preview) -> dict[column, "date" | "number" | "boolean" | "text" | "empty"]
 
+Call them through the export's format (exports.formats: ``fmt.preview(source, columns=...)``).
 ``Preview.header`` is the list of column titles; ``Preview.rows`` a list of rows, each a list of
 display strings aligned with the header: Auth0's CSV escaping undone (no leading ``'``, ``""``
 read as ``"``); for NDJSON the header is every key met in those rows in first-seen order, strings
@@ -24,7 +26,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -32,8 +34,6 @@ from exports import streams
 from exports.csvformat import record_boundary, unescape_cell
 from exports.derive import json_text, parse_instant
 from exports.ndjsonkeys import steps, value_at
-
-Format = Literal["csv", "ndjson"]
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,10 @@ class Preview:
     more: bool = False
 
 
-def preview(
-    source: BinaryIO,
-    *,
-    fmt: str,
-    rows: int = 50,
-    max_bytes: int = 8_000_000,
-    columns: Sequence[str] | None = None,
+def csv_preview(
+    source: BinaryIO, wanted: int, max_bytes: int, columns: Sequence[str] | None
 ) -> Preview:
-    if fmt == "csv":
-        return _csv_preview(source, rows, max_bytes)
-    return _ndjson_preview(source, rows, max_bytes, columns)
-
-
-def _csv_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
+    """The header is the file's own (``columns`` are for NDJSON, whose lines name keys)."""
     # Twice the newlines needed leaves room for values that hold a newline.
     data, more = streams.head(source, max_bytes=max_bytes, newlines=2 * (wanted + 1))
     cut = record_boundary(data) if more else len(data)
@@ -77,7 +67,7 @@ def _csv_preview(source: BinaryIO, wanted: int, max_bytes: int) -> Preview:
     return Preview(header=header, rows=shown, more=more)
 
 
-def _ndjson_preview(
+def ndjson_preview(
     source: BinaryIO, wanted: int, max_bytes: int, columns: Sequence[str] | None
 ) -> Preview:
     data, more = streams.head(source, max_bytes=max_bytes, newlines=wanted)

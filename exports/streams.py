@@ -17,10 +17,10 @@ the calling thread and in bounded memory, whatever the file's size:
         member checked. Yields pieces of at most ``piece`` bytes. A damaged, truncated or empty
         stream raises :class:`GzipDamaged`.
 
-    records(pieces, fmt) -> Iterator[bytes]
+    records(pieces, *, quoted) -> Iterator[bytes]
         Regroup inflated pieces into blocks of whole records, each block ending with a newline:
-        NDJSON on newlines; CSV on newlines outside quoted values (Auth0 writes newlines inside
-        values). A last record without its newline gets one.
+        on newlines (NDJSON), or with ``quoted`` on newlines outside quoted values (CSV: Auth0
+        writes newlines inside values). A last record without its newline gets one.
 
     head(source, *, max_bytes, newlines) -> (bytes, more)
         The first inflated bytes of a gzip file object, up to ``newlines`` newlines or
@@ -42,13 +42,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, cast
 
 from isal import isal_zlib
 
 from exports.csvformat import record_boundary
-
-Format = Literal["csv", "ndjson"]
 
 READ = 1024 * 1024
 PIECE = 4 * 1024 * 1024
@@ -138,9 +136,8 @@ def inflate(compressed: Iterable[bytes], piece: int = PIECE) -> Iterator[bytes]:
     return iter(Inflation(compressed, piece))
 
 
-def records(pieces: Iterable[bytes], fmt: str) -> Iterator[bytes]:
+def records(pieces: Iterable[bytes], *, quoted: bool) -> Iterator[bytes]:
     carry = b""
-    quoted = fmt == "csv"
     for piece in pieces:
         buf = carry + piece if carry else piece
         cut = record_boundary(buf) if quoted else buf.rfind(b"\n") + 1

@@ -17,12 +17,12 @@ from django_htmx.middleware import HtmxDetails
 
 import management_api
 from config.params import whole_number
-from management_api.errors import ManagementApiError
+from management_api import ManagementApiError, connections
 from staff import audit
 from staff.permissions import Capability, requires
 
-from . import derive, downloads, importformat, lease, preview, retention, tasks
-from .fields import CSV_MAX_FIELDS, connections, discovered_metadata
+from . import derive, downloads, formats, importformat, lease, preview, retention, tasks
+from .fields import discovered_metadata
 from .forms import (
     DeriveForm,
     ExportForm,
@@ -130,7 +130,8 @@ def new(request: StaffRequest) -> HttpResponse:
             "form": form,
             "outlook": _import_outlook(form, fields),
             "connections_error": connections_error,
-            "csv_max_fields": CSV_MAX_FIELDS,
+            "formats": formats.FORMATS,
+            "format_rules": formats.page_rules(),
             "templates": ExportTemplate.objects.of(request.user),
         },
     )
@@ -336,7 +337,7 @@ def _detail_page(
     plan = None
     if export.is_ready and not file_missing:
         with export.open_file() as source:
-            sample = preview.preview(source, fmt=export.format, columns=export.column_titles)
+            sample = export.export_format.preview(source, columns=export.column_titles)
         derive_form = derive_form or DeriveForm(columns=export.column_titles)
         plan = downloads.import_plan(export)
     else:
@@ -384,7 +385,7 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
         raise Http404("Only a ready export whose file is kept can be filtered.")
     with parent.open_file() as source:
         kinds = preview.infer_kinds(
-            preview.preview(source, fmt=parent.format, columns=parent.column_titles)
+            parent.export_format.preview(source, columns=parent.column_titles)
         )
     form = DeriveForm(request.POST, columns=parent.column_titles, kinds=kinds)
     if not form.is_valid():

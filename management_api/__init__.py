@@ -8,6 +8,7 @@ the current tenant: the one of the innermost `tenant_scope()`, else the only con
 
 from __future__ import annotations
 
+from .cached import cache_key, connections
 from .endpoints import (
     SEARCH_WINDOW,
     SearchPage,
@@ -75,9 +76,11 @@ __all__ = [
     "all_tenants",
     "authentication_methods",
     "budget",
+    "cache_key",
     "clear_user_blocks",
     "clear_user_blocks_by_identifier",
     "concurrently",
+    "connections",
     "create_password_change_ticket",
     "create_users_export",
     "create_users_import",

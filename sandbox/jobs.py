@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 
 from sandbox import faults
 from sandbox.exporting import write_export
@@ -87,7 +87,8 @@ def create_verification(user_id: str, failure: str, switches: dict[str, Any]) ->
         run_after=now + dt.timedelta(seconds=int(switches["job_pending_seconds"])),
         forced_failure=failure,
     )
-    runner.wake()
+    # Inside the caller's transaction the runner must not start before it commits.
+    transaction.on_commit(runner.wake, using=SANDBOX_DB)
     return job
 
 

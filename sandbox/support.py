@@ -425,13 +425,16 @@ def create_verification_job(body: dict[str, Any], switches: dict[str, Any]) -> E
         failure = "The email address is already verified."
     elif switches["job_fail"]:
         failure = str(switches["job_fail"])
-    job = jobs.create_verification(found.profile["user_id"], failure, switches)
-    tenant_logs.append(
-        "svr",
-        user=found.profile,
-        connection=connection_ref(str(identity.get("connection", ""))),
-        details={"job_id": job.id, "email": found.profile["email"]},
-    )
+    # One transaction: the runner sees the job only once its `svr` event is written, so a job
+    # that fails at once logs `fv` after it, as Auth0's do.
+    with transaction.atomic(using=SANDBOX_DB):
+        job = jobs.create_verification(found.profile["user_id"], failure, switches)
+        tenant_logs.append(
+            "svr",
+            user=found.profile,
+            connection=connection_ref(str(identity.get("connection", ""))),
+            details={"job_id": job.id, "email": found.profile["email"]},
+        )
     return job
 
 

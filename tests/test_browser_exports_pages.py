@@ -21,8 +21,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from exports import tasks
-from exports.fields import connections
 from exports.models import Export, ExportTemplate, Status
+from management_api import connections
 from tests.fixtures.browser import card_problems
 from tests.fixtures.celery import CSV_SPEC, drive
 from tests.test_browser_a11y import violations

@@ -51,8 +51,10 @@ def test_admin_builds_watches_and_downloads_an_export(
     problem = page.locator("#field-counter-error").inner_text()
     assert "CSV cannot hold whole objects (user_metadata)" in problem
     assert submit.is_disabled()
+    assert "of at most 30 for CSV" in page.locator("#field-counter").inner_text()
     page.get_by_label("NDJSON").check()
     assert submit.is_enabled()
+    assert "of at most" not in page.locator("#field-counter").inner_text()
     page.get_by_label("CSV", exact=True).check()
     assert submit.is_disabled()
     page.locator("label", has_text="user_metadata").first.click()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from exports import formats
 from exports.models import Export, ExportTemplate, Status
 from staff.models import AuditEvent
 
@@ -56,6 +59,23 @@ def test_builder_lists_connections_and_metadata_paths(admin_client_: Client) -> 
     # Metadata leaf paths come from sampling real users of the tenant.
     assert "user_metadata." in body or "app_metadata." in body
     assert 'name="r-0-on"' in body
+
+
+def test_the_builder_page_carries_each_formats_rules_for_its_script(
+    admin_client_: Client,
+) -> None:
+    """The script checks the rules the server declares (exports.formats), read from the page."""
+    body = admin_client_.get("/exports/new/").content.decode()
+    found = re.search(r'<script id="format-rules" type="application/json">(.*?)</script>', body)
+    assert found
+    rules = json.loads(found[1])
+    assert rules == formats.page_rules()
+    assert rules["formats"]["csv"] == {"label": "CSV", "maxFields": 30, "holdsObjects": False}
+    assert rules["formats"]["ndjson"]["maxFields"] is None
+    assert re.fullmatch(rules["objectPath"], "identities[0].profileData")
+    assert "CSV takes at most 30 fields and no whole object" in body
+    assert "NDJSON takes whole objects." in body
+    assert "data-csv-max" not in body
 
 
 def test_csv_takes_at_most_30_fields(admin_client_: Client) -> None:
@@ -122,7 +142,7 @@ def test_unknown_field(admin_client_: Client) -> None:
 
 
 def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) -> None:
-    from exports.fields import connections
+    from management_api import connections
 
     connection = next(c for c in connections() if c["name"] == "Username-Password-Authentication")
     data = builder_post(
@@ -278,7 +298,7 @@ def test_the_csv_rule_message_has_a_place_beside_the_start_button(admin_client_:
 
 
 def _connection(strategy: str) -> dict[str, str]:
-    from exports.fields import connections
+    from management_api import connections
 
     return next(c for c in connections() if c["strategy"] == strategy)
 

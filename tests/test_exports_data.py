@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from exports import exact
-from exports.convert import csv_objects, json_array, uncompressed
+from exports.convert import csv_objects, uncompressed
 from exports.csvformat import format_header, format_row, unescape_raw_cell
-from exports.derive import Condition, derive, validate_conditions
-from exports.ingest import VerificationError, ingest
-from exports.preview import infer_kinds, preview
+from exports.derive import Condition, validate_conditions
+from exports.formats import CSV, NDJSON
+from exports.ingest import VerificationError
+from exports.preview import infer_kinds
 
 COLUMNS = ["Id", "name", "email_verified", "logins_count", "last_login", "note"]
 TRICKY = [
@@ -118,9 +119,7 @@ def test_ingest_stores_verifies_and_counts_a_csv_export(
     compressed = gzip.compress(data)
     dest = tmp_path / "stored.gz"
 
-    result = ingest(
-        pieces(compressed, chunk), dest, fmt="csv", expected_columns=COLUMNS, limit=30_000
-    )
+    result = CSV.ingest(pieces(compressed, chunk), dest, expected_columns=COLUMNS, limit=30_000)
 
     assert dest.read_bytes() == compressed
     assert result.sha256 == hashlib.sha256(compressed).hexdigest()
@@ -137,7 +136,7 @@ def test_ingest_writes_to_an_open_file_and_accepts_several_gzip_members(tmp_path
     compressed = gzip.compress(head) + gzip.compress(tail) + b"\0" * 8
     sink = io.BytesIO()
 
-    result = ingest([compressed], sink, fmt="csv", expected_columns=COLUMNS)
+    result = CSV.ingest([compressed], sink, expected_columns=COLUMNS)
 
     assert sink.getvalue() == compressed
     assert (result.rows, result.gzip_members) == (100, 2)
@@ -147,11 +146,11 @@ def test_ingest_accepts_a_last_row_without_newline_and_a_header_only_file(
     tmp_path: Path,
 ) -> None:
     data, _, _ = csv_bytes(10)
-    assert ingest([gzip.compress(data.rstrip(b"\n"))], tmp_path / "a", fmt="csv").rows == 10
+    assert CSV.ingest([gzip.compress(data.rstrip(b"\n"))], tmp_path / "a").rows == 10
     header_only = gzip.compress(format_header(COLUMNS))
-    assert ingest([header_only], tmp_path / "b", fmt="csv", expected_columns=COLUMNS).rows == 0
+    assert CSV.ingest([header_only], tmp_path / "b", expected_columns=COLUMNS).rows == 0
     with pytest.raises(VerificationError, match="no rows"):
-        ingest([header_only], tmp_path / "c", fmt="csv", require_rows=True)
+        CSV.ingest([header_only], tmp_path / "c", require_rows=True)
 
 
 def broken(kind: str) -> bytes:
@@ -186,7 +185,7 @@ def broken(kind: str) -> bytes:
 )
 def test_ingest_rejects_damaged_downloads(tmp_path: Path, kind: str, reason: str) -> None:
     with pytest.raises(VerificationError, match=reason) as caught:
-        ingest(pieces(broken(kind), 10_000), tmp_path / "x.gz", fmt="csv")
+        CSV.ingest(pieces(broken(kind), 10_000), tmp_path / "x.gz")
     assert caught.value.kind == "transfer"
     # Plain words for staff; zlib's own message is the detail, for the log and the timeline.
     assert "Error -" not in caught.value.reason
@@ -197,7 +196,7 @@ def test_ingest_rejects_damaged_downloads(tmp_path: Path, kind: str, reason: str
 def test_ingest_rejects_a_header_that_is_not_the_requested_one(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(10)
     with pytest.raises(VerificationError, match="header does not match") as caught:
-        ingest([gzip.compress(data)], tmp_path / "x", fmt="csv", expected_columns=COLUMNS[::-1])
+        CSV.ingest([gzip.compress(data)], tmp_path / "x", expected_columns=COLUMNS[::-1])
     assert caught.value.kind == "content"
 
 
@@ -217,29 +216,29 @@ def test_ingest_finds_a_row_with_the_wrong_number_of_cells(
     spoiled = format_header(COLUMNS) + b"".join(raw_rows[:2500]) + bad_row
     spoiled += b"".join(raw_rows[2500:])
     with pytest.raises(VerificationError, match=reason):
-        ingest([gzip.compress(spoiled)], tmp_path / "x", fmt="csv")
+        CSV.ingest([gzip.compress(spoiled)], tmp_path / "x")
 
 
 def test_ingest_skips_blank_lines_as_csv_readers_do(tmp_path: Path) -> None:
     _, raw_rows, _ = csv_bytes(5_000, tricky=False)
     spaced = format_header(COLUMNS) + b"".join(raw_rows[:2500]) + b"\n"
     spaced += b"".join(raw_rows[2500:]) + b"\n"
-    assert ingest([gzip.compress(spaced)], tmp_path / "x", fmt="csv").rows == 5_000
+    assert CSV.ingest([gzip.compress(spaced)], tmp_path / "x").rows == 5_000
 
 
 def test_ingest_rejects_an_unclosed_quote_and_bad_utf8(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(50)
     with pytest.raises(VerificationError, match="inside a quoted value"):
-        ingest([gzip.compress(data + b"\"'open,1,2,3,4,5\n")], tmp_path / "x", fmt="csv")
+        CSV.ingest([gzip.compress(data + b"\"'open,1,2,3,4,5\n")], tmp_path / "x")
     with pytest.raises(VerificationError, match="not valid UTF-8"):
-        ingest([gzip.compress(data + b'"\'\xff\xfe",true,1,,,\n')], tmp_path / "y", fmt="csv")
+        CSV.ingest([gzip.compress(data + b'"\'\xff\xfe",true,1,,,\n')], tmp_path / "y")
 
 
 def test_ingest_stops_at_the_first_row_past_the_limit(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(200)
-    assert ingest([gzip.compress(data)], tmp_path / "a", fmt="csv", limit=200).rows == 200
+    assert CSV.ingest([gzip.compress(data)], tmp_path / "a", limit=200).rows == 200
     with pytest.raises(VerificationError, match="limit of 199"):
-        ingest([gzip.compress(data)], tmp_path / "b", fmt="csv", limit=199)
+        CSV.ingest([gzip.compress(data)], tmp_path / "b", limit=199)
 
 
 def test_ingest_passes_on_transfer_errors_from_the_stream(tmp_path: Path) -> None:
@@ -251,7 +250,7 @@ def test_ingest_passes_on_transfer_errors_from_the_stream(tmp_path: Path) -> Non
         raise ConnectionResetError("peer went away")
 
     with pytest.raises(ConnectionResetError):
-        ingest(cut_short(), tmp_path / "x", fmt="csv")
+        CSV.ingest(cut_short(), tmp_path / "x")
 
 
 # --- ingest: NDJSON ------------------------------------------------------------------------
@@ -276,10 +275,9 @@ def ndjson_bytes(records: list[dict[str, Any]]) -> bytes:
 def test_ingest_verifies_ndjson_lines(tmp_path: Path) -> None:
     records = ndjson_records(20_000)
     compressed = gzip.compress(ndjson_bytes(records))
-    result = ingest(
+    result = NDJSON.ingest(
         pieces(compressed, 3_000),
         tmp_path / "x",
-        fmt="ndjson",
         expected_columns=["Id", "name", "logins_count", "user_metadata.plan"],
         limit=20_000,
     )
@@ -303,10 +301,9 @@ def test_ingest_rejects_bad_ndjson_lines(tmp_path: Path, line: bytes, reason: st
     lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
     lines.insert(100, line)
     with pytest.raises(VerificationError, match=reason) as caught:
-        ingest(
+        NDJSON.ingest(
             [gzip.compress(b"\n".join(lines))],
             tmp_path / "x",
-            fmt="ndjson",
             expected_columns=["Id", "name", "logins_count", "user_metadata"],
         )
     # The parser's words ("unexpected character: line 1 column 12 (char 11)") are the detail.
@@ -319,15 +316,14 @@ def test_a_damaged_line_stops_a_filter_in_plain_words() -> None:
     """A line that is not JSON reaching the exact filter or a derivative (their sources were
     verified, so only a damaged file can) is a ValueError the pipeline reports, in words."""
     broken = gzip.compress(b'{"email": "a@example.com"}\n{"email": "b@exa\n')
-    plan = exact.plan_job("email:a*", [{"name": "email"}], "ndjson")
+    plan = exact.plan_job("email:a*", [{"name": "email"}], NDJSON)
     with pytest.raises(ValueError, match="user 2 of Auth0's file is not one JSON object") as one:
         exact.filter_file(io.BytesIO(broken), io.BytesIO(), plan=plan)
     assert "char" not in str(one.value)
     with pytest.raises(ValueError, match="line 2 of the kept file is not a JSON object") as two:
-        derive(
+        NDJSON.derive(
             io.BytesIO(broken),
             io.BytesIO(),
-            fmt="ndjson",
             columns=["email"],
             conditions=[Condition("email", "not_empty")],
         )
@@ -338,10 +334,9 @@ def test_ingest_checks_the_keys_of_ndjson_lines(tmp_path: Path) -> None:
     lines = ndjson_bytes(ndjson_records(200)).split(b"\n")
     lines.insert(0, b'{"password": "x"}')
     with pytest.raises(VerificationError, match="line 1 has keys that were not requested"):
-        ingest(
+        NDJSON.ingest(
             [gzip.compress(b"\n".join(lines))],
             tmp_path / "x",
-            fmt="ndjson",
             expected_columns=["Id", "name", "logins_count", "user_metadata"],
         )
 
@@ -353,10 +348,9 @@ def test_ingest_checks_the_keys_of_every_ndjson_line(tmp_path: Path) -> None:
     with pytest.raises(
         VerificationError, match="line 15001 has keys that were not requested: password"
     ):
-        ingest(
+        NDJSON.ingest(
             [gzip.compress(b"\n".join(lines))],
             tmp_path / "x",
-            fmt="ndjson",
             expected_columns=["Id", "name", "logins_count", "user_metadata.plan"],
         )
 
@@ -366,10 +360,9 @@ def test_ingest_reads_utf8_cut_between_gzip_members(tmp_path: Path) -> None:
     data = b"".join(json.dumps(record, ensure_ascii=False).encode() + b"\n" for record in records)
     cut = data.index("😀".encode(), len(data) // 2) + 2  # inside the 4-byte character
     # Each member inflates on its own, so the character arrives in two pieces.
-    result = ingest(
+    result = NDJSON.ingest(
         [gzip.compress(data[:cut]) + gzip.compress(data[cut:])],
         tmp_path / "x",
-        fmt="ndjson",
         expected_columns=["Id", "name"],
     )
     assert result.rows == 2_000
@@ -377,7 +370,7 @@ def test_ingest_reads_utf8_cut_between_gzip_members(tmp_path: Path) -> None:
     broken = data[:cut] + b"\xff" + data[cut + 1 :]
     line = data[:cut].count(b"\n") + 1
     with pytest.raises(VerificationError, match=f"line {line} is not valid UTF-8"):
-        ingest([gzip.compress(broken)], tmp_path / "y", fmt="ndjson")
+        NDJSON.ingest([gzip.compress(broken)], tmp_path / "y")
 
 
 # --- conversions -------------------------------------------------------------------------------
@@ -391,9 +384,9 @@ def test_uncompressed_gives_back_the_bytes_auth0_wrote(tmp_path: Path) -> None:
 def test_json_array_of_ndjson_is_the_lines_as_one_array(tmp_path: Path) -> None:
     records = ndjson_records(30_000)
     path = gz(ndjson_bytes(records).rstrip(b"\n"), tmp_path / "x.gz")
-    assert json.loads(b"".join(json_array(src(path), fmt="ndjson"))) == records
+    assert json.loads(b"".join(NDJSON.json_array(src(path)))) == records
     empty = gz(b"", tmp_path / "empty.gz")
-    assert json.loads(b"".join(json_array(src(empty), fmt="ndjson"))) == []
+    assert json.loads(b"".join(NDJSON.json_array(src(empty)))) == []
 
 
 def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path) -> None:
@@ -405,7 +398,7 @@ def test_json_array_of_csv_undoes_auth0_escaping_and_types_values(tmp_path: Path
     data = format_header(header) + b"".join(format_row(row) for row in rows)
     path = gz(data, tmp_path / "x.gz")
 
-    array = json.loads(b"".join(json_array(src(path), fmt="csv")))
+    array = json.loads(b"".join(CSV.json_array(src(path))))
 
     assert array == [
         {
@@ -458,7 +451,7 @@ def test_derive_keeps_matching_rows_byte_for_byte(
     source = gz(data, tmp_path / "src.gz")
     keep = [bool(predicate(values)) for values in rows]  # type: ignore[operator]
 
-    result = derive(src(source), sink(tmp_path), fmt="csv", columns=COLUMNS, conditions=[condition])
+    result = CSV.derive(src(source), sink(tmp_path), columns=COLUMNS, conditions=[condition])
 
     written = (tmp_path / "out.gz").read_bytes()
     assert gzip.decompress(written) == reference_filter(raw_rows, keep)
@@ -478,7 +471,7 @@ def test_derive_joins_conditions_with_and(tmp_path: Path) -> None:
         bool(v[4] and v[4] >= datetime(2023, 3, 1, tzinfo=UTC) and "user 1" in str(v[1]).lower())
         for v in rows
     ]
-    derive(src(source), sink(tmp_path), fmt="csv", columns=COLUMNS, conditions=conditions)
+    CSV.derive(src(source), sink(tmp_path), columns=COLUMNS, conditions=conditions)
     assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == reference_filter(raw_rows, keep)
 
 
@@ -487,10 +480,9 @@ def test_derive_ndjson_keeps_lines_as_they_were(tmp_path: Path) -> None:
     lines = [json.dumps(record, indent=None).encode() for record in records]
     source = gz(b"\n".join(lines) + b"\n", tmp_path / "src.gz")
 
-    result = derive(
+    result = NDJSON.derive(
         src(source),
         sink(tmp_path),
-        fmt="ndjson",
         columns=["Id", "name", "logins_count", "user_metadata"],
         conditions=[Condition("logins_count", "greater", "2500"), Condition("name", "not_empty")],
     )
@@ -536,12 +528,8 @@ def test_condition_validation_explains_each_problem() -> None:
         validate_conditions([Condition("last_login", "after", "2024-01-01")], COLUMNS, kinds) == []
     )
     with pytest.raises(ValueError, match="not a column"):
-        derive(
-            io.BytesIO(),
-            io.BytesIO(),
-            fmt="csv",
-            columns=COLUMNS,
-            conditions=[Condition("x", "empty")],
+        CSV.derive(
+            io.BytesIO(), io.BytesIO(), columns=COLUMNS, conditions=[Condition("x", "empty")]
         )
 
 
@@ -550,7 +538,7 @@ def test_condition_validation_explains_each_problem() -> None:
 
 def test_preview_shows_the_first_rows_unescaped(tmp_path: Path) -> None:
     data, _, rows = csv_bytes(1_000)
-    shown = preview(src(gz(data, tmp_path / "x.gz")), fmt="csv")
+    shown = CSV.preview(src(gz(data, tmp_path / "x.gz")))
 
     assert shown.header == COLUMNS
     assert shown.more
@@ -566,11 +554,11 @@ def test_preview_shows_the_first_rows_unescaped(tmp_path: Path) -> None:
 
 def test_preview_of_a_short_file_and_of_ndjson(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(3)
-    short = preview(src(gz(data, tmp_path / "x.gz")), fmt="csv")
+    short = CSV.preview(src(gz(data, tmp_path / "x.gz")))
     assert (len(short.rows), short.more) == (3, False)
 
     records = ndjson_records(80)
-    shown = preview(src(gz(ndjson_bytes(records), tmp_path / "y.gz")), fmt="ndjson", rows=5)
+    shown = NDJSON.preview(src(gz(ndjson_bytes(records), tmp_path / "y.gz")), rows=5)
     assert shown.header == ["Id", "name", "logins_count", "user_metadata"]
     assert shown.rows[1] == ["auth0|1", "Smith, Jr.", "1", '{"plan":"pro","tags":["a",1]}']
     assert shown.more
@@ -584,18 +572,14 @@ def test_a_value_larger_than_a_block_is_verified_derived_and_previewed(tmp_path:
     rows.insert(1_000, big_values)
     source = gz(format_header(COLUMNS) + b"".join(raw_rows), tmp_path / "src.gz")
 
-    result = ingest(
-        pieces(source.read_bytes(), 50_000),
-        tmp_path / "stored.gz",
-        fmt="csv",
-        expected_columns=COLUMNS,
+    result = CSV.ingest(
+        pieces(source.read_bytes(), 50_000), tmp_path / "stored.gz", expected_columns=COLUMNS
     )
     assert result.rows == 2_001
 
-    derive(
+    CSV.derive(
         src(source),
         sink(tmp_path),
-        fmt="csv",
         columns=COLUMNS,
         conditions=[Condition("logins_count", "greater", "990")],
     )
@@ -610,17 +594,13 @@ def test_the_data_path_starts_no_thread_and_leaves_the_switch_interval_alone(
     before = (sys.getswitchinterval(), threading.active_count())
     data, _, _ = csv_bytes(3_000)
     with pytest.raises(VerificationError):
-        ingest([gzip.compress(data)], tmp_path / "x", fmt="csv", limit=1)
+        CSV.ingest([gzip.compress(data)], tmp_path / "x", limit=1)
     source = gz(data, tmp_path / "src.gz")
     stream = uncompressed(src(source))
     assert next(stream)
     assert (sys.getswitchinterval(), threading.active_count()) == before
-    derive(
-        src(source),
-        sink(tmp_path),
-        fmt="csv",
-        columns=COLUMNS,
-        conditions=[Condition("note", "empty")],
+    CSV.derive(
+        src(source), sink(tmp_path), columns=COLUMNS, conditions=[Condition("note", "empty")]
     )
     assert (sys.getswitchinterval(), threading.active_count()) == before
 
@@ -628,7 +608,7 @@ def test_the_data_path_starts_no_thread_and_leaves_the_switch_interval_alone(
 def test_preview_reads_only_what_it_shows(tmp_path: Path) -> None:
     data, _, _ = csv_bytes(200_000, tricky=False)
     kept = io.BytesIO(gzip.compress(data))
-    preview(kept, fmt="csv")
+    CSV.preview(kept)
     assert 0 < kept.tell() < len(kept.getvalue()) // 4
 
 
@@ -639,11 +619,11 @@ def test_preview_reads_across_gzip_members_and_stops_at_its_byte_budget(tmp_path
     path.write_bytes(
         gzip.compress(header + b"".join(raw_rows[:3])) + gzip.compress(b"".join(raw_rows[3:]))
     )
-    shown = preview(src(path), fmt="csv")
+    shown = CSV.preview(src(path))
     assert shown.rows == [[display(value) for value in values] for values in rows[:50]]
     assert shown.more
 
     budget = len(header) + len(b"".join(raw_rows[:10])) + 5
-    small = preview(src(gz(data, tmp_path / "x.gz")), fmt="csv", max_bytes=budget)
+    small = CSV.preview(src(gz(data, tmp_path / "x.gz")), max_bytes=budget)
     assert small.rows == [[display(value) for value in values] for values in rows[:10]]
     assert small.more

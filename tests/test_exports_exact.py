@@ -22,8 +22,9 @@ import orjson
 import pytest
 from django.test import Client
 
-from exports import exact, matching
+from exports import exact, formats, matching
 from exports.csvformat import record_end, unescape_raw_cell
+from exports.formats import CSV
 from exports.models import Export, Status
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
@@ -193,7 +194,7 @@ def users(full_ndjson: bytes) -> list[dict[str, Any]]:
 
 
 def run_filter(source: bytes, q: str, fields: list[dict[str, str]], fmt: str) -> bytes:
-    plan = exact.plan_job(q, fields, fmt)
+    plan = exact.plan_job(q, fields, formats.get(fmt))
     out = io.BytesIO()
     result = exact.filter_file(io.BytesIO(source), out, plan=plan)
     data = gzip.decompress(out.getvalue())
@@ -434,8 +435,8 @@ CSV_QUERIES = [
 @pytest.mark.parametrize("q", CSV_QUERIES)
 def test_the_exact_csv_is_the_plain_exports_rows_byte_for_byte(api: httpx.Client, q: str) -> None:
     plain = gzip.decompress(job_file(api, {"format": "csv", "fields": CSV_FIELDS}))
-    plan = exact.plan_job(q, CSV_FIELDS, "csv")
-    body = {"format": "json" if plan.source_format == "ndjson" else "csv"}
+    plan = exact.plan_job(q, CSV_FIELDS, CSV)
+    body = {"format": plan.source_format.auth0_name}
     source = job_file(api, {**body, "fields": plan.auth0_fields()})
     out = io.BytesIO()
     result = exact.filter_file(io.BytesIO(source), out, plan=plan)
@@ -451,11 +452,13 @@ def test_the_exact_csv_is_the_plain_exports_rows_byte_for_byte(api: httpx.Client
 
 
 def test_the_source_format_follows_what_the_query_reads() -> None:
-    assert exact.plan_job("email_verified:true", CSV_FIELDS, "csv").source_format == "csv"
-    metadata = exact.plan_job("app_metadata.plan:gold", CSV_FIELDS, "csv")
-    assert metadata.source_format == "ndjson"
+    assert exact.plan_job("email_verified:true", CSV_FIELDS, CSV).source_format.name == "csv"
+    metadata = exact.plan_job("app_metadata.plan:gold", CSV_FIELDS, CSV)
+    assert metadata.source_format.name == "ndjson"
     assert metadata.auth0_fields()[-1] == {"name": "app_metadata"}
-    assert exact.plan_job("identities.isSocial:true", CSV_FIELDS, "csv").source_format == "ndjson"
+    assert (
+        exact.plan_job("identities.isSocial:true", CSV_FIELDS, CSV).source_format.name == "ndjson"
+    )
 
 
 # --- The form --------------------------------------------------------------------------------
@@ -658,7 +661,7 @@ def test_csv_values_with_commas_quotes_and_newlines_keep_their_bytes() -> None:
     assert kept == b"Id,name,blocked\n" + rows[1] + rows[2]
     # Only the chosen columns are written: the query's own column is dropped.
     out = io.BytesIO()
-    plan = exact.plan_job("NOT blocked:true", fields[:2], "csv")
+    plan = exact.plan_job("NOT blocked:true", fields[:2], CSV)
     assert plan.auth0_fields()[-1] == {"name": "blocked"}
     exact.filter_file(io.BytesIO(source), out, plan=plan)
     assert gzip.decompress(out.getvalue()) == (

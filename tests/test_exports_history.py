@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from exports import tasks
+from exports import downloads, tasks
 from exports.models import Export, ExportTemplate, Status
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, drive, stored_files
@@ -183,6 +183,29 @@ def test_downloads_stream_every_variant_and_are_audited(
         ).count()
         == 4
     )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_each_declared_variant_is_offered_by_its_rule_and_served_under_its_name(
+    admin_client_: Client, export_admin: User, fmt: str
+) -> None:
+    export = ready(export_admin, format=fmt)
+    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    plan = downloads.import_plan(export)
+    offered = []
+    for variant in downloads.VARIANTS:
+        url = f"/exports/{export.pk}/download/{variant.slug}/"
+        if not variant.offered(export, plan):
+            assert url not in page
+            assert admin_client_.get(url).status_code == 404
+            continue
+        offered.append(variant.slug)
+        assert url in page
+        response = admin_client_.get(url)
+        assert response.status_code == 200
+        assert downloads.attachment_name(response) == downloads.filename(export, variant.slug)
+    assert offered == ["original", "uncompressed", "json"]
+    assert f"{export.export_format.label} (.{fmt})" in page
 
 
 def test_the_import_download_is_auth0s_import_format_named_before_download(

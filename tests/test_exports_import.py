@@ -17,6 +17,7 @@ import pytest
 
 from exports import importformat
 from exports.csvformat import format_header, format_row
+from exports.formats import CSV, NDJSON
 from exports.importformat import Part, Rejects, import_files, plan, validation_errors
 
 # The builder's defaults plus metadata leaves, as an export spec lists them.
@@ -109,7 +110,7 @@ def test_csv_and_ndjson_become_the_same_auth0_import_users(export: Any) -> None:
 
     pieces = list(
         import_files(
-            export(profiles), fmt="ndjson" if export is ndjson_export else "csv", plan=DATABASE_PLAN
+            (NDJSON if export is ndjson_export else CSV).rows(export(profiles)), plan=DATABASE_PLAN
         )
     )
 
@@ -160,7 +161,7 @@ def test_no_import_file_from_all_connections_a_social_connection_or_without_emai
         "It has no email column, and Auth0's import schema requires email."
     ]
     with pytest.raises(ValueError, match="requires email"):
-        list(import_files(csv_export([]), fmt="csv", plan=no_email))
+        list(import_files(CSV.rows(csv_export([])), plan=no_email))
 
 
 def test_whole_metadata_wins_over_its_own_leaves_and_array_items_are_left_out() -> None:
@@ -184,7 +185,7 @@ def test_whole_metadata_wins_over_its_own_leaves_and_array_items_are_left_out() 
             "app_metadata.roles[0]": "admin",
         }
     )
-    users = users_of(list(import_files(io.BytesIO(gzip.compress(line)), fmt="ndjson", plan=result)))
+    users = users_of(list(import_files(NDJSON.rows(io.BytesIO(gzip.compress(line))), plan=result)))
     assert users == [{"email": "a@example.com", "user_metadata": {"plan": "pro", "tags": ["x"]}}]
 
 
@@ -196,7 +197,7 @@ def test_users_auth0_would_refuse_are_named_and_kept_out_of_the_import_files() -
     lines.insert(2, orjson.dumps({"Id": "auth0|abc", "name": "No Email"}))
 
     pieces = list(
-        import_files(io.BytesIO(gzip.compress(b"\n".join(lines))), fmt="ndjson", plan=DATABASE_PLAN)
+        import_files(NDJSON.rows(io.BytesIO(gzip.compress(b"\n".join(lines)))), plan=DATABASE_PLAN)
     )
 
     assert [u["email"] for u in users_of(pieces)] == [profiles[n]["email"] for n in (0, 2, 4, 5)]
@@ -212,7 +213,7 @@ def test_users_auth0_would_refuse_are_named_and_kept_out_of_the_import_files() -
 def test_parts_stay_within_500_kb_and_hold_every_user_once() -> None:
     profiles = [profile(n) for n in range(6_000)]
 
-    pieces = list(import_files(csv_export(profiles), fmt="csv", plan=DATABASE_PLAN))
+    pieces = list(import_files(CSV.rows(csv_export(profiles)), plan=DATABASE_PLAN))
 
     assert len(pieces) > 2
     assert all(len(piece.data) <= 500_000 for piece in pieces)
@@ -223,7 +224,7 @@ def test_parts_stay_within_500_kb_and_hold_every_user_once() -> None:
 
 def test_the_download_is_one_json_when_it_fits_else_a_zip_with_the_refusals() -> None:
     small = importformat.download(
-        csv_export([profile(1), profile(2)]), fmt="csv", plan=DATABASE_PLAN, stem="x-import"
+        CSV.rows(csv_export([profile(1), profile(2)])), plan=DATABASE_PLAN, stem="x-import"
     )
     assert (small.filename, small.content_type) == ("x-import.json", "application/json")
     assert json.loads(b"".join(small.chunks)) == [expected(profile(1)), expected(profile(2))]
@@ -231,7 +232,7 @@ def test_the_download_is_one_json_when_it_fits_else_a_zip_with_the_refusals() ->
     bad = profile(3)
     bad["email"] = "nope"
     mixed = importformat.download(
-        csv_export([profile(1), bad]), fmt="csv", plan=DATABASE_PLAN, stem="x-import"
+        CSV.rows(csv_export([profile(1), bad])), plan=DATABASE_PLAN, stem="x-import"
     )
     assert (mixed.filename, mixed.content_type) == ("x-import.zip", "application/zip")
     archive = zipfile.ZipFile(io.BytesIO(b"".join(mixed.chunks)))
@@ -240,8 +241,7 @@ def test_the_download_is_one_json_when_it_fits_else_a_zip_with_the_refusals() ->
     assert json.loads(archive.read("not-importable-0001.json"))[0]["user"]["email"] == "nope"
 
     big = importformat.download(
-        csv_export([profile(n) for n in range(5_000)]),
-        fmt="csv",
+        CSV.rows(csv_export([profile(n) for n in range(5_000)])),
         plan=DATABASE_PLAN,
         stem="x-import",
     )
@@ -250,7 +250,7 @@ def test_the_download_is_one_json_when_it_fits_else_a_zip_with_the_refusals() ->
     assert all(info.file_size <= 500_000 for info in archive.infolist())
     assert sum(len(json.loads(archive.read(n))) for n in archive.namelist()) == 5_000
 
-    empty = importformat.download(csv_export([]), fmt="csv", plan=DATABASE_PLAN, stem="x")
+    empty = importformat.download(CSV.rows(csv_export([])), plan=DATABASE_PLAN, stem="x")
     assert b"".join(empty.chunks) == b"[]"
 
 

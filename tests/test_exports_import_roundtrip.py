@@ -25,7 +25,6 @@ from django.test import Client
 
 import management_api
 from exports import tasks
-from exports.fields import connections_cache_key
 from exports.models import Status
 from tests.fixtures.celery import drive, wait_for
 from tests.fixtures.sandbox import SandboxServer, point_dashboard_at
@@ -95,11 +94,11 @@ def fresh_sandbox(tmp_path: Path, settings: Any) -> Iterator[SandboxServer]:
     server = start(tmp_path / "sandbox")
     server.set_faults(rate_limit_plan="off")
     point_dashboard_at(settings, server)
-    cache.delete(connections_cache_key())
+    cache.delete(management_api.cache_key("connections"))
     try:
         yield server
     finally:
-        cache.delete(connections_cache_key())
+        cache.delete(management_api.cache_key("connections"))
         server.stop()
 
 

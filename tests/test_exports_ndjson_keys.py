@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from exports import derive, exact, importformat, ndjsonkeys, preview
-from exports.ingest import VerificationError, ingest
+from exports.formats import CSV, NDJSON
+from exports.ingest import VerificationError
 
 FIELDS = [
     {"name": "user_id", "export_as": "Id"},
@@ -89,15 +90,15 @@ def test_pick_keeps_each_column_in_the_shape_the_line_had_it() -> None:
 
 
 def test_ingest_accepts_both_shapes_and_still_refuses_unrequested_keys(shape: str) -> None:
-    result = ingest([ndjson_gz(shape)], io.BytesIO(), fmt="ndjson", expected_columns=TITLES)
+    result = NDJSON.ingest([ndjson_gz(shape)], io.BytesIO(), expected_columns=TITLES)
     assert result.rows == len(USERS)
     stray = gzip.compress(orjson.dumps(SHAPES[shape](USERS[0]) | {"nickname": "x"}) + b"\n")
     with pytest.raises(VerificationError, match="not requested: nickname"):
-        ingest([stray], io.BytesIO(), fmt="ndjson", expected_columns=TITLES)
+        NDJSON.ingest([stray], io.BytesIO(), expected_columns=TITLES)
 
 
 def test_the_preview_shows_the_export_columns_in_either_shape(shape: str) -> None:
-    shown = preview.preview(io.BytesIO(ndjson_gz(shape)), fmt="ndjson", columns=TITLES)
+    shown = NDJSON.preview(io.BytesIO(ndjson_gz(shape)), columns=TITLES)
     assert shown.header == TITLES
     assert shown.rows[1] == ["auth0|2", "bob@example.com", "free", "", USERS[1][4]]
     kinds = preview.infer_kinds(shown)
@@ -106,10 +107,9 @@ def test_the_preview_shows_the_export_columns_in_either_shape(shape: str) -> Non
 
 def test_derive_conditions_read_a_dotted_column_in_either_shape(shape: str) -> None:
     out = io.BytesIO()
-    made = derive.derive(
+    made = NDJSON.derive(
         io.BytesIO(ndjson_gz(shape)),
         out,
-        fmt="ndjson",
         columns=TITLES,
         conditions=[
             derive.Condition("user_metadata.plan", "equals", "pro"),
@@ -122,8 +122,8 @@ def test_derive_conditions_read_a_dotted_column_in_either_shape(shape: str) -> N
 
 
 def test_an_exact_export_from_ndjson_writes_the_dotted_columns_to_csv(shape: str) -> None:
-    plan = exact.plan_job("user_metadata.plan:pro", FIELDS, "csv")
-    assert plan.source_format == "ndjson"  # a metadata query reads the root object
+    plan = exact.plan_job("user_metadata.plan:pro", FIELDS, CSV)
+    assert plan.source_format.name == "ndjson"  # a metadata query reads the root object
     job_titles = plan.job_titles
     lines = []
     for user in USERS:
@@ -144,7 +144,7 @@ def test_an_exact_export_from_ndjson_writes_the_dotted_columns_to_csv(shape: str
 
 def test_an_exact_ndjson_export_keeps_only_the_chosen_leaves_in_either_shape(shape: str) -> None:
     fields = [{"name": "email"}, {"name": "user_metadata.plan"}]
-    plan = exact.plan_job("user_metadata.tier:gold", fields, "ndjson")
+    plan = exact.plan_job("user_metadata.tier:gold", fields, NDJSON)
     lines = []
     for user in USERS:
         record = {key: value for key, value in SHAPES[shape](user).items() if key != "Id"}
@@ -167,17 +167,12 @@ def test_an_exact_ndjson_export_keeps_only_the_chosen_leaves_in_either_shape(sha
         else {"user_metadata": {"plan": "free"}}
     )
     assert kept == [{"email": "bob@example.com", **expected}]
-    ingest(
-        [out.getvalue()],
-        io.BytesIO(),
-        fmt="ndjson",
-        expected_columns=["email", "user_metadata.plan"],
-    )
+    NDJSON.ingest([out.getvalue()], io.BytesIO(), expected_columns=["email", "user_metadata.plan"])
 
 
 def test_the_import_file_nests_the_metadata_from_either_shape(shape: str) -> None:
     plan = importformat.plan(FIELDS, connection_id="con_1", connection_name="db", strategy="auth0")
-    pieces = list(importformat.import_files(io.BytesIO(ndjson_gz(shape)), fmt="ndjson", plan=plan))
+    pieces = list(importformat.import_files(NDJSON.rows(io.BytesIO(ndjson_gz(shape))), plan=plan))
     users = orjson.loads(pieces[0].data)
     assert users[0] == {
         "user_id": "1",

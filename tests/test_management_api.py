@@ -405,6 +405,33 @@ def test_list_connections_pages_through(fake: Callable[..., FakeTenant]) -> None
     assert [r.url.params["page"] for r in tenant.api_requests] == ["0", "1", "2"]
 
 
+def test_connections_are_one_cached_list_per_upstream(
+    fake: Callable[..., FakeTenant], settings: SettingsWrapper
+) -> None:
+    """The search filter and the export builder read one list, cached under a key naming the
+    upstream: another tenant's base URL or client id never gets this one's connections."""
+    settings.CONNECTIONS_CACHE_SECONDS = 60
+    listed = [
+        {"id": "con_b", "name": "beta", "strategy": "google-oauth2"},
+        {"id": "con_a", "name": "Alpha", "strategy": "auth0"},
+        {"id": "", "name": "no id"},
+        {"id": "con_x", "name": ""},
+    ]
+    tenant = fake(ok(listed))
+    expected = [
+        {"id": "con_a", "name": "Alpha", "strategy": "auth0"},
+        {"id": "con_b", "name": "beta", "strategy": "google-oauth2"},
+    ]
+    assert management_api.connections() == expected
+    assert management_api.connections() == expected
+    assert len(tenant.api_requests) == 1
+    settings.AUTH0_BASE_URL = "https://other.example.test"
+    management_api.connections()
+    settings.AUTH0_CLIENT_ID = "other-client"
+    management_api.connections()
+    assert len(tenant.api_requests) == 3
+
+
 def test_download_sends_no_token_and_hides_the_signature(
     fake: Callable[..., FakeTenant], caplog: pytest.LogCaptureFixture
 ) -> None:

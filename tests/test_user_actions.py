@@ -201,6 +201,10 @@ def test_metadata_is_validated_diffed_then_saved(
     assert '<span class="diff-remove">-   &quot;lang&quot;: &quot;en&quot;' in preview
     assert '<span class="diff-add">+   &quot;beta&quot;: true' in preview
     assert read_back(use_sandbox, user_id)["user_metadata"] == {"theme": "dark", "lang": "en"}
+    # The reason beside the diff keeps the limits of the form's own reason field.
+    inputs = [re.search(r'<input[^>]*name="reason"[^>]*>', page) for page in (form, preview)]
+    limits = [sorted(re.findall(r'(?:min|max)length="\d+"', i[0])) for i in inputs if i]
+    assert limits == [['maxlength="500"', 'minlength="5"']] * 2
 
     found = re.search(r'name="document" value="([^"]*)"', preview)
     assert found, "the preview carries the document to save"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -17,7 +15,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from management_api import SearchPage, current_tenant, list_connections, search_users
+from management_api import SearchPage, cache_key, search_users
 
 from .converters import path_segment
 from .forms import DATE_COLUMNS
@@ -32,13 +30,6 @@ class SearchResult:
     @property
     def age_seconds(self) -> int:
         return max(0, int(time.time() - self.fetched_at))
-
-
-def _key(kind: str, *parts: Any) -> str:
-    """A cache key of one tenant's answer (its slug in the key: never read for another)."""
-    tenant = current_tenant()
-    identity = json.dumps([tenant.base_url, tenant.client_id, *parts])
-    return f"users_admin:{kind}:{tenant.slug}:" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 def requested_fields(columns: Sequence[str]) -> list[str]:
@@ -64,7 +55,7 @@ def run_search(
     Auth0 again and caches that answer for the next agent.
     """
     ttl = settings.SEARCH_CACHE_SECONDS
-    key = _key("search", q, page, per_page, sort, list(fields))
+    key = cache_key("search", q, page, per_page, sort, list(fields))
     if ttl > 0 and not fresh:
         hit = cache.get(key)
         if hit is not None:
@@ -74,23 +65,6 @@ def run_search(
     if ttl > 0:
         cache.set(key, {"page": result, "fetched_at": fetched_at}, ttl)
     return SearchResult(page=result, fetched_at=fetched_at, from_cache=False)
-
-
-def connections() -> list[dict[str, Any]]:
-    """The tenant's connections (id, name, strategy), cached briefly for the filter."""
-    key = _key("connections")
-    cached = cache.get(key)
-    if cached is not None:
-        return list(cached)
-    found = [
-        {"id": c.get("id", ""), "name": c.get("name", ""), "strategy": c.get("strategy", "")}
-        for c in list_connections(fields=["id", "name", "strategy"])
-        if c.get("name")
-    ]
-    found.sort(key=lambda c: str(c["name"]).lower())
-    if settings.CONNECTIONS_CACHE_SECONDS > 0:
-        cache.set(key, found, settings.CONNECTIONS_CACHE_SECONDS)
-    return found
 
 
 _ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")

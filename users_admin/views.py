@@ -20,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+import management_api
 from config.params import whole_number
 from management_api import (
     LOGS_WINDOW,
@@ -132,7 +133,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     connections: list[dict[str, Any]] = []
     if not wants_results_only:
         try:
-            connections = searching.connections()
+            connections = management_api.connections()
         except ManagementApiError as exc:
             context["connections_error"] = busy_message(exc)
         context.update(_remembered(request))
@@ -223,7 +224,7 @@ def _search_results(
         if result.page.capped:
             if not connections and data.get("connection"):
                 try:
-                    connections = searching.connections()
+                    connections = management_api.connections()
                 except ManagementApiError:
                     connections = []
             context["export_link"] = _export_link(form, query, connections)

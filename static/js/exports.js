@@ -1,9 +1,12 @@
-// Export builder: a live field counter, the CSV rules shown while picking, order numbers.
+// Export builder: a live field counter, each format's field rules shown while picking (read
+// from the page: exports.formats.page_rules), order numbers.
 (function () {
   "use strict";
 
   function setup(form) {
-    var max = parseInt(form.dataset.csvMax || "30", 10);
+    var rules = JSON.parse(document.getElementById("format-rules").textContent);
+    var objectPath = new RegExp("^(?:" + rules.objectPath + ")$");
+    var limitNote = document.getElementById("field-limit");
     var submit = document.getElementById("submit-export");
     var count = document.getElementById("field-count");
     var problem = document.getElementById("field-counter-error");
@@ -13,7 +16,7 @@
 
     function format() {
       var checked = form.querySelector("input[name=format]:checked");
-      return checked ? checked.value : "csv";
+      return rules.formats[checked ? checked.value : Object.keys(rules.formats)[0]];
     }
 
     function rowName(row) {
@@ -44,23 +47,23 @@
 
     function update() {
       var rows = picked();
-      var csv = format() === "csv";
-      var objects = rows.filter(function (row) {
+      var rule = format();
+      var max = rule.maxFields;
+      var objects = rule.holdsObjects ? [] : rows.filter(function (row) {
         var name = rowName(row);
         return row.classList.contains("is-object") ||
-          ["app_metadata", "user_metadata", "identities", "multifactor"].indexOf(name) !== -1 ||
-          /^identities\[\d+\](\.profileData)?$/.test(name);
+          rules.objectFields.indexOf(name) !== -1 || objectPath.test(name);
       });
       var messages = [];
-      if (csv && rows.length > max) {
-        messages.push("CSV exports take at most " + max + " fields; you picked " + rows.length + ".");
+      if (max !== null && rows.length > max) {
+        messages.push(rule.label + " exports take at most " + max + " fields; you picked " + rows.length + ".");
       }
-      if (csv && objects.length) {
-        messages.push("CSV cannot hold whole objects (" + objects.map(rowName).join(", ") +
-          "): pick their leaf paths or choose NDJSON.");
+      if (objects.length) {
+        messages.push(rule.label + " cannot hold whole objects (" + objects.map(rowName).join(", ") +
+          "): pick their leaf paths or choose " + rules.roomiest + ".");
       }
       count.textContent = String(rows.length);
-      form.classList.toggle("format-csv", csv);
+      limitNote.textContent = max === null ? "" : " of at most " + max + " for " + rule.label;
       problem.textContent = messages.join(" ");
       problem.classList.toggle("hidden", messages.length === 0);
       if (blocked) {
