@@ -63,6 +63,13 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -132,6 +139,7 @@ INSTALLED_APPS = [
     "staff",
     "users_admin",
     "exports",
+    "management_api",
 ]
 
 MIDDLEWARE = [
@@ -291,6 +299,26 @@ AUTH0_DEADLINE_SECONDS = env_float("AUTH0_DEADLINE_SECONDS", 10.0, minimum=0.1)
 AUTH0_MAX_RETRIES = env_int("AUTH0_MAX_RETRIES", 4, minimum=0)
 AUTH0_BACKOFF_CAP_SECONDS = env_float("AUTH0_BACKOFF_CAP_SECONDS", 2.0, minimum=0.0)
 CONNECTIONS_CACHE_SECONDS = env_int("CONNECTIONS_CACHE_SECONDS", 60, minimum=0)
+# Bulk runs' pace (management_api/pacing.py): the single tenant's Auth0 rate-limit table ("" =
+# from its plan and environment; the sandbox's follow SANDBOX_RATE_LIMIT_PLAN), and the share of
+# each bucket's rate left for staff in the console (bulk calls use the rest).
+AUTH0_RATE_LIMIT_PLANS = ("free", "essentials", "professional", "enterprise", "enterprise_nonprod")
+_sandbox_rate_plan = env_str("SANDBOX_RATE_LIMIT_PLAN", "paid")
+_sandbox_rate_plan = {"paid": "essentials", "off": "enterprise"}.get(
+    _sandbox_rate_plan, _sandbox_rate_plan
+)
+AUTH0_RATE_LIMIT_PLAN = env_choice(
+    "AUTH0_RATE_LIMIT_PLAN",
+    ""
+    if AUTH0_DOMAIN_SET or _sandbox_rate_plan not in AUTH0_RATE_LIMIT_PLANS
+    else _sandbox_rate_plan,
+    ("", *AUTH0_RATE_LIMIT_PLANS),
+)
+BULK_INTERACTIVE_RESERVE = env_float("BULK_INTERACTIVE_RESERVE", 0.3, minimum=0.0)
+if BULK_INTERACTIVE_RESERVE >= 1.0:
+    raise ImproperlyConfigured(
+        f"BULK_INTERACTIVE_RESERVE must be below 1 (a share), got {BULK_INTERACTIVE_RESERVE}"
+    )
 
 # --- Tenants ------------------------------------------------------------------------
 # AUTH0_TENANTS lists tenant slugs; each tenant's fields are AUTH0_TENANT_<SLUG>_<FIELD>
@@ -494,9 +522,21 @@ EXPORT_STEP_ATTEMPTS = env_int("EXPORT_STEP_ATTEMPTS", 12, minimum=1)
 EXPORT_SWEEP_SECONDS = env_float("EXPORT_SWEEP_SECONDS", 30.0, minimum=1.0)
 EXPORT_TASK_SOFT_TIME_LIMIT = env_int("EXPORT_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
 EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)
+# --- Bulk runs (users_admin.bulk) ------------------------------------------------------
+# The tenant's Management API rate for the calls a run makes (Essentials/Professional: 150 a
+# minute for "all other endpoints"), and the share of it kept for staff in the console.
+BULK_RATE_LIMIT_PER_MINUTE = env_float("BULK_RATE_LIMIT_PER_MINUTE", 150.0, minimum=1.0)
+BULK_INTERACTIVE_RESERVE = env_float("BULK_INTERACTIVE_RESERVE", 0.3, minimum=0.0)
+if BULK_INTERACTIVE_RESERVE >= 1:
+    raise ImproperlyConfigured("BULK_INTERACTIVE_RESERVE must be below 1 (a share of the rate)")
+# Runs changing more users than this, and every delete, wait for a second staff member's approval,
+# for at most BULK_APPROVAL_TTL seconds.
+BULK_APPROVAL_THRESHOLD = env_int("BULK_APPROVAL_THRESHOLD", 100, minimum=0)
+BULK_APPROVAL_TTL = env_int("BULK_APPROVAL_TTL", 86400, minimum=60)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "exports-sweep": {"task": "exports.tasks.sweep_exports", "schedule": EXPORT_SWEEP_SECONDS},
     "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},
+    "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
 }
 EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET")
 if EXPORT_S3_BUCKET:

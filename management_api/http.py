@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.filebased import FileBasedCache
 
+from . import pacing
 from .errors import ManagementApiError, PermanentError, TransientError
 from .tenants import current_tenant, current_tenant_slug_or_blank
 
@@ -257,10 +258,12 @@ def send(
             reason = type(exc).__name__
         else:
             status = response.status_code
+            pacing.observe_response(method, url, status, response.headers)
             if status != 429 and status < 500:
                 return response
-            # A 429 was never processed, so even a POST may be repeated.
-            retryable = repeatable or status == 429
+            # A 429 was never processed, so even a POST may be repeated (a bulk call's by
+            # pacing.call, after the budget's pause).
+            retryable = (repeatable or status == 429) and not (status == 429 and pacing.paced())
             server_delay = server_delay_seconds(response)
             failure = error_from_response(response)
             reason = f"HTTP {status}"

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from sandbox.job_models import Switch
+from sandbox.ratelimit import PLAN_NAMES
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ def _text(value: Any) -> str:
 
 def _plan(value: Any) -> str:
     plan = str(value)
-    if plan not in {"paid", "free", "off"}:
-        raise ValueError("must be paid, free or off")
+    if plan not in PLAN_NAMES:
+        raise ValueError(f"must be one of {', '.join(PLAN_NAMES)}")
     return plan
 
 
@@ -115,7 +116,7 @@ FAULT_KEYS: dict[str, FaultKey] = {
         "shift of the sandbox clock (token expiry, link expiry, job deletion)",
     ),
     "rate_limit_plan": FaultKey(
-        "SANDBOX_RATE_LIMIT_PLAN", _plan, "rate-limit plan: paid, free or off"
+        "SANDBOX_RATE_LIMIT_PLAN", _plan, f"rate-limit plan: {', '.join(PLAN_NAMES)}"
     ),
     "tenant_plan": FaultKey(
         "SANDBOX_TENANT_PLAN",

@@ -17,7 +17,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import faults, tokens
+from sandbox import faults, tenant_logs, tokens
 from sandbox.ratelimit import Decision, buckets
 
 
@@ -121,8 +121,8 @@ def method_not_allowed() -> JsonResponse:
     return api_error(405, "Method Not Allowed")
 
 
-def _rate_limited(decision: Decision, plan: str) -> JsonResponse:
-    if plan == "free":
+def _rate_limited(decision: Decision) -> JsonResponse:
+    if decision.bucket == "global":
         message = "Global limit has been reached"
     else:
         message = f"Global per second {decision.bucket} group limit has been reached"
@@ -196,9 +196,17 @@ def management_api(
                 time.sleep(switches["latency_ms"] / 1000)
             plan = switches["rate_limit_plan"]
             decision = buckets.take(plan, group)
+            if decision.log_event:
+                tenant_logs.rate_limit(
+                    request,
+                    decision.log_event,
+                    bucket=decision.bucket,
+                    limit=decision.limit,
+                    remaining=decision.remaining,
+                )
             response: HttpResponse | None
             if not decision.allowed:
-                response = _rate_limited(decision, plan)
+                response = _rate_limited(decision)
             else:
                 response = _authenticate(request, scopes, forbidden) or _forced_fault(switches)
                 if response is None:

@@ -1,7 +1,10 @@
 """Token buckets per endpoint group, after Auth0's Management API rate-limit policy.
 
 The sandbox is one process, so buckets live in memory behind a lock. A bucket holds `burst`
-tokens and refills at `per_minute / 60` tokens a second; each API call takes one.
+tokens and refills at `per_minute / 60` tokens a second; each API call takes one. The plan
+(`SANDBOX_RATE_LIMIT_PLAN`, or the `rate_limit_plan` switch of a running sandbox) picks the
+table: Auth0's documented ones, or the sandbox's own `paid`, `off`. Auth0's:
+https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
 """
 
 from __future__ import annotations
@@ -18,10 +21,23 @@ class Limit:
     per_minute: float
 
 
-# "paid" follows the Essentials/Professional table, except Read Connections: Auth0 allows
-# burst 5, 50/min there, which would make a dashboard's connection picker (loaded on every
-# export form) trip in a test run; the sandbox allows burst 20, 120/min.
+# Essentials and Professional: buckets per endpoint group; every endpoint not listed shares
+# "All other endpoints combined".
+_PER_ENDPOINT = {
+    "users_read": Limit(40, 500),
+    "users_write": Limit(20, 200),
+    "connections": Limit(5, 50),
+    "other": Limit(10, 150),
+}
+# "paid" (the default) follows the Essentials/Professional table, except Read Connections:
+# Auth0 allows burst 5, 50/min there, which would make a dashboard's connection picker (loaded
+# on every export form) trip in a test run; the sandbox allows burst 20, 120/min.
 PLANS: dict[str, dict[str, Limit]] = {
+    "essentials": _PER_ENDPOINT,
+    "professional": _PER_ENDPOINT,
+    # Enterprise (public cloud): one bucket for the whole tenant.
+    "enterprise": {"global": Limit(50, 16 * 60)},
+    "enterprise_nonprod": {"global": Limit(10, 2 * 60)},
     "paid": {
         "users_read": Limit(40, 500),
         "users_write": Limit(20, 200),
@@ -34,7 +50,12 @@ PLANS: dict[str, dict[str, Limit]] = {
     "free": {"global": Limit(2, 120)},
     "off": {},
 }
+PLAN_NAMES = tuple(PLANS)
 UNLIMITED = 1_000_000
+# Auth0 writes `api_limit_warning` when a bucket's use reaches 80% of its tokens, and again if it
+# is still there a minute later; `api_limit` when a bucket is exceeded, at most once a minute.
+WARNING_SHARE = 0.8
+LOG_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,8 @@ class Decision:
     reset_epoch: int
     retry_after: int
     bucket: str
+    # The tenant log event this call should write ("api_limit_warning", "api_limit" or "").
+    log_event: str = ""
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -61,10 +84,12 @@ class Buckets:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state: dict[tuple[str, str], tuple[float, float]] = {}
+        self._logged: dict[tuple[str, str, str], float] = {}
 
     def reset(self) -> None:
         with self._lock:
             self._state.clear()
+            self._logged.clear()
 
     def take(self, plan: str, group: str) -> Decision:
         """Take a token for one API call (or find the bucket empty)."""
@@ -98,6 +123,7 @@ class Buckets:
             if allowed and take:
                 tokens -= 1.0
             self._state[key] = (tokens, mono)
+            log_event = self._log_event(key, limit, tokens, allowed, mono) if take else ""
         wall = time.time()
         reset_epoch = math.ceil(wall + (limit.burst - tokens) / rate)
         retry_after = max(1, math.ceil((1.0 - tokens) / rate))
@@ -108,7 +134,26 @@ class Buckets:
             reset_epoch=reset_epoch,
             retry_after=retry_after,
             bucket=bucket,
+            log_event=log_event,
         )
+
+    def _log_event(
+        self, key: tuple[str, str], limit: Limit, tokens: float, allowed: bool, mono: float
+    ) -> str:
+        """Which tenant log event a call writes, once a minute per bucket (under the lock)."""
+        if key[0] == "keyed":
+            return ""
+        if not allowed:
+            kind = "api_limit"
+        elif limit.burst - tokens >= WARNING_SHARE * limit.burst:
+            kind = "api_limit_warning"
+        else:
+            return ""
+        last = self._logged.get((*key, kind))
+        if last is not None and mono - last < LOG_EVERY_SECONDS:
+            return ""
+        self._logged[(*key, kind)] = mono
+        return kind
 
 
 buckets = Buckets()

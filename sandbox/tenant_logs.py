@@ -48,6 +48,10 @@ DESCRIPTIONS = {
     "slo": "User successfully logged out",
     "srrt": "Successfully revoked a refresh token",
     "sdu": "User successfully deleted",
+    "api_limit": "The maximum number of requests to the Management API in given time has "
+    "been reached",
+    "api_limit_warning": "The limit of requests to the Management API in given time is about "
+    "to be reached",
 }
 API_CLIENT_NAME = ""
 LOGIN_CLIENT = ("AaiyAPdpYdesoKnqjj8HJqRn4T5titww", "Userdesk Demo App")
@@ -177,6 +181,16 @@ def api_write(
         ip=request.META.get("REMOTE_ADDR", ""),
         user_agent=_agent(request.headers.get("User-Agent", "")),
         details=details,
+    )
+
+
+def rate_limit(request: Any, kind: str, *, bucket: str, limit: int, remaining: int) -> None:
+    """`api_limit_warning` (a bucket 80% used) or `api_limit` (a bucket exceeded)."""
+    append(
+        kind,
+        ip=request.META.get("REMOTE_ADDR", ""),
+        user_agent=_agent(request.headers.get("User-Agent", "")),
+        details={"api": "management", "bucket": bucket, "limit": limit, "remaining": remaining},
     )
 
 

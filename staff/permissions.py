@@ -58,6 +58,9 @@ class Capability(str, metaclass=_Declared):
     VIEW_ALL_EXPORTS: ClassVar[Capability]
     DOWNLOAD_EXPORTS: ClassVar[Capability]
     VIEW_AUDIT_LOG: ClassVar[Capability]
+    REQUEST_BULK_RUNS: ClassVar[Capability]
+    APPROVE_BULK_RUNS: ClassVar[Capability]
+    RUN_BULK_DELETES: ClassVar[Capability]
 
     label: str  # "blocking and unblocking users": completes "Your role does not include ..."
     description: str  # the Django permission's name, shown in the admin
@@ -133,6 +136,26 @@ Capability(
     label="reading the audit log",
     description="Read the audit log",
     roles=(EXPORT_ADMIN_GROUP,),
+)
+# Bulk runs (users_admin.bulk): requesting them, approving another's, and deleting in bulk.
+Capability(
+    "request_bulk_runs",
+    label="requesting bulk runs",
+    description="Request bulk runs on many users",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "approve_bulk_runs",
+    label="approving bulk runs",
+    description="Approve another staff member's bulk runs",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "run_bulk_deletes",
+    label="deleting users in bulk",
+    description="Delete users in bulk (only with USERDESK_ALLOW_USER_DELETE)",
+    roles=(SUPPORT_LEAD_GROUP,),
+    setting="USERDESK_ALLOW_USER_DELETE",
 )
 
 
@@ -213,3 +236,11 @@ def requires(capability: Capability) -> Callable[[ViewFunc], ViewFunc]:
 def may_delete_saved_search(user: AbstractUser | AnonymousUser, saved: Any) -> bool:
     """Anyone who searches sees their own and shared saved searches; only the owner deletes."""
     return can(user, Capability.SEARCH_USERS) and saved.owner_id == user.pk
+
+
+def may_approve_bulk_run(user: AbstractUser | AnonymousUser, run: Any) -> bool:
+    """Four eyes: a staff member allowed to approve, never the one who asked; a delete also
+    needs the right to delete in bulk (so only while USERDESK_ALLOW_USER_DELETE is on)."""
+    if not can(user, Capability.APPROVE_BULK_RUNS) or run.requested_by_id == user.pk:
+        return False
+    return run.action != "delete" or can(user, Capability.RUN_BULK_DELETES)

@@ -12,6 +12,7 @@ from staff.permissions import can
 
 SUPPORT = {C.SEARCH_USERS, C.RESEND_VERIFICATION, C.SEND_PASSWORD_LINK, C.CLEAR_BRUTE_FORCE}
 LEAD = SUPPORT | {C.BLOCK_USERS, C.RESET_MFA, C.SIGN_OUT_EVERYWHERE, C.EDIT_METADATA}
+LEAD |= {C.REQUEST_BULK_RUNS, C.APPROVE_BULK_RUNS}
 EXPORT_ADMIN = {
     C.SEARCH_USERS,
     C.RUN_EXPORTS,
@@ -37,10 +38,12 @@ def test_delete_is_for_support_leads_only_when_the_setting_allows_it(
 ) -> None:
     settings.USERDESK_ALLOW_USER_DELETE = False
     assert not can(support_lead, C.DELETE_USERS)
+    assert not can(support_lead, C.RUN_BULK_DELETES)
     settings.USERDESK_ALLOW_USER_DELETE = True
-    assert can(support_lead, C.DELETE_USERS)
-    assert not can(support_agent, C.DELETE_USERS)
-    assert not can(export_admin, C.DELETE_USERS)
+    for capability in (C.DELETE_USERS, C.RUN_BULK_DELETES):
+        assert can(support_lead, capability)
+        assert not can(support_agent, capability)
+        assert not can(export_admin, capability)
 
 
 def test_a_group_edited_in_the_admin_changes_what_its_members_can_do(

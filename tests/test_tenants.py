@@ -305,11 +305,7 @@ def users_at(server: SandboxServer) -> int:
     """How many users the tenant's sandbox holds, asked straight (other tests add some to the
     session's sandbox, so the seeded 300 is not a constant)."""
     with server.api() as api:
-        params: dict[str, str | int] = {
-            "per_page": 1,
-            "include_totals": "true",
-            "search_engine": "v3",
-        }
+        params = {"per_page": "1", "include_totals": "true", "search_engine": "v3"}
         return int(api.get("/api/v2/users", params=params).json()["total"])
 
 

@@ -45,6 +45,47 @@ PROFILE_LIMIT_BYTES = 10 * 1024
 METADATA = ("user_metadata", "app_metadata")
 
 
+def parse_metadata(text: str) -> dict[str, Any]:
+    """The JSON object typed for a user's metadata; ValidationError saying what is wrong."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError(
+            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from None
+    except RecursionError:
+        raise forms.ValidationError(
+            "This JSON is nested too deeply to read; Auth0 would refuse it too."
+        ) from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise forms.ValidationError(
+            "This is not valid JSON for Auth0: it holds a \\u escape of half a character "
+            "(a lone surrogate such as \\ud800)."
+        ) from None
+    return check_metadata(value)
+
+
+def check_metadata(value: Any) -> dict[str, Any]:
+    """A metadata object (or patch) as Auth0 accepts it; ValidationError saying why not."""
+    if not isinstance(value, dict):
+        raise forms.ValidationError("Metadata must be a JSON object: { ... }.")
+    bad = sorted(key for key in value if "." in key or "$" in key)
+    if bad:
+        raise forms.ValidationError(
+            f"Auth0 refuses metadata keys with '.' or '$': {', '.join(bad)}."
+        )
+    if len(json.dumps(value).encode()) > PROFILE_LIMIT_BYTES:
+        raise forms.ValidationError("Auth0 limits a profile to 10 KB; this is larger.")
+    return value
+
+
+def reserved_keys(which: str, value: dict[str, Any]) -> list[str]:
+    """The keys Auth0 refuses in this metadata because they are user attributes."""
+    return sorted(RESERVED_APP_METADATA_KEYS & set(value)) if which == "app_metadata" else []
+
+
 class ActionForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
@@ -169,40 +210,13 @@ class MetadataForm(ActionForm):
         return form
 
     def clean_document(self) -> dict[str, Any]:
-        text = str(self.cleaned_data["document"])
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            ) from None
-        except RecursionError:
-            raise forms.ValidationError(
-                "This JSON is nested too deeply to read; Auth0 would refuse it too."
-            ) from None
-        try:
-            json.dumps(value, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise forms.ValidationError(
-                "This is not valid JSON for Auth0: it holds a \\u escape of half a character "
-                "(a lone surrogate such as \\ud800)."
-            ) from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Metadata must be a JSON object: { ... }.")
-        bad = sorted(key for key in value if "." in key or "$" in key)
-        if bad:
-            raise forms.ValidationError(
-                f"Auth0 refuses metadata keys with '.' or '$': {', '.join(bad)}."
-            )
-        if len(json.dumps(value).encode()) > PROFILE_LIMIT_BYTES:
-            raise forms.ValidationError("Auth0 limits a profile to 10 KB; this is larger.")
-        return value
+        return parse_metadata(str(self.cleaned_data["document"]))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         which, document = cleaned.get("which"), cleaned.get("document")
-        if which == "app_metadata" and isinstance(document, dict):
-            reserved = sorted(RESERVED_APP_METADATA_KEYS & set(document))
+        if which and isinstance(document, dict):
+            reserved = reserved_keys(str(which), document)
             if reserved:
                 self.add_error(
                     "document",

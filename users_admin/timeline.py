@@ -76,6 +76,8 @@ def _log_entry(event: dict[str, Any]) -> Entry:
 
 def _audit_entry(event: AuditEvent) -> Entry:
     details = event.details or {}
+    if details.get("bulk_run"):
+        return _bulk_entry(event, details)
     return Entry(
         when=event.at,
         source="userdesk",
@@ -86,6 +88,31 @@ def _audit_entry(event: AuditEvent) -> Entry:
         else "",
         actor=event.actor_label,
         reason=str(details.get("reason") or ""),
+    )
+
+
+def _bulk_entry(event: AuditEvent, details: dict[str, Any]) -> Entry:
+    """A user's outcome in a bulk run: "Blocked by bulk run #12 (requested by A, approved by
+    B): reason"; a skip or a failure says so, with the reason or Auth0's message."""
+    words = AUDIT_WORDS.get(event.action, event.action)
+    outcome = details.get("outcome")
+    if outcome == "skipped":
+        words = f"Not {words[:1].lower()}{words[1:]} (skipped)"
+    elif outcome != "ok":
+        words = f"{words}: failed"
+    approver = details.get("approved_by") or "(not needed)"
+    approved = "no approval needed" if approver == "(not needed)" else f"approved by {approver}"
+    title = (
+        f"{words} by bulk run #{details['bulk_run']} "
+        f"(requested by {details.get('requested_by') or event.actor_label}, {approved}): "
+        f"{details.get('reason') or ''}"
+    )
+    answer = details.get("auth0")
+    detail = str(details.get("skipped") or "")
+    if not detail and outcome != "ok" and isinstance(answer, dict):
+        detail = str(answer.get("message") or "")
+    return Entry(
+        when=event.at, source="userdesk", title=title, failure=outcome == "error", detail=detail
     )
 
 

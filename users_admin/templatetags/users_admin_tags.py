@@ -85,3 +85,20 @@ def auth0_when(value: Any) -> str:
 def timeline_entries(entries: list[Entry]) -> str:
     """The timeline's <li> entries (built in Python: see users_admin.timeline.entries_html)."""
     return entries_html(entries)
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    """A small JSON value on one line (a bulk run's before/after)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """45 -> "45 seconds", 600 -> "10 minutes", 9000 -> "2.5 hours"."""
+    value = float(seconds or 0)
+    if value < 120:
+        return f"{value:.0f} second{'s' * (round(value) != 1)}"
+    if value < 7200:
+        return f"{value / 60:.0f} minutes"
+    return f"{value / 3600:.1f} hours".replace(".0 ", " ")

@@ -1,0 +1,304 @@
+"""Bulk pacing: a paced loop of user-block calls against the sandbox on each emulated plan, with
+1, 2 and 4 worker processes sharing one budget, beside the budget's target in the same run.
+
+Usage::
+
+    uv run python bench/bulk.py                          # every plan, 1/2/4 processes, 20 s each
+    uv run python bench/bulk.py --plans essentials enterprise --processes 1 4 --seconds 10
+    REDIS_URL=redis://127.0.0.1:6379/5 uv run python bench/bulk.py   # the Redis budget
+
+It seeds a sandbox tenant (`bench/search.py`'s helper) and, for each plan and process count,
+sets the sandbox's `rate_limit_plan` (buckets full), starts the worker processes (the product's
+settings, `AUTH0_RATE_LIMIT_PLAN` = the plan, the budget in Redis when REDIS_URL is set, else in
+a SQLite database of the bench's own) and lets them start together. Each worker blocks users
+(`PATCH /users/{id}` `{"blocked": true}`) through `pacing.call` for `--seconds`, as a bulk run
+does. Meanwhile this process plays a colleague at the console: the same kind of call, straight
+to the sandbox at half the reserve's rate, never through the budget.
+
+Printed per run: the sustained bulk rate (calls after the budget's burst, per second) beside the
+budget's target, (1 - BULK_INTERACTIVE_RESERVE) x the bucket's rate; items failed (by 429 or
+anything else); the 429s the workers met (each sent again after the pause); the most calls in
+any 1 s and 10 s window of all processes together beside what the plan's bucket allows there
+(burst + window x rate); and the colleague's calls and 429s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.search import sandbox_running  # noqa: E402
+
+PLANS = ("essentials", "enterprise", "enterprise_nonprod", "free")
+GOAL_SHARE = 0.9
+RESERVE = 0.3
+USERS = 500
+
+_WORKER = """
+import json, sys, time
+import django
+django.setup()
+from management_api import pacing
+from management_api.support import update_user
+ids = json.loads(sys.argv[1])
+tenant = pacing.current_tenant_slug()
+plan = pacing.tenant_plan(tenant)
+bucket = pacing.bucket_for("PATCH", "/users/x", plan)
+from management_api.http import access_token, deadline_now
+access_token(deadline_now())  # the token first, as a running worker has it
+print("ready", flush=True)
+start, ends = (float(word) for word in sys.stdin.readline().split())
+while time.time() < start:
+    time.sleep(0.001)
+stamps, done, failed, errors, index = [], 0, 0, [], 0
+while True:
+    user_id = ids[index % len(ids)]
+    index += 1
+    try:
+        pacing.call(tenant, bucket, lambda: update_user(user_id, {"blocked": True}),
+                    timeout=max(0.0, ends - time.time()))
+    except pacing.PacingTimeout:
+        break
+    except Exception as exc:
+        failed += 1
+        errors.append(str(exc))
+        continue
+    done += 1
+    sent = time.time()
+    if sent >= ends:
+        break
+    stamps.append(sent)
+print(json.dumps({"stamps": stamps, "done": done, "failed": failed, "errors": errors[:3]}))
+"""
+
+
+def most_in_a_window(stamps: list[float], window: float) -> int:
+    """The most of the sorted `stamps` in any `window` seconds."""
+    most, first = 0, 0
+    for last, stamp in enumerate(stamps):
+        while stamp - stamps[first] > window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def _admin(base_url: str, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+    from django.conf import settings
+
+    response = httpx.request(
+        method,
+        f"{base_url}{path}",
+        auth=(settings.AUTH0_CLIENT_ID, settings.AUTH0_CLIENT_SECRET),
+        timeout=30,
+        **kwargs,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def _token(base_url: str) -> str:
+    import httpx
+    from django.conf import settings
+
+    response = httpx.post(
+        f"{base_url}/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": settings.AUTH0_CLIENT_ID,
+            "client_secret": settings.AUTH0_CLIENT_SECRET,
+            "audience": settings.AUTH0_AUDIENCE,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def _user_ids(base_url: str, token: str) -> list[str]:
+    import httpx
+
+    ids: list[str] = []
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        for page in range(USERS // 100):
+            response = api.get(
+                f"{base_url}/api/v2/users",
+                params={"page": page, "per_page": 100, "fields": "user_id"},
+            )
+            response.raise_for_status()
+            ids += [user["user_id"] for user in response.json()]
+    return ids
+
+
+def _worker_env(work: Path, base_url: str, plan: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "USERDESK_VAR_DIR": str(work / "workers-var"),
+            "AUTH0_BASE_URL": base_url,
+            "AUTH0_RATE_LIMIT_PLAN": plan,
+            "BULK_INTERACTIVE_RESERVE": str(RESERVE),
+            "AUTH0_DEADLINE_SECONDS": "60",
+            "LOG_LEVEL": "ERROR",
+            "UV_COMPILE_BYTECODE": "1",
+        }
+    )
+    return env
+
+
+class Colleague(threading.Thread):
+    """Staff at the console: interactive calls on the bulk calls' bucket, never paced."""
+
+    def __init__(self, base_url: str, token: str, user_id: str, per_second: float) -> None:
+        super().__init__(daemon=True)
+        self.url = f"{base_url}/api/v2/users/{user_id.replace('|', '%7C')}"
+        self.token, self.every = token, 1.0 / per_second
+        self.calls = self.refused = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=30) as api:
+            while not self.stop.wait(self.every):
+                response = api.patch(self.url, json={"blocked": True})
+                self.calls += 1
+                self.refused += response.status_code == 429
+
+
+def run_once(
+    work: Path, base_url: str, token: str, ids: list[str], plan: str, processes: int, seconds: float
+) -> dict[str, Any]:
+    from management_api import pacing
+
+    _admin(base_url, "DELETE", "/sandbox/faults")
+    _admin(base_url, "PUT", "/sandbox/faults", json={"rate_limit_plan": plan})
+    bucket = pacing.bucket_for("PATCH", "/users/x", plan)
+    pacing.reset(pacing.current_tenant_slug(), bucket)  # each run starts with a full budget
+    rate = pacing.rate_for(plan, bucket)
+    share = 1.0 - RESERVE
+    target_burst, target = max(1, int(share * rate.burst)), share * rate.per_second
+    env = _worker_env(work, base_url, plan)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, json.dumps(ids[index::processes])],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(processes)
+    ]
+    for worker in workers:
+        assert worker.stdout is not None
+        line = worker.stdout.readline()
+        if line.strip() != "ready":
+            raise SystemExit(f"a worker did not start: {line}{worker.communicate()[1]}")
+    seen_before = _admin(base_url, "GET", "/sandbox/stats")["requests"].get("users_write", 0)
+    start = time.time() + 0.5
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(f"{start!r} {start + seconds!r}\n")
+        worker.stdin.flush()
+    colleague = Colleague(base_url, token, ids[0], 0.5 * RESERVE * rate.per_second)
+    time.sleep(max(0.0, start - time.time()))
+    colleague.start()
+    stamps: list[float] = []
+    done, failed, errors = 0, 0, []
+    for worker in workers:
+        out, err = worker.communicate(timeout=seconds + 120)
+        if worker.returncode:
+            raise SystemExit(f"a worker failed:\n{err}")
+        result = json.loads(out.strip().splitlines()[-1])
+        stamps += result["stamps"]
+        done += result["done"]
+        failed += result["failed"]
+        errors += result["errors"]
+    colleague.stop.set()
+    colleague.join()
+    stamps.sort()
+    seen = _admin(base_url, "GET", "/sandbox/stats")["requests"].get("users_write", 0)
+    # Every call the sandbox saw that neither succeeded nor was the colleague's was a 429.
+    met_429 = seen - seen_before - done - colleague.calls - failed
+    sustained = max(0, len(stamps) - target_burst) / seconds
+    return {
+        "plan": plan,
+        "processes": processes,
+        "calls": len(stamps),
+        "sustained": sustained,
+        "target": target,
+        "failed": failed,
+        "errors": errors[:3],
+        "met_429": max(0, met_429),
+        "most_1s": most_in_a_window(stamps, 1.0),
+        "allowed_1s": rate.burst + 1.0 * rate.per_second,
+        "most_10s": most_in_a_window(stamps, 10.0),
+        "allowed_10s": rate.burst + 10.0 * rate.per_second,
+        "colleague_calls": colleague.calls,
+        "colleague_429": colleague.refused,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--plans", nargs="+", default=list(PLANS), choices=PLANS)
+    parser.add_argument("--processes", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+
+    with sandbox_running("userdesk-bench-bulk-", USERS, 1) as (work, base_url):
+        os.environ.update(_worker_env(work, base_url, "essentials"))
+        import django
+
+        django.setup()
+        if not os.environ.get("REDIS_URL"):
+            from django.core.management import call_command
+
+            call_command("migrate", interactive=False, verbosity=0)
+        backend = "Redis" if os.environ.get("REDIS_URL") else "the database (SQLite)"
+        print(f"budget in {backend}; reserve {RESERVE:.0%}; {args.seconds:g} s a run")
+        token = _token(base_url)
+        ids = _user_ids(base_url, token)
+        header = (
+            f"{'plan':<19}{'procs':>5}{'calls':>7}{'rate/s':>8}{'target':>8}{'ratio':>7}"
+            f"{'failed':>7}{'429s':>6}{'max 1s':>12}{'max 10s':>13}{'staff 429':>11}"
+        )
+        print(header)
+        worst = 1.0
+        for plan in args.plans:
+            for processes in args.processes:
+                row = run_once(work, base_url, token, ids, plan, processes, args.seconds)
+                ratio = row["sustained"] / row["target"]
+                worst = min(worst, ratio)
+                print(
+                    f"{plan:<19}{processes:>5}{row['calls']:>7}{row['sustained']:>8.2f}"
+                    f"{row['target']:>8.2f}{ratio:>7.2f}{row['failed']:>7}{row['met_429']:>6}"
+                    f"{row['most_1s']:>5}/{row['allowed_1s']:<6.0f}"
+                    f"{row['most_10s']:>6}/{row['allowed_10s']:<6.0f}"
+                    f"{row['colleague_429']:>4}/{row['colleague_calls']:<5}",
+                    flush=True,
+                )
+                for error in row["errors"]:
+                    print(f"    failed: {error}")
+        print(
+            f"worst sustained ratio {worst:.2f} (goal >= {GOAL_SHARE}); 'max' columns: calls of"
+            " all processes in any window / what the plan's bucket allows there"
+        )
+
+
+if __name__ == "__main__":
+    main()

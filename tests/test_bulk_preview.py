@@ -1,0 +1,201 @@
+"""A bulk run's action and its preview: per-user change or skip reason, counts, side effects
+and duration, all from the snapshot; nothing reaches Auth0 before the run starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from staff.models import AuditEvent
+from tests.fixtures.celery import wait_for
+from tests.fixtures.sandbox import SandboxServer
+from tests.test_bulk_select import selected, tenant, use_tenant  # noqa: F401 (fixtures)
+from users_admin import bulk
+from users_admin.bulk_select import tenant_slug
+from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+
+DB = [{"connection": "Username-Password-Authentication", "provider": "auth0"}]
+GOOGLE = [{"connection": "google-oauth2", "provider": "google-oauth2", "isSocial": True}]
+SMS = [{"connection": "sms", "provider": "sms"}]
+
+
+def check(name: str, profile: dict[str, Any], params: Any = None) -> Any:
+    action = bulk.ACTIONS[name]
+    params = params or {}
+    reason = action.applies_to("auth0|1", profile, params)
+    return reason if reason else action.preview("auth0|1", profile, params)
+
+
+def test_each_action_applies_where_it_makes_sense_and_says_why_not() -> None:
+    blocked = {"blocked": True, "identities": DB, "email": "a@x.io"}
+    active = {"identities": DB, "email": "a@x.io", "email_verified": False}
+    assert check("block", blocked) == "The user is already blocked."
+    assert check("block", active) == ({"blocked": False}, {"blocked": True})
+    assert check("unblock", active) == "The user is not blocked."
+    assert check("unblock", blocked) == ({"blocked": True}, {"blocked": False})
+    verified = {**active, "email_verified": True}
+    assert check("resend-verification", verified) == "The email address is already verified."
+    assert check("resend-verification", {"identities": DB}) == "The user has no email address."
+    assert "does not verify emails of sms" in check(
+        "resend-verification", {**active, "identities": SMS}
+    )
+    assert check("resend-verification", active)[1]["verification_email"] == "a@x.io"
+    assert "signs in with google-oauth2" in check(
+        "password-email", {**active, "identities": GOOGLE}
+    )
+    assert check("password-email", {"identities": DB}) == "The user has no email address."
+    assert check("password-email", active)[1] == {"reset_email": "a@x.io"}
+    assert check("delete", active)[1] == {"deleted": True}
+    # What the snapshot does not hold is checked when the run reaches the user.
+    assert check("clear-blocks", active) == ({}, {"checked": "when the run reaches the user"})
+
+
+def test_a_metadata_patch_previews_only_the_keys_it_touches() -> None:
+    profile = {"app_metadata": {"plan": "free", "trial": True, "region": "eu"}}
+    params = {"which": "app_metadata", "patch": {"plan": "pro", "trial": None, "new": [1]}}
+    assert check("metadata", profile, params) == (
+        {"app_metadata": {"plan": "free", "trial": True}},
+        {"app_metadata": {"plan": "pro", "new": [1]}},
+    )
+    same = {"which": "app_metadata", "patch": {"region": "eu", "gone": None}}
+    assert check("metadata", profile, same) == "The user already has these values."
+
+
+# --- choosing the action -------------------------------------------------------------------
+
+
+def make_run(profiles: list[dict[str, Any]]) -> BulkRun:
+    run = BulkRun.objects.create(
+        tenant=tenant_slug(), source="query", query="x:y", status="selected"
+    )
+    run.selected_count = len(profiles)
+    run.save()
+    BulkItem.objects.bulk_create(
+        BulkItem(
+            run=run,
+            position=n,
+            user_id=f"auth0|{n}",
+            email=str(p.pop("email", f"u{n}@x.io")),
+            profile=p,
+        )
+        for n, p in enumerate(profiles)
+    )
+    return run
+
+
+def action_post(action: str, **extra: str) -> dict[str, str]:
+    return {"action": action, "reason": "Ticket 42: compromised domain", **extra}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "field", "said"),
+    [
+        (action_post("metadata", patch="{plan: pro}"), "patch", "not valid JSON"),
+        (action_post("metadata", patch="[1]"), "patch", "must be a JSON object"),
+        (action_post("metadata", patch="{}"), "patch", "at least one key"),
+        (action_post("metadata", patch=""), "patch", "Type the keys"),
+        (action_post("metadata", patch='{"a.b": 1}'), "patch", "'.' or '$'"),
+        (action_post("metadata", which="app_metadata", patch='{"email": 1}'), "patch", "email"),
+        ({"action": "block", "reason": ""}, "reason", "Type the reason"),
+        (action_post("delete"), "action", "Select a valid choice"),
+    ],
+)
+def test_a_bad_action_is_refused_at_its_field_and_nothing_is_previewed(
+    lead_client: Client, data: dict[str, str], field: str, said: str
+) -> None:
+    run = make_run([{"identities": DB}])
+    response = lead_client.post(f"/bulk/{run.pk}/action/", data)
+    assert response.status_code == 400
+    assert said in " ".join(response.context["form"].errors[field])
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.SELECTED
+    assert not run.action
+
+
+@pytest.mark.django_db
+def test_delete_is_offered_only_while_the_delete_setting_is_on(
+    lead_client: Client, settings: Any
+) -> None:
+    run = make_run([{"identities": DB}])
+    assert 'value="delete"' not in lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    settings.USERDESK_ALLOW_USER_DELETE = True
+    assert 'value="delete"' in lead_client.get(f"/bulk/{run.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_duration(
+    lead_client: Client, settings: Any
+) -> None:
+    settings.BULK_RATE_LIMIT_PER_MINUTE = 60
+    settings.BULK_INTERACTIVE_RESERVE = 0.5
+    profiles = [{"identities": DB, "blocked": True} for _ in range(3)]
+    profiles += [{"identities": DB} for _ in range(40)]
+    run = make_run(profiles)
+    response = lead_client.post(f"/bulk/{run.pk}/action/", action_post("block", ticket="T-9"))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    bulk.compute_preview(run.pk, run.preview_version)  # the worker's task
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.PREVIEWED
+    assert run.change_count == 40
+    assert run.skip_counts == {"The user is already blocked.": 3}
+    assert run.expected_seconds == 160  # 40 reads and 40 calls at half of 1 a second
+    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    assert "<dd>40</dd>" in page
+    assert "3: The user is already blocked." in page
+    assert "about 3 minutes" in page
+    assert "sign them out everywhere too" in page
+    assert "Page 1 of 2" in page
+    assert "Skipped: The user is already blocked." in page
+    assert "{&quot;blocked&quot;: true}" in page
+    second = lead_client.get(f"/bulk/{run.pk}/", {"sample": "2"}).content.decode()
+    assert "Page 2 of 2" in second
+    event = AuditEvent.objects.get(action="bulk.previewed")
+    assert event.details["ticket"] == "T-9"
+    assert event.details["bulk_action"] == "block"
+
+
+@pytest.mark.django_db
+def test_a_preview_of_an_older_choice_is_never_stored(lead_client: Client) -> None:
+    run = make_run([{"identities": DB}])
+    assert bulk.choose(run, bulk.ACTIONS["block"], {}, "reason one", "")
+    old = run.preview_version
+    assert bulk.choose(run, bulk.ACTIONS["unblock"], {}, "reason two", "")
+    bulk.compute_preview(run.pk, old)
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.PREVIEWING
+    polled = lead_client.get(f"/bulk/{run.pk}/", headers={"HX-Request": "true"})
+    assert "Preparing the preview" in polled.content.decode()
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert (run.action, run.skip_counts) == ("unblock", {"The user is not blocked.": 1})
+
+
+@pytest.mark.slow
+def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
+    celery_worker: Any,
+    use_tenant: SandboxServer,  # noqa: F811
+    lead_client: Client,
+) -> None:
+    q = "app_metadata.plan:enterprise"
+    lead_client.post("/bulk/new/", {"source": "query", "query": q})
+    run = selected(BulkRun.objects.get().pk)
+    assert run.selected_count
+    before = use_tenant.requests_seen()
+    data = action_post("metadata", which="app_metadata", patch='{"plan": "pro", "x": null}')
+    assert lead_client.post(f"/bulk/{run.pk}/action/", data).status_code == 302
+
+    def previewed() -> BulkRun | None:
+        found = BulkRun.objects.get(pk=run.pk)
+        return found if found.status == BulkRunStatus.PREVIEWED else None
+
+    run = wait_for(previewed, timeout=60, every=0.1)
+    assert run.change_count == run.selected_count
+    item = run.items.first()
+    assert item is not None
+    assert item.before == {"app_metadata": {"plan": "enterprise"}}
+    assert item.after == {"app_metadata": {"plan": "pro"}}
+    assert use_tenant.requests_seen() == before

@@ -1,0 +1,386 @@
+"""Bulk actions: what each does to one user of a run, and the preview of a whole run.
+
+Each bulk action is a support action of users_admin.actions (its applies_to, preview and
+perform) with what a run adds: fixed form data, the Management API calls it makes per user
+(for the duration), the side effects worth a warning (as Auth0's documentation states them, e.g.
+https://auth0.com/docs/manage-users/user-accounts/block-and-unblock-users), and whether it can
+be undone. The metadata action previews only the keys it sets or removes (undo restores them).
+
+A preview reads only the run's snapshot: nothing reaches Auth0 until the run is started.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from staff.audit import record_for
+from staff.permissions import Capability
+
+from .actions import ACTIONS as SINGLE_ACTIONS
+from .actions import Action, Change
+from .models import BulkItem, BulkRun, BulkRunStatus
+from .workbench import Workbench
+
+Profile = dict[str, Any]
+Params = dict[str, Any]
+# An undo run's item keeps, in its profile, the patch that restores it and the values the run
+# left (a user whose values differ now was changed by someone else since: skipped).
+UNDO = "_undo"
+INVERSE = {"block": "unblock", "unblock": "block", "metadata": "metadata"}
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """A support action (users_admin.actions) as a bulk run takes it: with fixed form data,
+    the calls it makes per user, and the side effects worth a warning."""
+
+    name: str
+    title: str
+    single: str  # its users_admin.actions.ACTIONS key
+    calls: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...] = ()
+    data: Params = field(default_factory=dict)  # fixed form data (password-link's mode...)
+    bulk_capability: Capability | None = None  # instead of the single action's
+    also_needs: Callable[[Profile], str | None] = lambda profile: None
+    undoable: bool = False
+
+    @property
+    def action(self) -> Action:
+        return SINGLE_ACTIONS[self.single]
+
+    @property
+    def capability(self) -> Capability:
+        return self.bulk_capability or self.action.capability
+
+    def bench(self, user_id: str, profile: Profile) -> Workbench:
+        return Workbench(user_id=user_id, profile=profile)
+
+    def applies_to(self, user_id: str, profile: Profile, params: Params) -> str | None:
+        """None when it changes the user (as far as the snapshot shows), else why not. What an
+        action reads besides the profile (blocks, MFA methods) is checked when the run
+        reaches the user."""
+        if self.single == "edit-metadata":
+            before, after = metadata_change(profile, params)
+            return "The user already has these values." if before == after else None
+        if self.action.reads:
+            return None
+        return self.action.applies_to(self.bench(user_id, profile)) or self.also_needs(profile)
+
+    def preview(self, user_id: str, profile: Profile, params: Params) -> tuple[Change, Change]:
+        if self.single == "edit-metadata":
+            return metadata_change(profile, params)
+        if self.action.reads:
+            return {}, {"checked": "when the run reaches the user"}
+        return self.action.preview(self.bench(user_id, profile), {**self.data, **params})
+
+    def form_data(self, params: Params, profile: Profile) -> Params:
+        """What users_admin.actions.perform takes for this user of the run."""
+        data = {**self.data, **params}
+        if params.get("undo"):
+            data["patch"] = patch_for(profile, params)
+        return data
+
+
+def patch_for(profile: Profile, params: Params) -> Params:
+    """The metadata patch for this user: the run's, or an undo's own per user."""
+    if params.get("undo"):
+        return dict(profile[UNDO]["patch"])
+    return dict(params["patch"])
+
+
+def metadata_change(profile: Profile, params: Params) -> tuple[Change, Change]:
+    """(before, after) of the patched keys only; an absent key is left out of its side."""
+    which, patch = str(params["which"]), patch_for(profile, params)
+    current = dict(profile.get(which) or {})
+    before = {key: current[key] for key in patch if key in current}
+    after = {key: value for key, value in patch.items() if value is not None}
+    return {which: before}, {which: after}
+
+
+def _has_email(profile: Profile) -> str | None:
+    return None if profile.get("email") else "The user has no email address."
+
+
+USER = "/api/v2/users/{id}"
+SIGN_OUT_WARNING = (
+    "Blocking does not end the sessions and refresh tokens users already hold (no Auth0 "
+    "source says it does): for compromised accounts, sign them out everywhere too."
+)
+ACTIONS: dict[str, BulkAction] = {
+    action.name: action
+    for action in (
+        BulkAction(
+            "block",
+            "Block",
+            "block",
+            (("PATCH", USER),),
+            (
+                "Auth0 refuses every sign-in of a blocked user until unblocked; an admin block "
+                "never expires on its own.",
+                SIGN_OUT_WARNING,
+                "A password reset through the Management API also lifts an admin block.",
+            ),
+            undoable=True,
+        ),
+        BulkAction(
+            "unblock",
+            "Unblock",
+            "unblock",
+            (("PATCH", USER),),
+            ("Unblocking does not lift brute-force blocks: clear those with their own run.",),
+            undoable=True,
+        ),
+        BulkAction(
+            "metadata",
+            "Set or remove metadata keys",
+            "edit-metadata",
+            (("PATCH", USER),),
+            (
+                "Auth0 merges only the first level: a key sent replaces that key's whole value "
+                "(nested objects are not merged), and null deletes the key.",
+                "Rules and Actions that read app_metadata see the new values at the next sign-in.",
+            ),
+            undoable=True,
+        ),
+        BulkAction(
+            "resend-verification",
+            "Resend the verification email",
+            "resend-verification",
+            (("POST", "/api/v2/jobs/verification-email"),),
+            (
+                "Each user gets an email from the tenant's email provider, whose own sending "
+                "limits apply; a social provider may overwrite email_verified at sign-in.",
+            ),
+        ),
+        BulkAction(
+            "password-email",
+            "Send the password change email",
+            "password-link",
+            (("POST", "/dbconnections/change_password"),),
+            (
+                "Each user gets Auth0's reset email; the current password keeps working until "
+                "they choose a new one, and choosing one ends their sessions and lifts their "
+                "brute-force blocks.",
+                "Auth0 limits this endpoint to one email a minute per address and caller IP.",
+            ),
+            data={"mode": "email"},
+            also_needs=_has_email,
+        ),
+        BulkAction(
+            "remove-mfa",
+            "Remove every MFA method",
+            "remove-mfa",
+            (
+                ("DELETE", "/api/v2/users/{id}/authentication-methods"),
+                ("POST", "/api/v2/users/{id}/multifactor/actions/invalidate-remember-browser"),
+            ),
+            (
+                "This cannot be undone: users enrol again at their next sign-in, as if new.",
+                "Auth0 refuses it (403) for users who registered a passkey; those fail.",
+            ),
+            data={"method": "all"},
+        ),
+        BulkAction(
+            "sign-out",
+            "Sign out everywhere",
+            "sign-out",
+            (
+                ("DELETE", "/api/v2/users/{id}/sessions"),
+                ("DELETE", "/api/v2/users/{id}/refresh-tokens"),
+            ),
+            (
+                "Every app asks these users to sign in again; Auth0 revokes asynchronously, "
+                "within moments. The session endpoints answer on Enterprise tenants only.",
+            ),
+        ),
+        BulkAction(
+            "clear-blocks",
+            "Clear brute-force blocks",
+            "clear-blocks",
+            (("DELETE", "/api/v2/user-blocks/{id}"),),
+            ("Admin blocks stay: clearing brute-force blocks does not unblock a user.",),
+        ),
+        BulkAction(
+            "delete",
+            "Delete",
+            "delete",
+            (("DELETE", USER),),
+            (
+                "This cannot be undone: each user is deleted at Auth0 with their sessions and "
+                "refresh tokens, and every delete needs a second lead's approval.",
+            ),
+            bulk_capability=Capability.RUN_BULK_DELETES,
+        ),
+    )
+}
+
+
+# --- the preview of a run ------------------------------------------------------------------
+
+
+def planned_rate(tenant: str, calls: tuple[tuple[str, str], ...]) -> float:
+    """Calls a second a bulk run may make on this tenant: its rate limit less the interactive
+    reserve (swapped for management_api.pacing's budget when it lands)."""
+    per_second = settings.BULK_RATE_LIMIT_PER_MINUTE / 60
+    return max(per_second * (1 - settings.BULK_INTERACTIVE_RESERVE), 0.01)
+
+
+def expected_seconds(run: BulkRun, action: BulkAction, changes: int) -> int:
+    rate = planned_rate(run.tenant, action.calls)
+    # Each user: a read of what the action looks at, then its calls.
+    return round(changes * (len(action.calls) + 1) / rate)
+
+
+# A run's action may be chosen again until the run is requested.
+CHOOSABLE = (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWING, BulkRunStatus.PREVIEWED)
+
+
+def choose(run: BulkRun, action: BulkAction, params: Params, reason: str, ticket: str) -> bool:
+    """Set the run's action and start its preview; False when it is no longer editable."""
+    updated = BulkRun.objects.filter(pk=run.pk, status__in=CHOOSABLE).update(
+        action=action.name,
+        params=params,
+        reason=reason,
+        ticket=ticket,
+        status=BulkRunStatus.PREVIEWING,
+        preview_version=run.preview_version + 1,
+        change_count=None,
+        skip_counts={},
+        expected_seconds=None,
+        updated_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return bool(updated)
+
+
+def compute_preview(run_id: int, version: int) -> None:
+    """Each item's planned change or skip reason, then the run's counts: from the snapshot."""
+    run = BulkRun.objects.filter(
+        pk=run_id, status=BulkRunStatus.PREVIEWING, preview_version=version
+    ).first()
+    if run is None:
+        return
+    action = ACTIONS[run.action]
+    skipped: Counter[str] = Counter()
+    changes = 0
+    batch: list[BulkItem] = []
+    for item in run.items.order_by("position").iterator(chunk_size=BATCH):
+        profile = {**item.profile, "email": item.email, "user_id": item.user_id}
+        reason = action.applies_to(item.user_id, profile, run.params)
+        item.skip_reason = reason or ""
+        if reason:
+            skipped[reason] += 1
+            item.before, item.after = {}, {}
+        else:
+            changes += 1
+            item.before, item.after = action.preview(item.user_id, profile, run.params)
+        batch.append(item)
+        if len(batch) >= BATCH:
+            BulkItem.objects.bulk_update(batch, ["skip_reason", "before", "after"])
+            batch = []
+    with transaction.atomic():
+        BulkItem.objects.bulk_update(batch, ["skip_reason", "before", "after"])
+        BulkRun.objects.filter(
+            pk=run.pk, status=BulkRunStatus.PREVIEWING, preview_version=version
+        ).update(
+            status=BulkRunStatus.PREVIEWED,
+            change_count=changes,
+            skip_counts=dict(skipped.most_common()),
+            expected_seconds=expected_seconds(run, action, changes),
+            updated_at=timezone.now(),
+        )
+
+
+# --- four eyes -----------------------------------------------------------------------------
+
+
+def request_run(run: BulkRun, user: Any) -> str:
+    """Ask for the previewed run to be carried out: it waits for approval when it must, else it
+    is queued at once. An empty string when done, else why not."""
+    if run.status != BulkRunStatus.PREVIEWED:
+        return "Only a previewed run can be requested."
+    if not run.change_count:
+        return "The preview changes no user: there is nothing to run."
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "requested_by": user,
+        "requested_by_label": user.get_username(),
+        "requested_at": now,
+        "updated_at": now,
+    }
+    if run.needs_approval:
+        fields.update(
+            status=BulkRunStatus.PENDING,
+            expires_at=now + timedelta(seconds=settings.BULK_APPROVAL_TTL),
+        )
+    else:
+        fields.update(status=BulkRunStatus.QUEUED, decided_at=now)
+    try:
+        with transaction.atomic():
+            updated = BulkRun.objects.filter(pk=run.pk, status=BulkRunStatus.PREVIEWED).update(
+                **fields
+            )
+    except IntegrityError:
+        other = BulkRun.objects.filter(
+            tenant=run.tenant,
+            selection_key=run.selection_key,
+            action=run.action,
+            status=BulkRunStatus.PENDING,
+        ).first()
+        number = f"#{other.pk}" if other else "with them"
+        return f"Run {number} with the same users and action already waits for approval."
+    run.refresh_from_db()
+    return "" if updated else "Only a previewed run can be requested."
+
+
+def approve(run: BulkRun, user: Any) -> bool:
+    """Approve a pending run that has not expired: it is queued to start."""
+    now = timezone.now()
+    updated = BulkRun.objects.filter(
+        pk=run.pk, status=BulkRunStatus.PENDING, expires_at__gt=now
+    ).update(
+        status=BulkRunStatus.QUEUED,
+        approved_by=user,
+        approved_by_label=user.get_username(),
+        decided_at=now,
+        updated_at=now,
+    )
+    run.refresh_from_db()
+    return bool(updated)
+
+
+def reject(run: BulkRun, user: Any, reason: str) -> bool:
+    now = timezone.now()
+    updated = BulkRun.objects.filter(pk=run.pk, status=BulkRunStatus.PENDING).update(
+        status=BulkRunStatus.REJECTED,
+        approved_by=user,
+        approved_by_label=user.get_username(),
+        rejection_reason=reason,
+        decided_at=now,
+        updated_at=now,
+    )
+    run.refresh_from_db()
+    return bool(updated)
+
+
+def expire_pending(**only: Any) -> list[int]:
+    """Pending runs whose approval time ran out become expired (their ids)."""
+    now = timezone.now()
+    due = BulkRun.objects.filter(status=BulkRunStatus.PENDING, expires_at__lte=now, **only)
+    expired = []
+    for run_id in due.values_list("pk", flat=True):
+        if BulkRun.objects.filter(pk=run_id, status=BulkRunStatus.PENDING).update(
+            status=BulkRunStatus.EXPIRED, updated_at=now
+        ):
+            record_for(None, None, "bulk.expired", f"Bulk run #{run_id}", actor_label="Userdesk")
+            expired.append(run_id)
+    return expired
