@@ -487,8 +487,11 @@ if AUTH0_TENANT_PLAN not in TENANT_PLANS:
 # --- Email (export notifications) -------------------------------------------------
 # The requester of an export is emailed when it is ready or failed (exports/notify.py), with
 # an absolute link built on USERDESK_BASE_URL. With nothing set, emails go to the console.
+# By default the address `make run` serves on (its PORT_WEB reaches every process).
 USERDESK_BASE_URL = env_url(
-    "USERDESK_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https")
+    "USERDESK_BASE_URL",
+    f"http://127.0.0.1:{env_int('PORT_WEB', 8000, minimum=1)}",
+    schemes=("http", "https"),
 ).rstrip("/")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -676,7 +679,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", "https:"],
+        # No image from another host: the user page draws an initials avatar, so a staff
+        # browser tells Gravatar or Auth0's CDN nothing (who looked, when, from where).
+        "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],

@@ -40,7 +40,9 @@ Call them through the export's format (exports.formats: ``fmt.json_array(source)
     csv_objects(source) -> Iterator[dict[str, object]]
         How a CSV export's rows become JSON objects: Auth0's escaping is undone (the leading ``'``
         dropped, ``""`` read as ``"``); raw ``true``/``false`` become booleans, raw numbers
-        numbers, dates stay strings, empty cells are left out. A dotted title such as
+        numbers, dates stay strings, empty cells are left out; a string cell holding exactly the
+        compact JSON text of an array or object is that array or object
+        (``csvformat.typed_value``). A dotted title such as
         ``user_metadata.plan`` nests (``{"user_metadata": {"plan": ...}}``) unless it clashes with
         another title; titles with ``[`` (``identities[0].connection``) stay flat.
 """

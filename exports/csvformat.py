@@ -20,9 +20,10 @@ Interface (all pure functions, no Django):
 - ``unescape_raw_cell(raw: bytes) -> str``: the value of one *raw* cell, as the bytes appear
   between two delimiters in the file (undoes the wrapping quotes, ``""`` and the ``'``).
 - ``typed_value(cell: str) -> object``: a parsed cell as a JSON value for import-ready JSON:
-  an escaped string -> ``str`` without the ``'``; a raw ``true``/``false`` -> ``bool``; a raw
-  number -> ``int``/``float``; anything else raw (dates) -> ``str``; an empty cell -> ``None``
-  (the caller omits the key).
+  an escaped string -> ``str`` without the ``'``, unless it is exactly what ``auth0_cell``
+  (and the sandbox's writer) write for an array or object: that array or object; a raw
+  ``true``/``false`` -> ``bool``; a raw number -> ``int``/``float``; anything else raw (dates)
+  -> ``str``; an empty cell -> ``None`` (the caller omits the key).
 - ``read_records(text_lines)``: ``csv.reader`` with the dialect Auth0's files need.
 - ``record_boundary(buf) -> int``: offset just after the last newline of ``buf`` outside quotes.
 - ``record_end(buf, start) -> int``: the newline ending the record that starts at ``start``
@@ -74,8 +75,7 @@ def auth0_cell(value: object, *, date: bool = False) -> bytes:
             return value.encode()
         return b"\"'" + value.replace('"', '""').encode() + b'"'
     if isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        return b"\"'" + text.replace('"', '""').encode() + b'"'
+        return b"\"'" + _json_text(value).replace('"', '""').encode() + b'"'
     return escape_value(value)
 
 
@@ -105,11 +105,26 @@ def unescape_raw_cell(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def _json_text(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def structured(text: str) -> object:
+    """The array or object whose compact JSON text ``text`` is, exactly; else ``text``."""
+    if not text.startswith(("[", "{")):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, list | dict) and _json_text(value) == text else text
+
+
 def typed_value(cell: str) -> object:
     if cell == "":
         return None
     if cell.startswith("'"):
-        return cell[1:]
+        return structured(cell[1:])
     if cell == "true":
         return True
     if cell == "false":

@@ -23,7 +23,7 @@ from django.utils.text import slugify
 
 from management_api import ManagementApiError, connections
 
-from . import convert, importformat
+from . import convert, exact, importformat
 from .models import Export
 
 
@@ -41,6 +41,7 @@ def import_plan(export: Export) -> importformat.Plan:
         connection_id=export.connection_id,
         connection_name=export.connection_name,
         strategy=strategy,
+        holds_objects=export.export_format.holds_objects,
     )
 
 
@@ -87,8 +88,31 @@ def about_text(export: Export) -> str:
         f"query on each of them with Auth0's search rules and kept exactly the matches. Search\n"
         f"results on the search page are eventually consistent (recent changes may be missing\n"
         f"or stale there); this file is one consistent snapshot, so its users can differ from a\n"
-        f"search run before or after it. The rows are as Auth0 writes them; nothing was added.\n"
+        f"search run before or after it. {_who_wrote(export.spec.exact_plan())}\n"
     )
+
+
+def _who_wrote(plan: exact.Plan) -> str:
+    """Whose bytes the rows of an exact export are (exports.exact: how the file is written)."""
+    only_query = [title for _, title in plan.job_fields[len(plan.fields) :]]
+    if plan.source_format is not plan.output_format:
+        return (
+            f"Auth0 wrote the users as {plan.source_format.label} ({plan.output_format.label} "
+            f"cannot carry what the query reads); Userdesk wrote each kept row in "
+            f"{plan.output_format.label} with Auth0's rules (strings escaped, Auth0's dates "
+            f"raw), so the values are Auth0's and the rows are Userdesk's."
+        )
+    if only_query and plan.output_format.holds_objects:
+        return (
+            f"Userdesk wrote each kept line again without the fields only the query reads "
+            f"({', '.join(only_query)}); the values are Auth0's."
+        )
+    if only_query:
+        return (
+            f"Each kept cell is Auth0's, byte for byte; Userdesk left out the columns only the "
+            f"query reads ({', '.join(only_query)})."
+        )
+    return "The rows are as Auth0 wrote them, byte for byte; nothing was added."
 
 
 def _named(text: str, export: Export) -> str:

@@ -92,14 +92,17 @@ def is_whole_object(name: str, object_paths: Iterable[str] = ()) -> bool:
     return name.split(".", 1)[0] in METADATA_ROOTS and name in set(object_paths)
 
 
-def leaf_example(name: str) -> str:
+def leaf_example(name: str, object_paths: Iterable[str] = ()) -> str:
+    if f"{name}[0]" in set(object_paths):
+        return f"{name}[0].<field>"
     if name.startswith("identities"):
         return "identities[0].connection" if "profileData" not in name else f"{name}.email"
     return "multifactor[0]" if name == "multifactor" else f"{name}.plan"
 
 
 def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
-    """Leaf paths and object paths found under the users' metadata, sorted."""
+    """Leaf paths and object paths (objects and arrays of objects) found under the users'
+    metadata, sorted."""
     leaves: set[str] = set()
     objects: set[str] = set()
 
@@ -110,6 +113,10 @@ def flatten_metadata(users: Iterable[Mapping[str, Any]]) -> tuple[list[str], lis
             for key, child in value.items():
                 if re.fullmatch(_SEGMENT, str(key)):
                     walk(f"{prefix}.{key}", child)
+        elif isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+            # An array of objects (addresses): an object too, its first item's leaves indexed.
+            objects.add(prefix)
+            walk(f"{prefix}[0]", next(item for item in value if isinstance(item, Mapping)))
         elif "." in prefix:
             leaves.add(prefix)
 
@@ -142,4 +149,34 @@ def discovered_metadata() -> tuple[list[str], list[str]]:
             break
     found = flatten_metadata(users)
     cache.set(key, found, settings.CONNECTIONS_CACHE_SECONDS)
+    return found
+
+
+def objects_among(names: Iterable[str], known: Iterable[str] = ()) -> set[str]:
+    """The metadata paths among ``names`` that hold an object or an array of objects on some
+    user (with ``name[0]`` for an array), asked of the upstream for each path not in ``known``
+    (the sampled paths), so a path the sample missed is found too (cached briefly per path)."""
+    found: set[str] = set()
+    skip = set(known)
+    for name in dict.fromkeys(names):
+        root, _, rest = name.partition(".")
+        if root not in METADATA_ROOTS or not rest or name in skip or "[" in name:
+            continue
+        key = management_api.cache_key("metadata-object", name)
+        held = cache.get(key)
+        if held is None:
+            try:
+                page = management_api.search_users(
+                    q=f"_exists_:{name}",
+                    per_page=5,
+                    fields=["user_id", root],
+                    include_totals=False,
+                )
+            except ManagementApiError as exc:
+                logger.warning("Could not check whether %s holds objects: %s", name, exc)
+                continue
+            objects = flatten_metadata(page.users)[1]
+            held = [path for path in objects if path == name or path.startswith(name + "[")]
+            cache.set(key, held, settings.CONNECTIONS_CACHE_SECONDS)
+        found.update(held)
     return found

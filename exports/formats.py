@@ -124,7 +124,7 @@ class ExportFormat:
             return None
         return (
             f"{self.label} cannot hold the whole object “{name}”: pick its leaf paths "
-            f"(e.g. {leaf_example(name)}) or choose {roomiest().label}."
+            f"(e.g. {leaf_example(name, object_paths)}) or choose {roomiest().label}."
         )
 
     @property

@@ -19,10 +19,14 @@ from .fields import (
     MAX_NAME_LENGTH,
     OBJECT_FIELDS,
     field_problem,
+    objects_among,
 )
 from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Status
 
 MAX_ROWS = 300
+SAMPLE_SIZE = 10
+# Where the error summary sends the form's own errors (too many fields, none picked).
+FIELDS_ANCHOR = "fields"
 FREE_ROWS = 5
 MAX_LIMIT = 100_000_000
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets. Auth0
@@ -196,7 +200,7 @@ class ExportForm(forms.Form):
         label="Limit",
         help_text="Leave empty to export every user.",
     )
-    sample = forms.BooleanField(required=False, label="Sample of 10 users")
+    sample = forms.BooleanField(required=False, label=f"Sample of {SAMPLE_SIZE} users")
     source_query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
     name = forms.CharField(
         required=False,
@@ -239,6 +243,7 @@ class ExportForm(forms.Form):
         connections: Iterable[dict[str, str]] = (),
         rows: Sequence[FieldRow] = (),
         metadata_objects: Iterable[str] = (),
+        metadata_leaves: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -248,6 +253,7 @@ class ExportForm(forms.Form):
             for c in self.connections.values()
         ]
         self.metadata_objects = set(metadata_objects)
+        self.metadata_leaves = set(metadata_leaves)
         self.field_rows = FieldRowFormSet(
             data=self.data if self.is_bound else None,
             prefix="r",
@@ -308,7 +314,13 @@ class ExportForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("sample"):
-            cleaned["limit"] = 10
+            if cleaned.get("limit") not in (None, SAMPLE_SIZE):
+                self.add_error(
+                    "limit",
+                    f"A limit of {cleaned['limit']} and a sample of {SAMPLE_SIZE} users disagree: "
+                    f"clear the limit, or untick “Sample of {SAMPLE_SIZE} users”.",
+                )
+            cleaned["limit"] = SAMPLE_SIZE
         connection_id = cleaned.get("connection") or ""
         cleaned["connection_id"] = connection_id
         cleaned["connection_name"] = (
@@ -360,8 +372,14 @@ class ExportForm(forms.Form):
 
         if cleaned.get("format"):
             fmt = formats.get(cleaned["format"])
+            objects = self.metadata_objects
+            if not fmt.holds_objects:
+                # Paths the sample did not see are asked of the tenant, so an array of objects
+                # is refused here whatever the query (issue 19).
+                known = self.metadata_objects | self.metadata_leaves
+                objects = objects | objects_among([item["name"] for item in fields], known)
             for _, index, item in picked:
-                problem = fmt.object_problem(item["name"], self.metadata_objects)
+                problem = fmt.object_problem(item["name"], objects)
                 if problem:
                     self.field_rows.forms[index].add_error("name", problem)
             too_many = fmt.too_many_fields(len(fields))
@@ -402,9 +420,38 @@ class ExportForm(forms.Form):
         except ValueError as exc:
             self.add_error("match_query", str(exc))
 
+    def error_summary(self) -> list[tuple[str, str]]:
+        """Every error of the page as (id of the control to fix, message), in page order, for
+        the summary at its top (GOV.UK's error summary); the form's own errors point at the
+        fields' list."""
+        if not self.is_bound or (not self.errors and self.field_rows.is_valid()):
+            return []
+        found = [(FIELDS_ANCHOR, str(message)) for message in self.non_field_errors()]
+        found += [(FIELDS_ANCHOR, str(message)) for message in self.field_rows.non_form_errors()]
+        for name, field in self.fields.items():
+            label = field.label or name
+            target = _control(self[name])
+            if name == "conditions":
+                label, target = "Row conditions", "conditions-error"
+            found += [(target, f"{label}: {m}") for m in self.errors.get(name, [])]
+        for row in self.field_rows.forms:
+            what = (row["name"].value() or "").strip() or "A field"
+            for name in ("name", "export_as", "order"):
+                # A listed field's name is hidden: its Include box is what to fix.
+                control = row["on"] if name == "name" and row.row.kind != "free" else row[name]
+                found += [(control.auto_id, f"{what}: {m}") for m in row.errors.get(name, [])]
+        return found
+
     def spec(self) -> ExportSpec:
         """The export spec: what exports.tasks.create_export stores."""
         return ExportSpec.from_data(self.cleaned_data)
+
+
+def _control(field: forms.BoundField) -> str:
+    """The id of the control that takes the focus for a field (a radio set's first button)."""
+    if isinstance(field.field.widget, forms.RadioSelect):
+        return f"{field.auto_id}_0"
+    return str(field.auto_id)
 
 
 def _prefix_name(title: str) -> str:

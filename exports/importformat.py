@@ -92,6 +92,8 @@ class Plan:
     columns: list[Column] = field(default_factory=list)
     # Why no import file can be made; empty when one can.
     blockers: list[str] = field(default_factory=list)
+    # What to check before importing a file that can be made.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def possible(self) -> bool:
@@ -133,11 +135,13 @@ def plan(
     connection_id: str,
     connection_name: str = "",
     strategy: str | None,
+    holds_objects: bool = True,
 ) -> Plan:
     """What an import file made from an export with these fields would hold.
 
     ``strategy`` is the connection's (``auth0`` for a database connection), None when the
-    connection list could not be read."""
+    connection list could not be read; ``holds_objects`` is the export format's (False for
+    CSV, which holds an array or object only as its JSON text)."""
     columns = [_column(item.get("export_as") or item["name"], item["name"]) for item in fields]
     # A path inside another kept path (user_metadata and user_metadata.plan) would write the
     # same key twice: the whole object wins.
@@ -173,7 +177,22 @@ def plan(
         )
     if not any(column.target == ("email",) for column in columns):
         blockers.append("It has no email column, and Auth0's import schema requires email.")
-    return Plan(columns=columns, blockers=blockers)
+    warnings = [] if holds_objects else _text_warnings(columns)
+    return Plan(columns=columns, blockers=blockers, warnings=warnings)
+
+
+def _text_warnings(columns: Sequence[Column]) -> list[str]:
+    """CSV's metadata columns may hold arrays or objects as JSON text (csvformat.typed_value)."""
+    metadata = [c.title for c in columns if c.kept and c.target[0] in METADATA]
+    if not metadata:
+        return []
+    return [
+        f"CSV holds an array or object in a metadata column ({', '.join(metadata)}) as its "
+        "JSON text. The import file turns a cell written exactly as Auth0 writes one "
+        '(["billing","viewer"]) back into that array or object, so a text value that reads '
+        "the same becomes one too, and one written otherwise stays text. To be sure of every "
+        "value's type, export NDJSON with the metadata whole."
+    ]
 
 
 def validation_errors(user: Mapping[str, Any]) -> list[str]:

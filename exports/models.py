@@ -350,6 +350,47 @@ class Export(models.Model):
         return bool(self.match_query)
 
     @property
+    def deletes_at(self) -> datetime | None:
+        """When retention deletes the kept file (the hourly prune runs soon after)."""
+        if not self.is_ready or self.ready_at is None:
+            return None
+        return self.ready_at + timedelta(days=settings.EXPORT_RETENTION_DAYS)
+
+    @property
+    def progress_words(self) -> str:
+        """What an unsettled export is doing, in words, beside its progress bar."""
+        if self.percentage_done is not None and self.status == Status.RUNNING:
+            left = f", about {self.time_left_seconds} s left" if self.time_left_seconds else ""
+            return f"{self.percentage_done}% done by Auth0{left}"
+        return {
+            Status.QUEUED: "Waiting for a worker",
+            Status.SUBMITTED: "Waiting for Auth0 to start its export job",
+            Status.RUNNING: "Auth0 is building the file",
+            Status.DOWNLOADING: "Downloading and checking the file from Auth0",
+            Status.FILTERING: "Keeping the matching rows",
+            Status.VERIFYING: "Checking the new file",
+        }.get(Status(self.status), "")
+
+    @property
+    def auth0_stage(self) -> str:
+        """What became of Auth0's export job, in words (an exact export's first stage)."""
+        if self.status in (Status.QUEUED, Status.SUBMITTED, Status.RUNNING):
+            if self.percentage_done is None:
+                return "waiting for Auth0"
+            return f"{self.percentage_done}% done"
+        # Past Auth0's job only once Auth0 completed it.
+        if self.auth0_status == "completed" or self.status not in (
+            Status.FAILED,
+            Status.CANCELLED,
+        ):
+            return "done"
+        if self.status == Status.CANCELLED:
+            return "stopped before it finished: the export was cancelled"
+        if not self.auth0_job_id:
+            return "never started: Auth0 refused it (the reason is above)"
+        return "failed before it finished (the reason is above)"
+
+    @property
     def is_derivative(self) -> bool:
         # Conditions stay when the parent row is deleted (parent is then NULL).
         return bool(self.filter_conditions) and not self.filters_own_file

@@ -316,7 +316,14 @@ def _fetch_and_publish(c: Claim, job: dict[str, Any]) -> Next | None:
         c.beat(force=True)
     export.refresh_from_db(fields=["download_attempts"])
     if export.download_attempts >= settings.EXPORT_DOWNLOAD_ATTEMPTS * 3:
-        fail(c, f"The file could not be downloaded and verified: {last_error}")
+        fail(
+            c,
+            f"The file could not be downloaded and verified in {export.download_attempts} "
+            f"attempts: {last_error}. Run the export again (Auth0 makes a new file); if it "
+            "breaks again, something between this server and Auth0's download server (a "
+            "proxy, firewall or virus scanner) may be cutting long downloads: ask whoever "
+            "runs the network.",
+        )
         return None
     return _later(
         c,

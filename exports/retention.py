@@ -23,10 +23,11 @@ def prune(now: datetime | None = None, days: int | None = None) -> list[int]:
     audit trail; only the file goes.
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(days=days if days is not None else settings.EXPORT_RETENTION_DAYS)
+    days = days if days is not None else settings.EXPORT_RETENTION_DAYS
+    cutoff = now - timedelta(days=days)
     purged: list[int] = []
     for export in Export.objects.filter(status=Status.READY, ready_at__lt=cutoff):
-        purge(export, now=now, reason=f"older than {settings.EXPORT_RETENTION_DAYS} days")
+        purge(export, now=now, reason=f"older than {days} days")
         purged.append(export.pk)
     prune_orphans(now=now)
     return purged

@@ -31,7 +31,7 @@ from .forms import (
     TemplateNameForm,
     picker_rows,
 )
-from .models import Export, ExportSpec, ExportTemplate
+from .models import NAME_MAX_LENGTH, Export, ExportSpec, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
 
@@ -101,7 +101,9 @@ def new(request: StaffRequest) -> HttpResponse:
     conns, connections_error = _connections()
     leaves, objects = discovered_metadata()
     if request.method == "POST":
-        form = ExportForm(request.POST, connections=conns, metadata_objects=objects)
+        form = ExportForm(
+            request.POST, connections=conns, metadata_objects=objects, metadata_leaves=leaves
+        )
         if request.htmx and request.POST.get("outlook"):
             # The form's htmx refresh of "Importing into Auth0", as the spec stands now.
             form.is_valid()
@@ -141,14 +143,21 @@ def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importfor
     """Whether the export as specified will offer the import-ready JSON, and why not."""
     if form.is_bound:
         connection_id = form.cleaned_data.get("connection_id") or ""
+        format_name = form.cleaned_data.get("format")
     else:
         connection_id = str(form.initial.get("connection") or "")
+        format_name = form.initial.get("format")
     found = form.connections.get(connection_id)
+    try:
+        fmt = formats.get(str(format_name or formats.DEFAULT.name))
+    except ValueError:
+        fmt = formats.DEFAULT
     return importformat.plan(
         fields,
         connection_id=connection_id,
         connection_name=found["name"] if found else "",
         strategy=found["strategy"] if found else None,
+        holds_objects=fmt.holds_objects,
     )
 
 
@@ -317,6 +326,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             "events": export.events.all(),
             "stalled_until": export.stalled_until(),
             "file_missing": file_missing,
+            "retention_days": settings.EXPORT_RETENTION_DAYS,
             "variants": downloads.variants_for(export, plan) if plan else {},
             "import_plan": plan,
         }
@@ -352,6 +362,7 @@ def _detail_page(
             "rename_form": RenameForm(initial={"name": export.name}),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
+            "retention_days": settings.EXPORT_RETENTION_DAYS,
             "variants": downloads.variants_for(export, plan) if plan else {},
             "import_plan": plan,
             "preview": sample,
@@ -396,8 +407,12 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
     # The rows are the parent's file filtered again: no new Auth0 job, no search query.
     conditions = [*parent.filter_conditions]
     conditions += [c for c in form.conditions() if c not in conditions]
+    described = " and ".join(derive.describe(derive.Condition(**c)) for c in form.conditions())
+    name = f"{parent.name or f'Export #{parent.pk}'}, filtered: {described}"
+    if len(name) > NAME_MAX_LENGTH:
+        name = name[: NAME_MAX_LENGTH - 1] + "…"
     child = tasks.create_export(
-        dataclasses.replace(parent.spec, match_query=""),
+        dataclasses.replace(parent.spec, match_query="", name=name),
         requested_by=request.user,
         parent=parent,
         filter_conditions=conditions,
@@ -407,7 +422,7 @@ def derive_export(request: StaffRequest, pk: int) -> HttpResponse:
         "exports.derive",
         target=f"export #{child.pk}",
         parent=parent.pk,
-        conditions=" and ".join(derive.describe(derive.Condition(**c)) for c in form.conditions()),
+        conditions=described,
     )
     messages.success(request, f"Export #{child.pk} will hold the matching rows of #{parent.pk}.")
     return redirect(child)

@@ -225,6 +225,21 @@ def download(url: str) -> Iterator[httpx.Response]:
             "Downloading the export file timed out", retry_after_seconds=5.0
         ) from None
     except httpx.TransportError as exc:
+        logger.warning("download of %s failed: %s: %s", shown, type(exc).__name__, exc)
         raise TransientError(
-            f"Downloading the export file failed ({type(exc).__name__})", retry_after_seconds=5.0
+            f"Downloading the export file failed: {_broken_transfer(exc)}",
+            retry_after_seconds=5.0,
         ) from None
+
+
+def _broken_transfer(exc: httpx.TransportError) -> str:
+    """What went wrong with a download, in words (the exception's class goes to the log)."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the download server closed the connection before the whole file arrived"
+    if isinstance(exc, httpx.ConnectError):
+        return "the download server could not be reached"
+    if isinstance(exc, httpx.ProxyError):
+        return "the proxy between this server and the download server refused the transfer"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "the connection broke while the file was arriving"
+    return "the connection to the download server failed"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from sandbox.job_models import Switch
@@ -95,7 +96,14 @@ FAULT_KEYS: dict[str, FaultKey] = {
     "link_seconds": FaultKey(
         "SANDBOX_FAULT_LINK_SECONDS",
         _non_negative_int,
-        "lifetime of download links in seconds (0 = the normal 60 s)",
+        "lifetime of download links in seconds (0 = the normal 60 s); a client that downloads "
+        "at once never sees it lapse: use link_lapses",
+    ),
+    "link_lapses": FaultKey(
+        "SANDBOX_FAULT_LINK_LAPSES",
+        _non_negative_int,
+        "the next this many download requests are answered as lapsed links (403), each "
+        "counting the switch down",
     ),
     "job_fail": FaultKey(
         "SANDBOX_FAULT_JOB_FAIL", _text, "jobs created while set fail with this reason ('' = off)"
@@ -162,6 +170,17 @@ def set_many(changes: dict[str, Any]) -> dict[str, Any]:
     for key, value in parsed.items():
         Switch.objects.update_or_create(key=key, defaults={"value": value})
     return current()
+
+
+def take_link_lapse() -> bool:
+    """Whether this download is answered as a lapsed link (``link_lapses`` counted down)."""
+    with transaction.atomic():
+        row = Switch.objects.select_for_update().filter(key="link_lapses").first()
+        left = int(settings.SANDBOX_FAULT_LINK_LAPSES if row is None else row.value)
+        if left <= 0:
+            return False
+        Switch.objects.update_or_create(key="link_lapses", defaults={"value": left - 1})
+    return True
 
 
 def reset() -> dict[str, Any]:

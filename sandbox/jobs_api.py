@@ -419,7 +419,7 @@ def download(request: HttpRequest, job_id: str, filename: str) -> HttpResponseBa
     signature = request.GET.get("Signature", "")
     if not hmac.compare_digest(signature, _signature(path, expires)):
         return _xml_denied("Access denied")
-    if expires <= faults.now().timestamp():
+    if expires <= faults.now().timestamp() or faults.take_link_lapse():
         return _xml_denied("Access denied: the link has expired")
     job = _live_job(job_id) if JOB_ID.match(job_id) else None
     file_path = jobs.job_dir(job_id) / filename

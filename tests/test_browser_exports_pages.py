@@ -12,7 +12,8 @@ against the sandbox, the others by setting their status), so the sweep stays fas
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -302,16 +303,23 @@ def test_every_exports_page_fits_is_axe_clean_and_works_by_keyboard(
             page.keyboard.press("Enter")
 
 
+@contextmanager
+def checked_twin(page: Any) -> Iterator[Any]:
+    """A page signed in as ``page`` in a context of its own, for axe: axe is injected, which
+    the page's CSP refuses. The same POST is made there (an error state has no GET)."""
+    context = page.context.browser.new_context(bypass_csp=True)
+    context.add_cookies(page.context.cookies())
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 def test_the_builder_with_errors_keeps_them_at_the_field_by_keyboard(
     page: Any, live_server: Any, export_admin: User
 ) -> None:
     sign_in(page.context, live_server, export_admin)
-    # axe is injected, which the page's CSP refuses: it runs in a context of its own, where
-    # the same POST is made (the error state cannot be reached by a GET).
-    checked_context = page.context.browser.new_context(bypass_csp=True)
-    checked_context.add_cookies(page.context.cookies())
-    checked = checked_context.new_page()
-    try:
+    with checked_twin(page) as checked:
         for width in WIDTHS:
             for tab in (page, checked):
                 tab.set_viewport_size({"width": width, "height": 900})
@@ -326,8 +334,53 @@ def test_the_builder_with_errors_keeps_them_at_the_field_by_keyboard(
             assert fit_problems(page, f"the builder with errors at {width} px") == []
             assert focus_problems(page) == []
             assert violations(checked) == []
-    finally:
-        checked_context.close()
+    assert not Export.objects.exists()
+
+
+def test_the_builders_errors_are_summed_up_at_the_top_and_each_link_finds_its_field(
+    page: Any, live_server: Any, export_admin: User
+) -> None:
+    """Issue 19: a refused column title reloaded the page at the top with no summary, its
+    message 1,850 px down at 1,280 px and off screen in a sideways table at 390 px."""
+    sign_in(page.context, live_server, export_admin)
+    with checked_twin(page) as checked:
+        for width in WIDTHS:
+            for tab in (page, checked):
+                tab.set_viewport_size({"width": width, "height": 900})
+                tab.goto(f"{live_server.url}/exports/new/")
+                email = tab.locator(
+                    "tr.field-row", has=tab.locator("label.mono", has_text=re.compile("^email$"))
+                )
+                email.locator("input.field-as").fill("=HYPERLINK()")
+                tab.locator("#id_limit").fill("0")
+                with tab.expect_navigation():
+                    tab.locator("#submit-export").click()
+            summary = page.locator("#error-summary")
+            assert page.evaluate("document.activeElement.id") == "error-summary"
+            box = summary.bounding_box()
+            assert box is not None
+            assert box["y"] >= 0
+            assert box["y"] + 40 < 900
+            links = summary.locator("a")
+            assert links.count() == 2
+            assert "Limit:" in links.nth(0).inner_text()
+            assert "“=HYPERLINK()” starts with “=”" in links.nth(1).inner_text()
+            # By keyboard: the second link takes the focus to the title's box, on screen.
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")
+            focused = page.evaluate(
+                """() => { const e = document.activeElement, r = e.getBoundingClientRect();
+                  const wrap = e.closest('.table-wrap');
+                  const w = wrap ? wrap.getBoundingClientRect() : {left: 0, right: innerWidth};
+                  return {name: e.name, on: r.top >= 0 && r.bottom <= innerHeight &&
+                          r.left >= Math.max(0, w.left) &&
+                          r.right <= Math.min(innerWidth, w.right) + 1}; }"""
+            )
+            assert focused["name"].endswith("-export_as")
+            assert focused["on"], f"the title's box is off screen at {width} px"
+            assert fit_problems(page, f"the builder's error summary at {width} px") == []
+            assert violations(checked) == []
     assert not Export.objects.exists()
 
 

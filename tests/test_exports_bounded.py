@@ -287,6 +287,14 @@ def test_a_ready_export_whose_file_is_gone_says_so_and_every_download_is_a_404(
     )
     assert outcomes == ["missing"] * 4
     assert admin_client_.post(f"/exports/{export.pk}/derive/", {}).status_code == 404
+    # The history says so too, with no Ready and no Download (issue 19).
+    history = admin_client_.get("/exports/").content.decode()
+    row = history[history.index(f'id="export-row-{export.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "File gone" in row
+    assert "no longer in storage" in row
+    assert 'data-status="ready"' not in row
+    assert "/download/" not in row
 
 
 def test_downloads_are_audited_with_their_outcome(

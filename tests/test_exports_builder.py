@@ -340,7 +340,85 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     assert "no email column" in no_email
     social_one = outlook(**builder_post([("email", "")], connection=social["id"]))
     assert f"{social['name']} is a google-oauth2 connection" in social_one
+    # Issue 19: a CSV metadata column may hold an array, as text; warned before the download.
+    roles = [("email", ""), ("app_metadata.roles", "")]
+    csv_roles = outlook(**builder_post(roles, connection=database["id"]))
+    assert "CSV holds an array or object in a metadata column (app_metadata.roles)" in csv_roles
+    assert "export NDJSON with the metadata whole" in csv_roles
+    ndjson = outlook(**builder_post(roles, fmt="ndjson", connection=database["id"]))
+    assert "CSV holds an array" not in ndjson
     # Nothing was created by the refreshes, and the page's own POST still runs the export.
     assert not Export.objects.exists()
     response = admin_client_.post("/exports/new/", builder_post([("email", "")]), headers=refresh)
     assert response.status_code == 302
+
+
+# Issue 19, second defect: an array of objects (user_metadata.addresses) was taken as a CSV field;
+# a plain export then failed after submission and an exact one wrote JSON text.
+@pytest.mark.parametrize("query", ["", "user_metadata.plan:pro", 'email:"x@example.com"'])
+def test_csv_refuses_an_array_of_objects_at_the_field_whatever_the_query(
+    admin_client_: Client, query: str
+) -> None:
+    from exports.fields import discovered_metadata
+
+    data = builder_post([("email", ""), ("user_metadata.addresses", "")], match_query=query)
+    response = admin_client_.post("/exports/new/", data)
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "CSV cannot hold the whole object “user_metadata.addresses”" in text
+    assert "user_metadata.addresses[0].&lt;field&gt;" in text
+    assert not Export.objects.exists()
+    # The sample knows it as an object, and its items' leaves are offered instead.
+    leaves, objects = discovered_metadata()
+    assert "user_metadata.addresses" in objects
+    assert "user_metadata.addresses[0].city" in leaves
+    leaf = builder_post([("email", ""), ("user_metadata.addresses[0].city", "")], match_query=query)
+    assert admin_client_.post("/exports/new/", leaf).status_code == 302
+    ndjson = builder_post([("email", ""), ("user_metadata.addresses", "")], fmt="ndjson")
+    assert admin_client_.post("/exports/new/", {**ndjson, "match_query": query}).status_code == 302
+
+
+def test_an_array_of_objects_the_sample_missed_is_refused_too() -> None:
+    from exports.fields import objects_among
+
+    found = objects_among(["user_metadata.addresses", "user_metadata.plan", "email"])
+    assert found == {"user_metadata.addresses", "user_metadata.addresses[0]"}
+    assert objects_among(["user_metadata.addresses"], known=["user_metadata.addresses"]) == set()
+
+
+def test_the_error_summary_links_every_error_to_its_control(admin_client_: Client) -> None:
+    fields = [(f"user_metadata.f{i}", "") for i in range(31)] + [("email", "=1+1")]
+    response = admin_client_.post("/exports/new/", builder_post(fields, limit="0"))
+    body = response.content.decode()
+    summary = body[
+        body.index('id="error-summary"') : body.index("</div>", body.index("error-summary"))
+    ]
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', summary)
+    assert [target for target, _ in links] == ["fields", "id_limit", "id_r-31-export_as"]
+    assert "at most 30 fields" in links[0][1]
+    assert links[1][1].startswith("Limit: ")
+    assert links[2][1].startswith("email: “=1+1” starts with “=”")
+    assert body.index('id="error-summary"') < body.index("<fieldset")
+    assert 'id="error-summary"' not in admin_client_.get("/exports/new/").content.decode()
+
+
+def test_a_limit_and_a_sample_of_10_that_disagree_are_refused(admin_client_: Client) -> None:
+    """Issue 19: limit 5 with "Sample of 10 users" silently exported 10."""
+    data = builder_post([("email", "")], limit="5", sample="on")
+    response = admin_client_.post("/exports/new/", data)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "A limit of 5 and a sample of 10 users disagree" in text
+    assert not Export.objects.exists()
+    assert admin_client_.post("/exports/new/", {**data, "limit": "10"}).status_code == 302
+    assert admin_client_.post("/exports/new/", {**data, "limit": ""}).status_code == 302
+    assert [e.spec.limit for e in Export.objects.order_by("pk")] == [10, 10]
+
+
+def test_the_error_summary_links_unreadable_conditions_to_their_message(
+    admin_client_: Client,
+) -> None:
+    data = builder_post([("email", "")], conditions="not json", keep_conditions="on")
+    body = admin_client_.post("/exports/new/", data).content.decode()
+    assert '<a href="#conditions-error">Row conditions: The row conditions could not' in body
+    assert 'id="conditions-error"' in body

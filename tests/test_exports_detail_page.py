@@ -260,3 +260,62 @@ def test_an_exact_exports_stages_are_numbered_once_and_its_counts_grouped(
     assert "<dt>Rows</dt><dd>4,321</dd>" in body
     history = admin_client_.get("/exports/").content.decode()
     assert "4,321 rows" in history
+
+
+def test_a_ready_exports_page_says_when_its_file_will_be_deleted(
+    admin_client_: Client, export_admin: User, settings: Any
+) -> None:
+    """Issue 19: nothing said when retention would delete the file."""
+    settings.EXPORT_RETENTION_DAYS = 30
+    export = drive(tasks.create_export({**CSV_SPEC, "limit": 3}, requested_by=export_admin).pk)
+    assert export.status == Status.READY, export.failure_reason
+    when = export.ready_at + timedelta(days=30)
+    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    kept = body[body.index('id="kept-until"') :]
+    assert f"{when:%Y-%m-%d %H:%M} UTC</time>: then the file is deleted (30 days" in kept
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (Status.QUEUED, "Waiting for a worker"),
+        (Status.SUBMITTED, "Waiting for Auth0 to start its export job"),
+        (Status.RUNNING, "Auth0 is building the file"),
+        (Status.DOWNLOADING, "Downloading and checking the file from Auth0"),
+    ],
+)
+def test_an_unsettled_exports_bar_has_words_beside_it(
+    admin_client_: Client, export_admin: User, status: str, words: str
+) -> None:
+    """Issue 19: a pending job showed an empty bar with no words."""
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
+    Export.objects.filter(pk=export.pk).update(status=status, percentage_done=None)
+    for path in (f"/exports/{export.pk}/", "/exports/"):
+        body = admin_client_.get(path).content.decode()
+        assert f'<span class="progress-words">{words}</span>' in body, path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "query", "says"),
+    [
+        # CSV from Auth0's CSV, the query reading a chosen field: Auth0's rows as they are.
+        ("csv", "email_verified:true", "The rows are as Auth0 wrote them"),
+        # The query reads metadata: Auth0 wrote NDJSON and Userdesk wrote the CSV rows.
+        ("csv", "user_metadata.plan:pro", "Userdesk wrote each kept row in CSV"),
+        # NDJSON with a field only the query reads: Userdesk rewrote the lines without it.
+        ("ndjson", "blocked:true", "Userdesk wrote each kept line again without"),
+    ],
+)
+def test_about_this_file_says_who_wrote_the_rows(
+    export_admin: User, fmt: str, query: str, says: str
+) -> None:
+    """Issue 19: "About this file" said the rows were Auth0's when Userdesk wrote them."""
+    from exports.downloads import about_text
+
+    fields = [{"name": "user_id"}, {"name": "email_verified"}]
+    spec = {**CSV_SPEC, "format": fmt, "fields": fields, "match_query": query}
+    export = tasks.create_export(spec, requested_by=export_admin)
+    text = " ".join(about_text(export).split())
+    assert says in text
+    if "Userdesk wrote" in says:
+        assert "as Auth0 wrote them" not in text

@@ -254,7 +254,7 @@ def test_only_ready_exports_download(admin_client_: Client, export_admin: User) 
 def test_filtered_derivative(
     admin_client_: Client, export_admin: User, sandbox_server: SandboxServer
 ) -> None:
-    parent = ready(export_admin, limit=None)
+    parent = ready(export_admin, limit=None, name="Churn check")
     data = {
         **CONDITION_FORMS,
         "c-0-column": "created_at",
@@ -268,6 +268,10 @@ def test_filtered_derivative(
     child = Export.objects.get(parent=parent)
     assert response.status_code == 302
     assert response["Location"] == f"/exports/{child.pk}/"
+    # Its own name, not its parent's (issue 19).
+    assert child.name == (
+        "Churn check, filtered: created_at is on or after 2000-01-01 and email contains @"
+    )
     assert child.filter_conditions[0] == {
         "column": "created_at",
         "operator": "after",

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from exports import importformat
-from exports.csvformat import format_header, format_row
+from exports.csvformat import auth0_cell, format_header, format_row
 from exports.formats import CSV, NDJSON
 from exports.importformat import Part, Rejects, import_files, plan, validation_errors
 
@@ -272,3 +272,59 @@ def test_an_email_needs_a_dotted_domain_as_auth0s_validator_wants() -> None:
     assert validation_errors({"email": "someone@localhost"}) == [
         'email: "someone@localhost" is not a "email"'
     ]
+
+
+# Issue 19, first defect: a CSV metadata cell holding an array came back as its JSON text
+# (`"roles": "[\"billing\",\"viewer\"]"`), and Auth0 stored the roles as a string.
+STRUCTURED_FIELDS = [
+    {"name": "email"},
+    {"name": "app_metadata.roles"},
+    {"name": "user_metadata.address"},
+    {"name": "user_metadata.note"},
+]
+STRUCTURED = {
+    "email": "ada@example.com",
+    "app_metadata.roles": ["billing", "viewer"],
+    "user_metadata.address": {"city": "Zürich", "lines": ["Bahnhofstrasse 1", 'c/o "B"']},
+    # Strings that only look like JSON (not as Auth0's writer writes an array) stay strings.
+    "user_metadata.note": '["billing", "viewer"]',
+}
+
+
+def structured_csv() -> io.BytesIO:
+    # As the sandbox and Userdesk's exact export write arrays and objects in CSV: their compact
+    # JSON text, escaped as a string (csvformat.auth0_cell, sandbox.exporting.csv_cell).
+    titles = [item["name"] for item in STRUCTURED_FIELDS]
+    row = b",".join(auth0_cell(STRUCTURED[title]) for title in titles) + b"\n"
+    return io.BytesIO(gzip.compress(format_header(titles) + row))
+
+
+def test_arrays_and_objects_in_csv_metadata_cells_come_back_as_those_values() -> None:
+    result = plan(STRUCTURED_FIELDS, connection_id="con_x", strategy="auth0")
+
+    [user] = users_of(list(import_files(CSV.rows(structured_csv()), plan=result)))
+    assert user == {
+        "email": "ada@example.com",
+        "app_metadata": {"roles": ["billing", "viewer"]},
+        "user_metadata": {
+            "address": {"city": "Zürich", "lines": ["Bahnhofstrasse 1", 'c/o "B"']},
+            "note": '["billing", "viewer"]',
+        },
+    }
+    [row] = json.loads(b"".join(CSV.json_array(structured_csv())))
+    assert row["app_metadata"]["roles"] == ["billing", "viewer"]
+    assert row["user_metadata"]["address"]["city"] == "Zürich"
+
+
+def test_the_import_plan_of_a_csv_export_warns_about_arrays_in_metadata_columns() -> None:
+    csv_plan = plan(STRUCTURED_FIELDS, connection_id="con_x", strategy="auth0", holds_objects=False)
+    ndjson_plan = plan(STRUCTURED_FIELDS, connection_id="con_x", strategy="auth0")
+
+    [warning] = csv_plan.warnings
+    assert "app_metadata.roles" in warning
+    assert "NDJSON" in warning
+    assert ndjson_plan.warnings == []
+    no_metadata = plan(
+        [{"name": "email"}], connection_id="con_x", strategy="auth0", holds_objects=False
+    )
+    assert no_metadata.warnings == []

@@ -110,3 +110,20 @@ def test_a_real_worker_emails_once_even_when_the_task_is_delivered_twice(
     assert done.status == Status.READY, done.failure_reason
     wait_for(lambda: done.events.filter(message="Emailed admin@example.com").exists())
     assert [m.subject for m in mail.outbox] == [f"Export #{export.pk} “Twice sent” is ready"]
+
+
+def test_links_follow_the_port_make_run_was_given(tmp_path: Any) -> None:
+    """Issue 19: every link pointed at http://127.0.0.1:8000 whatever PORT_WEB was."""
+    from tests.fixtures.processes import embedded_env, python
+
+    code = "from django.conf import settings; print(settings.USERDESK_BASE_URL)"
+    env = embedded_env(tmp_path, PORT_WEB="8100")
+    env.pop("USERDESK_BASE_URL", None)
+    moved = python(env, code)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8100"
+    env.pop("PORT_WEB")
+    default = python(env, code)
+    assert default.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8000"
+    named = python({**env, "PORT_WEB": "8100", "USERDESK_BASE_URL": "https://u.example"}, code)
+    assert named.stdout.strip().splitlines()[-1] == "https://u.example"

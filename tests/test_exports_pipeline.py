@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import time
 from datetime import timedelta
@@ -143,6 +144,17 @@ def test_lapsed_link_is_fetched_again(sandbox: SandboxServer, export_settings: P
     assert "lapsed" in messages
 
 
+def test_a_lapsed_link_from_the_sandbox_is_fetched_again(
+    sandbox: SandboxServer, export_settings: Path
+) -> None:
+    sandbox.set_faults(link_lapses=1)
+    export = drive(make_export(limit=20).pk)
+    assert export.status == Status.READY, export.failure_reason
+    assert export.download_attempts == 2
+    messages = " ".join(export.events.values_list("message", flat=True))
+    assert "The download link has lapsed" in messages
+
+
 def test_cut_short_download_is_never_offered_then_fetched_again(
     sandbox: SandboxServer, export_settings: Path, admin_client_: Any
 ) -> None:
@@ -173,6 +185,43 @@ def test_cut_short_download_is_never_offered_then_fetched_again(
     assert export.status == Status.READY, export.failure_reason
     assert export.row_count == 100
     assert len(stored_files(export_settings)) == 1
+
+
+def test_a_download_that_keeps_breaking_says_what_happened_in_words_with_advice(
+    sandbox: SandboxServer, export_settings: Path, settings: Any
+) -> None:
+    """Issue 19: it failed saying only "RemoteProtocolError"."""
+    settings.EXPORT_DOWNLOAD_ATTEMPTS = 1
+    sandbox.set_faults(download_cut_bytes=200)
+    export = drive(make_export(limit=100).pk)
+    assert export.status == Status.FAILED
+    reason = export.failure_reason
+    assert "RemoteProtocolError" not in reason
+    assert "closed the connection before the whole file arrived" in reason
+    assert "Run the export again" in reason
+    assert "proxy" in reason
+    notes = " ".join(export.events.values_list("message", flat=True))
+    assert "RemoteProtocolError" not in notes
+
+
+def test_an_exact_export_auth0_refused_does_not_say_its_job_is_done(
+    sandbox: SandboxServer, export_settings: Path, admin_client_: Any
+) -> None:
+    """Issue 19: its page said "Auth0's export job: done"."""
+    sandbox.set_faults(job_fail="the connection is being migrated")
+    export = drive(make_export(match_query="email_verified:true").pk)
+    assert export.status == Status.FAILED
+    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    stage = page[page.index("Auth0's export job:") :]
+    stage = stage[: stage.index("</li>")]
+    assert "done" not in stage
+    assert "failed" in stage
+
+    sandbox.reset_faults()
+    ready = drive(make_export(match_query="email_verified:true").pk)
+    assert ready.status == Status.READY, ready.failure_reason
+    page = admin_client_.get(f"/exports/{ready.pk}/").content.decode()
+    assert "Auth0's export job: done</li>" in page
 
 
 def test_unknown_status_runs_until_the_job_is_24_hours_old(sandbox: SandboxServer) -> None:
@@ -244,6 +293,21 @@ def test_retention_purges_old_files_and_keeps_a_tombstone(
     assert export.sha256 == ready_export.sha256
     assert stored_files(export_settings) == []
     assert export.events.last().status == Status.PURGED  # type: ignore[union-attr]
+
+
+def test_prune_exports_days_0_says_the_days_it_used(
+    ready_export: Export, export_settings: Path, settings: Any, caplog: Any
+) -> None:
+    """Issue 19: `--days 0` logged "older than 30 days"."""
+    settings.EXPORT_RETENTION_DAYS = 30
+    out = io.StringIO()
+    with caplog.at_level("INFO", logger="exports.retention"):
+        call_command("prune_exports", "--days", "0", stdout=out)
+    assert out.getvalue().strip() == "Purged 1 export file(s) older than 0 days."
+    assert f"Purged export {ready_export.pk} (older than 0 days)" in caplog.text
+    assert "30 days" not in caplog.text
+    export = Export.objects.get(pk=ready_export.pk)
+    assert export.events.last().message == "File deleted (older than 0 days)"  # type: ignore[union-attr]
 
 
 def test_retention_removes_orphan_files_but_not_kept_ones(

@@ -270,12 +270,13 @@ def test_a_bulk_call_answered_429_is_sent_again_never_failing(
 # --- several processes ------------------------------------------------------------------------
 
 _WORKER = """
-import os, time
+import sys, time
 import django
 django.setup()
 from management_api import pacing
-start, ends = float(os.environ["PACING_START"]), float(os.environ["PACING_ENDS"])
-tenant = os.environ["PACING_TENANT"]
+tenant = sys.argv[1]
+print("ready", flush=True)
+start, ends = (float(word) for word in sys.stdin.readline().split())
 while time.time() < start:
     time.sleep(0.005)
 stamps = []
@@ -293,26 +294,31 @@ print(" ".join(repr(stamp) for stamp in stamps))
 
 
 def _run_workers(env: dict[str, str], processes: int, seconds: float) -> list[float]:
-    start = time.time() + 8  # time for every child to start Django on a busy machine
-    env = {
-        **env,
-        "AUTH0_RATE_LIMIT_PLAN": PLAN,
-        "BULK_INTERACTIVE_RESERVE": "0.3",
-        "PACING_START": repr(start),
-        "PACING_ENDS": repr(start + seconds),
-        "PACING_TENANT": _tenant(),
-    }
+    """Start the children, wait until each has set Django up (it says "ready"), then give them
+    all one window starting together, however long a busy machine took to start them."""
+    env = {**env, "AUTH0_RATE_LIMIT_PLAN": PLAN, "BULK_INTERACTIVE_RESERVE": "0.3"}
+    tenant = _tenant()  # one budget for every child
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER],
+            [sys.executable, "-c", _WORKER, tenant],
             cwd=ROOT,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(processes)
     ]
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready", child.communicate(timeout=60)[1]
+    start = time.time() + 0.2
+    window = f"{start!r} {start + seconds!r}\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(window)
+        child.stdin.flush()
     stamps: list[float] = []
     for child in children:
         out, err = child.communicate(timeout=60)

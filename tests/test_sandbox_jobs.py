@@ -406,6 +406,18 @@ def test_link_lifetime_switch(sandbox: SandboxServer, api: httpx.Client) -> None
     assert httpx.get(location).status_code == 403
 
 
+def test_link_lapses_switch_makes_the_next_downloads_lapse(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    """Issue 19: a 1-second link never lapsed for a client that downloads at once."""
+    sandbox.set_faults(link_lapses=2)
+    location = _export(api, format="csv", limit=1)["location"]
+    first, second, third = (httpx.get(location) for _ in range(3))
+    assert [first.status_code, second.status_code, third.status_code] == [403, 403, 200]
+    assert "the link has expired" in first.text
+    assert sandbox.faults()["link_lapses"] == 0
+
+
 def test_download_cut_short(sandbox: SandboxServer, api: httpx.Client) -> None:
     location = _export(api, format="json")["location"]
     full = httpx.get(location).content

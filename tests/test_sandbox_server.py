@@ -155,6 +155,7 @@ def test_faults_show_set_and_reset(sandbox: SandboxServer) -> None:
         "latency_ms": 0,
         "download_cut_bytes": 0,
         "link_seconds": 0,
+        "link_lapses": 0,
         "job_fail": "",
         "job_pending_seconds": 0,
         "job_rows_per_second": 0,

@@ -82,7 +82,7 @@ def test_each_action_says_why_it_does_not_apply(
         "resend-verification": "The email address is already verified.",
         "password-link": None,
         "remove-mfa": "The user has no MFA method enrolled.",
-        "sign-out": None,
+        "sign-out": "The user has no session and no refresh token: there is nothing to sign out.",
         "edit-metadata": None,
         "delete": None,
     }

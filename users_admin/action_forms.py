@@ -11,9 +11,12 @@ import difflib
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+
+from .logtypes import method_summary
 
 if TYPE_CHECKING:
     from .workbench import Workbench
@@ -96,6 +99,7 @@ class ActionForm(forms.Form):
         error_messages={"required": "Type the reason for this action."},
     )
     token = forms.UUIDField(widget=forms.HiddenInput)
+    editing = False  # posted back to the editor ("Edit again"): shown, not performed
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
@@ -150,11 +154,9 @@ class RemoveMfaForm(ActionForm):
 
 
 def method_label(method: dict[str, Any]) -> str:
-    parts = [str(method.get("type") or "method")]
-    for key in ("name", "email", "phone_number"):
-        if method.get(key):
-            parts.append(str(method[key]))
-    return " · ".join(parts)
+    used = method.get("last_auth_at")
+    shown = method_summary(method)
+    return f"{shown}, last used {str(used)[:10]}" if used else shown
 
 
 class DeleteForm(ActionForm):
@@ -179,6 +181,37 @@ class DeleteForm(ActionForm):
         return typed
 
 
+MISSING: Any = object()  # a key the object does not hold
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A key the person changed that Auth0 changed too since the editor opened."""
+
+    key: str
+    theirs: Any  # now at Auth0 (MISSING: removed)
+    opened: Any  # as the editor opened it
+    yours: Any  # the draft's
+
+    @property
+    def field(self) -> str:
+        return f"take-{self.key}"
+
+    def versions(self) -> list[tuple[str, str]]:
+        """The three versions as the person compares them: (which, JSON)."""
+        return [
+            ("Theirs (now at Auth0)", _shown(self.theirs)),
+            ("As you opened it", _shown(self.opened)),
+            ("Yours", _shown(self.yours)),
+        ]
+
+
+def _shown(value: Any) -> str:
+    if value is MISSING:
+        return "(no such key)"
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
 class MetadataForm(ActionForm):
     which = forms.ChoiceField(
         label="Metadata",
@@ -188,29 +221,55 @@ class MetadataForm(ActionForm):
     document = forms.CharField(
         label="New value (JSON object)",
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "class": "mono"}),
-        help_text="The whole object as it should be. Keys you remove are deleted at Auth0.",
+        help_text=(
+            "The whole object as it should be. Keys you remove are deleted at Auth0; only the "
+            "keys you change are sent."
+        ),
     )
+    # The object as the editor opened it: what the draft's changes are taken against.
+    original = forms.CharField(required=False, widget=forms.HiddenInput)
     stage = forms.ChoiceField(
-        choices=[("preview", "preview"), ("save", "save")],
+        choices=[(s, s) for s in ("preview", "resolve", "save")],
         initial="preview",
         widget=forms.HiddenInput,
     )
 
-    def __init__(self, *args: Any, current: dict[str, dict[str, Any]], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, current: dict[str, dict[str, Any]], editing: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.current = current
+        self.editing = editing
 
     @classmethod
     def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
         current = {which: dict(bench.profile.get(which) or {}) for which in METADATA}
-        form = cls(data, current=current)
+        editing = data is not None and data.get("stage") == "edit"
+        if editing:  # "Edit again": the editor with the draft, the reason and what it opened
+            data = data.copy()
+            data["stage"] = "preview"
+        form = cls(data, current=current, editing=editing)
         if data is None:
             which = "app_metadata" if params.get("which") == "app_metadata" else "user_metadata"
-            form.initial.update(which=which, document=pretty(current[which]))
+            form.initial.update(
+                which=which, document=pretty(current[which]), original=pretty(current[which])
+            )
         return form
 
     def clean_document(self) -> dict[str, Any]:
         return parse_metadata(str(self.cleaned_data["document"]))
+
+    def clean_original(self) -> dict[str, Any] | None:
+        text = str(self.cleaned_data.get("original") or "")
+        if not text:
+            return None  # a form from before the editor carried it: taken against Auth0's now
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("The editor's opened version is damaged: open it again.")
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -223,23 +282,66 @@ class MetadataForm(ActionForm):
                     f"These keys are user attributes, not app_metadata: {', '.join(reserved)}.",
                 )
                 return cleaned
-        if which and isinstance(document, dict) and not self.patch():
-            self.add_error("document", "Nothing changed: the new value equals the current one.")
+        if not (which and isinstance(document, dict)) or "original" not in cleaned:
+            return cleaned
+        resolving = cleaned.get("stage") == "resolve"
+        if resolving:
+            self._resolve()
+        if not self.patch() and not self.conflicts:
+            self.add_error(
+                "document",
+                "Nothing left to save: you kept Auth0's value of every key you changed."
+                if resolving
+                else "Nothing changed: the new value equals the current one.",
+            )
         return cleaned
+
+    def _resolve(self) -> None:
+        """Apply the person's choice for each conflict: theirs drops the key from the draft's
+        changes, yours keeps it; either way the draft is now taken against Auth0's version."""
+        opened, document = dict(self.opened), dict(self.cleaned_data["document"])
+        for conflict in self.conflicts:
+            if self.data.get(conflict.field) == "theirs":
+                if conflict.theirs is MISSING:
+                    document.pop(conflict.key, None)
+                else:
+                    document[conflict.key] = conflict.theirs
+            elif self.data.get(conflict.field) != "yours":
+                continue  # not chosen: still a conflict
+            if conflict.theirs is MISSING:
+                opened.pop(conflict.key, None)
+            else:
+                opened[conflict.key] = conflict.theirs
+        self.cleaned_data.update(document=document, original=opened, stage="preview")
 
     @property
     def before(self) -> dict[str, Any]:
+        """The object at Auth0 now."""
         return dict(self.current.get(str(self.cleaned_data.get("which"))) or {})
+
+    @property
+    def opened(self) -> dict[str, Any]:
+        """The object as the editor opened it (Auth0's now for a form that did not carry it)."""
+        original = self.cleaned_data.get("original")
+        return dict(original) if isinstance(original, dict) else self.before
+
+    @property
+    def after(self) -> dict[str, Any]:
+        """Auth0's object once the patch is merged (one level deep; a null deletes the key)."""
+        merged = {**self.before, **self.patch()}
+        return {k: v for k, v in merged.items() if v is not None}
 
     def action_data(self) -> dict[str, Any]:
         return {**self.cleaned_data, "patch": self.patch()}
 
     @property
     def previewing(self) -> bool:
-        return self.cleaned_data["stage"] == "preview"
+        return self.cleaned_data["stage"] == "preview" or bool(self.conflicts)
 
     @property
     def preview_heading(self) -> str:
+        if self.conflicts:
+            return f"{self.cleaned_data['which']} changed at Auth0 since you opened it"
         return f"Changes to {self.cleaned_data['which']}"
 
     def confirm_fields(self) -> list[tuple[str, str]]:
@@ -247,24 +349,40 @@ class MetadataForm(ActionForm):
         return [
             ("which", str(self.cleaned_data["which"])),
             ("document", pretty(self.cleaned_data["document"])),
-            ("stage", "save"),
+            ("original", pretty(self.opened)),
         ]
 
     @property
-    def edit_again_query(self) -> str:
-        return f"which={self.cleaned_data['which']}"
+    def confirm_stage(self) -> str:
+        return "resolve" if self.conflicts else "save"
 
     def patch(self) -> dict[str, Any]:
-        """What to send so Auth0's one-level merge yields the document: null deletes a key."""
-        before, after = self.before, dict(self.cleaned_data["document"])
-        changes: dict[str, Any] = {k: None for k in before if k not in after}
-        changes.update({k: v for k, v in after.items() if before.get(k, object()) != v})
+        """Only the keys the person changed since the editor opened (a merge patch: null
+        deletes a key); never a key nobody edited, whatever Auth0 holds for it now."""
+        opened, after = self.opened, dict(self.cleaned_data["document"])
+        changes: dict[str, Any] = {k: None for k in opened if k not in after}
+        changes.update({k: v for k, v in after.items() if opened.get(k, MISSING) != v})
         return changes
 
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """The changed keys that Auth0 changed too, to something else than the draft's."""
+        if not hasattr(self, "cleaned_data") or "document" not in self.cleaned_data:
+            return []
+        now, opened = self.before, self.opened
+        document = dict(self.cleaned_data["document"])
+        found = []
+        for key in self.patch():
+            theirs, was = now.get(key, MISSING), opened.get(key, MISSING)
+            yours = document.get(key, MISSING)
+            if theirs != was and theirs != yours:
+                found.append(Conflict(key, theirs, was, yours))
+        return found
+
     def diff(self) -> list[tuple[str, str]]:
-        """Line diff of the current and the new object: ("add"|"remove"|"same", line)."""
+        """Line diff of Auth0's object now and after the save: ("add"|"remove"|"same", line)."""
         old = pretty(self.before).splitlines()
-        new = pretty(self.cleaned_data["document"]).splitlines()
+        new = pretty(self.after).splitlines()
         lines: list[tuple[str, str]] = []
         for line in difflib.ndiff(old, new):
             tag, text = line[:2], line[2:]

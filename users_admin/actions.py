@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 from management_api import (
     Outcome,
+    PermanentError,
     authentication_methods,
     clear_user_blocks,
     concurrently,
     create_password_change_ticket,
+    current_tenant,
     delete_authentication_method,
     delete_authentication_methods,
     delete_user,
@@ -42,7 +44,8 @@ from management_api import (
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
 from .action_forms import ActionForm, DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
-from .workbench import Workbench
+from .logtypes import method_words
+from .workbench import Workbench, device_calls
 
 TICKET_TTL_SECONDS = 86400
 SUPPORT_ROLES = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
@@ -93,7 +96,9 @@ class Action:
     danger: bool = False
     places: tuple[Place, ...] = (Place(Section.MENU),)
     fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
-    reads: tuple[str, ...] = ()  # what it looks at besides the profile: "blocks", "methods"
+    # What it looks at besides the profile: "blocks", "methods", "sessions" (and refresh tokens)
+    reads: tuple[str, ...] = ()
+    removes_user: bool = False  # done, the user is gone: the outcome offers the search
 
     def applies(self, bench: Workbench) -> bool:
         return self.applies_to(bench) is None
@@ -101,6 +106,13 @@ class Action:
     def form(self, bench: Workbench, data: Any = None, params: Any = None) -> ActionForm:
         """Its form for this user: bound to POSTed `data`, or a new one (query `params`)."""
         return self.form_class.for_user(bench, data, params or {})
+
+
+def counted(number: int, thing: str) -> str:
+    """ "1 session", "2 sessions", "no session"."""
+    if number == 0:
+        return f"no {thing}"
+    return f"{number} {thing}{'s' if number != 1 else ''}"
 
 
 def _always(bench: Workbench) -> str | None:
@@ -118,6 +130,8 @@ def state(action: Action, user_id: str) -> Workbench | None:
     """What `action` looks at of a user: the profile and the side calls it `reads`, fetched
     concurrently. None when the user does not exist; raises the profile's ManagementApiError."""
     calls: dict[str, Callable[[], Any]] = {"profile": lambda: get_user(user_id)}
+    if "sessions" in action.reads:
+        calls.update(device_calls(user_id))
     if "blocks" in action.reads:
         calls["blocks"] = lambda: user_blocks(user_id)
     if "methods" in action.reads:
@@ -174,7 +188,7 @@ def _clear_blocks(bench: Workbench, data: dict[str, Any]) -> Result:
         message=(
             "Brute-force blocks cleared: the user can sign in from those addresses again."
             if not remaining
-            else f"Auth0 accepted, but {len(remaining)} block(s) remain."
+            else f"Auth0 accepted, but {counted(len(remaining), 'block')} remain."
         ),
         before={"blocked_for": bench.brute_force_blocks},
         after={"blocked_for": remaining},
@@ -228,6 +242,11 @@ def _methods(methods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"id": m.get("id"), "type": m.get("type")} for m in methods]
 
 
+def _method_named(methods: list[dict[str, Any]], method_id: str) -> str:
+    kind = next((str(m["type"]) for m in methods if m["id"] == method_id), "")
+    return f"{method_words(kind)} ({method_id})" if kind else method_id
+
+
 def _remove_mfa(bench: Workbench, data: dict[str, Any]) -> Result:
     chosen = str(data.get("method") or "all")
     before = _methods(bench.mfa_methods)
@@ -242,7 +261,7 @@ def _remove_mfa(bench: Workbench, data: dict[str, Any]) -> Result:
             "Every MFA method removed and remembered browsers forgotten: the user enrols "
             "again at the next sign-in."
             if chosen == "all"
-            else f"MFA method {chosen} removed."
+            else f"MFA method {_method_named(before, chosen)} removed."
         ),
         before={"methods": before},
         after={"methods": after},
@@ -261,9 +280,9 @@ def _sign_out(bench: Workbench, data: dict[str, Any]) -> Result:
     after = {"sessions": "revoked", "refresh_tokens": "revoked"}
     return Result(
         message=(
-            f"Auth0 accepted: {before['sessions']} session(s) and {before['refresh_tokens']} "
-            "refresh token(s) revoked; every app asks the user to sign in again (Auth0 applies "
-            "it within moments)."
+            f"Auth0 accepted: {counted(before['sessions'], 'session')} and "
+            f"{counted(before['refresh_tokens'], 'refresh token')} revoked; every app asks the "
+            "user to sign in again (Auth0 applies it within moments)."
         ),
         before=before,
         after=after,
@@ -318,10 +337,29 @@ def _unverified(bench: Workbench) -> str | None:
     return None
 
 
-def _database_user(bench: Workbench) -> str | None:
-    if bench.is_database_user:
-        return None
-    return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
+def _database_user_with_email(bench: Workbench) -> str | None:
+    if not bench.is_database_user:
+        return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
+    if not bench.email:
+        return "The user has no email address."  # Auth0 makes its links for an email
+    return None
+
+
+def _signed_in_somewhere(bench: Workbench) -> str | None:
+    plan = current_tenant().plan
+    if plan != "enterprise":
+        return (
+            "Auth0 lists and revokes sessions and refresh tokens on Enterprise plans only; "
+            f"this tenant is on the {plan.capitalize()} plan."
+        )
+    refused = next(
+        (o.error for o in (bench.sessions, bench.refresh_tokens) if o.error is not None), None
+    )
+    if isinstance(refused, PermanentError) and refused.status == 403:
+        return f"Auth0 does not let this tenant manage sessions: {refused.message}"
+    if bench.sessions.value == [] and bench.refresh_tokens.value == []:
+        return "The user has no session and no refresh token: there is nothing to sign out."
+    return None  # signed in somewhere, or not known (a failed read): Auth0 will say
 
 
 def _has_mfa(bench: Workbench) -> str | None:
@@ -451,7 +489,7 @@ ACTIONS: dict[str, Action] = {
             ),
             "{user} gets a link to choose a new password; the current one keeps working "
             "until then.",
-            applies_to=_database_user,
+            applies_to=_database_user_with_email,
             preview=_password_link_preview,
             perform=_password_link,
             form_class=PasswordLinkForm,
@@ -487,11 +525,12 @@ ACTIONS: dict[str, Action] = {
             ),
             "Every session and refresh token of {user} is revoked: every app asks them to "
             "sign in again.",
-            applies_to=_always,
+            applies_to=_signed_in_somewhere,
             preview=_sign_out_preview,
             perform=_sign_out,
             button="Sign out everywhere",
             danger=True,
+            reads=("sessions",),
         ),
         Action(
             "edit-metadata",
@@ -502,7 +541,9 @@ ACTIONS: dict[str, Action] = {
                 description="Edit a user's user_metadata and app_metadata",
                 roles=LEAD_ROLES,
             ),
-            "The metadata of {user} is replaced by what you save (see the diff first).",
+            "Only the keys you change in the metadata of {user} are sent to Auth0 (see the "
+            "diff first); a key changed at Auth0 meanwhile is shown to you before it is "
+            "overwritten.",
             applies_to=_always,
             preview=_metadata_preview,
             perform=_edit_metadata,
@@ -531,6 +572,7 @@ ACTIONS: dict[str, Action] = {
             form_class=DeleteForm,
             button="Delete for ever",
             danger=True,
+            removes_user=True,
         ),
     )
 }

@@ -17,9 +17,10 @@ from django.http import HttpRequest
 from management_api import ManagementApiError, TransientError
 from management_api.tenants import current_tenant_slug
 from staff.audit import record
+from staff.models import AuditEvent
 
 from .action_forms import ActionForm
-from .actions import Action
+from .actions import ACTIONS, Action
 from .models import ActionRequest
 from .workbench import Workbench
 
@@ -93,3 +94,16 @@ def _refusal(error: ManagementApiError) -> str:
         wait = max(1, math.ceil(error.retry_after_seconds))
         return f"Auth0 did not do it: {error}; try again in {wait} second{'s' * (wait != 1)}."
     return f"Auth0 refused: {error}"
+
+
+def removal(user_id: str) -> AuditEvent | None:
+    """The audit event of the action that deleted this user at Auth0 through Userdesk, if any:
+    who did it, when and why, for the page of a user that no longer exists."""
+    names = [f"users.{a.name}" for a in ACTIONS.values() if a.removes_user]
+    return (
+        AuditEvent.objects.filter(
+            target=user_id, action__in=names, tenant=current_tenant_slug(), details__outcome="ok"
+        )
+        .order_by("-at", "-id")
+        .first()
+    )

@@ -77,6 +77,45 @@ LOG_TYPES: dict[str, str] = {
     "scoa": "Cross-origin sign-in succeeded",
 }
 
+# Auth0's authentication method types (and Guardian's authenticator types) in plain words.
+MFA_METHODS: dict[str, str] = {
+    "totp": "Authenticator app",
+    "otp": "Authenticator app",
+    "phone": "Phone",
+    "sms": "Phone (text message)",
+    "voice": "Phone (voice call)",
+    "email": "Email",
+    "push-notification": "Push notification (Guardian app)",
+    "guardian": "Push notification (Guardian app)",
+    "push": "Push notification (Guardian app)",
+    "webauthn-roaming": "Security key",
+    "webauthn-platform": "Device biometrics (fingerprint or face)",
+    "passkey": "Passkey",
+    "recovery-code": "Recovery code",
+    "password": "Password",
+}
+CONTACT_METHODS = frozenset({"phone", "sms", "voice", "email"})
+
+
+def method_words(method_type: str) -> str:
+    return MFA_METHODS.get(method_type, f"MFA method {method_type}")
+
+
+def method_summary(method: dict[str, Any]) -> str:
+    """A method as an agent names it: its kind in words, then how it reaches the user, masked
+    as Auth0 answers it (a phone method's `name` is its whole number: never shown), or its
+    name (a security key's "YubiKey 5C")."""
+    kind = str(method.get("type") or "")
+    words = method_words(kind)
+    if kind == "phone" and method.get("preferred_authentication_method") in ("sms", "voice"):
+        words = method_words(str(method["preferred_authentication_method"]))
+    if kind in CONTACT_METHODS:
+        shown = method.get("phone_number") or method.get("email") or ""
+    else:
+        shown = method.get("name") or ""
+    return f"{words} · {shown}" if shown and shown != words else words
+
+
 SUCCESS_LOGIN_TYPES = frozenset({"s"})
 FAILED_LOGIN_TYPES = frozenset({"f", "fp", "fu"})
 

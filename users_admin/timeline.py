@@ -18,9 +18,12 @@ from management_api import LogPage
 from management_api.tenants import current_tenant_slug
 from staff.models import AuditEvent
 
-from .logtypes import describe, is_failure
+from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
+VIEWED = "users.view"
+# Identical Auth0 events (type, IP, connection, application) this close together are one row.
+GROUP_GAP = dt.timedelta(minutes=5)
 AUDIT_WORDS = {
     "users.view": "Viewed in Userdesk",
     "users.block": "Blocked",
@@ -45,6 +48,7 @@ class Entry:
     actor: str = ""
     reason: str = ""
     where: str = ""  # ip, connection, application
+    kind: str = ""  # Auth0's event type, or Userdesk's audit action
 
 
 def _when(value: Any) -> dt.datetime | None:
@@ -64,6 +68,9 @@ def _log_entry(event: dict[str, Any]) -> Entry:
     details = event.get("details")
     if isinstance(details, dict) and details.get("error"):
         detail = f"{detail}: {details['error']}" if detail else str(details["error"])
+    removed = _authenticator(details)
+    if removed:
+        detail = f"{removed}. {detail}" if detail else removed
     return Entry(
         when=_when(event.get("date")),
         source="auth0",
@@ -71,7 +78,17 @@ def _log_entry(event: dict[str, Any]) -> Entry:
         failure=is_failure(event),
         detail=detail,
         where=where,
+        kind=str(event.get("type") or ""),
     )
+
+
+def _authenticator(details: Any) -> str:
+    """Which MFA method an event is about ("MFA device removed"): its kind in words and id."""
+    found = details.get("authenticator") if isinstance(details, dict) else None
+    if not isinstance(found, dict) or not found.get("type"):
+        return ""
+    words = method_words(str(found["type"]))
+    return f"{words} ({found['id']})" if found.get("id") else words
 
 
 def _audit_entry(event: AuditEvent) -> Entry:
@@ -88,6 +105,7 @@ def _audit_entry(event: AuditEvent) -> Entry:
         else "",
         actor=event.actor_label,
         reason=str(details.get("reason") or ""),
+        kind=event.action,
     )
 
 
@@ -112,12 +130,20 @@ def _bulk_entry(event: AuditEvent, details: dict[str, Any]) -> Entry:
     if not detail and outcome != "ok" and isinstance(answer, dict):
         detail = str(answer.get("message") or "")
     return Entry(
-        when=event.at, source="userdesk", title=title, failure=outcome == "error", detail=detail
+        when=event.at,
+        source="userdesk",
+        title=title,
+        failure=outcome == "error",
+        detail=detail,
+        kind=event.action,
     )
 
 
-def audit_events(user_id: str, *, until: dt.datetime | None = None) -> list[AuditEvent]:
-    """Userdesk's latest AUDIT_LIMIT events about this user (older than `until`), newest first.
+def audit_events(
+    user_id: str, *, until: dt.datetime | None = None, views: bool = True
+) -> list[AuditEvent]:
+    """Userdesk's latest AUDIT_LIMIT events about this user (older than `until`), newest first;
+    without `views`, the "Viewed in Userdesk" ones left out.
 
     Needs no log page, so the user page reads them while its Auth0 calls are out.
     """
@@ -126,6 +152,8 @@ def audit_events(user_id: str, *, until: dt.datetime | None = None) -> list[Audi
     )
     if until is not None:
         audit = audit.filter(at__lt=until)
+    if not views:
+        audit = audit.exclude(action=VIEWED)
     return list(audit[:AUDIT_LIMIT])
 
 
@@ -135,20 +163,24 @@ def merged(
     *,
     until: dt.datetime | None = None,
     audit: list[AuditEvent] | None = None,
+    views: bool = True,
 ) -> tuple[list[Entry], dt.datetime | None]:
     """This page's entries newest first, and the `until` bound of the next (older) page.
 
     Audit events are taken from the same stretch of time as the log page: newer than its
     oldest event when the page is full (older ones belong to the next page), older than
-    `until` (the previous page's oldest). Without logs, the latest audit events are shown.
-    `audit` is what `audit_events(user_id, until=until)` read, when it was read beforehand.
+    `until` (the previous page's oldest). Without logs, the latest audit events are shown;
+    a page past the end of the log shows none (they are on the last page). `audit` is what
+    `audit_events(user_id, until=until, views=views)` read, when it was read beforehand.
     """
     events = list(logs.events) if logs else []
     entries = [_log_entry(e) for e in events]
     dated = [e.when for e in entries if e.when is not None]
     oldest = min(dated) if dated else None
+    if logs is not None and logs.page > 0 and not events:
+        return [], None
     if audit is None:
-        audit = audit_events(user_id, until=until)
+        audit = audit_events(user_id, until=until, views=views)
     if logs is not None and logs.has_next and oldest is not None:
         # The newest events are a prefix of that list: the same as filtering in the query.
         audit = [e for e in audit if e.at >= oldest]
@@ -178,42 +210,99 @@ def _time(when: dt.datetime | None) -> str:
     return f'<time datetime="{when.isoformat()}">{shown_when(when)} UTC</time>'
 
 
+def grouped(entries: Iterable[Entry]) -> list[list[Entry]]:
+    """Runs of identical Auth0 events (same type and place, each within GROUP_GAP of the
+    next) as one list each; every other entry alone. The order is kept."""
+    runs: list[list[Entry]] = []
+    for entry in entries:
+        run = runs[-1] if runs else None
+        if (
+            run is not None
+            and entry.source == "auth0"
+            and run[-1].source == "auth0"
+            and (entry.kind, entry.where, entry.failure)
+            == (run[-1].kind, run[-1].where, run[-1].failure)
+            and entry.when is not None
+            and run[-1].when is not None
+            and abs(run[-1].when - entry.when) <= GROUP_GAP
+        ):
+            run.append(entry)
+        else:
+            runs.append([entry])
+    return runs
+
+
+def _group_summary(run: list[Entry]) -> str:
+    newest, oldest = run[0], run[-1]
+    span = (newest.when - oldest.when) if newest.when and oldest.when else dt.timedelta()
+    minutes = round(span.total_seconds() / 60)
+    within = f"within {minutes} minute{'s' * (minutes != 1)}" if minutes else "within a minute"
+    parts = [
+        '<li class="entry-group"><details><summary>',
+        _time(newest.when),
+        '<span class="badge muted">Auth0</span>',
+        '<span class="badge error">failed</span>' if newest.failure else "",
+        f'<strong class="entry-title">{escape(newest.title)}</strong>',
+        f'<span class="badge info group-count">{len(run)} times {within}</span>',
+        f'<span class="muted mono entry-where">{escape(newest.where)}</span>'
+        if newest.where
+        else "",
+        '</summary><ol class="timeline-entries">',
+    ]
+    return "\n".join(p for p in parts if p)
+
+
 def entries_html(entries: Iterable[Entry]) -> SafeString:
-    """The timeline's entries as <li> elements, every value escaped here.
+    """The timeline's entries as <li> elements, every value escaped here; a run of identical
+    Auth0 events is one expandable row (<details>) holding each of them.
 
     A page holds 50 Auth0 events and up to AUDIT_LIMIT of Userdesk's; a dozen template
     lookups and two `date` filters per entry cost more than the rest of the user page's
     rendering, so entries are built in one pass (like the search page's result rows).
     """
     items = []
-    for entry in entries:
-        userdesk = entry.source == "userdesk"
-        parts = [
-            f'<li class="entry {escape(entry.source)}{" failure" if entry.failure else ""}">',
-            _time(entry.when),
-            '<span class="badge info">Userdesk</span>'
-            if userdesk
-            else '<span class="badge muted">Auth0</span>',
-        ]
-        if entry.failure:
-            parts.append('<span class="badge error">failed</span>')
-        parts.append(f'<strong class="entry-title">{escape(entry.title)}</strong>')
-        if entry.actor:
-            parts.append(f'<span class="entry-actor">by {escape(entry.actor)}</span>')
-        if entry.reason:
-            parts.append(f'<span class="entry-reason">reason: {escape(entry.reason)}</span>')
-        if entry.detail:
-            parts.append(f'<span class="entry-detail">{escape(entry.detail)}</span>')
-        if entry.where:
-            parts.append(f'<span class="muted mono entry-where">{escape(entry.where)}</span>')
-        parts.append("</li>")
-        items.append("\n".join(parts))
-    return mark_safe("\n".join(items))  # noqa: S308 (every value above went through escape())
+    for run in grouped(entries):
+        if len(run) > 1:
+            items.append(_group_summary(run))
+        items.extend(_entry_html(entry) for entry in run)
+        if len(run) > 1:
+            items.append("</ol></details></li>")
+    return mark_safe("\n".join(items))  # noqa: S308 (every value went through escape())
 
 
-def older_url(user_id: str, page: int, until: dt.datetime | None) -> str:
+def _entry_html(entry: Entry) -> str:
+    userdesk = entry.source == "userdesk"
+    parts = [
+        f'<li class="entry {escape(entry.source)}{" failure" if entry.failure else ""}">',
+        _time(entry.when),
+        '<span class="badge info">Userdesk</span>'
+        if userdesk
+        else '<span class="badge muted">Auth0</span>',
+    ]
+    if entry.failure:
+        parts.append('<span class="badge error">failed</span>')
+    parts.append(f'<strong class="entry-title">{escape(entry.title)}</strong>')
+    if entry.actor:
+        parts.append(f'<span class="entry-actor">by {escape(entry.actor)}</span>')
+    if entry.reason:
+        parts.append(f'<span class="entry-reason">reason: {escape(entry.reason)}</span>')
+    if entry.detail:
+        parts.append(f'<span class="entry-detail">{escape(entry.detail)}</span>')
+    if entry.where:
+        parts.append(f'<span class="muted mono entry-where">{escape(entry.where)}</span>')
+    parts.append("</li>")
+    return "\n".join(parts)
+
+
+def timeline_url(user_id: str, *, views: bool = True, **params: Any) -> str:
+    """The timeline's URL with `params` (page, until) and the views filter."""
+    query = urlencode({**params, **({} if views else {"views": "hide"})})
+    url = reverse("users_admin:timeline", args=[user_id])
+    return f"{url}?{query}" if query else url
+
+
+def older_url(user_id: str, page: int, until: dt.datetime | None, *, views: bool = True) -> str:
     """The link to the next (older) page of the timeline, or "" on the last one."""
     if until is None:
         return ""
-    query = urlencode({"page": page + 1, "until": until.isoformat()})
-    return f"{reverse('users_admin:timeline', args=[user_id])}?{query}"
+    return timeline_url(user_id, views=views, page=page + 1, until=until.isoformat())

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
@@ -30,6 +30,7 @@ from management_api import (
     SearchPage,
     TransientError,
     budget,
+    concurrently,
     current_tenant,
     get_job,
     user_logs,
@@ -43,7 +44,7 @@ from staff.permissions import Capability, can, may_delete_saved_search, require,
 from . import search as searching
 from . import timeline, workbench
 from .actions import ACTIONS, Action, Place, Section
-from .execution import execute, submitted
+from .execution import execute, removal, submitted
 from .forms import (
     COLUMNS,
     ConditionFormSet,
@@ -363,11 +364,16 @@ def _user_or_error(
     user_id: str,
     *,
     logs_page: int = 0,
+    reads: Iterable[str] = (),
     meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Workbench | None, HttpResponse | None]:
-    """The user's workbench, or the page that says why there is none (404, 502, 503)."""
+    """The user's workbench, or the page that says why there is none (404, 502, 503).
+
+    `reads`: what the actions to be offered look at besides what the page always shows."""
     try:
-        bench = workbench.load(user_id, logs_page=logs_page, meanwhile=meanwhile)
+        bench = workbench.load(
+            user_id, logs_page=logs_page, devices="sessions" in reads, meanwhile=meanwhile
+        )
     except PermanentError as exc:
         # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
         record(request, "users.view", target=user_id, found=False, error=exc.message)
@@ -394,7 +400,8 @@ def _user_or_error(
         )
     if bench is None:
         record(request, "users.view", target=user_id, found=False)
-        return None, render(request, "users_admin/not_found.html", {"user_id": user_id}, status=404)
+        context = {"user_id": user_id, "removal": removal(user_id)}
+        return None, render(request, "users_admin/not_found.html", context, status=404)
     return bench, None
 
 
@@ -446,14 +453,19 @@ def _fixes(offered: dict[str, Action], bench: Workbench) -> dict[str, Button]:
 @one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     audit: list[AuditEvent] = []
+    views = request.GET.get("views") != "hide"
     # Userdesk's own events about the user are read while the Auth0 calls are out.
+    reads = {r for a in ACTIONS.values() if can(request.user, a.capability) for r in a.reads}
     bench, failed = _user_or_error(
-        request, user_id, meanwhile=lambda: audit.extend(timeline.audit_events(user_id))
+        request,
+        user_id,
+        reads=reads,
+        meanwhile=lambda: audit.extend(timeline.audit_events(user_id, views=views)),
     )
     if failed is not None:
         return failed
     assert bench is not None
-    entries, until = timeline.merged(user_id, bench.logs.value, audit=audit)
+    entries, until = timeline.merged(user_id, bench.logs.value, audit=audit, views=views)
     record(request, "users.view", target=user_id, found=True)
     offered = _offered(request, bench)
     return render(
@@ -467,8 +479,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "buttons": _buttons(offered, user_id),
             "fixes": _fixes(offered, bench),
             "entries": entries,
-            "older_url": timeline.older_url(user_id, 0, until),
-            "page_number": 0,
+            **_timeline_links(user_id, 0, until, views=views),
             "logs_error": workbench.unavailable(bench.logs, "the logs"),
             "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
             "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
@@ -490,30 +501,73 @@ def _until(value: str) -> datetime | None:
     return until
 
 
+TIMELINE_PAGES = LOGS_WINDOW // LOGS_PER_PAGE
+
+
+def _timeline_links(
+    user_id: str, number: int, until: datetime | None, *, views: bool
+) -> dict[str, Any]:
+    """The timeline's page indication, its older/newest links and the views filter's link."""
+    return {
+        "page_number": number,
+        "page_label": number + 1,
+        "first_event": number * LOGS_PER_PAGE + 1,
+        "older_url": timeline.older_url(user_id, number, until, views=views),
+        "newest_url": timeline.timeline_url(user_id, views=views),
+        "views_shown": views,
+        "views_url": timeline.timeline_url(user_id, views=not views),
+    }
+
+
+def _timeline_page(value: str | None) -> int | None:
+    """The timeline's `page` (0 is the newest): None for what is not a page Auth0 can show."""
+    if value is None or value == "":
+        return 0
+    number = whole_number(value)
+    return number if number is not None and number < TIMELINE_PAGES else None
+
+
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
 @one_deadline
 def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
-    number = min(whole_number(request.GET.get("page")) or 0, LOGS_WINDOW // LOGS_PER_PAGE - 1)
-    until = _until(request.GET.get("until", ""))
-    logs_error = ""
-    logs: LogPage | None = None
-    try:
-        logs = user_logs(user_id, page=number)
-    except ManagementApiError as exc:
-        logs_error = f"Could not read the logs: {busy_message(exc)}"
-    entries, next_until = timeline.merged(user_id, logs, until=until)
-    context = {
-        "user_id": user_id,
-        "entries": entries,
-        "logs": logs,
-        "page_number": number,
-        "older_url": timeline.older_url(user_id, number, next_until),
-        "logs_error": logs_error,
-        "retention_days": current_tenant().log_retention_days,
-    }
+    views = request.GET.get("views") != "hide"
     partial = request.htmx and not request.htmx.history_restore_request
     template = "users_admin/_timeline.html#timeline" if partial else "users_admin/timeline.html"
+    number = _timeline_page(request.GET.get("page"))
+    context: dict[str, Any] = {
+        "user_id": user_id,
+        "retention_days": current_tenant().log_retention_days,
+    }
+    if number is None:
+        context.update(_timeline_links(user_id, 0, None, views=views))
+        context["page_error"] = (
+            f"There is no timeline page “{request.GET['page']}”: pages go from 0 (the newest) "
+            f"to {TIMELINE_PAGES - 1}, as Auth0 pages through the newest {LOGS_WINDOW:,} events."
+        )
+        return render(request, template, context, status=404)
+    until = _until(request.GET.get("until", ""))
+    calls: dict[str, Callable[[], Any]] = {"logs": lambda: user_logs(user_id, page=number)}
+    if number and until is None:
+        # A page typed by hand: its newer bound is the previous page's oldest event.
+        index = number * LOGS_PER_PAGE - 1
+        calls["ceiling"] = lambda: user_logs(user_id, page=index, per_page=1)
+    results = concurrently(calls)
+    logs: LogPage | None = results["logs"].value
+    logs_error = ""
+    if results["logs"].error is not None:
+        logs_error = f"Could not read the logs: {busy_message(results['logs'].error)}"
+    ceiling = results.get("ceiling")
+    if ceiling is not None and ceiling.value is not None and ceiling.value.events:
+        until = parse_datetime(str(ceiling.value.events[0].get("date") or "")) or until
+    entries, next_until = timeline.merged(user_id, logs, until=until, views=views)
+    context.update(
+        entries=entries,
+        logs=logs,
+        logs_error=logs_error,
+        past_the_end=logs is not None and number > 0 and not logs.events,
+        **_timeline_links(user_id, number, next_until, views=views),
+    )
     return render(request, template, context)
 
 
@@ -525,7 +579,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         raise Http404("No such action")
     require(request.user, Capability.SEARCH_USERS)
     require(request.user, action.capability)
-    bench, failed = _user_or_error(request, user_id)
+    bench, failed = _user_or_error(request, user_id, reads=action.reads)
     if failed is not None:
         return failed
     assert bench is not None
@@ -546,21 +600,23 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
             context["wrong_user"] = posted
             return render(request, template, context, status=200 if request.htmx else 400)
         form = action.form(bench, request.POST)
-        if form.is_valid():
+        if not form.editing and form.is_valid():
             data = form.action_data()
             if form.previewing:
                 context.update(form=form, preview=True)
                 return render(request, template, context)
             # A replay shows the first outcome even though the action may no longer apply.
-            if not action.applies(bench) and not submitted(form.cleaned_data["token"]):
-                context["not_applicable"] = True
+            reason = action.applies_to(bench)
+            if reason is not None and not submitted(form.cleaned_data["token"]):
+                context["not_applicable"] = reason
                 return render(request, template, context)
             context["done"] = execute(request, action, bench, form, data)
             return render(request, template, context)
         context["form"] = form
         return render(request, template, context)
-    if not action.applies(bench):
-        context["not_applicable"] = True
+    reason = action.applies_to(bench)
+    if reason is not None:  # said before anything is typed
+        context["not_applicable"] = reason
         return render(request, template, context)
     context["form"] = action.form(bench, params=request.GET)
     return render(request, template, context)
@@ -581,7 +637,8 @@ def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
             raise Http404("No such job")
         context = {"job": job, "failure": ""}
         if job.get("status") == "failed" and user_id:
-            context["failure"] = _email_failure(user_id)
+            # Auth0's sentence ends in a period of its own; the template ends it once.
+            context["failure"] = _email_failure(user_id).rstrip(". ")
     context.update(job_id=job_id, user_id=user_id)
     partial = request.htmx and not request.htmx.history_restore_request
     template = "users_admin/job.html#job" if partial else "users_admin/job.html"

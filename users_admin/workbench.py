@@ -8,6 +8,7 @@ the profile is essential.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +19,18 @@ from management_api import (
     Outcome,
     authentication_methods,
     concurrently,
+    current_tenant,
     get_user,
     user_blocks,
     user_logs,
+    user_refresh_tokens,
+    user_sessions,
 )
 
 from .logtypes import FAILED_LOGIN_TYPES, SUCCESS_LOGIN_TYPES
 
 DATABASE_PROVIDER = "auth0"
+AVATAR_TONES = 6  # .avatar-0 to .avatar-5 in static/css/workbench.css
 # Connections whose email Auth0 will not verify through the Management API.
 NO_VERIFICATION_PROVIDERS = frozenset({"sms", "samlp", "waad", "adfs", "ad", "oidc", "okta"})
 
@@ -45,6 +50,9 @@ class Workbench:
     blocks: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
     methods: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
     logs: Outcome[LogPage] = field(default_factory=Outcome)
+    # Read on Enterprise tenants only (the only plan whose Auth0 lists them).
+    sessions: Outcome[list[dict[str, Any]]] = field(default_factory=Outcome)
+    refresh_tokens: Outcome[list[dict[str, Any]]] = field(default_factory=Outcome)
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -75,6 +83,21 @@ class Workbench:
             if self.profile.get(key):
                 return str(self.profile[key])
         return self.user_id
+
+    @property
+    def initials(self) -> str:
+        """The avatar's letters: of the name's first two words, else of the label, else "?".
+
+        The user's picture (Gravatar, Auth0's CDN) is never loaded: the staff browser sends
+        nothing to a third party."""
+        words = str(self.profile.get("name") or "").split() or [self.label.split("@")[0]]
+        letters = "".join(word[0] for word in words[:2] if word[:1].isalnum())
+        return letters.upper() or "?"
+
+    @property
+    def avatar_tone(self) -> int:
+        """One of AVATAR_TONES colours, the same for the same user on every page."""
+        return zlib.crc32(self.user_id.encode()) % AVATAR_TONES
 
     @property
     def logins(self) -> int | None:
@@ -144,34 +167,43 @@ def block_sentence(block: dict[str, Any]) -> str:
 
 
 def load(
-    user_id: str, *, logs_page: int = 0, meanwhile: Callable[[], object] | None = None
+    user_id: str,
+    *,
+    logs_page: int = 0,
+    devices: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Workbench | None:
     """Everything the user page shows, fetched concurrently; None when the user does not exist.
 
-    Raises the profile's ManagementApiError (the page cannot be shown without it). `meanwhile`
-    runs in this thread while the calls are out.
+    Raises the profile's ManagementApiError (the page cannot be shown without it). `devices`
+    also lists sessions and refresh tokens (for an action that reads them). `meanwhile` runs in
+    this thread while the calls are out.
     """
-    results = concurrently(
-        {
-            "profile": lambda: get_user(user_id),
-            "blocks": lambda: user_blocks(user_id),
-            "methods": lambda: authentication_methods(user_id),
-            "logs": lambda: user_logs(user_id, page=logs_page),
-        },
-        meanwhile=meanwhile,
-    )
-    profile = results["profile"]
+    calls: dict[str, Callable[[], Any]] = {
+        "profile": lambda: get_user(user_id),
+        "blocks": lambda: user_blocks(user_id),
+        "methods": lambda: authentication_methods(user_id),
+        "logs": lambda: user_logs(user_id, page=logs_page),
+        **(device_calls(user_id) if devices else {}),
+    }
+    results = concurrently(calls, meanwhile=meanwhile)
+    profile = results.pop("profile")
     if profile.error is not None:
         raise profile.error
     if profile.value is None:
         return None
-    return Workbench(
-        user_id=user_id,
-        profile=profile.value,
-        blocks=results["blocks"],
-        methods=results["methods"],
-        logs=results["logs"],
-    )
+    return Workbench(user_id=user_id, profile=profile.value, **results)
+
+
+def device_calls(user_id: str) -> dict[str, Callable[[], Any]]:
+    """The calls that list the user's sessions and refresh tokens, where the plan allows them
+    (Auth0 answers them on Enterprise tenants only: elsewhere nothing is asked)."""
+    if current_tenant().plan != "enterprise":
+        return {}
+    return {
+        "sessions": lambda: user_sessions(user_id),
+        "refresh_tokens": lambda: user_refresh_tokens(user_id),
+    }
 
 
 def unavailable(outcome: Outcome[Any], what: str) -> str:

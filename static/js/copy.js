@@ -1,5 +1,6 @@
 // Copy buttons: every element with `data-copy="value"` gets a "Copy" button after it (the
-// search page's query, emails and user ids; the user page's id and email). An enhancement only.
+// search page's query, emails and user ids; the user page's id and email; a password change
+// link, named by `data-copy-label` rather than read out whole). An enhancement only.
 (function () {
   "use strict";
 
@@ -9,7 +10,7 @@
     button.className = "button small secondary copy";
     button.textContent = "Copy";
     var value = target.dataset.copy;
-    button.setAttribute("aria-label", "Copy " + value);
+    button.setAttribute("aria-label", target.dataset.copyLabel || "Copy " + value);
     button.addEventListener("click", function () {
       navigator.clipboard.writeText(value).then(
         function () {

@@ -175,8 +175,25 @@
     }
   }
 
+  // The error summary (GOV.UK's pattern) takes the focus, and each of its links moves the
+  // focus to the control in error, scrolled to the middle of the window (inside a sideways
+  // scrolling table too), with its label in view.
+  function errorSummary(summary) {
+    summary.focus();
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      var target = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) { return; }
+      event.preventDefault();
+      target.focus({ preventScroll: true });
+      target.scrollIntoView({ block: "center", inline: "center" });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("export-builder");
     if (form) { setup(form); }
+    var summary = document.getElementById("error-summary");
+    if (summary) { errorSummary(summary); }
   });
 })();

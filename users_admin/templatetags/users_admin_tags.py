@@ -11,7 +11,7 @@ from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from users_admin.logtypes import describe
+from users_admin.logtypes import describe, method_summary
 from users_admin.timeline import Entry, entries_html, shown_when
 
 register = template.Library()
@@ -37,14 +37,6 @@ def pretty_json(value: Any) -> str:
 
 
 @register.filter
-def web_image(value: Any) -> str:
-    """Only http(s) picture URLs are rendered as images."""
-    if isinstance(value, str) and value.startswith(("https://", "http://")):
-        return value
-    return ""
-
-
-@register.filter
 def label(mapping: dict[str, str], key: str) -> str:
     return mapping.get(key, key)
 
@@ -53,6 +45,12 @@ def label(mapping: dict[str, str], key: str) -> str:
 def label_action(mapping: dict[str, Any], key: str) -> Any:
     """The entry `key` of a mapping, or None (the user page's fix button of a problem)."""
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def mfa_method(method: Any) -> str:
+    """An MFA method in words, with its masked phone or email, or its name."""
+    return method_summary(method) if isinstance(method, dict) else ""
 
 
 @register.filter

@@ -21,5 +21,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        purged = prune(days=options["days"])
-        self.stdout.write(f"Purged {len(purged)} export file(s).")
+        days = options["days"] if options["days"] is not None else settings.EXPORT_RETENTION_DAYS
+        purged = prune(days=days)
+        self.stdout.write(f"Purged {len(purged)} export file(s) older than {days} days.")
