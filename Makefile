@@ -7,7 +7,15 @@ export NO_MKDOCS_2_WARNING := 1
 # Ports for `make run`; override with `make run PORT_WEB=8100 SANDBOX_PORT=8101`.
 PORT_WEB ?= 8000
 SANDBOX_PORT ?= 8001
-export PORT_WEB SANDBOX_PORT
+# The demo's second sandbox tenant, staging (`make run SANDBOX_STAGING_PORT=8102`).
+SANDBOX_STAGING_PORT ?= 8002
+export PORT_WEB SANDBOX_PORT SANDBOX_STAGING_PORT
+# The staging sandbox's own settings: another tenant, database, export folder, client secret and
+# plan (Procfile's sandbox-staging and prepare_demo's seeding read them).
+STAGING_SANDBOX_ENV = SANDBOX_TENANT=userdesk-staging SANDBOX_PORT=$(SANDBOX_STAGING_PORT) \
+  SANDBOX_DATABASE_PATH=$(or $(USERDESK_VAR_DIR),var)/sandbox-staging.sqlite3 \
+  SANDBOX_EXPORT_DIR=$(or $(USERDESK_VAR_DIR),var)/sandbox-staging-exports \
+  SANDBOX_CLIENT_SECRET=staging-client-secret SANDBOX_TENANT_PLAN=essentials
 # Where `make docs` serves the documentation site; `make docs DOCS_ADDR=127.0.0.1:9000`.
 DOCS_ADDR ?= 127.0.0.1:8370
 # pytest workers; `make test PYTEST_WORKERS=0` runs the suite in one process.
@@ -20,7 +28,7 @@ NPM := $(shell command -v npm 2>/dev/null)
 NODE_PACKAGES := tests/oidc_provider tests/node
 NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_PACKAGES))
 
-.PHONY: run test install install-dev lint pytest docs docs-build
+.PHONY: run test install install-dev lint pytest demo-env docs docs-build
 
 $(UV):
 	python3 -m pip install --quiet --user uv \
@@ -38,11 +46,32 @@ install-dev: $(UV) $(if $(NPM),$(NODE_STAMPS))
 	npm ci --prefix $* --no-audit --no-fund
 	touch $@
 
-# The sandbox also plays the staff's identity provider: "Sign in with Auth0 (sandbox)".
-run: export OIDC_SANDBOX ?= true
+# The demo's two tenants (README, "Tenants"): the sandbox on SANDBOX_PORT as production and a
+# second one on SANDBOX_STAGING_PORT as staging, with other users (seed), plan and name. For the
+# demo only: a deployment sets AUTH0_TENANTS (or AUTH0_DOMAIN) itself. The production sandbox
+# also plays the staff's identity provider: "Sign in with Auth0 (sandbox)".
+run demo-env: export OIDC_SANDBOX ?= true
+run demo-env: export STAGING_SANDBOX_ENV := $(STAGING_SANDBOX_ENV)
+run demo-env: export AUTH0_TENANTS ?= production,staging
+# $(call demo_tenant,SLUG,Name,environment,plan,sandbox tenant,port,client secret)
+define demo_tenant
+run demo-env: export AUTH0_TENANT_$(1)_NAME ?= $(2)
+run demo-env: export AUTH0_TENANT_$(1)_ENVIRONMENT ?= $(3)
+run demo-env: export AUTH0_TENANT_$(1)_PLAN ?= $(4)
+run demo-env: export AUTH0_TENANT_$(1)_DOMAIN ?= $(5).sandbox.local
+run demo-env: export AUTH0_TENANT_$(1)_BASE_URL ?= http://127.0.0.1:$(6)
+run demo-env: export AUTH0_TENANT_$(1)_CLIENT_ID ?= sandbox-client-id
+run demo-env: export AUTH0_TENANT_$(1)_CLIENT_SECRET ?= $(7)
+endef
+$(eval $(call demo_tenant,PRODUCTION,Production (sandbox),production,enterprise,userdesk-sandbox,$(SANDBOX_PORT),sandbox-client-secret))
+$(eval $(call demo_tenant,STAGING,Staging (sandbox),staging,essentials,userdesk-staging,$(SANDBOX_STAGING_PORT),staging-client-secret))
 run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
 	exec $(UV) run --no-sync honcho --procfile Procfile start
+
+# What `make run` puts in its processes' environment (tests/test_tenant_demo.py reads it).
+demo-env:
+	@env | grep -E '^(AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX)' | sort
 
 lint: install-dev
 	$(UV) run --no-sync ruff check .

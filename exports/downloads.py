@@ -22,6 +22,7 @@ from django.http.response import HttpResponseBase
 from django.utils.text import slugify
 
 from management_api import ManagementApiError, connections
+from management_api.tenants import tenant_label
 
 from . import convert, exact, importformat
 from .models import Export
@@ -49,13 +50,13 @@ def filename(export: Export, variant: str) -> str:
     """The file name of a variant (the import file's stem: it adds .json or .zip)."""
     scope = slugify(export.connection_name or export.connection_id) or "all-connections"
     day = (export.ready_at or export.created_at).strftime("%Y%m%d")
-    stem = f"userdesk-export-{export.pk}-{scope}-{day}"
+    stem = f"userdesk-export-{export.pk}-{export.tenant}-{scope}-{day}"
     if export.parent_id:
         stem += f"-filtered-from-{export.parent_id}"
     if export.is_exact:
         snapshot = export.auth0_job_created_at or export.created_at
         stem = (
-            f"userdesk-export-{export.pk}-exact-search-{scope}-"
+            f"userdesk-export-{export.pk}-{export.tenant}-exact-search-{scope}-"
             f"snapshot-{snapshot.strftime('%Y%m%dT%H%M%SZ')}"
         )
     return stem + _named(_VARIANTS[variant].suffix, export)
@@ -73,6 +74,7 @@ def about_text(export: Export) -> str:
     return (
         f"Userdesk export #{export.pk}: an exact search export\n"
         f"\n"
+        f"Tenant:      {tenant_label(export.tenant)}\n"
         f"Query:       {export.match_query}\n"
         f"Connection:  {export.connection_label}"
         f"{f' ({export.connection_id})' if export.connection_id else ''}\n"

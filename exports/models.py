@@ -20,10 +20,10 @@ from django.core.files.storage import Storage, storages
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
+from config.tenant_urls import tenant_reverse
 from management_api.tenants import current_tenant_slug
 from staff.permissions import Capability, can
 
@@ -200,12 +200,14 @@ class ExportSpec:
 
 class ExportQuerySet(models.QuerySet["Export"]):
     def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ExportQuerySet:
-        """Export admins see every export; everyone else only their own."""
-        if can(user, Capability.VIEW_ALL_EXPORTS):  # type: ignore[arg-type]
-            return self
+        """The current tenant's exports: export admins see all of them; everyone else only
+        their own."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(requested_by_id=user.pk)
+        mine = self.filter(tenant=current_tenant_slug())
+        if can(user, Capability.VIEW_ALL_EXPORTS):  # type: ignore[arg-type]
+            return mine
+        return mine.filter(requested_by_id=user.pk)
 
     def create_queued(
         self,
@@ -335,7 +337,7 @@ class Export(models.Model):
         return f"Export #{self.pk} ({self.get_status_display()})"
 
     def get_absolute_url(self) -> str:
-        return reverse("exports:detail", args=[self.pk])
+        return tenant_reverse(self.tenant, "exports:detail", self.pk)
 
     @property
     def is_settled(self) -> bool:

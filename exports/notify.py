@@ -17,6 +17,8 @@ from django.core.mail import send_mail
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from management_api.tenants import default_tenant, tenant_label
+
 from .models import NOTIFIED_STATUSES, Export, ExportEvent, Status
 
 logger = logging.getLogger("exports")
@@ -36,9 +38,14 @@ def link(export: Export) -> str:
 def message(export: Export) -> tuple[str, str]:
     """(subject, plain-text body) for a settled export."""
     title = f"Export #{export.pk}" + (f" “{export.name}”" if export.name else "")
-    what = f"{export.connection_label}, {export.get_format_display()}, {len(export.fields)} fields"
+    # With several tenants the subject names the export's, so the inbox tells them apart.
+    subject_tenant = f"[{export.tenant}] " if default_tenant() is None else ""
+    what = (
+        f"{export.connection_label} on {tenant_label(export.tenant)}, "
+        f"{export.get_format_display()}, {len(export.fields)} fields"
+    )
     if export.status == Status.READY:
-        subject = f"{title} is ready"
+        subject = f"{subject_tenant}{title} is ready"
         size = filesizeformat(export.compressed_size or 0)
         body = (
             f"{title} ({what}) is ready: {export.row_count} rows, {size} compressed.\n\n"
@@ -46,7 +53,7 @@ def message(export: Export) -> tuple[str, str]:
             f"The file is kept {settings.EXPORT_RETENTION_DAYS} days."
         )
     else:
-        subject = f"{title} failed"
+        subject = f"{subject_tenant}{title} failed"
         body = (
             f"{title} ({what}) failed:\n\n{export.failure_reason}\n\n"
             f"Its page, with the timeline and a Re-run button:\n{link(export)}"

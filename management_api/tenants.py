@@ -142,6 +142,18 @@ def current_tenant_slug_or_blank() -> str:
         return ""
 
 
+def tenant_label(slug: str) -> str:
+    """A stored row's tenant in words: "Production EU (production-eu, production)" (a tenant
+    named by its slug: "staging (staging)"), or the slug alone when it is no longer configured."""
+    try:
+        tenant = get_tenant(slug)
+    except UnknownTenant:
+        return slug
+    if tenant.name == tenant.slug:
+        return f"{tenant.slug} ({tenant.environment})"
+    return f"{tenant.name} ({tenant.slug}, {tenant.environment})"
+
+
 def slug_for_existing_rows() -> str:
     """The tenant of rows stored before rows had one (the migrations fill them): the single
     tenant, or with AUTH0_TENANTS the first one listed."""

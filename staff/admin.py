@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from .models import AuditEvent, StaffIdentity
+from .models import AuditEvent, StaffIdentity, TenantRole
 from .roles import current_roles, record_role_change
 
 
@@ -51,9 +51,21 @@ class StaffIdentityAdmin(admin.ModelAdmin):
 admin.site.unregister(User)
 
 
+class TenantRoleInline(admin.TabularInline):
+    """Roles on one tenant (the tenant's slug); the groups above are roles on every tenant."""
+
+    model = TenantRole
+    extra = 0
+    verbose_name = "role on one tenant"
+    verbose_name_plural = "roles on one tenant"
+
+
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
-    """Django's user admin; a change of someone's roles is written to the audit log."""
+    """Django's user admin; a change of someone's roles (on every tenant: groups; on one:
+    tenant roles) is written to the audit log."""
+
+    inlines = [TenantRoleInline]
 
     def save_related(
         self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -87,10 +88,17 @@ def filtered_events(
     user: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
+    tenant: str = "",
+    visible_tenants: Sequence[str] | None = None,
 ) -> QuerySet[AuditEvent]:
     """Events newest first; `actor` matches part of the email, `user` is an Auth0 user id
-    (the events about that user), dates are whole UTC days."""
+    (the events about that user), dates are whole UTC days, `tenant` a tenant's slug. With
+    `visible_tenants`, only their events and those of no tenant (sign-ins)."""
     events = AuditEvent.objects.select_related("actor")
+    if visible_tenants is not None:
+        events = events.filter(tenant__in=[*visible_tenants, ""])
+    if tenant:
+        events = events.filter(tenant=tenant)
     if actor:
         events = events.filter(actor_label__icontains=actor)
     if action.endswith(".*"):

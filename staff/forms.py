@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -7,6 +8,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+
+from management_api.tenants import Tenant, all_tenants
 
 from .audit import ACCOUNT_ACTIONS, ACTION_FAMILIES
 from .models import AuditEvent
@@ -83,8 +86,16 @@ class AuditFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From (UTC)", widget=DateInput)
     date_to = forms.DateField(required=False, label="To (UTC)", widget=DateInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tenants: Sequence[Tenant] = (), **kwargs: Any) -> None:
+        """`tenants`: the ones the member may see; with several configured, a filter by tenant
+        (with one, every event is that tenant's)."""
         super().__init__(*args, **kwargs)
+        if len(all_tenants()) > 1:
+            self.fields["tenant"] = forms.ChoiceField(
+                required=False,
+                label="Tenant",
+                choices=[("", "Every tenant"), *((t.slug, t.name) for t in tenants)],
+            )
         recorded = AuditEvent.objects.values_list("action", flat=True).distinct()
         # Sign-in and account events are offered before the first one happens.
         actions = sorted({*recorded, *ACCOUNT_ACTIONS})

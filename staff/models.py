@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 
 # Declares the support actions' capabilities, which Meta.permissions below lists.
@@ -96,3 +97,23 @@ class StaffIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class TenantRole(models.Model):
+    """A role (a role group) on one Auth0 tenant. A member's plain groups are roles on every
+    tenant; these add roles on one (staff.permissions reads them for the current tenant)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_roles"
+    )
+    # The tenant's slug (management_api.tenants), as on stored rows.
+    tenant = models.CharField(max_length=40, db_index=True)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="tenant_roles")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant", "group"], name="tenant_role_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group.name}@{self.tenant}"

@@ -37,10 +37,12 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from management_api.tenants import all_tenants
+
 from .audit import IDENTITY_BOUND, SIGN_IN, record_for, record_sign_in_failure
 from .models import StaffIdentity
 from .permissions import ROLE_CAPABILITIES
-from .roles import current_roles, set_roles
+from .roles import current_roles, set_roles, split_role
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +156,17 @@ def claim_values(claims: dict[str, Any]) -> list[str]:
 
 
 def mapped_roles(claims: dict[str, Any]) -> set[str]:
-    """Userdesk roles the claim grants through OIDC_ROLE_MAP (names in ROLE_CAPABILITIES)."""
+    """Userdesk roles the claim grants through OIDC_ROLE_MAP: names in ROLE_CAPABILITIES, a
+    role on every tenant, or "Role@tenant", a role on that one (a tenant not configured grants
+    nothing)."""
     role_map: dict[str, str] = settings.OIDC_ROLE_MAP
-    return {
-        role_map[value]
-        for value in claim_values(claims)
-        if value in role_map and role_map[value] in ROLE_CAPABILITIES
-    }
+    slugs = {tenant.slug for tenant in all_tenants()}
+    granted = set()
+    for value in claim_values(claims):
+        name, tenant = split_role(role_map.get(value, ""))
+        if name in ROLE_CAPABILITIES and (not tenant or tenant in slugs):
+            granted.add(role_map[value])
+    return granted
 
 
 class SignInRefused(Exception):

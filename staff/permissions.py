@@ -14,12 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from functools import wraps
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+
+from management_api.tenants import (
+    Tenant,
+    all_tenants,
+    current_tenant_slug_or_blank,
+    tenant_scope,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -188,20 +195,79 @@ def permissions() -> list[tuple[str, StrOrPromise]]:
     return sorted(cap.permission for cap in Capability)
 
 
-def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
-    """Every capability this user's roles grant, worked out once per user object.
+def _everywhere(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
+    """What the member's plain groups (roles on every tenant), own permissions and superuser
+    status grant, worked out once per user object.
 
     The user object lives for one request (AuthenticationMiddleware loads it afresh), and Django
     already keeps its permissions for that long: this keeps the set of capabilities beside them,
     so a page asking about a dozen of them (the `can` context variable) asks the backends once.
     """
-    if not (user.is_authenticated and user.is_active):
-        return frozenset()
     cached: frozenset[Capability] | None = getattr(user, "_userdesk_capabilities", None)
     if cached is None:
         cached = frozenset(cap for cap in Capability if user.has_perm(cap.perm))
-        user._userdesk_capabilities = cached  # type: ignore[attr-defined]
+        user._userdesk_capabilities = cached  # type: ignore[union-attr]
     return cached
+
+
+def _tenant_roles(user: AbstractUser | AnonymousUser) -> dict[str, frozenset[Capability]]:
+    """Tenant slug -> what the member's roles on that tenant (staff.models.TenantRole) grant."""
+    cached: dict[str, frozenset[Capability]] | None = getattr(user, "_userdesk_tenant_roles", None)
+    if cached is None:
+        from django.contrib.auth.models import Permission
+
+        rows = Permission.objects.filter(
+            content_type__app_label="staff", group__tenant_roles__user_id=cast(int, user.pk)
+        ).values_list("group__tenant_roles__tenant", "codename")
+        # Every tenant with a role, even a role whose group grants nothing.
+        slugs = user.tenant_roles.values_list("tenant", flat=True)  # type: ignore[union-attr]
+        by_tenant: dict[str, set[Capability]] = {slug: set() for slug in slugs}
+        for slug, codename in rows:
+            if codename in Capability._declared:
+                by_tenant[slug].add(declared(codename))
+        cached = {slug: frozenset(caps) for slug, caps in by_tenant.items()}
+        user._userdesk_tenant_roles = cached  # type: ignore[union-attr]
+    return cached
+
+
+def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
+    """Every capability this user's roles grant on the current tenant: their roles on every
+    tenant (plain groups) and their roles on this one (staff.models.TenantRole)."""
+    if not (user.is_authenticated and user.is_active):
+        return frozenset()
+    everywhere = _everywhere(user)
+    slug = current_tenant_slug_or_blank()
+    if not slug:
+        return everywhere
+    return everywhere | _tenant_roles(user).get(slug, frozenset())
+
+
+def tenants_for(user: AbstractUser | AnonymousUser) -> tuple[Tenant, ...]:
+    """The tenants this staff member may open (the switcher lists them; another is a 403):
+    every tenant for a superuser, a member with a role on every tenant, or one with no role
+    anywhere (who is told so, as before tenants); else those they have a role on."""
+    if not (user.is_authenticated and user.is_active):
+        return ()
+    per_tenant = _tenant_roles(user)
+    if user.is_superuser or _everywhere(user) or not per_tenant:
+        return all_tenants()
+    return tuple(tenant for tenant in all_tenants() if tenant.slug in per_tenant)
+
+
+def tenants_where(user: AbstractUser | AnonymousUser, capability: Capability) -> list[Tenant]:
+    """The tenants this member may open and has `capability` on (the lookup across tenants)."""
+    allowed = []
+    for tenant in tenants_for(user):
+        with tenant_scope(tenant):
+            if can(user, capability):
+                allowed.append(tenant)
+    return allowed
+
+
+def require_tenant(user: AbstractUser | AnonymousUser, tenant: Tenant) -> None:
+    """A tenant's pages: 403 for a signed-in member who has nothing on it."""
+    if user.is_authenticated and tenant not in tenants_for(user):
+        raise PermissionDenied(f"You have no role on the tenant {tenant.name}.")
 
 
 def can(user: AbstractUser | AnonymousUser, capability: Capability) -> bool:

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 
 from . import audit
+from .models import TenantRole
 from .permissions import EXPORT_ADMIN_GROUP, ROLE_CAPABILITIES, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 
 ROLES = {
@@ -71,13 +72,24 @@ def normalise_email(email: str) -> str:
 
 def staff_exists() -> bool:
     return User.objects.filter(
-        Q(is_superuser=True) | Q(groups__name__in=ROLES.values()), is_active=True
+        Q(is_superuser=True)
+        | Q(groups__name__in=ROLES.values())
+        | Q(tenant_roles__group__name__in=ROLES.values()),
+        is_active=True,
     ).exists()
 
 
+def split_role(role: str) -> tuple[str, str]:
+    """ "Support@staging" -> ("Support", "staging"): a role on one tenant; "Support" -> ("Support",
+    ""): a role on every tenant."""
+    name, _, tenant = role.partition("@")
+    return name, tenant
+
+
 @transaction.atomic
-def save_staff(email: str, role: str, password: str | None) -> StaffResult:
-    """Create or update the staff member `email` with exactly one role; None keeps the password.
+def save_staff(email: str, role: str, password: str | None, tenant: str = "") -> StaffResult:
+    """Create or update the staff member `email` with exactly one role (on every tenant, or with
+    `tenant` on that one, their other tenants' roles kept); None keeps the password.
 
     Raises ValidationError for a malformed email or a password the validators reject.
     """
@@ -96,8 +108,12 @@ def save_staff(email: str, role: str, password: str | None) -> StaffResult:
         user.set_unusable_password()
     before = set() if created else current_roles(user)
     user.save()
-    user.groups.remove(*Group.objects.filter(name__in=ROLES.values()).exclude(pk=group.pk))
-    user.groups.add(group)
+    if tenant:
+        user.tenant_roles.filter(tenant=tenant).exclude(group=group).delete()
+        TenantRole.objects.get_or_create(user=user, tenant=tenant, group=group)
+    else:
+        user.groups.remove(*Group.objects.filter(name__in=ROLES.values()).exclude(pk=group.pk))
+        user.groups.add(group)
     after = current_roles(user)
     if before != after:
         record_role_change(None, None, user, before, after, source="add_staff")
@@ -105,7 +121,12 @@ def save_staff(email: str, role: str, password: str | None) -> StaffResult:
 
 
 def current_roles(user: User) -> set[str]:
-    return set(user.groups.filter(name__in=ROLE_CAPABILITIES).values_list("name", flat=True))
+    """The member's roles: "Support" on every tenant, "Support@staging" on one."""
+    everywhere = user.groups.filter(name__in=ROLE_CAPABILITIES).values_list("name", flat=True)
+    per_tenant = user.tenant_roles.filter(group__name__in=ROLE_CAPABILITIES).values_list(
+        "group__name", "tenant"
+    )
+    return {*everywhere, *(f"{name}@{tenant}" for name, tenant in per_tenant)}
 
 
 @transaction.atomic
@@ -118,15 +139,27 @@ def set_roles(
     actor: User | None = None,
     **details: str,
 ) -> bool:
-    """Give `user` exactly `roles` (names in ROLE_CAPABILITIES); audit it when they change."""
-    wanted = set(roles) & set(ROLE_CAPABILITIES)
-    if Group.objects.filter(name__in=wanted).count() < len(wanted):
+    """Give `user` exactly `roles` (names in ROLE_CAPABILITIES, each alone for every tenant or
+    as "Role@tenant" for one); audit it when they change."""
+    wanted = {role for role in roles if split_role(role)[0] in ROLE_CAPABILITIES}
+    names = {split_role(role)[0] for role in wanted}
+    if Group.objects.filter(name__in=names).count() < len(names):
         ensure_roles()  # a role group was deleted (or a test flushed the migration's rows)
     before = current_roles(user)
     if wanted == before:
         return False
-    user.groups.remove(*Group.objects.filter(name__in=before - wanted))
-    user.groups.add(*Group.objects.filter(name__in=wanted - before))
+    for role in before - wanted:
+        name, tenant = split_role(role)
+        if tenant:
+            user.tenant_roles.filter(tenant=tenant, group__name=name).delete()
+        else:
+            user.groups.remove(Group.objects.get(name=name))
+    for role in wanted - before:
+        name, tenant = split_role(role)
+        if tenant:
+            TenantRole.objects.create(user=user, tenant=tenant, group=Group.objects.get(name=name))
+        else:
+            user.groups.add(Group.objects.get(name=name))
     record_role_change(request, actor or user, user, before, wanted, source=source, **details)
     return True
 

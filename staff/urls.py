@@ -20,5 +20,4 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("audit/", views.audit_log, name="audit_log"),
 ]

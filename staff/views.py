@@ -12,11 +12,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 
+from management_api.tenants import all_tenants
+
 from . import audit, oidc
 from .audit import filtered_events
 from .forms import AuditFilterForm, SignInForm
 from .models import AuditEvent
-from .permissions import Capability, requires
+from .permissions import Capability, requires, tenants_for
 
 AUDIT_PAGE_SIZE = 50
 log = logging.getLogger(__name__)
@@ -50,17 +52,23 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 @requires(Capability.VIEW_AUDIT_LOG)
 def audit_log(request: HttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET)
+    visible = tenants_for(request.user)
+    form = AuditFilterForm(request.GET, tenants=visible)
     if form.is_valid():
         filters = {name: form.cleaned_data[name] for name in form.fields}
-        events = filtered_events(**filters)
+        events = filtered_events(**filters, visible_tenants=[t.slug for t in visible])
     else:
         filters, events = {}, AuditEvent.objects.none()
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "staff/audit_log.html",
-        {"form": form, "page": page, "filtered": any(filters.values())},
+        {
+            "form": form,
+            "page": page,
+            "filtered": any(filters.values()),
+            "several_tenants": len(all_tenants()) > 1,
+        },
     )
 
 

@@ -21,13 +21,14 @@ pytestmark = [
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PAGES = {
-    "search": "/users/?mode=builder&c-0-field=email&c-0-op=ends&c-0-value=%40example.com",
-    "search, advanced": "/users/?q=email:a*",
-    "no match": "/users/?q=email:nobody%40nowhere.example",
-    "lookup": "/lookup/?email=nobody@example.com",
-    "exports": "/exports/",
-    "new export": "/exports/new/",
-    "audit log": "/audit/",
+    "search": "/t/userdesk-sandbox/users/?mode=builder&c-0-field=email&c-0-op=ends"
+    "&c-0-value=%40example.com",
+    "search, advanced": "/t/userdesk-sandbox/users/?q=email:a*",
+    "no match": "/t/userdesk-sandbox/users/?q=email:nobody%40nowhere.example",
+    "lookup": "/t/userdesk-sandbox/lookup/?email=nobody@example.com",
+    "exports": "/t/userdesk-sandbox/exports/",
+    "new export": "/t/userdesk-sandbox/exports/new/",
+    "audit log": "/t/userdesk-sandbox/audit/",
     "password": "/password/",
 }
 
@@ -57,7 +58,7 @@ def test_main_pages_have_no_axe_violations(
             found = api.get(
                 "/api/v2/users", params={"q": query, "search_engine": "v3", "per_page": 1}
             ).json()
-            pages[name] = f"/users/{found[0]['user_id']}/"
+            pages[name] = f"/t/userdesk-sandbox/users/{found[0]['user_id']}/"
     context = browser.new_context(bypass_csp=True)
     try:
         sign_in(context, live_server, export_admin)

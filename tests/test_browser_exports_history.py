@@ -67,7 +67,7 @@ def test_the_history_finds_any_of_50_exports_by_keyboard_and_never_clips_its_act
     made = fifty(export_admin)
     sign_in(page.context, live_server, export_admin)
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/exports/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")
     # Every action of every row is inside the table's frame and the window, not cut off.
     wrap = page.locator(".table-wrap").evaluate("e => e.getBoundingClientRect().right")
     boxes = page.locator(".export-actions .button").evaluate_all(
@@ -106,7 +106,7 @@ def test_the_history_finds_any_of_50_exports_by_keyboard_and_never_clips_its_act
     assert "No exports match these filters." in page.locator("main").inner_text()
 
     page.set_viewport_size({"width": 390, "height": 900})
-    page.goto(f"{live_server.url}/exports/?sort=oldest&page=2")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/?sort=oldest&page=2")
     assert page.locator("tr[id^=export-row-]").count() == 25
     assert_fits(page, "exports at 390 px")
     assert axe_problems(page, 390) == []
@@ -121,7 +121,7 @@ def test_cancel_from_the_export_page_by_keyboard(
     export = tasks.create_export({**CSV_SPEC, "name": "To stop"}, requested_by=export_admin)
     assert pipeline.advance(export.pk, export.step) is not None
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/{export.pk}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{export.pk}/")
     page.get_by_role("link", name="Cancel export").focus()
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/exports/{export.pk}/cancel/")
@@ -140,7 +140,7 @@ def test_the_builder_explains_the_disabled_button_and_honours_typed_in_boxes(
 ) -> None:
     sign_in(page.context, live_server, export_admin)
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/exports/new/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
     counter = page.locator("#field-count")
     picked = int(counter.inner_text())
     submit = page.get_by_role("button", name="Start export")
@@ -168,7 +168,7 @@ def test_the_builder_explains_the_disabled_button_and_honours_typed_in_boxes(
     box.uncheck()  # typed in, then left out
     assert counter.inner_text() == str(picked)
     other.press("Enter")
-    page.wait_for_url(f"{live_server.url}/exports/*/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/*/")
     export = Export.objects.latest("pk")
     assert "nickname" not in [field["name"] for field in export.fields]
     assert len(export.fields) == picked
@@ -201,7 +201,7 @@ def test_the_preview_keeps_ids_and_emails_whole(
     assert export.status == Status.READY, export.failure_reason
     sign_in(page.context, live_server, export_admin)
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/exports/{export.pk}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{export.pk}/")
     lines = page.locator(".preview-table tbody tr:first-child td").evaluate_all(
         "els => els.slice(0, 2).map(e => { const r = document.createRange();"
         " r.selectNodeContents(e); return [e.textContent, r.getClientRects().length]; })"

@@ -76,38 +76,42 @@ Case = Callable[[User], tuple[str, tuple[str, str] | None]]
 
 
 def builder_empty(user: User) -> tuple[str, tuple[str, str] | None]:
-    return "/exports/new/", ("#id_name", r"/exports/\d+/$")
+    return "/t/userdesk-sandbox/exports/new/", ("#id_name", r"/t/userdesk-sandbox/exports/\d+/$")
 
 
 def builder_from_search(user: User) -> tuple[str, tuple[str, str] | None]:
     db = database()
     url = (
-        f"/exports/new/?connection={db['id']}&fields=email,user_id,last_login&q=email_verified:true"
+        f"/t/userdesk-sandbox/exports/new/?connection={db['id']}"
+        "&fields=email,user_id,last_login&q=email_verified:true"
     )
-    return url, ("#id_match_query", r"/exports/\d+/$")
+    return url, ("#id_match_query", r"/t/userdesk-sandbox/exports/\d+/$")
 
 
 def builder_from_template(user: User) -> tuple[str, tuple[str, str] | None]:
     template = ExportTemplate.objects.create(owner=user, name="Weekly CRM sync", spec=ndjson_spec())
-    return f"/exports/new/?template={template.pk}", ("#id_name", r"/exports/\d+/$")
+    return f"/t/userdesk-sandbox/exports/new/?template={template.pk}", (
+        "#id_name",
+        r"/t/userdesk-sandbox/exports/\d+/$",
+    )
 
 
 def export_queued(user: User) -> tuple[str, tuple[str, str] | None]:
     export = tasks.create_export(CSV_SPEC, requested_by=user)
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_running(user: User) -> tuple[str, tuple[str, str] | None]:
     export = with_status(
         user, Status.RUNNING, auth0_job_id="job_x", percentage_done=40, time_left_seconds=90
     )
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_filtering(user: User) -> tuple[str, tuple[str, str] | None]:
     spec = {**CSV_SPEC, "match_query": "email_verified:true", "connection_id": database()["id"]}
     export = with_status(user, Status.FILTERING, spec, scanned_count=123456, matched_count=789)
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_failed(user: User) -> tuple[str, tuple[str, str] | None]:
@@ -116,35 +120,35 @@ def export_failed(user: User) -> tuple[str, tuple[str, str] | None]:
         "(it is cut short, damaged, nested too deeply or not JSON)"
     )
     export = with_status(user, Status.FAILED, failure_reason=reason)
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_cancelled(user: User) -> tuple[str, tuple[str, str] | None]:
     export = with_status(user, Status.CANCELLED, failure_reason="Cancelled by admin@example.com")
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_ready_csv(user: User) -> tuple[str, tuple[str, str] | None]:
     export = ready({**CSV_SPEC, "name": "Every user, " + "very long name " * 4}, user)
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_ready_ndjson_importable(user: User) -> tuple[str, tuple[str, str] | None]:
     export = ready(ndjson_spec(), user)
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_ready_exact(user: User) -> tuple[str, tuple[str, str] | None]:
     spec = {**CSV_SPEC, "match_query": "email_verified:true", "connection_id": database()["id"]}
     export = ready(spec, user)
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_purged(user: User) -> tuple[str, tuple[str, str] | None]:
     export = ready(CSV_SPEC, user)
     export.file.delete(save=False)
     Export.objects.filter(pk=export.pk).update(status=Status.PURGED, file="")
-    return f"/exports/{export.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{export.pk}/", None
 
 
 def export_derivative(user: User) -> tuple[str, tuple[str, str] | None]:
@@ -153,32 +157,44 @@ def export_derivative(user: User) -> tuple[str, tuple[str, str] | None]:
     child = ready(
         {**CSV_SPEC, "conditions": conditions}, user, parent=parent, filter_conditions=conditions
     )
-    return f"/exports/{child.pk}/", None
+    return f"/t/userdesk-sandbox/exports/{child.pk}/", None
 
 
 def history_empty(user: User) -> tuple[str, tuple[str, str] | None]:
     # No filters while there is nothing to filter: the primary action is a new export.
-    return "/exports/", ("main a.button.primary", r"/exports/new/$")
+    return "/t/userdesk-sandbox/exports/", (
+        "main a.button.primary",
+        r"/t/userdesk-sandbox/exports/new/$",
+    )
 
 
 def history_filtered(user: User) -> tuple[str, tuple[str, str] | None]:
     fifty(user)
-    return "/exports/?q=customers&status=failed&sort=largest", ("#id_q", r"/exports/\?.*q=")
+    return "/t/userdesk-sandbox/exports/?q=customers&status=failed&sort=largest", (
+        "#id_q",
+        r"/t/userdesk-sandbox/exports/\?.*q=",
+    )
 
 
 def history_fifty(user: User) -> tuple[str, tuple[str, str] | None]:
     fifty(user)
-    return "/exports/", ("#id_q", r"/exports/\?.*q=")
+    return "/t/userdesk-sandbox/exports/", ("#id_q", r"/t/userdesk-sandbox/exports/\?.*q=")
 
 
 def history_bad_filters(user: User) -> tuple[str, tuple[str, str] | None]:
     fifty(user)
-    return "/exports/?date_from=2024-02-01&date_to=2024-01-01", ("#id_q", r"/exports/\?.*q=")
+    return "/t/userdesk-sandbox/exports/?date_from=2024-02-01&date_to=2024-01-01", (
+        "#id_q",
+        r"/t/userdesk-sandbox/exports/\?.*q=",
+    )
 
 
 def cancel_confirmation(user: User) -> tuple[str, tuple[str, str] | None]:
     export = with_status(user, Status.RUNNING, auth0_job_id="job_y")
-    return f"/exports/{export.pk}/cancel/", ("form .button.danger", rf"/exports/{export.pk}/$")
+    return f"/t/userdesk-sandbox/exports/{export.pk}/cancel/", (
+        "form .button.danger",
+        rf"/t/userdesk-sandbox/exports/{export.pk}/$",
+    )
 
 
 def delete_confirmation(user: User) -> tuple[str, tuple[str, str] | None]:
@@ -188,7 +204,10 @@ def delete_confirmation(user: User) -> tuple[str, tuple[str, str] | None]:
         failure_reason="Auth0 refused the job",
         created_at=timezone.now() - timedelta(days=2),
     )
-    return f"/exports/{export.pk}/delete/", ("form .button.danger", r"/exports/$")
+    return f"/t/userdesk-sandbox/exports/{export.pk}/delete/", (
+        "form .button.danger",
+        r"/t/userdesk-sandbox/exports/$",
+    )
 
 
 CASES: dict[str, Case] = {
@@ -323,7 +342,7 @@ def test_the_builder_with_errors_keeps_them_at_the_field_by_keyboard(
         for width in WIDTHS:
             for tab in (page, checked):
                 tab.set_viewport_size({"width": width, "height": 900})
-                tab.goto(f"{live_server.url}/exports/new/")
+                tab.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
                 tab.locator("#id_limit").fill("0")
                 tab.locator("#id_name").focus()
                 with tab.expect_navigation():
@@ -347,7 +366,7 @@ def test_the_builders_errors_are_summed_up_at_the_top_and_each_link_finds_its_fi
         for width in WIDTHS:
             for tab in (page, checked):
                 tab.set_viewport_size({"width": width, "height": 900})
-                tab.goto(f"{live_server.url}/exports/new/")
+                tab.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
                 email = tab.locator(
                     "tr.field-row", has=tab.locator("label.mono", has_text=re.compile("^email$"))
                 )
@@ -388,7 +407,7 @@ def test_the_builders_import_note_follows_the_connection_without_a_reload(
     page: Any, live_server: Any, export_admin: User
 ) -> None:
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/new/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
     verdict = page.locator("#import-outlook-verdict")
     assert "will not offer" in verdict.inner_text()
     page.locator("#id_connection").select_option(database()["id"])
@@ -404,19 +423,19 @@ def test_a_filtered_export_is_built_by_keyboard_from_a_ready_ones_page(
 ) -> None:
     parent = ready(CSV_SPEC, export_admin)
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/{parent.pk}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{parent.pk}/")
     page.locator("#id_c-0-column").select_option("email")
     page.locator("#id_c-0-operator").select_option("contains")
     page.locator("#id_c-0-value").fill("@")
-    with page.expect_navigation(url=re.compile(r"/exports/\d+/$")):
+    with page.expect_navigation(url=re.compile(r"/t/userdesk-sandbox/exports/\d+/$")):
         page.keyboard.press("Enter")
     child = Export.objects.get(parent=parent)
-    assert page.url.endswith(f"/exports/{child.pk}/")
+    assert page.url.endswith(f"/t/userdesk-sandbox/exports/{child.pk}/")
     assert child.filter_conditions == [{"column": "email", "operator": "contains", "value": "@"}]
     problems: list[str] = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{live_server.url}/exports/{child.pk}/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{child.pk}/")
         problems += fit_problems(page, f"the new filtered export at {width} px")
         problems += axe_problems(page, width)
         problems += focus_problems(page)
@@ -427,15 +446,15 @@ def test_enter_in_the_template_name_saves_a_template_and_starts_nothing(
     page: Any, live_server: Any, export_admin: User
 ) -> None:
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/exports/new/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
     page.locator("#id_template_title").fill("Monday's list")
-    with page.expect_navigation(url=re.compile(r"/exports/new/\?template=\d+$")):
+    with page.expect_navigation(url=re.compile(r"/t/userdesk-sandbox/exports/new/\?template=\d+$")):
         page.keyboard.press("Enter")
     assert not Export.objects.exists()
     template = ExportTemplate.objects.get(owner=export_admin)
     assert template.name == "Monday's list"
     # From the saved template, Enter in a text box starts the export it describes.
     page.locator("#id_name").fill("From the template")
-    with page.expect_navigation(url=re.compile(r"/exports/\d+/$")):
+    with page.expect_navigation(url=re.compile(r"/t/userdesk-sandbox/exports/\d+/$")):
         page.keyboard.press("Enter")
     assert Export.objects.get().name == "From the template"

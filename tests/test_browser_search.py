@@ -56,7 +56,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").select_option("email")
     page.get_by_label("Operator, row 1").select_option("ends")
     page.get_by_label("Value, row 1").fill("@example.com")
@@ -74,7 +74,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     results = page.locator("#results")
     expect(results.locator("code")).to_have_text("email:*@example.com AND email_verified:true")
     expect(results).to_contain_text("Page 1 of")
-    expect(page).to_have_url(re.compile(r"/users/\?.*c-0-value=%40example.com"))
+    expect(page).to_have_url(re.compile(r"/t/userdesk-sandbox/users/\?.*c-0-value=%40example.com"))
     first_page_ids = results.locator("tbody tr").all_inner_texts()
     assert 0 < len(first_page_ids) <= 10
 
@@ -99,7 +99,7 @@ def test_script_in_a_name_is_shown_not_run(agent_page: Any, live_server: Any) ->
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").select_option("name")
     page.get_by_label("Operator, row 1").select_option("contains")
     page.get_by_label("Value, row 1").fill("script")
@@ -119,7 +119,7 @@ def test_agent_looks_up_an_address_typed_with_capitals(
     user = database_user(use_sandbox)
     typed = user["email"].upper()
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.locator("nav.nav").get_by_role("link", name="Email lookup").click()
     page.get_by_role("textbox", name="Email address").fill(typed)
     page.get_by_role("button", name="Look up").click()
@@ -142,7 +142,7 @@ def test_the_builder_works_without_javascript(
         sign_in(context, live_server, support_agent)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{live_server.url}/users/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
         page.get_by_label("Value, row 1").fill("@example.com")
         page.get_by_label("Operator, row 1").select_option("ends")
         page.get_by_role("button", name="Add a condition").click()
@@ -167,7 +167,7 @@ def test_back_after_signing_out_shows_the_sign_in_page_not_user_data(
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").select_option("email")
     page.get_by_label("Operator, row 1").select_option("ends")
     page.get_by_label("Value, row 1").fill("@example.com")

@@ -40,13 +40,13 @@ def test_export_admin_signs_in_sees_the_navigation_and_signs_out(
     make_staff("admin@example.com", EXPORT_ADMIN_GROUP)
     errors = collect_console_errors(page)
 
-    page.goto(f"{live_server.url}/audit/")
-    assert page.url == f"{live_server.url}/sign-in/?next=/audit/"
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/audit/")
+    assert page.url == f"{live_server.url}/sign-in/?next=/t/userdesk-sandbox/audit/"
     page.get_by_label("Email address").fill("Admin@Example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    page.wait_for_url(f"{live_server.url}/audit/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/audit/")
     assert page.get_by_role("heading", name="Audit log").is_visible()
     names = nav_names(page)
     assert names[0] == "Search users"
@@ -77,7 +77,7 @@ def test_support_agent_sees_only_search_and_a_refusal_for_exports(
     assert "Exports" not in nav_names(page)
     assert "Audit log" not in nav_names(page)
 
-    response = page.goto(f"{live_server.url}/exports/")
+    response = page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")
     assert response.status == 403
     assert page.get_by_role("heading", name="You don't have access to this page").is_visible()
 

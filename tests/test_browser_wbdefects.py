@@ -57,7 +57,7 @@ def test_edit_again_in_place_and_the_link_copies_with_no_request_elsewhere(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
 
-    user_page = f"{live_server.url}/users/{quote(user_id, safe='')}/"
+    user_page = f"{live_server.url}/t/userdesk-sandbox/users/{quote(user_id, safe='')}/"
     page.goto(user_page)
     expect(page.locator(".profile-head .avatar")).to_have_text("CA")
     expect(page.locator(".profile-head img")).to_have_count(0)
@@ -111,7 +111,7 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
     problems: list[str] = []
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{live_server.url}/users/{quote(user_id, safe='')}/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{quote(user_id, safe='')}/")
         problems += [f"user page at {width}: {v}" for v in violations(page)]
         page.get_by_role("link", name="Edit app_metadata").click()
         panel = page.locator("#action-panel")
@@ -134,7 +134,9 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
         panel.get_by_role("radio", name="Use yours").check()
         panel.get_by_role("button", name="Continue with these choices").click()
         expect(panel.locator(".diff")).to_be_visible()
-        page.goto(f"{live_server.url}/timeline/{quote(user_id, safe='')}/?page=x")
+        page.goto(
+            f"{live_server.url}/t/userdesk-sandbox/timeline/{quote(user_id, safe='')}/?page=x"
+        )
         problems += [f"timeline page x at {width}: {v}" for v in violations(page)]
     assert problems == []
     context.close()

@@ -91,7 +91,7 @@ def test_agent_unblocks_and_resends_then_a_lead_resets_mfa(
     page = agent_context.new_page()
     errors = watched(page)
 
-    page.goto(f"{live_server.url}/users/{blocked['user_id']}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{blocked['user_id']}/")
     status = page.locator(".status-panel")
     expect(status).to_contain_text(f"Locked after too many failed sign-ins from {ips[0]}")
     for width in (390, 1280):
@@ -102,7 +102,7 @@ def test_agent_unblocks_and_resends_then_a_lead_resets_mfa(
     expect(page.locator("#timeline")).to_contain_text("Brute-force blocks cleared")
     expect(page.locator("#timeline")).to_contain_text(REASON)
 
-    page.goto(f"{live_server.url}/users/{unverified['user_id']}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{unverified['user_id']}/")
     expect(page.locator(".status-panel")).to_contain_text("is not verified")
     run_action(page, "Resend the verification email", "Auth0 queued a verification email")
     # A support agent is not offered what only a lead may do.
@@ -115,7 +115,7 @@ def test_agent_unblocks_and_resends_then_a_lead_resets_mfa(
     sign_in(lead_context, live_server, support_lead)
     page = lead_context.new_page()
     errors = watched(page)
-    page.goto(f"{live_server.url}/users/{mfa['user_id']}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{mfa['user_id']}/")
     expect(page.locator(".status-panel")).to_contain_text("methods enrolled")
     run_action(page, "Remove MFA methods", "Every MFA method removed")
     page.get_by_role("link", name="Reload the user").click()

@@ -40,7 +40,7 @@ def searches_sent(page: Any) -> list[str]:
         "request",
         lambda request: (
             sent.append(request.url)
-            if "/users/?" in request.url and request.headers.get("hx-request")
+            if "/t/userdesk-sandbox/users/?" in request.url and request.headers.get("hx-request")
             else None
         ),
     )
@@ -51,7 +51,7 @@ def test_enter_in_any_row_searches_and_removes_nothing(agent_page: Any, live_ser
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     # the first row's value has the focus: an agent types at once
     expect(page.get_by_label("Value, row 1")).to_be_focused()
     page.keyboard.type("@example.com")
@@ -73,7 +73,7 @@ def test_a_running_search_shows_it_and_a_second_click_sends_nothing(
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     sent = searches_sent(page)
     page.evaluate(
         """() => {
@@ -107,7 +107,7 @@ def test_back_restores_the_form_with_the_results(agent_page: Any, live_server: A
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     value = page.get_by_label("Value, row 1")
     page.get_by_label("Operator, row 1").select_option("starts")
     value.fill("a")
@@ -135,7 +135,7 @@ def test_a_number_and_a_date_range_by_keyboard_alone(agent_page: Any, live_serve
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Field, row 1").focus()
     page.keyboard.type("Logins")  # type-ahead in a closed menu
     expect(page.get_by_label("Field, row 1")).to_have_value("logins_count")
@@ -174,7 +174,7 @@ def test_ctrl_enter_searches_from_the_lucene_box(agent_page: Any, live_server: A
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_role("button", name="Advanced (Lucene)").click()
     box = page.get_by_label("Lucene query")
     box.fill("email:a*")
@@ -189,7 +189,7 @@ def test_presets_copy_buttons_and_column_order(agent_page: Any, live_server: Any
 
     page = agent_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_role("link", name="Email not verified").click()
     expect(page.get_by_label("Field, row 1")).to_have_value("email_verified")
     expect(page.get_by_label("Operator, row 1")).to_have_value("false")
@@ -216,7 +216,7 @@ def test_a_search_saved_and_shared_opens_for_a_colleague(
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_role("link", name="Blocked").click()
     expect(page.locator("#results code")).to_have_text("blocked:true")
     page.get_by_label("Save this search as").fill("Blocked users")
@@ -229,7 +229,7 @@ def test_a_search_saved_and_shared_opens_for_a_colleague(
     try:
         sign_in(context, live_server, make_staff("colleague@example.com", SUPPORT_GROUP))
         other = context.new_page()
-        other.goto(f"{live_server.url}/users/")
+        other.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
         saved = other.locator(".search-side").get_by_role("link", name="Blocked users")
         saved.click()
         expect(other.locator("#results code")).to_have_text("blocked:true")
@@ -245,7 +245,7 @@ def test_back_to_results_from_a_user(agent_page: Any, live_server: Any) -> None:
     from playwright.sync_api import expect
 
     page = agent_page
-    page.goto(f"{live_server.url}/users/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_label("Value, row 1").fill("@example.com")
     page.get_by_label("Operator, row 1").select_option("ends")
     page.get_by_label("Per page").select_option("10")
@@ -313,12 +313,12 @@ def test_every_main_page_fits_a_phone_and_a_laptop(
             failure_reason="Auth0 refused the job: the connection does not exist." * 3,
         )
     pages = {
-        "search": "/users/?q=email:*example.com&columns=email&columns=name&columns=user_id"
-        "&columns=identities&columns=last_login&columns=logins_count&columns=created_at",
-        "lookup": "/lookup/?email=nobody@example.com",
-        "exports": "/exports/",
-        "new export": "/exports/new/",
-        "audit log": "/audit/",
+        "search": "/t/userdesk-sandbox/users/?q=email:*example.com&columns=email&columns=name"
+        "&columns=user_id&columns=identities&columns=last_login&columns=logins_count&columns=created_at",
+        "lookup": "/t/userdesk-sandbox/lookup/?email=nobody@example.com",
+        "exports": "/t/userdesk-sandbox/exports/",
+        "new export": "/t/userdesk-sandbox/exports/new/",
+        "audit log": "/t/userdesk-sandbox/audit/",
         "password": "/password/",
     }
     for width in WIDTHS:
@@ -335,7 +335,7 @@ def test_every_main_page_fits_a_phone_and_a_laptop(
         assert box is not None
         assert box["x"] + box["width"] <= width, f"Details is off-screen at {width} px"
         details.click()
-        page.wait_for_url(re.compile(r"/users/[^?]+/"))
+        page.wait_for_url(re.compile(r"/t/userdesk-sandbox/users/[^?]+/"))
         assert_fits(page, f"user page at {width} px")
 
 
@@ -350,7 +350,7 @@ def test_the_user_page_copies_the_user_id_and_email(
         ).json()[0]
     page = agent_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.goto(f"{live_server.url}/users/{user['user_id']}/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{user['user_id']}/")
     page.get_by_role("button", name=f"Copy {user['user_id']}").click()
     assert page.evaluate("navigator.clipboard.readText()") == user["user_id"]
     page.get_by_role("button", name=f"Copy {user['email']}").click()

@@ -20,6 +20,9 @@ from tests.test_exports_exact_browser import no_sideways_scroll
 from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 from users_admin.models import BulkRun, BulkRunStatus
 
+# The bulk pages of the test tenant.
+BULK = "/t/userdesk-sandbox/bulk"
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("fresh_cache")]
 
 
@@ -40,12 +43,12 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
     page.goto(f"{live_server.url}/users/?mode=advanced&q={q}")
     page.get_by_role("link", name="Bulk run on every matching user").focus()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/bulk/new/?*")
+    page.wait_for_url(f"{live_server.url}{BULK}/new/?*")
     new_url = page.url
     assert page.get_by_label("Search query (Lucene)").input_value() == q
     page.get_by_role("button", name="Select the users").focus()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/bulk/*/")
+    page.wait_for_url(f"{live_server.url}{BULK}/*/")
     run_url = page.url
     page.locator("#run-counts").wait_for(timeout=TIMEOUT_MS * 2)
 
@@ -87,7 +90,7 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
         problems: list[str] = []
         for width in (390, 1280):
             other.set_viewport_size({"width": width, "height": 900})
-            for url in (new_url, run_url, f"{live_server.url}/bulk/"):
+            for url in (new_url, run_url, f"{live_server.url}{BULK}/"):
                 other.goto(url)
                 problems += [f"{url} at {width} px: {v}" for v in violations(other)]
                 if not no_sideways_scroll(other):

@@ -25,6 +25,9 @@ from tests.test_bulk_select import everyone, selected, tenant, use_tenant  # noq
 from users_admin import bulk, bulk_execute, bulk_select, timeline
 from users_admin.models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
 
+# The bulk pages of the test tenant.
+BULK = "/t/userdesk-sandbox/bulk"
+
 # ruff: noqa: F811 (test arguments named after the imported fixtures they receive)
 
 REASON = "Ticket 12: compromised accounts"
@@ -45,22 +48,22 @@ def user_ids_of(run: BulkRun, outcome: str | None = None) -> set[str]:
 def in_process_run(client: Client, selection: dict[str, Any], action: dict[str, str]) -> BulkRun:
     """A run selected and previewed in this process (the snapshot's export driven here), then
     requested: queued for the worker."""
-    assert client.post("/bulk/new/", selection).status_code == 302
+    assert client.post(f"{BULK}/new/", selection).status_code == 302
     run = BulkRun.objects.latest("pk")
     assert run.export is not None
     drive(run.export.pk)
     assert bulk_select.advance(run.pk) is None
-    assert client.post(f"/bulk/{run.pk}/action/", {**action, "reason": REASON}).status_code == 302
+    assert client.post(f"{BULK}/{run.pk}/action/", {**action, "reason": REASON}).status_code == 302
     run.refresh_from_db()
     bulk.compute_preview(run.pk, run.preview_version)
-    assert client.post(f"/bulk/{run.pk}/request/").status_code == 302
+    assert client.post(f"{BULK}/{run.pk}/request/").status_code == 302
     run.refresh_from_db()
     assert run.status == BulkRunStatus.QUEUED
     return run
 
 
 def results(client: Client, run: BulkRun) -> list[dict[str, str]]:
-    response = client.get(f"/bulk/{run.pk}/results.csv")
+    response = client.get(f"{BULK}/{run.pk}/results.csv")
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     return list(csv.DictReader(io.StringIO(body)))
@@ -79,12 +82,12 @@ def test_a_block_run_blocks_exactly_its_users_on_a_real_worker(
     celery_worker: Any, use_tenant: SandboxServer, lead_client: Client
 ) -> None:
     q = "app_metadata.plan:enterprise"
-    lead_client.post("/bulk/new/", {"source": "query", "query": q})
+    lead_client.post(f"{BULK}/new/", {"source": "query", "query": q})
     run = selected(BulkRun.objects.get().pk)
-    lead_client.post(f"/bulk/{run.pk}/action/", {"action": "block", "reason": REASON})
+    lead_client.post(f"{BULK}/{run.pk}/action/", {"action": "block", "reason": REASON})
     run = wait_for(lambda: BulkRun.objects.filter(pk=run.pk, status="previewed").first())
     already = set(run.items.exclude(skip_reason="").values_list("user_id", flat=True))
-    assert lead_client.post(f"/bulk/{run.pk}/request/").status_code == 302
+    assert lead_client.post(f"{BULK}/{run.pk}/request/").status_code == 302
 
     run = wait_for(lambda: BulkRun.objects.filter(pk=run.pk, status="done").first(), timeout=120)
     everybody = user_ids_of(run)
@@ -115,7 +118,7 @@ def test_a_block_run_blocks_exactly_its_users_on_a_real_worker(
     lead = run.requested_by_label
     said = f"Blocked by bulk run #{run.pk} (requested by {lead}, no approval needed): {REASON}"
     assert said in timeline.decode()
-    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "Finished" in page
     assert f"{len(everybody)} of {len(everybody)} users (100%)" in page
 
@@ -127,29 +130,29 @@ def test_pause_resume_and_cancel_from_the_page(
     settings.BULK_RATE_LIMIT_PER_MINUTE = 600  # 10 calls a second: 5 users
     settings.BULK_INTERACTIVE_RESERVE = 0.0
     settings.BULK_APPROVAL_THRESHOLD = 100_000
-    lead_client.post("/bulk/new/", {"source": "query", "query": "email_verified:true"})
+    lead_client.post(f"{BULK}/new/", {"source": "query", "query": "email_verified:true"})
     run = selected(BulkRun.objects.get().pk)
     data = {"action": "metadata", "reason": REASON, "which": "app_metadata"}
-    lead_client.post(f"/bulk/{run.pk}/action/", {**data, "patch": '{"bulk_test": 1}'})
+    lead_client.post(f"{BULK}/{run.pk}/action/", {**data, "patch": '{"bulk_test": 1}'})
     wait_for(lambda: BulkRun.objects.filter(pk=run.pk, status="previewed").first())
-    lead_client.post(f"/bulk/{run.pk}/request/")
+    lead_client.post(f"{BULK}/{run.pk}/request/")
 
     def sent() -> int:
         return BulkItem.objects.filter(run=run).exclude(outcome="").count()
 
     wait_for(lambda: sent() >= 3, timeout=30)
-    polled = lead_client.get(f"/bulk/{run.pk}/", headers={"HX-Request": "true"})
+    polled = lead_client.get(f"{BULK}/{run.pk}/", headers={"HX-Request": "true"})
     assert "left" in polled.content.decode()
-    assert lead_client.post(f"/bulk/{run.pk}/pause/").status_code == 302
+    assert lead_client.post(f"{BULK}/{run.pk}/pause/").status_code == 302
     wait_for(lambda: not BulkItem.objects.filter(run=run, outcome="sending").exists())
     paused_at = sent()
     time.sleep(1.0)
     assert sent() == paused_at
     assert BulkRun.objects.get(pk=run.pk).status == BulkRunStatus.PAUSED
 
-    lead_client.post(f"/bulk/{run.pk}/resume/")
+    lead_client.post(f"{BULK}/{run.pk}/resume/")
     wait_for(lambda: sent() >= paused_at + 3, timeout=30)
-    lead_client.post(f"/bulk/{run.pk}/cancel/")
+    lead_client.post(f"{BULK}/{run.pk}/cancel/")
     wait_for(lambda: not BulkItem.objects.filter(run=run, outcome="sending").exists())
     stopped_at = sent()
     time.sleep(1.0)
@@ -251,15 +254,15 @@ def test_failed_users_say_why_and_are_retried_as_a_new_run(
     item = run.items.first()
     assert item is not None
     assert "Auth0's answer was lost" in item.message
-    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "Retry the 3 failed" in page
 
-    response = lead_client.post(f"/bulk/{run.pk}/retry/")
+    response = lead_client.post(f"{BULK}/{run.pk}/retry/")
     child = BulkRun.objects.get(parent=run)
-    assert response["Location"] == f"/bulk/{child.pk}/"
+    assert response["Location"] == f"{BULK}/{child.pk}/"
     assert (child.action, child.params, child.reason) == (run.action, run.params, run.reason)
     bulk.compute_preview(child.pk, child.preview_version)
-    lead_client.post(f"/bulk/{child.pk}/request/")
+    lead_client.post(f"{BULK}/{child.pk}/request/")
     bulk_execute.execute(child.pk)
     child.refresh_from_db()
     assert child.outcomes == {"done": 3}
@@ -291,8 +294,8 @@ def test_undo_restores_exactly_the_keys_changed_and_skips_users_changed_since(
         # Someone else changes the second user's key after the run.
         api.patch(f"/api/v2/users/{ids[1]}", json={"app_metadata": {"undo_key": "theirs"}})
 
-    assert "Undo this run" in lead_client.get(f"/bulk/{run.pk}/").content.decode()
-    lead_client.post(f"/bulk/{run.pk}/undo/")
+    assert "Undo this run" in lead_client.get(f"{BULK}/{run.pk}/").content.decode()
+    lead_client.post(f"{BULK}/{run.pk}/undo/")
     undo = BulkRun.objects.get(parent=run)
     assert (undo.source, undo.action) == ("undo", "metadata")
     bulk.compute_preview(undo.pk, undo.preview_version)
@@ -301,7 +304,7 @@ def test_undo_restores_exactly_the_keys_changed_and_skips_users_changed_since(
     first = undo.items.get(user_id=ids[0])
     plan = (before[ids[0]].get("app_metadata") or {}).get("plan")
     assert first.after == {"app_metadata": {"plan": plan} if plan else {}}
-    lead_client.post(f"/bulk/{undo.pk}/request/")
+    lead_client.post(f"{BULK}/{undo.pk}/request/")
     bulk_execute.execute(undo.pk)
     undo.refresh_from_db()
     assert undo.outcomes == {"done": 2, "skipped": 1}
@@ -328,11 +331,11 @@ def test_undo_of_a_block_run_unblocks_its_users(
     changed = user_ids_of(BulkRun.objects.get(pk=run.pk), BulkOutcome.DONE)
     assert changed
     assert blocked_at_auth0(use_tenant, set(ids)) == set(ids)
-    lead_client.post(f"/bulk/{run.pk}/undo/")
+    lead_client.post(f"{BULK}/{run.pk}/undo/")
     undo = BulkRun.objects.get(parent=run)
     assert undo.action == "unblock"
     bulk.compute_preview(undo.pk, undo.preview_version)
-    lead_client.post(f"/bulk/{undo.pk}/request/")
+    lead_client.post(f"{BULK}/{undo.pk}/request/")
     bulk_execute.execute(undo.pk)
     assert BulkRun.objects.get(pk=undo.pk).outcomes == {"done": len(changed)}
     assert blocked_at_auth0(use_tenant, changed) == set()

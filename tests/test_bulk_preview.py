@@ -16,6 +16,9 @@ from users_admin import bulk
 from users_admin.bulk_select import tenant_slug
 from users_admin.models import BulkItem, BulkRun, BulkRunStatus
 
+# The bulk pages of the test tenant.
+BULK = "/t/userdesk-sandbox/bulk"
+
 DB = [{"connection": "Username-Password-Authentication", "provider": "auth0"}]
 GOOGLE = [{"connection": "google-oauth2", "provider": "google-oauth2", "isSocial": True}]
 SMS = [{"connection": "sms", "provider": "sms"}]
@@ -107,7 +110,7 @@ def test_a_bad_action_is_refused_at_its_field_and_nothing_is_previewed(
     lead_client: Client, data: dict[str, str], field: str, said: str
 ) -> None:
     run = make_run([{"identities": DB}])
-    response = lead_client.post(f"/bulk/{run.pk}/action/", data)
+    response = lead_client.post(f"{BULK}/{run.pk}/action/", data)
     assert response.status_code == 400
     assert said in " ".join(response.context["form"].errors[field])
     run.refresh_from_db()
@@ -120,9 +123,9 @@ def test_delete_is_offered_only_while_the_delete_setting_is_on(
     lead_client: Client, settings: Any
 ) -> None:
     run = make_run([{"identities": DB}])
-    assert 'value="delete"' not in lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    assert 'value="delete"' not in lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     settings.USERDESK_ALLOW_USER_DELETE = True
-    assert 'value="delete"' in lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    assert 'value="delete"' in lead_client.get(f"{BULK}/{run.pk}/").content.decode()
 
 
 @pytest.mark.django_db
@@ -134,7 +137,7 @@ def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_durati
     profiles = [{"identities": DB, "blocked": True} for _ in range(3)]
     profiles += [{"identities": DB} for _ in range(40)]
     run = make_run(profiles)
-    response = lead_client.post(f"/bulk/{run.pk}/action/", action_post("block", ticket="T-9"))
+    response = lead_client.post(f"{BULK}/{run.pk}/action/", action_post("block", ticket="T-9"))
     assert response.status_code == 302
     run.refresh_from_db()
     bulk.compute_preview(run.pk, run.preview_version)  # the worker's task
@@ -143,7 +146,7 @@ def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_durati
     assert run.change_count == 40
     assert run.skip_counts == {"The user is already blocked.": 3}
     assert run.expected_seconds == 160  # 40 reads and 40 calls at half of 1 a second
-    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "<dd>40</dd>" in page
     assert "3: The user is already blocked." in page
     assert "about 3 minutes" in page
@@ -151,7 +154,7 @@ def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_durati
     assert "Page 1 of 2" in page
     assert "Skipped: The user is already blocked." in page
     assert "{&quot;blocked&quot;: true}" in page
-    second = lead_client.get(f"/bulk/{run.pk}/", {"sample": "2"}).content.decode()
+    second = lead_client.get(f"{BULK}/{run.pk}/", {"sample": "2"}).content.decode()
     assert "Page 2 of 2" in second
     event = AuditEvent.objects.get(action="bulk.previewed")
     assert event.details["ticket"] == "T-9"
@@ -167,7 +170,7 @@ def test_a_preview_of_an_older_choice_is_never_stored(lead_client: Client) -> No
     bulk.compute_preview(run.pk, old)
     run.refresh_from_db()
     assert run.status == BulkRunStatus.PREVIEWING
-    polled = lead_client.get(f"/bulk/{run.pk}/", headers={"HX-Request": "true"})
+    polled = lead_client.get(f"{BULK}/{run.pk}/", headers={"HX-Request": "true"})
     assert "Preparing the preview" in polled.content.decode()
     bulk.compute_preview(run.pk, run.preview_version)
     run.refresh_from_db()
@@ -181,12 +184,12 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
     lead_client: Client,
 ) -> None:
     q = "app_metadata.plan:enterprise"
-    lead_client.post("/bulk/new/", {"source": "query", "query": q})
+    lead_client.post(f"{BULK}/new/", {"source": "query", "query": q})
     run = selected(BulkRun.objects.get().pk)
     assert run.selected_count
     before = use_tenant.requests_seen()
     data = action_post("metadata", which="app_metadata", patch='{"plan": "pro", "x": null}')
-    assert lead_client.post(f"/bulk/{run.pk}/action/", data).status_code == 302
+    assert lead_client.post(f"{BULK}/{run.pk}/action/", data).status_code == 302
 
     def previewed() -> BulkRun | None:
         found = BulkRun.objects.get(pk=run.pk)

@@ -28,6 +28,9 @@ from users_admin import bulk_select
 from users_admin.bulk_select import ListProblem, read_list
 from users_admin.models import BulkRun, BulkRunStatus
 
+# The bulk pages of the test tenant.
+BULK = "/t/userdesk-sandbox/bulk"
+
 USERS = 400
 
 
@@ -99,7 +102,7 @@ def upload(text: str, name: str = "users.txt") -> SimpleUploadedFile:
 def test_bad_input_is_refused_at_its_field_before_any_run_exists(
     lead_client: Client, data: dict[str, Any], field: str, said: str
 ) -> None:
-    response = lead_client.post("/bulk/new/", data)
+    response = lead_client.post(f"{BULK}/new/", data)
     assert response.status_code == 200
     errors = response.context["form"].errors
     assert said in " ".join(errors[field]), errors
@@ -110,14 +113,14 @@ def test_bad_input_is_refused_at_its_field_before_any_run_exists(
 
 @pytest.mark.django_db
 def test_support_cannot_request_a_run(agent_client: Client) -> None:
-    assert agent_client.get("/bulk/new/").status_code == 403
-    assert agent_client.post("/bulk/new/", {"source": "query", "query": "a"}).status_code == 403
+    assert agent_client.get(f"{BULK}/new/").status_code == 403
+    assert agent_client.post(f"{BULK}/new/", {"source": "query", "query": "a"}).status_code == 403
     assert not BulkRun.objects.exists()
 
 
 @pytest.mark.django_db
 def test_the_search_page_offers_a_run_on_its_query_to_a_lead(lead_client: Client) -> None:
-    response = lead_client.get("/bulk/new/", {"q": 'email.domain:"example.com"'})
+    response = lead_client.get(f"{BULK}/new/", {"q": 'email.domain:"example.com"'})
     assert "email.domain:&quot;example.com&quot;" in response.content.decode()
 
 
@@ -171,16 +174,19 @@ def test_a_query_selects_exactly_its_matches_in_a_snapshot(
         expected = oracle(api, q)
     assert expected
 
-    searched = lead_client.get("/users/", {"mode": "advanced", "q": q}).content.decode()
-    link = re.search(r'href="(/bulk/new/\?q=[^"]+)">Bulk run on every matching user', searched)
+    search = "/t/userdesk-sandbox/users/"
+    searched = lead_client.get(search, {"mode": "advanced", "q": q}).content.decode()
+    link = re.search(
+        r'href="(/t/userdesk-sandbox/bulk/new/\?q=[^"]+)">Bulk run on every matching user', searched
+    )
     assert link is not None
     form = lead_client.get(html.unescape(link.group(1))).context["form"]
     assert form.initial["query"] == q
 
-    response = lead_client.post("/bulk/new/", {"source": "query", "query": q})
+    response = lead_client.post(f"{BULK}/new/", {"source": "query", "query": q})
     assert response.status_code == 302
     run = BulkRun.objects.get()
-    assert response["Location"] == f"/bulk/{run.pk}/"
+    assert response["Location"] == f"{BULK}/{run.pk}/"
     assert "Selecting the users" in lead_client.get(response["Location"]).content.decode()
     polled = lead_client.get(response["Location"], headers={"HX-Request": "true"})
     assert polled.status_code == 200
@@ -193,9 +199,9 @@ def test_a_query_selects_exactly_its_matches_in_a_snapshot(
     assert run.tenant == use_tenant.domain.split(".")[0]
     assert all(set(i.profile) <= set(bulk_select.SNAPSHOT_FIELDS) for i in items)
     assert all(i.profile["identities"] for i in items)
-    polled = lead_client.get(f"/bulk/{run.pk}/", headers={"HX-Request": "true"})
+    polled = lead_client.get(f"{BULK}/{run.pk}/", headers={"HX-Request": "true"})
     assert polled["HX-Refresh"] == "true"
-    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert q.replace('"', "&quot;") in page
     assert f"<dd>{len(expected):,}</dd>" in page
     assert "Snapshot of Auth0's data" in page
@@ -226,7 +232,8 @@ def test_a_list_resolves_ids_and_emails_against_one_snapshot(
     ]
     before = use_tenant.requests_seen()
     response = lead_client.post(
-        "/bulk/new/", {"source": "list", "users_file": upload("\n".join(lines), "ids.csv")}
+        f"{BULK}/new/",
+        {"source": "list", "users_file": upload("\n".join(lines), "ids.csv")},
     )
     assert response.status_code == 302
     run = selected(BulkRun.objects.get().pk)
@@ -246,7 +253,7 @@ def test_a_list_resolves_ids_and_emails_against_one_snapshot(
     seen = use_tenant.requests_seen()
     lookups = {k: v - before.get(k, 0) for k, v in seen.items() if "users-by-email" in k}
     assert not any(lookups.values()), lookups
-    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "ids.csv (6 entries)" in page
     assert "nobody@nowhere.example" in page
     assert "Ambiguous" in page
@@ -263,5 +270,5 @@ def test_a_failed_snapshot_fails_the_run_with_its_reason(lead_client: Client) ->
     run.refresh_from_db()
     assert run.status == BulkRunStatus.FAILED
     assert "Auth0 said no" in run.failure_reason
-    page = lead_client.get(f"/bulk/{run.pk}/").content.decode()
+    page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "Auth0 said no" in page

@@ -4,7 +4,7 @@ The resolver is walked recursively, so a new page is visited as soon as its patt
 URL name must be listed in EXPECTED with the capability it needs; an unlisted name fails with a
 message asking for it. For each URL:
   anonymous  -> redirected to sign-in (public URLs excepted);
-  a persona without the capability -> 403;
+  a persona without the capability, or with roles on another tenant only -> 403;
   a persona with it -> 200, 302 or 405, and 404 too when the URL has parameters (the sample
   ids do not exist); never 403, never 500.
 A GET answered 405 is retried as a POST, so POST-only views are checked too.
@@ -18,17 +18,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 
+from staff.models import TenantRole
 from staff.permissions import (
     EXPORT_ADMIN_GROUP,
     SUPPORT_GROUP,
     SUPPORT_LEAD_GROUP,
     Capability,
     can,
+    tenants_for,
 )
 from tests.fixtures.personas import make_staff
 from users_admin.actions import ACTIONS
@@ -47,6 +49,10 @@ EXPECTED: dict[str, Need] = {
     "oidc_authentication_callback": SIGN_IN_FLOW,
     "healthz": PUBLIC,
     "home": SIGNED_IN,
+    "tenant_home": SIGNED_IN,
+    # A tenant page's URL without its tenant (from before tenants): redirected to the tenant's.
+    "tenant_redirect": SIGNED_IN,
+    "tenant_colours": PUBLIC,
     "logout": SIGNED_IN,
     "password_change": SIGNED_IN,
     "password_change_done": SIGNED_IN,
@@ -97,6 +103,7 @@ SAMPLES: dict[str, Any] = {
     "variant": "original",
     "job_id": "job_doesnotexist",
     "name": "block",
+    "rest": "users/",
 }
 ALLOWED = {200, 302, 405}
 ALLOWED_WITH_SAMPLE_IDS = ALLOWED | {404}
@@ -169,11 +176,16 @@ def test_every_url_pattern_is_named_and_listed() -> None:
 
 @pytest.fixture
 def personas(db: None) -> dict[str, User]:
+    elsewhere = make_staff("elsewhere@example.com", None)
+    TenantRole.objects.create(
+        user=elsewhere, tenant="elsewhere", group=Group.objects.get(name=SUPPORT_LEAD_GROUP)
+    )
     return {
         "outsider": make_staff("outsider@example.com", None),
         "support agent": make_staff("agent@example.com", SUPPORT_GROUP),
         "support lead": make_staff("lead@example.com", SUPPORT_LEAD_GROUP),
         "export admin": make_staff("admin@example.com", EXPORT_ADMIN_GROUP),
+        "support lead on another tenant only": elsewhere,
     }
 
 
@@ -203,6 +215,8 @@ def test_url_as_every_persona(route: Route, personas: dict[str, User], use_sandb
         client.force_login(user)
         status = visit(client, url)
         allowed = need == SIGNED_IN or (isinstance(need, Capability) and can(user, need))
+        if route.pattern.startswith("t/") and not tenants_for(user):
+            allowed = False  # a tenant's pages: 403 to a member with nothing on it
         if allowed:
             expected = ALLOWED_WITH_SAMPLE_IDS if route.params else ALLOWED
             assert status in expected, f"{url} as {label}: {status} (expected one of {expected})"

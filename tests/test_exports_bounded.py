@@ -271,13 +271,13 @@ def test_a_ready_export_whose_file_is_gone_says_so_and_every_download_is_a_404(
     export = ready(export_admin)
     Path(export.file.path).unlink()  # lost disk, S3 lifecycle, a race with pruning
 
-    page = admin_client_.get(f"/exports/{export.pk}/")
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/")
     assert page.status_code == 200
     body = page.content.decode()
     assert f"The file of export #{export.pk} is no longer in storage" in body
-    assert f"/exports/{export.pk}/download/" not in body
+    assert f"/t/userdesk-sandbox/exports/{export.pk}/download/" not in body
     for variant in ("original", "uncompressed", "json", "import"):
-        response = admin_client_.get(f"/exports/{export.pk}/download/{variant}/")
+        response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/{variant}/")
         assert response.status_code == 404, variant
         assert not response.streaming
     outcomes = list(
@@ -286,9 +286,12 @@ def test_a_ready_export_whose_file_is_gone_says_so_and_every_download_is_a_404(
         )
     )
     assert outcomes == ["missing"] * 4
-    assert admin_client_.post(f"/exports/{export.pk}/derive/", {}).status_code == 404
+    assert (
+        admin_client_.post(f"/t/userdesk-sandbox/exports/{export.pk}/derive/", {}).status_code
+        == 404
+    )
     # The history says so too, with no Ready and no Download (issue 19).
-    history = admin_client_.get("/exports/").content.decode()
+    history = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
     row = history[history.index(f'id="export-row-{export.pk}"') :]
     row = row[: row.index("</tr>")]
     assert "File gone" in row
@@ -301,11 +304,21 @@ def test_downloads_are_audited_with_their_outcome(
     sandbox: SandboxServer, admin_client_: Client, export_admin: User, exporter: User
 ) -> None:
     export = ready(export_admin)
-    assert admin_client_.get(f"/exports/{export.pk}/download/original/").status_code == 200
+    assert (
+        admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/original/").status_code
+        == 200
+    )
     other = Client()
     other.force_login(exporter)
-    assert other.get(f"/exports/{export.pk}/download/original/").status_code == 404
-    assert admin_client_.get(f"/exports/{export.pk + 1000}/download/json/").status_code == 404
+    assert (
+        other.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/original/").status_code == 404
+    )
+    assert (
+        admin_client_.get(
+            f"/t/userdesk-sandbox/exports/{export.pk + 1000}/download/json/"
+        ).status_code
+        == 404
+    )
 
     events = AuditEvent.objects.filter(action="exports.download").order_by("at", "id")
     assert [(e.actor, e.details["outcome"]) for e in events] == [
@@ -334,11 +347,11 @@ def test_an_exports_page_lists_only_the_derivatives_its_viewer_may_see(
     viewer = Client()
     viewer.force_login(exporter)
 
-    body = viewer.get(f"/exports/{parent.pk}/").content.decode()
-    assert f"/exports/{mine.pk}/" in body
-    assert f"/exports/{theirs.pk}/" not in body
-    admin_body = admin_client_.get(f"/exports/{parent.pk}/").content.decode()
-    assert f"/exports/{theirs.pk}/" in admin_body
+    body = viewer.get(f"/t/userdesk-sandbox/exports/{parent.pk}/").content.decode()
+    assert f"/t/userdesk-sandbox/exports/{mine.pk}/" in body
+    assert f"/t/userdesk-sandbox/exports/{theirs.pk}/" not in body
+    admin_body = admin_client_.get(f"/t/userdesk-sandbox/exports/{parent.pk}/").content.decode()
+    assert f"/t/userdesk-sandbox/exports/{theirs.pk}/" in admin_body
 
 
 @pytest.mark.parametrize("title", ["=HYPERLINK(1)", "+1", "-1+2", "@SUM(A1)", "\t=1"])
@@ -357,7 +370,7 @@ def test_a_column_title_that_a_spreadsheet_would_run_is_refused_at_the_field(
         "r-0-export_as": title,
         "r-0-order": "1",
     }
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 200
     assert "a spreadsheet would run the column title as a formula" in response.content.decode()
     assert not Export.objects.exists()
@@ -367,7 +380,13 @@ def test_pages_with_user_data_are_never_stored_nor_kept_by_htmx(
     sandbox: SandboxServer, admin_client_: Client, export_admin: User
 ) -> None:
     export = ready(export_admin)
-    for url in ("/exports/", f"/exports/{export.pk}/", "/exports/new/", "/users/", "/audit/"):
+    for url in (
+        "/t/userdesk-sandbox/exports/",
+        f"/t/userdesk-sandbox/exports/{export.pk}/",
+        "/t/userdesk-sandbox/exports/new/",
+        "/t/userdesk-sandbox/users/",
+        "/t/userdesk-sandbox/audit/",
+    ):
         response = admin_client_.get(url)
         assert response.status_code == 200, url
         assert "no-store" in response["Cache-Control"], url
@@ -375,5 +394,8 @@ def test_pages_with_user_data_are_never_stored_nor_kept_by_htmx(
         assert '"historyCacheSize": 0' in body, url
         assert 'hx-history="false"' in body, url
     assert (
-        "no-store" in admin_client_.get(f"/exports/{export.pk}/download/original/")["Cache-Control"]
+        "no-store"
+        in admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/original/")[
+            "Cache-Control"
+        ]
     )

@@ -35,11 +35,11 @@ def test_admin_builds_watches_and_downloads_an_export(
     # below), so there is progress to watch however slowly the machine renders the page.
     use_sandbox.set_faults(job_pending_seconds=HOLD_SECONDS)
 
-    page.goto(f"{live_server.url}/exports/new/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
     page.get_by_label("Email address").fill("admin@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live_server.url}/exports/new/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
 
     counter = page.locator("#field-count")
     submit = page.get_by_role("button", name="Start export")
@@ -69,7 +69,7 @@ def test_admin_builds_watches_and_downloads_an_export(
     assert page.get_by_label("Limit").input_value() == "10"
     submit.click()
 
-    page.wait_for_url(f"{live_server.url}/exports/*/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/*/")
     status = page.locator("#export-status [data-status]")
     seen = {status.get_attribute("data-status")}
     assert seen <= {"queued", "submitted", "running"}

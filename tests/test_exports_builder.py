@@ -51,7 +51,7 @@ def builder_post(
 
 
 def test_builder_lists_connections_and_metadata_paths(admin_client_: Client) -> None:
-    response = admin_client_.get("/exports/new/")
+    response = admin_client_.get("/t/userdesk-sandbox/exports/new/")
     assert response.status_code == 200
     body = response.content.decode()
     assert "All connections" in body
@@ -65,7 +65,7 @@ def test_the_builder_page_carries_each_formats_rules_for_its_script(
     admin_client_: Client,
 ) -> None:
     """The script checks the rules the server declares (exports.formats), read from the page."""
-    body = admin_client_.get("/exports/new/").content.decode()
+    body = admin_client_.get("/t/userdesk-sandbox/exports/new/").content.decode()
     found = re.search(r'<script id="format-rules" type="application/json">(.*?)</script>', body)
     assert found
     rules = json.loads(found[1])
@@ -80,12 +80,12 @@ def test_the_builder_page_carries_each_formats_rules_for_its_script(
 
 def test_csv_takes_at_most_30_fields(admin_client_: Client) -> None:
     fields = [(f"user_metadata.f{i}", "") for i in range(31)]
-    response = admin_client_.post("/exports/new/", builder_post(fields))
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", builder_post(fields))
     assert response.status_code == 200
     assert "CSV exports take at most 30 fields; you picked 31" in response.content.decode()
     assert not Export.objects.exists()
 
-    response = admin_client_.post("/exports/new/", builder_post(fields[:30]))
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", builder_post(fields[:30]))
     assert response.status_code == 302
     export = Export.objects.get()
     assert len(export.fields) == 30
@@ -93,12 +93,12 @@ def test_csv_takes_at_most_30_fields(admin_client_: Client) -> None:
 
 def test_csv_refuses_a_whole_metadata_object_ndjson_takes_it(admin_client_: Client) -> None:
     data = builder_post([("email", "")], ticked=("user_metadata",))
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 200
     assert "CSV cannot hold the whole object “user_metadata”" in response.content.decode()
     assert not Export.objects.exists()
 
-    response = admin_client_.post("/exports/new/", {**data, "format": "ndjson"})
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", {**data, "format": "ndjson"})
     assert response.status_code == 302
     export = Export.objects.get()
     assert export.format == "ndjson"
@@ -111,11 +111,11 @@ def test_csv_refuses_a_metadata_sub_object_and_whole_identities(admin_client_: C
 
     _, objects = discovered_metadata()
     sub_object = next(path for path in objects if path.startswith("user_metadata."))
-    body = admin_client_.get("/exports/new/").content.decode()
+    body = admin_client_.get("/t/userdesk-sandbox/exports/new/").content.decode()
     # The picker marks it as an object, so the page can warn while picking.
     assert f'value="{sub_object}"' in body
     response = admin_client_.post(
-        "/exports/new/", builder_post([(sub_object, ""), ("identities", "")])
+        "/t/userdesk-sandbox/exports/new/", builder_post([(sub_object, ""), ("identities", "")])
     )
     text = response.content.decode()
     assert response.status_code == 200
@@ -127,7 +127,9 @@ def test_csv_refuses_a_metadata_sub_object_and_whole_identities(admin_client_: C
 
 @pytest.mark.parametrize("limit", ["0", "-5", "ten", "1.5"])
 def test_bad_limit(admin_client_: Client, limit: str) -> None:
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")], limit=limit))
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")], limit=limit)
+    )
     assert response.status_code == 200
     assert 'id="id_limit"' in response.content.decode()
     assert "errorlist" in response.content.decode()
@@ -135,7 +137,9 @@ def test_bad_limit(admin_client_: Client, limit: str) -> None:
 
 
 def test_unknown_field(admin_client_: Client) -> None:
-    response = admin_client_.post("/exports/new/", builder_post([("favourite_colour", "")]))
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("favourite_colour", "")])
+    )
     assert response.status_code == 200
     assert "“favourite_colour” is not an exportable field" in response.content.decode()
     assert not Export.objects.exists()
@@ -153,10 +157,10 @@ def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) ->
     )
     # Reorder without JavaScript: number the rows.
     data["r-0-order"], data["r-1-order"], data["r-2-order"] = "3", "1", "2"
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 302
     export = Export.objects.get()
-    assert response["Location"] == f"/exports/{export.pk}/"
+    assert response["Location"] == f"/t/userdesk-sandbox/exports/{export.pk}/"
     assert export.status == Status.QUEUED
     assert export.fields == [
         {"name": "identities[0].connection", "export_as": "Provider"},
@@ -179,7 +183,7 @@ def test_spec_keeps_order_renames_limit_and_connection(admin_client_: Client) ->
 
 def test_sample_of_ten(admin_client_: Client) -> None:
     response = admin_client_.post(
-        "/exports/new/", builder_post([("email", "")], limit="", sample="on")
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")], limit="", sample="on")
     )
     assert response.status_code == 302
     assert Export.objects.get().limit == 10
@@ -187,7 +191,7 @@ def test_sample_of_ten(admin_client_: Client) -> None:
 
 def test_duplicate_column_titles_are_refused(admin_client_: Client) -> None:
     response = admin_client_.post(
-        "/exports/new/", builder_post([("email", "Mail"), ("name", "Mail")])
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "Mail"), ("name", "Mail")])
     )
     assert response.status_code == 200
     assert "both be titled “Mail”" in response.content.decode()
@@ -195,7 +199,7 @@ def test_duplicate_column_titles_are_refused(admin_client_: Client) -> None:
 
 def test_search_hand_off_prefills(admin_client_: Client) -> None:
     response = admin_client_.get(
-        "/exports/new/",
+        "/t/userdesk-sandbox/exports/new/",
         {
             "connection": "Username-Password-Authentication",
             "fields": "email,user_metadata.plan,user_id",
@@ -222,10 +226,10 @@ def test_search_hand_off_prefills(admin_client_: Client) -> None:
 def test_templates_save_and_prefill(admin_client_: Client, export_admin: Any) -> None:
     data = builder_post([("email", "Mail")], fmt="ndjson", template_title="Weekly mails")
     data["save_template"] = "1"
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     template = ExportTemplate.objects.get(owner=export_admin)
     assert response.status_code == 302
-    assert response["Location"] == f"/exports/new/?template={template.pk}"
+    assert response["Location"] == f"/t/userdesk-sandbox/exports/new/?template={template.pk}"
     assert template.spec["fields"] == [{"name": "email", "export_as": "Mail"}]
     assert not Export.objects.exists()
 
@@ -238,9 +242,11 @@ def test_templates_save_and_prefill(admin_client_: Client, export_admin: Any) ->
 
 
 def test_rerun_copies_the_spec(admin_client_: Client) -> None:
-    admin_client_.post("/exports/new/", builder_post([("email", "E"), ("name", "")], limit="5"))
+    admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "E"), ("name", "")], limit="5")
+    )
     first = Export.objects.get()
-    response = admin_client_.get(f"/exports/new/?rerun={first.pk}")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/new/?rerun={first.pk}")
     form = response.context["form"]
     assert form.initial["limit"] == 5
     picked = [(r.row.name, r.row.export_as) for r in form.field_rows if r.row.on]
@@ -250,16 +256,21 @@ def test_rerun_copies_the_spec(admin_client_: Client) -> None:
 def test_builder_needs_the_run_exports_capability(
     agent_client: Client, outsider_client: Client
 ) -> None:
-    assert agent_client.get("/exports/new/").status_code == 403
-    assert outsider_client.get("/exports/new/").status_code == 403
-    assert agent_client.post("/exports/new/", builder_post([("email", "")])).status_code == 403
+    assert agent_client.get("/t/userdesk-sandbox/exports/new/").status_code == 403
+    assert outsider_client.get("/t/userdesk-sandbox/exports/new/").status_code == 403
+    assert (
+        agent_client.post(
+            "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")])
+        ).status_code
+        == 403
+    )
     assert not Export.objects.exists()
 
 
 def test_a_template_needs_a_name(admin_client_: Client) -> None:
     data = builder_post([("email", "")], template_title="")
     data["save_template"] = "1"
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 200
     assert "Name the template to save it." in response.content.decode()
     assert not ExportTemplate.objects.exists()
@@ -269,7 +280,7 @@ def test_a_template_needs_a_name(admin_client_: Client) -> None:
 def test_the_include_box_decides_on_typed_in_rows_too(admin_client_: Client) -> None:
     # Typed in, then unticked: the row stays out (it used to be exported all the same).
     data = builder_post([("email", ""), ("nickname", ""), ("name", "")], unticked=("nickname",))
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 302
     assert Export.objects.get().fields == [{"name": "email"}, {"name": "name"}]
 
@@ -278,20 +289,29 @@ def test_the_include_box_decides_on_typed_in_rows_too(admin_client_: Client) -> 
 def test_csv_refuses_object_valued_paths_like_whole_metadata(
     admin_client_: Client, path: str
 ) -> None:
-    response = admin_client_.post("/exports/new/", builder_post([("email", ""), (path, "")]))
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", ""), (path, "")])
+    )
     text = response.content.decode()
     assert response.status_code == 200
     assert f"CSV cannot hold the whole object “{path}”" in text
     assert not Export.objects.exists()
     # A leaf inside it is fine for CSV, and NDJSON takes the object.
     leaf = f"{path}.email" if path.endswith("profileData") else f"{path}.connection"
-    assert admin_client_.post("/exports/new/", builder_post([(leaf, "")])).status_code == 302
-    ndjson = admin_client_.post("/exports/new/", builder_post([(path, "")], fmt="ndjson"))
+    assert (
+        admin_client_.post(
+            "/t/userdesk-sandbox/exports/new/", builder_post([(leaf, "")])
+        ).status_code
+        == 302
+    )
+    ndjson = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([(path, "")], fmt="ndjson")
+    )
     assert ndjson.status_code == 302
 
 
 def test_the_csv_rule_message_has_a_place_beside_the_start_button(admin_client_: Client) -> None:
-    body = admin_client_.get("/exports/new/").content.decode()
+    body = admin_client_.get("/t/userdesk-sandbox/exports/new/").content.decode()
     button = body.index('id="submit-export"')
     assert 'aria-describedby="submit-blocked"' in body[button - 200 : button + 200]
     assert body.index('id="submit-blocked"') > button
@@ -308,13 +328,13 @@ def test_the_builder_says_before_starting_whether_the_file_will_be_importable(
 ) -> None:
     database = _connection("auth0")
     # A new form: all connections, so no import file, and why.
-    body = admin_client_.get("/exports/new/").content.decode()
+    body = admin_client_.get("/t/userdesk-sandbox/exports/new/").content.decode()
     assert "Importing into Auth0" in body
     assert "will <strong>not</strong> offer Import-ready JSON for Auth0" in body
     assert "It holds all connections" in body
     # Prefilled for a database connection with an email column: it will.
     body = admin_client_.get(
-        f"/exports/new/?connection={database['id']}&fields=email,user_metadata.plan,last_ip"
+        f"/t/userdesk-sandbox/exports/new/?connection={database['id']}&fields=email,user_metadata.plan,last_ip"
     ).content.decode()
     assert "The file will offer <strong>Import-ready JSON for Auth0</strong>" in body
     assert "2 of its 3 columns" in body
@@ -328,7 +348,9 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     refresh = {"HX-Request": "true"}
 
     def outlook(**data: Any) -> str:
-        response = admin_client_.post("/exports/new/", {**data, "outlook": "1"}, headers=refresh)
+        response = admin_client_.post(
+            "/t/userdesk-sandbox/exports/new/", {**data, "outlook": "1"}, headers=refresh
+        )
         assert response.status_code == 200
         body = response.content.decode()
         assert body.lstrip().startswith('<section class="card stack import-outlook"')
@@ -349,7 +371,9 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     assert "CSV holds an array" not in ndjson
     # Nothing was created by the refreshes, and the page's own POST still runs the export.
     assert not Export.objects.exists()
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")]), headers=refresh)
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")]), headers=refresh
+    )
     assert response.status_code == 302
 
 
@@ -362,7 +386,7 @@ def test_csv_refuses_an_array_of_objects_at_the_field_whatever_the_query(
     from exports.fields import discovered_metadata
 
     data = builder_post([("email", ""), ("user_metadata.addresses", "")], match_query=query)
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     text = response.content.decode()
     assert response.status_code == 200
     assert "CSV cannot hold the whole object “user_metadata.addresses”" in text
@@ -373,9 +397,14 @@ def test_csv_refuses_an_array_of_objects_at_the_field_whatever_the_query(
     assert "user_metadata.addresses" in objects
     assert "user_metadata.addresses[0].city" in leaves
     leaf = builder_post([("email", ""), ("user_metadata.addresses[0].city", "")], match_query=query)
-    assert admin_client_.post("/exports/new/", leaf).status_code == 302
+    assert admin_client_.post("/t/userdesk-sandbox/exports/new/", leaf).status_code == 302
     ndjson = builder_post([("email", ""), ("user_metadata.addresses", "")], fmt="ndjson")
-    assert admin_client_.post("/exports/new/", {**ndjson, "match_query": query}).status_code == 302
+    assert (
+        admin_client_.post(
+            "/t/userdesk-sandbox/exports/new/", {**ndjson, "match_query": query}
+        ).status_code
+        == 302
+    )
 
 
 def test_an_array_of_objects_the_sample_missed_is_refused_too() -> None:
@@ -388,7 +417,9 @@ def test_an_array_of_objects_the_sample_missed_is_refused_too() -> None:
 
 def test_the_error_summary_links_every_error_to_its_control(admin_client_: Client) -> None:
     fields = [(f"user_metadata.f{i}", "") for i in range(31)] + [("email", "=1+1")]
-    response = admin_client_.post("/exports/new/", builder_post(fields, limit="0"))
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post(fields, limit="0")
+    )
     body = response.content.decode()
     summary = body[
         body.index('id="error-summary"') : body.index("</div>", body.index("error-summary"))
@@ -399,19 +430,28 @@ def test_the_error_summary_links_every_error_to_its_control(admin_client_: Clien
     assert links[1][1].startswith("Limit: ")
     assert links[2][1].startswith("email: “=1+1” starts with “=”")
     assert body.index('id="error-summary"') < body.index("<fieldset")
-    assert 'id="error-summary"' not in admin_client_.get("/exports/new/").content.decode()
+    assert (
+        'id="error-summary"'
+        not in admin_client_.get("/t/userdesk-sandbox/exports/new/").content.decode()
+    )
 
 
 def test_a_limit_and_a_sample_of_10_that_disagree_are_refused(admin_client_: Client) -> None:
     """Issue 19: limit 5 with "Sample of 10 users" silently exported 10."""
     data = builder_post([("email", "")], limit="5", sample="on")
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 200
     text = response.content.decode()
     assert "A limit of 5 and a sample of 10 users disagree" in text
     assert not Export.objects.exists()
-    assert admin_client_.post("/exports/new/", {**data, "limit": "10"}).status_code == 302
-    assert admin_client_.post("/exports/new/", {**data, "limit": ""}).status_code == 302
+    assert (
+        admin_client_.post("/t/userdesk-sandbox/exports/new/", {**data, "limit": "10"}).status_code
+        == 302
+    )
+    assert (
+        admin_client_.post("/t/userdesk-sandbox/exports/new/", {**data, "limit": ""}).status_code
+        == 302
+    )
     assert [e.spec.limit for e in Export.objects.order_by("pk")] == [10, 10]
 
 
@@ -419,6 +459,6 @@ def test_the_error_summary_links_unreadable_conditions_to_their_message(
     admin_client_: Client,
 ) -> None:
     data = builder_post([("email", "")], conditions="not json", keep_conditions="on")
-    body = admin_client_.post("/exports/new/", data).content.decode()
+    body = admin_client_.post("/t/userdesk-sandbox/exports/new/", data).content.decode()
     assert '<a href="#conditions-error">Row conditions: The row conditions could not' in body
     assert 'id="conditions-error"' in body

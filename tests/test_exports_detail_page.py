@@ -29,7 +29,9 @@ def test_the_queued_banner_goes_once_the_export_moves_on(
 ) -> None:
     from tests.test_exports_builder import builder_post
 
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")]), follow=True)
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")]), follow=True
+    )
     export = Export.objects.get()
     body = response.content.decode()
     assert body.count(f"Export #{export.pk} is queued") == 1
@@ -40,10 +42,12 @@ def test_the_queued_banner_goes_once_the_export_moves_on(
 
     use_sandbox.set_faults(job_pending_seconds=3600)
     assert pipeline.advance(export.pk, export.step) is not None
-    polled = admin_client_.get(f"/exports/{export.pk}/", headers=HTMX).content.decode()
+    polled = admin_client_.get(
+        f"/t/userdesk-sandbox/exports/{export.pk}/", headers=HTMX
+    ).content.decode()
     assert "is queued" not in polled
     use_sandbox.shift_clock(3600)
-    settled = admin_client_.get(f"/exports/{drive(export.pk).pk}/", headers=HTMX)
+    settled = admin_client_.get(f"/t/userdesk-sandbox/exports/{drive(export.pk).pk}/", headers=HTMX)
     assert settled.status_code == 286
     assert "is queued" not in settled.content.decode()
 
@@ -62,11 +66,11 @@ def test_a_stalled_export_says_so_and_its_timeline_records_the_resume(
     Export.objects.filter(pk=export.pk).update(
         lease_expires_at=quiet_since + timedelta(seconds=30), heartbeat_at=quiet_since
     )
-    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    body = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     resume_by = timezone.localtime(quiet_since + timedelta(seconds=330)).strftime("%H:%M:%S")
     assert "Stalled: the worker was lost" in body
     assert f"It resumes by {resume_by} UTC" in body
-    row = admin_client_.get("/exports/").content.decode()
+    row = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
     assert f'Stalled</span> <span class="muted nowrap">resumes by {resume_by}' in row
     assert tasks.sweep_exports() == 0  # not yet past EXPORT_STALE_SECONDS
 
@@ -78,7 +82,10 @@ def test_a_stalled_export_says_so_and_its_timeline_records_the_resume(
         for m in messages
     ), messages
     # Sent again just now: no longer shown as stalled.
-    assert "Stalled" not in admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert (
+        "Stalled"
+        not in admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
+    )
 
 
 def test_a_moving_export_is_not_called_stalled(admin_client_: Client, export_admin: User) -> None:
@@ -86,14 +93,17 @@ def test_a_moving_export_is_not_called_stalled(admin_client_: Client, export_adm
     claimed = lease.claim(export.pk, export.step)
     assert isinstance(claimed, lease.Claim)
     lease.transition(claimed, Status.RUNNING, "Auth0 started the job")
-    assert "Stalled" not in admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert (
+        "Stalled"
+        not in admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
+    )
 
 
 def _filtered(admin_client_: Client, export_admin: User) -> tuple[Export, Export]:
     parent = drive(tasks.create_export({**CSV_SPEC, "limit": 40}, requested_by=export_admin).pk)
     assert parent.status == Status.READY, parent.failure_reason
     admin_client_.post(
-        f"/exports/{parent.pk}/derive/",
+        f"/t/userdesk-sandbox/exports/{parent.pk}/derive/",
         {
             "c-TOTAL_FORMS": "5",
             "c-INITIAL_FORMS": "0",
@@ -130,7 +140,7 @@ def _post_builder(admin_client_: Client, url: str) -> Any:
             }
         )
     data.update({"r-TOTAL_FORMS": str(len(picked)), "r-INITIAL_FORMS": "0"})
-    return admin_client_.post("/exports/new/", data)
+    return admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
 
 
 def _emails(export: Export) -> list[str]:
@@ -142,9 +152,14 @@ def test_a_rerun_of_a_filtered_export_keeps_its_conditions(
     admin_client_: Client, export_admin: User
 ) -> None:
     _, child = _filtered(admin_client_, export_admin)
-    page = admin_client_.get(f"/exports/new/?rerun={child.pk}").content.decode()
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/new/?rerun={child.pk}").content.decode()
     assert "email contains a" in page
-    assert _post_builder(admin_client_, f"/exports/new/?rerun={child.pk}").status_code == 302
+    assert (
+        _post_builder(
+            admin_client_, f"/t/userdesk-sandbox/exports/new/?rerun={child.pk}"
+        ).status_code
+        == 302
+    )
     rerun = Export.objects.latest("pk")
     assert rerun.filter_conditions == [CONDITION]
     assert rerun.parent is None
@@ -161,10 +176,12 @@ def test_a_template_of_a_filtered_export_keeps_its_conditions(
     admin_client_: Client, export_admin: User
 ) -> None:
     _, child = _filtered(admin_client_, export_admin)
-    admin_client_.post(f"/exports/{child.pk}/save-template/", {"name": "With an a"})
+    admin_client_.post(
+        f"/t/userdesk-sandbox/exports/{child.pk}/save-template/", {"name": "With an a"}
+    )
     template = ExportTemplate.objects.get(name="With an a")
     assert template.spec["conditions"] == [CONDITION]
-    url = f"/exports/new/?template={template.pk}"
+    url = f"/t/userdesk-sandbox/exports/new/?template={template.pk}"
     assert _post_builder(admin_client_, url).status_code == 302
     made = drive(Export.objects.latest("pk").pk)
     assert made.status == Status.READY, made.failure_reason
@@ -180,18 +197,19 @@ def test_conditions_can_be_dropped_and_must_fit_the_columns(
     carried = json.dumps([CONDITION])
     # Unticked: the export keeps every row.
     response = admin_client_.post(
-        "/exports/new/", builder_post([("email", "")], conditions=carried)
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")], conditions=carried)
     )
     assert response.status_code == 302
     assert Export.objects.get().filter_conditions == []
     # Kept, but the column they test is no longer picked: said at the box.
     response = admin_client_.post(
-        "/exports/new/", builder_post([("name", "")], keep_conditions="on", conditions=carried)
+        "/t/userdesk-sandbox/exports/new/",
+        builder_post([("name", "")], keep_conditions="on", conditions=carried),
     )
     assert response.status_code == 200
     assert "“email” is not a column of this export." in response.content.decode()
     tampered = builder_post([("email", "")], conditions='[{"column": 1}]', keep_conditions="on")
-    response = admin_client_.post("/exports/new/", tampered)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", tampered)
     assert "The row conditions could not be read" in response.content.decode()
     assert Export.objects.count() == 1
 
@@ -217,8 +235,10 @@ def test_failure_reasons_are_plain_words(
 
 def test_audit_details_read_as_words(admin_client_: Client, export_admin: User) -> None:
     parent, child = _filtered(admin_client_, export_admin)
-    admin_client_.post(f"/exports/{child.pk}/save-template/", {"name": "Readable"})
-    body = admin_client_.get("/audit/").content.decode()
+    admin_client_.post(
+        f"/t/userdesk-sandbox/exports/{child.pk}/save-template/", {"name": "Readable"}
+    )
+    body = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     assert "Conditions:</span> email contains a" in body
     assert f"Parent:</span> {parent.pk}" in body
     assert "Created:</span> yes" in body
@@ -234,7 +254,7 @@ def test_a_queued_export_no_worker_took_says_so(
     settings.EXPORT_QUEUED_GRACE_SECONDS = 60
     export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
     Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
-    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    body = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     assert "Stalled: no worker has picked it up since" in body
     assert tasks.sweep_exports() == 1
     messages = [event.message for event in Export.objects.get(pk=export.pk).events.all()]
@@ -249,16 +269,16 @@ def test_an_exact_exports_stages_are_numbered_once_and_its_counts_grouped(
     Export.objects.filter(pk=export.pk).update(
         status=Status.FILTERING, scanned_count=1234567, matched_count=4321
     )
-    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    body = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     stages = body[body.index('class="exact-stages"') : body.index("</ol>")]
     # An <ol> numbers its items itself: "1. 1. Auth0's export job" read twice.
     assert "<li>Auth0's export job: done</li>" in stages
     assert "<li>Filtering: scanned 1,234,567 users, 4,321 matches…</li>" in stages
     assert "4,321 of 1,234,567 users scanned match" in body
     Export.objects.filter(pk=export.pk).update(status=Status.READY, row_count=4321)
-    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    body = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     assert "<dt>Rows</dt><dd>4,321</dd>" in body
-    history = admin_client_.get("/exports/").content.decode()
+    history = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
     assert "4,321 rows" in history
 
 
@@ -270,7 +290,7 @@ def test_a_ready_exports_page_says_when_its_file_will_be_deleted(
     export = drive(tasks.create_export({**CSV_SPEC, "limit": 3}, requested_by=export_admin).pk)
     assert export.status == Status.READY, export.failure_reason
     when = export.ready_at + timedelta(days=30)
-    body = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    body = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     kept = body[body.index('id="kept-until"') :]
     assert f"{when:%Y-%m-%d %H:%M} UTC</time>: then the file is deleted (30 days" in kept
 
@@ -290,7 +310,7 @@ def test_an_unsettled_exports_bar_has_words_beside_it(
     """Issue 19: a pending job showed an empty bar with no words."""
     export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
     Export.objects.filter(pk=export.pk).update(status=status, percentage_done=None)
-    for path in (f"/exports/{export.pk}/", "/exports/"):
+    for path in (f"/t/userdesk-sandbox/exports/{export.pk}/", "/t/userdesk-sandbox/exports/"):
         body = admin_client_.get(path).content.decode()
         assert f'<span class="progress-words">{words}</span>' in body, path
 

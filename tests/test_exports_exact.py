@@ -483,7 +483,7 @@ def test_a_query_it_cannot_answer_is_refused_at_the_field(
     use_tenant: SandboxServer, admin_client_: Client, q: str, reason: str
 ) -> None:
     data = builder_post([("email", "")], match_query=q)
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 200
     html = response.content.decode()
     errors = html.split('name="match_query"')[0].rsplit("<label", 1)[1]
@@ -494,7 +494,7 @@ def test_a_query_it_cannot_answer_is_refused_at_the_field(
 
 def test_a_limit_cannot_go_with_a_query(use_tenant: SandboxServer, admin_client_: Client) -> None:
     data = builder_post([("email", "")], match_query="blocked:true", limit="10")
-    html = admin_client_.post("/exports/new/", data).content.decode()
+    html = admin_client_.post("/t/userdesk-sandbox/exports/new/", data).content.decode()
     assert "Auth0 would cut the users it reads, not the matches" in html
     assert not Export.objects.exists()
 
@@ -507,12 +507,12 @@ def test_export_all_matching_users_opens_an_exact_export_of_that_search(
     search ...". It now opens the builder with the query, the connection and the columns."""
     q = "NOT blocked:true"
     html = admin_client_.get(
-        "/users/", {"q": q, "connection": DATABASE, "columns": ["email", "name"]}
+        "/t/userdesk-sandbox/users/", {"q": q, "connection": DATABASE, "columns": ["email", "name"]}
     ).content.decode()
     assert "1,000+ users match" in fragment_text(html)
     link = html.split("Export all matching users")[0].rsplit('href="', 1)[1].split('"', 1)[0]
     url = urlsplit(link.replace("&amp;", "&"))
-    assert url.path == "/exports/new/"
+    assert url.path == "/t/userdesk-sandbox/exports/new/"
 
     opened = admin_client_.get(f"{url.path}?{url.query}")
     builder = opened.content.decode()
@@ -532,7 +532,7 @@ def test_export_all_matching_users_opens_an_exact_export_of_that_search(
         connection=connection_id[0]["id"],
         match_query=sent,
     )
-    assert admin_client_.post("/exports/new/", data).status_code == 302
+    assert admin_client_.post("/t/userdesk-sandbox/exports/new/", data).status_code == 302
     export = Export.objects.get()
     assert export.match_query == sent
     assert export.spec.auth0_body()["connection_id"] == connection_id[0]["id"]
@@ -572,7 +572,7 @@ def test_a_search_past_the_window_becomes_a_file_of_exactly_its_users(
     data = builder_post(
         [("user_id", "Id"), ("email", "")], connection=connection["id"], match_query=q
     )
-    response = admin_client_.post("/exports/new/", data)
+    response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 302
     export = ready(Export.objects.get().pk)
     with export.open_file() as kept:
@@ -586,12 +586,12 @@ def test_a_search_past_the_window_becomes_a_file_of_exactly_its_users(
     assert statuses.index(Status.FILTERING) > statuses.index(Status.DOWNLOADING)
     assert statuses.index(Status.VERIFYING) > statuses.index(Status.FILTERING)
 
-    detail = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    detail = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     text = fragment_text(detail)
     assert f"scanned {in_connection:,} users, {len(expected):,} matches" in text
     assert "eventually consistent" in text
     assert q in text
-    about = admin_client_.get(f"/exports/{export.pk}/download/about/")
+    about = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/about/")
     assert about.status_code == 200
     words = about.content.decode()
     assert f"Query:       {q}" in words
@@ -599,7 +599,7 @@ def test_a_search_past_the_window_becomes_a_file_of_exactly_its_users(
     assert "eventually consistent" in words
     assert DATABASE in words
     assert "exact-search" in about["Content-Disposition"]
-    served = admin_client_.get(f"/exports/{export.pk}/download/uncompressed/")
+    served = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/uncompressed/")
     assert (
         "exact-search-username-password-authentication-snapshot-" in served["Content-Disposition"]
     )
@@ -627,7 +627,7 @@ def test_an_ndjson_exact_export_of_a_metadata_search(
     data = builder_post(
         [("user_id", ""), ("app_metadata.plan", "Plan")], fmt="ndjson", match_query=q
     )
-    assert admin_client_.post("/exports/new/", data).status_code == 302
+    assert admin_client_.post("/t/userdesk-sandbox/exports/new/", data).status_code == 302
     export = ready(Export.objects.get().pk)
     with export.open_file() as kept:
         lines = [orjson.loads(line) for line in gzip.decompress(kept.read()).splitlines()]
@@ -638,7 +638,12 @@ def test_an_ndjson_exact_export_of_a_metadata_search(
     # Filtering its rows again makes a derivative of this file: no new job, no search query.
     conditions = {"c-TOTAL_FORMS": "5", "c-INITIAL_FORMS": "0", "c-0-column": "Plan"}
     conditions.update({"c-0-operator": "equals", "c-0-value": "enterprise"})
-    assert admin_client_.post(f"/exports/{export.pk}/derive/", conditions).status_code == 302
+    assert (
+        admin_client_.post(
+            f"/t/userdesk-sandbox/exports/{export.pk}/derive/", conditions
+        ).status_code
+        == 302
+    )
     child = ready(Export.objects.get(parent=export).pk)
     assert child.match_query == ""
     assert not child.auth0_job_id

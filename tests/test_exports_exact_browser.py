@@ -43,13 +43,15 @@ def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
 ) -> None:
     settings.EXPORT_LEASE_SECONDS = 5
     sign_in(page.context, live_server, export_admin)
-    page.goto(f"{live_server.url}/users/?q=NOT+blocked:true&connection={DATABASE}")
+    page.goto(
+        f"{live_server.url}/t/userdesk-sandbox/users/?q=NOT+blocked:true&connection={DATABASE}"
+    )
     assert "1,000+ users match" in page.locator(".result-summary").inner_text()
 
     # Keyboard only: the button is a link, Enter follows it.
     page.get_by_role("link", name="Export all matching users").focus()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/exports/new/?*")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/new/?*")
     builder_url = page.url
     query = page.get_by_label("Only the users this search matches")
     sent = f'(NOT blocked:true) AND identities.connection:"{DATABASE}"'
@@ -59,7 +61,7 @@ def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
     # Enter in the query box starts the export (the form's first button).
     query.focus()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/exports/*/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/*/")
     detail_url = page.url
     page.wait_for_function(
         "() => document.querySelector('#export-status [data-status]').dataset.status === 'ready'",

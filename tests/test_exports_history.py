@@ -41,7 +41,7 @@ def test_history_lists_newest_first_with_details(
 ) -> None:
     first = ready(export_admin)
     second = tasks.create_export({**CSV_SPEC, "format": "ndjson"}, requested_by=exporter)
-    response = admin_client_.get("/exports/")
+    response = admin_client_.get("/t/userdesk-sandbox/exports/")
     body = response.content.decode()
     assert response.status_code == 200
     assert body.index(f"#{second.pk}<") < body.index(f"#{first.pk}<")
@@ -50,9 +50,9 @@ def test_history_lists_newest_first_with_details(
     assert "exporter@example.com" in body
     assert "admin@example.com" in body
     # The queued one polls its row; the ready one does not.
-    assert f'hx-get="/exports/{second.pk}/?view=row"' in body
-    assert f'hx-get="/exports/{first.pk}/?view=row"' not in body
-    assert f"/exports/{first.pk}/download/original/" in body
+    assert f'hx-get="/t/userdesk-sandbox/exports/{second.pk}/?view=row"' in body
+    assert f'hx-get="/t/userdesk-sandbox/exports/{first.pk}/?view=row"' not in body
+    assert f"/t/userdesk-sandbox/exports/{first.pk}/download/original/" in body
 
 
 def test_others_see_only_their_own(
@@ -60,11 +60,11 @@ def test_others_see_only_their_own(
 ) -> None:
     theirs = ready(export_admin)
     mine = tasks.create_export(CSV_SPEC, requested_by=exporter)
-    body = exporter_client.get("/exports/").content.decode()
-    assert f"/exports/{mine.pk}/" in body
-    assert f"/exports/{theirs.pk}/" not in body
-    assert exporter_client.get(f"/exports/{theirs.pk}/").status_code == 404
-    response = exporter_client.get(f"/exports/{theirs.pk}/download/original/")
+    body = exporter_client.get("/t/userdesk-sandbox/exports/").content.decode()
+    assert f"/t/userdesk-sandbox/exports/{mine.pk}/" in body
+    assert f"/t/userdesk-sandbox/exports/{theirs.pk}/" not in body
+    assert exporter_client.get(f"/t/userdesk-sandbox/exports/{theirs.pk}/").status_code == 404
+    response = exporter_client.get(f"/t/userdesk-sandbox/exports/{theirs.pk}/download/original/")
     assert response.status_code == 404
     # The refused attempt on someone else's export is audited (issue 13).
     refused = AuditEvent.objects.get(action="exports.download")
@@ -77,18 +77,23 @@ def test_agents_and_outsiders_are_refused(
 ) -> None:
     export = ready(export_admin)
     for client in (agent_client, outsider_client):
-        assert client.get("/exports/").status_code == 403
-        assert client.get(f"/exports/{export.pk}/").status_code == 403
+        assert client.get("/t/userdesk-sandbox/exports/").status_code == 403
+        assert client.get(f"/t/userdesk-sandbox/exports/{export.pk}/").status_code == 403
         for variant in ("original", "uncompressed", "json", "import"):
-            assert client.get(f"/exports/{export.pk}/download/{variant}/").status_code == 403
-        assert client.post(f"/exports/{export.pk}/delete/").status_code == 403
+            assert (
+                client.get(
+                    f"/t/userdesk-sandbox/exports/{export.pk}/download/{variant}/"
+                ).status_code
+                == 403
+            )
+        assert client.post(f"/t/userdesk-sandbox/exports/{export.pk}/delete/").status_code == 403
     assert Export.objects.filter(pk=export.pk).exists()
 
 
 def test_row_polling_stops_when_settled(admin_client_: Client, export_admin: User) -> None:
     export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
     htmx = {"HX-Request": "true"}
-    response = admin_client_.get(f"/exports/{export.pk}/?view=row", headers=htmx)
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/?view=row", headers=htmx)
     assert response.status_code == 200
     body = response.content.decode()
     assert body.lstrip().startswith(f'<tr id="export-row-{export.pk}"')
@@ -97,16 +102,16 @@ def test_row_polling_stops_when_settled(admin_client_: Client, export_admin: Use
     assert response["Vary"].count("HX-Request") == 1
 
     drive(export.pk)
-    response = admin_client_.get(f"/exports/{export.pk}/?view=row", headers=htmx)
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/?view=row", headers=htmx)
     assert response.status_code == 286
     assert 'data-status="ready"' in response.content.decode()
     assert "every 2s" not in response.content.decode()
 
-    response = admin_client_.get(f"/exports/{export.pk}/", headers=htmx)
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/", headers=htmx)
     assert response.status_code == 286
     assert 'id="export-status"' in response.content.decode()
     # The settled block brings its download buttons with it.
-    assert f"/exports/{export.pk}/download/json/" in response.content.decode()
+    assert f"/t/userdesk-sandbox/exports/{export.pk}/download/json/" in response.content.decode()
 
 
 def test_running_progress_shows_percentage_and_time_left(
@@ -116,7 +121,7 @@ def test_running_progress_shows_percentage_and_time_left(
     Export.objects.filter(pk=export.pk).update(
         status=Status.RUNNING, percentage_done=42, time_left_seconds=17
     )
-    body = admin_client_.get("/exports/").content.decode()
+    body = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
     assert 'value="42"' in body
     assert "42%" in body
     assert "about 17 s left" in body
@@ -126,7 +131,7 @@ def test_detail_shows_spec_timeline_verification_and_escaped_preview(
     admin_client_: Client, export_admin: User
 ) -> None:
     export = ready(export_admin, fields=[{"name": "email"}, {"name": "name"}])
-    response = admin_client_.get(f"/exports/{export.pk}/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/")
     body = response.content.decode()
     assert response.status_code == 200
     assert export.auth0_job_id in body
@@ -147,27 +152,30 @@ def test_downloads_stream_every_variant_and_are_audited(
     export = ready(export_admin)
     kept = stored_files(export_settings)[0].read_bytes()
 
-    response = admin_client_.get(f"/exports/{export.pk}/download/original/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/original/")
     assert response.status_code == 200
     assert response.streaming
     assert b"".join(response.streaming_content) == kept  # type: ignore[attr-defined]
     disposition = response["Content-Disposition"]
-    assert f"userdesk-export-{export.pk}-all-connections-" in disposition
+    assert f"userdesk-export-{export.pk}-userdesk-sandbox-all-connections-" in disposition
     assert ".csv.gz" in disposition
 
-    response = admin_client_.get(f"/exports/{export.pk}/download/uncompressed/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/uncompressed/")
     assert response.streaming
     assert b"".join(response.streaming_content) == gzip.decompress(kept)  # type: ignore[attr-defined]
     assert response["Content-Type"].startswith("text/csv")
 
-    response = admin_client_.get(f"/exports/{export.pk}/download/json/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/json/")
     users = json.loads(b"".join(response.streaming_content))  # type: ignore[attr-defined]
     assert isinstance(users, list)
     assert len(users) == 60
     assert not users[0]["email"].startswith("'")
     # Every connection's users: no Auth0 import file, and the page says why.
-    assert admin_client_.get(f"/exports/{export.pk}/download/import/").status_code == 404
-    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    assert (
+        admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/import/").status_code
+        == 404
+    )
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     assert "No import-ready file is offered for this export" in page
     assert "It holds all connections" in page
 
@@ -190,11 +198,11 @@ def test_each_declared_variant_is_offered_by_its_rule_and_served_under_its_name(
     admin_client_: Client, export_admin: User, fmt: str
 ) -> None:
     export = ready(export_admin, format=fmt)
-    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     plan = downloads.import_plan(export)
     offered = []
     for variant in downloads.VARIANTS:
-        url = f"/exports/{export.pk}/download/{variant.slug}/"
+        url = f"/t/userdesk-sandbox/exports/{export.pk}/download/{variant.slug}/"
         if not variant.offered(export, plan):
             assert url not in page
             assert admin_client_.get(url).status_code == 404
@@ -218,9 +226,9 @@ def test_the_import_download_is_auth0s_import_format_named_before_download(
         connection_id="con_Db1Pw2Xk9LmQ4RtZ",
         connection_name="Username-Password-Authentication",
     )
-    page = admin_client_.get(f"/exports/{export.pk}/")
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/")
     body = page.content.decode()
-    assert f"/exports/{export.pk}/download/import/" in body
+    assert f"/t/userdesk-sandbox/exports/{export.pk}/download/import/" in body
     assert "Import-ready JSON for Auth0 (.json, or a .zip of ≤500 KB parts)" in body
     plan = page.context["import_plan"]
     assert [(c.title, ".".join(c.target) or c.reason) for c in plan.columns] == [
@@ -231,10 +239,10 @@ def test_the_import_download_is_auth0s_import_format_named_before_download(
     ]
     assert "left out: not an attribute of Auth0&#x27;s import schema" in body
 
-    response = admin_client_.get(f"/exports/{export.pk}/download/import/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/import/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    name = f"userdesk-export-{export.pk}-username-password-authentication-"
+    name = f"userdesk-export-{export.pk}-userdesk-sandbox-username-password-authentication-"
     assert name in response["Content-Disposition"]
     assert response["Content-Disposition"].endswith('-import.json"')
     users = json.loads(b"".join(response.streaming_content))  # type: ignore[attr-defined]
@@ -247,8 +255,14 @@ def test_the_import_download_is_auth0s_import_format_named_before_download(
 
 def test_only_ready_exports_download(admin_client_: Client, export_admin: User) -> None:
     export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
-    assert admin_client_.get(f"/exports/{export.pk}/download/original/").status_code == 404
-    assert admin_client_.get(f"/exports/{export.pk}/download/bogus/").status_code == 404
+    assert (
+        admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/original/").status_code
+        == 404
+    )
+    assert (
+        admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/bogus/").status_code
+        == 404
+    )
 
 
 def test_filtered_derivative(
@@ -264,10 +278,10 @@ def test_filtered_derivative(
         "c-1-operator": "contains",
         "c-1-value": "@",
     }
-    response = admin_client_.post(f"/exports/{parent.pk}/derive/", data)
+    response = admin_client_.post(f"/t/userdesk-sandbox/exports/{parent.pk}/derive/", data)
     child = Export.objects.get(parent=parent)
     assert response.status_code == 302
-    assert response["Location"] == f"/exports/{child.pk}/"
+    assert response["Location"] == f"/t/userdesk-sandbox/exports/{child.pk}/"
     # Its own name, not its parent's (issue 19).
     assert child.name == (
         "Churn check, filtered: created_at is on or after 2000-01-01 and email contains @"
@@ -287,11 +301,11 @@ def test_filtered_derivative(
     parent_lines = set(kept_parent.split(b"\n"))
     # Byte for byte: every kept row is a row of the parent, escaping and all.
     assert all(line in parent_lines for line in kept_child.split(b"\n"))
-    body = admin_client_.get(f"/exports/{child.pk}/").content.decode()
+    body = admin_client_.get(f"/t/userdesk-sandbox/exports/{child.pk}/").content.decode()
     assert f"export #{parent.pk}" in body
 
     response = admin_client_.post(
-        f"/exports/{parent.pk}/derive/",
+        f"/t/userdesk-sandbox/exports/{parent.pk}/derive/",
         {
             **CONDITION_FORMS,
             "c-0-column": "created_at",
@@ -313,11 +327,11 @@ def test_delete_asks_then_removes_row_and_file(
     admin_client_: Client, export_admin: User, export_settings: Path
 ) -> None:
     export = ready(export_admin)
-    response = admin_client_.get(f"/exports/{export.pk}/delete/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/delete/")
     assert response.status_code == 200
     assert f"Delete export #{export.pk}" in response.content.decode()
     assert Export.objects.filter(pk=export.pk).exists()
-    response = admin_client_.post(f"/exports/{export.pk}/delete/")
+    response = admin_client_.post(f"/t/userdesk-sandbox/exports/{export.pk}/delete/")
     assert response.status_code == 302
     assert not Export.objects.filter(pk=export.pk).exists()
     assert stored_files(export_settings) == []
@@ -326,7 +340,9 @@ def test_delete_asks_then_removes_row_and_file(
 
 def test_save_as_template_from_history(admin_client_: Client, export_admin: User) -> None:
     export = ready(export_admin)
-    response = admin_client_.post(f"/exports/{export.pk}/save-template/", {"name": "Monthly"})
+    response = admin_client_.post(
+        f"/t/userdesk-sandbox/exports/{export.pk}/save-template/", {"name": "Monthly"}
+    )
     assert response.status_code == 302
     template = ExportTemplate.objects.get(owner=export_admin)
     assert template.name == "Monthly"
@@ -340,17 +356,16 @@ def test_ndjson_export_downloads_and_filters(admin_client_: Client, export_admin
         limit=None,
         fields=[{"name": "email"}, {"name": "logins_count"}, {"name": "user_metadata"}],
     )
-    response = admin_client_.get(f"/exports/{parent.pk}/download/uncompressed/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{parent.pk}/download/uncompressed/")
     assert response["Content-Type"] == "application/x-ndjson"
     lines = b"".join(response.streaming_content).splitlines()  # type: ignore[attr-defined]
     assert len(lines) == parent.row_count == 300
-    users = json.loads(
-        b"".join(admin_client_.get(f"/exports/{parent.pk}/download/json/").streaming_content)  # type: ignore[attr-defined]
-    )
+    as_json = admin_client_.get(f"/t/userdesk-sandbox/exports/{parent.pk}/download/json/")
+    users = json.loads(b"".join(as_json.streaming_content))  # type: ignore[attr-defined]
     assert [json.loads(line) for line in lines] == users
 
     response = admin_client_.post(
-        f"/exports/{parent.pk}/derive/",
+        f"/t/userdesk-sandbox/exports/{parent.pk}/derive/",
         {
             **CONDITION_FORMS,
             "c-0-column": "logins_count",
@@ -370,8 +385,8 @@ def test_ndjson_export_downloads_and_filters(admin_client_: Client, export_admin
 
 def test_history_pages_through_25_at_a_time(admin_client_: Client, export_admin: User) -> None:
     made = [tasks.create_export(CSV_SPEC, requested_by=export_admin) for _ in range(27)]
-    first = admin_client_.get("/exports/").content.decode()
-    second = admin_client_.get("/exports/?page=2").content.decode()
+    first = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
+    second = admin_client_.get("/t/userdesk-sandbox/exports/?page=2").content.decode()
     assert first.count('id="export-row-') == 25
     assert second.count('id="export-row-') == 2
     assert f'id="export-row-{made[-1].pk}"' in first

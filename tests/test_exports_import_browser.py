@@ -49,7 +49,7 @@ def test_the_import_plan_is_shown_and_the_file_downloads_with_the_keyboard(
         for width in (390, 1280):
             page.set_viewport_size({"width": width, "height": 900})
             for pk in (database, everything):
-                page.goto(f"{live_server.url}/exports/{pk}/")
+                page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{pk}/")
                 problems += [f"#{pk} at {width} px: {v}" for v in violations(page)]
                 sideways = page.evaluate(
                     "document.documentElement.scrollWidth > document.documentElement.clientWidth"
@@ -64,12 +64,12 @@ def test_the_import_plan_is_shown_and_the_file_downloads_with_the_keyboard(
                     problems.append(f"#{pk} at {width} px scrolls sideways: {wide}")
         assert problems == [], "\n".join(problems)
 
-        page.goto(f"{live_server.url}/exports/{everything}/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{everything}/")
         plan = page.get_by_role("region", name="Importing into Auth0")
         assert "No import-ready file is offered for this export" in plan.inner_text()
         assert page.get_by_role("link", name="Import-ready JSON for Auth0").count() == 0
 
-        page.goto(f"{live_server.url}/exports/{database}/")
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{database}/")
         plan = page.get_by_role("region", name="Importing into Auth0")
         rows = plan.locator("tbody tr").all_inner_texts()
         assert rows == [

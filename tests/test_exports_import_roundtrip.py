@@ -132,11 +132,11 @@ def test_an_exported_connection_imports_into_another_with_every_user_intact(
     assert export.status == Status.READY, export.failure_reason
     assert export.row_count == len(source)
 
-    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
-    assert f"/exports/{export.pk}/download/import/" in page
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
+    assert f"/t/userdesk-sandbox/exports/{export.pk}/download/import/" in page
     # Warned before the download: CSV holds arrays as text (NDJSON keeps every type).
     assert ("export NDJSON with the metadata whole" in page) == (fmt == "csv")
-    response = admin_client_.get(f"/exports/{export.pk}/download/import/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/import/")
     assert response.status_code == 200
     files = import_files(response)
 

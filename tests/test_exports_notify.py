@@ -34,8 +34,9 @@ def test_a_ready_export_emails_its_requester_once_with_a_link(export_admin: User
     sent = mail.outbox[0]
     assert sent.to == ["admin@example.com"]
     assert sent.subject == f"Export #{export.pk} “Monthly churn” is ready"
-    assert f"https://userdesk.example.com/exports/{export.pk}/" in sent.body
+    assert f"https://userdesk.example.com/t/userdesk-sandbox/exports/{export.pk}/" in sent.body
     assert "7 rows" in sent.body
+    assert "on userdesk-sandbox (development)" in sent.body
     assert done.notified_at is not None
     assert done.events.filter(message="Emailed admin@example.com").count() == 1
 
@@ -54,7 +55,7 @@ def test_a_failed_export_emails_the_reason(export_admin: User, use_sandbox: Sand
     sent = mail.outbox[0]
     assert sent.subject == f"Export #{export.pk} failed"
     assert "the tenant is being migrated" in sent.body
-    assert f"https://userdesk.example.com/exports/{export.pk}/" in sent.body
+    assert f"https://userdesk.example.com/t/userdesk-sandbox/exports/{export.pk}/" in sent.body
 
 
 def test_no_email_while_running_nor_for_a_cancelled_export(
@@ -95,7 +96,8 @@ def test_a_real_worker_emails_once_even_when_the_task_is_delivered_twice(
 
     settings.EXPORT_LEASE_SECONDS = 5
     response = admin_client_.post(
-        "/exports/new/", builder_post([("email", "")], limit="9", name="Twice sent")
+        "/t/userdesk-sandbox/exports/new/",
+        builder_post([("email", "")], limit="9", name="Twice sent"),
     )
     assert response.status_code == 302
     export = Export.objects.get()

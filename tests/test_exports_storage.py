@@ -68,11 +68,11 @@ def test_exports_are_kept_served_and_purged_in_s3(
     kept = s3.get_object(Bucket=BUCKET, Key=f"exports/{export.file.name}")["Body"].read()
     assert len(kept) == export.compressed_size
 
-    response = admin_client_.get(f"/exports/{export.pk}/download/original/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/original/")
     assert b"".join(response.streaming_content) == kept  # type: ignore[attr-defined]
-    response = admin_client_.get(f"/exports/{export.pk}/download/uncompressed/")
+    response = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/uncompressed/")
     assert b"".join(response.streaming_content) == gzip.decompress(kept)  # type: ignore[attr-defined]
-    detail = admin_client_.get(f"/exports/{export.pk}/")
+    detail = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/")
     assert len(detail.context["preview"].rows) == 30
 
     assert retention.purge(export, reason="test")

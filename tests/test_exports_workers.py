@@ -44,7 +44,9 @@ def test_submitted_export_runs_on_a_real_worker(
     celery_worker: Any, admin_client_: Client, export_settings: Path, settings: Any
 ) -> None:
     settings.EXPORT_LEASE_SECONDS = 5
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")], limit="20"))
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")], limit="20")
+    )
     assert response.status_code == 302
     export = ready_export(Export.objects.get().pk)
     assert export.row_count == 20
@@ -60,11 +62,13 @@ def test_broker_down_at_submit_then_the_sweep_recovers(
 ) -> None:
     # (a) Nothing listens on this port: publishing fails after the row is committed.
     point_app_at(f"redis://127.0.0.1:{free_port()}/0")
-    response = admin_client_.post("/exports/new/", builder_post([("email", "")], limit="15"))
+    response = admin_client_.post(
+        "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")], limit="15")
+    )
     assert response.status_code == 302
     export = Export.objects.get()
     assert export.status == Status.QUEUED
-    body = admin_client_.get("/exports/").content.decode()
+    body = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
     assert f'id="export-row-{export.pk}"' in body
     assert 'data-status="queued"' in body
 

@@ -59,7 +59,7 @@ def test_sign_out_is_a_post(agent_client: Client) -> None:
     response = agent_client.post("/sign-out/")
     assert response.status_code == 302
     assert response["Location"] == "/sign-in/"
-    assert agent_client.get("/users/")["Location"].startswith("/sign-in/")
+    assert agent_client.get("/t/userdesk-sandbox/users/")["Location"].startswith("/sign-in/")
 
 
 def test_password_change_keeps_this_session(support_agent: User) -> None:

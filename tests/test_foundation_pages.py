@@ -42,10 +42,10 @@ def test_support_agent_sees_search_but_not_exports_or_audit(agent_client: Client
 
 
 def test_export_admin_sees_every_section(admin_client_: Client) -> None:
-    html = admin_client_.get("/audit/").content.decode()
+    html = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     lookup = ["Email lookup"] if lookup_url_exists() else []
     assert nav_links(html) == ["Search users", *lookup, "Exports", "Audit log"]
-    assert '<a href="/audit/" aria-current="page">Audit log</a>' in html
+    assert '<a href="/t/userdesk-sandbox/audit/" aria-current="page">Audit log</a>' in html
 
 
 def test_outsider_sees_no_sections(outsider_client: Client) -> None:
@@ -59,8 +59,12 @@ def test_shell_loads_htmx_from_static_and_sends_csrf_on_body(support_agent: User
     assert '<script src="/static/django_htmx/htmx-2.min.js" defer></script>' in html
     assert "<script>" not in html
     assert "style=" not in html
-    body = re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'[^>]*>", html)
-    assert body, "CSRF token missing from hx-headers on <body>"
+    body = re.search(
+        r"<body hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\", "
+        r"\"X-Userdesk-Tenant\": \"userdesk-sandbox\"\}'[^>]*>",
+        html,
+    )
+    assert body, "CSRF token or tenant missing from hx-headers on <body>"
 
     # What htmx sends with every request is accepted; without it the POST is refused.
     assert client.post("/sign-out/").status_code == 403
@@ -101,12 +105,12 @@ def rows(html: str) -> list[str]:
 
 
 def test_audit_log_is_for_export_admins_only(agent_client: Client, outsider_client: Client) -> None:
-    assert agent_client.get("/audit/").status_code == 403
-    assert outsider_client.get("/audit/").status_code == 403
+    assert agent_client.get("/t/userdesk-sandbox/audit/").status_code == 403
+    assert outsider_client.get("/t/userdesk-sandbox/audit/").status_code == 403
 
 
 def test_audit_log_empty_state(admin_client_: Client) -> None:
-    html = admin_client_.get("/audit/").content.decode()
+    html = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     assert 'class="empty"' in html
     assert "No events yet" in html
 
@@ -119,31 +123,35 @@ def test_audit_log_lists_and_filters_events(
     add_event(support_agent, "users.view", now - timedelta(days=1), target="auth0|1")
     add_event(export_admin, "exports.download", now, target="export 7")
 
-    html = admin_client_.get("/audit/").content.decode()
+    html = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     assert rows(html) == ["exports.download", "users.view", "users.search"]
     assert "3 events." in html
     assert "email:*@acme.com" in html
 
-    assert rows(admin_client_.get("/audit/?actor=AGENT@").content.decode()) == [
+    assert rows(admin_client_.get("/t/userdesk-sandbox/audit/?actor=AGENT@").content.decode()) == [
         "users.view",
         "users.search",
     ]
-    one = admin_client_.get("/audit/?action=users.view").content.decode()
+    one = admin_client_.get("/t/userdesk-sandbox/audit/?action=users.view").content.decode()
     assert rows(one) == ["users.view"]
     assert "1 event matches these filters." in one
     assert (
         "2 events match these filters."
-        in admin_client_.get("/audit/?actor=AGENT@").content.decode()
+        in admin_client_.get("/t/userdesk-sandbox/audit/?actor=AGENT@").content.decode()
     )
     since = (now - timedelta(days=2)).date().isoformat()
-    assert rows(admin_client_.get(f"/audit/?date_from={since}").content.decode()) == [
+    assert rows(
+        admin_client_.get(f"/t/userdesk-sandbox/audit/?date_from={since}").content.decode()
+    ) == [
         "exports.download",
         "users.view",
     ]
     until = (now - timedelta(days=2)).date().isoformat()
-    assert rows(admin_client_.get(f"/audit/?date_to={until}").content.decode()) == ["users.search"]
+    assert rows(
+        admin_client_.get(f"/t/userdesk-sandbox/audit/?date_to={until}").content.decode()
+    ) == ["users.search"]
 
-    filtered = admin_client_.get("/audit/?actor=nobody").content.decode()
+    filtered = admin_client_.get("/t/userdesk-sandbox/audit/?actor=nobody").content.decode()
     assert rows(filtered) == []
     assert "No events match these filters." in filtered
     # Actors and actions link to the log filtered on them.
@@ -154,7 +162,9 @@ def test_audit_log_lists_and_filters_events(
 
 
 def test_audit_log_rejects_a_backwards_date_range(admin_client_: Client) -> None:
-    html = admin_client_.get("/audit/?date_from=2026-05-02&date_to=2026-05-01").content.decode()
+    html = admin_client_.get(
+        "/t/userdesk-sandbox/audit/?date_from=2026-05-02&date_to=2026-05-01"
+    ).content.decode()
     assert "The end date is before the start date." in html
     assert "Fix the filters above" in html
 
@@ -165,23 +175,27 @@ def test_audit_log_paginates_and_keeps_filters(admin_client_: Client, export_adm
         add_event(export_admin, "users.search", now - timedelta(minutes=number), f"q{number}")
     add_event(export_admin, "users.view", now, "other")
 
-    first = admin_client_.get("/audit/?action=users.search").content.decode()
+    first = admin_client_.get("/t/userdesk-sandbox/audit/?action=users.search").content.decode()
     assert len(rows(first)) == 50
     assert "Page 1 of 2" in first
     assert 'href="?action=users.search&amp;page=2" rel="next"' in first
 
-    second = admin_client_.get("/audit/?action=users.search&page=2").content.decode()
+    second = admin_client_.get(
+        "/t/userdesk-sandbox/audit/?action=users.search&page=2"
+    ).content.decode()
     assert len(rows(second)) == 10
     assert "q59" in second
     assert "Page 2 of 2" in second
     assert 'rel="prev"' in second
     # An out-of-range page shows the last page rather than an error.
-    beyond = admin_client_.get("/audit/?action=users.search&page=99").content.decode()
+    beyond = admin_client_.get(
+        "/t/userdesk-sandbox/audit/?action=users.search&page=99"
+    ).content.decode()
     assert "Page 2 of 2" in beyond
 
 
 def test_audit_log_form_is_labelled_for_keyboard_and_screen_readers(admin_client_: Client) -> None:
-    html = admin_client_.get("/audit/").content.decode()
+    html = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     for field in ("actor", "action", "date_from", "date_to"):
         assert f'<label for="id_{field}">' in html
         assert f'id="id_{field}"' in html
@@ -193,7 +207,7 @@ def test_audit_log_form_is_labelled_for_keyboard_and_screen_readers(admin_client
 
 
 def test_403_page_is_styled(agent_client: Client) -> None:
-    response = agent_client.get("/audit/")
+    response = agent_client.get("/t/userdesk-sandbox/audit/")
     assert response.status_code == 403
     html = response.content.decode()
     assert "You don't have access to this page" in html
@@ -246,7 +260,7 @@ def test_security_headers(db: None, path: str) -> None:
 
 
 def test_signed_in_pages_carry_the_csp_too(admin_client_: Client) -> None:
-    response = admin_client_.get("/audit/")
+    response = admin_client_.get("/t/userdesk-sandbox/audit/")
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
 
@@ -257,8 +271,8 @@ def test_signed_in_pages_carry_the_csp_too(admin_client_: Client) -> None:
 def test_start_page_opens_the_first_section_of_the_role(
     agent_client: Client, admin_client_: Client, outsider_client: Client
 ) -> None:
-    assert agent_client.get("/")["Location"] == "/users/"
-    assert admin_client_.get("/")["Location"] == "/users/"
+    assert agent_client.get("/")["Location"] == "/t/userdesk-sandbox/users/"
+    assert admin_client_.get("/")["Location"] == "/t/userdesk-sandbox/users/"
     outsider = outsider_client.get("/")
     assert outsider.status_code == 200
     assert "Your account has no role yet" in outsider.content.decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -50,16 +51,35 @@ def port_is_closed(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def demo_env(**make_variables: str) -> dict[str, str]:
+    """What `make run` adds to its processes' environment (the two sandbox tenants)."""
+    assignments = [f"{name}={value}" for name, value in make_variables.items()]
+    made = subprocess.run(
+        ["make", "-s", "--no-print-directory", "demo-env", *assignments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(line.split("=", 1) for line in made.stdout.splitlines())
+
+
 @pytest.fixture
 def procfile_env(tmp_path: Path) -> dict[str, str]:
+    ports = {
+        "PORT_WEB": str(free_port()),
+        "SANDBOX_PORT": str(free_port()),
+        "SANDBOX_STAGING_PORT": str(free_port()),
+    }
+    var = str(tmp_path / "var")
     env = embedded_env(
         tmp_path,
-        PORT_WEB=str(free_port()),
-        SANDBOX_PORT=str(free_port()),
+        **{**ports, **demo_env(**ports, USERDESK_VAR_DIR=var)},
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     prepared = manage(env, "prepare_demo", "--seed-users", "20", timeout=START_SECONDS)
     assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    assert "Email:    staging@userdesk.local" in prepared.stdout  # Support on staging alone
     return env
 
 
@@ -97,6 +117,16 @@ def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
     assert "Sign in" in wait_for_status(f"{web}/sign-in/", 200).text
     # The sandbox answers like Auth0: no token, no users.
     wait_for_status(f"{sandbox}/api/v2/users", 401)
+    # `make run` starts two sandbox tenants, production and staging, each with its own users.
+    staging = f"http://127.0.0.1:{procfile_env['SANDBOX_STAGING_PORT']}"
+    wait_for_status(f"{staging}/api/v2/users", 401)
+    colours = wait_for_status(f"{web}/tenants.css", 200).text
+    assert ".tenant-production {" in colours
+    assert ".tenant-staging {" in colours
+    var = Path(procfile_env["USERDESK_VAR_DIR"])
+    with sqlite3.connect(var / "sandbox-staging.sqlite3") as db:
+        (staging_users,) = db.execute("SELECT count(*) FROM sandbox_tenantuser").fetchone()
+    assert staging_users == 6  # 3/10 of production's 20, from another seed
     # The worker under honcho runs tasks.
     ping = manage(
         procfile_env, "celery_ping", "--timeout", str(START_SECONDS), timeout=START_SECONDS + 60
@@ -106,9 +136,10 @@ def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
     honcho.send_signal(signal.SIGTERM)
     assert honcho.wait(timeout=120) is not None
     log = (tmp_path / "honcho.log").read_text()
-    for name in ("web", "worker", "beat", "sandbox"):
+    for name in ("web", "worker", "beat", "sandbox", "sandbox-staging"):
         assert f"{name}.1 stopped" in log, log
     assert port_is_closed(int(procfile_env["PORT_WEB"]))
     assert port_is_closed(int(procfile_env["SANDBOX_PORT"]))
+    assert port_is_closed(int(procfile_env["SANDBOX_STAGING_PORT"]))
     # beat keeps its schedule in the var folder, not in the checkout.
     assert any(Path(procfile_env["USERDESK_VAR_DIR"]).glob("celerybeat-schedule*"))

@@ -49,7 +49,7 @@ def answered(client: Client, url: str, **params: Any) -> Any:
 def test_search_inputs(
     staff_client: Client, params: dict[str, str], status: int, says: str
 ) -> None:
-    response = answered(staff_client, "/users/", **params)
+    response = answered(staff_client, "/t/userdesk-sandbox/users/", **params)
     assert response.status_code == status
     assert says in response.content.decode()
 
@@ -75,11 +75,11 @@ def test_timeline_inputs(
 @pytest.mark.parametrize(
     ("url", "params"),
     [
-        ("/exports/", {"q": "²"}),
-        ("/exports/new/", {"template": "²"}),
-        ("/exports/new/", {"rerun": "²"}),
-        ("/exports/new/", {"template": "9" * 30}),
-        ("/exports/new/", {"rerun": "9" * 4301}),
+        ("/t/userdesk-sandbox/exports/", {"q": "²"}),
+        ("/t/userdesk-sandbox/exports/new/", {"template": "²"}),
+        ("/t/userdesk-sandbox/exports/new/", {"rerun": "²"}),
+        ("/t/userdesk-sandbox/exports/new/", {"template": "9" * 30}),
+        ("/t/userdesk-sandbox/exports/new/", {"rerun": "9" * 4301}),
     ],
 )
 def test_export_inputs(staff_client: Client, url: str, params: dict[str, str]) -> None:

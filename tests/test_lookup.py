@@ -50,7 +50,7 @@ def database_user(server: SandboxServer) -> dict[str, Any]:
 
 def test_an_invalid_address_is_a_form_error_and_asks_nobody(agent_client: Client) -> None:
     counter = Upstream()
-    response = agent_client.get("/lookup/", {"email": "not an address"})
+    response = agent_client.get("/t/userdesk-sandbox/lookup/", {"email": "not an address"})
     assert response.status_code == 200
     assert "Enter a valid email address." in response.content.decode()
     assert counter.total == 0
@@ -58,7 +58,7 @@ def test_an_invalid_address_is_a_form_error_and_asks_nobody(agent_client: Client
 
 
 def test_the_empty_page_explains_consistency(agent_client: Client) -> None:
-    html = agent_client.get("/lookup/").content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/lookup/").content.decode()
     assert "immediately consistent" in html
 
 
@@ -66,7 +66,7 @@ def test_an_exact_address_finds_its_user(
     agent_client: Client, use_sandbox: SandboxServer, support_agent: Any
 ) -> None:
     user = database_user(use_sandbox)
-    response = agent_client.get("/lookup/", {"email": user["email"]})
+    response = agent_client.get("/t/userdesk-sandbox/lookup/", {"email": user["email"]})
     html = response.content.decode()
     assert user["user_id"] in html
     assert "Username-Password-Authentication" in html
@@ -83,7 +83,7 @@ def test_capitals_fall_back_to_the_lower_cased_address(
     user = database_user(use_sandbox)
     typed = user["email"].upper()
     counter = Upstream()
-    html = agent_client.get("/lookup/", {"email": typed}).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/lookup/", {"email": typed}).content.decode()
     assert counter.path("/api/v2/users-by-email") == 2
     assert user["user_id"] in html
     text = fragment_text(html)
@@ -100,7 +100,9 @@ def test_an_address_in_its_stored_case_needs_no_fallback(
         u for u in all_users(use_sandbox) if u.get("email") and u["email"] != u["email"].lower()
     )
     counter = Upstream()
-    html = agent_client.get("/lookup/", {"email": mixed["email"]}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/lookup/", {"email": mixed["email"]}
+    ).content.decode()
     assert counter.path("/api/v2/users-by-email") == 1
     assert mixed["user_id"] in html
     assert "lower-cased" not in html
@@ -108,7 +110,9 @@ def test_an_address_in_its_stored_case_needs_no_fallback(
 
 def test_nobody_found_says_so(agent_client: Client) -> None:
     counter = Upstream()
-    html = agent_client.get("/lookup/", {"email": "Nobody.Here@Example.invalid"}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/lookup/", {"email": "Nobody.Here@Example.invalid"}
+    ).content.decode()
     assert counter.path("/api/v2/users-by-email") == 2
     assert "No user has the address" in html
     assert "nobody.here@example.invalid" in html
@@ -122,7 +126,7 @@ def test_one_address_on_several_connections_shows_them_side_by_side(
         if user.get("email"):
             by_email[user["email"]].append(user)
     address, users = next((a, u) for a, u in by_email.items() if len(u) > 1)
-    html = agent_client.get("/lookup/", {"email": address}).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/lookup/", {"email": address}).content.decode()
     assert html.count('class="card lookup-result"') == len(users)
     for user in users:
         assert user["user_id"] in html
@@ -134,8 +138,8 @@ def test_one_address_on_several_connections_shows_them_side_by_side(
 def test_lookups_are_never_cached(agent_client: Client, use_sandbox: SandboxServer) -> None:
     user = database_user(use_sandbox)
     counter = Upstream()
-    agent_client.get("/lookup/", {"email": user["email"]})
-    agent_client.get("/lookup/", {"email": user["email"]})
+    agent_client.get("/t/userdesk-sandbox/lookup/", {"email": user["email"]})
+    agent_client.get("/t/userdesk-sandbox/lookup/", {"email": user["email"]})
     assert counter.path("/api/v2/users-by-email") == 2
 
 
@@ -144,7 +148,9 @@ def test_a_busy_tenant_is_reported_plainly(
 ) -> None:
     settings.AUTH0_MAX_RETRIES = 0
     use_sandbox.set_faults(error_share=1)
-    html = agent_client.get("/lookup/", {"email": "someone@example.com"}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/lookup/", {"email": "someone@example.com"}
+    ).content.decode()
     assert "Auth0 is busy, try again in" in html
     assert "Traceback" not in html
 
@@ -156,7 +162,9 @@ def test_lookup_results_are_escaped(agent_client: Client, use_sandbox: SandboxSe
             params={"search_engine": "v3", "q": "name:*script* AND _exists_:email", "per_page": 1},
         ).json()
     assert found, "the seeded tenant has a user whose name holds <script>"
-    html = agent_client.get("/lookup/", {"email": found[0]["email"]}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/lookup/", {"email": found[0]["email"]}
+    ).content.decode()
     assert "&lt;script&gt;" in html
     assert "<script>" not in html
 
@@ -169,7 +177,7 @@ def test_an_address_stored_with_capitals_is_found_when_typed_in_lower_case(
         u for u in all_users(use_sandbox) if u.get("email") and u["email"] != u["email"].lower()
     )
     typed = mixed["email"].lower()
-    response = agent_client.get("/lookup/", {"email": typed})
+    response = agent_client.get("/t/userdesk-sandbox/lookup/", {"email": typed})
     html = response.content.decode()
     assert "No user has the address" not in html
     other = html.split('class="lookup-results other-case"', 1)[1]
@@ -196,7 +204,9 @@ def test_a_failing_search_never_claims_nobody_has_the_address(
 
     settings.AUTH0_MAX_RETRIES = 0
     with management_api.use_transport(httpx.MockTransport(handler)):
-        html = agent_client.get("/lookup/", {"email": "nobody.here@example.invalid"}).content
+        html = agent_client.get(
+            "/t/userdesk-sandbox/lookup/", {"email": "nobody.here@example.invalid"}
+        ).content
     text = fragment_text(html.decode())
     assert "No user has the address" not in text
     assert "could not be checked" in text

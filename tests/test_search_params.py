@@ -58,7 +58,7 @@ def test_only_shown_columns_are_requested_with_sort_and_page_size(
         per_page="25",
         page="3",
     )
-    response = agent_client.get("/users/", params, HTTP_HX_REQUEST="true")
+    response = agent_client.get("/t/userdesk-sandbox/users/", params, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     search = next(r for r in seen if r.url.path == "/api/v2/users")
     assert dict(search.url.params) == {
@@ -80,9 +80,9 @@ def test_the_full_page_shows_builder_and_results(
     agent_client: Client, seen: list[httpx.Request]
 ) -> None:
     params = builder_params({"field": "email", "op": "starts", "value": "a"}, connection="db")
-    response = agent_client.get("/users/", params)
+    response = agent_client.get("/t/userdesk-sandbox/users/", params)
     html = response.content.decode()
     assert response.status_code == 200
     assert '<option value="db" selected>db</option>' in html
     assert "2 users match" in html
-    assert 'href="/users/auth0%7C1/?from=' in html
+    assert 'href="/t/userdesk-sandbox/users/auth0%7C1/?from=' in html

@@ -54,8 +54,10 @@ def test_edit_as_lucene_does_not_double_the_connection_filter(agent_client: Clie
         {"field": "email", "op": "ends", "value": "@example.com"},
         connection="Username-Password-Authentication",
     )
-    html = agent_client.get("/users/", params).content.decode()
-    advanced = agent_client.get("/users/" + link(html, "Edit as Lucene")).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/users/", params).content.decode()
+    advanced = agent_client.get(
+        "/t/userdesk-sandbox/users/" + link(html, "Edit as Lucene")
+    ).content.decode()
     textarea = re.search(r"<textarea[^>]*>(.*?)</textarea>", advanced, re.S)
     assert textarea is not None
     assert "identities.connection" not in textarea.group(1)
@@ -63,7 +65,8 @@ def test_edit_as_lucene_does_not_double_the_connection_filter(agent_client: Clie
     # searching from there narrows once, and switching the connection menu narrows to the new one
     query = parse_qs(urlsplit(link(html, "Edit as Lucene")).query)
     searched = agent_client.get(
-        "/users/", {**{k: v[-1] for k, v in query.items()}, "connection": "google-oauth2"}
+        "/t/userdesk-sandbox/users/",
+        {**{k: v[-1] for k, v in query.items()}, "connection": "google-oauth2"},
     ).content.decode()
     assert sent_query(searched) == (
         '(email:*@example.com) AND identities.connection:"google-oauth2"'
@@ -72,7 +75,9 @@ def test_edit_as_lucene_does_not_double_the_connection_filter(agent_client: Clie
 
 def test_q_in_the_address_bar_is_a_lucene_search(agent_client: Client) -> None:
     counter = Upstream()
-    html = agent_client.get("/users/", {"q": "email.domain:example.com"}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/users/", {"q": "email.domain:example.com"}
+    ).content.decode()
     assert counter.searches == 1
     assert sent_query(html) == "email.domain:example.com"
     assert '<textarea name="q"' in html
@@ -80,7 +85,8 @@ def test_q_in_the_address_bar_is_a_lucene_search(agent_client: Client) -> None:
 
 def test_a_url_without_the_formsets_bookkeeping_still_searches(agent_client: Client) -> None:
     html = agent_client.get(
-        "/users/", {"mode": "builder", "c-0-field": "email", "c-0-op": "starts", "c-0-value": "a"}
+        "/t/userdesk-sandbox/users/",
+        {"mode": "builder", "c-0-field": "email", "c-0-op": "starts", "c-0-value": "a"},
     ).content.decode()
     assert "ManagementForm" not in html
     assert sent_query(html) == "email:a*"
@@ -90,7 +96,9 @@ def test_a_long_pasted_query_is_refused_with_its_length_not_cut(agent_client: Cl
     counter = Upstream()
     query = "email:a* OR " * 416 + "email:b*"  # 5,000 characters
     assert len(query) == 5000
-    html = agent_client.get("/users/", {"mode": "advanced", "q": query}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/users/", {"mode": "advanced", "q": query}
+    ).content.decode()
     assert "maxlength" not in re.search(r"<textarea[^>]*>", html).group(0)  # type: ignore[union-attr]
     assert "The query is 5,000 characters long; Auth0 takes at most 4,000" in html
     assert query in unescape(html)  # what was pasted stays in the box
@@ -101,7 +109,9 @@ def test_an_unknown_mode_is_named_at_the_mode_switch_and_nothing_is_searched(
     agent_client: Client,
 ) -> None:
     counter = Upstream()
-    html = agent_client.get("/users/", {"mode": "lucene", "q": "name:Jan*"}).content.decode()
+    html = agent_client.get(
+        "/t/userdesk-sandbox/users/", {"mode": "lucene", "q": "name:Jan*"}
+    ).content.decode()
     switch = html.split('aria-label="Query mode"', 1)[1].split("</div>", 1)[0]
     assert "There is no query mode “lucene”: choose Builder or Advanced (Lucene)." in switch
     assert "query-errors" not in html  # not repeated under the form
@@ -110,17 +120,21 @@ def test_an_unknown_mode_is_named_at_the_mode_switch_and_nothing_is_searched(
 
 def test_switching_modes_keeps_what_was_typed(agent_client: Client) -> None:
     rows = builder_params({"field": "name", "op": "starts", "value": "Jan"}, connection="")
-    advanced = agent_client.get("/users/", {**rows, "switch": "advanced"}).content.decode()
+    advanced = agent_client.get(
+        "/t/userdesk-sandbox/users/", {**rows, "switch": "advanced"}
+    ).content.decode()
     assert re.search(r"<textarea[^>]*>\s*name:Jan\*</textarea>", advanced)
     assert 'type="hidden" name="c-0-value" value="Jan"' in advanced
     # edit the Lucene, go back to the builder: the rows are still there, and so is the Lucene
     back = agent_client.get(
-        "/users/", {**rows, "mode": "advanced", "q": "name:Jo*", "switch": "builder"}
+        "/t/userdesk-sandbox/users/",
+        {**rows, "mode": "advanced", "q": "name:Jo*", "switch": "builder"},
     ).content.decode()
     assert 'name="c-0-value" value="Jan"' in back
     assert 'type="hidden" name="q" value="name:Jo*"' in back
     again = agent_client.get(
-        "/users/", {**rows, "mode": "builder", "q": "name:Jo*", "switch": "advanced"}
+        "/t/userdesk-sandbox/users/",
+        {**rows, "mode": "builder", "q": "name:Jo*", "switch": "advanced"},
     ).content.decode()
     assert re.search(r"<textarea[^>]*>\s*name:Jo\*</textarea>", again)
 
@@ -140,7 +154,7 @@ def test_operators_that_do_not_fit_the_field_are_refused_at_the_row(
     agent_client: Client, row: dict[str, str], message: str
 ) -> None:
     counter = Upstream()
-    html = agent_client.get("/users/", builder_params(row)).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/users/", builder_params(row)).content.decode()
     row_errors = re.search(r'<ul class="errorlist row-errors">(.*?)</ul>', html, re.S)
     assert row_errors is not None
     assert message in row_errors.group(1)
@@ -148,21 +162,22 @@ def test_operators_that_do_not_fit_the_field_are_refused_at_the_row(
 
 
 def test_the_operator_menu_says_which_kinds_each_operator_fits(agent_client: Client) -> None:
-    html = agent_client.get("/users/").content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/users/").content.decode()
     assert '<option value="logins_count" data-kind="number">' in html
     assert '<option value="created_at" data-kind="date">' in html
     assert re.search(r'<option value="starts" data-kinds="text">', html)
     assert re.search(r'<option value="gt" data-kinds="number date">', html)
     # a date row's inputs are date inputs, a number row's number inputs
     dated = agent_client.get(
-        "/users/", builder_params({"field": "created_at", "op": "gt", "value": "2020-01-01"})
+        "/t/userdesk-sandbox/users/",
+        builder_params({"field": "created_at", "op": "gt", "value": "2020-01-01"}),
     ).content.decode()
     assert re.search(r'<input type="date" name="c-0-value" value="2020-01-01"', dated)
 
 
 def test_greater_and_less_than_compile_to_ranges(agent_client: Client) -> None:
     html = agent_client.get(
-        "/users/",
+        "/t/userdesk-sandbox/users/",
         builder_params(
             {"field": "logins_count", "op": "gt", "value": "40"},
             {"field": "created_at", "op": "lt", "value": "2030-01-01"},
@@ -181,25 +196,25 @@ def test_refresh_skips_the_cache_and_the_label_says_where_the_answer_came_from(
 ) -> None:
     params = builder_params({"field": "name", "op": "starts", "value": "B"})
     counter = Upstream()
-    first = agent_client.get("/users/", params, headers=HX).content.decode()
+    first = agent_client.get("/t/userdesk-sandbox/users/", params, headers=HX).content.decode()
     assert "Query sent to Auth0:" in first
-    cached = agent_client.get("/users/", params, headers=HX).content.decode()
+    cached = agent_client.get("/t/userdesk-sandbox/users/", params, headers=HX).content.decode()
     assert counter.searches == 1
     assert "Query sent to Auth0" not in cached
     assert "answered from the cache" in cached
     refreshed = agent_client.get(
-        "/users/" + link(cached, "Refresh").replace("&amp;", "&"), headers=HX
+        "/t/userdesk-sandbox/users/" + link(cached, "Refresh").replace("&amp;", "&"), headers=HX
     ).content.decode()
     assert counter.searches == 2
     assert "Query sent to Auth0:" in refreshed
     # the refreshed answer is cached for the next look
-    agent_client.get("/users/", params, headers=HX)
+    agent_client.get("/t/userdesk-sandbox/users/", params, headers=HX)
     assert counter.searches == 2
 
 
 def test_blocked_reads_no_for_users_auth0_does_not_mark(agent_client: Client) -> None:
     html = agent_client.get(
-        "/users/",
+        "/t/userdesk-sandbox/users/",
         builder_params(
             {"field": "blocked", "op": "true", "negate": "on"},
             columns=["email", "blocked"],  # type: ignore[arg-type]
@@ -214,16 +229,20 @@ def test_blocked_reads_no_for_users_auth0_does_not_mark(agent_client: Client) ->
 
 def test_an_empty_result_names_the_likely_mistake_and_offers_lookup(agent_client: Client) -> None:
     html = agent_client.get(
-        "/users/", {"mode": "advanced", "q": 'email:"nobody@nowhere.example" and name:"x"'}
+        "/t/userdesk-sandbox/users/",
+        {"mode": "advanced", "q": 'email:"nobody@nowhere.example" and name:"x"'},
     ).content.decode()
     assert "No users match" in html
     assert "“and” in lower case is searched as a word" in html
-    assert link(html, "Try email lookup") == "/lookup/?email=nobody%40nowhere.example"
+    assert (
+        link(html, "Try email lookup")
+        == "/t/userdesk-sandbox/lookup/?email=nobody%40nowhere.example"
+    )
 
 
 def test_numbered_page_links_around_the_current_page(agent_client: Client) -> None:
     params = builder_params({"field": "email", "op": "exists"}, per_page="10", page="14")
-    html = agent_client.get("/users/", params, headers=HX).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/users/", params, headers=HX).content.decode()
     numbers = re.findall(r'<span class="visually-hidden">Page </span>(\d+)</', html)
     assert numbers == ["1", "13", "14", "15", "16", "17", "30"]  # 299 users, 10 a page
     assert 'aria-current="page"><span class="visually-hidden">Page </span>15<' in html
@@ -236,7 +255,7 @@ def test_columns_come_in_the_order_the_agent_chose(agent_client: Client) -> None
         columns=["logins_count", "email"],  # type: ignore[arg-type]
         per_page="10",
     )
-    html = agent_client.get("/users/", params).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/users/", params).content.decode()
     headers = re.findall(r'<th scope="col">([^<]+)</th>', html)
     assert headers == ["Logins", "Email"]
     checked = re.findall(r'<input type="checkbox" name="columns" value="([^"]+)"[^>]*checked', html)
@@ -245,11 +264,13 @@ def test_columns_come_in_the_order_the_agent_chose(agent_client: Client) -> None
 
 def test_the_user_page_links_back_to_the_search_it_came_from(agent_client: Client) -> None:
     params = builder_params({"field": "email", "op": "ends", "value": "@example.com"})
-    html = agent_client.get("/users/", params).content.decode()
-    detail_url = unescape(re.findall(r'href="(/users/[^"]+\?from=[^"]+)"', html)[0])
+    html = agent_client.get("/t/userdesk-sandbox/users/", params).content.decode()
+    detail_url = unescape(
+        re.findall(r'href="(/t/userdesk-sandbox/users/[^"]+\?from=[^"]+)"', html)[0]
+    )
     detail = agent_client.get(detail_url).content.decode()
     back = link(detail, "← Back to results")
-    assert back.startswith("/users/?")
+    assert back.startswith("/t/userdesk-sandbox/users/?")
     assert parse_qs(urlsplit(back).query)["c-0-value"] == ["@example.com"]
     # only ever a search on this site
     forged = agent_client.get(detail_url.split("?")[0] + "?from=//evil.example/x").content
@@ -257,7 +278,7 @@ def test_the_user_page_links_back_to_the_search_it_came_from(agent_client: Clien
 
 
 def test_presets_are_builder_states_that_run(agent_client: Client) -> None:
-    page = agent_client.get("/users/").content.decode()
+    page = agent_client.get("/t/userdesk-sandbox/users/").content.decode()
     expected = {
         "Never logged in": "NOT _exists_:last_login",
         "Blocked": "blocked:true",
@@ -265,11 +286,13 @@ def test_presets_are_builder_states_that_run(agent_client: Client) -> None:
         "Social accounts": "identities.isSocial:true",
     }
     for name, query in expected.items():
-        html = agent_client.get("/users/" + link(page, name)).content.decode()
+        html = agent_client.get("/t/userdesk-sandbox/users/" + link(page, name)).content.decode()
         assert sent_query(html) == query
         assert 'id="builder"' in html  # the builder shows the preset's rows
         assert "query-error" not in html
-    week = agent_client.get("/users/" + link(page, "Signed up in the last 7 days")).content
+    week = agent_client.get(
+        "/t/userdesk-sandbox/users/" + link(page, "Signed up in the last 7 days")
+    ).content
     assert re.match(r"created_at:\{\d{4}-\d{2}-\d{2} TO \*\]$", sent_query(week.decode()))
 
 
@@ -282,7 +305,7 @@ def save(client: Client, html: str, name: str, *, shared: bool = False) -> Any:
     data = {"query_string": unescape(found.group(1)), "name": name}
     if shared:
         data["shared"] = "on"
-    return client.post("/searches/save/", data)
+    return client.post("/t/userdesk-sandbox/searches/save/", data)
 
 
 def test_saved_searches_are_private_or_shared_and_only_the_owner_deletes(
@@ -291,19 +314,19 @@ def test_saved_searches_are_private_or_shared_and_only_the_owner_deletes(
     colleague = Client()
     colleague.force_login(make_staff("colleague@example.com", SUPPORT_GROUP))
     params = builder_params({"field": "email", "op": "ends", "value": "@example.com"}, page="2")
-    html = agent_client.get("/users/", params).content.decode()
+    html = agent_client.get("/t/userdesk-sandbox/users/", params).content.decode()
 
     response = save(agent_client, html, "Example staff")
     assert response.status_code == 302
     mine = SavedSearch.objects.get(name="Example staff")
     assert "page" not in parse_qs(mine.query_string)  # reopens at the first page
     assert response["Location"] == mine.url
-    assert "Example staff" in agent_client.get("/users/").content.decode()
-    assert "Example staff" not in colleague.get("/users/").content.decode()
+    assert "Example staff" in agent_client.get("/t/userdesk-sandbox/users/").content.decode()
+    assert "Example staff" not in colleague.get("/t/userdesk-sandbox/users/").content.decode()
 
     save(agent_client, html, "Team list", shared=True)
     shared = SavedSearch.objects.get(name="Team list")
-    team_page = colleague.get("/users/").content.decode()
+    team_page = colleague.get("/t/userdesk-sandbox/users/").content.decode()
     assert "Team list" in team_page
     assert "shared by agent@example.com" in team_page
     reopened = colleague.get(link(team_page, "Team list")).content.decode()
@@ -313,13 +336,15 @@ def test_saved_searches_are_private_or_shared_and_only_the_owner_deletes(
     assert save(agent_client, html, "Team list", shared=True).status_code == 302
     assert SavedSearch.objects.filter(name="Team list").count() == 1
 
-    assert colleague.post(f"/searches/{shared.pk}/delete/").status_code == 403
-    assert f"/searches/{shared.pk}/delete/" not in team_page
-    assert agent_client.post(f"/searches/{shared.pk}/delete/").status_code == 302
+    assert colleague.post(f"/t/userdesk-sandbox/searches/{shared.pk}/delete/").status_code == 403
+    assert f"/t/userdesk-sandbox/searches/{shared.pk}/delete/" not in team_page
+    assert agent_client.post(f"/t/userdesk-sandbox/searches/{shared.pk}/delete/").status_code == 302
     assert not SavedSearch.objects.filter(pk=shared.pk).exists()
     # a second press of Delete is harmless
-    assert agent_client.post(f"/searches/{shared.pk}/delete/").status_code == 302
-    assert colleague.post(f"/searches/{mine.pk}/delete/").status_code == 302  # not even visible
+    assert agent_client.post(f"/t/userdesk-sandbox/searches/{shared.pk}/delete/").status_code == 302
+    assert (
+        colleague.post(f"/t/userdesk-sandbox/searches/{mine.pk}/delete/").status_code == 302
+    )  # not even visible
     assert SavedSearch.objects.filter(pk=mine.pk).exists()
 
     # Saves, updates and deletes are on the record, with who, what and whether it was shared.
@@ -337,7 +362,7 @@ def test_saved_searches_are_private_or_shared_and_only_the_owner_deletes(
 
 def test_saving_needs_a_name(agent_client: Client) -> None:
     html = agent_client.get(
-        "/users/", builder_params({"field": "email", "op": "exists"})
+        "/t/userdesk-sandbox/users/", builder_params({"field": "email", "op": "exists"})
     ).content.decode()
     response = save(agent_client, html, "   ")
     assert response.status_code == 302
@@ -351,15 +376,15 @@ def test_recent_searches_are_each_agents_own(agent_client: Client, support_agent
     colleague.force_login(make_staff("colleague@example.com", SUPPORT_GROUP))
     for letter in "ABCA":
         agent_client.get(
-            "/users/",
+            "/t/userdesk-sandbox/users/",
             builder_params({"field": "name", "op": "starts", "value": letter}),
             headers=HX,
         )
     recent = list(RecentSearch.objects.filter(owner=support_agent))
     assert [r.query for r in recent] == ["name:A*", "name:C*", "name:B*"]
-    page = agent_client.get("/users/").content.decode()
+    page = agent_client.get("/t/userdesk-sandbox/users/").content.decode()
     assert link(page, "name:A*") == recent[0].url
-    assert "name:A*" not in colleague.get("/users/").content.decode()
+    assert "name:A*" not in colleague.get("/t/userdesk-sandbox/users/").content.decode()
     reopened = agent_client.get(recent[1].url).content.decode()
     assert sent_query(reopened) == "name:C*"
 
@@ -367,7 +392,7 @@ def test_recent_searches_are_each_agents_own(agent_client: Client, support_agent
 def test_only_the_last_ten_searches_are_kept(agent_client: Client, support_agent: User) -> None:
     for number in range(12):
         agent_client.get(
-            "/users/",
+            "/t/userdesk-sandbox/users/",
             builder_params({"field": "logins_count", "op": "is", "value": str(number)}),
             headers=HX,
         )

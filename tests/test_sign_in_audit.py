@@ -12,7 +12,7 @@ from django.test import Client
 from exports.models import ExportTemplate
 from staff import audit
 from staff.models import AuditEvent
-from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
+from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from staff.roles import current_roles
 from tests.fixtures.personas import PASSWORD
 
@@ -89,19 +89,26 @@ def test_a_role_change_in_djangos_admin_is_recorded(support_agent: User) -> None
         date_joined_0=support_agent.date_joined.strftime("%Y-%m-%d"),
         date_joined_1=support_agent.date_joined.strftime("%H:%M:%S"),
         is_active="on",
+        # The inline of roles on one tenant: one added.
+        **{
+            "tenant_roles-TOTAL_FORMS": "1",
+            "tenant_roles-INITIAL_FORMS": "0",
+            "tenant_roles-0-tenant": "userdesk-sandbox",
+            "tenant_roles-0-group": str(Group.objects.get(name=SUPPORT_LEAD_GROUP).pk),
+        },
     )
     data.pop("date_joined", None)
     data.pop("last_login", None)
     response = client.post(f"/django-admin/auth/user/{support_agent.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert current_roles(support_agent) == {EXPORT_ADMIN_GROUP}
+    assert current_roles(support_agent) == {EXPORT_ADMIN_GROUP, "Support lead@userdesk-sandbox"}
     (event,) = AuditEvent.objects.filter(action=audit.ROLE_CHANGED)
     assert event.actor == superuser
     assert event.target == "agent@example.com"
     assert event.details == {
         "source": "admin",
         "before": SUPPORT_GROUP,
-        "after": EXPORT_ADMIN_GROUP,
+        "after": f"{EXPORT_ADMIN_GROUP}, Support lead@userdesk-sandbox",
     }
 
 
@@ -115,7 +122,7 @@ def test_a_role_change_by_add_staff_is_recorded(support_agent: User) -> None:
 
 def test_template_saves_and_deletes_are_recorded(admin_client_: Client, export_admin: User) -> None:
     template = ExportTemplate.objects.create(owner=export_admin, name="Weekly", spec={})
-    response = admin_client_.post(f"/exports/templates/{template.pk}/delete/")
+    response = admin_client_.post(f"/t/userdesk-sandbox/exports/templates/{template.pk}/delete/")
     assert response.status_code == 302
     (deleted,) = AuditEvent.objects.filter(action=audit.TEMPLATE_DELETED)
     assert (deleted.actor, deleted.target) == (export_admin, "Weekly")
@@ -128,10 +135,10 @@ def test_the_audit_page_filters_on_sign_in_events(
     sign_in(Client(), "agent@example.com", "guess")
     sign_in(Client(), "agent@example.com", PASSWORD)
     AuditEvent.objects.create(actor=support_agent, action="users.search", target="email:x")
-    offered = admin_client_.get("/audit/").content.decode()
+    offered = admin_client_.get("/t/userdesk-sandbox/audit/").content.decode()
     assert 'value="auth.*"' in offered
     assert f'value="{audit.TEMPLATE_DELETED}"' in offered  # offered before the first one
-    page = admin_client_.get("/audit/", {"action": choice})
+    page = admin_client_.get("/t/userdesk-sandbox/audit/", {"action": choice})
     shown = [event.action for event in page.context["page"].object_list]
     expected = {
         "auth.*": [audit.SIGN_IN, audit.SIGN_IN_FAILED],

@@ -119,11 +119,11 @@ def test_first_sign_in_creates_the_staff_member_with_the_mapped_role(provider: s
     user = User.objects.get(username="support@userdesk.local")
     assert current_roles(user) == {SUPPORT_GROUP}
     assert not user.has_usable_password()
-    page = client.get("/users/")
+    page = client.get("/t/userdesk-sandbox/users/")
     assert page.status_code == 200
     # No password to change: the top bar does not offer it.
     assert 'href="/password/"' not in page.content.decode()
-    assert client.get("/exports/").status_code == 403
+    assert client.get("/t/userdesk-sandbox/exports/").status_code == 403
     (event,) = events(audit.SIGN_IN)
     assert event.actor == user
     assert event.details == {"method": "oidc", "provider": "Auth0 (sandbox)", "subject": SUPPORT}
@@ -152,7 +152,7 @@ def test_the_first_sign_in_binds_the_subject_and_later_ones_find_the_member_by_i
     user = User.objects.get(pk=identity.user_id)
     assert (user.username, user.email) == ("s.agent@userdesk.local", "support@userdesk.local")
     assert not User.objects.filter(username="support@userdesk.local").exists()
-    assert client.get("/users/").status_code == 200
+    assert client.get("/t/userdesk-sandbox/users/").status_code == 200
     assert len(events(audit.IDENTITY_BOUND)) == 1
 
 
@@ -166,7 +166,7 @@ def test_an_account_bound_to_another_subject_is_not_opened_by_its_email(provider
     assert response["Location"].startswith("/sign-in/")
     page = client.get(response["Location"]).content.decode()
     assert "belongs to another account at Auth0 (sandbox)" in page
-    assert client.get("/users/").status_code == 302
+    assert client.get("/t/userdesk-sandbox/users/").status_code == 302
     assert not events(audit.SIGN_IN)
     assert StaffIdentity.objects.get(user=owner).subject == "auth0|the-first-owner"
 
@@ -201,10 +201,10 @@ def test_no_role_in_the_claim_is_refused_and_ends_an_existing_members_access(
     member = make_staff("visitor@userdesk.local", SUPPORT_GROUP)
     already_in = Client()
     already_in.force_login(member)
-    assert already_in.get("/users/").status_code == 200
+    assert already_in.get("/t/userdesk-sandbox/users/").status_code == 200
     sign_in(Client(HTTP_HOST=HOST), VISITOR)
     assert current_roles(member) == set()
-    assert already_in.get("/users/").status_code == 403
+    assert already_in.get("/t/userdesk-sandbox/users/").status_code == 403
     failures = events(audit.SIGN_IN_FAILED)
     assert [event.details["method"] for event in failures] == ["oidc", "oidc"]
     assert "no longer grants a Userdesk role" in failures[1].details["reason"]
@@ -265,9 +265,9 @@ def test_the_session_is_rechecked_and_ends_when_the_provider_has_no_session(
     client = Client(HTTP_HOST=HOST)
     with httpx.Client() as browser:
         assert sign_in(client, SUPPORT, browser).status_code == 302
-        assert client.get("/users/").status_code == 200
+        assert client.get("/t/userdesk-sandbox/users/").status_code == 200
         recheck_due(client)
-        recheck = client.get("/users/")
+        recheck = client.get("/t/userdesk-sandbox/users/")
         assert recheck.status_code == 302
         location = str(recheck["Location"])
         assert location.startswith(f"{provider}authorize?")
@@ -275,24 +275,28 @@ def test_the_session_is_rechecked_and_ends_when_the_provider_has_no_session(
         # The provider still knows this browser: a code comes back and the session goes on.
         answer = browser.get(location)
         assert answer.status_code == 302
-        assert callback(client, answer.headers["location"])["Location"] == "/users/"
+        assert (
+            callback(client, answer.headers["location"])["Location"] == "/t/userdesk-sandbox/users/"
+        )
     assert "_auth_user_id" in client.session
-    assert client.get("/users/").status_code == 200  # checked: not due again for a while
+    assert (
+        client.get("/t/userdesk-sandbox/users/").status_code == 200
+    )  # checked: not due again for a while
 
     # The htmx request of a page whose re-check is due is sent there by HX-Redirect.
     recheck_due(client)
-    hx = client.get("/users/", HTTP_HX_REQUEST="true")
+    hx = client.get("/t/userdesk-sandbox/users/", HTTP_HX_REQUEST="true")
     assert hx.status_code == 200
     assert hx["HX-Redirect"].startswith(f"{provider}authorize?")
 
     # A browser the provider no longer knows (signed out, account gone): login_required.
-    location = str(client.get("/users/")["Location"])
+    location = str(client.get("/t/userdesk-sandbox/users/")["Location"])
     with httpx.Client() as stranger:
         answer = stranger.get(location)
     assert parse_qs(urlsplit(answer.headers["location"]).query)["error"] == ["login_required"]
     assert callback(client, answer.headers["location"])["Location"] == "/sign-in/"
     assert "_auth_user_id" not in client.session
-    assert client.get("/users/").status_code == 302
+    assert client.get("/t/userdesk-sandbox/users/").status_code == 302
     assert len(events(audit.SIGN_OUT)) == 1
 
 
@@ -303,11 +307,11 @@ def test_password_sign_in_can_be_switched_off(provider: str, settings: Any) -> N
         "/sign-in/", {"username": "agent@example.com", "password": PASSWORD}
     )
     assert signed_in.status_code == 302
-    assert password_client.get("/users/").status_code == 200
+    assert password_client.get("/t/userdesk-sandbox/users/").status_code == 200
 
     settings.PASSWORD_SIGN_IN = False
     # The session the password opened ends at once.
-    assert password_client.get("/users/").status_code == 302
+    assert password_client.get("/t/userdesk-sandbox/users/").status_code == 302
     page = Client().get("/sign-in/").content.decode()
     assert "Sign in with Auth0 (sandbox)" in page
     assert 'name="password"' not in page
@@ -357,4 +361,4 @@ def test_a_deleted_role_group_is_recreated_when_a_claim_grants_it(provider: str)
     client = Client(HTTP_HOST=HOST)
     sign_in(client, SUPPORT)
     assert current_roles(User.objects.get(username="support@userdesk.local")) == {SUPPORT_GROUP}
-    assert client.get("/users/").status_code == 200
+    assert client.get("/t/userdesk-sandbox/users/").status_code == 200

@@ -55,7 +55,7 @@ def test_staff_sign_in_through_the_provider_roles_follow_the_claim_and_disabled_
 
     # First sign-in: the staff member is created with the role their groups map to.
     sign_in_at_provider(page, "alice")
-    page.wait_for_url(f"{live_server.url}/users/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/users/")
     expect(page.locator(".account")).to_contain_text("alice@example.org")
     assert nav_names(page)[0] == "Search users"
     assert "Exports" not in nav_names(page)
@@ -69,7 +69,7 @@ def test_staff_sign_in_through_the_provider_roles_follow_the_claim_and_disabled_
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{live_server.url}/sign-in/")
     page.get_by_role("link", name="Sign in with Test IdP").click()  # the provider remembers her
-    page.wait_for_url(f"{live_server.url}/users/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/users/")
     assert current_roles(alice) == {EXPORT_ADMIN_GROUP}
     assert "Exports" in nav_names(page)
     change = AuditEvent.objects.filter(action=audit.ROLE_CHANGED, target=alice.username).first()
@@ -79,13 +79,14 @@ def test_staff_sign_in_through_the_provider_roles_follow_the_claim_and_disabled_
 
     # Sessions are re-checked with the provider; disabled there, she is signed out here.
     recheck_due(page)
-    page.goto(f"{live_server.url}/exports/")  # re-checked silently, still signed in
-    page.wait_for_url(f"{live_server.url}/exports/")
+    # Re-checked silently, still signed in.
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")
+    page.wait_for_url(f"{live_server.url}/t/userdesk-sandbox/exports/")
     expect(page.get_by_role("heading", name="Exports")).to_be_visible()
     assert any(url.startswith(f"{idp.issuer}/auth?") and "prompt=none" in url for url in visited)
     idp.change_account("alice", disabled=True)
     recheck_due(page)
-    page.goto(f"{live_server.url}/exports/")
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")
     page.wait_for_url(f"{live_server.url}/sign-in/")
     expect(page.get_by_role("alert")).to_contain_text("Your session at Test IdP has ended")
 

@@ -539,12 +539,12 @@ def test_a_request_runs_in_the_only_tenant_of_auth0_tenants(
     with tenant_scope("staging-only"):
         user_id = management_api.search_users("", per_page=1).users[0]["user_id"]
 
-    page = lead_client.get(f"/users/{user_id}/")
+    page = lead_client.get(f"/t/staging-only/users/{user_id}/")
 
     assert page.status_code == 200
     assert "Auth0 keeps logs for 5 days" in page.content.decode()
     saved_search = lead_client.post(
-        "/searches/save/", {"name": "Staging ones", "query_string": "q=a"}
+        "/t/staging-only/searches/save/", {"name": "Staging ones", "query_string": "q=a"}
     )
     assert saved_search.status_code == 302
     assert SavedSearch.objects.get(name="Staging ones").tenant == "staging-only"

@@ -44,7 +44,7 @@ def test_a_lead_blocks_a_user_with_a_reason(
     lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer, support_lead: User
 ) -> None:
     user_id = fresh_user["user_id"]
-    page = lead_client.get(f"/users/{user_id}/").content.decode()
+    page = lead_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode()
     assert f'href="{action_url("block", user_id)}"' in page
 
     confirm = lead_client.get(action_url("block", user_id))
@@ -71,7 +71,7 @@ def test_a_lead_blocks_a_user_with_a_reason(
     assert event.details["after"] == {"blocked": True}
     assert event.details["auth0"]["blocked"] is True
 
-    page = lead_client.get(f"/users/{user_id}/").content.decode()
+    page = lead_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode()
     assert "Blocked by an administrator" in page
     assert f'href="{action_url("unblock", user_id)}"' in page
     assert f'href="{action_url("block", user_id)}"' not in page
@@ -100,7 +100,7 @@ def test_a_support_agent_cannot_do_what_a_lead_can(
     agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
 ) -> None:
     user_id = fresh_user["user_id"]
-    page = agent_client.get(f"/users/{user_id}/").content.decode()
+    page = agent_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode()
     for name in ("block", "sign-out", "edit-metadata", "delete"):
         assert action_url(name, user_id) not in page
     response = agent_client.post(
@@ -250,9 +250,9 @@ def test_the_audit_page_filters_by_user(
     admin_client_: Client, lead_client: Client, fresh_user: dict[str, Any]
 ) -> None:
     user_id = fresh_user["user_id"]
-    lead_client.get(f"/users/{user_id}/")
-    lead_client.get("/users/auth0|someoneelse/")
-    html = admin_client_.get("/audit/", {"user": user_id}).content.decode()
+    lead_client.get(f"/t/userdesk-sandbox/users/{user_id}/")
+    lead_client.get("/t/userdesk-sandbox/users/auth0|someoneelse/")
+    html = admin_client_.get("/t/userdesk-sandbox/audit/", {"user": user_id}).content.decode()
     assert user_id in html
     assert "auth0|someoneelse" not in html
 

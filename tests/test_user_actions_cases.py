@@ -49,7 +49,7 @@ def test_an_agent_sees_why_a_brute_force_blocked_user_cannot_sign_in_and_clears_
     user = brute_force_blocked(use_sandbox)[-1]
     user_id = user["user_id"]
     blocks = api_get(use_sandbox, f"/api/v2/user-blocks/{enc(user_id)}")["blocked_for"]
-    page = fragment_text(agent_client.get(f"/users/{user_id}/").content.decode())
+    page = fragment_text(agent_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode())
     for block in blocks:
         assert f"Locked after too many failed sign-ins from {block['ip']}" in page
     assert "Sign-in failed" in page  # the failed logins are on the timeline
@@ -62,7 +62,7 @@ def test_an_agent_sees_why_a_brute_force_blocked_user_cannot_sign_in_and_clears_
     assert event.details["before"] == {"blocked_for": blocks}
     assert event.details["after"] == {"blocked_for": []}
     assert event.details["reason"] == REASON
-    page = agent_client.get(f"/users/{user_id}/").content.decode()
+    page = agent_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode()
     assert "Locked after too many failed sign-ins" not in page
     assert "Brute-force blocks cleared" in page  # on the timeline, by the agent
 
@@ -71,7 +71,7 @@ def test_an_agent_resends_the_verification_email(
     agent_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
 ) -> None:
     user_id = fresh_user["user_id"]
-    page = fragment_text(agent_client.get(f"/users/{user_id}/").content.decode())
+    page = fragment_text(agent_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode())
     assert f"The email address {fresh_user['email']} is not verified." in page
     outcome = submit(agent_client, "resend-verification", user_id)
     assert f"Auth0 queued a verification email to {fresh_user['email']}" in outcome
@@ -103,7 +103,7 @@ def test_a_disabled_email_template_is_reported_in_place_and_on_the_timeline(
     text = fragment_text(answer.content.decode())
     assert "Auth0 could not send the verification email" in text
     assert "The verification email template is disabled." in text
-    page = fragment_text(agent_client.get(f"/users/{user_id}/").content.decode())
+    page = fragment_text(agent_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode())
     assert "Verification email could not be sent" in page
 
 
@@ -145,7 +145,7 @@ def test_a_social_user_gets_no_password_link(
     github = api_get(
         use_sandbox, "/api/v2/users", search_engine="v3", q="identities.provider:github"
     )[0]
-    page = agent_client.get(f"/users/{github['user_id']}/").content.decode()
+    page = agent_client.get(f"/t/userdesk-sandbox/users/{github['user_id']}/").content.decode()
     assert action_url("password-link", github["user_id"]) not in page
     confirm = agent_client.get(action_url("password-link", github["user_id"])).content.decode()
     assert "does not apply" in confirm
@@ -159,7 +159,7 @@ def test_a_lead_removes_one_mfa_method_then_all(
     user_id = user["user_id"]
     path = f"/api/v2/users/{enc(user_id)}/authentication-methods"
     methods = api_get(use_sandbox, path)
-    page = lead_client.get(f"/users/{user_id}/").content.decode()
+    page = lead_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode()
     assert f"{len(methods)} methods enrolled" in fragment_text(page)
     assert action_url("remove-mfa", user_id) in page
 
@@ -179,7 +179,7 @@ def test_a_lead_removes_one_mfa_method_then_all(
 
 def test_an_agent_cannot_reset_mfa(agent_client: Client, use_sandbox: SandboxServer) -> None:
     user = mfa_enrolled(use_sandbox)[0]
-    page = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    page = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     assert action_url("remove-mfa", user["user_id"]) not in page
     response = agent_client.post(
         action_url("remove-mfa", user["user_id"]),
@@ -224,7 +224,7 @@ def test_delete_needs_the_setting_and_the_typed_id(
     user_id = fresh_user["user_id"]
     assert lead_client.get(action_url("delete", user_id)).status_code == 403
     settings.USERDESK_ALLOW_USER_DELETE = True
-    page = lead_client.get(f"/users/{user_id}/").content.decode()
+    page = lead_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode()
     assert action_url("delete", user_id) in page
     url = action_url("delete", user_id)
     token = form_token(lead_client.get(url).content.decode())

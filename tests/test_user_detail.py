@@ -29,7 +29,7 @@ def test_details_show_the_whole_profile(
     agent_client: Client, use_sandbox: SandboxServer, support_agent: Any
 ) -> None:
     user = find_user(use_sandbox, "_exists_:last_login AND _exists_:app_metadata.plan")
-    response = agent_client.get(f"/users/{user['user_id']}/")
+    response = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/")
     html = response.content.decode()
     assert response.status_code == 200
     for label in (
@@ -60,12 +60,17 @@ def test_ids_with_a_pipe_work_encoded_or_not(
     agent_client: Client, use_sandbox: SandboxServer
 ) -> None:
     user = find_user(use_sandbox, "user_id:github*")
-    assert agent_client.get(f"/users/{user['user_id']}/").status_code == 200
-    assert agent_client.get(f"/users/{quote(user['user_id'], safe='')}/").status_code == 200
+    assert agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").status_code == 200
+    assert (
+        agent_client.get(
+            f"/t/userdesk-sandbox/users/{quote(user['user_id'], safe='')}/"
+        ).status_code
+        == 200
+    )
 
 
 def test_a_missing_user_is_a_styled_404(agent_client: Client) -> None:
-    response = agent_client.get("/users/auth0|000000000000000000000000/")
+    response = agent_client.get("/t/userdesk-sandbox/users/auth0|000000000000000000000000/")
     html = response.content.decode()
     assert response.status_code == 404
     assert "User not found" in html
@@ -77,14 +82,14 @@ def test_a_missing_user_is_a_styled_404(agent_client: Client) -> None:
 
 def test_values_are_escaped(agent_client: Client, use_sandbox: SandboxServer) -> None:
     user = find_user(use_sandbox, "name:*script*")
-    html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    html = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
 
 
 def test_raw_json_is_the_users_json(agent_client: Client, use_sandbox: SandboxServer) -> None:
     user = find_user(use_sandbox, "_exists_:app_metadata")
-    html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    html = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     raw = html.split(
         '<pre class="code raw-json" tabindex="0" aria-label="The profile as JSON">', 1
     )[1].split("</pre>", 1)[0]
@@ -96,8 +101,8 @@ def test_raw_json_is_the_users_json(agent_client: Client, use_sandbox: SandboxSe
 def test_details_are_never_cached(agent_client: Client, use_sandbox: SandboxServer) -> None:
     user = find_user(use_sandbox, "user_id:google*")
     counter = Upstream()
-    agent_client.get(f"/users/{user['user_id']}/")
-    agent_client.get(f"/users/{user['user_id']}/")
+    agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/")
+    agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/")
     assert counter.path(f"/api/v2/users/{user['user_id']}") == 2
 
 
@@ -106,7 +111,7 @@ def test_a_busy_tenant_is_reported_plainly(
 ) -> None:
     settings.AUTH0_MAX_RETRIES = 0
     use_sandbox.set_faults(rate_limit_share=1)
-    response = agent_client.get("/users/auth0|abc/")
+    response = agent_client.get("/t/userdesk-sandbox/users/auth0|abc/")
     assert response.status_code == 503
     assert "Auth0 is busy, try again in" in response.content.decode()
 
@@ -130,7 +135,7 @@ def every_user(server: SandboxServer) -> list[dict[str, Any]]:
 def test_a_user_without_email_opens(agent_client: Client, use_sandbox: SandboxServer) -> None:
     # The defect: the page answered 500 for GitHub, SMS and username-only users.
     user = find_user(use_sandbox, "NOT _exists_:email")
-    response = agent_client.get(f"/users/{user['user_id']}/")
+    response = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/")
     assert response.status_code == 200
     assert user["user_id"] in response.content.decode()
 
@@ -139,7 +144,7 @@ def test_a_user_without_a_login_count_is_not_shown_zero_logins(
     agent_client: Client, use_sandbox: SandboxServer
 ) -> None:
     user = find_user(use_sandbox, "NOT _exists_:logins_count")
-    html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    html = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     logins = html.split("<dt>Logins</dt><dd>", 1)[1].split("</dd>", 1)[0]
     assert logins.strip() != "0"
     assert "Auth0 has no count" in logins
@@ -154,7 +159,7 @@ def test_every_user_of_the_seeded_tenant_opens(
     assert {"auth0", "github", "google-oauth2", "samlp"} <= shapes, shapes
     failed = {}
     for user in users:
-        status = agent_client.get(f"/users/{user['user_id']}/").status_code
+        status = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").status_code
         if status != 200:
             failed[user["user_id"]] = status
     assert not failed

@@ -85,7 +85,10 @@ def test_every_user_url_is_one_segment_that_decodes_to_the_id(user_id: str) -> N
 
 
 def test_an_ordinary_id_keeps_its_url() -> None:
-    assert reverse("users_admin:detail", args=["auth0|123"]) == "/users/auth0%7C123/"
+    assert (
+        reverse("users_admin:detail", args=["auth0|123"])
+        == "/t/userdesk-sandbox/users/auth0%7C123/"
+    )
 
 
 def test_the_user_page_and_its_action_forms_name_the_dotted_id(
@@ -138,7 +141,9 @@ def test_in_a_browser_the_dotted_user_is_opened_and_acted_on_and_the_other_stays
     sent: list[Any] = []
     page.on("request", lambda request: sent.append(request))
 
-    page.goto(f"{live_server.url}/users/?mode=advanced&q=email:dotted@example.com")
+    page.goto(
+        f"{live_server.url}/t/userdesk-sandbox/users/?mode=advanced&q=email:dotted@example.com"
+    )
     page.get_by_role("link", name=f"Details of {DOTTED}").click()
     expect(page.locator("h1")).to_be_visible()
     assert target(page.url) == ("users_admin:detail", DOTTED)

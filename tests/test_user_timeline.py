@@ -39,7 +39,7 @@ def test_the_timeline_shows_auth0_logs_in_plain_words_with_failures_highlighted(
     settings.AUTH0_LOG_RETENTION_DAYS = 5
     user = brute_force_blocked(use_sandbox)[0]
     logs = logs_of(use_sandbox, user["user_id"])
-    html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    html = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     timeline = html.split('id="timeline"', 1)[1]
     text = fragment_text(timeline)
     assert "Auth0 keeps logs for 5 days" in text
@@ -55,8 +55,10 @@ def test_userdesk_events_are_merged_in_with_who_and_why(
     lead_client: Client, use_sandbox: SandboxServer, support_lead: User
 ) -> None:
     user = brute_force_blocked(use_sandbox)[0]
-    lead_client.get(f"/users/{user['user_id']}/")  # a view is an event about the user
-    html = lead_client.get(f"/users/{user['user_id']}/").content.decode()
+    lead_client.get(
+        f"/t/userdesk-sandbox/users/{user['user_id']}/"
+    )  # a view is an event about the user
+    html = lead_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     timeline = html.split('id="timeline"', 1)[1]
     first = timeline.split('<li class="entry', 2)[1]
     assert "userdesk" in first.split(">", 1)[0]  # newest first: the view a moment ago
@@ -74,7 +76,7 @@ def test_older_pages_follow_and_htmx_gets_the_timeline_alone(
             sent = api.post("/api/v2/jobs/verification-email", json={"user_id": user["user_id"]})
             assert sent.status_code == 201, sent.text
     assert len(logs_of(use_sandbox, user["user_id"])) == 50
-    html = agent_client.get(f"/users/{user['user_id']}/").content.decode()
+    html = agent_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
     link = re.search(r'href="([^"]*)"[^>]*rel="next">Older events', html)
     assert link, "a full first page links to the older events"
     older_url = link[1].replace("&amp;", "&")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
+from management_api.tenants import Tenant, current_tenant
+
 from .logtypes import method_summary
 
 if TYPE_CHECKING:
@@ -46,6 +48,42 @@ RESERVED_APP_METADATA_KEYS = frozenset(
 )
 PROFILE_LIMIT_BYTES = 10 * 1024
 METADATA = ("user_metadata", "app_metadata")
+
+
+class TenantNameField(forms.CharField):
+    """A production tenant's name, typed to confirm a destructive step (the guard rail of
+    `ask_tenant_name`)."""
+
+    def __init__(self, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(
+            label=f"Type the tenant's name, {tenant.name}, to confirm",
+            help_text=f"This is the production tenant {tenant.name}: real people's accounts.",
+            max_length=200,
+            widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+            error_messages={"required": f"Type {tenant.name} to confirm, on production."},
+            **kwargs,
+        )
+        self.tenant = tenant
+
+    def clean(self, value: Any) -> str:
+        typed = " ".join(str(super().clean(value)).split())
+        if typed != self.tenant.name:
+            raise forms.ValidationError(
+                f"Type the tenant's name, {self.tenant.name}, exactly: this is production."
+            )
+        return typed
+
+
+TENANT_NAME_FIELD = "tenant_name"
+
+
+def ask_tenant_name(form: forms.Form) -> forms.Form:
+    """On a production tenant, `form` also asks for the tenant's name, typed: the one guard rail
+    of destructive steps (actions declared `confirm_tenant`, bulk runs). Elsewhere unchanged."""
+    tenant = current_tenant()
+    if tenant.is_production:
+        form.fields[TENANT_NAME_FIELD] = TenantNameField(tenant)
+    return form
 
 
 def parse_metadata(text: str) -> dict[str, Any]:
@@ -114,8 +152,11 @@ class ActionForm(forms.Form):
         return " ".join(str(self.cleaned_data["reason"]).split())
 
     def action_data(self) -> dict[str, Any]:
-        """What the action's preview and perform take (a valid form's)."""
-        return dict(self.cleaned_data)
+        """What the action's preview and perform take (a valid form's; not the typed tenant
+        name, which only guards)."""
+        data = dict(self.cleaned_data)
+        data.pop(TENANT_NAME_FIELD, None)
+        return data
 
     @property
     def previewing(self) -> bool:
@@ -332,7 +373,7 @@ class MetadataForm(ActionForm):
         return {k: v for k, v in merged.items() if v is not None}
 
     def action_data(self) -> dict[str, Any]:
-        return {**self.cleaned_data, "patch": self.patch()}
+        return {**super().action_data(), "patch": self.patch()}
 
     @property
     def previewing(self) -> bool:

@@ -43,7 +43,14 @@ from management_api import (
 )
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
-from .action_forms import ActionForm, DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
+from .action_forms import (
+    ActionForm,
+    DeleteForm,
+    MetadataForm,
+    PasswordLinkForm,
+    RemoveMfaForm,
+    ask_tenant_name,
+)
 from .logtypes import method_words
 from .workbench import Workbench, device_calls
 
@@ -94,6 +101,8 @@ class Action:
     form_class: type[ActionForm] = ActionForm
     button: str = "Confirm"
     danger: bool = False
+    # Destructive: on a production tenant its form also asks for the tenant's name, typed.
+    confirm_tenant: bool = False
     places: tuple[Place, ...] = (Place(Section.MENU),)
     fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
     # What it looks at besides the profile: "blocks", "methods", "sessions" (and refresh tokens)
@@ -104,8 +113,12 @@ class Action:
         return self.applies_to(bench) is None
 
     def form(self, bench: Workbench, data: Any = None, params: Any = None) -> ActionForm:
-        """Its form for this user: bound to POSTed `data`, or a new one (query `params`)."""
-        return self.form_class.for_user(bench, data, params or {})
+        """Its form for this user: bound to POSTed `data`, or a new one (query `params`); a
+        `confirm_tenant` action's asks for a production tenant's name too."""
+        form = self.form_class.for_user(bench, data, params or {})
+        if self.confirm_tenant:
+            ask_tenant_name(form)
+        return form
 
 
 def counted(number: int, thing: str) -> str:
@@ -459,6 +472,7 @@ ACTIONS: dict[str, Action] = {
             preview=_clear_blocks_preview,
             perform=_clear_blocks,
             button="Clear blocks",
+            confirm_tenant=True,
             fixes=("brute-force",),
             reads=("blocks",),
         ),
@@ -511,6 +525,7 @@ ACTIONS: dict[str, Action] = {
             form_class=RemoveMfaForm,
             button="Remove",
             danger=True,
+            confirm_tenant=True,
             places=(Place(Section.MFA),),
             reads=("methods",),
         ),
@@ -572,6 +587,7 @@ ACTIONS: dict[str, Action] = {
             form_class=DeleteForm,
             button="Delete for ever",
             danger=True,
+            confirm_tenant=True,
             removes_user=True,
         ),
     )

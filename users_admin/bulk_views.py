@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -21,6 +22,7 @@ from staff.audit import record
 from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
 from . import bulk, bulk_execute
+from .action_forms import ask_tenant_name
 from .bulk_forms import ActionChoiceForm, RejectForm, SelectionForm
 from .bulk_select import selection_key, tenant_slug
 from .models import BulkRun, BulkRunStatus
@@ -157,6 +159,7 @@ def _page_context(
     context.update(
         may_decide=run.status == BulkRunStatus.PENDING and may_approve_bulk_run(request.user, run),
         reject_form=RejectForm(),
+        confirm_form=ask_tenant_name(forms.Form()),
         approval_threshold=settings.BULK_APPROVAL_THRESHOLD,
         approval_ttl=settings.BULK_APPROVAL_TTL,
     )
@@ -207,6 +210,9 @@ def bulk_action(request: HttpRequest, pk: int) -> HttpResponse:
 def bulk_request(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask for the previewed run: it waits for a second lead's approval, or is queued."""
     run = _run(pk)
+    refused = _unconfirmed(request, run)
+    if refused:
+        return refused
     with transaction.atomic():
         problem = bulk.request_run(run, request.user)
         if problem:
@@ -237,7 +243,20 @@ def _decidable(request: HttpRequest, pk: int) -> BulkRun:
 @require_POST
 def bulk_approve(request: HttpRequest, pk: int) -> HttpResponse:
     run = _decidable(request, pk)
+    refused = _unconfirmed(request, run)
+    if refused:
+        return refused
     return _decide(request, run, lambda: bulk.approve(run, request.user), "bulk.approved")
+
+
+def _unconfirmed(request: HttpRequest, run: BulkRun) -> HttpResponse | None:
+    """On a production tenant, starting a run (its request, its approval) asks for the tenant's
+    name, typed (users_admin.action_forms.ask_tenant_name); the page again when it is wrong."""
+    confirm = ask_tenant_name(forms.Form(request.POST))
+    if confirm.is_valid():
+        return None
+    context = _page_context(request, run, None) | {"confirm_form": confirm}
+    return render(request, "users_admin/bulk_run.html", context, status=400)
 
 
 @requires(Capability.APPROVE_BULK_RUNS)

@@ -322,6 +322,13 @@ class LookupForm(forms.Form):
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "placeholder": "jane@example.com"}),
     )
+    every_tenant = forms.BooleanField(required=False, label="Ask every tenant I may search")
+
+    def __init__(self, *args: Any, several_tenants: bool = False, **kwargs: Any) -> None:
+        """`several_tenants`: the member may search more than one (else no such choice)."""
+        super().__init__(*args, **kwargs)
+        if not several_tenants:
+            del self.fields["every_tenant"]
 
 
 def search_query(

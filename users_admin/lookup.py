@@ -8,10 +8,13 @@ consistent, so those are shown apart and labelled so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.tenant_urls import tenant_reverse
 from management_api import ManagementApiError, search_users, users_by_email
+from management_api.tenants import Tenant, tenant_scope
 
 from .lucene import quote
 
@@ -62,3 +65,35 @@ def lookup_email(address: str) -> LookupResult:
         and str(user.get("email") or "").lower() == address.lower()
     ]
     return LookupResult(address, searched, users, other_case)
+
+
+@dataclass(frozen=True)
+class TenantLookup:
+    """One tenant's answer to a lookup across tenants: its result (with each user's page on
+    that tenant) or why it failed."""
+
+    tenant: Tenant
+    result: LookupResult | None
+    error: str
+    found: list[tuple[dict[str, Any], str]]  # (user, the user's page on the tenant)
+
+
+def lookup_everywhere(
+    address: str, tenants: list[Tenant], describe: Callable[[ManagementApiError], str]
+) -> list[TenantLookup]:
+    """Ask each tenant for `address` ("which tenant has this address?"), in its own scope; a
+    tenant that fails says why without hiding the others' answers."""
+    answers = []
+    for tenant in tenants:
+        with tenant_scope(tenant):
+            try:
+                result = lookup_email(address)
+            except ManagementApiError as exc:
+                answers.append(TenantLookup(tenant, None, describe(exc), []))
+                continue
+        found = [
+            (user, tenant_reverse(tenant.slug, "users_admin:detail", user["user_id"]))
+            for user in [*result.users, *result.other_case]
+        ]
+        answers.append(TenantLookup(tenant, result, "", found))
+    return answers

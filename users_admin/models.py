@@ -10,10 +10,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
+from config.tenant_urls import tenant_reverse
 from exports.models import exports_storage
 from management_api.tenants import current_tenant_slug
 
 RECENT_KEPT = 10
+
+
+def search_url(tenant: str, query_string: str) -> str:
+    """The search page of a saved or recent search: on its tenant, with its query."""
+    return tenant_reverse(tenant, "users_admin:search", query=query_string)
 
 
 class ActionRequest(models.Model):
@@ -81,7 +87,7 @@ class SavedSearch(models.Model):
 
     @property
     def url(self) -> str:
-        return f"/users/?{self.query_string}"
+        return search_url(self.tenant, self.query_string)
 
 
 class RecentSearchQuerySet(models.QuerySet["RecentSearch"]):
@@ -117,7 +123,7 @@ class RecentSearch(models.Model):
 
     @property
     def url(self) -> str:
-        return f"/users/?{self.query_string}"
+        return search_url(self.tenant, self.query_string)
 
     @staticmethod
     def digest_of(query_string: str) -> str:

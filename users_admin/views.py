@@ -39,7 +39,14 @@ from management_api.support import LOGS_PER_PAGE
 from staff import audit
 from staff.audit import record
 from staff.models import AuditEvent
-from staff.permissions import Capability, can, may_delete_saved_search, require, requires
+from staff.permissions import (
+    Capability,
+    can,
+    may_delete_saved_search,
+    require,
+    requires,
+    tenants_where,
+)
 
 from . import search as searching
 from . import timeline, workbench
@@ -56,7 +63,7 @@ from .forms import (
     rows_lucene,
     search_query,
 )
-from .lookup import lookup_email
+from .lookup import lookup_email, lookup_everywhere
 from .models import RecentSearch, SavedSearch
 from .rows import ROW_PREFIX, edited_rows, with_management_form
 from .saved import remember, search_query_string
@@ -100,7 +107,7 @@ def _export_link(form: SearchForm, q: str, connections: list[dict[str, Any]]) ->
         "identities[0].connection" if c == "identities" else c for c in columns
     )
     params["q"] = q
-    return "/exports/new/?" + urlencode(params)
+    return reverse("exports:new") + "?" + urlencode(params)
 
 
 def _submitted(params: QueryDict) -> bool:
@@ -338,9 +345,22 @@ def delete_saved_search(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Capability.SEARCH_USERS)
 @one_deadline
 def lookup(request: HttpRequest) -> HttpResponse:
-    form = LookupForm(request.GET or None)
+    searchable = tenants_where(request.user, Capability.SEARCH_USERS)
+    form = LookupForm(request.GET or None, several_tenants=len(searchable) > 1)
     context: dict[str, Any] = {"form": form}
-    if form.is_valid():
+    if form.is_valid() and form.cleaned_data.get("every_tenant"):
+        address = form.cleaned_data["email"]
+        context["across"] = across = lookup_everywhere(address, searchable, busy_message)
+        record(
+            request,
+            "users.lookup",
+            target=address,
+            tenants=", ".join(
+                f"{answer.tenant.slug}: {len(answer.found) if answer.result else 'error'}"
+                for answer in across
+            ),
+        )
+    elif form.is_valid():
         address = form.cleaned_data["email"]
         try:
             context["result"] = result = lookup_email(address)

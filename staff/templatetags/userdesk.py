@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django import template
 
+from management_api.tenants import UnknownTenant, get_tenant
 from staff.audit import readable_details
 
 register = template.Library()
@@ -23,3 +24,12 @@ def cooloff_minutes(value: timedelta) -> str:
 def audit_details(details: dict[str, object]) -> list[tuple[str, str]]:
     """An audit event's details in readable form (see staff.audit.readable_details)."""
     return readable_details(details or {})
+
+
+@register.filter
+def tenant_name(slug: str) -> str:
+    """A stored row's tenant by its display name (the slug when no longer configured)."""
+    try:
+        return get_tenant(slug).name
+    except UnknownTenant:
+        return slug

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
@@ -60,12 +61,13 @@ def log_words(event_type: Any) -> str:
 
 @register.simple_tag(takes_context=True)
 def back_to_results(context: dict[str, Any]) -> str:
-    """The search a user page was opened from (`?from=`), as a link back; only ever /users/?..."""
+    """The search a user page was opened from (`?from=`), as a link back; only ever the
+    tenant's search page with a query."""
     request = context.get("request")
     search = request.GET.get("from", "") if request is not None else ""
     if not search or "\n" in search or "\r" in search:
         return ""
-    return "/users/?" + QueryDict(search).urlencode()
+    return reverse("users_admin:search") + "?" + QueryDict(search).urlencode()
 
 
 @register.filter

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from management_api.tenants import UnknownTenant, get_tenant
 from staff.roles import ROLES, generate_password, normalise_email, save_staff
 
 
@@ -21,6 +22,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("email", help="The staff member's email; it is also their sign-in.")
         parser.add_argument("--role", required=True, choices=sorted(ROLES))
+        parser.add_argument(
+            "--tenant",
+            default="",
+            help="The role on this tenant only (its slug); without it, on every tenant.",
+        )
         source = parser.add_mutually_exclusive_group()
         source.add_argument(
             "--password-stdin", action="store_true", help="Read the password from standard input."
@@ -38,6 +44,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         role: str = options["role"]
+        tenant: str = options["tenant"]
+        if tenant:
+            try:
+                get_tenant(tenant)
+            except UnknownTenant as exc:
+                raise CommandError(str(exc)) from None
         try:
             email = normalise_email(options["email"])
         except ValidationError as exc:
@@ -59,13 +71,16 @@ class Command(BaseCommand):
                 password, generated = generate_password(), True
 
         try:
-            result = save_staff(email, role, password)
+            result = save_staff(email, role, password, tenant=tenant)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
 
         verb = "Created" if result.created else "Updated"
         self.stdout.write(
-            self.style.SUCCESS(f"{verb} {result.user.username} with the {role} role.")
+            self.style.SUCCESS(
+                f"{verb} {result.user.username} with the {role} role"
+                f"{f' on the tenant {tenant}' if tenant else ''}."
+            )
         )
         if generated:
             self.stdout.write(f"Password: {password}")

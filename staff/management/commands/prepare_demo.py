@@ -10,10 +10,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from management_api.tenants import all_tenants
 from staff.roles import generate_password, save_staff, staff_exists
 
 DEMO_EMAIL = "demo@userdesk.local"
 LEAD_EMAIL = "lead@userdesk.local"
+STAGING_EMAIL = "staging@userdesk.local"
+# `make run`'s second sandbox tenant: its settings (the Makefile's STAGING_SANDBOX_ENV, as
+# NAME=value words), its own users and seed.
+STAGING_SANDBOX_ENV = "STAGING_SANDBOX_ENV"
+STAGING_SEED = 2
 
 
 class Command(BaseCommand):
@@ -36,6 +42,11 @@ class Command(BaseCommand):
         self._demo_sign_in(options["url"].rstrip("/"))
         self._sandbox_identities(options["url"].rstrip("/"))
         self._seed_sandbox(options["seed_users"], options["seed"])
+        staging = _staging_sandbox_env()
+        if staging:
+            self.stdout.write("Staging sandbox tenant:")
+            # Fewer users than production (1,500 of the default 5,000), from another seed.
+            self._seed_sandbox(max(1, options["seed_users"] * 3 // 10), STAGING_SEED, staging)
 
     def _demo_sign_in(self, url: str) -> None:
         if staff_exists():
@@ -48,6 +59,15 @@ class Command(BaseCommand):
         save_staff(DEMO_EMAIL, "export-admin", password)
         lead_password = generate_password()
         save_staff(LEAD_EMAIL, "support-lead", lead_password)
+        staging_only = ""
+        if _staging_sandbox_env() and "staging" in {t.slug for t in all_tenants()}:
+            staging_password = generate_password()
+            save_staff(STAGING_EMAIL, "support", staging_password, tenant="staging")
+            staging_only = (
+                f"  Support on staging only (production is hidden from them):\n"
+                f"    Email:    {STAGING_EMAIL}\n"
+                f"    Password: {staging_password}\n"
+            )
         bar = "=" * 64
         self.stdout.write(
             self.style.SUCCESS(
@@ -60,6 +80,7 @@ class Command(BaseCommand):
                 f"  Support lead (acts on users: block, MFA reset, metadata, ...):\n"
                 f"    Email:    {LEAD_EMAIL}\n"
                 f"    Password: {lead_password}\n"
+                f"{staging_only}"
                 f"{bar}\n"
             )
         )
@@ -81,17 +102,27 @@ class Command(BaseCommand):
             lines.append(f"    {identity['email']:<26} {outcome}")
         self.stdout.write("\n".join(lines) + "\n")
 
-    def _seed_sandbox(self, users: int, seed: int) -> None:
+    def _seed_sandbox(self, users: int, seed: int, env: dict[str, str] | None = None) -> None:
         output = _sandbox_command(
-            "sandbox_seed", "--if-empty", "--users", str(users), "--seed", str(seed)
+            "sandbox_seed", "--if-empty", "--users", str(users), "--seed", str(seed), env=env
         )
         self.stdout.write(output, ending="")
 
 
-def _sandbox_command(*args: str) -> str:
+def _staging_sandbox_env() -> dict[str, str]:
+    """The second sandbox tenant's settings when `make run` starts one, else {}."""
+    words = os.environ.get(STAGING_SANDBOX_ENV, "").split()
+    return dict(word.split("=", 1) for word in words if "=" in word)
+
+
+def _sandbox_command(*args: str, env: dict[str, str] | None = None) -> str:
     """Run one of the sandbox tenant's commands: manage.py runs them under sandbox.settings,
-    in a process of their own, so the product imports nothing of the sandbox."""
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    in a process of their own, so the product imports nothing of the sandbox (`env`: settings
+    of another sandbox tenant)."""
+    env = {
+        **{key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"},
+        **(env or {}),
+    }
     done = subprocess.run(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), *args],
         cwd=settings.BASE_DIR,
