@@ -20,6 +20,23 @@ budget's target, (1 - BULK_INTERACTIVE_RESERVE) x the bucket's rate; items faile
 anything else); the 429s the workers met (each sent again after the pause); the most calls in
 any 1 s and 10 s window of all processes together beside what the plan's bucket allows there
 (burst + window x rate); and the colleague's calls and 429s.
+
+`--runs` measures real bulk runs instead (needs REDIS_URL for the broker and the budget, and
+DATABASE_URL, PostgreSQL, for the workers to share)::
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://127.0.0.1:6379/5 \
+        uv run python bench/bulk.py --runs --seconds 30
+
+For each plan and 1, 2 and 4 worker processes (one Celery worker, prefork, that concurrency) it
+queues as many block runs as processes, each on its own users (sized so the runs last about
+`--seconds` at the budget's rate), and lets the worker send them: each user a GET and a PATCH
+through `users_admin.bulk_execute`, paced by the tenant's one budget. Printed: the users sent,
+the sustained rate of all runs together (users a second after the budget's burst) beside
+(1 - reserve) x the plan's rate in users (`bulk.users_per_second`), users failed or unknown (a
+429 never fails one), and the most calls of the plan's limiting bucket in any 1 s and 10 s
+window beside what the plan allows there. Then `bench/search.py` runs twice, alone and while a
+bulk run goes on this machine, and its overhead figures are printed side by side (its own
+sandbox: interactive calls never wait on the budget, so this is the run's cost in CPU).
 """
 
 from __future__ import annotations
@@ -253,12 +270,220 @@ def run_once(
     }
 
 
+# --- real bulk runs through the Celery worker (--runs) ---------------------------------------
+
+
+def _run_env(work: Path, base_url: str, plan: str) -> dict[str, str]:
+    env = _worker_env(work, base_url, plan)
+    env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    env["CELERY_TASK_SOFT_TIME_LIMIT"] = "3300"
+    return env
+
+
+def _start_worker(work: Path, env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
+    log_path = work / f"worker-{env['AUTH0_RATE_LIMIT_PLAN']}-{concurrency}.log"
+    log = log_path.open("wb")
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork"]
+    command += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
+    command += ["--without-heartbeat", "--loglevel", "INFO"]
+    worker = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while b"ready." not in log_path.read_bytes():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(log_path.read_text(errors="replace"))
+        time.sleep(0.2)
+    return worker
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+
+def _queue_block_run(ids: list[str], lead: Any) -> int:
+    from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+
+    run = BulkRun.objects.create(
+        source=BulkRun.Source.LIST,
+        list_name="bench.txt",
+        requested_by=lead,
+        requested_by_label=lead.get_username(),
+        status=BulkRunStatus.QUEUED,
+        action="block",
+        reason="bench/bulk.py",
+        selected_count=len(ids),
+        change_count=len(ids),
+        preview_version=1,
+    )
+    BulkItem.objects.bulk_create(
+        BulkItem(run=run, position=n, user_id=uid, profile={"user_id": uid, "blocked": False})
+        for n, uid in enumerate(ids)
+    )
+    return int(run.pk)
+
+
+def real_runs(
+    work: Path, base_url: str, ids: list[str], plan: str, processes: int, seconds: float
+) -> dict[str, Any]:
+    """`processes` block runs at once on one worker of that concurrency, on the plan's budget."""
+    from django.contrib.auth.models import User
+    from django.test import override_settings
+
+    from management_api import pacing
+    from users_admin import bulk
+    from users_admin.models import BulkItem, BulkRun
+    from users_admin.tasks import execute_bulk_run
+
+    _admin(base_url, "DELETE", "/sandbox/faults")
+    _admin(base_url, "PUT", "/sandbox/faults", json={"rate_limit_plan": plan})
+    tenant = pacing.current_tenant_slug()
+    for bucket in pacing.PLAN_RATES[plan]:
+        pacing.reset(tenant, bucket)
+    action = bulk.ACTIONS["block"]
+    with override_settings(AUTH0_RATE_LIMIT_PLAN=plan):
+        target = bulk.users_per_second(tenant, action)
+        # The bucket that sets the pace, and how many of its calls a user costs.
+        costs = [pacing.bucket_for(m, p, plan) for m, p in bulk.calls_per_user(action)]
+    limiting = max(set(costs), key=lambda b: costs.count(b) / pacing.rate_for(plan, b).per_minute)
+    per_user = costs.count(limiting)
+    rate = pacing.rate_for(plan, limiting)
+    burst_users = pacing.bulk_rate(rate).burst / per_user
+    size = int(burst_users + target * seconds) // processes + 1
+    lead = User.objects.get_or_create(username="bench-lead@example.com")[0]
+    worker = _start_worker(work, _run_env(work, base_url, plan), processes)
+    try:
+        runs = [_queue_block_run(ids[n * size : (n + 1) * size], lead) for n in range(processes)]
+        del ids[: processes * size]
+        for run_id in runs:
+            execute_bulk_run.delay(run_id)
+        deadline = time.monotonic() + seconds * 4 + 60
+        while BulkRun.objects.filter(pk__in=runs).exclude(status="done").exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"runs {runs} did not finish; see {work}/worker-*.log")
+            time.sleep(0.5)
+    finally:
+        _stop(worker)
+    items = BulkItem.objects.filter(run__in=runs)
+    outcomes: dict[str, int] = {}
+    for outcome in items.values_list("outcome", flat=True):
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    # Only users done made their PATCH (one blocked since by someone else is skipped).
+    done = items.filter(outcome="done").values_list("sent_at", flat=True)
+    stamps = sorted(t.timestamp() for t in done if t)
+    span = max(stamps[-1] - stamps[0], 0.001)
+    calls = [stamp for stamp in stamps for _ in range(per_user)]
+    return {
+        "plan": plan,
+        "processes": processes,
+        "users": len(stamps),
+        "sustained": max(0.0, len(stamps) - burst_users) / span,
+        "target": target,
+        "failed": outcomes.get("failed", 0) + outcomes.get("unknown", 0),
+        "skipped": outcomes.get("skipped", 0),
+        "bucket": limiting,
+        "most_1s": most_in_a_window(calls, 1.0),
+        "allowed_1s": rate.burst + 1.0 * rate.per_second,
+        "most_10s": most_in_a_window(calls, 10.0),
+        "allowed_10s": rate.burst + 10.0 * rate.per_second,
+    }
+
+
+def _search_overhead(users: int, requests: int) -> str:
+    """bench/search.py's overhead line (p50 and p95 added by the dashboard)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    command = [sys.executable, str(ROOT / "bench" / "search.py"), "--users", str(users)]
+    out = subprocess.run(
+        [*command, "--requests", str(requests)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return next(line for line in out.splitlines() if line.startswith("overhead"))
+
+
+def main_runs(args: argparse.Namespace) -> None:
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        raise SystemExit("--runs needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+    users = args.users
+    with sandbox_running("userdesk-bench-bulkrun-", users, 1) as (work, base_url):
+        os.environ.update(_run_env(work, base_url, "essentials"))
+        import sqlite3
+
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+        with sqlite3.connect(work / "sandbox.sqlite3") as db:
+            # Users not blocked yet: each is one GET and one PATCH.
+            unblocked = "SELECT user_id FROM sandbox_tenantuser WHERE NOT coalesce(s_blocked, 0)"
+            rows = db.execute(f"{unblocked} ORDER BY id").fetchall()
+        ids = [uid for (uid,) in rows]
+        print(f"block runs through a Celery worker; budget in Redis; reserve {RESERVE:.0%}")
+        print(
+            f"{'plan':<19}{'procs':>5}{'users':>7}{'users/s':>9}{'target':>8}{'ratio':>7}"
+            f"{'failed':>7}{'skipped':>8}  {'bucket':<12}{'max 1s':>12}{'max 10s':>13}"
+        )
+        for plan in args.plans:
+            for processes in args.processes:
+                row = real_runs(work, base_url, ids, plan, processes, args.seconds)
+                print(
+                    f"{plan:<19}{processes:>5}{row['users']:>7}{row['sustained']:>9.2f}"
+                    f"{row['target']:>8.2f}{row['sustained'] / row['target']:>7.2f}"
+                    f"{row['failed']:>7}{row['skipped']:>8}  {row['bucket']:<12}"
+                    f"{row['most_1s']:>5}/{row['allowed_1s']:<6.0f}"
+                    f"{row['most_10s']:>6}/{row['allowed_10s']:<6.0f}",
+                    flush=True,
+                )
+        if args.search:
+            print("search overhead (bench/search.py), p50 and p95 added by the dashboard:")
+            print(f"  without a run: {_search_overhead(2000, args.search)}", flush=True)
+            plan = "enterprise"
+            _admin(base_url, "PUT", "/sandbox/faults", json={"rate_limit_plan": plan})
+            from django.contrib.auth.models import User
+
+            from users_admin.tasks import execute_bulk_run
+
+            worker = _start_worker(work, _run_env(work, base_url, plan), 1)
+            try:
+                lead = User.objects.get_or_create(username="bench-lead@example.com")[0]
+                execute_bulk_run.delay(_queue_block_run(ids[:5000], lead))
+                time.sleep(3)
+                print(f"  during a run:  {_search_overhead(2000, args.search)}", flush=True)
+            finally:
+                _stop(worker)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--plans", nargs="+", default=list(PLANS), choices=PLANS)
     parser.add_argument("--processes", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--runs", action="store_true", help="real bulk runs (see above)")
+    parser.add_argument("--users", type=int, default=4000, help="--runs: sandbox users")
+    parser.add_argument(
+        "--search", type=int, default=100, help="--runs: bench/search.py requests (0: skip)"
+    )
     args = parser.parse_args()
+    if args.runs:
+        main_runs(args)
+        return
 
     with sandbox_running("userdesk-bench-bulk-", USERS, 1) as (work, base_url):
         os.environ.update(_worker_env(work, base_url, "essentials"))

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
@@ -13,7 +14,7 @@ from django.utils.cache import add_never_cache_headers
 from management_api.tenants import UnknownTenant, default_tenant, get_tenant, tenant_scope
 from staff.permissions import require_tenant
 
-from .tenant_urls import tenant_urlconf
+from .tenant_urls import PRODUCT_URLCONF, tenant_urlconf
 
 # `/t/<slug>/...`: the tenant of a tenant page (any slug-shaped segment; unknown ones are 404).
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[a-z0-9-]+)/")
@@ -58,7 +59,9 @@ class TenantScopeMiddleware:
         request.tenant = tenant  # type: ignore[attr-defined]
         if tenant is None:
             return self.get_response(request)
-        request.urlconf = tenant_urlconf(tenant.slug)  # type: ignore[attr-defined]
+        if settings.ROOT_URLCONF == PRODUCT_URLCONF:
+            # Not under another URLconf (a test's `pytest.mark.urls` of the sandbox's API).
+            request.urlconf = tenant_urlconf(tenant.slug)  # type: ignore[attr-defined]
         with tenant_scope(tenant):
             return self.get_response(request)
 

@@ -293,6 +293,8 @@ AUTH0_TIMEOUT_SECONDS = env_float("AUTH0_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 15, minimum=0)
 # Deleting a user at Auth0 cannot be undone: off unless the deployment turns it on.
 USERDESK_ALLOW_USER_DELETE = env_bool("USERDESK_ALLOW_USER_DELETE", False)
+# The user page's delete becomes a one-user bulk run that needs a second lead's approval.
+USERDESK_DELETE_NEEDS_APPROVAL = env_bool("USERDESK_DELETE_NEEDS_APPROVAL", False)
 # How many days of logs the tenant keeps (Auth0: 1 to 30 by plan); the timeline says so.
 AUTH0_LOG_RETENTION_DAYS = env_int("AUTH0_LOG_RETENTION_DAYS", 10, minimum=1)
 # Management API client: a whole call (token, retries, waits) ends within the deadline.
@@ -527,12 +529,7 @@ EXPORT_SWEEP_SECONDS = env_float("EXPORT_SWEEP_SECONDS", 30.0, minimum=1.0)
 EXPORT_TASK_SOFT_TIME_LIMIT = env_int("EXPORT_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
 EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)
 # --- Bulk runs (users_admin.bulk) ------------------------------------------------------
-# The tenant's Management API rate for the calls a run makes (Essentials/Professional: 150 a
-# minute for "all other endpoints"), and the share of it kept for staff in the console.
-BULK_RATE_LIMIT_PER_MINUTE = env_float("BULK_RATE_LIMIT_PER_MINUTE", 150.0, minimum=1.0)
-BULK_INTERACTIVE_RESERVE = env_float("BULK_INTERACTIVE_RESERVE", 0.3, minimum=0.0)
-if BULK_INTERACTIVE_RESERVE >= 1:
-    raise ImproperlyConfigured("BULK_INTERACTIVE_RESERVE must be below 1 (a share of the rate)")
+# Their pace is the tenant's budget (AUTH0_RATE_LIMIT_PLAN and BULK_INTERACTIVE_RESERVE above).
 # Runs changing more users than this, and every delete, wait for a second staff member's approval,
 # for at most BULK_APPROVAL_TTL seconds.
 BULK_APPROVAL_THRESHOLD = env_int("BULK_APPROVAL_THRESHOLD", 100, minimum=0)

@@ -11,6 +11,9 @@ from typing import Any, cast
 from django.urls import URLPattern, URLResolver, include, path, resolve, reverse
 from django.urls.resolvers import ResolverMatch
 
+# The URLconf whose pages the tenant URLconfs hold (settings.ROOT_URLCONF in production).
+PRODUCT_URLCONF = "config.urls"
+
 
 class TenantURLConf:
     """What Django reads of a URLconf module: its patterns and error handlers."""

@@ -228,6 +228,7 @@ def send(
     attempt = 0
     path = urlsplit(url).path
     while True:
+        deadline += pacing.before_call(method, url)  # a bulk call's wait for its slot
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TransientError(

@@ -299,28 +299,51 @@ def reset(tenant_slug: str, bucket: str) -> None:
     store().forget((tenant_slug, bucket))
 
 
-_paced: ContextVar[bool] = ContextVar("management_api_paced", default=False)
+# Within bulk_calls: what runs before each attempt of a Management API call.
+Before = Callable[[str, str], None]
+_paced: ContextVar[Before | None] = ContextVar("management_api_paced", default=None)
 
 
 def paced() -> bool:
-    """Whether the current request is a bulk call sent by `call` (which repeats its 429s)."""
-    return _paced.get()
+    """Whether the current request is a bulk call (sent by `call` or within `bulk_calls`),
+    whose 429 http.send hands back to the caller instead of repeating it."""
+    return _paced.get() is not None
+
+
+def _as_is(method: str, path: str) -> None:
+    """Bulk calls whose sender acquired their slots itself (`call`)."""
 
 
 @contextmanager
-def _pacing() -> Iterator[None]:
-    token = _paced.set(True)
+def bulk_calls(before: Before | None = None) -> Iterator[None]:
+    """Requests sent within are bulk calls: `before(method, path)` runs before each attempt of a
+    Management API call (where a bulk run waits for the call's slot), and a 429 is raised to
+    the caller (which sends the item again once the budget's pause ends), never repeated by
+    http.send."""
+    token = _paced.set(before or _as_is)
     try:
         yield
     finally:
         _paced.reset(token)
 
 
+def before_call(method: str, url: str) -> float:
+    """http.send's hook before each attempt: runs the bulk call's `before`; the seconds it
+    waited (which do not count against the call's deadline)."""
+    before = _paced.get()
+    path = urlsplit(url).path
+    if before is None or not path.startswith("/api/v2/"):
+        return 0.0
+    started = time.monotonic()
+    before(method, path)
+    return time.monotonic() - started
+
+
 def call(tenant_slug: str, bucket: str, send: Callable[[], T], *, timeout: float) -> T:
     """One bulk request through the budget: acquire, then `send()`. A 429 (never processed by
     Auth0, so safe to repeat, even a POST) pauses the budget and is sent again once a slot
     frees: it never fails the item. Raises PacingTimeout when a slot takes over `timeout`."""
-    with _pacing():
+    with bulk_calls():
         while True:
             acquire(tenant_slug, bucket, timeout)
             try:

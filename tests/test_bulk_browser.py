@@ -36,7 +36,7 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
     settings: Any,
 ) -> None:
     settings.BULK_APPROVAL_THRESHOLD = 2
-    settings.BULK_RATE_LIMIT_PER_MINUTE = 60_000
+    settings.AUTH0_RATE_LIMIT_PLAN = "enterprise"
     settings.BULK_INTERACTIVE_RESERVE = 0.0
     q = "app_metadata.plan:enterprise"
     sign_in(page.context, live_server, support_lead)

@@ -16,6 +16,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from management_api import pacing
 from staff.audit import record_for
 from staff.models import AuditEvent
 from tests.fixtures.celery import drive, wait_for
@@ -35,7 +36,7 @@ REASON = "Ticket 12: compromised accounts"
 
 @pytest.fixture
 def fast(settings: Any) -> None:
-    settings.BULK_RATE_LIMIT_PER_MINUTE = 60_000
+    settings.AUTH0_RATE_LIMIT_PLAN = "enterprise"  # 16 calls a second, a burst of 50
     settings.BULK_INTERACTIVE_RESERVE = 0.0
     settings.BULK_APPROVAL_THRESHOLD = 100_000
 
@@ -127,7 +128,7 @@ def test_a_block_run_blocks_exactly_its_users_on_a_real_worker(
 def test_pause_resume_and_cancel_from_the_page(
     celery_worker: Any, use_tenant: SandboxServer, lead_client: Client, settings: Any
 ) -> None:
-    settings.BULK_RATE_LIMIT_PER_MINUTE = 600  # 10 calls a second: 5 users
+    settings.AUTH0_RATE_LIMIT_PLAN = "free"  # 2 calls a second: 1 user
     settings.BULK_INTERACTIVE_RESERVE = 0.0
     settings.BULK_APPROVAL_THRESHOLD = 100_000
     lead_client.post(f"{BULK}/new/", {"source": "query", "query": "email_verified:true"})
@@ -235,6 +236,47 @@ def test_429s_slow_a_run_but_never_fail_a_user(
         message__contains="no session and no refresh token"
     )
     assert not skipped.exists()
+
+
+def most_in_a_window(stamps: list[float], window: float) -> int:
+    """The most stamps within `window` seconds of each other."""
+    return max(sum(1 for t in stamps if start <= t < start + window) for start in stamps)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("export_settings")
+def test_a_run_on_a_low_plan_keeps_to_its_bucket_s_bulk_rate_and_no_429_fails_a_user(
+    use_tenant: SandboxServer, lead_client: Client, settings: Any, everyone: list[dict[str, Any]]
+) -> None:
+    settings.BULK_APPROVAL_THRESHOLD = 100_000
+    settings.AUTH0_RATE_LIMIT_PLAN = "essentials"
+    settings.BULK_INTERACTIVE_RESERVE = 0.3
+    ids = [u["user_id"] for u in everyone][50:80]
+    data = {"action": "metadata", "which": "user_metadata", "patch": '{"paced": true}'}
+    run = in_process_run(lead_client, {"source": "list", "users_file": _named(ids)}, data)
+    assert run.change_count == len(ids)
+    # Each user: GET (users_read, 350 a minute for bulk calls), PATCH (users_write, 140).
+    bucket = pacing.bulk_rate(pacing.rate_for("essentials", "users_write"))
+    assert run.expected_seconds == round(len(ids) / bucket.per_second)
+    use_tenant.set_faults(rate_limit_plan="essentials")
+    try:
+        bulk_execute.execute(run.pk)
+    finally:
+        use_tenant.set_faults(rate_limit_plan="off")
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.DONE
+    assert run.outcomes == {"done": len(ids)}
+    stamps = [sent.timestamp() for sent in run.items.values_list("sent_at", flat=True) if sent]
+    assert len(stamps) == len(ids)
+    for window in (1.0, 3.0, 5.0):
+        # The budget's burst, then its rate: one call of slack for a stamp at a window's edge.
+        allowed = bucket.burst + window * bucket.per_second + 1
+        assert most_in_a_window(stamps, window) <= allowed, window
+    with use_tenant.api() as api:
+        assert all(
+            api.get(f"/api/v2/users/{uid}").json()["user_metadata"]["paced"] is True
+            for uid in ids[:3]
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -377,13 +419,15 @@ def test_a_killed_worker_s_run_finishes_on_another_with_no_email_sent_twice(
     settings.BULK_APPROVAL_THRESHOLD = 100_000
     settings.EXPORT_LEASE_SECONDS = 3
     unverified = [u["user_id"] for u in everyone if u["user_id"].startswith("auth0|")][:60]
-    pace = {"BULK_RATE_LIMIT_PER_MINUTE": "600", "BULK_INTERACTIVE_RESERVE": "0"}
-    first = worker_process(EXPORT_LEASE_SECONDS="3", **pace).start()
+    # Professional: "other" (the verification job) at 150 a minute, 2.5 users a second.
+    pace = {"AUTH0_RATE_LIMIT_PLAN": "professional", "BULK_INTERACTIVE_RESERVE": "0"}
     run = in_process_run(
         lead_client,
         {"source": "list", "users_file": _named(unverified)},
         {"action": "resend-verification"},
     )
+    # Started once the run is queued: a worker already up raced this process for the snapshot.
+    first = worker_process(EXPORT_LEASE_SECONDS="3", **pace).start()
     targets = run.change_count or 0
     assert targets > 10
 

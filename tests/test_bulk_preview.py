@@ -132,8 +132,8 @@ def test_delete_is_offered_only_while_the_delete_setting_is_on(
 def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_duration(
     lead_client: Client, settings: Any
 ) -> None:
-    settings.BULK_RATE_LIMIT_PER_MINUTE = 60
-    settings.BULK_INTERACTIVE_RESERVE = 0.5
+    settings.AUTH0_RATE_LIMIT_PLAN = "free"  # one bucket of 2 calls a second
+    settings.BULK_INTERACTIVE_RESERVE = 0.75
     profiles = [{"identities": DB, "blocked": True} for _ in range(3)]
     profiles += [{"identities": DB} for _ in range(40)]
     run = make_run(profiles)
@@ -145,7 +145,7 @@ def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_durati
     assert run.status == BulkRunStatus.PREVIEWED
     assert run.change_count == 40
     assert run.skip_counts == {"The user is already blocked.": 3}
-    assert run.expected_seconds == 160  # 40 reads and 40 calls at half of 1 a second
+    assert run.expected_seconds == 160  # 40 reads and 40 calls at a quarter of 2 a second
     page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "<dd>40</dd>" in page
     assert "3: The user is already blocked." in page

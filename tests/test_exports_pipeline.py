@@ -213,7 +213,7 @@ def test_an_exact_export_auth0_refused_does_not_say_its_job_is_done(
     sandbox.set_faults(job_fail="the connection is being migrated")
     export = drive(make_export(match_query="email_verified:true").pk)
     assert export.status == Status.FAILED
-    page = admin_client_.get(f"/exports/{export.pk}/").content.decode()
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
     stage = page[page.index("Auth0's export job:") :]
     stage = stage[: stage.index("</li>")]
     assert "done" not in stage
@@ -222,7 +222,7 @@ def test_an_exact_export_auth0_refused_does_not_say_its_job_is_done(
     sandbox.reset_faults()
     ready = drive(make_export(match_query="email_verified:true").pk)
     assert ready.status == Status.READY, ready.failure_reason
-    page = admin_client_.get(f"/exports/{ready.pk}/").content.decode()
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{ready.pk}/").content.decode()
     assert "Auth0's export job: done</li>" in page
 
 

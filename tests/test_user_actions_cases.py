@@ -16,11 +16,15 @@ from django.test import Client
 from django.urls import reverse
 
 from staff.models import AuditEvent
+from staff.permissions import SUPPORT_LEAD_GROUP
+from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
 from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
 from tests.test_user_actions import REASON, action_url, form_token
+from users_admin import bulk_execute
 from users_admin.logtypes import method_words
+from users_admin.models import BulkRun, BulkRunStatus
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 
@@ -237,3 +241,43 @@ def test_delete_needs_the_setting_and_the_typed_id(
     with use_sandbox.api() as api:
         assert api.get(f"/api/v2/users/{enc(user_id)}").status_code == 404
     assert AuditEvent.objects.get(action="users.delete").details["after"] == {"deleted": True}
+
+
+def test_a_delete_that_needs_approval_is_a_one_user_run_a_second_lead_approves(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer, settings: Any
+) -> None:
+    settings.USERDESK_ALLOW_USER_DELETE = True
+    settings.USERDESK_DELETE_NEEDS_APPROVAL = True
+    user_id = fresh_user["user_id"]
+    url = action_url("delete", user_id)
+    token = form_token(lead_client.get(url).content.decode())
+    response = lead_client.post(url, {"token": token, "reason": REASON, "confirm": user_id})
+    run = BulkRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/t/userdesk-sandbox/bulk/{run.pk}/"
+    assert (run.action, run.status, run.change_count, run.reason) == (
+        "delete",
+        BulkRunStatus.PENDING,
+        1,
+        REASON,
+    )
+    assert list(run.items.values_list("user_id", flat=True)) == [user_id]
+    assert AuditEvent.objects.get(action="bulk.requested").details["needs_approval"] is True
+    assert not AuditEvent.objects.filter(action="users.delete").exists()
+    with use_sandbox.api() as api:
+        assert api.get(f"/api/v2/users/{enc(user_id)}").status_code == 200
+    assert (
+        "You cannot approve your own run"
+        in lead_client.get(f"/t/userdesk-sandbox/bulk/{run.pk}/").content.decode()
+    )
+
+    second = Client()
+    second.force_login(make_staff("second-lead@userdesk.test", SUPPORT_LEAD_GROUP))
+    assert second.post(f"/t/userdesk-sandbox/bulk/{run.pk}/approve/").status_code == 302
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.QUEUED
+    bulk_execute.execute(run.pk)  # the worker's task
+    run.refresh_from_db()
+    assert run.outcomes == {"done": 1}
+    with use_sandbox.api() as api:
+        assert api.get(f"/api/v2/users/{enc(user_id)}").status_code == 404

@@ -11,6 +11,7 @@ A preview reads only the run's snapshot: nothing reaches Auth0 until the run is 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from management_api import pacing
 from staff.audit import record_for
 from staff.permissions import Capability
 
@@ -227,17 +229,27 @@ ACTIONS: dict[str, BulkAction] = {
 # --- the preview of a run ------------------------------------------------------------------
 
 
-def planned_rate(tenant: str, calls: tuple[tuple[str, str], ...]) -> float:
-    """Calls a second a bulk run may make on this tenant: its rate limit less the interactive
-    reserve (swapped for management_api.pacing's budget when it lands)."""
-    per_second = settings.BULK_RATE_LIMIT_PER_MINUTE / 60
-    return max(per_second * (1 - settings.BULK_INTERACTIVE_RESERVE), 0.01)
+def calls_per_user(action: BulkAction) -> tuple[tuple[str, str], ...]:
+    """The Management API calls a run makes per user: a read of what the action looks at, then
+    its own calls."""
+    return (("GET", USER), *action.calls)
+
+
+def users_per_second(tenant: str, action: BulkAction) -> float:
+    """Users a second a run of `action` may send on this tenant: each call takes a slot of its
+    bucket's bulk budget (management_api.pacing: the tenant's plan's rate less the interactive
+    reserve), so the bucket a user costs the most time in sets the pace."""
+    plan = pacing.tenant_plan(tenant)
+    seconds: dict[str, float] = {}
+    for method, path in calls_per_user(action):
+        bucket = pacing.bucket_for(method, path, plan)
+        rate = pacing.bulk_rate(pacing.rate_for(plan, bucket))
+        seconds[bucket] = seconds.get(bucket, 0.0) + 1 / rate.per_second
+    return 1 / max(seconds.values())
 
 
 def expected_seconds(run: BulkRun, action: BulkAction, changes: int) -> int:
-    rate = planned_rate(run.tenant, action.calls)
-    # Each user: a read of what the action looks at, then its calls.
-    return round(changes * (len(action.calls) + 1) / rate)
+    return round(changes / users_per_second(run.tenant, action))
 
 
 # A run's action may be chosen again until the run is requested.
@@ -298,6 +310,32 @@ def compute_preview(run_id: int, version: int) -> None:
             expected_seconds=expected_seconds(run, action, changes),
             updated_at=timezone.now(),
         )
+
+
+def one_user_delete(user: Any, user_id: str, profile: Profile, reason: str) -> tuple[BulkRun, str]:
+    """The user page's delete while USERDESK_DELETE_NEEDS_APPROVAL is on: a run of that one
+    user, previewed from the profile the page read and requested at once, so it waits for a
+    second lead's approval like every delete run. The run, and why it was not requested ("" when
+    it was)."""
+    now = timezone.now()
+    run = BulkRun.objects.create(
+        source=BulkRun.Source.LIST,
+        list_name=f"the user page of {user_id}"[:255],
+        requested_by=user,
+        requested_by_label=user.get_username(),
+        status=BulkRunStatus.PREVIEWING,
+        action="delete",
+        reason=reason,
+        selected_count=1,
+        snapshot_at=now,
+        preview_version=1,
+        selection_key="user:" + hashlib.sha256(user_id.encode()).hexdigest()[:40],
+    )
+    email = str(profile.get("email") or "")
+    BulkItem.objects.create(run=run, position=0, user_id=user_id, email=email, profile=profile)
+    compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    return run, request_run(run, user)
 
 
 # --- four eyes -----------------------------------------------------------------------------

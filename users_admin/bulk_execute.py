@@ -8,8 +8,12 @@ again) stops at its next write. Pause and cancel take the lease away; resume que
 No user is sent twice: before its call an item is marked *sending* and committed. A worker that
 takes a run over finds the items left *sending* by one that died: an action whose calls are all
 idempotent (PATCH, DELETE) is sent again; one with a POST (an email, a job) is recorded
-*unknown* and never repeated on doubt. A 429 slows the run and sends the user again later; it
-never fails a user.
+*unknown* and never repeated on doubt.
+
+Every call waits for its bucket's slot in the tenant's budget (management_api.pacing, shared by
+every worker) right before it is sent (`pacing.bulk_calls`, asked by http.send): a 429 reaches
+the run, which pauses the budget and sends the user again after the pause; it never fails a
+user.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import csv
 import io
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -26,11 +31,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from management_api import ManagementApiError, TransientError
+from management_api import ManagementApiError, TransientError, pacing
 from staff.audit import record_for
 
 from . import bulk
@@ -55,18 +61,62 @@ class LeaseLost(Exception):
 
 # --- pacing --------------------------------------------------------------------------------
 
-_next_call_at: dict[str, float] = {}
+# Longest single wait for a budget's slot before the lease is renewed (and a pause or cancel
+# from the page noticed).
+PACE_WAIT_SECONDS = 1.0
 
 
-def pace(tenant: str, method: str, path: str) -> None:
-    """Wait for the tenant's budget before one Management API call of a bulk run (swapped for
-    management_api.pacing.acquire when it lands: per process until then)."""
-    interval = 1 / bulk.planned_rate(tenant, ((method, path),))
-    now = time.monotonic()
-    at = max(_next_call_at.get(tenant, now), now)
-    _next_call_at[tenant] = at + interval
-    if at > now:
-        time.sleep(at - now)
+def pace(c: Claim, method: str, path: str, *, sending: bool = False) -> None:
+    """Wait for the slot of the call's bucket in the tenant's budget, shared by every worker
+    (management_api.pacing), renewing the run's lease while the budget is full or paused. While
+    a user is being sent (`sending`), a pause or cancel from the page lets its calls go on: the
+    run stops after that user."""
+    tenant = c.run.tenant
+    bucket = pacing.bucket_for(method, path, pacing.tenant_plan(tenant))
+    while True:
+        try:
+            pacing.acquire(tenant, bucket, PACE_WAIT_SECONDS)
+            return
+        except pacing.PacingTimeout:
+            try:
+                c.beat(force=True)
+            except LeaseLost:
+                if not sending:
+                    raise
+
+
+@dataclass
+class Slots:
+    """Paces each call of one user as it is sent (http.send asks before each attempt): the
+    first call's slot was taken before the user was marked, so a worker that dies waiting
+    leaves no user in doubt."""
+
+    c: Claim
+    held: str  # the bucket of the slot already taken ("" once used)
+    thread: int = field(default_factory=threading.get_ident)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def before(self, method: str, path: str) -> None:
+        # The reads of actions.state go at once from support.concurrently's threads: one at a
+        # time here (the budget and the lease are database rows without Redis), and a thread's
+        # own database connection closed after.
+        with self.lock:
+            bucket = pacing.bucket_for(method, path, pacing.tenant_plan(self.c.run.tenant))
+            if bucket == self.held:
+                self.held = ""
+            else:
+                pace(self.c, method, path, sending=True)
+        if threading.get_ident() != self.thread and db.connection.connection is not None:
+            db.connection.close()
+
+
+def pause_budget(run: BulkRun, seconds: float) -> None:
+    """A 429 pauses the buckets of the run's calls (http.send's hook has paused the one that
+    answered, from its headers; this holds if the hook's tenant differed)."""
+    plan = pacing.tenant_plan(run.tenant)
+    for method, path in bulk.calls_per_user(bulk.ACTIONS[run.action]):
+        bucket = pacing.bucket_for(method, path, plan)
+        pacing.store().pause((run.tenant, bucket), min(seconds, pacing.MAX_PAUSE_SECONDS))
 
 
 # --- the lease -----------------------------------------------------------------------------
@@ -223,12 +273,13 @@ def _repeatable(run: BulkRun) -> bool:
 
 
 def _send_with_retries(c: Claim, item: BulkItem) -> None:
-    attempts = 0
+    attempts = 1
     while True:
-        attempts += 1
         again = _send(c, item, last_try=attempts >= IDEMPOTENT_ATTEMPTS)
         if again is None:
             return
+        if again > 0:  # a 429 (0: sent again once the budget's pause ends) is no attempt
+            attempts += 1
         c.beat(force=True)
         time.sleep(again)
 
@@ -237,8 +288,9 @@ def _send(c: Claim, item: BulkItem, *, last_try: bool) -> float | None:
     """Send one user: None once its outcome is recorded, else seconds to wait before again."""
     run = c.run
     action = bulk.ACTIONS[run.action]
-    for method, path in (("GET", bulk.USER), *action.calls):
-        pace(run.tenant, method, path)
+    first = bulk.calls_per_user(action)[0]
+    pace(c, *first)
+    slots = Slots(c, pacing.bucket_for(*first, pacing.tenant_plan(run.tenant)))
     c.beat()
     # Marked only while the run is still ours: a pause or cancel since stops it here.
     marked = BulkItem.objects.filter(
@@ -248,12 +300,18 @@ def _send(c: Claim, item: BulkItem, *, last_try: bool) -> float | None:
         c.beat(force=True)  # raises LeaseLost when the run was taken away
         return None
     try:
-        result = _perform(run, item)
+        with pacing.bulk_calls(slots.before):
+            result = _perform(run, item)
     except NotApplicable as exc:
         _record(c, item, BulkOutcome.SKIPPED, str(exc))
     except TransientError as exc:
-        if exc.status == 429 or (_repeatable(run) and not last_try):
-            # Auth0 did not do it (429), or doing it again is harmless: later, not failed.
+        if exc.status == 429:
+            # Auth0 did not do it: the budget pauses, and the user is sent again after it.
+            BulkItem.objects.filter(pk=item.pk).update(outcome="")
+            pause_budget(run, max(exc.retry_after_seconds, 1.0))
+            return 0.0
+        if _repeatable(run) and not last_try:
+            # Doing it again is harmless: later, not failed.
             BulkItem.objects.filter(pk=item.pk).update(outcome="")
             return max(exc.retry_after_seconds, 0.1)
         outcome = BulkOutcome.FAILED if _repeatable(run) else BulkOutcome.UNKNOWN
@@ -421,8 +479,7 @@ def progress(run: BulkRun) -> Progress:
     left = max(total - sent, 0)
     rate = run.rate_per_second
     if not rate and run.action:
-        action = bulk.ACTIONS[run.action]
-        rate = bulk.planned_rate(run.tenant, action.calls) / (len(action.calls) + 1)
+        rate = bulk.users_per_second(run.tenant, bulk.ACTIONS[run.action])
     seconds = round(left / rate) if rate and run.status not in SETTLED else None
     return Progress(total, sent, counts, seconds)
 

@@ -218,18 +218,22 @@ def bulk_request(request: HttpRequest, pk: int) -> HttpResponse:
         if problem:
             messages.error(request, problem)
             return redirect("users_admin:bulk_run", run.pk)
-        record(
-            request,
-            "bulk.requested",
-            target=str(run),
-            bulk_action=run.action,
-            users=run.change_count,
-            reason=run.reason,
-            needs_approval=run.status == BulkRunStatus.PENDING,
-        )
+        record_requested(request, run)
         if run.status == BulkRunStatus.QUEUED:
             execute_bulk_run.delay_on_commit(run.pk)
     return redirect("users_admin:bulk_run", run.pk)
+
+
+def record_requested(request: HttpRequest, run: BulkRun) -> None:
+    record(
+        request,
+        "bulk.requested",
+        target=str(run),
+        bulk_action=run.action,
+        users=run.change_count,
+        reason=run.reason,
+        needs_approval=run.status == BulkRunStatus.PENDING,
+    )
 
 
 def _decidable(request: HttpRequest, pk: int) -> BulkRun:

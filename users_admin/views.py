@@ -8,8 +8,10 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.forms import BaseFormSet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -17,7 +19,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 import management_api
@@ -48,8 +50,8 @@ from staff.permissions import (
     tenants_where,
 )
 
+from . import bulk, bulk_views, timeline, workbench
 from . import search as searching
-from . import timeline, workbench
 from .actions import ACTIONS, Action, Place, Section
 from .execution import execute, removal, submitted
 from .forms import (
@@ -630,6 +632,8 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
             if reason is not None and not submitted(form.cleaned_data["token"]):
                 context["not_applicable"] = reason
                 return render(request, template, context)
+            if action.name == "delete" and settings.USERDESK_DELETE_NEEDS_APPROVAL:
+                return _delete_run(request, bench, str(form.cleaned_data["reason"]))
             context["done"] = execute(request, action, bench, form, data)
             return render(request, template, context)
         context["form"] = form
@@ -640,6 +644,21 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         return render(request, template, context)
     context["form"] = action.form(bench, params=request.GET)
     return render(request, template, context)
+
+
+def _delete_run(request: HtmxHttpRequest, bench: Workbench, reason: str) -> HttpResponse:
+    """USERDESK_DELETE_NEEDS_APPROVAL: the delete becomes a one-user bulk run that waits for a
+    second lead's approval; its page says so."""
+    with transaction.atomic():
+        run, problem = bulk.one_user_delete(request.user, bench.user_id, bench.profile, reason)
+        if problem:
+            messages.error(request, problem)
+        else:
+            bulk_views.record_requested(request, run)
+    url = reverse("users_admin:bulk_run", args=[run.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @requires(Capability.RESEND_VERIFICATION)
