@@ -1,6 +1,9 @@
-# The README's two commands: `make run` starts the whole product, `make test` runs every check.
+# The README's two commands: `make run` starts the whole product, `make test` runs every check
+# (`make docs` serves the documentation site).
 SHELL := /bin/bash
 export UV_COMPILE_BYTECODE := 1
+# MkDocs' banner about its successor, printed on every build.
+export NO_MKDOCS_2_WARNING := 1
 # Ports for `make run`; override with `make run PORT_WEB=8100 SANDBOX_PORT=8101`.
 PORT_WEB ?= 8000
 SANDBOX_PORT ?= 8001
@@ -13,6 +16,8 @@ STAGING_SANDBOX_ENV = SANDBOX_TENANT=userdesk-staging SANDBOX_PORT=$(SANDBOX_STA
   SANDBOX_DATABASE_PATH=$(or $(USERDESK_VAR_DIR),var)/sandbox-staging.sqlite3 \
   SANDBOX_EXPORT_DIR=$(or $(USERDESK_VAR_DIR),var)/sandbox-staging-exports \
   SANDBOX_CLIENT_SECRET=staging-client-secret SANDBOX_TENANT_PLAN=essentials
+# Where `make docs` serves the documentation site; `make docs DOCS_ADDR=127.0.0.1:9000`.
+DOCS_ADDR ?= 127.0.0.1:8370
 # pytest workers; `make test PYTEST_WORKERS=0` runs the suite in one process.
 PYTEST_WORKERS ?= auto
 
@@ -23,7 +28,7 @@ NPM := $(shell command -v npm 2>/dev/null)
 NODE_PACKAGES := tests/oidc_provider tests/node
 NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_PACKAGES))
 
-.PHONY: run test install install-dev lint pytest demo-env
+.PHONY: run test install install-dev lint pytest demo-env docs docs-build
 
 $(UV):
 	python3 -m pip install --quiet --user uv \
@@ -73,7 +78,15 @@ lint: install-dev
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy .
 
+docs: install-dev
+	$(UV) run --no-sync mkdocs serve -a $(DOCS_ADDR)
+
+# --strict: a broken link, a missing page or a page left out of nav fails the build.
+docs-build: install-dev
+	site=$$(mktemp -d) && trap 'rm -rf "$$site"' EXIT && \
+	  $(UV) run --no-sync mkdocs build --strict --quiet --site-dir "$$site"
+
 pytest: install-dev
 	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-test: lint pytest
+test: lint docs-build pytest

@@ -1,5 +1,5 @@
 """What an export may contain: Auth0's exportable attributes, metadata paths found on real
-users, and the rules for field names (auth0-api.md §4.1)."""
+users, and the rules for field names (https://auth0.com/docs/manage-users/user-migration/bulk-user-exports)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 Auth0's ``POST /api/v2/jobs/users-imports`` takes a JSON array of user objects that match its
 published schema (``schemas/auth0-import-user.json``, transcribed with its source): only the
 schema's attribute names, ``user_id`` without the provider prefix (Auth0 prepends ``auth0|``),
-metadata as nested objects, at most 512,000 bytes per request (../shared/auth0-api-imports.md
-§1.2, §4, §5).
+metadata as nested objects, at most 512,000 bytes per request
+(https://auth0.com/docs/manage-users/user-migration/bulk-user-imports).
 
 Interface::
 

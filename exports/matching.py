@@ -18,8 +18,8 @@ term without a field name (Auth0 does not document which fields it searches), fu
 proximity, boosts, regexes, ``?``, ``>``/``<`` comparisons, unknown fields, wildcards or
 ranges on metadata and a leading ``*`` with fewer than three characters after it.
 
-Semantics (auth0-api.md §1.5), the same rules the sandbox tenant searches with, evaluated in
-Python instead of SQL:
+Semantics (https://auth0.com/docs/manage-users/user-search/user-search-query-syntax), the same
+rules the sandbox tenant searches with, evaluated in Python instead of SQL:
 
 - Fields are untokenized: ``field:value`` and ``field:"a phrase"`` match the whole value.
   ``email``, ``email.domain``, ``name``, ``given_name``, ``family_name`` and ``nickname``

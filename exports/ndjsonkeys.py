@@ -1,10 +1,11 @@
 """Where a NDJSON export's line holds a requested column, in either shape Auth0 may write.
 
 Auth0 titles a NDJSON key with the field's ``export_as``, else its name. How it writes a dotted
-name without ``export_as`` (``user_metadata.plan``) is UNCONFIRMED (../shared/auth0-api.md
-§4.6): a literal key (``{"user_metadata.plan": "pro"}``, what the sandbox writes) or nested
-objects (``{"user_metadata": {"plan": "pro"}}``). Every reader of a NDJSON line goes through
-here, so both shapes read the same.
+name without ``export_as`` (``user_metadata.plan``) is UNCONFIRMED: its documentation
+(https://auth0.com/docs/manage-users/user-migration/bulk-user-exports) shows no such line and
+none was recorded. It may be a literal key (``{"user_metadata.plan": "pro"}``, what the sandbox
+writes) or nested objects (``{"user_metadata": {"plan": "pro"}}``). Every reader of a NDJSON
+line goes through here, so both shapes read the same.
 
 Interface::
 

@@ -1,10 +1,11 @@
 """Shared rate budgets: bulk calls go at most (1 - reserve) x a bucket's rate, for every process.
 
-Auth0 limits the Management API per tenant and bucket (auth0-api.md §6.1): on Essentials and
-Professional a bucket per endpoint group, on Free and Enterprise one for the whole tenant. A
-bulk run calls `acquire(tenant, bucket, timeout)` before each request (or sends it through
-`call`); the budget is a GCRA kept in Redis when REDIS_URL is set, else in the database
-(`RateBudget`, a row lock), so every worker process and machine shares it. It runs at
+Auth0 limits the Management API per tenant and bucket, as its rate-limit policy says:
+https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
+On Essentials and Professional a bucket per endpoint group, on Free and Enterprise one for the
+whole tenant. A bulk run calls `acquire(tenant, bucket, timeout)` before each request (or sends
+it through `call`); the budget is a GCRA kept in Redis when REDIS_URL is set, else in the
+database (`RateBudget`, a row lock), so every worker process and machine shares it. It runs at
 (1 - BULK_INTERACTIVE_RESERVE) of the bucket's rate and bursts (1 - reserve) of its size, so
 staff in the console keep the rest and never wait: interactive calls never acquire.
 
@@ -50,7 +51,7 @@ class Rate:
         return self.per_minute / 60.0
 
 
-# Auth0's Management API limits per plan (public cloud, auth0-api.md §6.1): the one table.
+# Auth0's Management API limits per plan (public cloud, the page above): the one table.
 _PER_ENDPOINT = {
     "users_read": Rate(40, 500),  # GET /users, /users/{id}, /users-by-email
     "users_write": Rate(20, 200),  # POST /users, PATCH and DELETE /users/{id}

@@ -4,10 +4,11 @@ The HTTP half (sandbox.jobs_api) checks the request, keeps the file beside the j
 sandbox.jobs' runner then calls :func:`run`, which reads the file, validates each user against
 Auth0's published import schema (the transcription in exports/schemas/, data only: the sandbox
 shares no code with the converter it tests), applies Auth0's upsert rules
-(../shared/auth0-api-imports.md §4.4) and writes the users into the tenant's store, whose search
-index then picks them up like any other write. Per-user failures are kept for
-`GET /api/v2/jobs/{id}/errors` in Auth0's `{user, errors: [{code, message, path}]}` shape; a file
-that is not a JSON array fails the whole job (no summary, `/errors` 204).
+(https://auth0.com/docs/manage-users/user-migration/bulk-user-imports) and writes the users
+into the tenant's store, whose search index then picks them up like any other write. Per-user
+failures are kept for `GET /api/v2/jobs/{id}/errors` in Auth0's `{user, errors: [{code,
+message, path}]}` shape; a file that is not a JSON array fails the whole job (no summary,
+`/errors` 204).
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from sandbox.users import EMAIL_RE, UserError, _dumps, _gravatar, _initials, _sa
 
 SCHEMA_PATH = Path(settings.BASE_DIR) / "exports" / "schemas" / "auth0-import-user.json"
 USERS_FILE = "users-import.json"
-# Auth0's answer to an oversized request (../shared/auth0-api-imports.md §1.4).
+# Auth0 answers a larger request 413 (its definition of POST /jobs/users-imports).
 MAX_PAYLOAD_BYTES = 512_000
 MAX_ACTIVE_IMPORTS = 2
 PROFILE_LIMIT_BYTES = 10 * 1024
-# Replaced on upsert; everything else an existing user keeps (§4.4).
+# Replaced on upsert; everything else an existing user keeps (https://auth0.com/docs/manage-users/user-migration/bulk-user-imports).
 UPSERTABLE = (
     "app_metadata",
     "user_metadata",
@@ -48,7 +49,8 @@ UPSERTABLE = (
 )
 NOT_STORED = ("password_hash", "custom_password_hash", "mfa_factors")
 EXISTS = "The user already exist and upsert parameter is false"
-# jsonschema validator -> the code Auth0 reports (z-schema's names; §3's list).
+# jsonschema validator -> the code Auth0 reports: the names of the z-schema validator whose
+# messages Auth0's import errors carry, as its documentation lists them (https://auth0.com/docs/manage-users/user-migration/bulk-user-imports).
 CODES = {
     "required": "OBJECT_REQUIRED",
     "additionalProperties": "OBJECT_ADDITIONAL_PROPERTIES",
@@ -155,7 +157,8 @@ def _existing(connection: str, user: dict[str, Any]) -> tuple[TenantUser, str] |
     if isinstance(user.get("user_id"), str):
         candidates += [(u, "user_id") for u in users.filter(user_id=f"auth0|{user['user_id']}")]
     for key in ("username", "phone_number"):
-        # The search columns: a write seconds ago is not seen here yet (README, deviations).
+        # The search columns: a write seconds ago is not seen here yet
+        # (docs/sandbox/differences.md).
         value = user.get(key)
         if isinstance(value, str):
             found = users.filter(**{f"s_{key}__in": {value, value.lower()}})

@@ -361,7 +361,9 @@ def get_job_errors(request: HttpRequest, job_id: str) -> HttpResponse:
     if isinstance(job, JsonResponse):
         return job
     if job.type == ExportJob.USERS_IMPORT:
-        # Per-user errors; none (or a job that failed as a whole) is a 204 (§3).
+        # Per-user errors; none (or a job that failed as a whole) is a 204, as the definition
+        # says (https://auth0.com/docs/api/management/v2/jobs/get-errors) and a recorded failed
+        # job shows.
         if job.status != ExportJob.COMPLETED or not job.import_errors:
             return HttpResponse(status=204, content_type=JSON_CONTENT_TYPE)
         return JsonResponse(
@@ -453,7 +455,7 @@ def _flag(value: str | None, default: bool) -> bool:
 
 
 def _multipart_error(message: str) -> JsonResponse:
-    # errorCode UNCONFIRMED for these (auth0-api-imports.md §8.1): none is sent.
+    # Auth0 documents no errorCode for these and none was recorded: none is sent.
     return api_error(400, message)
 
 
@@ -463,7 +465,9 @@ def _multipart_error(message: str) -> JsonResponse:
     forbidden="Insufficient scope; expected any of: create:users.",
 )
 def create_import(request: HttpRequest) -> HttpResponse:
-    """`POST /api/v2/jobs/users-imports`, checked in the order of auth0-api-imports.md §7."""
+    """`POST /api/v2/jobs/users-imports`, checked in the order its definition lists the errors
+    (https://auth0.com/docs/api/management/v2/jobs/post-users-imports): size, parts, connection
+    id, connection, database strategy, import mode, then the two active jobs."""
     if request.method != "POST":
         # The definition has no other method here: the unrouted 404, not a job-id 400.
         from sandbox.http import not_found

@@ -1,5 +1,5 @@
 # ruff: noqa: DJ001 (NULL, never '', means "absent" in the search columns: _exists_ is IS NOT NULL)
-"""The sandbox tenant's user store (contract: notes/schema.md).
+"""The sandbox tenant's user store.
 
 `TenantUser.profile` holds the Auth0 user object exactly as the API returns it. The `s_` columns
 and `SearchTerm` rows are the search index that only `GET /api/v2/users` reads; they are refreshed

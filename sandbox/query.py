@@ -18,7 +18,7 @@ Interface (used by the `/api/v2/users` view):
 bound, never interpolated; with Django's cursor, `%s` placeholders come from `.sql_format("%s")`).
 A blank `q` compiles to a match-all expression. Both functions raise `QueryError`; render it with
 `sandbox.http.api_error(400, err.message, err.error_code)`. The errorCode `invalid_query_string`
-is our choice: Auth0's code for a malformed query is UNCONFIRMED (auth0-api.md §1.5).
+is our choice: Auth0 documents no errorCode for a malformed query, and none was recorded.
 
 `sort_clause` is the one place sorting is validated and mapped: keep sort handling out of views.
 Write `u.searchable = 1`, not `u.searchable`: only an equality lets SQLite seek the
@@ -26,7 +26,8 @@ Write `u.searchable = 1`, not `u.searchable`: only an equality lets SQLite seek 
 on the literal prefix of a wildcard, `u.id IN (SELECT t.user_id FROM sandbox_searchterm t ...)`);
 see tests/test_sandbox_query.py for the plans checked.
 
-Semantics (auth0-api.md §1.5), with the choices made where Auth0 is silent:
+Semantics (https://auth0.com/docs/manage-users/user-search/user-search-query-syntax),
+with the choices made where Auth0 is silent:
 - Fields are untokenized: `field:value` and `field:"a phrase"` match the whole value.
   Case-insensitive only for email, email.domain, name, given_name, family_name and nickname.
 - `*` wildcards (prefix, suffix, infix, both ends) per term; a leading `*` needs at least three

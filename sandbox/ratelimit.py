@@ -3,7 +3,8 @@
 The sandbox is one process, so buckets live in memory behind a lock. A bucket holds `burst`
 tokens and refills at `per_minute / 60` tokens a second; each API call takes one. The plan
 (`SANDBOX_RATE_LIMIT_PLAN`, or the `rate_limit_plan` switch of a running sandbox) picks the
-table: Auth0's documented ones (auth0-api.md §6.1) or the sandbox's own `paid`, `off`.
+table: Auth0's documented ones, or the sandbox's own `paid`, `off`. Auth0's:
+https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
 """
 
 from __future__ import annotations

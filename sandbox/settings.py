@@ -72,8 +72,8 @@ SANDBOX_EXPORT_DIR = Path(env_str("SANDBOX_EXPORT_DIR", str(VAR_DIR / "sandbox-e
 SANDBOX_EXPORT_WORKERS = env_int("SANDBOX_EXPORT_WORKERS", 2, minimum=1)
 SANDBOX_EXPORT_LINK_SECONDS = env_int("SANDBOX_EXPORT_LINK_SECONDS", 60, minimum=1)
 SANDBOX_JOB_RETENTION_SECONDS = env_int("SANDBOX_JOB_RETENTION_SECONDS", 86400, minimum=1)
-# Fault switches at start (all off by default; see README "Credentials, fault switches and
-# export jobs"). They seed the sandbox's switch table; `manage.py sandbox_faults` and
+# Fault switches at start (all off by default; see docs/sandbox/rate-limits-and-faults.md).
+# They seed the sandbox's switch table; `manage.py sandbox_faults` and
 # `/sandbox/faults` change them while it runs.
 SANDBOX_FAULT_RATE_LIMIT_SHARE = env_float("SANDBOX_FAULT_RATE_LIMIT_SHARE", 0.0, minimum=0)
 SANDBOX_FAULT_ERROR_SHARE = env_float("SANDBOX_FAULT_ERROR_SHARE", 0.0, minimum=0)

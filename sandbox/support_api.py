@@ -1,4 +1,5 @@
-"""The support-action endpoints over HTTP, shaped like Auth0's (auth0-api-actions.md).
+"""The support-action endpoints over HTTP, shaped like Auth0's Management API
+(https://auth0.com/docs/api/management/v2).
 
 `/api/v2/users/{id}/...` sub-resources are dispatched by `sandbox.users_api.user_subtree`;
 `/user-blocks`, `/jobs/verification-email`, `/tickets/password-change` and `/logs` are routed

@@ -21,7 +21,8 @@ from sandbox import faults
 from sandbox.routers import SANDBOX_DB
 from sandbox.support_models import LogEvent
 
-# Retention of log events per tenant plan, in days (auth0-api-actions.md §6.4).
+# Retention of log events per tenant plan, in days:
+# https://auth0.com/docs/deploy-monitor/logs/log-data-retention
 RETENTION_DAYS = {"free": 1, "essentials": 5, "professional": 10, "enterprise": 30}
 # Auth0's own wording for each type the sandbox writes (log-event-type-codes).
 DESCRIPTIONS = {

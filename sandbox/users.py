@@ -27,7 +27,8 @@ from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
 from sandbox.support_models import UserSession
 
-# Auth0 never lets a search reach past this many results (auth0-api.md §1.2).
+# Auth0 never lets a search reach past this many results:
+# https://auth0.com/docs/manage-users/user-search/view-search-results-by-page
 SEARCH_WINDOW = 1000
 USERS = TenantUser._meta.db_table
 PHONE_RE = re.compile(r"^\+[0-9]{1,15}$")
@@ -424,7 +425,8 @@ def create_user(body: dict[str, Any]) -> str:
             raise _invalid(f"'Missing required property: {required}'")
     if len(body["password"]) < 8:
         raise UserError(400, "PasswordStrengthError: Password is too weak", "invalid_password")
-    # Database connections keep addresses lower-cased (auth0-api.md §2).
+    # Database connections keep addresses lower-cased: https://auth0.com/docs/manage-users/
+    # user-search/retrieve-users-with-get-users-by-email-endpoint
     email = body["email"].lower()
     if _address_taken(email, connection.name):
         raise UserError(409, "The user already exists.", "auth0_idp_error")
@@ -476,7 +478,8 @@ def _address_taken(email: str, connection: str, except_user_id: str | None = Non
     return False
 
 
-# PATCH pairs Auth0 refuses in one call (auth0-api-actions.md §1.7).
+# PATCH pairs Auth0 refuses in one call (the 400s of its definition's PATCH /users/{id}:
+# https://auth0.com/docs/api/management/v2/users/patch-users-by-id).
 EXCLUSIVE_PAIRS = (
     ("password", "email"),
     ("password", "email_verified"),
@@ -484,7 +487,8 @@ EXCLUSIVE_PAIRS = (
     ("username", "email_verified"),
     ("username", "password"),
 )
-# Root attributes an identity provider overwrites at each login (§1.6).
+# Root attributes an identity provider overwrites at each login: https://auth0.com/docs/
+# manage-users/user-accounts/user-profiles/configure-connection-sync-with-auth0
 PROVIDER_SYNCED = ("family_name", "given_name", "name", "nickname", "picture")
 SYNC_MESSAGE = (
     "The following user attributes cannot be updated: {fields}. The connection ({connection}) "

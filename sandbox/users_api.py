@@ -1,6 +1,6 @@
 """`/api/v2/users`, `/api/v2/users/{id}` and `/api/v2/users-by-email`, as Auth0 answers them.
 
-Choices where Auth0 is silent (also in the README, "Where the sandbox knowingly differs"):
+Choices where Auth0 is silent (also in docs/sandbox/differences.md):
 - `q` without `search_engine` is searched with v3 (`connection` alone means v1, refused).
 - A page that straddles the 1,000-result window is cut at the window; a page starting at or
   past it is the exact `invalid_paging` 400.

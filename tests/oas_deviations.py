@@ -3,8 +3,8 @@
 The fuzz test (`tests/test_sandbox_oas.py`) loads `sandbox/oas/emulated.yml` and applies every
 deviation below before generating requests, so the sandbox is held to what Auth0 really does and
 to the definition everywhere else. Each deviation changes the one schema or operation it is about,
-says what real Auth0 does and names the evidence. The README's "Where the sandbox knowingly
-differs from Auth0" points here.
+says what real Auth0 does and names the evidence. The docs' "Where the sandbox knowingly
+differs from Auth0" (docs/sandbox/differences.md) points here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Deviation:
     evidence: str
     apply: Callable[[Definition], None]
     # False: no source shows what Auth0 does; the sandbox's documented choice departs from the
-    # definition (README, "Where the sandbox knowingly differs from Auth0").
+    # definition (docs/sandbox/differences.md).
     confirmed: bool = True
 
 
@@ -75,8 +75,8 @@ def _unknown_user_is_404(path: str, method: str) -> Deviation:
         where=f"paths.{path}.{method}.responses.404",
         what="a user id no user has is a 404 `The user does not exist.`; the definition lists none",
         evidence=(
-            "nothing recorded; the sandbox answers as GET /users/{id} does (README, Support "
-            "actions)"
+            "nothing recorded; the sandbox answers as GET /users/{id} does (docs/sandbox/"
+            "support-actions.md)"
         ),
         apply=_allow_status(path, method, "404", "The user does not exist."),
         confirmed=False,
@@ -101,7 +101,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         where="components.schemas.UserIdentitySchema.properties.user_id",
         what="a social identity's user_id is a JSON number (GitHub, for one), not a string",
         evidence=(
-            "auth0-api.md §3.2 (node-auth0 `UserIdentity.user_id: string | number`); issue 12; "
+            "node-auth0's type `UserIdentity.user_id: string | number`; issue 12; "
             "the sandbox seeds numeric GitHub identity ids for that reason"
         ),
         apply=_identity_user_id_may_be_a_number,
@@ -148,7 +148,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         ),
         evidence=(
             "go-auth0 TestJobManager_ExportUsers.yaml (with connection_id: `connection` sent); "
-            "nothing recorded without: the sandbox's choice (README, Export jobs)"
+            "nothing recorded without: the sandbox's choice (docs/sandbox/jobs.md)"
         ),
         apply=_export_of_every_connection_names_none,
         confirmed=False,
@@ -157,8 +157,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
         where="components.schemas.Log.properties (" + ", ".join(NULLABLE_LOG_FIELDS) + ")",
         what="log events carry null freely: `user_id: null` on `sapi`, `connection: null`, ...",
         evidence=(
-            'go-auth0 TestLogManager_Search.yaml (`"user_id":null`); auth0-api-actions.md §6 '
-            "(recorded events use null or empty strings freely)"
+            'go-auth0 TestLogManager_Search.yaml (`"user_id":null`; recorded events use null or '
+            "empty strings freely)"
         ),
         apply=_log_fields_may_be_null,
     ),

@@ -234,7 +234,7 @@ CASES: dict[str, Case] = {
 
 
 # The preview of a ready export's first rows keeps ids, emails and dates whole, so it may
-# scroll sideways in its own focusable, labelled frame (README, "Exports"); no other may.
+# scroll sideways in its own focusable, labelled frame (docs/staff/exports.md); no other may.
 SCROLLS_BY_DESIGN = "First rows of the file (scrolls sideways when wide)"
 
 

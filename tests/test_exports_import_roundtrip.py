@@ -4,7 +4,7 @@ our client into another database connection of the sandbox: the same users, meta
 zero errors. From a CSV export and from an NDJSON export (issue 9, point 2).
 
 Each run gets a fresh sandbox. The source users are deleted before the import, because the
-sandbox keeps a user_id unique across the tenant (README, where the sandbox differs): that also
+sandbox keeps a user_id unique across the tenant (docs/sandbox/differences.md): that also
 proves the ids come back without a second `auth0|`.
 """
 
@@ -44,7 +44,7 @@ ROOT_FIELDS = [
     "picture",
     "blocked",
 ]
-# CSV holds no whole objects: metadata leaves (auth0-api.md §4.1).
+# CSV holds no whole objects: metadata leaves (https://auth0.com/docs/manage-users/user-migration/bulk-user-exports).
 CSV_LEAVES = [
     "app_metadata.plan",
     "app_metadata.country",

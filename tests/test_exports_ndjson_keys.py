@@ -1,6 +1,6 @@
 """A dotted field without export_as in a NDJSON export: Auth0 may key it literally
 (``{"user_metadata.plan": ...}``, what the sandbox writes) or nest it
-(``{"user_metadata": {"plan": ...}}``); auth0-api.md §4.6 leaves it UNCONFIRMED. Every reader
+(``{"user_metadata": {"plan": ...}}``); Auth0's documentation does not say which. Every reader
 of a NDJSON line (ingest's key check, the preview, derive conditions, the exact export's
 NDJSON-to-CSV columns and its NDJSON output, the import conversion) reads both alike."""
 

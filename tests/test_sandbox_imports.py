@@ -1,5 +1,6 @@
 """The sandbox's bulk user import, `POST /api/v2/jobs/users-imports`, against a real server
-(facts: ../shared/auth0-api-imports.md), with our client and with the official SDK.
+(https://auth0.com/docs/manage-users/user-migration/bulk-user-imports), with our client and with
+the official SDK.
 
 A dedicated small sandbox: imports add users, and the pending-job tests hold jobs back, which
 the session sandbox's other tests must not see. Two more connections are added to it: a second

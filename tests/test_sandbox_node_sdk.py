@@ -1,7 +1,7 @@
 """Conformance with the official node `auth0` SDK (7.1.0, pinned in tests/node/package-lock.json).
 
 Its `ManagementClient` builds https URLs only; the per-resource clients (`auth0/users`,
-`auth0/userBlocks`, ...) take a plain-http `baseUrl` (auth0-api.md §6.4). `tests/node/
+`auth0/userBlocks`, ...) take a plain-http `baseUrl`. `tests/node/
 support_actions.js` calls every support-action endpoint through them and prints what came back.
 """
 

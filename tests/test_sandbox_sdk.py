@@ -1,6 +1,7 @@
 """Conformance with a client nobody here wrote: the official auth0-python SDK (6.8.0).
 
-Per auth0-api.md §6.4 the SDK reaches a plain-http server only through
+Its `ManagementClient(domain=...)` always builds `https://{domain}/api/v2`, so the SDK reaches a
+plain-http server only through
 `auth0.management.Auth0(base_url=...)` and `GetToken(..., protocol="http")`.
 """
 

@@ -198,7 +198,7 @@ def test_command_seeds_its_own_database_and_prints_the_time(tmp_path: Path) -> N
 
 
 def _support_shapes() -> dict[str, list[str]]:
-    """User ids of each seeded support case, as the README's table finds them."""
+    """User ids of each seeded support case, as docs/sandbox/seeding.md's table finds them."""
     users = {u.user_id: json.loads(u.profile) for u in TenantUser.objects.all()}
     block_counts = Counter(UserBlock.objects.values_list("user__user_id", flat=True))
     method_types: dict[str, set[str]] = {}

@@ -4,7 +4,7 @@ A declaration says everything about its action: its key (the URL's), title, capa
 its label and the roles that get it), form, where the user page offers it, when it applies to a
 user (and why not), its preview (before/after) and `perform`, which calls the Management API and
 says what changed and what Auth0 answered. Permissions, role grants, permission codenames and
-the user page follow from the declarations (see README, "Adding a support action").
+the user page follow from the declarations (see docs/development/extending.md).
 
 Nothing here needs a request: `perform(action, user_id, data)` carries an action out anywhere
 (a bulk run's worker). The request-bound parts, the form's idempotency token and the audit event,

@@ -2,7 +2,8 @@
 
 Each bulk action is a support action of users_admin.actions (its applies_to, preview and
 perform) with what a run adds: fixed form data, the Management API calls it makes per user
-(for the duration), the side effects worth a warning (auth0-api-actions.md), and whether it can
+(for the duration), the side effects worth a warning (as Auth0's documentation states them, e.g.
+https://auth0.com/docs/manage-users/user-accounts/block-and-unblock-users), and whether it can
 be undone. The metadata action previews only the keys it sets or removes (undo restores them).
 
 A preview reads only the run's snapshot: nothing reaches Auth0 until the run is started.

@@ -1,6 +1,6 @@
 """Cut the part of Auth0's Management API definition that the sandbox emulates.
 
-    uv run python sandbox/oas/extract.py ../shared/auth0-management-api-oas.yml
+    uv run python sandbox/oas/extract.py path/to/auth0-management-api-oas.yml
 
 reads Auth0's whole OpenAPI 3.1 definition (2.3 MB) and writes `sandbox/oas/emulated.yml`: the
 operations in `EMULATED` below, every component schema they reach, and the security schemes,

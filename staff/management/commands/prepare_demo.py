@@ -52,7 +52,7 @@ class Command(BaseCommand):
         if staff_exists():
             self.stdout.write(
                 "Staff accounts exist; sign in with yours. To add or reset one: "
-                "python manage.py add_staff EMAIL --role export-admin --generate-password"
+                "uv run python manage.py add_staff EMAIL --role export-admin --generate-password"
             )
             return
         password = generate_password()

@@ -1,6 +1,6 @@
 """Extract the go-auth0 recorded exchanges on the endpoints the sandbox emulates (or will).
 
-    uv run python tests/data/go_auth0/extract.py ../shared/go-auth0-recordings
+    uv run python tests/data/go_auth0/extract.py path/to/go-auth0/test/data/recordings
 
 reads the go-vcr cassettes of `auth0/go-auth0` at tag v1.45.0 (`test/data/recordings/*.yaml`,
 recorded against a live tenant; MIT licence, `LICENSE` beside this file) and writes
