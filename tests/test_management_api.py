@@ -6,9 +6,11 @@ the sandbox server in test_management_api_sandbox.py.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -22,7 +24,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 import management_api
 from management_api import PermanentError, TransientError, use_transport
-from management_api.http import http_client, server_delay_seconds
+from management_api.http import access_token, http_client, server_delay_seconds
 
 BASE = "https://tenant.example.test"
 SECRET = "s3cr3t-client-secret-value"
@@ -142,6 +144,21 @@ def test_token_is_fetched_once_for_many_calls(fake: Callable[..., FakeTenant]) -
     }
 
 
+def _sleeps_in(
+    thread: threading.Thread, function: Callable[..., Any], seconds: float = 5.0
+) -> bool:
+    """Whether `thread` comes to its `time.sleep(` line inside `function` within `seconds`."""
+    lines, first = inspect.getsourcelines(function)
+    sleep_line = first + next(n for n, line in enumerate(lines) if "time.sleep(" in line)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident or 0)
+        if frame is not None and frame.f_code is function.__code__ and frame.f_lineno == sleep_line:
+            return True
+        time.sleep(0.005)
+    return False
+
+
 @pytest.mark.parametrize("backend", ["locmem", "file"])
 def test_concurrent_callers_share_one_token_fetch(
     backend: str, settings: SettingsWrapper, tmp_path: Path
@@ -183,8 +200,10 @@ def test_concurrent_callers_share_one_token_fetch(
         assert inside.wait(5)
         other = threading.Thread(target=run)
         other.start()
-        # A second token request would show up here while the first is still in flight.
-        assert not second.wait(0.5)
+        # The other caller finds the token lock taken and sleeps until the first's result is
+        # cached, instead of fetching a second token.
+        assert _sleeps_in(other, access_token)
+        assert not second.is_set()
         release.set()
         first.join(5)
         other.join(5)
@@ -298,14 +317,18 @@ def test_retries_are_bounded(fake: Callable[..., FakeTenant], settings: Settings
 
 
 def test_the_deadline_bounds_a_call(
-    fake: Callable[..., FakeTenant], settings: SettingsWrapper
+    fake: Callable[..., FakeTenant], settings: SettingsWrapper, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.AUTH0_MAX_RETRIES = 1000
     settings.AUTH0_DEADLINE_SECONDS = 0.3
     tenant = fake(status(503))
-    with pytest.raises(TransientError):
+    with caplog.at_level(logging.INFO, logger="management_api"), pytest.raises(TransientError):
         management_api.search_users("")
-    assert 1 < len(tenant.api_requests) < 1000
+    # Every retry waited within the deadline, so the retries stop long before the 1,000 allowed:
+    # with the backoff capped at 0.05 s (each wait at least half of it), 12 retries at most fit.
+    waits = [float(r.args[-1]) for r in caplog.records if r.msg.endswith("retry %d in %.2fs")]
+    assert sum(waits) <= 0.3 + 0.005 * len(waits)  # each logged to the hundredth
+    assert len(tenant.api_requests) == len(waits) + 1 <= 13
 
 
 def test_a_post_is_not_repeated_after_a_server_error(fake: Callable[..., FakeTenant]) -> None:
