@@ -11,7 +11,6 @@ from django.contrib.auth.models import User
 
 from tests.fixtures.browser import TIMEOUT_MS
 from tests.test_browser_search import sign_in
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

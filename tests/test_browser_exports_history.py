@@ -19,7 +19,6 @@ from tests.fixtures.celery import CSV_SPEC, drive
 from tests.test_browser_a11y import violations
 from tests.test_browser_search import sign_in
 from tests.test_browser_workday import assert_fits
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

@@ -29,7 +29,6 @@ from tests.fixtures.celery import CSV_SPEC, drive
 from tests.test_browser_a11y import violations
 from tests.test_browser_exports_history import axe_problems, fifty
 from tests.test_browser_search import sign_in
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

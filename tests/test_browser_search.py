@@ -13,7 +13,6 @@ from django.test import Client
 from tests.fixtures.browser import TIMEOUT_MS
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_lookup import database_user
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

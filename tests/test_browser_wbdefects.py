@@ -14,7 +14,6 @@ from django.contrib.auth.models import User
 from tests.fixtures.browser import TIMEOUT_MS
 from tests.test_browser_a11y import violations
 from tests.test_browser_search import sign_in
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

@@ -13,7 +13,6 @@ from django.contrib.auth.models import User
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled
 from tests.test_browser_search import sign_in
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

@@ -17,7 +17,6 @@ from staff.permissions import SUPPORT_GROUP
 from tests.fixtures.browser import card_problems
 from tests.fixtures.personas import make_staff
 from tests.test_browser_search import sign_in
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

@@ -17,7 +17,6 @@ from tests.test_browser_a11y import violations
 from tests.test_browser_search import sign_in
 from tests.test_bulk_select import tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.test_exports_exact_browser import no_sideways_scroll
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.

@@ -28,8 +28,8 @@ from exports.formats import CSV
 from exports.models import Export, Status
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.search import fragment_text
 from tests.test_exports_builder import builder_post
-from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
 
 USERS = 2500
 SEARCH_WINDOW = 1000

@@ -21,7 +21,6 @@ from tests.test_exports_exact import (  # noqa: F401 (fixtures)
     tenant,
     use_tenant,
 )
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("fresh_cache")]
 

@@ -14,7 +14,6 @@ from django.urls import reverse
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

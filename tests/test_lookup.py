@@ -10,11 +10,7 @@ from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_search_support import (  # noqa: F401 (fixtures)
-    Upstream,
-    fragment_text,
-    fresh_cache,
-)
+from tests.fixtures.search import Upstream, fragment_text
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

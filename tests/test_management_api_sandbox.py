@@ -14,7 +14,7 @@ from django.core.cache import cache
 import management_api
 from management_api.http import _token_cache_key
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_search_support import Upstream
+from tests.fixtures.search import Upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 

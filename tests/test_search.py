@@ -9,12 +9,7 @@ import pytest
 from django.test import Client
 
 from staff.models import AuditEvent
-from tests.test_search_support import (  # noqa: F401 (fixtures)
-    Upstream,
-    builder_params,
-    fragment_text,
-    fresh_cache,
-)
+from tests.fixtures.search import Upstream, builder_params, fragment_text
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

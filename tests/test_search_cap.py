@@ -11,12 +11,7 @@ import pytest
 from django.test import Client
 
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
-from tests.test_search_support import (  # noqa: F401 (fixtures)
-    Upstream,
-    builder_params,
-    fragment_text,
-    fresh_cache,
-)
+from tests.fixtures.search import Upstream, builder_params, fragment_text
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "big_tenant")
 

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 
 from management_api import use_transport
-from tests.test_search_support import builder_params, fresh_cache  # noqa: F401 (fixtures)
+from tests.fixtures.search import builder_params
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
 

@@ -14,12 +14,7 @@ from django.test import Client
 from staff.models import AuditEvent
 from staff.permissions import SUPPORT_GROUP
 from tests.fixtures.personas import make_staff
-from tests.test_search_support import (  # noqa: F401 (fixtures)
-    Upstream,
-    builder_params,
-    fragment_text,
-    fresh_cache,
-)
+from tests.fixtures.search import Upstream, builder_params
 from users_admin.models import RecentSearch, SavedSearch
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_search_support import Upstream, fragment_text, fresh_cache  # noqa: F401
+from tests.fixtures.search import Upstream, fragment_text
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

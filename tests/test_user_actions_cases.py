@@ -19,8 +19,8 @@ from staff.models import AuditEvent
 from staff.permissions import SUPPORT_LEAD_GROUP
 from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
-from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
 from tests.test_user_actions import REASON, action_url, form_token
 from users_admin import bulk_execute
 from users_admin.logtypes import method_words

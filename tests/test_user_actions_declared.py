@@ -14,7 +14,6 @@ from management_api import update_user
 from staff.models import StaffCapability
 from staff.permissions import ROLE_CAPABILITIES, SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 from users_admin.actions import ACTIONS, NotApplicable, perform, state
 from users_admin.workbench import Workbench
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_search_support import Upstream, fresh_cache  # noqa: F401 (fixtures)
+from tests.fixtures.search import Upstream
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

@@ -22,7 +22,6 @@ from django.test import Client
 from django.urls import resolve, reverse
 
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
-from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import brute_force_blocked
-from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 
