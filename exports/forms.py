@@ -375,7 +375,7 @@ class ExportForm(forms.Form):
             objects = self.metadata_objects
             if not fmt.holds_objects:
                 # Paths the sample did not see are asked of the tenant, so an array of objects
-                # is refused here whatever the query (issue 19).
+                # is refused here whatever the query.
                 known = self.metadata_objects | self.metadata_leaves
                 objects = objects | objects_among([item["name"] for item in fields], known)
             for _, index, item in picked:

@@ -101,7 +101,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         where="components.schemas.UserIdentitySchema.properties.user_id",
         what="a social identity's user_id is a JSON number (GitHub, for one), not a string",
         evidence=(
-            "node-auth0's type `UserIdentity.user_id: string | number`; issue 12; "
+            "node-auth0's type `UserIdentity.user_id: string | number`; "
             "the sandbox seeds numeric GitHub identity ids for that reason"
         ),
         apply=_identity_user_id_may_be_a_number,
@@ -115,7 +115,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         ),
         evidence=(
             "go-auth0 TestConnectionManager_List.yaml (GET /connections?...include_totals=true "
-            "-> 200 {total,start,limit,connections}); issue 12"
+            "-> 200 {total,start,limit,connections})"
         ),
         apply=_connections_list_is_any_of,
     ),
@@ -127,7 +127,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         ),
         evidence=(
             "go-auth0 recordings: 70 of the 93 connection objects GET /connections returned "
-            "(all but those cut by `fields`), e.g. TestConnectionManager_List.yaml; issue 12"
+            "(all but those cut by `fields`), e.g. TestConnectionManager_List.yaml"
         ),
         apply=_connections_carry_enabled_clients,
     ),

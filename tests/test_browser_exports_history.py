@@ -1,4 +1,4 @@
-"""In a real browser (issue 9, point 3): the history page finds any of 50 exports with the
+"""In a real browser: the history page finds any of 50 exports with the
 keyboard, its rows' actions never clip at 1,280 px, cancelling asks first, the builder says
 beside the disabled button why it is disabled and honours the Include box of typed-in rows,
 and the preview keeps ids whole."""

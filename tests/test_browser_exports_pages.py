@@ -1,5 +1,5 @@
-"""QA sweep of every exports page in a real browser, as a new user meets them (issue 9
-follow-ups, point 4): the builder (empty, prefilled from a search, with errors), an export's
+"""QA sweep of every exports page in a real browser, as a new user meets them: the
+builder (empty, prefilled from a search, with errors), an export's
 page in each state, the history (empty, filtered, 50 rows), the cancel, delete and derive
 confirmations and the template pages; each at 390 and 1280 px with no sideways page scroll,
 axe clean, console clean (the `page` fixture), every tab stop's focus visible, and Enter doing
@@ -358,8 +358,8 @@ def test_the_builder_with_errors_keeps_them_at_the_field_by_keyboard(
 def test_the_builders_errors_are_summed_up_at_the_top_and_each_link_finds_its_field(
     page: Any, live_server: Any, export_admin: User
 ) -> None:
-    """Issue 19: a refused column title reloaded the page at the top with no summary, its
-    message 1,850 px down at 1,280 px and off screen in a sideways table at 390 px."""
+    """A refused column title is found at once: a summary at the top links to the field and takes
+    the focus (it was 1,850 px down at 1,280 px, off screen in a sideways table at 390 px)."""
     sign_in(page.context, live_server, export_admin)
     with checked_twin(page) as checked:
         for width in WIDTHS:

@@ -1,4 +1,4 @@
-"""The tenant band and switcher in a browser (issue 18, item 2): at 390 and 1280 px the band
+"""The tenant band and switcher in a browser: at 390 and 1280 px the band
 names the tenant and its environment (PRODUCTION unmistakable), the switcher opens the same kind
 of page on the other tenant, nothing overflows, and axe finds no violations."""
 

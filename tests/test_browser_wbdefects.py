@@ -1,4 +1,4 @@
-"""Issue 22's workbench defects in a real browser: "Edit again" in place with the draft and the
+"""The user page in a real browser: "Edit again" in place with the draft and the
 reason, the password link's Copy button, and a user page that asks no other host for anything
 (initials avatar), axe-clean at both widths with its panels open."""
 

@@ -1,4 +1,4 @@
-"""Issue 10 in a real browser: the keyboard, feedback while searching, Back, narrow screens.
+"""The search page in a real browser: the keyboard, feedback while searching, Back, narrow screens.
 
 Every test here also fails on any console error (CSP violations included): the `page` fixture
 checks at teardown.

@@ -1,4 +1,4 @@
-"""Issue 13: every export failure ends, with a plain reason, and nothing is offered that is not
+"""Every export failure ends, with a plain reason, and nothing is offered that is not
 there. Through the pipeline functions (against the sandbox server, or Auth0 faked at the
 lowest seam where the sandbox cannot produce the case) and through the test client."""
 
@@ -290,7 +290,7 @@ def test_a_ready_export_whose_file_is_gone_says_so_and_every_download_is_a_404(
         admin_client_.post(f"/t/userdesk-sandbox/exports/{export.pk}/derive/", {}).status_code
         == 404
     )
-    # The history says so too, with no Ready and no Download (issue 19).
+    # The history says so too, with no Ready and no Download.
     history = admin_client_.get("/t/userdesk-sandbox/exports/").content.decode()
     row = history[history.index(f'id="export-row-{export.pk}"') :]
     row = row[: row.index("</tr>")]

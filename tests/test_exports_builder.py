@@ -362,7 +362,7 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     assert "no email column" in no_email
     social_one = outlook(**builder_post([("email", "")], connection=social["id"]))
     assert f"{social['name']} is a google-oauth2 connection" in social_one
-    # Issue 19: a CSV metadata column may hold an array, as text; warned before the download.
+    # A CSV metadata column may hold an array, as text; warned before the download.
     roles = [("email", ""), ("app_metadata.roles", "")]
     csv_roles = outlook(**builder_post(roles, connection=database["id"]))
     assert "CSV holds an array or object in a metadata column (app_metadata.roles)" in csv_roles
@@ -377,8 +377,8 @@ def test_the_form_refresh_names_each_reason_the_file_will_not_be_importable(
     assert response.status_code == 302
 
 
-# Issue 19, second defect: an array of objects (user_metadata.addresses) was taken as a CSV field;
-# a plain export then failed after submission and an exact one wrote JSON text.
+# An array of objects (user_metadata.addresses) is refused as a CSV field whatever the query
+# (taken, a plain export failed after submission and an exact one wrote JSON text).
 @pytest.mark.parametrize("query", ["", "user_metadata.plan:pro", 'email:"x@example.com"'])
 def test_csv_refuses_an_array_of_objects_at_the_field_whatever_the_query(
     admin_client_: Client, query: str
@@ -437,7 +437,8 @@ def test_the_error_summary_links_every_error_to_its_control(admin_client_: Clien
 
 
 def test_a_limit_and_a_sample_of_10_that_disagree_are_refused(admin_client_: Client) -> None:
-    """Issue 19: limit 5 with "Sample of 10 users" silently exported 10."""
+    """A limit and a sample that disagree are refused (limit 5 with "Sample of 10 users"
+    exported 10)."""
     data = builder_post([("email", "")], limit="5", sample="on")
     response = admin_client_.post("/t/userdesk-sandbox/exports/new/", data)
     assert response.status_code == 200

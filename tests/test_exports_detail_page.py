@@ -1,4 +1,4 @@
-"""What an admin expects of an export's page (issue 9, point 3): the queued banner goes once
+"""What an admin expects of an export's page: the queued banner goes once
 the export moves on, a stalled export says so and when it resumes, a filtered export's
 conditions survive a re-run and a template, plain failure reasons, readable audit details."""
 
@@ -285,7 +285,7 @@ def test_an_exact_exports_stages_are_numbered_once_and_its_counts_grouped(
 def test_a_ready_exports_page_says_when_its_file_will_be_deleted(
     admin_client_: Client, export_admin: User, settings: Any
 ) -> None:
-    """Issue 19: nothing said when retention would delete the file."""
+    """The page says when retention will delete the file."""
     settings.EXPORT_RETENTION_DAYS = 30
     export = drive(tasks.create_export({**CSV_SPEC, "limit": 3}, requested_by=export_admin).pk)
     assert export.status == Status.READY, export.failure_reason
@@ -307,7 +307,7 @@ def test_a_ready_exports_page_says_when_its_file_will_be_deleted(
 def test_an_unsettled_exports_bar_has_words_beside_it(
     admin_client_: Client, export_admin: User, status: str, words: str
 ) -> None:
-    """Issue 19: a pending job showed an empty bar with no words."""
+    """A pending job's bar has words beside it."""
     export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
     Export.objects.filter(pk=export.pk).update(status=status, percentage_done=None)
     for path in (f"/t/userdesk-sandbox/exports/{export.pk}/", "/t/userdesk-sandbox/exports/"):
@@ -329,7 +329,7 @@ def test_an_unsettled_exports_bar_has_words_beside_it(
 def test_about_this_file_says_who_wrote_the_rows(
     export_admin: User, fmt: str, query: str, says: str
 ) -> None:
-    """Issue 19: "About this file" said the rows were Auth0's when Userdesk wrote them."""
+    """The "About this file" text says Userdesk wrote the rows when it did."""
     from exports.downloads import about_text
 
     fields = [{"name": "user_id"}, {"name": "email_verified"}]

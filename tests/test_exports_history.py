@@ -66,7 +66,7 @@ def test_others_see_only_their_own(
     assert exporter_client.get(f"/t/userdesk-sandbox/exports/{theirs.pk}/").status_code == 404
     response = exporter_client.get(f"/t/userdesk-sandbox/exports/{theirs.pk}/download/original/")
     assert response.status_code == 404
-    # The refused attempt on someone else's export is audited (issue 13).
+    # The refused attempt on someone else's export is audited.
     refused = AuditEvent.objects.get(action="exports.download")
     assert (refused.actor, refused.target) == (exporter, f"export #{theirs.pk}")
     assert refused.details["outcome"] == "refused"
@@ -282,7 +282,7 @@ def test_filtered_derivative(
     child = Export.objects.get(parent=parent)
     assert response.status_code == 302
     assert response["Location"] == f"/t/userdesk-sandbox/exports/{child.pk}/"
-    # Its own name, not its parent's (issue 19).
+    # Its own name, not its parent's.
     assert child.name == (
         "Churn check, filtered: created_at is on or after 2000-01-01 and email contains @"
     )

@@ -1,4 +1,4 @@
-"""What an admin expects of the history page (issue 9, point 3): names, filters kept in the
+"""What an admin expects of the history page: names, filters kept in the
 URL, sorting, paging, the empty state, and cancelling a running export."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Import-ready JSON: Auth0's bulk-import format from a CSV or NDJSON export (issue 9, point 2).
+"""Import-ready JSON: Auth0's bulk-import format from a CSV or NDJSON export.
 
 The defect: the old "import-ready" JSON kept `auth0|` on user_id, kept keys outside Auth0's
 import schema, leaked the builder's titles (`Id`, `Connection`) and left NDJSON's dotted keys flat.
@@ -274,8 +274,8 @@ def test_an_email_needs_a_dotted_domain_as_auth0s_validator_wants() -> None:
     ]
 
 
-# Issue 19, first defect: a CSV metadata cell holding an array came back as its JSON text
-# (`"roles": "[\"billing\",\"viewer\"]"`), and Auth0 stored the roles as a string.
+# A CSV metadata cell holding an array or object comes back as that value (it came back as its
+# JSON text, `"roles": "[\"billing\",\"viewer\"]"`, and Auth0 stored the roles as a string).
 STRUCTURED_FIELDS = [
     {"name": "email"},
     {"name": "app_metadata.roles"},

@@ -1,7 +1,7 @@
 """Round trip through real servers: a database connection of the sandbox is exported by the
 dashboard's pipeline, downloaded as import-ready JSON from the export page, and imported with
 our client into another database connection of the sandbox: the same users, metadata intact,
-zero errors. From a CSV export and from an NDJSON export (issue 9, point 2).
+zero errors. From a CSV export and from an NDJSON export.
 
 Each run gets a fresh sandbox. The source users are deleted before the import, because the
 sandbox keeps a user_id unique across the tenant (docs/sandbox/differences.md): that also
@@ -49,7 +49,7 @@ CSV_LEAVES = [
     "app_metadata.plan",
     "app_metadata.country",
     "app_metadata.seats",
-    # An array: its JSON text in CSV, an array again in the import file (issue 19).
+    # An array: its JSON text in CSV, an array again in the import file.
     "app_metadata.roles",
     "user_metadata.consent.given",
     "user_metadata.consent.date",

@@ -1,4 +1,4 @@
-"""Issue 9, point 4: the requester is emailed once when their export is ready or failed, from
+"""The requester is emailed once when their export is ready or failed, from
 the worker after the status change, with an absolute link to the export."""
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_a_real_worker_emails_once_even_when_the_task_is_delivered_twice(
 
 
 def test_links_follow_the_port_make_run_was_given(tmp_path: Any) -> None:
-    """Issue 19: every link pointed at http://127.0.0.1:8000 whatever PORT_WEB was."""
+    """Links follow PORT_WEB (they pointed at http://127.0.0.1:8000 whatever it was)."""
     from tests.fixtures.processes import embedded_env, python
 
     code = "from django.conf import settings; print(settings.USERDESK_BASE_URL)"

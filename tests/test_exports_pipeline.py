@@ -192,7 +192,7 @@ def test_cut_short_download_is_never_offered_then_fetched_again(
 def test_a_download_that_keeps_breaking_says_what_happened_in_words_with_advice(
     sandbox: SandboxServer, export_settings: Path, settings: Any
 ) -> None:
-    """Issue 19: it failed saying only "RemoteProtocolError"."""
+    """A broken download fails with advice, not only "RemoteProtocolError"."""
     settings.EXPORT_DOWNLOAD_ATTEMPTS = 1
     sandbox.set_faults(download_cut_bytes=200)
     export = drive(make_export(limit=100).pk)
@@ -209,7 +209,7 @@ def test_a_download_that_keeps_breaking_says_what_happened_in_words_with_advice(
 def test_an_exact_export_auth0_refused_does_not_say_its_job_is_done(
     sandbox: SandboxServer, export_settings: Path, admin_client_: Any
 ) -> None:
-    """Issue 19: its page said "Auth0's export job: done"."""
+    """A job Auth0 refused is not called done."""
     sandbox.set_faults(job_fail="the connection is being migrated")
     export = drive(make_export(match_query="email_verified:true").pk)
     assert export.status == Status.FAILED
@@ -300,7 +300,7 @@ def test_retention_purges_old_files_and_keeps_a_tombstone(
 def test_prune_exports_days_0_says_the_days_it_used(
     ready_export: Export, export_settings: Path, settings: Any, caplog: Any
 ) -> None:
-    """Issue 19: `--days 0` logged "older than 30 days"."""
+    """`--days 0` logs the days it was given (it logged "older than 30 days")."""
     settings.EXPORT_RETENTION_DAYS = 30
     out = io.StringIO()
     with caplog.at_level("INFO", logger="exports.retention"):

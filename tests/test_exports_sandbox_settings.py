@@ -1,4 +1,4 @@
-"""Issue 13 item 5: the sandbox server runs under settings of its own, and nothing changes
+"""The sandbox server runs under settings of its own, and nothing changes
 `settings` at run time."""
 
 from __future__ import annotations

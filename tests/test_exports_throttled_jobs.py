@@ -1,4 +1,4 @@
-"""Issue 13: concurrent export jobs of the sandbox, paced by the `job_rows_per_second` switch,
+"""Concurrent export jobs of the sandbox, paced by the `job_rows_per_second` switch,
 all complete (they failed with "database is locked" when one job's progress write met another
 job's open read of the users)."""
 

@@ -1,4 +1,4 @@
-"""Hostile inputs from the security review (issue 20): each answers a clear message or a 404,
+"""Hostile inputs from the security review: each answers a clear message or a 404,
 never a 500."""
 
 from __future__ import annotations

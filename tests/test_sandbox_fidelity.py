@@ -1,4 +1,4 @@
-"""Issue 12: where a fuzzer and recorded exchanges found the sandbox answering unlike Auth0.
+"""Where a fuzzer and recorded exchanges found the sandbox answering unlike Auth0.
 
 Every test talks to the sandbox server over HTTP, the way an SDK does.
 """

@@ -409,7 +409,7 @@ def test_link_lifetime_switch(sandbox: SandboxServer, api: httpx.Client) -> None
 def test_link_lapses_switch_makes_the_next_downloads_lapse(
     sandbox: SandboxServer, api: httpx.Client
 ) -> None:
-    """Issue 19: a 1-second link never lapsed for a client that downloads at once."""
+    """The `link_lapses` fault makes a link lapse even for a client that downloads at once."""
     sandbox.set_faults(link_lapses=2)
     location = _export(api, format="csv", limit=1)["location"]
     first, second, third = (httpx.get(location) for _ in range(3))

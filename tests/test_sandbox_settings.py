@@ -1,4 +1,4 @@
-"""Issue 13 item 5: the product's settings hold only the product; the sandbox tenant has settings
+"""The product's settings hold only the product; the sandbox tenant has settings
 of its own (sandbox/settings.py, the product's plus the sandbox), which manage.py picks for the
 sandbox's commands, and the product imports nothing of the sandbox. (`check --deploy` under the
 product's settings alone: tests/test_foundation_ops.py.)"""

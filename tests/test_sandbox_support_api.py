@@ -105,7 +105,7 @@ def database_user(server: SandboxServer, index: int = 0) -> dict[str, Any]:
     return found[index]
 
 
-# --- routing (issue 12) ----------------------------------------------------------------------
+# --- routing --------------------------------------------------------------------------------
 
 
 def test_sub_resources_of_a_user_are_routed_to_their_own_views(

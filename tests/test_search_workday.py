@@ -1,4 +1,4 @@
-"""Issue 10 through HTTP: the search page an agent works in all day (defects and features)."""
+"""Through HTTP: the search page an agent works in all day (defects and features)."""
 
 from __future__ import annotations
 

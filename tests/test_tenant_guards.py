@@ -1,4 +1,4 @@
-"""Guard rails (issue 18, item 4): on a production tenant a destructive action also asks for
+"""Guard rails: on a production tenant a destructive action also asks for
 the tenant's name, typed; a form posted from one tenant's page is refused on another's."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every page knows its tenant (issue 18, item 2): the tenant in the URL, today's URLs
+"""Every page knows its tenant: the tenant in the URL, today's URLs
 redirected or a chooser, the switcher, the band, and the tenant in exports, emails and the
 audit log. Two sandbox tenants run as real HTTP servers (tests/test_tenants.py's)."""
 

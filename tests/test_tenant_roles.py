@@ -1,4 +1,4 @@
-"""Per-tenant roles (issue 18, item 3): roles given on one tenant through TenantRole,
+"""Per-tenant roles: roles given on one tenant through TenantRole,
 `add_staff --tenant` and the OIDC role map's `Role@tenant`; staff.permissions decides for the
 current tenant, and a tenant a member has nothing on is hidden and a 403."""
 

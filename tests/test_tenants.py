@@ -1,4 +1,4 @@
-"""The tenant seam (issue 18, item 1): configuration, the scope every Management API call runs
+"""The tenant seam: configuration, the scope every Management API call runs
 in, and isolation between two sandbox tenants served as real HTTP servers."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Issue 22's workbench defects, through HTTP against the sandbox as a real server."""
+"""The user page through HTTP against the sandbox as a real server: metadata saves that keep
+others' changes, actions offered only where they can work, delete outcomes, timeline paging and
+grouping, the MFA panel, no third-party picture, wording."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ EMULATED: tuple[tuple[str, str], ...] = (
     ("/jobs/users-imports", "post"),
     ("/jobs/{id}", "get"),
     ("/jobs/{id}/errors", "get"),
-    # Support actions (issue 8).
+    # Support actions.
     ("/users/{id}", "delete"),
     ("/users/{id}/logs", "get"),
     ("/users/{id}/authentication-methods", "get"),
