@@ -25,7 +25,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 # Node packages of the tests (npm), each skipped by its tests without npm: the independent
 # OpenID Connect provider of the sign-in tests and the node auth0 SDK of the conformance test.
 NPM := $(shell command -v npm 2>/dev/null)
-NODE_PACKAGES := tests/oidc_provider tests/node
+NODE_PACKAGES := tests/oidc_provider tests/sandbox/node
 NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_PACKAGES))
 
 .PHONY: run test install install-dev lint pytest demo-env docs docs-build

@@ -24,7 +24,7 @@ is our choice: Auth0 documents no errorCode for a malformed query, and none was 
 Write `u.searchable = 1`, not `u.searchable`: only an equality lets SQLite seek the
 (searchable, column) indexes. Every indexed kind compiles to a seekable form (equality, a range
 on the literal prefix of a wildcard, `u.id IN (SELECT t.user_id FROM sandbox_searchterm t ...)`);
-see tests/test_sandbox_query.py for the plans checked.
+see tests/sandbox/test_query.py for the plans checked.
 
 Semantics (https://auth0.com/docs/manage-users/user-search/user-search-query-syntax),
 with the choices made where Auth0 is silent:

@@ -28,7 +28,7 @@ from exports import tasks
 from exports.models import Status
 from tests.fixtures.celery import drive, wait_for
 from tests.fixtures.sandbox import SandboxServer, point_dashboard_at
-from tests.test_sandbox_imports import SOURCE_ID, TARGET, TARGET_ID, start
+from tests.sandbox.test_imports import SOURCE_ID, TARGET, TARGET_ID, start
 
 SOURCE = "Username-Password-Authentication"
 ROOT_FIELDS = [

@@ -4,7 +4,7 @@
 
 reads Auth0's whole OpenAPI 3.1 definition (2.3 MB) and writes `sandbox/oas/emulated.yml`: the
 operations in `EMULATED` below, every component schema they reach, and the security schemes,
-unchanged. The fuzz test (`tests/test_sandbox_oas.py`) reads only that file, so the repository
+unchanged. The fuzz test (`tests/sandbox/test_oas.py`) reads only that file, so the repository
 carries what its tests need. Add an operation here when the sandbox learns one, and rerun.
 """
 

@@ -3,7 +3,8 @@
 `sandbox/oas/emulated.yml` (cut from Auth0's definition by `sandbox/oas/extract.py`) drives
 property-based requests at a running sandbox server; each answer must not be a 5xx, must have a
 status code the definition allows, and a content type and body matching its schemas. Where real
-Auth0 is known to differ from its definition, `tests/oas_deviations.py` says so, with evidence.
+Auth0 is known to differ from its definition, `tests/sandbox/oas_deviations.py` says so, with
+evidence.
 
 Bounded and repeatable: `MAX_EXAMPLES` an operation, derandomized (the same requests every run),
 no deadline. The server is one of its own (seeded like `sandbox_server`), because the fuzzer
@@ -33,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 from sandbox.oas.extract import EMULATED, OUTPUT
 from sandbox.seed import CONNECTIONS, DATABASE_CONNECTION, generate_users
 from tests.fixtures.sandbox import SEED, SandboxServer, make_sandbox_server
-from tests.oas_deviations import apply_all
+from tests.sandbox.oas_deviations import apply_all
 
 MAX_EXAMPLES = 15
 FUZZ_USERS = 40

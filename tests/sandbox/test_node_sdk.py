@@ -1,7 +1,8 @@
-"""Conformance with the official node `auth0` SDK (7.1.0, pinned in tests/node/package-lock.json).
+"""Conformance with the official node `auth0` SDK (7.1.0, pinned in
+tests/sandbox/node/package-lock.json).
 
 Its `ManagementClient` builds https URLs only; the per-resource clients (`auth0/users`,
-`auth0/userBlocks`, ...) take a plain-http `baseUrl`. `tests/node/
+`auth0/userBlocks`, ...) take a plain-http `baseUrl`. `tests/sandbox/node/
 support_actions.js` calls every support-action endpoint through them and prints what came back.
 """
 
@@ -25,7 +26,7 @@ pytestmark = [
     pytest.mark.skipif(NODE is None, reason="node is not installed (apt-get install nodejs)"),
     pytest.mark.skipif(
         not (NODE_DIR / "node_modules" / "auth0").is_dir(),
-        reason="the node SDK is not installed: `npm ci --prefix tests/node` (make test does)",
+        reason="the node SDK is not installed: `npm ci --prefix tests/sandbox/node` (make does)",
     ),
 ]
 

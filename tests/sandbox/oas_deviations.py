@@ -1,6 +1,6 @@
 """Where real Auth0 answers unlike its own Management API definition: the one list.
 
-The fuzz test (`tests/test_sandbox_oas.py`) loads `sandbox/oas/emulated.yml` and applies every
+The fuzz test (`tests/sandbox/test_oas.py`) loads `sandbox/oas/emulated.yml` and applies every
 deviation below before generating requests, so the sandbox is held to what Auth0 really does and
 to the definition everywhere else. Each deviation changes the one schema or operation it is about,
 says what real Auth0 does and names the evidence. The docs' "Where the sandbox knowingly

@@ -26,7 +26,7 @@ from sandbox.models import (
 )
 from sandbox.seed import DATABASE_CONNECTION, generate_users, seed_users
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 SAMPLE = 6000
 

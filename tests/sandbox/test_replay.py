@@ -1,12 +1,12 @@
 """Auth0's recorded exchanges as the oracle: go-auth0's cassettes replayed against the sandbox.
 
-`tests/data/go_auth0/interactions.json` holds the exchanges Auth0's Go SDK recorded against a
-live tenant on the endpoints the sandbox emulates (or is meant to), cassette by cassette, in
+`tests/sandbox/data/go_auth0/interactions.json` holds the exchanges Auth0's Go SDK recorded against
+a live tenant on the endpoints the sandbox emulates (or is meant to), cassette by cassette, in
 order. Each cassette is replayed against a sandbox server of its own module; every exchange on an
-emulated operation (`sandbox.oas.extract.EMULATED`) must get the recorded status and content
-type, the same top-level keys, and for errors the same `errorCode` and `message`. Ids the live
-tenant made up are mapped to the sandbox's as the answers reveal them; what only the live tenant
-had is skipped, each with its reason in `SKIPPED` or `REASONS`.
+emulated operation (`sandbox.oas.extract.EMULATED`) must get the recorded status and content type,
+the same top-level keys, and for errors the same `errorCode` and `message`. Ids the live tenant
+made up are mapped to the sandbox's as the answers reveal them; what only the live tenant had is
+skipped, each with its reason in `SKIPPED` or `REASONS`.
 """
 
 from __future__ import annotations

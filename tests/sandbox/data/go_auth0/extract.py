@@ -1,13 +1,13 @@
 """Extract the go-auth0 recorded exchanges on the endpoints the sandbox emulates (or will).
 
-    uv run python tests/data/go_auth0/extract.py path/to/go-auth0/test/data/recordings
+    uv run python tests/sandbox/data/go_auth0/extract.py path/to/go-auth0/test/data/recordings
 
 reads the go-vcr cassettes of `auth0/go-auth0` at tag v1.45.0 (`test/data/recordings/*.yaml`,
 recorded against a live tenant; MIT licence, `LICENSE` beside this file) and writes
 `interactions.json` here: for each cassette, in order, every exchange on `/users*`,
 `/users-by-email`, `/connections` (the list and one connection), `/jobs/*`, `/user-blocks*` and
 `/tickets/*` with its method, path and query, request body and content type, status, response body
-and content type, unmodified. `tests/test_sandbox_replay.py` replays them.
+and content type, unmodified. `tests/sandbox/test_replay.py` replays them.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def extract(recordings: Path) -> dict[str, Any]:
     return {
         "source": (
             "auth0/go-auth0 v1.45.0 test/data/recordings (go-vcr cassettes recorded against a live "
-            "Auth0 tenant; MIT licence, see LICENSE); extracted by tests/data/go_auth0/extract.py"
+            "Auth0 tenant; MIT licence, see LICENSE); extracted by "
+            "tests/sandbox/data/go_auth0/extract.py"
         ),
         "cassettes": cassettes,
     }

@@ -180,7 +180,7 @@ def test_users_imports_is_not_taken_for_a_job_id(api: httpx.Client) -> None:
     response = api.get("/api/v2/jobs/users-imports")
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
-    # POST is the import itself (tests/test_sandbox_imports.py), which wants multipart.
+    # POST is the import itself (tests/sandbox/test_imports.py), which wants multipart.
     response = api.post("/api/v2/jobs/users-imports")
     assert response.status_code == 400
     assert response.json()["message"] == (

@@ -1,5 +1,5 @@
 // Drives the official node `auth0` SDK (pinned in package.json) against a sandbox tenant and
-// prints what it got back as one JSON object, for tests/test_sandbox_node_sdk.py to check.
+// prints what it got back as one JSON object, for tests/sandbox/test_node_sdk.py to check.
 // Usage: node support_actions.js <base url> <token> <json: {blocked, mfa, devices}>
 "use strict";
 
