@@ -25,7 +25,7 @@ from django.db import transaction
 
 from sandbox import faults, indexing
 from sandbox.http import json_type
-from sandbox.job_models import ExportJob
+from sandbox.job_models import ExportJob, job_dir
 from sandbox.models import Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
 from sandbox.users import EMAIL_RE, UserError, _dumps, _gravatar, _initials, _save_new, now_iso
@@ -74,8 +74,6 @@ _validator = jsonschema_rs.Draft7Validator(
 
 
 def users_file(job_id: str) -> Path:
-    from sandbox.jobs import job_dir
-
     return job_dir(job_id) / USERS_FILE
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import models
+
+
+def job_dir(job_id: str) -> Path:
+    """Where a job's files are kept (an export's file, an import's users)."""
+    return Path(settings.SANDBOX_EXPORT_DIR) / job_id
 
 
 class ExportJob(models.Model):

@@ -7,6 +7,7 @@ restarted sandbox simply picks up what was queued (and re-runs what was interrup
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 import shutil
@@ -14,15 +15,15 @@ import string
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 
-from sandbox import faults
+from sandbox import faults, importing, tenant_logs
 from sandbox.exporting import write_export
-from sandbox.job_models import ExportJob
+from sandbox.job_models import ExportJob, job_dir
+from sandbox.models import TenantUser
 from sandbox.routers import SANDBOX_DB
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,6 @@ PROGRESS_EVERY_SECONDS = 0.5
 
 def new_job_id() -> str:
     return "job_" + "".join(secrets.choice(ALPHANUMERIC) for _ in range(16))
-
-
-def job_dir(job_id: str) -> Path:
-    return Path(settings.SANDBOX_EXPORT_DIR) / job_id
 
 
 def file_name(fmt: str) -> str:
@@ -104,8 +101,6 @@ def create_import(
 ) -> ExportJob:
     """A `users_import` job with its file kept beside it; the runner imports it
     (sandbox.importing)."""
-    from sandbox import importing
-
     job_id = new_job_id()
     path = importing.users_file(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,13 +155,11 @@ def _estimate_total(job: ExportJob) -> int:
 
 
 def _verification_failed(job: ExportJob) -> None:
-    from sandbox import support, tenant_logs
-
-    found = support.find(job.user_id)
-    if found is not None:
+    user = TenantUser.objects.using(SANDBOX_DB).filter(user_id=job.user_id).first()
+    if user is not None:
         tenant_logs.append(
             "fv",
-            user=found.profile,
+            user=json.loads(user.profile),
             details={"job_id": job.id, "error": job.forced_failure},
         )
 
@@ -191,8 +184,6 @@ def run(job_id: str, stopping: threading.Event | None = None) -> None:
         )
         return
     if job.type == ExportJob.USERS_IMPORT:
-        from sandbox import importing
-
         importing.run(job)
         return
     total = _estimate_total(job)

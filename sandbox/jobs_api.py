@@ -34,10 +34,11 @@ from sandbox.http import (
     json_type,
     management_api,
     method_not_allowed,
+    not_found,
     sandbox_switches,
     strict_json,
 )
-from sandbox.job_models import ExportJob
+from sandbox.job_models import ExportJob, job_dir
 from sandbox.models import Connection, SearchTerm
 
 JOB_ID = re.compile(r"^job_[A-Za-z0-9]{16}$")
@@ -422,7 +423,7 @@ def download(request: HttpRequest, job_id: str, filename: str) -> HttpResponseBa
     if expires <= faults.now().timestamp() or faults.take_link_lapse():
         return _xml_denied("Access denied: the link has expired")
     job = _live_job(job_id) if JOB_ID.match(job_id) else None
-    file_path = jobs.job_dir(job_id) / filename
+    file_path = job_dir(job_id) / filename
     if (
         job is None
         or job.status != ExportJob.COMPLETED
@@ -470,8 +471,6 @@ def create_import(request: HttpRequest) -> HttpResponse:
     id, connection, database strategy, import mode, then the two active jobs."""
     if request.method != "POST":
         # The definition has no other method here: the unrouted 404, not a job-id 400.
-        from sandbox.http import not_found
-
         return not_found(request)
     try:
         length = int(request.headers.get("Content-Length") or 0)
