@@ -1,0 +1,252 @@
+"""Imports in the app (issue 19, Deliver 2) against a real sandbox server: a file is checked
+before anything is sent, started once with a reason, sent in parts of at most 500 KB, each part
+polled until Auth0 settles it, Auth0's per-user errors kept, shown and downloadable, all
+audited; a part whose answer never arrived is never sent again.
+
+A fresh sandbox per module (imports add users); its second database connection is made with
+`POST /api/v2/connections`, as staff would."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from exports import importrun
+from exports.import_models import ImportPart, ImportRun, ImportStatus, PartStatus
+from staff.models import AuditEvent
+from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
+
+BASE = "/t/userdesk-sandbox/exports/imports"
+SECOND = "second-db"
+
+
+@pytest.fixture(scope="module")
+def imports_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    server = make_sandbox_server(
+        tmp_path_factory.mktemp("app-imports"), users=20, seed=9, SANDBOX_SEARCH_LAG_SECONDS="0"
+    )
+    server.set_faults(rate_limit_plan="off")
+    with server.api() as api:
+        made = api.post("/api/v2/connections", json={"name": SECOND, "strategy": "auth0"})
+        assert made.status_code == 201, made.text
+    server.second_id = made.json()["id"]  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(
+    imports_server: SandboxServer, settings: Any, export_settings: Path
+) -> Iterator[SandboxServer]:
+    point_dashboard_at(settings, imports_server)
+    cache.clear()
+    yield imports_server
+    cache.clear()
+
+
+def drive_import(run_id: int, timeout: float = 60.0) -> ImportRun:
+    """The task chain's steps, in this process, until the run settles."""
+    deadline = time.monotonic() + timeout
+    step = ImportRun.objects.get(pk=run_id).step
+    while True:
+        following = importrun.advance(run_id, step)
+        if following is None:
+            return ImportRun.objects.get(pk=run_id)
+        assert time.monotonic() < deadline, "the import did not settle in time"
+        step = following.step
+        time.sleep(min(following.delay, 0.2))
+
+
+def profiles(server: SandboxServer, connection: str) -> dict[str, dict[str, Any]]:
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT profile FROM sandbox_tenantuser").fetchall()
+    found = [json.loads(text) for (text,) in rows]
+    return {p["email"]: p for p in found if p["identities"][0]["connection"] == connection}
+
+
+def sandbox_import_jobs(server: SandboxServer) -> int:
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM sandbox_exportjob WHERE type = 'users_import'"
+        ).fetchone()
+    return int(count)
+
+
+def upload(client: Client, users: Any, name: str = "users.json") -> ImportRun:
+    data = json.dumps(users).encode()
+    response = client.post(f"{BASE}/new/", {"file": SimpleUploadedFile(name, data)})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return ImportRun.objects.latest("pk")
+
+
+def start_form(server: SandboxServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "connection": server.second_id,  # type: ignore[attr-defined]
+        "reason": "TICKET-19 move users",
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+def test_a_checked_file_is_imported_once_and_auth0s_errors_are_kept(
+    sandbox: SandboxServer, admin_client_: Client, export_admin: User
+) -> None:
+    users = [
+        {"email": "ana@example.com", "user_metadata": {"roles": ["billing", "viewer"]}},
+        {"email": "bo@example.com", "email_verified": True},
+        {"name": "no email at all"},
+        {"email": "ANA@example.com"},
+        {"email": "cy@example.com", "app_metadata": {"plan": "pro"}},
+    ]
+    run = upload(admin_client_, users)
+    assert run.status == ImportStatus.DRAFT
+    assert run.user_count == 3
+    assert [item["index"] for item in run.rejects] == [3, 4]
+    page = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    assert "Missing required property" in page or "email" in page
+    assert "the same email as user 1 of this file" in page
+    assert run.sha256 in page
+
+    # Nothing is sent while any fail, unless they are left out.
+    refused = admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox))
+    assert refused.status_code == 200
+    assert "nothing is sent while any fail" in refused.content.decode()
+    assert "error-summary" in refused.content.decode()
+    assert not ImportPart.objects.filter(run=run).exists()
+    no_reason = admin_client_.post(
+        f"{BASE}/{run.pk}/start/", start_form(sandbox, leave_out="on", reason="")
+    )
+    assert "Type the reason for this import." in no_reason.content.decode()
+
+    jobs_before = sandbox_import_jobs(sandbox)
+    form = start_form(sandbox, leave_out="on")
+    assert admin_client_.post(f"{BASE}/{run.pk}/start/", form).status_code == 302
+    # Submitted twice (a double click, a resent form): queued once.
+    assert admin_client_.post(f"{BASE}/{run.pk}/start/", form).status_code == 302
+    run.refresh_from_db()
+    assert run.status == ImportStatus.QUEUED
+    assert run.parts.count() == 1
+
+    run = drive_import(run.pk)
+    assert run.status == ImportStatus.COMPLETED, run.failure_reason
+    assert run.totals() == {"inserted": 3, "updated": 0, "failed": 0, "total": 3}
+    assert sandbox_import_jobs(sandbox) == jobs_before + 1
+    imported = profiles(sandbox, SECOND)
+    assert imported["ana@example.com"]["user_metadata"] == {"roles": ["billing", "viewer"]}
+    assert imported["cy@example.com"]["app_metadata"] == {"plan": "pro"}
+
+    # The same users again, upsert off: Auth0 refuses each, and says why.
+    again = upload(admin_client_, [u for i, u in enumerate(users) if i in (0, 1, 4)])
+    admin_client_.post(f"{BASE}/{again.pk}/start/", start_form(sandbox, external_id="T-19"))
+    again = drive_import(again.pk)
+    assert again.status == ImportStatus.COMPLETED
+    assert again.totals()["failed"] == 3
+    page = admin_client_.get(f"{BASE}/{again.pk}/").content.decode()
+    assert "DUPLICATED_USER" in page
+    assert "Users Auth0 refused (3)" in page
+    download = admin_client_.get(f"{BASE}/{again.pk}/errors/auth0/")
+    assert download["Content-Disposition"].endswith('-auth0-errors.json"')
+    errors = json.loads(download.content)
+    assert sorted(e["user"]["email"] for e in errors) == [
+        "ana@example.com",
+        "bo@example.com",
+        "cy@example.com",
+    ]
+    assert {e["errors"][0]["code"] for e in errors} == {"DUPLICATED_USER"}
+    checks = json.loads(admin_client_.get(f"{BASE}/{run.pk}/errors/checks/").content)
+    assert len(checks) == 2
+
+    history = admin_client_.get(f"{BASE}/").content.decode()
+    assert f"import-row-{run.pk}" in history
+    assert f"import-row-{again.pk}" in history
+
+    started = AuditEvent.objects.get(action="imports.start", target=f"import #{run.pk}")
+    assert started.actor == export_admin
+    assert started.details["reason"] == "TICKET-19 move users"
+    assert started.details["sha256"] == run.sha256
+    assert started.details["connection"] == SECOND
+    assert started.details["left_out"] == 2
+    finished = AuditEvent.objects.get(action="imports.finish", target=f"import #{again.pk}")
+    assert finished.details["totals"]["failed"] == 3
+    assert finished.details["auth0"][0]["job"].startswith("job_")
+    assert AuditEvent.objects.filter(action="imports.check").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_large_file_goes_in_parts_of_at_most_500_kb(
+    sandbox: SandboxServer, admin_client_: Client
+) -> None:
+    padding = "x" * 900
+    users = [
+        {"email": f"bulk{n:04d}@example.com", "user_metadata": {"note": padding}}
+        for n in range(1200)
+    ]
+    run = upload(admin_client_, users, name="bulk.json")
+    assert run.user_count == 1200
+    admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox))
+    parts = list(run.parts.order_by("number"))
+    assert len(parts) >= 3
+    assert all(len(p.users.encode()) <= 500_000 for p in parts)
+    assert sum(p.user_count for p in parts) == 1200
+    run = drive_import(run.pk, timeout=120)
+    assert run.status == ImportStatus.COMPLETED, run.failure_reason
+    assert run.totals()["inserted"] == 1200
+    assert len({p.auth0_job_id for p in run.parts.all()}) == len(parts)
+
+
+@pytest.mark.django_db
+def test_a_part_whose_answer_never_arrived_is_never_sent_again(
+    sandbox: SandboxServer, admin_client_: Client
+) -> None:
+    run = upload(admin_client_, [{"email": "lost@example.com"}, {"email": "lost2@example.com"}])
+    admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox))
+    # As a worker killed right after it sent the request leaves the part: sent, no job id.
+    run.parts.update(submitted_at=timezone.now() - timedelta(minutes=5))
+    jobs_before = sandbox_import_jobs(sandbox)
+    run = drive_import(run.pk)
+    assert run.status == ImportStatus.FAILED
+    assert "never arrived" in run.failure_reason
+    assert "not sent again" in run.failure_reason
+    assert run.parts.get().status == PartStatus.FAILED
+    assert sandbox_import_jobs(sandbox) == jobs_before
+    assert "lost@example.com" not in profiles(sandbox, SECOND)
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_not_users_is_refused_at_the_field(admin_client_: Client) -> None:
+    for data, message in [
+        (b"{not json", "is not valid JSON"),
+        (b'{"email": "a@example.com"}', "not an array of users"),
+        (b"", "The submitted file is empty."),
+    ]:
+        response = admin_client_.post(
+            f"{BASE}/new/", {"file": SimpleUploadedFile("bad.json", data)}
+        )
+        assert response.status_code == 200
+        assert message in response.content.decode()
+    assert not ImportRun.objects.exists()
+    assert (
+        "Upload a file, or choose an export"
+        in admin_client_.post(f"{BASE}/new/", {}).content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_only_export_admins_import(client: Client, support_lead: User, use_sandbox: Any) -> None:
+    client.force_login(support_lead)
+    assert client.get(f"{BASE}/").status_code == 403
+    assert client.get(f"{BASE}/new/").status_code == 403
