@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from config.params import whole_number
 from management_api import ManagementApiError, connections
 from staff import audit
 from staff.permissions import Capability, requires
@@ -63,6 +64,8 @@ def new(request: StaffRequest) -> HttpResponse:
         request.POST if posted else None,
         request.FILES if posted else None,
         exports=_importable_exports(request),
+        # The export page's "Import these users": that export chosen.
+        initial={"export": whole_number(request.GET.get("export"))},
     )
     if request.method == "POST" and form.is_valid():
         try:
