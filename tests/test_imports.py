@@ -25,7 +25,9 @@ from django.utils import timezone
 
 from exports import importrun
 from exports.import_models import ImportPart, ImportRun, ImportStatus, PartStatus
+from exports.tasks import sweep_imports
 from staff.models import AuditEvent
+from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
 
 BASE = "/t/userdesk-sandbox/exports/imports"
@@ -53,9 +55,12 @@ def sandbox(
     imports_server: SandboxServer, settings: Any, export_settings: Path
 ) -> Iterator[SandboxServer]:
     point_dashboard_at(settings, imports_server)
+    imports_server.reset_faults()
+    imports_server.set_faults(rate_limit_plan="off")
     cache.clear()
     yield imports_server
     cache.clear()
+    imports_server.reset_faults()
 
 
 def drive_import(run_id: int, timeout: float = 60.0) -> ImportRun:
@@ -224,6 +229,53 @@ def test_a_part_whose_answer_never_arrived_is_never_sent_again(
     assert run.parts.get().status == PartStatus.FAILED
     assert sandbox_import_jobs(sandbox) == jobs_before
     assert "lost@example.com" not in profiles(sandbox, SECOND)
+
+
+def test_a_killed_worker_s_import_is_taken_up_and_no_part_is_sent_twice(
+    celery_broker: str,
+    worker_process: Any,
+    sandbox: SandboxServer,
+    admin_client_: Client,
+    settings: Any,
+) -> None:
+    settings.EXPORT_LEASE_SECONDS = 3
+    settings.EXPORT_STALE_SECONDS = 1
+    padding = "y" * 900
+    users = [
+        {"email": f"kill{n:04d}@example.com", "user_metadata": {"note": padding}}
+        for n in range(1200)
+    ]
+    run = upload(admin_client_, users, name="killed.json")
+    jobs_before = sandbox_import_jobs(sandbox)
+    # Auth0's first job stays pending, so the worker is polling it when it is killed.
+    sandbox.set_faults(job_pending_seconds=3600)
+    first = worker_process(EXPORT_LEASE_SECONDS="3").start()
+    admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox))
+    parts = run.parts.count()
+    assert parts >= 3
+
+    def first_part_polled() -> bool:
+        return ImportPart.objects.filter(run=run, number=1, poll_count__gte=1).exists()
+
+    wait_for(first_part_polled, timeout=60, every=0.1)
+    first.kill()
+    assert ImportRun.objects.get(pk=run.pk).status == ImportStatus.RUNNING
+    sandbox.set_faults(job_pending_seconds=0)
+    sandbox.shift_clock(3600)
+
+    worker_process(EXPORT_LEASE_SECONDS="3").start()
+    # The sweep finds the run with a lapsed lease and no heartbeat, and sends it again.
+    wait_for(lambda: sweep_imports() > 0, timeout=30, every=0.2)
+
+    def settled() -> ImportRun | None:
+        found = ImportRun.objects.get(pk=run.pk)
+        return found if found.is_settled else None
+
+    run = wait_for(settled, timeout=120, every=0.2)
+    assert run.status == ImportStatus.COMPLETED, run.failure_reason
+    assert run.totals()["inserted"] == 1200
+    # One Auth0 job per part: the killed worker's part was polled again, never sent again.
+    assert sandbox_import_jobs(sandbox) == jobs_before + parts
 
 
 @pytest.mark.django_db
