@@ -89,6 +89,8 @@ class ImportRun(models.Model):
     )
     failure_reason = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when retention deleted its users (exports.retention.prune_imports).
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     # The worker's lease, as an export's (exports.lease).
     step = models.PositiveIntegerField(default=0)

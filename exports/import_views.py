@@ -143,7 +143,7 @@ def _connections() -> tuple[list[dict[str, str]], str]:
 
 def _page(request: StaffRequest, run: ImportRun, form: StartImportForm | None = None) -> Any:
     conns, connections_error = _connections()
-    if run.is_draft and form is None:
+    if run.is_draft and run.purged_at is None and form is None:
         form = StartImportForm(connections=conns, rejected=len(run.rejects))
     parts = list(run.parts.all())
     auth0_errors = run.auth0_errors()
@@ -152,7 +152,7 @@ def _page(request: StaffRequest, run: ImportRun, form: StartImportForm | None = 
         "exports/imports/detail.html",
         {
             "run": run,
-            "form": form if run.is_draft else None,
+            "form": form if run.is_draft and run.purged_at is None else None,
             "connections_error": connections_error,
             "parts": parts,
             "totals": run.totals(),
@@ -192,6 +192,11 @@ def start(request: StaffRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(ImportRun.objects.of_tenant(request.user), pk=pk)
     if not run.is_draft:
         messages.info(request, f"Import #{run.pk} was started already; nothing was sent again.")
+        return redirect(run)
+    if run.purged_at is not None:
+        messages.error(
+            request, f"The file of import #{run.pk} was deleted by retention: check it again."
+        )
         return redirect(run)
     conns, _ = _connections()
     form = StartImportForm(request.POST, connections=conns, rejected=len(run.rejects))

@@ -9,6 +9,7 @@ A fresh sandbox per module (imports add users); its second database connection i
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from exports import importrun
+from exports import importrun, retention
 from exports.import_models import ImportPart, ImportRun, ImportStatus, PartStatus
 from exports.tasks import sweep_imports
 from staff.models import AuditEvent
@@ -302,3 +303,37 @@ def test_only_export_admins_import(client: Client, support_lead: User, use_sandb
     client.force_login(support_lead)
     assert client.get(f"{BASE}/").status_code == 403
     assert client.get(f"{BASE}/new/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_retention_keeps_a_draft_s_file_then_forgets_an_old_import_s_users(
+    sandbox: SandboxServer, admin_client_: Client, export_settings: Path
+) -> None:
+    draft = upload(admin_client_, [{"email": "keep@example.com"}, {"name": "no email"}])
+    stored = export_settings / draft.file.name
+    # Older than the orphan grace: still the draft's, so kept.
+    old = time.time() - 7 * 3600
+    os.utime(stored, (old, old))
+    assert retention.prune() == []
+    assert stored.exists()
+
+    done = upload(admin_client_, [{"email": "gone@example.com"}])
+    admin_client_.post(f"{BASE}/{done.pk}/start/", start_form(sandbox))
+    done = drive_import(done.pk)
+    assert done.status == ImportStatus.COMPLETED
+    ImportRun.objects.update(created_at=timezone.now() - timedelta(days=31))
+    retention.prune()
+
+    assert not stored.exists()
+    for run in ImportRun.objects.all():
+        assert run.purged_at is not None
+        assert run.rejects == []
+        assert not run.file
+        assert not run.parts.exclude(users="").exists()
+    done.refresh_from_db()
+    assert done.parts.get().auth0_job_id.startswith("job_")
+    page = admin_client_.get(f"{BASE}/{draft.pk}/").content.decode()
+    assert "its file is deleted" in page
+    refused = admin_client_.post(f"{BASE}/{draft.pk}/start/", start_form(sandbox), follow=True)
+    assert "was deleted by retention" in refused.content.decode()
+    assert not draft.parts.exists()
