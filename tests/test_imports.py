@@ -8,10 +8,12 @@ A fresh sandbox per module (imports add users); its second database connection i
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -161,6 +163,7 @@ def test_a_checked_file_is_imported_once_and_auth0s_errors_are_kept(
     again = drive_import(again.pk)
     assert again.status == ImportStatus.COMPLETED
     assert again.totals()["failed"] == 3
+    assert again.parts.get().job_answer["external_id"] == "T-19"
     page = admin_client_.get(f"{BASE}/{again.pk}/").content.decode()
     assert "DUPLICATED_USER" in page
     assert "Users Auth0 refused (3)" in page
@@ -277,6 +280,60 @@ def test_a_killed_worker_s_import_is_taken_up_and_no_part_is_sent_twice(
     assert run.totals()["inserted"] == 1200
     # One Auth0 job per part: the killed worker's part was polled again, never sent again.
     assert sandbox_import_jobs(sandbox) == jobs_before + parts
+
+
+@pytest.mark.django_db
+def test_two_active_import_jobs_hold_the_part_back_until_one_ends(
+    sandbox: SandboxServer, admin_client_: Client
+) -> None:
+    # Someone else's two import jobs, held pending: Auth0 answers a third with 429.
+    sandbox.set_faults(job_pending_seconds=3600)
+    with sandbox.api() as api:
+        for n in range(2):
+            held = api.post(
+                "/api/v2/jobs/users-imports",
+                data={"connection_id": sandbox.second_id},  # type: ignore[attr-defined]
+                files={"users": ("u.json", json.dumps([{"email": f"held{n}@example.com"}]))},
+            )
+            assert held.status_code == 202, held.text
+    sandbox.set_faults(job_pending_seconds=0)
+    run = upload(admin_client_, [{"email": "waits@example.com"}])
+    admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox))
+    jobs_before = sandbox_import_jobs(sandbox)
+
+    following = importrun.advance(run.pk, 0)
+    assert following is not None
+    part = run.parts.get()
+    assert part.status == PartStatus.WAITING
+    assert part.submitted_at is None
+    assert "There are 2 active import users jobs" in part.failure_reason
+    assert sandbox_import_jobs(sandbox) == jobs_before
+
+    sandbox.shift_clock(3600)
+    run = drive_import(run.pk)
+    assert run.status == ImportStatus.COMPLETED, run.failure_reason
+    assert run.totals()["inserted"] == 1
+    assert sandbox_import_jobs(sandbox) == jobs_before + 1
+
+
+@pytest.mark.django_db
+def test_userdesk_s_zip_of_parts_is_read_without_its_not_importable_files(
+    admin_client_: Client,
+) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as made:
+        made.writestr("x-import-0001.json", json.dumps([{"email": "one@example.com"}]))
+        made.writestr("x-import-0002.json", json.dumps([{"email": "two@example.com"}]))
+        made.writestr(
+            "not-importable-0001.json", json.dumps([{"user": {"name": "n"}, "errors": ["x"]}])
+        )
+    response = admin_client_.post(
+        f"{BASE}/new/", {"file": SimpleUploadedFile("x-import.zip", archive.getvalue())}
+    )
+    assert response.status_code == 302
+    run = ImportRun.objects.get()
+    assert run.user_count == 2
+    assert run.rejects == []
 
 
 @pytest.mark.django_db
