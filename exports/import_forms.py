@@ -65,6 +65,7 @@ class StartImportForm(forms.Form):
     connection = forms.ChoiceField(
         label="Import into",
         help_text="A database connection of this tenant (Auth0 imports only into those).",
+        error_messages={"required": "Choose the database connection to import into."},
     )
     upsert = forms.BooleanField(
         label="Update users that exist (upsert)",
