@@ -152,3 +152,72 @@ def test_a_csv_export_with_arrays_is_imported_into_a_second_connection(
                 "app_metadata", {}
             ).get(key), (email, key)
     assert any(isinstance(p.get("app_metadata", {}).get("roles"), list) for p in imported.values())
+
+
+def test_an_uploaded_file_s_failing_users_are_shown_and_hold_the_import_back(
+    browser: Any,
+    live_server: Any,
+    use_sandbox: SandboxServer,
+    export_admin: User,
+    export_settings: Path,
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "users.json"
+    good.write_text(
+        json.dumps(
+            [
+                {"email": "ok@example.com", "user_metadata": {"roles": ["a", "b"]}},
+                {"email": "not an address"},
+                {"email": "OK@example.com"},
+            ]
+        )
+    )
+    bad = tmp_path / "broken.json"
+    bad.write_text("[{")
+    context = browser.new_context(bypass_csp=True)
+    try:
+        sign_in(context, live_server, export_admin)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors = collect_console_errors(page)
+        base = f"{live_server.url}/t/userdesk-sandbox/exports/imports"
+        page.set_viewport_size({"width": 390, "height": 900})
+
+        page.goto(f"{base}/new/")
+        page.get_by_label("Upload a file").set_input_files(str(bad))
+        page.get_by_role("button", name="Check the file").click()
+        summary = page.locator("#error-summary")
+        assert "broken.json is not valid JSON" in summary.inner_text()
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+        problems = no_sideways_scroll_and_axe_clean(page, "refused file at 390 px")
+
+        page.get_by_label("Upload a file").set_input_files(str(good))
+        page.get_by_role("button", name="Check the file").click()
+        page.wait_for_url(f"{base}/*/")
+        assert page.locator("#user-counts").inner_text() == ("1 pass Auth0's import schema; 2 fail")
+        failing = page.get_by_role("table", name="Users that fail the checks (never sent)")
+        text = failing.inner_text()
+        assert "#2 not an address" in text
+        assert "#3 OK@example.com" in text
+        assert "the same email as user 1 of this file" in text
+        for width in (390, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            problems += no_sideways_scroll_and_axe_clean(page, f"draft at {width} px")
+
+        page.get_by_role("combobox", name="Import into").select_option(
+            label="Username-Password-Authentication"
+        )
+        page.get_by_label("Reason").fill("TICKET-19 check only")
+        page.get_by_label("Reason").press("Enter")
+        summary = page.locator("#error-summary")
+        summary.wait_for()
+        assert "2 users of this file fail the checks above" in summary.inner_text()
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+        problems += no_sideways_scroll_and_axe_clean(page, "refused start at 1280 px")
+        assert problems == [], "\n".join(problems)
+        assert errors == []
+    finally:
+        context.close()
+    run = ImportRun.objects.get()
+    assert run.status == ImportStatus.DRAFT
+    assert not run.parts.exists()
