@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,20 @@ def by_email(server: SandboxServer, connection: str) -> dict[str, dict[str, Any]
     return {p["email"]: p for p in found if p["identities"][0]["connection"] == connection}
 
 
+@contextmanager
+def signed_in_page(browser: Any, live_server: Any, user: User) -> Iterator[tuple[Any, list[str]]]:
+    """A page of a browser signed in as `user` (CSP bypassed for axe alone), and the console
+    and network errors it collects."""
+    context = browser.new_context(bypass_csp=True)
+    try:
+        sign_in(context, live_server, user)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        yield page, collect_console_errors(page)
+    finally:
+        context.close()
+
+
 def no_sideways_scroll_and_axe_clean(page: Any, where: str) -> list[str]:
     problems = [f"{where}: {v}" for v in violations(page)]
     if page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth"):
@@ -77,12 +92,7 @@ def test_a_csv_export_with_arrays_is_imported_into_a_second_connection(
     source = by_email(fresh, SOURCE)
     assert any(isinstance(p.get("app_metadata", {}).get("roles"), list) for p in source.values())
 
-    context = browser.new_context(bypass_csp=True)
-    try:
-        sign_in(context, live_server, export_admin)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors = collect_console_errors(page)
+    with signed_in_page(browser, live_server, export_admin) as (page, errors):
         base = f"{live_server.url}/t/userdesk-sandbox/exports"
 
         # 1. The export: the builder, prefilled with the connection and the fields.
@@ -138,8 +148,6 @@ def test_a_csv_export_with_arrays_is_imported_into_a_second_connection(
         problems += no_sideways_scroll_and_axe_clean(page, "history")
         assert problems == [], "\n".join(problems)
         assert errors == []
-    finally:
-        context.close()
 
     run = ImportRun.objects.get()
     assert run.status == ImportStatus.COMPLETED
@@ -174,12 +182,7 @@ def test_an_uploaded_file_s_failing_users_are_shown_and_hold_the_import_back(
     )
     bad = tmp_path / "broken.json"
     bad.write_text("[{")
-    context = browser.new_context(bypass_csp=True)
-    try:
-        sign_in(context, live_server, export_admin)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors = collect_console_errors(page)
+    with signed_in_page(browser, live_server, export_admin) as (page, errors):
         base = f"{live_server.url}/t/userdesk-sandbox/exports/imports"
         page.set_viewport_size({"width": 390, "height": 900})
 
@@ -216,8 +219,6 @@ def test_an_uploaded_file_s_failing_users_are_shown_and_hold_the_import_back(
         problems += no_sideways_scroll_and_axe_clean(page, "refused start at 1280 px")
         assert problems == [], "\n".join(problems)
         assert errors == []
-    finally:
-        context.close()
     run = ImportRun.objects.get()
     assert run.status == ImportStatus.DRAFT
     assert not run.parts.exists()
