@@ -118,6 +118,26 @@ class ImportRun(models.Model):
     def is_draft(self) -> bool:
         return self.status == ImportStatus.DRAFT
 
+    def progress_words(self) -> str:
+        """What an unsettled import is doing, in words."""
+        if self.status == ImportStatus.QUEUED:
+            return "Queued: a worker sends the first part shortly. This page follows it."
+        if self.status != ImportStatus.RUNNING:
+            return ""
+        parts = list(self.parts.order_by("number"))
+        current = next(
+            (p for p in parts if p.status in (PartStatus.WAITING, PartStatus.SUBMITTED)), None
+        )
+        if current is None:
+            return "Every part has ended; the worker is adding up Auth0's answers."
+        where = f"Part {current.number} of {len(parts)}"
+        if current.status == PartStatus.SUBMITTED:
+            said = current.auth0_status or "pending"
+            return f"{where}: Auth0 is running job {current.auth0_job_id} (it says “{said}”)."
+        if current.failure_reason:
+            return f"{where}: {current.failure_reason}"
+        return f"{where}: waiting for its turn in this tenant's rate budget."
+
     def totals(self) -> dict[str, int]:
         """Auth0's summaries of the parts, added up."""
         found = {"inserted": 0, "updated": 0, "failed": 0, "total": 0}

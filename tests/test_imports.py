@@ -148,6 +148,10 @@ def test_a_checked_file_is_imported_once_and_auth0s_errors_are_kept(
     run.refresh_from_db()
     assert run.status == ImportStatus.QUEUED
     assert run.parts.count() == 1
+    assert (
+        "Queued: a worker sends the first part shortly."
+        in admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    )
 
     run = drive_import(run.pk)
     assert run.status == ImportStatus.COMPLETED, run.failure_reason
@@ -307,6 +311,8 @@ def test_two_active_import_jobs_hold_the_part_back_until_one_ends(
     assert part.status == PartStatus.WAITING
     assert part.submitted_at is None
     assert "There are 2 active import users jobs" in part.failure_reason
+    page = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    assert "Part 1 of 1: Sent again later" in page
     assert sandbox_import_jobs(sandbox) == jobs_before
 
     sandbox.shift_clock(3600)
