@@ -10,11 +10,13 @@ after 24 hours). Every change a worker makes goes through importrun's lease.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+from django.utils import timezone
 
 from config.tenant_urls import tenant_reverse
 from management_api.tenants import current_tenant_slug
@@ -120,6 +122,14 @@ class ImportRun(models.Model):
 
     def progress_words(self) -> str:
         """What an unsettled import is doing, in words."""
+        stalled = self.stalled_since()
+        if stalled is not None:
+            return (
+                f"Stalled: no worker has worked on it since {stalled:%H:%M:%S} UTC (the worker "
+                "may have been lost). The recovery sweep sends it to a worker again within "
+                f"{settings.EXPORT_SWEEP_SECONDS:g} seconds, at the part it had reached; no "
+                "part is sent twice."
+            )
         if self.status == ImportStatus.QUEUED:
             return "Queued: a worker sends the first part shortly. This page follows it."
         if self.status != ImportStatus.RUNNING:
@@ -137,6 +147,22 @@ class ImportRun(models.Model):
         if current.failure_reason:
             return f"{where}: {current.failure_reason}"
         return f"{where}: waiting for its turn in this tenant's rate budget."
+
+    def stalled_since(self) -> datetime | None:
+        """When an active import nobody works on was last touched (None when it is not so)."""
+        if self.status not in IMPORT_ACTIVE or self.heartbeat_at is None:
+            return None
+        now = timezone.now()
+        if self.lease_expires_at is not None and self.lease_expires_at > now:
+            return None
+        grace = (
+            settings.EXPORT_QUEUED_GRACE_SECONDS
+            if self.status == ImportStatus.QUEUED
+            else settings.EXPORT_STALE_SECONDS
+        )
+        if now - self.heartbeat_at < timedelta(seconds=grace):
+            return None
+        return self.heartbeat_at
 
     def totals(self) -> dict[str, int]:
         """Auth0's summaries of the parts, added up."""

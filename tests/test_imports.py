@@ -268,6 +268,13 @@ def test_a_killed_worker_s_import_is_taken_up_and_no_part_is_sent_twice(
     wait_for(first_part_polled, timeout=60, every=0.1)
     first.kill()
     assert ImportRun.objects.get(pk=run.pk).status == ImportStatus.RUNNING
+
+    def said_stalled() -> bool:
+        page = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+        return "Stalled: no worker has worked on it since" in page
+
+    # Once its lease has lapsed, the page says the worker was lost and what happens next.
+    wait_for(said_stalled, timeout=30, every=0.2)
     sandbox.set_faults(job_pending_seconds=0)
     sandbox.shift_clock(3600)
 
