@@ -72,6 +72,8 @@ def new(request: StaffRequest) -> HttpResponse:
             run = _checked_draft(request, form.cleaned_data)
         except importcheck.ImportFileError as exc:
             form.add_error("file" if form.cleaned_data.get("file") else "export", str(exc))
+        except FileNotFoundError:
+            form.add_error("export", "That export's file is no longer in storage.")
         else:
             return redirect(run)
     return render(request, "exports/imports/new.html", {"form": form})

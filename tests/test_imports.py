@@ -369,6 +369,47 @@ def test_a_file_that_is_not_users_is_refused_at_the_field(admin_client_: Client)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "data", "status"),
+    [
+        ("get", "/new/", {"export": "²"}, 200),
+        ("get", "/new/", {"export": "9" * 4301}, 200),
+        ("get", "/", {"page": "²"}, 200),
+        ("get", "/", {"page": "9" * 4301}, 200),
+        ("post", "/new/", {"export": "²"}, 200),
+        ("post", "/new/", {"export": "999"}, 200),
+        ("get", "/1/errors/nope/", {}, 404),
+        ("post", "/999999/start/", {"connection": "x"}, 404),
+    ],
+)
+def test_hostile_inputs_get_a_message_or_a_404(
+    sandbox: SandboxServer,
+    admin_client_: Client,
+    method: str,
+    path: str,
+    data: dict[str, str],
+    status: int,
+) -> None:
+    upload(admin_client_, [{"email": "h@example.com"}])
+    response = getattr(admin_client_, method)(f"{BASE}{path}", data)
+    assert response.status_code == status
+
+
+@pytest.mark.django_db
+def test_a_connection_that_is_not_offered_is_refused_at_its_field(
+    sandbox: SandboxServer, admin_client_: Client
+) -> None:
+    run = upload(admin_client_, [{"email": "h2@example.com"}])
+    for connection in ("con_Go0gLe7Aa3Bb5Cc8", "nope\r\n", "con_" + "x" * 5000):
+        response = admin_client_.post(
+            f"{BASE}/{run.pk}/start/", start_form(sandbox, connection=connection)
+        )
+        assert response.status_code == 200
+        assert "Select a valid choice" in response.content.decode()
+    assert not run.parts.exists()
+
+
+@pytest.mark.django_db
 def test_only_export_admins_import(client: Client, support_lead: User, use_sandbox: Any) -> None:
     client.force_login(support_lead)
     assert client.get(f"{BASE}/").status_code == 403
