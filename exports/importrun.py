@@ -162,10 +162,12 @@ def _step(h: Held) -> Next | None:
 
 
 def _paced(method: str, path: str) -> None:
-    """Wait for this request's slot in the tenant's budget (PacingTimeout past the poll max)."""
+    """Wait for this request's slot in the tenant's budget: PacingTimeout past the poll max,
+    or a third of the lease (the wait must not outlast the lease this worker holds)."""
     tenant = management_api.current_tenant().slug
     bucket = pacing.bucket_for(method, path, pacing.tenant_plan(tenant))
-    pacing.acquire(tenant, bucket, timeout=float(settings.EXPORT_POLL_MAX_SECONDS))
+    most = min(float(settings.EXPORT_POLL_MAX_SECONDS), settings.EXPORT_LEASE_SECONDS / 3)
+    pacing.acquire(tenant, bucket, timeout=most)
 
 
 def _later(h: Held, seconds: float) -> Next:
