@@ -263,7 +263,7 @@ class Rejects:
 Piece = Part | Rejects
 
 
-class _Batch:
+class Batch:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.items: list[bytes] = []
@@ -290,8 +290,8 @@ def import_files(
     if not plan.possible:
         raise ValueError("no import file can be made: " + " ".join(plan.blockers))
     columns = plan.columns
-    part = _Batch(part_bytes)
-    rejects = _Batch(part_bytes)
+    part = Batch(part_bytes)
+    rejects = Batch(part_bytes)
     dumps = orjson.dumps
     for row in rows:
         user = import_user(row, columns)

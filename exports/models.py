@@ -528,3 +528,7 @@ class ExportTemplate(models.Model):
     @property
     def export_format(self) -> ExportFormat:
         return formats.get(str(self.spec.get("format") or formats.DEFAULT.name))
+
+
+# Imports into Auth0 (exports.import_models): models of this app, defined beside it.
+from .import_models import ImportPart, ImportRun  # noqa: E402, F401

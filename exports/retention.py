@@ -1,4 +1,5 @@
-"""Retention: delete kept files older than EXPORT_RETENTION_DAYS, keep the rows as tombstones."""
+"""Retention: delete kept files older than EXPORT_RETENTION_DAYS, keep the rows as tombstones.
+Imports' users (their checked file, the parts sent, the failing users) go after as long."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .import_models import IMPORT_ACTIVE, ImportRun
 from .models import Export, ExportEvent, Status, exports_storage
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,31 @@ def prune(now: datetime | None = None, days: int | None = None) -> list[int]:
     for export in Export.objects.filter(status=Status.READY, ready_at__lt=cutoff):
         purge(export, now=now, reason=f"older than {days} days")
         purged.append(export.pk)
+    prune_imports(cutoff, now=now)
     prune_orphans(now=now)
+    return purged
+
+
+def prune_imports(cutoff: datetime, *, now: datetime) -> list[int]:
+    """Forget the users of every import made before `cutoff` that is not running: its checked
+    file, the parts' users, and the failing users with their errors. The row (counts, SHA-256,
+    Auth0's job ids and summaries) and the audit trail stay."""
+    purged: list[int] = []
+    old = ImportRun.objects.filter(created_at__lt=cutoff, purged_at__isnull=True).exclude(
+        status__in=IMPORT_ACTIVE
+    )
+    for run in old:
+        name = run.file.name
+        with transaction.atomic():
+            if not ImportRun.objects.filter(pk=run.pk, purged_at__isnull=True).update(
+                purged_at=now, file="", rejects=[]
+            ):
+                continue
+            run.parts.update(users="", errors=[])
+        if name:
+            exports_storage().delete(name)
+        logger.info("Purged the users of import %s", run.pk)
+        purged.append(run.pk)
     return purged
 
 
@@ -42,6 +68,7 @@ def prune_orphans(now: datetime | None = None, grace: timedelta = ORPHAN_GRACE) 
     now = now or timezone.now()
     storage = exports_storage()
     referenced = set(Export.objects.exclude(file="").values_list("file", flat=True))
+    referenced |= set(ImportRun.objects.exclude(file="").values_list("file", flat=True))
     removed: list[str] = []
     try:
         folders, _ = storage.listdir("")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import import_views, views
 
 app_name = "exports"
 urlpatterns = [
@@ -16,4 +16,9 @@ urlpatterns = [
     path("<int:pk>/derive/", views.derive_export, name="derive"),
     path("<int:pk>/save-template/", views.save_template, name="save_template"),
     path("templates/<int:pk>/delete/", views.delete_template, name="delete_template"),
+    path("imports/", import_views.history, name="imports"),
+    path("imports/new/", import_views.new, name="import_new"),
+    path("imports/<int:pk>/", import_views.detail, name="import_detail"),
+    path("imports/<int:pk>/start/", import_views.start, name="import_start"),
+    path("imports/<int:pk>/errors/<slug:kind>/", import_views.errors, name="import_errors"),
 ]

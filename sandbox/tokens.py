@@ -22,6 +22,7 @@ GRANTED_SCOPES = (
     "update:users",
     "create:users",
     "read:connections",
+    "create:connections",
     "read:user_idp_tokens",
     "delete:users",
     "update:users_app_metadata",

@@ -21,7 +21,7 @@ urlpatterns = [
     path("api/v2/users-by-email", users_api.users_by_email, name="sandbox-users-by-email"),
     path("api/v2/user-blocks", support_api.user_blocks_by_identifier, name="sandbox-user-blocks"),
     path("api/v2/user-blocks/<path:user_id>", support_api.user_blocks, name="sandbox-user-block"),
-    path("api/v2/connections", connections_api.list_connections, name="sandbox-connections"),
+    path("api/v2/connections", connections_api.connections_collection, name="sandbox-connections"),
     path(
         "api/v2/connections/<str:connection_id>",
         connections_api.get_connection,

@@ -64,6 +64,7 @@ class Capability(str, metaclass=_Declared):
     RUN_EXPORTS: ClassVar[Capability]
     VIEW_ALL_EXPORTS: ClassVar[Capability]
     DOWNLOAD_EXPORTS: ClassVar[Capability]
+    RUN_IMPORTS: ClassVar[Capability]
     VIEW_AUDIT_LOG: ClassVar[Capability]
     REQUEST_BULK_RUNS: ClassVar[Capability]
     APPROVE_BULK_RUNS: ClassVar[Capability]
@@ -136,6 +137,12 @@ Capability(
     "download_exports",
     label="downloading export files",
     description="Download export files",
+    roles=(EXPORT_ADMIN_GROUP,),
+)
+Capability(
+    "run_imports",
+    label="importing users into Auth0",
+    description="Import users into an Auth0 database connection",
     roles=(EXPORT_ADMIN_GROUP,),
 )
 Capability(

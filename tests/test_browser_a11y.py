@@ -27,6 +27,8 @@ PAGES = {
     "lookup": "/t/userdesk-sandbox/lookup/?email=nobody@example.com",
     "exports": "/t/userdesk-sandbox/exports/",
     "new export": "/t/userdesk-sandbox/exports/new/",
+    "imports": "/t/userdesk-sandbox/exports/imports/",
+    "new import": "/t/userdesk-sandbox/exports/imports/new/",
     "audit log": "/t/userdesk-sandbox/audit/",
     "password": "/password/",
 }

@@ -89,6 +89,11 @@ EXPECTED: dict[str, Need] = {
     "exports:save_template": Capability.RUN_EXPORTS,
     "exports:delete_template": Capability.RUN_EXPORTS,
     "exports:download": Capability.DOWNLOAD_EXPORTS,
+    "exports:imports": Capability.RUN_IMPORTS,
+    "exports:import_new": Capability.RUN_IMPORTS,
+    "exports:import_detail": Capability.RUN_IMPORTS,
+    "exports:import_start": Capability.RUN_IMPORTS,
+    "exports:import_errors": Capability.RUN_IMPORTS,
 }
 
 # Namespaces with tests of their own: Django's admin is for superusers (test_foundation_auth).
@@ -104,6 +109,7 @@ SAMPLES: dict[str, Any] = {
     "job_id": "job_doesnotexist",
     "name": "block",
     "rest": "users/",
+    "kind": "auth0",
 }
 ALLOWED = {200, 302, 405}
 ALLOWED_WITH_SAMPLE_IDS = ALLOWED | {404}

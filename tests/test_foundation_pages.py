@@ -81,7 +81,7 @@ def test_messages_are_shown(agent_client: Client) -> None:
     storage_cookie.update(carrier)
     agent_client.cookies["messages"] = carrier.cookies["messages"].value
     html = agent_client.get("/password/").content.decode()
-    assert '<li class="alert success" role="status">Export queued.</li>' in html
+    assert '<li class="alert success"><span role="status">Export queued.</span></li>' in html
 
 
 # --- Audit log ------------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""The import pages' forms: the file (an upload or an export Userdesk made), then the target
+connection, Auth0's options and the typed reason that start it."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+
+from .importcheck import MAX_UPLOAD_BYTES
+from .models import Export
+
+
+class ImportFileForm(forms.Form):
+    file = forms.FileField(
+        label="Upload a file",
+        required=False,
+        help_text=(
+            "A JSON array of users in Auth0's import format, or the .zip of parts an export's "
+            "“Import-ready JSON” download gives."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".json,.zip,application/json"}),
+    )
+    export = forms.TypedChoiceField(
+        label="Or an export Userdesk made",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="A ready export of one database connection with an email column.",
+    )
+
+    def __init__(self, *args: Any, exports: list[Export], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exports = {export.pk: export for export in exports}
+        cast(forms.ChoiceField, self.fields["export"]).choices = [
+            ("", "(none: I upload a file)")
+        ] + [
+            (
+                export.pk,
+                f"#{export.pk} {export.name or export.connection_label}, "
+                f"{export.row_count or 0} rows, {export.created_at:%Y-%m-%d %H:%M}",
+            )
+            for export in exports
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload, export = data.get("file"), data.get("export")
+        if self.errors:
+            return data
+        if upload and export:
+            self.add_error("file", "Upload a file or choose an export, not both.")
+        elif not upload and not export:
+            self.add_error("file", "Upload a file, or choose an export below.")
+        elif upload and upload.size > MAX_UPLOAD_BYTES:
+            self.add_error(
+                "file", f"The file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."
+            )
+        if export:
+            data["export"] = self.exports[export]
+        return data
+
+
+class StartImportForm(forms.Form):
+    connection = forms.ChoiceField(
+        label="Import into",
+        help_text="A database connection of this tenant (Auth0 imports only into those).",
+        error_messages={"required": "Choose the database connection to import into."},
+    )
+    upsert = forms.BooleanField(
+        label="Update users that exist (upsert)",
+        required=False,
+        help_text=(
+            "Off: a user whose email, user_id, phone or username exists fails. On: a user "
+            "matching by email has its metadata and profile replaced (Auth0 does not merge)."
+        ),
+    )
+    external_id = forms.CharField(
+        label="External id (optional)",
+        required=False,
+        max_length=200,
+        help_text="Auth0 returns it with each job, to correlate them (a ticket number).",
+    )
+    send_completion_email = forms.BooleanField(
+        label="Email Auth0's tenant admins when each job ends",
+        required=False,
+    )
+    leave_out = forms.BooleanField(
+        label="Leave out the users that fail the checks and import the others",
+        required=False,
+    )
+    reason = forms.CharField(
+        label="Reason",
+        min_length=5,
+        max_length=500,
+        help_text="Why you import these users (the ticket number helps). Kept in the audit log.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={"required": "Type the reason for this import."},
+    )
+
+    def __init__(
+        self, *args: Any, connections: list[dict[str, str]], rejected: int, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.databases = {c["id"]: c for c in connections if c["strategy"] == "auth0"}
+        cast(forms.ChoiceField, self.fields["connection"]).choices = [
+            ("", "Choose a database connection")
+        ] + [(c["id"], c["name"]) for c in self.databases.values()]
+        self.rejected = rejected
+        if not rejected:
+            del self.fields["leave_out"]
+
+    def clean_reason(self) -> str:
+        return " ".join(str(self.cleaned_data["reason"]).split())
+
+    def clean_leave_out(self) -> bool:
+        if not self.cleaned_data.get("leave_out"):
+            raise forms.ValidationError(
+                f"{self.rejected} user{'s' if self.rejected != 1 else ''} of this file fail "
+                "the checks above, and nothing is sent while any fail: tick this to leave "
+                "them out, or fix the file and upload it again."
+            )
+        return True
+
+    def chosen(self) -> dict[str, Any]:
+        """The ImportRun fields this form sets."""
+        connection = self.databases[self.cleaned_data["connection"]]
+        return {
+            "connection_id": connection["id"],
+            "connection_name": connection["name"],
+            "upsert": self.cleaned_data["upsert"],
+            "external_id": self.cleaned_data["external_id"].strip(),
+            "send_completion_email": self.cleaned_data["send_completion_email"],
+            "reason": self.cleaned_data["reason"],
+        }
