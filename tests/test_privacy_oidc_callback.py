@@ -49,9 +49,7 @@ def test_a_forged_error_with_a_state_of_its_own_changes_nothing(
     assert agent_client.session.get("_auth_user_id") == str(support_agent.pk)
 
 
-def test_anonymous_callbacks_leave_a_bounded_number_of_audit_rows(
-    oidc_on: None, db: None
-) -> None:
+def test_anonymous_callbacks_leave_a_bounded_number_of_audit_rows(oidc_on: None, db: None) -> None:
     client = Client()
     for number in range(UNSTARTED_AUDITED_PER_HOUR + 15):
         answer = client.get(CALLBACK, {"error": f"made-up-{number}", "error_description": EVIL})
