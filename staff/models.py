@@ -35,11 +35,12 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 class AuditEvent(models.Model):
     """One thing a staff member did. Rows are only ever added (see staff.audit.record)."""
 
+    # Who acted, kept: a staff member named by events cannot be deleted, only deactivated.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="audit_events",
     )
     actor_label = models.CharField(max_length=254, blank=True)
