@@ -229,6 +229,8 @@ if REDIS_URL:
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "userdesk"),
         }
     }
+    # Search results (users' personal data) for SEARCH_CACHE_SECONDS: Redis drops them itself.
+    CACHES["search"] = CACHES["default"]
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 else:
@@ -238,7 +240,14 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
-        }
+        },
+        # Search results (users' personal data) live SEARCH_CACHE_SECONDS in the web process's
+        # memory, never in files: a file cache deletes an expired entry only when it is read
+        # again or culled, so results outlived their life on disk by minutes or more.
+        "search": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "userdesk-search",
+        },
     }
     # Queued task messages carry export ids and staff names: private, like the databases.
     CELERY_FS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from pytest_django.fixtures import Settings
 
+from tests.fixtures.caches import file_caches
+
 pytest_plugins = [
     "tests.fixtures.personas",
     "tests.fixtures.browser",
@@ -25,9 +27,4 @@ def _fast_password_hashing(settings: Settings) -> None:
 def _private_file_cache(settings: Settings, tmp_path: Path) -> None:
     # Without Redis the cache is a folder under var/ shared with `make run`: one per test instead.
     if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                "LOCATION": str(tmp_path / "cache"),
-            }
-        }
+        settings.CACHES = file_caches(tmp_path / "cache")

@@ -10,18 +10,14 @@ from typing import Any
 import pytest
 
 import management_api
+from tests.fixtures.caches import file_caches
 
 
 @pytest.fixture
 def fresh_cache(settings: Any, tmp_path: Path) -> Path:
     """An empty file cache of this test's own (other processes can share it by path)."""
     location = tmp_path / "cache"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(location),
-        }
-    }
+    settings.CACHES = file_caches(location)
     return location
 
 
