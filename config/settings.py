@@ -560,7 +560,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "exports-sweep": {"task": "exports.tasks.sweep_exports", "schedule": EXPORT_SWEEP_SECONDS},
     "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},
     "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
+    "records-prune": {"task": "staff.tasks.prune_records", "schedule": 3600.0},
 }
+# How long Userdesk keeps its own records (staff.retention; docs/operator/storage.md): audit
+# events (and the action requests, bulk runs and export rows they describe), recent searches.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 3 * 365, minimum=1)
+RECENT_SEARCH_DAYS = env_int("RECENT_SEARCH_DAYS", 30, minimum=1)
 EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET")
 if EXPORT_S3_BUCKET:
     _export_storage: dict[str, Any] = {
@@ -692,6 +697,8 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# axes' log of every sign-in would keep each address and browser for good: the audit log has them.
+AXES_DISABLE_ACCESS_LOG = True
 
 # --- Security headers ----------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

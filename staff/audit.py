@@ -28,6 +28,8 @@ SEARCH_DELETED = "users.search_deleted"
 ADMIN_ADDED = "admin.added"
 ADMIN_CHANGED = "admin.changed"
 ADMIN_DELETED = "admin.deleted"
+# Records past their retention deleted (staff.retention).
+RECORDS_PRUNED = "audit.pruned"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -45,6 +47,7 @@ ACCOUNT_ACTIONS = (
     ADMIN_ADDED,
     ADMIN_CHANGED,
     ADMIN_DELETED,
+    RECORDS_PRUNED,
 )
 
 

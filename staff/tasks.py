@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from . import retention
 from .models import AuditEvent
 
 
@@ -14,3 +15,9 @@ def ping(token: str) -> str:
     """
     AuditEvent.objects.create(actor_label="celery worker", action="worker.ping", target=token)
     return token
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
+def prune_records() -> int:
+    """Beat's hourly prune of Userdesk's records past their retention (staff.retention)."""
+    return retention.prune().total
