@@ -27,7 +27,7 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
     return values
 
 
-class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose additions, changes and deletions are audit events."""
 
     def audit_snapshot(self, obj: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -62,14 +63,11 @@ def prune(now: datetime | None = None) -> Pruned:
     )
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     if pruned.total:
-        audit.record_for(
-            None,
-            None,
-            audit.RECORDS_PRUNED,
-            actor_label="retention",
-            kept_from=kept_from.isoformat(timespec="seconds"),
-            searches_kept_from=searches_from.isoformat(timespec="seconds"),
+        details: dict[str, Any] = {
+            "kept_from": kept_from.isoformat(timespec="seconds"),
+            "searches_kept_from": searches_from.isoformat(timespec="seconds"),
             **{name: count for name, count in pruned.counts().items() if count},
-        )
+        }
+        audit.record_for(None, None, audit.RECORDS_PRUNED, actor_label="retention", **details)
         log.info("Pruned past their retention: %s", pruned)
     return pruned
