@@ -122,7 +122,8 @@ if not DEBUG and (
     raise ImproperlyConfigured(
         f"SECRET_KEY must be set when DEBUG is off, at least {SECRET_KEY_MIN_LENGTH} random "
         f"characters (got {len(SECRET_KEY)}); e.g. python3 -c 'import secrets; "
-        "print(secrets.token_urlsafe(50))'"
+        "print(secrets.token_urlsafe(50))'; or, on a development machine, DEBUG=true as `make "
+        "run` sets it"
     )
 if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-for-debug"
