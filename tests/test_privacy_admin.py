@@ -105,3 +105,19 @@ def test_deleting_a_staff_member_is_audited(superuser: User) -> None:
     (event,) = AuditEvent.objects.filter(action=audit.ADMIN_DELETED)
     assert (event.actor, event.target) == (superuser, "never-acted@example.com")
     assert event.details["before"]["groups"] == [SUPPORT_GROUP]
+
+
+def test_changing_a_roles_capabilities_in_the_admin_is_audited(superuser: User) -> None:
+    role = Group.objects.get(name=SUPPORT_GROUP)
+    kept = list(role.permissions.order_by("codename")[:1])
+    taken = sorted(str(p) for p in role.permissions.exclude(pk__in=[p.pk for p in kept]))
+    assert taken
+    answer = signed_in(superuser).post(
+        f"/django-admin/auth/group/{role.pk}/change/",
+        {"name": SUPPORT_GROUP, "permissions": [str(p.pk) for p in kept], "_save": "Save"},
+    )
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    (event,) = AuditEvent.objects.filter(action=audit.ADMIN_CHANGED)
+    assert (event.target, event.details["model"]) == (SUPPORT_GROUP, "group")
+    before, after = event.details["before"]["permissions"], event.details["after"]["permissions"]
+    assert sorted(set(before) - set(after)) == taken
