@@ -18,6 +18,9 @@ from django_htmx.http import HttpResponseClientRedirect
 LAST_SEEN = "userdesk_last_seen"
 # Written at most this often, so a burst of requests does not rewrite the session each time.
 LAST_SEEN_RESOLUTION_SECONDS = 30
+# Sent by a page's own polling (htmx `every 2s` on a running export, bulk run or email job): such
+# requests show nobody is there, so they do not keep an idle session open.
+POLL_HEADER = "X-Userdesk-Poll"
 
 # Everything off but the copy buttons' clipboard (same origin); the header's full syntax:
 # https://www.w3.org/TR/permissions-policy/
@@ -64,8 +67,9 @@ class IdleTimeoutMiddleware:
             idle_minutes = settings.SESSION_IDLE_MINUTES
             if isinstance(last_seen, int | float) and now - last_seen > idle_minutes * 60:
                 return self._signed_out(request, idle_minutes)
-            if not isinstance(last_seen, int | float) or now - last_seen >= (
-                LAST_SEEN_RESOLUTION_SECONDS
+            polled = request.headers.get(POLL_HEADER) == "true"
+            if not isinstance(last_seen, int | float) or (
+                now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS and not polled
             ):
                 request.session[LAST_SEEN] = now
         return self.get_response(request)

@@ -11,7 +11,7 @@ from django.test import Client
 
 from staff import audit
 from staff.models import AuditEvent
-from staff.sessions import LAST_SEEN
+from staff.sessions import LAST_SEEN, POLL_HEADER
 
 PAGE = "/password/"
 
@@ -39,6 +39,20 @@ def test_a_session_idle_too_long_is_signed_out_and_audited(
     assert "signed out after 20 minutes without activity" in page
     (event,) = AuditEvent.objects.filter(action=audit.SIGN_OUT)
     assert (event.actor, event.details["reason"]) == (support_agent, "idle for over 20 minutes")
+
+
+def test_a_pages_own_polling_does_not_keep_an_idle_session_open(
+    agent_client: Client, settings: Any
+) -> None:
+    settings.SESSION_IDLE_MINUTES = 20
+    agent_client.get(PAGE)
+    poll = {"HX-Request": "true", POLL_HEADER: "true"}
+    idle_for(agent_client, 19 * 60)
+    before = agent_client.session[LAST_SEEN]
+    assert agent_client.get(PAGE, headers=poll).status_code == 200  # still signed in
+    assert agent_client.session[LAST_SEEN] == before  # but the poll is no activity
+    assert agent_client.get(PAGE).status_code == 200
+    assert agent_client.session[LAST_SEEN] > before  # a page the member opened is
 
 
 def test_an_idle_htmx_request_sends_the_page_to_the_sign_in(
