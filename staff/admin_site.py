@@ -36,3 +36,9 @@ class SuperuserAdminSite(admin.AdminSite):
         return redirect_to_login(
             request.GET.get("next") or reverse("admin:index"), login_url=reverse("login")
         )
+
+    def password_change(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Userdesk's own page, which audits the change (`auth.password_changed`)."""
+        return redirect("password_change")

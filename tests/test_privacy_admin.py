@@ -121,3 +121,20 @@ def test_changing_a_roles_capabilities_in_the_admin_is_audited(superuser: User) 
     assert (event.target, event.details["model"]) == (SUPPORT_GROUP, "group")
     before, after = event.details["before"]["permissions"], event.details["after"]["permissions"]
     assert sorted(set(before) - set(after)) == taken
+
+
+def test_passwords_changed_through_the_admin_are_audited(superuser: User) -> None:
+    admin = signed_in(superuser)
+    own = admin.get("/django-admin/password_change/")
+    assert own["Location"] == "/password/"  # Userdesk's page, which audits it
+    member = make_staff("member@example.com", SUPPORT_GROUP)
+    new = "another correct horse battery staple"
+    answer = admin.post(
+        f"/django-admin/auth/user/{member.pk}/password/",
+        {"password1": new, "password2": new, "usable_password": "true"},
+    )
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    (event,) = AuditEvent.objects.filter(action=audit.ADMIN_CHANGED)
+    assert (event.actor, event.target) == (superuser, "member@example.com")
+    assert "password" in event.details["change"].lower()
+    assert new not in str(event.details)
