@@ -37,7 +37,7 @@ class SuperuserAdminSite(admin.AdminSite):
             request.GET.get("next") or reverse("admin:index"), login_url=reverse("login")
         )
 
-    def password_change(
+    def password_change(  # type: ignore[override]  # a redirect, not the admin's template
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """Userdesk's own page, which audits the change (`auth.password_changed`)."""
