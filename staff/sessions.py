@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -67,10 +68,12 @@ class IdleTimeoutMiddleware:
             idle_minutes = settings.SESSION_IDLE_MINUTES
             if isinstance(last_seen, int | float) and now - last_seen > idle_minutes * 60:
                 return self._signed_out(request, idle_minutes)
-            polled = request.headers.get(POLL_HEADER) == "true"
-            if not isinstance(last_seen, int | float) or (
-                now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS and not polled
-            ):
+            if not isinstance(last_seen, int | float):
+                # The session's first request: it ends SESSION_COOKIE_AGE from now whatever
+                # happens, rather than that long after its last change (each LAST_SEEN is one).
+                request.session.set_expiry(timedelta(seconds=settings.SESSION_COOKIE_AGE))
+                request.session[LAST_SEEN] = now
+            elif now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS and not _polled(request):
                 request.session[LAST_SEEN] = now
         return self.get_response(request)
 
@@ -84,6 +87,10 @@ class IdleTimeoutMiddleware:
         if request.headers.get("HX-Request"):
             return HttpResponseClientRedirect(reverse("login"))
         return redirect_to_login(request.get_full_path(), login_url=reverse("login"))
+
+
+def _polled(request: HttpRequest) -> bool:
+    return request.headers.get(POLL_HEADER) == "true"
 
 
 class PermissionsPolicyMiddleware:

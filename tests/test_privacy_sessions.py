@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from staff import audit
 from staff.models import AuditEvent
@@ -53,6 +54,18 @@ def test_a_pages_own_polling_does_not_keep_an_idle_session_open(
     assert agent_client.session[LAST_SEEN] == before  # but the poll is no activity
     assert agent_client.get(PAGE).status_code == 200
     assert agent_client.session[LAST_SEEN] > before  # a page the member opened is
+
+
+def test_a_session_ends_its_age_after_the_sign_in_however_active(
+    agent_client: Client, settings: Any
+) -> None:
+    settings.SESSION_COOKIE_AGE = 3600
+    agent_client.get(PAGE)
+    ends = agent_client.session.get_expiry_date()
+    assert 3590 <= (ends - timezone.now()).total_seconds() <= 3600
+    idle_for(agent_client, 60)  # a minute later, another page
+    agent_client.get(PAGE)
+    assert agent_client.session.get_expiry_date() == ends
 
 
 def test_an_idle_htmx_request_sends_the_page_to_the_sign_in(
