@@ -50,6 +50,8 @@ install-dev: $(UV) $(if $(NPM),$(NODE_STAMPS))
 # second one on SANDBOX_STAGING_PORT as staging, with other users (seed), plan and name. For the
 # demo only: a deployment sets AUTH0_TENANTS (or AUTH0_DOMAIN) itself. The production sandbox
 # also plays the staff's identity provider: "Sign in with Auth0 (sandbox)".
+# A laptop demo: development mode (DEBUG defaults to off everywhere else).
+run demo-env: export DEBUG ?= true
 run demo-env: export OIDC_SANDBOX ?= true
 run demo-env: export STAGING_SANDBOX_ENV := $(STAGING_SANDBOX_ENV)
 run demo-env: export AUTH0_TENANTS ?= production,staging
@@ -71,7 +73,7 @@ run: install
 
 # What `make run` puts in its processes' environment (tests/test_tenant_demo.py reads it).
 demo-env:
-	@env | grep -E '^(AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX)' | sort
+	@env | grep -E '^(DEBUG=|AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX)' | sort
 
 lint: install-dev
 	$(UV) run --no-sync ruff check .

@@ -109,11 +109,23 @@ def _private_file(path: Path) -> Path:
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
-DEBUG = env_bool("DEBUG", default=True)
+# Off unless asked for: `make run` and the tests set DEBUG=true themselves.
+DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
+# Django's own bar for a key (the security.W009 check): this long, this many different characters.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+if not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be set when DEBUG is off, at least {SECRET_KEY_MIN_LENGTH} random "
+        f"characters (got {len(SECRET_KEY)}); e.g. python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'; or, on a development machine, DEBUG=true as `make "
+        "run` sets it"
+    )
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key-only-for-debug"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
@@ -144,6 +156,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "staff.sessions.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -153,6 +166,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "config.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "staff.sessions.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -218,6 +232,8 @@ if REDIS_URL:
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "userdesk"),
         }
     }
+    # Search results (users' personal data) for SEARCH_CACHE_SECONDS: Redis drops them itself.
+    CACHES["search"] = CACHES["default"]
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 else:
@@ -227,7 +243,14 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
-        }
+        },
+        # Search results (users' personal data) live SEARCH_CACHE_SECONDS in the web process's
+        # memory, never in files: a file cache deletes an expired entry only when it is read
+        # again or culled, so results outlived their life on disk by minutes or more.
+        "search": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "userdesk-search",
+        },
     }
     # Queued task messages carry export ids and staff names: private, like the databases.
     CELERY_FS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -539,7 +562,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},
     "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
     "imports-sweep": {"task": "exports.tasks.sweep_imports", "schedule": EXPORT_SWEEP_SECONDS},
+    "records-prune": {"task": "staff.tasks.prune_records", "schedule": 3600.0},
 }
+# How long Userdesk keeps its own records (staff.retention; docs/operator/storage.md): audit
+# events (and the action requests, bulk runs and export rows they describe), recent searches.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 3 * 365, minimum=1)
+RECENT_SEARCH_DAYS = env_int("RECENT_SEARCH_DAYS", 30, minimum=1)
 EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET")
 if EXPORT_S3_BUCKET:
     _export_storage: dict[str, Any] = {
@@ -671,6 +699,8 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# axes' log of every sign-in would keep each address and browser for good: the audit log has them.
+AXES_DISABLE_ACCESS_LOG = True
 
 # --- Security headers ----------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {
@@ -695,6 +725,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+# Signed out after this long without a request (staff.sessions), within SESSION_COOKIE_AGE.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
+# No script reads the CSRF cookie: htmx sends the token from the page (base.html's hx-headers).
+CSRF_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

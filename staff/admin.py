@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import User
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from .admin_audit import AuditedAdmin
 from .models import AuditEvent, StaffIdentity, TenantRole
 from .roles import current_roles, record_role_change
 
@@ -33,7 +34,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(StaffIdentity)
-class StaffIdentityAdmin(admin.ModelAdmin):
+class StaffIdentityAdmin(AuditedAdmin):
     """Who signs in as whom through the provider. Delete a row to let the next sign-in with
     the account's email bind a new subject (a colleague's account re-created at the provider)."""
 
@@ -49,6 +50,12 @@ class StaffIdentityAdmin(admin.ModelAdmin):
 
 
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(AuditedAdmin, GroupAdmin):
+    """The roles (groups) and their capabilities; every change is an audit event."""
 
 
 class TenantRoleInline(admin.TabularInline):
@@ -61,11 +68,31 @@ class TenantRoleInline(admin.TabularInline):
 
 
 @admin.register(User)
-class StaffUserAdmin(UserAdmin):
-    """Django's user admin; a change of someone's roles (on every tenant: groups; on one:
-    tenant roles) is written to the audit log."""
+class StaffUserAdmin(AuditedAdmin, UserAdmin):
+    """Django's user admin; every change (superuser status, roles on every tenant: groups; on
+    one: tenant roles) is written to the audit log. A staff member with audit events cannot be
+    deleted (the log keeps who acted): deactivate them instead."""
 
     inlines = [TenantRoleInline]
+
+    def audit_snapshot(self, obj: Any) -> dict[str, Any]:
+        return {
+            **super().audit_snapshot(obj),
+            "tenant roles": sorted(str(role) for role in obj.tenant_roles.all()),
+        }
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            # Audit events are never deleted here: that is the refusal below, not a permission.
+            perms_needed = perms_needed - {str(AuditEvent._meta.verbose_name)}
+            # One line instead of each of their (maybe thousands of) audit events.
+            events = AuditEvent.objects.filter(actor__in=list(objs)).count()
+            protected = [
+                f"{events} audit event{'s' * (events != 1)} name this staff member as who acted: "
+                "the audit log keeps them, so deactivate the account instead (untick Active)."
+            ]
+        return deleted, counts, perms_needed, protected
 
     def save_related(
         self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool

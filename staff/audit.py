@@ -24,6 +24,12 @@ TEMPLATE_SAVED = "exports.template_saved"
 TEMPLATE_DELETED = "exports.template_deleted"
 SEARCH_SAVED = "users.search_saved"
 SEARCH_DELETED = "users.search_deleted"
+# Changes in Django's admin (staff.admin_audit): staff accounts, roles, identities.
+ADMIN_ADDED = "admin.added"
+ADMIN_CHANGED = "admin.changed"
+ADMIN_DELETED = "admin.deleted"
+# Records past their retention deleted (staff.retention).
+RECORDS_PRUNED = "audit.pruned"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -38,6 +44,10 @@ ACCOUNT_ACTIONS = (
     TEMPLATE_DELETED,
     SEARCH_SAVED,
     SEARCH_DELETED,
+    ADMIN_ADDED,
+    ADMIN_CHANGED,
+    ADMIN_DELETED,
+    RECORDS_PRUNED,
 )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -31,15 +33,24 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise TypeError("Audit events are append-only")
 
+    def expire(self, before: datetime, *, batch: int = 5000) -> int:
+        """Delete the events older than `before`, past AUDIT_RETENTION_DAYS: the one way rows
+        leave the log (staff.retention), in batches. Returns how many."""
+        deleted = 0
+        while ids := list(self.filter(at__lt=before).values_list("pk", flat=True)[:batch]):
+            deleted += models.QuerySet.delete(AuditEvent.objects.filter(pk__in=ids))[0]
+        return deleted
+
 
 class AuditEvent(models.Model):
     """One thing a staff member did. Rows are only ever added (see staff.audit.record)."""
 
+    # Who acted, kept: a staff member named by events cannot be deleted, only deactivated.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="audit_events",
     )
     actor_label = models.CharField(max_length=254, blank=True)

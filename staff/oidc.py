@@ -39,7 +39,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from management_api.tenants import all_tenants
 
-from .audit import IDENTITY_BOUND, SIGN_IN, record_for, record_sign_in_failure
+from .audit import IDENTITY_BOUND, SIGN_IN, client_ip, record_for, record_sign_in_failure
 from .models import StaffIdentity
 from .permissions import ROLE_CAPABILITIES
 from .roles import current_roles, set_roles, split_role
@@ -414,12 +414,13 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not enabled():
             return _not_configured(request)
+        if request.GET.get("state") not in request.session.get("oidc_states", {}):
+            return self.not_started_here()
         try:
             return super().get(request)
         except SuspiciousOperation:
-            # A state that this browser did not start: a replayed or forged callback.
-            _fail(request, "This sign-in link was not started in this browser, or was used twice.")
-            return self.login_failure()
+            # The state was used meanwhile (the same answer twice at once).
+            return self.not_started_here()
 
     def login_success(self) -> HttpResponse:
         request = self.request
@@ -437,6 +438,19 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
             )
         return response
 
+    def not_started_here(self) -> HttpResponse:
+        """An answer to no sign-in this browser has pending (a link someone else made, a used
+        state): it changes nothing, signs nobody out and shows none of its text. Audited, at
+        most UNSTARTED_AUDITED_PER_HOUR times an hour per address, since anyone can send it."""
+        request = self.request
+        reason = "This sign-in link was not started in this browser, or was used twice."
+        if _count_unstarted(request) <= UNSTARTED_AUDITED_PER_HOUR:
+            error = request.GET.get("error", "")
+            code = error if error in OAUTH_ERRORS else ("other" if error else "")
+            record_sign_in_failure(request, method="oidc", reason=reason, error=code)
+        messages.error(request, f"{reason} Nothing changed.")
+        return HttpResponseRedirect(reverse("login"))
+
     def login_failure(self) -> HttpResponse:
         request = self.request
         reason = getattr(request, "oidc_failure", None)
@@ -444,13 +458,49 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
         if reason is None and error in {"login_required", "interaction_required"}:
             reason = f"Your session at {provider_name()} has ended. Sign in again."
         elif reason is None and error:
-            detail = request.GET.get("error_description") or error
+            # The provider's own words, to the browser that started this sign-in.
+            detail = (request.GET.get("error_description") or error)[:DESCRIPTION_SHOWN]
             reason = f"{provider_name()} refused the sign-in: {detail}"
         elif reason is None:
             reason = "The sign-in did not complete. Try again."
         record_sign_in_failure(request, method="oidc", reason=reason, error=error or "")
         messages.error(request, reason)
         return HttpResponseRedirect(reverse("login"))
+
+
+# The error codes of OAuth 2.0 (RFC 6749, 4.1.2.1) and OpenID Connect (Core, 3.1.2.6).
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    }
+)
+DESCRIPTION_SHOWN = 300
+UNSTARTED_AUDITED_PER_HOUR = 20
+
+
+def _count_unstarted(request: HttpRequest) -> int:
+    """How many unstarted callbacks this address sent in the current hour, this one included."""
+    key = f"oidc-unstarted:{client_ip(request)}:{int(time.time() // 3600)}"
+    cache.add(key, 0, 3600)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        return 1
 
 
 sign_in_start = _login_not_required(SignInStartView.as_view())

@@ -44,7 +44,9 @@ def _after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> 
 @receiver(user_logged_out, dispatch_uid="staff-audit-sign-out")
 def _signed_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        audit.record_for(request, user, audit.SIGN_OUT, target=user.get_username())
+        idle = getattr(request, "signed_out_idle_minutes", None)
+        details = {"reason": f"idle for over {idle} minutes"} if idle else {}
+        audit.record_for(request, user, audit.SIGN_OUT, target=user.get_username(), **details)
 
 
 @receiver(user_login_failed, dispatch_uid="staff-audit-sign-in-failed")

@@ -4,6 +4,8 @@ from celery import shared_task
 from django.core.cache import cache
 from django.db import connection
 
+from . import retention
+
 
 def ping_key(token: str) -> str:
     return f"worker-ping:{token}"
@@ -21,3 +23,9 @@ def ping(token: str) -> str:
         cursor.execute("SELECT 1")
     cache.set(ping_key(token), "ok", timeout=300)
     return token
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
+def prune_records() -> int:
+    """Beat's hourly prune of Userdesk's records past their retention (staff.retention)."""
+    return retention.prune().total

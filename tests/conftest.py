@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from pytest_django.fixtures import Settings
 
+from tests.fixtures.caches import file_caches
+
 pytest_plugins = [
     "tests.fixtures.personas",
     "tests.fixtures.browser",
@@ -21,25 +23,17 @@ def _fast_password_hashing(settings: Settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _file_cache(settings: Settings, location: Path) -> Path:
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(location),
-        }
-    }
-    return location
-
-
 @pytest.fixture(autouse=True)
 def _private_file_cache(settings: Settings, tmp_path: Path) -> None:
     # Without Redis the cache is a folder under var/ shared with `make run`: one per test instead.
     if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
-        _file_cache(settings, tmp_path / "cache")
+        settings.CACHES = file_caches(tmp_path / "cache")
 
 
 @pytest.fixture
 def fresh_cache(settings: Settings, tmp_path: Path) -> Path:
-    """An empty file cache of this test's own, with Redis configured too (other processes can
-    share it by path)."""
-    return _file_cache(settings, tmp_path / "cache")
+    """Empty caches of this test's own, with Redis configured too (other processes can share
+    the file cache by path)."""
+    location = tmp_path / "cache"
+    settings.CACHES = file_caches(location)
+    return location

@@ -5,6 +5,12 @@ the sandbox's models in-process. Processes the tests start run under the product
 
 from __future__ import annotations
 
+import os
+
+# DEBUG is off unless set: the test process and the processes it starts (which inherit the
+# environment) run in development mode, unless a test asks for production explicitly.
+os.environ.setdefault("DEBUG", "true")
+
 from config import settings as product
 from sandbox.settings import *  # noqa: F403
 

@@ -105,10 +105,12 @@ def test_django_admin_works_under_the_csp_for_a_superuser(
             violations.append(message.text) if "Content Security Policy" in message.text else None
         ),
     )
+    # The admin has no sign-in of its own: Userdesk's (audited), then back to the admin.
     page.goto(f"{live_server.url}/django-admin/login/")
-    page.get_by_label("Username").fill("root@example.com")
+    page.wait_for_url(f"{live_server.url}/sign-in/?next=/django-admin/")
+    page.get_by_label("Email address").fill("root@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/django-admin/")
     page.goto(f"{live_server.url}/django-admin/auth/user/{root.pk}/change/")
     assert page.get_by_role("heading", name="Change user").is_visible()

@@ -78,7 +78,10 @@ def _claim(token: Any, name: str, user_id: str, actor: Any) -> ActionRequest | D
     except IntegrityError:
         pass
     first = ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).first()
-    if first is None or first.action != name or first.user_id != user_id:
+    # The first outcome is shown only to whoever submitted the form: another staff member
+    # holding its token (a shared link, a copied form) learns nothing from it.
+    mine = first is not None and actor is not None and first.actor_id == actor.pk
+    if first is None or not mine or first.action != name or first.user_id != user_id:
         return Done(ok=False, message="This form was already used; open the action again.")
     if first.status == ActionRequest.Status.RUNNING:
         text = "This request is already being carried out; nothing was sent again."
@@ -103,6 +106,26 @@ def removal(user_id: str) -> AuditEvent | None:
     return (
         AuditEvent.objects.filter(
             target=user_id, action__in=names, tenant=current_tenant_slug(), details__outcome="ok"
+        )
+        .order_by("-at", "-id")
+        .first()
+    )
+
+
+VERIFICATION_ACTION = "users.resend-verification"
+
+
+def verification_sent(actor: Any, job_id: str) -> AuditEvent | None:
+    """The audit event of the verification email `actor` had Auth0 send as job `job_id` on the
+    current tenant: a job page is its sender's, about the user it was sent to, and nothing else
+    (an export job's id, or someone else's job, is no verification email of theirs)."""
+    return (
+        AuditEvent.objects.filter(
+            action=VERIFICATION_ACTION,
+            actor_id=actor.pk,
+            tenant=current_tenant_slug(),
+            details__outcome="ok",
+            details__after__job=job_id,
         )
         .order_by("-at", "-id")
         .first()

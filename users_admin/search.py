@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
@@ -56,6 +56,7 @@ def run_search(
     """
     ttl = settings.SEARCH_CACHE_SECONDS
     key = cache_key("search", q, page, per_page, sort, list(fields))
+    cache = caches["search"]  # Redis, or this process's memory: never a file (settings)
     if ttl > 0 and not fresh:
         hit = cache.get(key)
         if hit is not None:

@@ -53,7 +53,7 @@ from staff.permissions import (
 from . import bulk, bulk_views, timeline, workbench
 from . import search as searching
 from .actions import ACTIONS, Action, Place, Section
-from .execution import execute, removal, submitted
+from .execution import execute, removal, submitted, verification_sent
 from .forms import (
     COLUMNS,
     ConditionFormSet,
@@ -665,15 +665,19 @@ def _delete_run(request: HtmxHttpRequest, bench: Workbench, reason: str) -> Http
 @vary_on_headers("HX-Request")
 @one_deadline
 def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
-    """Where a verification email job stands; the outcome panel polls it until it settles."""
-    user_id = request.GET.get("user", "")
+    """Where a verification email job stands; the outcome panel polls it until it settles.
+    Only for the staff member who sent it, about the user it was sent to (from the audit log)."""
+    sent = verification_sent(request.user, job_id)
+    if sent is None:
+        raise Http404("No verification email of yours has this job id")
+    user_id = sent.target
     try:
         job = get_job(job_id)
     except ManagementApiError as exc:
         context: dict[str, Any] = {"job_error": busy_message(exc)}
     else:
-        if job is None:
-            raise Http404("No such job")
+        if job is None or job.get("type", "verification_email") != "verification_email":
+            raise Http404("No such verification email job")
         context = {"job": job, "failure": ""}
         if job.get("status") == "failed" and user_id:
             # Auth0's sentence ends in a period of its own; the template ends it once.
