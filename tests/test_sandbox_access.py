@@ -142,7 +142,8 @@ def test_one_refresh_token_is_read_and_deleted(sandbox_server: SandboxServer) ->
         ).fetchone()
     with sandbox_server.api() as api:
         token = api.get(f"/api/v2/refresh-tokens/{token_id}")
-        assert token.status_code == 200 and token.json()["id"] == token_id
+        assert token.status_code == 200
+        assert token.json()["id"] == token_id
         gone = api.delete(f"/api/v2/refresh-tokens/{token_id}")
         assert (gone.status_code, gone.content) == (204, b"")
         again = api.get(f"/api/v2/refresh-tokens/{token_id}")
@@ -162,7 +163,8 @@ def test_the_sdk_works_on_roles_permissions_and_organizations(
     sdk.users.roles.assign(user_id, roles=[found[0].id])
     assert [r.id for r in sdk.users.roles.list(user_id)] == [found[0].id]
     permissions = list(sdk.users.permissions.list(user_id))
-    assert permissions and all(p.resource_server_identifier for p in permissions)
+    assert permissions
+    assert all(p.resource_server_identifier for p in permissions)
     sdk.users.roles.delete(user_id, roles=[found[0].id])
     assert list(sdk.users.roles.list(user_id)) == []
     assert list(sdk.users.organizations.list(user_id)) == []

@@ -35,6 +35,12 @@ AUDIT_WORDS = {
     "users.sign-out": "Signed out everywhere",
     "users.edit-metadata": "Metadata edited",
     "users.delete": "Deleted",
+    "users.assign-role": "Role assigned",
+    "users.remove-role": "Role removed",
+    "users.remove-membership": "Removed from an organization",
+    "users.organization-roles": "Organization roles changed",
+    "users.revoke-session": "One session ended",
+    "users.revoke-refresh-token": "One refresh token revoked",
 }
 
 

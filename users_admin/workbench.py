@@ -9,7 +9,7 @@ the profile is essential.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from management_api import (
     user_sessions,
 )
 
+from .access import access_calls
 from .logtypes import FAILED_LOGIN_TYPES, SUCCESS_LOGIN_TYPES
 
 DATABASE_PROVIDER = "auth0"
@@ -53,6 +54,10 @@ class Workbench:
     # Read on Enterprise tenants only (the only plan whose Auth0 lists them).
     sessions: Outcome[list[dict[str, Any]]] = field(default_factory=Outcome)
     refresh_tokens: Outcome[list[dict[str, Any]]] = field(default_factory=Outcome)
+    # Read for the page and for the actions that read "roles" / "organizations" (access.py).
+    roles: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
+    permissions: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
+    memberships: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -171,6 +176,7 @@ def load(
     *,
     logs_page: int = 0,
     devices: bool = False,
+    reads: Iterable[str] = (),
     meanwhile: Callable[[], object] | None = None,
 ) -> Workbench | None:
     """Everything the user page shows, fetched concurrently; None when the user does not exist.
@@ -185,6 +191,7 @@ def load(
         "methods": lambda: authentication_methods(user_id),
         "logs": lambda: user_logs(user_id, page=logs_page),
         **(device_calls(user_id) if devices else {}),
+        **access_calls(user_id, reads),
     }
     results = concurrently(calls, meanwhile=meanwhile)
     profile = results.pop("profile")
