@@ -73,7 +73,8 @@ def signed_in_thrice(use_sandbox: SandboxServer, fresh_user: dict[str, Any]) -> 
                 (session["id"], pk, json.dumps(session)),
             )
             db.execute(
-                "INSERT INTO sandbox_refreshtoken (id, user_id, session_id, body) VALUES (?, ?, ?, ?)",
+                "INSERT INTO sandbox_refreshtoken (id, user_id, session_id, body) "
+                "VALUES (?, ?, ?, ?)",
                 (token["id"], pk, session["id"], json.dumps(token)),
             )
     return fresh_user
