@@ -99,9 +99,7 @@ def test_a_lead_ends_one_session_of_three(
     assert "Mobile Safari 17.1.0 / iOS 17.1.0 from 198.51.100.23" in outcome
     assert "2 other sessions stay signed in" in outcome
     left = api_get(use_sandbox, f"{base}/sessions")["sessions"]
-    assert [s["id"] for s in left] == [
-        s for s in [f"sess0{user_id[-12:]}", f"sess2{user_id[-12:]}"]
-    ]
+    assert [s["id"] for s in left] == [f"sess0{user_id[-12:]}", f"sess2{user_id[-12:]}"]
     tokens = api_get(use_sandbox, f"{base}/refresh-tokens")["tokens"]
     assert lost["id"] not in [t["session_id"] for t in tokens]  # its token went with it
     assert len(tokens) == 2
