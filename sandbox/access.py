@@ -14,6 +14,7 @@ from django.db import transaction
 
 from sandbox import tenant_logs
 from sandbox.access_models import Membership, Organization, Role, UserPermission, UserRole
+from sandbox.models import TenantUser
 from sandbox.routers import SANDBOX_DB
 from sandbox.support import ActionError, Found, find, users_now
 from sandbox.support_models import RefreshToken
@@ -263,15 +264,33 @@ def _organization(org_id: str) -> Organization:
     return org
 
 
-def remove_members(org_id: str, body: Any) -> None:
-    """DELETE /organizations/{id}/members: the memberships go, with their organization roles
-    (a user who is no member is no error)."""
-    org = _organization(org_id)
+def _member_ids(body: Any) -> list[str]:
     if not isinstance(body, dict) or "members" not in body:
         raise _payload("'Missing required property: members'")
     members = body["members"]
     if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
         raise _payload("'Expected a non-empty array of user ids' on property members")
+    return members
+
+
+def add_members(org_id: str, body: Any) -> None:
+    """POST /organizations/{id}/members: 204; a user already a member stays one."""
+    org = _organization(org_id)
+    ids = _member_ids(body)
+    users = list(TenantUser.objects.using(SANDBOX_DB).filter(user_id__in=ids))
+    if len(users) != len(set(ids)):
+        raise ActionError(400, "One or more users do not exist.", "invalid_body")
+    for user in users:
+        Membership.objects.using(SANDBOX_DB).get_or_create(
+            organization=org, user=user, defaults={"created_at": users_now()}
+        )
+
+
+def remove_members(org_id: str, body: Any) -> None:
+    """DELETE /organizations/{id}/members: the memberships go, with their organization roles
+    (a user who is no member is no error)."""
+    org = _organization(org_id)
+    members = _member_ids(body)
     Membership.objects.using(SANDBOX_DB).filter(
         organization=org, user__user_id__in=members
     ).delete()

@@ -200,11 +200,19 @@ USER_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., HttpResponse]]
 @csrf_exempt
 @login_not_required
 @management_api(
-    scopes=("delete:organization_members",),
+    scopes=("create:organization_members", "delete:organization_members"),
     group="other",
     forbidden="Insufficient scope; expected any of: delete:organization_members.",
 )
 def organization_members(request: HttpRequest, org_id: str) -> HttpResponse:
+    if request.method == "POST":
+        # The recorded `sapi` description (Auth0's summary says "Add Members to ...").
+        return _write(
+            request,
+            "Add members to an organization",
+            204,
+            lambda body: access.add_members(org_id, body),
+        )
     if request.method != "DELETE":
         return method_not_allowed()
     return _write(
