@@ -52,28 +52,25 @@ def test_a_lead_changes_organization_roles(
     assert "Acme Corporation acme" in page
     assert "Organization roles: team-owner" in page
     analyst = role_id(use_sandbox, "analyst")
-    outcome = post(
-        lead_client,
-        "organization-roles",
-        user_id,
-        f"?organization={ACME}",
-        organization=ACME,
-        roles=[analyst],
-    )
+
+    def give_analyst() -> str:
+        return post(
+            lead_client,
+            "organization-roles",
+            user_id,
+            f"?organization={ACME}",
+            organization=ACME,
+            roles=[analyst],
+        )
+
+    outcome = give_analyst()
     assert "Organization roles in acme are now: analyst." in outcome
     assert org_roles(use_sandbox, user_id) == ["analyst"]
     event = AuditEvent.objects.get(action="users.organization-roles")
     assert event.details["before"] == {"organization": "acme", "roles": ["team-owner"]}
     assert event.details["after"] == {"organization": "acme", "roles": ["analyst"]}
     assert api_get(use_sandbox, f"/api/v2/users/{enc(user_id)}/roles") == []  # tenant roles
-    unchanged = post(
-        lead_client,
-        "organization-roles",
-        user_id,
-        f"?organization={ACME}",
-        organization=ACME,
-        roles=[analyst],
-    )
+    unchanged = give_analyst()  # the same roles again
     assert "Nothing changed" in unchanged
 
 
