@@ -147,8 +147,9 @@ class Workbench:
                     "\u201cuser is blocked\u201d until someone unblocks the account.",
                 )
             )
-        for block in self.brute_force_blocks:
-            found.append(Problem("brute-force", block_sentence(block)))
+        if self.brute_force_blocks:
+            # One problem, one fix: Auth0 lifts a user's blocks all at once, never one address.
+            found.append(Problem("brute-force", blocks_sentence(self.brute_force_blocks)))
         if self.email and self.profile.get("email_verified") is False and self.can_verify_email:
             found.append(
                 Problem(
@@ -157,6 +158,16 @@ class Workbench:
                 )
             )
         return found
+
+
+def blocks_sentence(blocks: list[dict[str, Any]]) -> str:
+    """Every brute-force block of a user, and that clearing lifts them all."""
+    said = " ".join(block_sentence(block) for block in blocks)
+    if len(blocks) > 1:
+        said += (
+            f" Auth0 cannot unblock one address: clearing lifts all {len(blocks)} blocks at once."
+        )
+    return said
 
 
 def block_sentence(block: dict[str, Any]) -> str:
