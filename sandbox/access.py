@@ -264,6 +264,32 @@ def _organization(org_id: str) -> Organization:
     return org
 
 
+def members(org_id: str) -> list[dict[str, Any]]:
+    """GET /organizations/{id}/members: every member in membership order, with `roles`
+    (`{id, name}`)."""
+    org = _organization(org_id)
+    rows = (
+        Membership.objects.using(SANDBOX_DB)
+        .filter(organization=org)
+        .select_related("user")
+        .order_by("created_at", "id")
+    )
+    names = dict(Role.objects.using(SANDBOX_DB).values_list("id", "name"))
+    found = []
+    for row in rows:
+        profile = json.loads(row.user.profile)
+        found.append(
+            {
+                "user_id": profile["user_id"],
+                "email": profile.get("email"),
+                "picture": profile.get("picture"),
+                "name": profile.get("name"),
+                "roles": [{"id": r, "name": names.get(r, r)} for r in row.roles],
+            }
+        )
+    return found
+
+
 def _member_ids(body: Any) -> list[str]:
     if not isinstance(body, dict) or "members" not in body:
         raise _payload("'Missing required property: members'")

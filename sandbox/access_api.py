@@ -4,6 +4,7 @@ Management API. `/users/{id}/roles|permissions|organizations` are dispatched by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -14,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import access
 from sandbox.http import api_error, expected_any, json_response, management_api, method_not_allowed
-from sandbox.support import ActionError
+from sandbox.support import ActionError, parse_cursor
 from sandbox.support_api import (
     BadQuery,
     _body,
@@ -197,30 +198,97 @@ USER_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., HttpResponse]]
 # /organizations/{id}/members ---------------------------------------------------------------------
 
 
-@csrf_exempt
-@login_not_required
+FIELD = "(user_id|email|picture|name|roles)"
+MEMBER_FIELDS = re.compile(f"^{FIELD}(,{FIELD})*$")
+PAGING_LIMIT = "Requesting page exceeds the allowed maximum of 1000 records."
+
+
+def _member_fields(request: HttpRequest, item: dict[str, Any]) -> dict[str, Any]:
+    """Roles only when `fields` asks for them (Auth0: "not sent by default")."""
+    fields = request.GET.get("fields")
+    if not fields:
+        return {k: v for k, v in item.items() if k != "roles"}
+    chosen = set(fields.split(","))
+    if request.GET.get("include_fields", "true") == "false":
+        return {k: v for k, v in item.items() if k not in chosen and k != "roles"}
+    return {k: v for k, v in item.items() if k in chosen}
+
+
 @management_api(
-    scopes=("create:organization_members", "delete:organization_members"),
+    scopes=("read:organization_members",),
+    group="other",
+    forbidden=expected_any("read:organization_members"),
+)
+def list_members(request: HttpRequest, org_id: str) -> HttpResponse:
+    """Offset paging (at most 1,000 records), or checkpoint paging when `from` or `take` is
+    present: `{members, next}`, with no `next` on the last page (py6 sends only this mode)."""
+    fields = request.GET.get("fields")
+    if fields and not MEMBER_FIELDS.match(fields):
+        return _query_error(f"'String does not match pattern' on property fields: {fields}")
+    found = _answer(lambda: access.members(org_id))
+    if isinstance(found, HttpResponse):
+        return found
+    items = [_member_fields(request, item) for item in found]
+    if "from" not in request.GET and "take" not in request.GET:
+        try:
+            page = _int(request, "page", 0, None) or 0
+            per_page = _int(request, "per_page", 1, 100) or 50
+        except BadQuery as problem:
+            return _query_error(problem.message)
+        if (page + 1) * per_page > 1000:
+            return api_error(400, PAGING_LIMIT, "invalid_paging")
+        return offset_page(request, items, "members")
+    try:
+        take = _int(request, "take", 1, 100) or 50
+    except BadQuery as problem:
+        return _query_error(problem.message)
+    start = 0
+    if request.GET.get("from"):
+        position = parse_cursor(request.GET["from"])
+        if position is None:
+            return _query_error("'from' is not a valid checkpoint")
+        start = position
+    body: dict[str, Any] = {"members": items[start : start + take]}
+    if start + take < len(items):
+        body["next"] = f"cur_{start + take:08d}"
+    return json_response(body)
+
+
+@management_api(
+    scopes=("create:organization_members",),
+    group="other",
+    forbidden=expected_any("create:organization_members"),
+)
+def add_members(request: HttpRequest, org_id: str) -> HttpResponse:
+    # The recorded `sapi` description (Auth0's summary says "Add Members to ...").
+    return _write(
+        request,
+        "Add members to an organization",
+        204,
+        lambda body: access.add_members(org_id, body),
+    )
+
+
+@management_api(
+    scopes=("delete:organization_members",),
     group="other",
     forbidden="Insufficient scope; expected any of: delete:organization_members.",
 )
-def organization_members(request: HttpRequest, org_id: str) -> HttpResponse:
-    if request.method == "POST":
-        # The recorded `sapi` description (Auth0's summary says "Add Members to ...").
-        return _write(
-            request,
-            "Add members to an organization",
-            204,
-            lambda body: access.add_members(org_id, body),
-        )
-    if request.method != "DELETE":
-        return method_not_allowed()
+def remove_members(request: HttpRequest, org_id: str) -> HttpResponse:
     return _write(
         request,
         "Delete Members from an Organization",
         204,
         lambda body: access.remove_members(org_id, body),
     )
+
+
+@csrf_exempt
+@login_not_required
+def organization_members(request: HttpRequest, org_id: str) -> HttpResponse:
+    views = {"GET": list_members, "POST": add_members, "DELETE": remove_members}
+    view = views.get(request.method or "")
+    return method_not_allowed() if view is None else view(request, org_id)
 
 
 def _member_id(request: HttpRequest, rest: str) -> str:

@@ -38,6 +38,7 @@ GRANTED_SCOPES = (
     "create:role_members",
     "delete:role_members",
     "read:organizations",
+    "read:organization_members",
     "create:organization_members",
     "delete:organization_members",
     "read:organization_member_roles",

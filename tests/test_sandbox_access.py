@@ -178,3 +178,28 @@ def test_the_sdk_works_on_roles_permissions_and_organizations(
     with pytest.raises(NotFoundError):
         sdk.refresh_tokens.get("rt_doesnotexist")
     assert json.dumps(fresh_user)  # the user is deleted by the fixture
+
+
+def test_organization_members_page_by_offset_and_by_checkpoint(
+    sandbox_server: SandboxServer,
+) -> None:
+    org_id = members(sandbox_server)[0][0]
+    path = f"/api/v2/organizations/{org_id}/members"
+    with sandbox_server.api() as api:
+        offset = api.get(path, params={"include_totals": "true", "fields": "user_id,roles"}).json()
+        first = api.get(path, params={"take": 2}).json()
+        second = api.get(path, params={"take": 2, "from": first["next"]}).json()
+        too_far = api.get(path, params={"page": 20, "per_page": 50})
+        bad = api.get(path, params={"fields": "user_id,password"})
+    assert set(offset) == {"members", "start", "limit", "total"}
+    assert all(set(m) == {"user_id", "roles"} for m in offset["members"])
+    assert offset["total"] >= 3
+    assert "roles" not in first["members"][0]  # not sent unless `fields` asks
+    assert [m["user_id"] for m in first["members"] + second["members"]] == [
+        m["user_id"] for m in offset["members"][:4]
+    ]
+    assert too_far.status_code == 400
+    assert too_far.json()["errorCode"] == "invalid_paging"
+    assert bad.status_code == 400
+    sdk_members = [m.user_id for m in _client(sandbox_server).organizations.members.list(org_id)]
+    assert sdk_members == [m["user_id"] for m in offset["members"]]
