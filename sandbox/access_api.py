@@ -15,11 +15,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import access
 from sandbox.http import api_error, expected_any, json_response, management_api, method_not_allowed
-from sandbox.support import ActionError, parse_cursor
+from sandbox.support import ActionError
 from sandbox.support_api import (
     BadQuery,
     _body,
     _bool,
+    _checkpoint_page,
     _int,
     _invalid_json,
     _plan_refusal,
@@ -238,20 +239,7 @@ def list_members(request: HttpRequest, org_id: str) -> HttpResponse:
         if (page + 1) * per_page > 1000:
             return api_error(400, PAGING_LIMIT, "invalid_paging")
         return offset_page(request, items, "members")
-    try:
-        take = _int(request, "take", 1, 100) or 50
-    except BadQuery as problem:
-        return _query_error(problem.message)
-    start = 0
-    if request.GET.get("from"):
-        position = parse_cursor(request.GET["from"])
-        if position is None:
-            return _query_error("'from' is not a valid checkpoint")
-        start = position
-    body: dict[str, Any] = {"members": items[start : start + take]}
-    if start + take < len(items):
-        body["next"] = f"cur_{start + take:08d}"
-    return json_response(body)
+    return _checkpoint_page(request, items, "members", False)
 
 
 @management_api(
