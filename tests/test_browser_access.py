@@ -77,7 +77,7 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     expect(search).to_be_focused()
     search.fill("edit")
     search.press("Enter")
-    expect(page.locator("#action-panel")).to_contain_text("1 role match “edit”")
+    expect(page.locator("#action-panel")).to_contain_text("1 role matches “edit”")
     page.get_by_label("editor (Changes projects)").check()
     confirm(page, "Role editor assigned")
     page.goto(url)
@@ -89,7 +89,7 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     confirm(page, "Role editor removed")
 
     page.goto(url)
-    page.get_by_role("link", name="Remove from acme").click()
+    page.get_by_role("link", name="Remove from organization acme").click()
     confirm(page, "Removed from acme")
 
     page.goto(url)
