@@ -67,7 +67,7 @@ def test_a_lead_assigns_and_removes_a_role(
 
     page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
     assert "update:projects on Userdesk demo API from role editor" in page
-    assert "Role assigned" in page  # on the timeline
+    assert re.search(f"Role assigned by \\S+ reason: {REASON} editor", page)  # on the timeline
 
     outcome = post(lead_client, "remove-role", user_id, f"?role={editor}", role=editor)
     assert "Role editor removed" in outcome

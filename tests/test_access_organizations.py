@@ -13,7 +13,7 @@ from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_access_actions import PAGE, post, role_id
 from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
-from tests.test_user_actions import action_url
+from tests.test_user_actions import REASON, action_url
 from tests.test_user_actions_cases import api_get, enc
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
@@ -92,6 +92,6 @@ def test_a_lead_removes_a_membership(
     }
     page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
     assert "Not a member of any organization." in page
-    assert "Removed from an organization" in page  # on the timeline
+    assert f"Removed from an organization by {support_lead} reason: {REASON} acme" in page
     again = lead_client.get(action_url("remove-membership", user_id)).content.decode()
     assert "The user is a member of no organization." in fragment_text(again)

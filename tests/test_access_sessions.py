@@ -15,7 +15,7 @@ from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_access_actions import PAGE, post
 from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401 (fixture)
-from tests.test_user_actions import action_url
+from tests.test_user_actions import REASON, action_url
 from tests.test_user_actions_cases import api_get, enc
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
@@ -109,7 +109,8 @@ def test_a_lead_ends_one_session_of_three(
     assert event.details["after"] == {"session": "revoked", "sessions": 2}
     page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
     assert "2 sessions" in page
-    assert "One session ended" in page  # on the timeline
+    # On the timeline, naming the device.
+    assert f"reason: {REASON} Mobile Safari 17.1.0 / iOS 17.1.0 from 198.51.100.23" in page
 
 
 def test_a_lead_revokes_one_refresh_token(

@@ -57,3 +57,25 @@ def clients_of(item: dict[str, Any]) -> str:
         ids = [str(c.get("client_id")) for c in clients if isinstance(c, dict)]
         return ", ".join(ids) or "unknown"
     return str(item.get("client_id") or "unknown")
+
+
+def audit_detail(action: str, details: dict[str, Any]) -> str:
+    """What an access action changed, for its timeline row: the role, the organization (and
+    its roles before and after), the session's device or the refresh token."""
+    before = details.get("before") if isinstance(details.get("before"), dict) else {}
+    after = details.get("after") if isinstance(details.get("after"), dict) else {}
+    answer = details.get("auth0") if isinstance(details.get("auth0"), dict) else {}
+    if action in ("users.assign-role", "users.remove-role"):
+        role = answer.get("role") if isinstance(answer.get("role"), dict) else {}
+        return str(role.get("name") or "")
+    if action == "users.remove-membership":
+        return str(before.get("organization") or "")
+    if action == "users.organization-roles":
+        was = ", ".join(before.get("roles") or []) or "none"
+        now = ", ".join(after.get("roles") or []) or "none"
+        return f"{before.get('organization')}: {was} → {now}"
+    if action == "users.revoke-session":
+        return str(before.get("device") or "")
+    if action == "users.revoke-refresh-token":
+        return str(before.get("refresh_token") or "")
+    return ""
