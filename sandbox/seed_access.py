@@ -117,7 +117,7 @@ def catalogue_roles() -> list[tuple[str, str, str, list[dict[str, str]]]]:
     return found
 
 
-def _org_id(name: str) -> str:
+def org_id(name: str) -> str:
     return f"org_{(name.title() + 'Vv1JTfJhf3NwyCie')[:16]}"
 
 
@@ -130,7 +130,7 @@ def ensure_catalogue() -> None:
         )
     for name, display, colour in ORGANIZATIONS:
         Organization.objects.using(SANDBOX_DB).update_or_create(
-            id=_org_id(name),
+            id=org_id(name),
             defaults={
                 "name": name,
                 "body": {
@@ -173,7 +173,7 @@ def add_rows(rows: Any, seed: int, pk: int, profile: dict[str, Any], seeded_ms: 
     for name, _, _ in rng.sample(ORGANIZATIONS, 1 + int(rng.random() * 1.7)):
         joined = seeded_ms - int(rng.random() * 300 * DAY_MS)
         roles = rng.sample(named, int(rng.random() * 2.5))
-        rows.memberships.append((_org_id(name), pk, _iso(joined), orjson.dumps(roles).decode()))
+        rows.memberships.append((org_id(name), pk, _iso(joined), orjson.dumps(roles).decode()))
 
 
 def _insert(model: Any, columns: str) -> str:
