@@ -118,6 +118,7 @@ class IndexQueue(models.Model):
 
 # Export jobs and fault switches live in their own module (owned by the sandbox server work);
 # importing them here is what makes Django see them as sandbox models.
+from sandbox.access_models import Membership, Organization, Role, UserPermission, UserRole  # noqa: E402
 from sandbox.job_models import ExportJob, Switch  # noqa: E402
 from sandbox.support_models import (  # noqa: E402
     AuthenticationMethod,
@@ -136,12 +137,17 @@ __all__ = [
     "ExportJob",
     "IndexQueue",
     "LogEvent",
+    "Membership",
+    "Organization",
     "RefreshToken",
+    "Role",
     "SearchTerm",
     "Switch",
     "TenantMeta",
     "TenantUser",
     "Ticket",
     "UserBlock",
+    "UserPermission",
+    "UserRole",
     "UserSession",
 ]

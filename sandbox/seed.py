@@ -25,7 +25,8 @@ from typing import Any
 import orjson
 from django.db import connections
 
-from sandbox import faults, seed_support
+from sandbox import faults, seed_access, seed_support
+from sandbox.access_models import Membership, UserPermission, UserRole
 from sandbox.indexing import S_COLUMNS, search_columns, search_terms
 from sandbox.models import (
     AuthenticationMethod,
@@ -444,7 +445,7 @@ _META_TABLE = TenantMeta._meta.db_table
 _SUPPORT_TABLES = tuple(
     model._meta.db_table
     for model in (UserBlock, AuthenticationMethod, RefreshToken, UserSession, Ticket, LogEvent)
-)
+) + tuple(m._meta.db_table for m in (UserRole, UserPermission, Membership))
 
 
 def _insert(model: Any, columns: str) -> str:
@@ -457,6 +458,7 @@ _SUPPORT_INSERTS = (
     ("methods", _insert(AuthenticationMethod, "id, user_id, type, body")),
     ("sessions", _insert(UserSession, "id, user_id, body")),
     ("tokens", _insert(RefreshToken, "id, user_id, session_id, body")),
+    *seed_access.INSERTS,
 )
 _USER_INSERT = (
     f"INSERT INTO {_USER_TABLE} (id, user_id, email, profile, searchable, {', '.join(S_COLUMNS)}) "  # noqa: S608
@@ -546,6 +548,7 @@ def seed_users(
     started = time.perf_counter()
     say = progress or (lambda message: None)
     ensure_connections()
+    seed_access.ensure_catalogue()
     db = connections[SANDBOX_DB]
     db.ensure_connection()
     raw: sqlite3.Connection = db.connection

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from sandbox import tenant_logs
+from sandbox import seed_access, tenant_logs
 
 # Cases by hash % 1000 (a user matches at most one; the connection decides what applies).
 BRUTE_FORCE = range(0, 30)  # database users: 10 failed passwords from 1-3 IPs, then a block
@@ -87,6 +87,9 @@ class SupportRows:
     methods: list[tuple[Any, ...]] = field(default_factory=list)
     sessions: list[tuple[Any, ...]] = field(default_factory=list)
     tokens: list[tuple[Any, ...]] = field(default_factory=list)
+    user_roles: list[tuple[Any, ...]] = field(default_factory=list)
+    user_permissions: list[tuple[Any, ...]] = field(default_factory=list)
+    memberships: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def _dumps(value: Any) -> str:
@@ -99,6 +102,8 @@ def add_rows(
     """The support rows of one seeded user (none for most)."""
     user_id = profile["user_id"]
     kind = case(seed, user_id)
+    if kind in seed_access.ACCESS:
+        seed_access.add_rows(rows, seed, pk, profile, seeded_ms)
     if kind >= DEVICES.stop:
         return  # most users: no support case
     if is_brute_force(seed, profile, kind):

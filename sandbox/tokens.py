@@ -35,6 +35,16 @@ GRANTED_SCOPES = (
     "delete:sessions",
     "read:refresh_tokens",
     "delete:refresh_tokens",
+    "read:roles",
+    "create:role_members",
+    "delete:role_members",
+    "read:organizations",
+    "read:organization_members",
+    "create:organization_members",
+    "delete:organization_members",
+    "read:organization_member_roles",
+    "create:organization_member_roles",
+    "delete:organization_member_roles",
 )
 
 

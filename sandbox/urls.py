@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from sandbox import connections_api, faults_api, jobs_api, oidc, support_api, users_api
+from sandbox import access_api, connections_api, faults_api, jobs_api, oidc, support_api, users_api
 
 urlpatterns = [
     # Authorization codes are answered by sandbox.oidc, every other grant by sandbox.tokens.
@@ -55,6 +55,24 @@ urlpatterns = [
     ),
     path("u/reset-password", support_api.reset_password_page, name="sandbox-reset-password"),
     path("exports/<str:job_id>/<str:filename>", jobs_api.download, name="sandbox-download"),
+    # Roles, organizations, one refresh token (sandbox.access_api).
+    path("api/v2/roles", access_api.list_roles, name="sandbox-roles"),
+    path("api/v2/roles/<str:role_id>", access_api.one_role, name="sandbox-role"),
+    path(
+        "api/v2/organizations/<str:org_id>/members",
+        access_api.organization_members,
+        name="sandbox-organization-members",
+    ),
+    re_path(
+        r"^api/v2/organizations/(?P<org_id>[^/]+)/members/(?P<rest>(?s:.+))/roles$",
+        access_api.member_roles,
+        name="sandbox-organization-member-roles",
+    ),
+    path(
+        "api/v2/refresh-tokens/<str:token_id>",
+        access_api.one_refresh_token,
+        name="sandbox-refresh-token",
+    ),
     path("sandbox/faults", faults_api.faults_view, name="sandbox-faults"),
     path("sandbox/stats", faults_api.stats_view, name="sandbox-stats"),
 ]

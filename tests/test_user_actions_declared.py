@@ -67,6 +67,7 @@ def test_an_action_is_performed_with_no_request(
 def test_each_action_says_why_it_does_not_apply(
     use_sandbox: SandboxServer, fresh_user: dict[str, Any]
 ) -> None:
+    use_sandbox.set_faults(rate_limit_plan="off")  # every action's reads, one after the other
     user_id = fresh_user["user_id"]
     update_user(user_id, {"email_verified": True})
     reasons = {
@@ -84,6 +85,12 @@ def test_each_action_says_why_it_does_not_apply(
         "sign-out": "The user has no session and no refresh token: there is nothing to sign out.",
         "edit-metadata": None,
         "delete": None,
+        "assign-role": None,
+        "remove-role": "The user has no role assigned directly.",
+        "remove-membership": "The user is a member of no organization.",
+        "organization-roles": "The user is a member of no organization.",
+        "revoke-session": "The user has no session.",
+        "revoke-refresh-token": "The user has no refresh token.",
     }
 
 

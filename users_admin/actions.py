@@ -43,6 +43,7 @@ from management_api import (
 )
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
+from .access import access_calls
 from .action_forms import (
     ActionForm,
     DeleteForm,
@@ -80,6 +81,9 @@ class Section(StrEnum):
     MFA = "mfa"  # under the MFA methods
     APP_METADATA = "app_metadata"  # under each metadata object
     USER_METADATA = "user_metadata"
+    ROLES = "roles"  # the access panels (templates/users_admin/_access.html)
+    ORGANIZATIONS = "organizations"
+    SESSIONS = "sessions"
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ def state(action: Action, user_id: str) -> Workbench | None:
         calls["blocks"] = lambda: user_blocks(user_id)
     if "methods" in action.reads:
         calls["methods"] = lambda: authentication_methods(user_id)
+    calls.update(access_calls(user_id, action.reads))
     results = concurrently(calls)
     profile = results.pop("profile")
     if profile.error is not None:
@@ -358,7 +363,8 @@ def _database_user_with_email(bench: Workbench) -> str | None:
     return None
 
 
-def _signed_in_somewhere(bench: Workbench) -> str | None:
+def sessions_unavailable(bench: Workbench) -> str | None:
+    """Why this tenant cannot list or revoke sessions (its plan, or Auth0's 403), or None."""
     plan = current_tenant().plan
     if plan != "enterprise":
         return (
@@ -370,6 +376,13 @@ def _signed_in_somewhere(bench: Workbench) -> str | None:
     )
     if isinstance(refused, PermanentError) and refused.status == 403:
         return f"Auth0 does not let this tenant manage sessions: {refused.message}"
+    return None
+
+
+def _signed_in_somewhere(bench: Workbench) -> str | None:
+    refused = sessions_unavailable(bench)
+    if refused is not None:
+        return refused
     if bench.sessions.value == [] and bench.refresh_tokens.value == []:
         return "The user has no session and no refresh token: there is nothing to sign out."
     return None  # signed in somewhere, or not known (a failed read): Auth0 will say
@@ -592,3 +605,9 @@ ACTIONS: dict[str, Action] = {
         ),
     )
 }
+
+
+# Roles, organizations, single sessions: declared in their own module, offered like these.
+from .access_actions import ACCESS_ACTIONS  # noqa: E402
+
+ACTIONS.update(ACCESS_ACTIONS)

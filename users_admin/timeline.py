@@ -18,6 +18,7 @@ from management_api import LogPage
 from management_api.tenants import current_tenant_slug
 from staff.models import AuditEvent
 
+from .access import audit_detail
 from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
@@ -35,6 +36,12 @@ AUDIT_WORDS = {
     "users.sign-out": "Signed out everywhere",
     "users.edit-metadata": "Metadata edited",
     "users.delete": "Deleted",
+    "users.assign-role": "Role assigned",
+    "users.remove-role": "Role removed",
+    "users.remove-membership": "Removed from an organization",
+    "users.organization-roles": "Organization roles changed",
+    "users.revoke-session": "One session ended",
+    "users.revoke-refresh-token": "One refresh token revoked",
 }
 
 
@@ -95,14 +102,13 @@ def _audit_entry(event: AuditEvent) -> Entry:
     details = event.details or {}
     if details.get("bulk_run"):
         return _bulk_entry(event, details)
+    answer = details.get("auth0") if isinstance(details.get("auth0"), dict) else {}
     return Entry(
         when=event.at,
         source="userdesk",
         title=AUDIT_WORDS.get(event.action, event.action),
         failure=details.get("outcome") == "error",
-        detail=str(details.get("auth0", {}).get("message") or "")
-        if isinstance(details.get("auth0"), dict)
-        else "",
+        detail=str(answer.get("message") or "") or audit_detail(event.action, details),
         actor=event.actor_label,
         reason=str(details.get("reason") or ""),
         kind=event.action,

@@ -52,6 +52,7 @@ from staff.permissions import (
 
 from . import bulk, bulk_views, timeline, workbench
 from . import search as searching
+from .access import PAGE_READS
 from .actions import ACTIONS, Action, Place, Section
 from .execution import execute, removal, submitted, verification_sent
 from .forms import (
@@ -394,7 +395,11 @@ def _user_or_error(
     `reads`: what the actions to be offered look at besides what the page always shows."""
     try:
         bench = workbench.load(
-            user_id, logs_page=logs_page, devices="sessions" in reads, meanwhile=meanwhile
+            user_id,
+            logs_page=logs_page,
+            devices="sessions" in reads,
+            reads=reads,
+            meanwhile=meanwhile,
         )
     except PermanentError as exc:
         # Auth0 answers 400 for an id it cannot even parse: for the agent that is "no such user".
@@ -478,6 +483,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     views = request.GET.get("views") != "hide"
     # Userdesk's own events about the user are read while the Auth0 calls are out.
     reads = {r for a in ACTIONS.values() if can(request.user, a.capability) for r in a.reads}
+    reads.update(PAGE_READS)  # the access panels, shown to everyone who opens the page
     bench, failed = _user_or_error(
         request,
         user_id,

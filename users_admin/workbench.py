@@ -9,7 +9,7 @@ the profile is essential.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from management_api import (
     user_sessions,
 )
 
+from .access import access_calls
 from .logtypes import FAILED_LOGIN_TYPES, SUCCESS_LOGIN_TYPES
 
 DATABASE_PROVIDER = "auth0"
@@ -53,6 +54,10 @@ class Workbench:
     # Read on Enterprise tenants only (the only plan whose Auth0 lists them).
     sessions: Outcome[list[dict[str, Any]]] = field(default_factory=Outcome)
     refresh_tokens: Outcome[list[dict[str, Any]]] = field(default_factory=Outcome)
+    # Read for the page and for the actions that read "roles" / "organizations" (access.py).
+    roles: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
+    permissions: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
+    memberships: Outcome[list[dict[str, Any]] | None] = field(default_factory=Outcome)
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -142,8 +147,9 @@ class Workbench:
                     "\u201cuser is blocked\u201d until someone unblocks the account.",
                 )
             )
-        for block in self.brute_force_blocks:
-            found.append(Problem("brute-force", block_sentence(block)))
+        if self.brute_force_blocks:
+            # One problem, one fix: Auth0 lifts a user's blocks all at once, never one address.
+            found.append(Problem("brute-force", blocks_sentence(self.brute_force_blocks)))
         if self.email and self.profile.get("email_verified") is False and self.can_verify_email:
             found.append(
                 Problem(
@@ -152,6 +158,16 @@ class Workbench:
                 )
             )
         return found
+
+
+def blocks_sentence(blocks: list[dict[str, Any]]) -> str:
+    """Every brute-force block of a user, and that clearing lifts them all."""
+    said = " ".join(block_sentence(block) for block in blocks)
+    if len(blocks) > 1:
+        said += (
+            f" Auth0 cannot unblock one address: clearing lifts all {len(blocks)} blocks at once."
+        )
+    return said
 
 
 def block_sentence(block: dict[str, Any]) -> str:
@@ -171,6 +187,7 @@ def load(
     *,
     logs_page: int = 0,
     devices: bool = False,
+    reads: Iterable[str] = (),
     meanwhile: Callable[[], object] | None = None,
 ) -> Workbench | None:
     """Everything the user page shows, fetched concurrently; None when the user does not exist.
@@ -185,6 +202,7 @@ def load(
         "methods": lambda: authentication_methods(user_id),
         "logs": lambda: user_logs(user_id, page=logs_page),
         **(device_calls(user_id) if devices else {}),
+        **access_calls(user_id, reads),
     }
     results = concurrently(calls, meanwhile=meanwhile)
     profile = results.pop("profile")

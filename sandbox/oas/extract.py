@@ -57,6 +57,24 @@ EMULATED: tuple[tuple[str, str], ...] = (
     ("/sessions/{id}", "get"),
     ("/sessions/{id}", "delete"),
     ("/sessions/{id}/revoke", "post"),
+    # Roles, permissions, organizations, one refresh token (issue 22).
+    ("/roles", "get"),
+    ("/roles/{id}", "get"),
+    ("/users/{id}/roles", "get"),
+    ("/users/{id}/roles", "post"),
+    ("/users/{id}/roles", "delete"),
+    ("/users/{id}/permissions", "get"),
+    ("/users/{id}/permissions", "post"),
+    ("/users/{id}/permissions", "delete"),
+    ("/users/{id}/organizations", "get"),
+    ("/organizations/{id}/members", "get"),
+    ("/organizations/{id}/members", "post"),
+    ("/organizations/{id}/members", "delete"),
+    ("/organizations/{id}/members/{user_id}/roles", "get"),
+    ("/organizations/{id}/members/{user_id}/roles", "post"),
+    ("/organizations/{id}/members/{user_id}/roles", "delete"),
+    ("/refresh-tokens/{id}", "get"),
+    ("/refresh-tokens/{id}", "delete"),
 )
 SCHEMA_PREFIX = "#/components/schemas/"
 

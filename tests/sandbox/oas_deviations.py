@@ -96,6 +96,19 @@ def _bad_paging_is_400(path: str) -> Deviation:
     )
 
 
+def _unknown_organization_is_404(path: str, method: str) -> Deviation:
+    return Deviation(
+        where=f"paths.{path}.{method}.responses.404",
+        what=(
+            "an organization id no organization has is a 404 `inexistent_organization`; the "
+            "definition lists none"
+        ),
+        evidence="nothing recorded; the sandbox's choice (docs/sandbox/support-actions.md)",
+        apply=_allow_status(path, method, "404", "No organization found by that id."),
+        confirmed=False,
+    )
+
+
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         where="components.schemas.UserIdentitySchema.properties.user_id",
@@ -168,6 +181,42 @@ DEVIATIONS: tuple[Deviation, ...] = (
     _unknown_user_is_404("/jobs/verification-email", "post"),
     _bad_paging_is_400("/users/{user_id}/sessions"),
     _bad_paging_is_400("/users/{user_id}/refresh-tokens"),
+    # Roles, permissions and organizations (issue 22).
+    *(
+        _unknown_user_is_404(path, method)
+        for path, methods in (
+            ("/users/{id}/roles", ("get", "post", "delete")),
+            ("/users/{id}/permissions", ("post", "delete")),
+            ("/users/{id}/organizations", ("get",)),
+        )
+        for method in methods
+    ),
+    *(
+        _unknown_organization_is_404(path, method)
+        for path in ("/organizations/{id}/members", "/organizations/{id}/members/{user_id}/roles")
+        for method in ("get", "post", "delete")
+    ),
+    _bad_paging_is_400("/users/{id}/roles"),
+    _bad_paging_is_400("/users/{id}/organizations"),
+    Deviation(
+        where="paths./refresh-tokens/{id}.delete.responses.204",
+        what="a deleted refresh token is a 204 with no body; the definition says 202",
+        evidence=(
+            "go-auth0 TestRefreshTokenManager_Delete.yaml (recorded 2024: 204, empty body); "
+            "shared/auth0-api-identities.md section 5"
+        ),
+        apply=_allow_status("/refresh-tokens/{id}", "delete", "204", "Refresh token deleted."),
+    ),
+    Deviation(
+        where="paths./users/{id}/roles.delete.responses.400",
+        what=(
+            "a body the definition refuses (other keys, no or an empty `roles`, a role id no "
+            "role has) is a 400, as on POST; the definition lists no 400 for DELETE"
+        ),
+        evidence="the definition's own request schema; nothing recorded",
+        apply=_allow_status("/users/{id}/roles", "delete", "400", "Invalid request body."),
+        confirmed=False,
+    ),
 )
 
 

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from sandbox.oas.extract import EMULATED, OUTPUT
 from sandbox.seed import CONNECTIONS, DATABASE_CONNECTION, generate_users
+from sandbox.seed_access import ORGANIZATIONS, catalogue_roles, org_id
 from tests.fixtures.sandbox import SEED, SandboxServer, make_sandbox_server
 from tests.sandbox.oas_deviations import apply_all
 
@@ -59,6 +60,8 @@ KNOWN_IDS = (
     ("/user-blocks/", KNOWN_USER_IDS),
     ("/connections/", [connection[0] for connection in CONNECTIONS]),
     ("/jobs/", known_job_ids),
+    ("/organizations/", [org_id(name) for name, _, _ in ORGANIZATIONS]),
+    ("/roles/", [role[0] for role in catalogue_roles()]),
 )
 # Status codes seen per operation: a fuzzer that only ever met 4xx would prove little. Except
 # where success needs what it cannot guess (a session or MFA method id, an Enterprise plan, a
@@ -78,6 +81,14 @@ SUCCESS_NOT_REQUIRED = frozenset(
         "POST /users/{id}/multifactor/actions/invalidate-remember-browser",
         "POST /jobs/verification-email",
         "POST /tickets/password-change",
+        # A refresh token's id, role ids, permissions and member ids in a body: not guessable.
+        "GET /refresh-tokens/{id}",
+        "POST /users/{id}/roles",
+        "DELETE /users/{id}/roles",
+        "POST /users/{id}/permissions",
+        "POST /organizations/{id}/members",
+        "POST /organizations/{id}/members/{user_id}/roles",
+        "DELETE /organizations/{id}/members/{user_id}/roles",
     }
 )
 
@@ -89,6 +100,14 @@ def _existing_ids_too(context: Any, path_parameters: dict[str, Any]) -> Any:
         # Deleting the known users would leave every later operation only their 404s (the
         # replay test deletes users it created).
         return st.just(path_parameters)
+    if path == "/organizations/{id}/members/{user_id}/roles":
+        organizations = next(ids for prefix, ids in KNOWN_IDS if prefix == "/organizations/")
+        return st.one_of(
+            st.just(path_parameters),
+            st.tuples(st.sampled_from(organizations), st.sampled_from(KNOWN_USER_IDS)).map(
+                lambda pair: {**path_parameters, "id": pair[0], "user_id": pair[1]}
+            ),
+        )
     name = "user_id" if "{user_id}" in path else "id"
     known = next((ids for prefix, ids in KNOWN_IDS if path.startswith(prefix)), [])
     if not path_parameters or name not in path_parameters or not known:

@@ -57,6 +57,14 @@ SKIPPED: dict[str, str] = {
         "reads the errors of an import into a connection the cassette created with "
         "POST /connections (not emulated)"
     ),
+    "TestUserManager_Roles.yaml": (
+        "assigns a role the cassette created with POST /roles (not emulated; the sandbox's "
+        "roles are seeded)"
+    ),
+    "TestUserManager_Permissions.yaml": (
+        "assigns a permission of a resource server the cassette created with "
+        "POST /resource-servers (not emulated)"
+    ),
 }
 REASONS = {
     "not_emulated": "the sandbox does not emulate this operation",

@@ -1,0 +1,97 @@
+"""Organization memberships through the user page (issue 22, item 4): the user's organizations
+with their organization roles; a lead changes those roles and removes the membership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from staff.models import AuditEvent
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.search import fragment_text
+from tests.test_access_actions import PAGE, post, role_id
+from tests.test_user_actions import REASON, action_url
+from tests.test_user_actions_cases import api_get, enc
+
+pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
+ACME = "org_AcmeVv1JTfJhf3Nw"  # the seeded Acme Corporation
+
+
+@pytest.fixture(autouse=True)
+def _unthrottled(use_sandbox: SandboxServer) -> None:
+    use_sandbox.set_faults(rate_limit_plan="off")
+
+
+@pytest.fixture
+def acme_member(use_sandbox: SandboxServer, fresh_user: dict[str, Any]) -> dict[str, Any]:
+    """`fresh_user`, a member of Acme with the organization role team-owner (set through the
+    Management API, as an application would)."""
+    user_id = fresh_user["user_id"]
+    with use_sandbox.api() as api:
+        added = api.post(f"/api/v2/organizations/{ACME}/members", json={"members": [user_id]})
+        assert added.status_code == 204, added.text
+        owner = role_id(use_sandbox, "team-owner")
+        roles = f"/api/v2/organizations/{ACME}/members/{enc(user_id)}/roles"
+        assert api.post(roles, json={"roles": [owner]}).status_code == 204
+    return fresh_user
+
+
+def org_roles(server: SandboxServer, user_id: str) -> list[str]:
+    path = f"/api/v2/organizations/{ACME}/members/{enc(user_id)}/roles"
+    return sorted(r["name"] for r in api_get(server, path))
+
+
+def test_a_lead_changes_organization_roles(
+    lead_client: Client, acme_member: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = acme_member["user_id"]
+    page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
+    assert "Acme Corporation acme" in page
+    assert "Organization roles: team-owner" in page
+    analyst = role_id(use_sandbox, "analyst")
+
+    def give_analyst() -> str:
+        return post(
+            lead_client,
+            "organization-roles",
+            user_id,
+            f"?organization={ACME}",
+            organization=ACME,
+            roles=[analyst],
+        )
+
+    outcome = give_analyst()
+    assert "Organization roles in acme are now: analyst." in outcome
+    assert org_roles(use_sandbox, user_id) == ["analyst"]
+    event = AuditEvent.objects.get(action="users.organization-roles")
+    assert event.details["before"] == {"organization": "acme", "roles": ["team-owner"]}
+    assert event.details["after"] == {"organization": "acme", "roles": ["analyst"]}
+    assert api_get(use_sandbox, f"/api/v2/users/{enc(user_id)}/roles") == []  # tenant roles
+    unchanged = give_analyst()  # the same roles again
+    assert "Nothing changed" in unchanged
+
+
+def test_a_lead_removes_a_membership(
+    lead_client: Client, support_lead: User, acme_member: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = acme_member["user_id"]
+    outcome = post(
+        lead_client, "remove-membership", user_id, f"?organization={ACME}", organization=ACME
+    )
+    assert "Removed from acme" in outcome
+    assert api_get(use_sandbox, f"/api/v2/users/{enc(user_id)}/organizations") == []
+    event = AuditEvent.objects.get(action="users.remove-membership")
+    assert event.actor == support_lead
+    assert event.details["before"] == {
+        "organization": "acme",
+        "member": True,
+        "roles": [role_id(use_sandbox, "team-owner")],
+    }
+    page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
+    assert "Not a member of any organization." in page
+    assert f"Removed from an organization by {support_lead} reason: {REASON} acme" in page
+    again = lead_client.get(action_url("remove-membership", user_id)).content.decode()
+    assert "The user is a member of no organization." in fragment_text(again)
