@@ -24,6 +24,8 @@ TEMPLATE_SAVED = "exports.template_saved"
 TEMPLATE_DELETED = "exports.template_deleted"
 SEARCH_SAVED = "users.search_saved"
 SEARCH_DELETED = "users.search_deleted"
+# A tenant slug's rows given to a configured tenant (staff.tenant_rows).
+TENANT_ROWS_MOVED = "tenants.rows_moved"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -38,6 +40,7 @@ ACCOUNT_ACTIONS = (
     TEMPLATE_DELETED,
     SEARCH_SAVED,
     SEARCH_DELETED,
+    TENANT_ROWS_MOVED,
 )
 
 

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from management_api.tenants import all_tenants
 from staff.roles import generate_password, save_staff, staff_exists
+from staff.tenant_rows import move_rows, same_sandbox_tenant, unconfigured_slugs
 
 DEMO_EMAIL = "demo@userdesk.local"
 LEAD_EMAIL = "lead@userdesk.local"
@@ -39,6 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
+        self._rows_of_former_tenants()
         self._demo_sign_in(options["url"].rstrip("/"))
         self._sandbox_identities(options["url"].rstrip("/"))
         self._seed_sandbox(options["seed_users"], options["seed"])
@@ -84,6 +86,26 @@ class Command(BaseCommand):
                 f"{bar}\n"
             )
         )
+
+    def _rows_of_former_tenants(self) -> None:
+        """Rows stored under a tenant slug no longer configured: the earlier one-tenant demo's
+        (`userdesk-sandbox`, the same sandbox tenant `make run` now calls `production`) move to
+        it; any other is named with the command that moves it."""
+        for slug, counts in unconfigured_slugs().items():
+            same = same_sandbox_tenant(slug)
+            if same is not None:
+                moved = move_rows(slug, same.slug, by="manage.py prepare_demo")
+                self.stdout.write(
+                    f"The earlier demo's tenant {slug} is now {same.slug} ({same.name}): moved "
+                    f"{moved.words()}; its audit events keep {slug}."
+                )
+                continue
+            rows = ", ".join(f"{label}: {n}" for label, n in counts.items())
+            self.stdout.write(
+                f"Stored rows of the tenant {slug} ({rows}) belong to no configured tenant, so "
+                f"no page shows them. To give them to one: uv run python manage.py "
+                f"move_tenant_rows {slug} SLUG"
+            )
 
     def _sandbox_identities(self, url: str) -> None:
         """With the sandbox as the identity provider (OIDC_SANDBOX), who can sign in through it."""
