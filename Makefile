@@ -53,6 +53,9 @@ install-dev: $(UV) $(if $(NPM),$(NODE_STAMPS))
 run demo-env: export OIDC_SANDBOX ?= true
 run demo-env: export STAGING_SANDBOX_ENV := $(STAGING_SANDBOX_ENV)
 run demo-env: export AUTH0_TENANTS ?= production,staging
+# The demo's users are the sandbox's: deleting one is offered, so production's guard (type the
+# tenant's name) can be tried.
+run demo-env: export USERDESK_ALLOW_USER_DELETE ?= true
 # $(call demo_tenant,SLUG,Name,environment,plan,sandbox tenant,port,client secret)
 define demo_tenant
 run demo-env: export AUTH0_TENANT_$(1)_NAME ?= $(2)
@@ -65,13 +68,16 @@ run demo-env: export AUTH0_TENANT_$(1)_CLIENT_SECRET ?= $(7)
 endef
 $(eval $(call demo_tenant,PRODUCTION,Production (sandbox),production,enterprise,userdesk-sandbox,$(SANDBOX_PORT),sandbox-client-secret))
 $(eval $(call demo_tenant,STAGING,Staging (sandbox),staging,essentials,userdesk-staging,$(SANDBOX_STAGING_PORT),staging-client-secret))
+# Ctrl-C (honcho's 130) or a SIGTERM (143) is how `make run` is stopped: once every process has
+# stopped, that is a clean end, not an error for make to report.
 run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
-	exec $(UV) run --no-sync honcho --procfile Procfile start
+	$(UV) run --no-sync python -m config.procfile --procfile Procfile start; status=$$?; \
+	  if [ $$status = 130 ] || [ $$status = 143 ]; then exit 0; fi; exit $$status
 
 # What `make run` puts in its processes' environment (tests/test_tenant_demo.py reads it).
 demo-env:
-	@env | grep -E '^(AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX)' | sort
+	@env | grep -E '^(AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX|USERDESK_ALLOW_USER_DELETE)' | sort
 
 lint: install-dev
 	$(UV) run --no-sync ruff check .

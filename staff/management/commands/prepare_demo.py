@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.tenant_urls import tenant_reverse
 from management_api.tenants import all_tenants
 from staff.roles import generate_password, save_staff, staff_exists
 from staff.tenant_rows import move_rows, same_sandbox_tenant, unconfigured_slugs
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         self._demo_sign_in(options["url"].rstrip("/"))
         self._sandbox_identities(options["url"].rstrip("/"))
         self._seed_sandbox(options["seed_users"], options["seed"])
+        self._support_cases(options["url"].rstrip("/"))
         staging = _staging_sandbox_env()
         if staging:
             self.stdout.write("Staging sandbox tenant:")
@@ -123,6 +125,20 @@ class Command(BaseCommand):
                 outcome = ", ".join(roles) if roles else "no role: refused"
             lines.append(f"    {identity['email']:<26} {outcome}")
         self.stdout.write("\n".join(lines) + "\n")
+
+    def _support_cases(self, url: str) -> None:
+        """A user page to try each support case on: one seeded user of each, found in the
+        sandbox tenant's data (`sandbox_cases`), on the configured tenant that is that sandbox."""
+        lines = [json.loads(line) for line in _sandbox_command("sandbox_cases").splitlines()]
+        domains = {line["domain"] for line in lines}
+        tenant = next((t for t in all_tenants() if t.domain in domains), None)
+        if tenant is None or not lines:
+            return
+        width = max(len(line["case"]) for line in lines)
+        self.stdout.write(f"A user for each support case on {tenant.name}:")
+        for line in lines:
+            page = tenant_reverse(tenant.slug, "users_admin:detail", line["user_id"])
+            self.stdout.write(f"  {line['case']:<{width}}  {url}{page}")
 
     def _seed_sandbox(self, users: int, seed: int, env: dict[str, str] | None = None) -> None:
         output = _sandbox_command(
