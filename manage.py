@@ -12,6 +12,7 @@ SANDBOX_COMMANDS = {
     "sandbox_faults",
     "sandbox_identities",
     "sandbox_cases",
+    "sandbox_add_users",
 }
 
 

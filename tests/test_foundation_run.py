@@ -128,8 +128,13 @@ def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
     assert ".tenant-staging {" in colours
     var = Path(procfile_env["USERDESK_VAR_DIR"])
     with sqlite3.connect(var / "sandbox-staging.sqlite3") as db:
-        (staging_users,) = db.execute("SELECT count(*) FROM sandbox_tenantuser").fetchone()
-    assert staging_users == 6  # 3/10 of production's 20, from another seed
+        (seeded,) = db.execute(
+            "SELECT count(*) FROM sandbox_tenantuser WHERE id <= "
+            "(SELECT value FROM sandbox_tenantmeta WHERE key = 'seeded_pk')"
+        ).fetchone()
+        (every,) = db.execute("SELECT count(*) FROM sandbox_tenantuser").fetchone()
+    assert seeded == 6  # 3/10 of production's 20, from another seed
+    assert every > seeded  # and a few of production's addresses (prepare_demo's _same_people)
     # The worker under honcho runs tasks.
     ping = manage(
         procfile_env, "celery_ping", "--timeout", str(START_SECONDS), timeout=START_SECONDS + 60
@@ -148,6 +153,17 @@ def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
     assert any(Path(procfile_env["USERDESK_VAR_DIR"]).glob("celerybeat-schedule*"))
 
 
+def found_in(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found, text
+    return found[1]
+
+
+def password(printed: str, who: str) -> str:
+    """The generated password `make run` printed for `who`@userdesk.local."""
+    return found_in(rf"Email:    {who}@userdesk.local\n    Password: (\S+)", printed)
+
+
 def signed_in_client(web: str, email: str, password: str) -> httpx.Client:
     """A browser-like client of the running web process, signed in through the sign-in form."""
     client = httpx.Client(base_url=web, timeout=REQUEST_SECONDS)
@@ -160,7 +176,7 @@ def signed_in_client(web: str, email: str, password: str) -> httpx.Client:
     return client
 
 
-def test_make_run_prints_a_user_per_support_case_and_ctrl_c_stops_it_cleanly(
+def test_make_run_as_a_newcomer_tries_it_and_ctrl_c_stops_it_cleanly(
     tmp_path: Path,
 ) -> None:
     ports = {
@@ -187,9 +203,7 @@ def test_make_run_prints_a_user_per_support_case_and_ctrl_c_stops_it_cleanly(
             time.sleep(0.25)
         printed = log_path.read_text()
 
-        # One user page per support case the sandbox seeds, each opening that user.
-        lead = re.search(r"Email:    lead@userdesk.local\n    Password: (\S+)", printed)
-        assert lead, printed
+        # `make run` prints a user page for each support case the sandbox seeds: each opens.
         cases = printed.split("A user for each support case on Production (sandbox):\n")[1]
         links = re.findall(r"^  (\S.*?)\s+(http://\S+)$", cases, re.M)
         labels = [label for label, _ in links]
@@ -204,14 +218,34 @@ def test_make_run_prints_a_user_per_support_case_and_ctrl_c_stops_it_cleanly(
             "Blocked by an admin",
         ):
             assert expected in labels, cases
-        client = signed_in_client(web, "lead@userdesk.local", lead[1])
+        client = signed_in_client(web, "lead@userdesk.local", password(printed, "lead"))
         for label, link in links:
             assert link.startswith(f"{web}/t/production/users/"), link
             page = client.get(link)
             assert page.status_code == 200, (label, link)
             user_id = unquote(link.rsplit("/users/", 1)[1].rstrip("/"))
             assert html.escape(user_id) in page.text, (label, link)
+
+        # Issue 18's "Done when", as a newcomer tries it on what `make run` printed.
+        shared = found_in(r"finds each\): ([^,\s]+)", printed)
+        found = client.get(
+            "/t/production/lookup/", params={"email": shared, "every_tenant": "on"}
+        ).text
+        production, staging = found.split('id="tenant-lookup-staging"')
+        assert 'id="tenant-lookup-production"' in production
+        assert re.search(r'href="/t/production/users/auth0%7C\w+/"', production)
+        assert re.search(r'href="/t/staging/users/auth0%7C\w+/"', staging)
+        colleague_link = found_in(r'href="(/t/staging/users/auth0%7C\w+/)"', staging)
+        delete = client.get(links[0][1].replace("/users/", "/actions/delete/")).text
+        assert "Type the tenant&#x27;s name, Production (sandbox), to confirm" in delete
         client.close()
+        staging_only = signed_in_client(web, "staging@userdesk.local", password(printed, "staging"))
+        assert staging_only.get("/").headers["location"] == "/t/staging/"
+        assert staging_only.get("/t/production/users/").status_code == 403
+        colleague = staging_only.get(colleague_link).text
+        assert 'class="tenant-band tenant-staging"' in colleague  # staging's colour
+        assert shared in colleague
+        staging_only.close()
 
         # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
         os.killpg(make.pid, signal.SIGINT)
