@@ -65,7 +65,7 @@ def test_the_band_and_switcher_at_both_widths(
         context.close()
 
 
-def test_issue_18_done_when_as_staff_would_try_it(
+def test_each_tenant_seen_guarded_and_looked_up_across_as_staff_would(
     page: Any,
     live_server: Any,
     support_lead: User,

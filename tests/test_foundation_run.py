@@ -226,7 +226,8 @@ def test_make_run_as_a_newcomer_tries_it_and_ctrl_c_stops_it_cleanly(
             user_id = unquote(link.rsplit("/users/", 1)[1].rstrip("/"))
             assert html.escape(user_id) in page.text, (label, link)
 
-        # Issue 18's "Done when", as a newcomer tries it on what `make run` printed.
+        # The two tenants as a newcomer tries them on what `make run` printed: the lookup across
+        # tenants, production's delete guard, a staging-only member and a staging link's colour.
         shared = found_in(r"finds each\): ([^,\s]+)", printed)
         found = client.get(
             "/t/production/lookup/", params={"email": shared, "every_tenant": "on"}
