@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, User
 
 from management_api import Tenant
 from staff.models import AuditEvent, TenantRole
-from staff.permissions import SUPPORT_GROUP
+from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from tests import test_tenants
 from tests.fixtures.browser import TIMEOUT_MS
 from tests.fixtures.personas import make_staff
@@ -130,3 +130,38 @@ def test_each_tenant_seen_guarded_and_looked_up_across_as_staff_would(
     with staging_server.api() as api:  # the same address on staging is untouched
         kept = api.get(f"/api/v2/users/{quote(staging_id, safe='')}")
     assert kept.status_code == 200
+
+
+def test_an_action_refused_after_the_page_loaded_says_why_in_the_page(
+    browser: Any, live_server: Any, two_tenants: tuple[Tenant, Tenant], fresh_user: dict[str, Any]
+) -> None:
+    """A tab left open while the member lost their role on the tenant: the action's htmx post
+    is refused (403), and the page shows the refusal instead of doing nothing."""
+    from playwright.sync_api import expect
+
+    member = make_staff("prod.lead@example.com", None)
+    role = TenantRole.objects.create(
+        user=member, tenant="prod", group=Group.objects.get(name=SUPPORT_LEAD_GROUP)
+    )
+    context = browser.new_context()
+    try:
+        sign_in(context, live_server, member)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        # The browser logs the refused request itself; nothing else may be logged.
+        logged = []
+        page.on("console", lambda m: logged.append(m.text) if m.type == "error" else None)
+        page.goto(f"{live_server.url}/t/prod/users/{quote(fresh_user['user_id'], safe='')}/")
+        page.get_by_role("link", name="Block this user").first.click()
+        reason = page.locator("#action-panel").get_by_label("Reason")
+        expect(reason).to_be_visible()
+        role.delete()
+        reason.fill("Ticket 7: compromised")
+        reason.press("Enter")
+        expect(page.locator("main h1")).to_have_text("You don't have access to this page")
+        expect(page.locator("main")).to_contain_text("ask an administrator to change your role")
+        assert [text for text in logged if "403" not in text] == []
+        assert len(logged) == 1, logged
+    finally:
+        context.close()
+    assert not AuditEvent.objects.filter(action="users.block").exists()
