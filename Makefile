@@ -55,6 +55,9 @@ run demo-env: export DEBUG ?= true
 run demo-env: export OIDC_SANDBOX ?= true
 run demo-env: export STAGING_SANDBOX_ENV := $(STAGING_SANDBOX_ENV)
 run demo-env: export AUTH0_TENANTS ?= production,staging
+# The demo's users are the sandbox's: deleting one is offered, so production's guard (type the
+# tenant's name) can be tried.
+run demo-env: export USERDESK_ALLOW_USER_DELETE ?= true
 # $(call demo_tenant,SLUG,Name,environment,plan,sandbox tenant,port,client secret)
 define demo_tenant
 run demo-env: export AUTH0_TENANT_$(1)_NAME ?= $(2)
@@ -67,13 +70,14 @@ run demo-env: export AUTH0_TENANT_$(1)_CLIENT_SECRET ?= $(7)
 endef
 $(eval $(call demo_tenant,PRODUCTION,Production (sandbox),production,enterprise,userdesk-sandbox,$(SANDBOX_PORT),sandbox-client-secret))
 $(eval $(call demo_tenant,STAGING,Staging (sandbox),staging,essentials,userdesk-staging,$(SANDBOX_STAGING_PORT),staging-client-secret))
+# config/procfile.py runs honcho: Ctrl-C or a SIGTERM stops every process and ends with 0.
 run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
-	exec $(UV) run --no-sync honcho --procfile Procfile start
+	exec $(UV) run --no-sync python -m config.procfile --procfile Procfile start
 
 # What `make run` puts in its processes' environment (tests/test_tenant_demo.py reads it).
 demo-env:
-	@env | grep -E '^(DEBUG=|AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX)' | sort
+	@env | grep -E '^(DEBUG=|AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX|USERDESK_ALLOW_USER_DELETE)' | sort
 
 lint: install-dev
 	$(UV) run --no-sync ruff check .

@@ -6,7 +6,14 @@ import sys
 
 # The sandbox tenant's commands run under its settings (sandbox/settings.py: the product's plus
 # the sandbox app, its database and SANDBOX_*); everything else under the product's alone.
-SANDBOX_COMMANDS = {"runsandbox", "sandbox_seed", "sandbox_faults", "sandbox_identities"}
+SANDBOX_COMMANDS = {
+    "runsandbox",
+    "sandbox_seed",
+    "sandbox_faults",
+    "sandbox_identities",
+    "sandbox_cases",
+    "sandbox_add_users",
+}
 
 
 def main() -> None:

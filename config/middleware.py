@@ -11,7 +11,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-from management_api.tenants import UnknownTenant, default_tenant, get_tenant, tenant_scope
+from management_api.tenants import (
+    UnknownTenant,
+    all_tenants,
+    default_tenant,
+    get_tenant,
+    tenant_scope,
+)
 from staff.permissions import require_tenant
 
 from .tenant_urls import PRODUCT_URLCONF, tenant_urlconf
@@ -68,9 +74,12 @@ class TenantScopeMiddleware:
     def process_view(
         self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        """A form posted from a page of another tenant (its `tenant` field, or htmx's
-        X-Userdesk-Tenant header, names it) is refused: a tab left on one tenant never acts on
-        another. Runs after the CSRF check, which reads the form first."""
+        """A form posted to a tenant's page must say which tenant's page it was filled in on (its
+        `tenant` field, or htmx's X-Userdesk-Tenant header): one from another tenant's page, or,
+        with several tenants configured, one that names none, is refused, so a tab left on one
+        tenant never acts on another. With one tenant a form that names none (a tab opened
+        before tenants, redirected here with 307) has no other tenant to be meant for. Runs
+        after the CSRF check, which reads the form first."""
         tenant = getattr(request, "tenant", None)
         if request.method != "POST" or tenant is None:
             return None
@@ -79,5 +88,11 @@ class TenantScopeMiddleware:
             raise PermissionDenied(
                 f"This form was filled in on the tenant {posted!r}, but it was sent to "
                 f"{tenant.name}. Nothing was done: open the page again on the tenant you mean."
+            )
+        if not posted and TENANT_PATH.match(request.path_info) and len(all_tenants()) > 1:
+            raise PermissionDenied(
+                f"This form did not say which tenant it was filled in on, and several are "
+                f"configured. Nothing was done: open the page again on {tenant.name} and send "
+                "it from there."
             )
         return None

@@ -163,6 +163,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.TenantScopeMiddleware",
+    "management_api.middleware.OneDeadlinePerRequest",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "config.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

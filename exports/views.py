@@ -223,7 +223,7 @@ def save_template(request: StaffRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires(Capability.RUN_EXPORTS)
 def delete_template(request: StaffRequest, pk: int) -> HttpResponse:
-    template = get_object_or_404(ExportTemplate, owner=request.user, pk=pk)
+    template = get_object_or_404(ExportTemplate.objects.of(request.user), pk=pk)
     template.delete()
     audit.record(request, audit.TEMPLATE_DELETED, target=template.name)
     messages.success(request, f"Template “{template.name}” deleted.")

@@ -30,6 +30,8 @@ ADMIN_CHANGED = "admin.changed"
 ADMIN_DELETED = "admin.deleted"
 # Records past their retention deleted (staff.retention).
 RECORDS_PRUNED = "audit.pruned"
+# A tenant slug's rows given to a configured tenant (staff.tenant_rows).
+TENANT_ROWS_MOVED = "tenants.rows_moved"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -48,6 +50,7 @@ ACCOUNT_ACTIONS = (
     ADMIN_CHANGED,
     ADMIN_DELETED,
     RECORDS_PRUNED,
+    TENANT_ROWS_MOVED,
 )
 
 

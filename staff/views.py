@@ -74,7 +74,14 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     reason = str(exception) if isinstance(exception, PermissionDenied) else ""
-    return render(request, "403.html", {"reason": reason}, status=403)
+    response = render(request, "403.html", {"reason": reason}, status=403)
+    if request.headers.get("HX-Request") == "true":
+        # An htmx request (an action's form, a search) is told in the page, which shows the
+        # 403 page's main part in place of its own (base.html's htmx-config swaps a 403).
+        response["HX-Retarget"] = "#main"
+        response["HX-Reselect"] = "#main"
+        response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -11,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -125,8 +128,13 @@ def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
     assert ".tenant-staging {" in colours
     var = Path(procfile_env["USERDESK_VAR_DIR"])
     with sqlite3.connect(var / "sandbox-staging.sqlite3") as db:
-        (staging_users,) = db.execute("SELECT count(*) FROM sandbox_tenantuser").fetchone()
-    assert staging_users == 6  # 3/10 of production's 20, from another seed
+        (seeded,) = db.execute(
+            "SELECT count(*) FROM sandbox_tenantuser WHERE id <= "
+            "(SELECT value FROM sandbox_tenantmeta WHERE key = 'seeded_pk')"
+        ).fetchone()
+        (every,) = db.execute("SELECT count(*) FROM sandbox_tenantuser").fetchone()
+    assert seeded == 6  # 3/10 of production's 20, from another seed
+    assert every > seeded  # and a few of production's addresses (prepare_demo's _same_people)
     # The worker under honcho runs tasks.
     ping = manage(
         procfile_env, "celery_ping", "--timeout", str(START_SECONDS), timeout=START_SECONDS + 60
@@ -143,3 +151,115 @@ def test_procfile_starts_web_worker_beat_and_sandbox_and_sigterm_stops_them(
     assert port_is_closed(int(procfile_env["SANDBOX_STAGING_PORT"]))
     # beat keeps its schedule in the var folder, not in the checkout.
     assert any(Path(procfile_env["USERDESK_VAR_DIR"]).glob("celerybeat-schedule*"))
+
+
+def found_in(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found, text
+    return found[1]
+
+
+def password(printed: str, who: str) -> str:
+    """The generated password `make run` printed for `who`@userdesk.local."""
+    return found_in(rf"Email:    {who}@userdesk.local\n    Password: (\S+)", printed)
+
+
+def signed_in_client(web: str, email: str, password: str) -> httpx.Client:
+    """A browser-like client of the running web process, signed in through the sign-in form."""
+    client = httpx.Client(base_url=web, timeout=REQUEST_SECONDS)
+    form = client.get("/sign-in/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token, form.text
+    fields = {"csrfmiddlewaretoken": token[1], "username": email, "password": password}
+    done = client.post("/sign-in/", data=fields, headers={"Referer": f"{web}/sign-in/"})
+    assert done.status_code == 302, done.text
+    return client
+
+
+def test_make_run_as_a_newcomer_tries_it_and_ctrl_c_stops_it_cleanly(
+    tmp_path: Path,
+) -> None:
+    ports = {
+        name: str(free_port()) for name in ("PORT_WEB", "SANDBOX_PORT", "SANDBOX_STAGING_PORT")
+    }
+    env = embedded_env(tmp_path, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    log_path = tmp_path / "make.log"
+    with log_path.open("wb") as log:
+        make = subprocess.Popen(
+            ["make", "--no-print-directory", "run", *(f"{k}={v}" for k, v in ports.items())],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+    web = f"http://127.0.0.1:{ports['PORT_WEB']}"
+    try:
+        wait_for_status(f"{web}/healthz", 200)
+        wait_for_status(f"http://127.0.0.1:{ports['SANDBOX_STAGING_PORT']}/api/v2/users", 401)
+        deadline = time.monotonic() + START_SECONDS
+        while "celery@" not in log_path.read_text() or " ready." not in log_path.read_text():
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.25)
+        printed = log_path.read_text()
+
+        # `make run` prints a user page for each support case the sandbox seeds: each opens.
+        cases = printed.split("A user for each support case on Production (sandbox):\n")[1]
+        links = re.findall(r"^  (\S.*?)\s+(http://\S+)$", cases, re.M)
+        labels = [label for label, _ in links]
+        for expected in (
+            "Blocked by brute-force protection",
+            "Email not verified",
+            "Several MFA methods",
+            "Never signed in",
+            "No email address",
+            "Google (social)",
+            "Enterprise SSO (SAML)",
+            "Blocked by an admin",
+        ):
+            assert expected in labels, cases
+        client = signed_in_client(web, "lead@userdesk.local", password(printed, "lead"))
+        for label, link in links:
+            assert link.startswith(f"{web}/t/production/users/"), link
+            page = client.get(link)
+            assert page.status_code == 200, (label, link)
+            user_id = unquote(link.rsplit("/users/", 1)[1].rstrip("/"))
+            assert html.escape(user_id) in page.text, (label, link)
+
+        # The two tenants as a newcomer tries them on what `make run` printed: the lookup across
+        # tenants, production's delete guard, a staging-only member and a staging link's colour.
+        shared = found_in(r"finds each\): ([^,\s]+)", printed)
+        found = client.get(
+            "/t/production/lookup/", params={"email": shared, "every_tenant": "on"}
+        ).text
+        production, staging = found.split('id="tenant-lookup-staging"')
+        assert 'id="tenant-lookup-production"' in production
+        assert re.search(r'href="/t/production/users/auth0%7C\w+/"', production)
+        assert re.search(r'href="/t/staging/users/auth0%7C\w+/"', staging)
+        colleague_link = found_in(r'href="(/t/staging/users/auth0%7C\w+/)"', staging)
+        delete = client.get(links[0][1].replace("/users/", "/actions/delete/")).text
+        assert "Type the tenant&#x27;s name, Production (sandbox), to confirm" in delete
+        client.close()
+        staging_only = signed_in_client(web, "staging@userdesk.local", password(printed, "staging"))
+        assert staging_only.get("/").headers["location"] == "/t/staging/"
+        assert staging_only.get("/t/production/users/").status_code == 403
+        colleague = staging_only.get(colleague_link).text
+        assert 'class="tenant-band tenant-staging"' in colleague  # staging's colour
+        assert shared in colleague
+        staging_only.close()
+
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+        os.killpg(make.pid, signal.SIGINT)
+        make.wait(timeout=120)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGTERM)
+            make.wait(timeout=60)
+    out = log_path.read_text()
+    for name in ("web", "worker", "beat", "sandbox", "sandbox-staging"):
+        assert f"{name}.1 stopped" in out, out
+    assert "ERROR" not in out, out
+    assert "SIGKILL" not in out, out
+    assert "make: ***" not in out, out
+    for port in ports.values():
+        assert port_is_closed(int(port))

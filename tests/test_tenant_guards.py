@@ -3,7 +3,9 @@ the tenant's name, typed; a form posted from one tenant's page is refused on ano
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +20,7 @@ from tests import test_tenants
 from tests.test_bulk_approval import previewed
 from users_admin.action_forms import TENANT_NAME_FIELD, ask_tenant_name
 from users_admin.actions import ACTIONS
-from users_admin.models import BulkRunStatus
+from users_admin.models import BulkRunStatus, SavedSearch
 
 staging_server = test_tenants.staging_server
 two_tenants = test_tenants.two_tenants
@@ -36,6 +38,7 @@ def delete_post(user_id: str, **extra: str) -> dict[str, str]:
         "token": str(uuid.uuid4()),
         "confirm": user_id,
         "user_id": user_id,
+        "tenant": "prod",
         **extra,
     }
 
@@ -84,6 +87,60 @@ def test_a_form_from_another_tenants_page_is_refused(
     assert same.status_code != 403
 
 
+def test_a_form_naming_no_tenant_is_refused_when_there_are_several(
+    two_tenants: tuple[Tenant, Tenant], lead_client: Client, support_lead: User
+) -> None:
+    url = "/t/prod/searches/save/"
+    refused = lead_client.post(url, {"name": "Mine", "query_string": "q=a"})
+    assert refused.status_code == 403
+    assert "did not say which tenant it was filled in on" in refused.content.decode()
+    htmx = lead_client.post(url, {"name": "Mine", "query_string": "q=a"}, HTTP_HX_REQUEST="true")
+    assert htmx.status_code == 403
+    assert not SavedSearch.objects.exists()
+    with tenant_scope("prod"):
+        run = previewed(2)
+    for path in (f"/t/prod/bulk/{run.pk}/cancel/", "/t/prod/bulk/new/", "/t/prod/exports/new/"):
+        assert lead_client.post(path, {"source": "query", "query": "a"}).status_code == 403, path
+    run.refresh_from_db()
+    assert run.status == BulkRunStatus.PREVIEWED
+    # htmx's header alone names the tenant (the page's hx-headers).
+    header = lead_client.post(
+        url, {"name": "Mine", "query_string": "q=a"}, HTTP_X_USERDESK_TENANT="prod"
+    )
+    assert header.status_code == 302
+    assert SavedSearch.objects.get().tenant == "prod"
+
+
+def test_with_one_tenant_a_form_naming_none_still_works(lead_client: Client) -> None:
+    """A tab opened before tenants posts without the field (and is redirected with 307): the
+    one tenant is the only one it can mean."""
+    url = "/t/userdesk-sandbox/searches/save/"
+    assert lead_client.post(url, {"name": "Mine", "query_string": "q=a"}).status_code == 302
+    assert SavedSearch.objects.get().tenant == "userdesk-sandbox"
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Pages of no tenant: signing in and out, the password.
+SHARED_FORMS = {"registration/login.html", "registration/password_change_form.html", "base.html"}
+
+
+def test_every_post_form_in_the_templates_carries_the_tenant_field() -> None:
+    """Every form that changes something on a tenant page includes tenants/field.html inside it
+    (an hx-post outside a form carries the page's X-Userdesk-Tenant header)."""
+    missing = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        name = path.relative_to(TEMPLATES).as_posix()
+        html = path.read_text()
+        for form in re.finditer(
+            r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", html, re.S | re.I
+        ):
+            if name not in SHARED_FORMS and '{% include "tenants/field.html" %}' not in form[1]:
+                missing.append(f"{name}: {form[0][:80]}")
+    assert missing == []
+    base = (TEMPLATES / "base.html").read_text()
+    assert '"X-Userdesk-Tenant": "{{ tenant.slug }}"' in base
+
+
 def test_every_post_form_of_a_tenant_page_carries_its_tenant(
     two_tenants: tuple[Tenant, Tenant], lead_client: Client, support_lead: User
 ) -> None:
@@ -101,16 +158,20 @@ def test_starting_a_bulk_run_on_production_asks_for_the_tenant_name(
     url = f"/t/prod/bulk/{run.pk}/"
     assert f'name="{TENANT_NAME_FIELD}"' in lead_client.get(url).content.decode()
 
-    refused = lead_client.post(f"{url}request/")
+    refused = lead_client.post(f"{url}request/", {"tenant": "prod"})
     assert refused.status_code == 400
     assert "Type Prod to confirm, on production." in refused.content.decode()
     run.refresh_from_db()
     assert run.status == BulkRunStatus.PREVIEWED
 
-    assert lead_client.post(f"{url}request/", {TENANT_NAME_FIELD: "Prod"}).status_code == 302
+    confirmed = {TENANT_NAME_FIELD: "Prod", "tenant": "prod"}
+    assert lead_client.post(f"{url}request/", confirmed).status_code == 302
     run.refresh_from_db()
     assert run.status == BulkRunStatus.QUEUED
     # Staging asks for nothing more.
     with tenant_scope("staging"):
         other = previewed(2)
-    assert lead_client.post(f"/t/staging/bulk/{other.pk}/request/").status_code == 302
+    staging_request = lead_client.post(
+        f"/t/staging/bulk/{other.pk}/request/", {"tenant": "staging"}
+    )
+    assert staging_request.status_code == 302

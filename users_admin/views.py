@@ -4,8 +4,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -31,7 +30,6 @@ from management_api import (
     PermanentError,
     SearchPage,
     TransientError,
-    budget,
     concurrently,
     current_tenant,
     get_job,
@@ -73,19 +71,6 @@ from .saved import remember, search_query_string
 from .workbench import Workbench
 
 TEMPLATE = "users_admin/search.html"
-
-View = TypeVar("View", bound=Callable[..., HttpResponse])
-
-
-def one_deadline(view: View) -> View:
-    """Every Management API call of one page view shares AUTH0_DEADLINE_SECONDS."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        with budget():
-            return view(request, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -131,7 +116,6 @@ def _switched(data: QueryDict, mode: str) -> QueryDict:
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-@one_deadline
 def search(request: HtmxHttpRequest) -> HttpResponse:
     submitted = _submitted(request.GET)
     data = with_management_form(request.GET) if submitted else request.GET
@@ -346,7 +330,6 @@ def delete_saved_search(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @requires(Capability.SEARCH_USERS)
-@one_deadline
 def lookup(request: HttpRequest) -> HttpResponse:
     searchable = tenants_where(request.user, Capability.SEARCH_USERS)
     form = LookupForm(request.GET or None, several_tenants=len(searchable) > 1)
@@ -477,7 +460,6 @@ def _fixes(offered: dict[str, Action], bench: Workbench) -> dict[str, Button]:
 
 
 @requires(Capability.SEARCH_USERS)
-@one_deadline
 def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     audit: list[AuditEvent] = []
     views = request.GET.get("views") != "hide"
@@ -557,7 +539,6 @@ def _timeline_page(value: str | None) -> int | None:
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-@one_deadline
 def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
     views = request.GET.get("views") != "hide"
     partial = request.htmx and not request.htmx.history_restore_request
@@ -600,7 +581,6 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
 
 
 @vary_on_headers("HX-Request")
-@one_deadline
 def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpResponse:
     action = ACTIONS.get(name)
     if action is None:
@@ -669,7 +649,6 @@ def _delete_run(request: HtmxHttpRequest, bench: Workbench, reason: str) -> Http
 
 @requires(Capability.RESEND_VERIFICATION)
 @vary_on_headers("HX-Request")
-@one_deadline
 def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
     """Where a verification email job stands; the outcome panel polls it until it settles.
     Only for the staff member who sent it, about the user it was sent to (from the audit log)."""

@@ -10,8 +10,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.tenant_urls import tenant_reverse
 from management_api.tenants import all_tenants
 from staff.roles import generate_password, save_staff, staff_exists
+from staff.tenant_rows import move_rows, same_sandbox_tenant, unconfigured_slugs
 
 DEMO_EMAIL = "demo@userdesk.local"
 LEAD_EMAIL = "lead@userdesk.local"
@@ -20,6 +22,8 @@ STAGING_EMAIL = "staging@userdesk.local"
 # NAME=value words), its own users and seed.
 STAGING_SANDBOX_ENV = "STAGING_SANDBOX_ENV"
 STAGING_SEED = 2
+# How many of production's addresses staging holds too.
+SHARED_ADDRESSES = 2
 
 
 class Command(BaseCommand):
@@ -39,14 +43,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
+        self._rows_of_former_tenants()
         self._demo_sign_in(options["url"].rstrip("/"))
         self._sandbox_identities(options["url"].rstrip("/"))
         self._seed_sandbox(options["seed_users"], options["seed"])
+        cases = self._support_cases(options["url"].rstrip("/"))
         staging = _staging_sandbox_env()
         if staging:
             self.stdout.write("Staging sandbox tenant:")
             # Fewer users than production (1,500 of the default 5,000), from another seed.
             self._seed_sandbox(max(1, options["seed_users"] * 3 // 10), STAGING_SEED, staging)
+            self._same_people(cases, staging)
 
     def _demo_sign_in(self, url: str) -> None:
         if staff_exists():
@@ -85,6 +92,26 @@ class Command(BaseCommand):
             )
         )
 
+    def _rows_of_former_tenants(self) -> None:
+        """Rows stored under a tenant slug no longer configured: the earlier one-tenant demo's
+        (`userdesk-sandbox`, the same sandbox tenant `make run` now calls `production`) move to
+        it; any other is named with the command that moves it."""
+        for slug, counts in unconfigured_slugs().items():
+            same = same_sandbox_tenant(slug)
+            if same is not None:
+                moved = move_rows(slug, same.slug, by="manage.py prepare_demo")
+                self.stdout.write(
+                    f"The earlier demo's tenant {slug} is now {same.slug} ({same.name}): moved "
+                    f"{moved.words()}; its audit events keep {slug}."
+                )
+                continue
+            rows = ", ".join(f"{label}: {n}" for label, n in counts.items())
+            self.stdout.write(
+                f"Stored rows of the tenant {slug} ({rows}) belong to no configured tenant, so "
+                f"no page shows them. To give them to one: uv run python manage.py "
+                f"move_tenant_rows {slug} SLUG"
+            )
+
     def _sandbox_identities(self, url: str) -> None:
         """With the sandbox as the identity provider (OIDC_SANDBOX), who can sign in through it."""
         if not (settings.OIDC_SANDBOX and settings.OIDC_ISSUER):
@@ -101,6 +128,36 @@ class Command(BaseCommand):
                 outcome = ", ".join(roles) if roles else "no role: refused"
             lines.append(f"    {identity['email']:<26} {outcome}")
         self.stdout.write("\n".join(lines) + "\n")
+
+    def _support_cases(self, url: str) -> list[dict[str, Any]]:
+        """A user page to try each support case on: one seeded user of each, found in the
+        sandbox tenant's data (`sandbox_cases`), on the configured tenant that is that sandbox."""
+        lines = [json.loads(line) for line in _sandbox_command("sandbox_cases").splitlines()]
+        domains = {line["domain"] for line in lines}
+        tenant = next((t for t in all_tenants() if t.domain in domains), None)
+        if tenant is None or not lines:
+            return lines
+        width = max(len(line["case"]) for line in lines)
+        self.stdout.write(f"A user for each support case on {tenant.name}:")
+        for line in lines:
+            page = tenant_reverse(tenant.slug, "users_admin:detail", line["user_id"])
+            self.stdout.write(f"  {line['case']:<{width}}  {url}{page}")
+        return lines
+
+    def _same_people(self, cases: list[dict[str, Any]], staging: dict[str, str]) -> None:
+        """Staging also holds a few of production's database users' addresses (people testing
+        on both), so the email lookup across tenants finds one address on both."""
+        emails = [
+            line["email"]
+            for line in cases
+            if line["user_id"].startswith("auth0|") and line["email"] == str(line["email"]).lower()
+        ][:SHARED_ADDRESSES]
+        if not emails:
+            return
+        _sandbox_command("sandbox_add_users", *emails, env=staging)
+        self.stdout.write(
+            f"On both tenants (the email lookup across tenants finds each): {', '.join(emails)}"
+        )
 
     def _seed_sandbox(self, users: int, seed: int, env: dict[str, str] | None = None) -> None:
         output = _sandbox_command(
