@@ -24,6 +24,10 @@ TEMPLATE_SAVED = "exports.template_saved"
 TEMPLATE_DELETED = "exports.template_deleted"
 SEARCH_SAVED = "users.search_saved"
 SEARCH_DELETED = "users.search_deleted"
+SCHEDULE_CREATED = "exports.schedule_created"
+SCHEDULE_PAUSED = "exports.schedule_paused"
+SCHEDULE_RESUMED = "exports.schedule_resumed"
+SCHEDULE_DELETED = "exports.schedule_deleted"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -38,6 +42,10 @@ ACCOUNT_ACTIONS = (
     TEMPLATE_DELETED,
     SEARCH_SAVED,
     SEARCH_DELETED,
+    SCHEDULE_CREATED,
+    SCHEDULE_PAUSED,
+    SCHEDULE_RESUMED,
+    SCHEDULE_DELETED,
 )
 
 
