@@ -44,9 +44,7 @@ class ScheduleForm(forms.Form):
             "matching users with the default fields, as NDJSON."
         ),
     )
-    scope = forms.ChoiceField(
-        label="Which users", choices=Scope.choices, initial=Scope.FULL, widget=forms.RadioSelect
-    )
+    scope = forms.ChoiceField(label="Which users", choices=Scope.choices, initial=Scope.FULL)
     frequency = forms.ChoiceField(choices=Frequency.choices, initial=Frequency.WEEKLY)
     weekday = forms.TypedChoiceField(
         label="Day of the week (weekly)", choices=WEEKDAYS, coerce=int, initial=0
