@@ -28,7 +28,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from management_api.tenants import tenant_label, tenant_scope
+from management_api.tenants import TenantError, tenant_label, tenant_scope
 
 from . import matching, recurrence
 from .models import ACTIVE_STATUSES, ExportSpec
@@ -102,9 +102,13 @@ def start_occurrence(schedule_id: int, occurrence: datetime) -> ScheduleRun | No
                     run.outcome = RunOutcome.FAILED
                     run.message = f"Could not start: {exc}"
                 else:
-                    with tenant_scope(schedule.tenant):
-                        run.export = create_export(spec, requested_by=schedule.owner)
-                    run.outcome = RunOutcome.STARTED
+                    try:
+                        with tenant_scope(schedule.tenant):
+                            run.export = create_export(spec, requested_by=schedule.owner)
+                        run.outcome = RunOutcome.STARTED
+                    except TenantError as exc:
+                        run.outcome = RunOutcome.FAILED
+                        run.message = f"Could not start: {exc}"
             run.save()
             schedule.next_run_at = schedule.next_after(max(now, occurrence))
             schedule.save(update_fields=["next_run_at"])

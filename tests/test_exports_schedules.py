@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from exports import matching, recurrence, scheduling
+from exports import matching, notify, recurrence, scheduling
 from exports.models import Export, ExportSchedule, ExportSpec, ScheduleRun, Status
 from exports.schedule_models import RunOutcome, Scope
 from management_api.tenants import current_tenant_slug
@@ -392,3 +392,37 @@ def test_pause_resume_and_delete_are_audited_and_safe_twice(
 def test_another_tenants_schedule_is_not_found(admin_client_: Client, owner: User) -> None:
     schedule = make_schedule(owner, tenant="elsewhere")
     assert admin_client_.get(f"{BASE}{schedule.pk}/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_export_names_its_schedule_on_its_page_and_in_its_email(
+    owner: User, quiet_broker: None
+) -> None:
+    schedule = make_schedule(owner)
+    run = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    assert run is not None
+    assert run.export is not None
+    Export.objects.filter(pk=run.export.pk).update(status=Status.READY, row_count=3)
+    assert notify.export_settled(run.export.pk)
+    assert "Made by the schedule “Weekly sign-ups” (Weekly on Monday" in mail.outbox[0].body
+    assert schedule.get_absolute_url() in mail.outbox[0].body
+
+    client = Client()
+    client.force_login(owner)
+    page = client.get(run.export.get_absolute_url()).content.decode()
+    assert 'id="from-schedule"' in page
+    assert f'href="{schedule.get_absolute_url()}"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_schedule_of_a_tenant_no_longer_configured_fails_its_run(
+    owner: User, quiet_broker: None
+) -> None:
+    schedule = make_schedule(owner, tenant="gone")
+    assert scheduling.run_due() == 1
+    run = ScheduleRun.objects.get()
+    assert run.outcome == RunOutcome.FAILED
+    assert run.message.startswith("Could not start:")
+    assert Export.objects.count() == 0
+    schedule.refresh_from_db()
+    assert schedule.next_run_at > timezone.now()
