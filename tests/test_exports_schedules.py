@@ -412,6 +412,8 @@ def test_a_runs_export_names_its_schedule_on_its_page_and_in_its_email(
     page = client.get(run.export.get_absolute_url()).content.decode()
     assert 'id="from-schedule"' in page
     assert f'href="{schedule.get_absolute_url()}"' in page
+    history = client.get("/t/userdesk-sandbox/exports/").content.decode()
+    assert f'scheduled by <a href="{schedule.get_absolute_url()}">Weekly sign-ups</a>' in history
 
 
 @pytest.mark.django_db(transaction=True)
