@@ -244,9 +244,7 @@ def history(request: StaffRequest) -> HttpResponse:
     form = HistoryFilterForm(
         request.GET if request.GET.keys() - {"page"} else None, requesters=requesters
     )
-    exports = form.apply(
-        visible.select_related("requested_by", "parent", "schedule_run__schedule")
-    )
+    exports = form.apply(visible.select_related("requested_by", "parent", "schedule_run__schedule"))
     page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
