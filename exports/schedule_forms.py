@@ -76,6 +76,8 @@ class ScheduleForm(forms.Form):
             ("Saved searches", [(key, s.name) for key, s in self.searches.items()]),
         ]
         cast(forms.ChoiceField, self.fields["zone"]).choices = [(z, z) for z in ZONES]
+        if not self.is_bound:
+            self.fields["name"].widget.attrs["autofocus"] = True
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

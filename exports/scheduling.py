@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from management_api.tenants import TenantError, tenant_label, tenant_scope
+from staff.permissions import Capability, can
 
 from . import matching, recurrence
 from .models import ACTIVE_STATUSES, ExportSpec
@@ -58,6 +59,20 @@ def run_spec(schedule: ExportSchedule, since: datetime | None, occurrence: datet
     base = spec.match_query or spec.source_query
     query = recurrence.changed_since_query(base, field=schedule.changed_field, since=since)
     return dataclasses.replace(spec, match_query=query, name=name[:120])
+
+
+def owner_refused(schedule: ExportSchedule) -> str:
+    """Why the owner may no longer have exports made in their name on the schedule's tenant
+    (deactivated, or no longer allowed to schedule exports there), or ""."""
+    owner = schedule.owner
+    if not owner.is_active:
+        return f"its owner {owner.get_username()} is deactivated."
+    if not can(owner, Capability.SCHEDULE_EXPORTS):
+        return (
+            f"its owner {owner.get_username()} may no longer schedule exports on this tenant; "
+            "another export admin can make a new schedule."
+        )
+    return ""
 
 
 def due(now: datetime | None = None) -> list[tuple[int, datetime]]:
@@ -104,11 +119,13 @@ def start_occurrence(schedule_id: int, occurrence: datetime) -> ScheduleRun | No
                 else:
                     try:
                         with tenant_scope(schedule.tenant):
-                            run.export = create_export(spec, requested_by=schedule.owner)
-                        run.outcome = RunOutcome.STARTED
+                            refused = owner_refused(schedule)
+                            if not refused:
+                                run.export = create_export(spec, requested_by=schedule.owner)
                     except TenantError as exc:
-                        run.outcome = RunOutcome.FAILED
-                        run.message = f"Could not start: {exc}"
+                        refused = str(exc)
+                    run.outcome = RunOutcome.FAILED if refused else RunOutcome.STARTED
+                    run.message = f"Could not start: {refused}" if refused else ""
             run.save()
             schedule.next_run_at = schedule.next_after(max(now, occurrence))
             schedule.save(update_fields=["next_run_at"])

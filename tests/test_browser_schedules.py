@@ -78,6 +78,7 @@ def test_schedule_pages_by_keyboard(browser: Any, live_server: Any, export_admin
 
         page.get_by_role("link", name="New schedule").click()
         page.wait_for_url(f"{base}/new/")
+        assert page.evaluate("document.activeElement.id") == "id_name"
         problems += check_widths(page, "new schedule")
         name = page.get_by_label("Name")
         name.fill("Monday sign-ups")

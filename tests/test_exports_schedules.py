@@ -428,3 +428,21 @@ def test_a_schedule_of_a_tenant_no_longer_configured_fails_its_run(
     assert Export.objects.count() == 0
     schedule.refresh_from_db()
     assert schedule.next_run_at > timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["deactivated", "role removed"])
+def test_no_export_is_made_in_the_name_of_an_owner_who_lost_the_right(
+    owner: User, quiet_broker: None, change: str
+) -> None:
+    schedule = make_schedule(owner)
+    if change == "deactivated":
+        owner.is_active = False
+        owner.save()
+    else:
+        owner.groups.clear()
+    run = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    assert run is not None
+    assert run.outcome == RunOutcome.FAILED
+    assert owner.get_username() in run.message
+    assert Export.objects.count() == 0
