@@ -123,9 +123,10 @@ class ExportSchedule(models.Model):
         return SCOPE_FIELD.get(Scope(self.scope), "")
 
     def last_success(self) -> ScheduleRun | None:
-        """The latest run whose export is ready: a changed-since run starts from it."""
+        """The latest run whose export became ready (its file may since have been deleted by
+        retention): a changed-since run starts from it."""
         return (
-            self.runs.filter(export__status=Status.READY)
+            self.runs.filter(export__status__in=(Status.READY, Status.PURGED))
             .select_related("export")
             .order_by("-occurrence")
             .first()

@@ -233,6 +233,12 @@ def test_changed_since_starts_at_the_last_success_less_the_overlap(
         f"created_at:[{recurrence.lucene_instant(expected_start)} TO *]"
     )
 
+    # Retention deleting the successful run's file does not reset the window; a failed run
+    # after it moves nothing.
+    Export.objects.filter(pk=first.export.pk).update(status=Status.PURGED)
+    Export.objects.filter(pk=second.export.pk).update(status=Status.FAILED)
+    assert scheduling.window_start(schedule) == expected_start
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_is_skipped_while_the_previous_export_runs_and_the_owner_is_told(
