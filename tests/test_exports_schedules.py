@@ -3,6 +3,7 @@ overlap, one export per occurrence whatever the beats, skipped and failed runs n
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -452,3 +454,46 @@ def test_no_export_is_made_in_the_name_of_an_owner_who_lost_the_right(
     assert run.outcome == RunOutcome.FAILED
     assert owner.get_username() in run.message
     assert Export.objects.count() == 0
+
+
+def test_the_page_says_where_files_go_with_s3_storage(
+    admin_client_: Client, owner: User, settings: Any
+) -> None:
+    schedule = make_schedule(owner)
+    page = admin_client_.get(schedule.get_absolute_url()).content.decode()
+    assert "s3://" not in page
+    settings.EXPORT_S3_BUCKET = "acme-exports"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "acme-exports", "location": "userdesk/exports"},
+        },
+    }
+    page = admin_client_.get(schedule.get_absolute_url()).content.decode()
+    assert "s3://acme-exports/userdesk/exports/" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_at_the_same_moment_make_one_export(owner: User, quiet_broker: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (DATABASE_URL); SQLite serialises them")
+    schedule = make_schedule(owner)
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def beat() -> None:
+        try:
+            barrier.wait()
+            results.append(scheduling.run_due())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [0, 1]
+    assert ScheduleRun.objects.filter(schedule=schedule).count() == 1
+    assert Export.objects.count() == 1
