@@ -13,6 +13,7 @@ import orjson
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.test import Client
 from django.utils import timezone
 
 from exports import tasks
@@ -136,4 +137,12 @@ def test_a_weekly_created_since_schedule_run_twice_by_the_worker(
     schedule.refresh_from_db()
     assert schedule.next_run_at > timezone.now()
     assert ScheduleRun.objects.filter(schedule=schedule).count() == 2
+    # The schedule's page lists both runs: every user first, then only the new ones.
+    client = Client()
+    client.force_login(export_admin)
+    page = client.get(schedule.get_absolute_url()).content.decode()
+    assert page.count('data-outcome="started"') == 2
+    assert f"{len(before)} rows" in page
+    assert f"{len(created)} rows" in page
+    assert "created_at on or after" in page
     assert Export.objects.count() == 2
