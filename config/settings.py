@@ -552,6 +552,9 @@ EXPORT_STEP_ATTEMPTS = env_int("EXPORT_STEP_ATTEMPTS", 12, minimum=1)
 EXPORT_SWEEP_SECONDS = env_float("EXPORT_SWEEP_SECONDS", 30.0, minimum=1.0)
 EXPORT_TASK_SOFT_TIME_LIMIT = env_int("EXPORT_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
 EXPORT_TASK_TIME_LIMIT = env_int("EXPORT_TASK_TIME_LIMIT", 3600, minimum=1)
+# Scheduled exports (exports.scheduling): a changed-since run reaches back this many minutes
+# before the last successful run started, for users Auth0 had not yet written to its export.
+EXPORT_SCHEDULE_OVERLAP_MINUTES = env_int("EXPORT_SCHEDULE_OVERLAP_MINUTES", 15, minimum=0)
 # --- Bulk runs (users_admin.bulk) ------------------------------------------------------
 # Their pace is the tenant's budget (AUTH0_RATE_LIMIT_PLAN and BULK_INTERACTIVE_RESERVE above).
 # Runs changing more users than this, and every delete, wait for a second staff member's approval,
@@ -564,6 +567,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
     "imports-sweep": {"task": "exports.tasks.sweep_imports", "schedule": EXPORT_SWEEP_SECONDS},
     "records-prune": {"task": "staff.tasks.prune_records", "schedule": 3600.0},
+    "exports-schedules": {"task": "exports.tasks.run_due_schedules", "schedule": 60.0},
 }
 # How long Userdesk keeps its own records (staff.retention; docs/operator/storage.md): audit
 # events (and the action requests, bulk runs and export rows they describe), recent searches.

@@ -532,3 +532,4 @@ class ExportTemplate(models.Model):
 
 # Imports into Auth0 (exports.import_models): models of this app, defined beside it.
 from .import_models import ImportPart, ImportRun  # noqa: E402, F401
+from .schedule_models import ExportSchedule, ScheduleRun  # noqa: E402, F401

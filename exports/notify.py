@@ -58,7 +58,16 @@ def message(export: Export) -> tuple[str, str]:
             f"{title} ({what}) failed:\n\n{export.failure_reason}\n\n"
             f"Its page, with the timeline and a Re-run button:\n{link(export)}"
         )
-    return subject, body + "\n\nUserdesk\n"
+    return subject, body + _from_schedule(export) + "\n\nUserdesk\n"
+
+
+def _from_schedule(export: Export) -> str:
+    """A scheduled run's export names its schedule and links to its page (runs, pause)."""
+    run = getattr(export, "schedule_run", None) if export.pk else None
+    if run is None:
+        return ""
+    url = f"{settings.USERDESK_BASE_URL}{run.schedule.get_absolute_url()}"
+    return f"\n\nMade by the schedule “{run.schedule.name}” ({run.schedule.when}):\n{url}"
 
 
 def export_settled(export_id: int) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import import_views, views
+from . import import_views, schedule_views, views
 
 app_name = "exports"
 urlpatterns = [
@@ -16,6 +16,11 @@ urlpatterns = [
     path("<int:pk>/derive/", views.derive_export, name="derive"),
     path("<int:pk>/save-template/", views.save_template, name="save_template"),
     path("templates/<int:pk>/delete/", views.delete_template, name="delete_template"),
+    path("schedules/", schedule_views.schedules, name="schedules"),
+    path("schedules/new/", schedule_views.new_schedule, name="schedule_new"),
+    path("schedules/<int:pk>/", schedule_views.schedule_detail, name="schedule"),
+    path("schedules/<int:pk>/pause/", schedule_views.pause_schedule, name="schedule_pause"),
+    path("schedules/<int:pk>/delete/", schedule_views.delete_schedule, name="schedule_delete"),
     path("imports/", import_views.history, name="imports"),
     path("imports/new/", import_views.new, name="import_new"),
     path("imports/<int:pk>/", import_views.detail, name="import_detail"),

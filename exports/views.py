@@ -53,6 +53,18 @@ def _connections() -> tuple[list[dict[str, str]], str]:
         )
 
 
+# A new export's fields when nothing else chose them.
+DEFAULT_FIELDS = (
+    {"name": "user_id", "export_as": "Id"},
+    {"name": "email"},
+    {"name": "email_verified"},
+    {"name": "name"},
+    {"name": "identities[0].connection", "export_as": "Connection"},
+    {"name": "created_at"},
+    {"name": "last_login"},
+)
+
+
 def _prefill(
     request: StaffRequest, conns: list[dict[str, str]]
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -84,15 +96,7 @@ def _prefill(
     if params.get("fields"):
         picked = [{"name": name.strip()} for name in params["fields"].split(",") if name.strip()]
     else:
-        picked = [
-            {"name": "user_id", "export_as": "Id"},
-            {"name": "email"},
-            {"name": "email_verified"},
-            {"name": "name"},
-            {"name": "identities[0].connection", "export_as": "Connection"},
-            {"name": "created_at"},
-            {"name": "last_login"},
-        ]
+        picked = [dict(item) for item in DEFAULT_FIELDS]
     return initial, picked
 
 
@@ -240,7 +244,7 @@ def history(request: StaffRequest) -> HttpResponse:
     form = HistoryFilterForm(
         request.GET if request.GET.keys() - {"page"} else None, requesters=requesters
     )
-    exports = form.apply(visible.select_related("requested_by", "parent"))
+    exports = form.apply(visible.select_related("requested_by", "parent", "schedule_run__schedule"))
     page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

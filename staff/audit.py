@@ -32,6 +32,10 @@ ADMIN_DELETED = "admin.deleted"
 RECORDS_PRUNED = "audit.pruned"
 # A tenant slug's rows given to a configured tenant (staff.tenant_rows).
 TENANT_ROWS_MOVED = "tenants.rows_moved"
+SCHEDULE_CREATED = "exports.schedule_created"
+SCHEDULE_PAUSED = "exports.schedule_paused"
+SCHEDULE_RESUMED = "exports.schedule_resumed"
+SCHEDULE_DELETED = "exports.schedule_deleted"
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
 ACCOUNT_ACTIONS = (
@@ -51,6 +55,10 @@ ACCOUNT_ACTIONS = (
     ADMIN_DELETED,
     RECORDS_PRUNED,
     TENANT_ROWS_MOVED,
+    SCHEDULE_CREATED,
+    SCHEDULE_PAUSED,
+    SCHEDULE_RESUMED,
+    SCHEDULE_DELETED,
 )
 
 

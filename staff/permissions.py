@@ -65,6 +65,7 @@ class Capability(str, metaclass=_Declared):
     VIEW_ALL_EXPORTS: ClassVar[Capability]
     DOWNLOAD_EXPORTS: ClassVar[Capability]
     RUN_IMPORTS: ClassVar[Capability]
+    SCHEDULE_EXPORTS: ClassVar[Capability]
     VIEW_AUDIT_LOG: ClassVar[Capability]
     REQUEST_BULK_RUNS: ClassVar[Capability]
     APPROVE_BULK_RUNS: ClassVar[Capability]
@@ -143,6 +144,12 @@ Capability(
     "run_imports",
     label="importing users into Auth0",
     description="Import users into an Auth0 database connection",
+    roles=(EXPORT_ADMIN_GROUP,),
+)
+Capability(
+    "schedule_exports",
+    label="scheduling exports",
+    description="Schedule recurring exports, pause and delete schedules",
     roles=(EXPORT_ADMIN_GROUP,),
 )
 Capability(

@@ -94,6 +94,11 @@ EXPECTED: dict[str, Need] = {
     "exports:import_detail": Capability.RUN_IMPORTS,
     "exports:import_start": Capability.RUN_IMPORTS,
     "exports:import_errors": Capability.RUN_IMPORTS,
+    "exports:schedules": Capability.SCHEDULE_EXPORTS,
+    "exports:schedule_new": Capability.SCHEDULE_EXPORTS,
+    "exports:schedule": Capability.SCHEDULE_EXPORTS,
+    "exports:schedule_pause": Capability.SCHEDULE_EXPORTS,
+    "exports:schedule_delete": Capability.SCHEDULE_EXPORTS,
 }
 
 # Namespaces with tests of their own: Django's admin is for superusers (test_foundation_auth).
