@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import support, support_api, tenant_logs, users
+from sandbox import identities_api, support, support_api, tenant_logs, users
 from sandbox.http import (
     api_error,
     expected_any,
@@ -362,6 +362,8 @@ SUB_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., HttpResponse]]]
         {"GET": support_api.list_refresh_tokens, "DELETE": support_api.delete_refresh_tokens},
     ),
     (("revoke-access",), {"POST": support_api.revoke_access}),
+    (("identities",), {"POST": identities_api.link}),
+    (("identities", "*", "*"), {"DELETE": identities_api.unlink}),
 )
 USERS_PREFIX = "/api/v2/users/"
 
