@@ -43,6 +43,7 @@ from management_api import (
 )
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
+from . import linking
 from .action_forms import (
     ActionForm,
     DeleteForm,
@@ -70,6 +71,7 @@ class Result:
     answer: dict[str, Any] = field(default_factory=dict)  # what Auth0 answered (no secrets)
     secret: str = ""  # shown to the agent once, never stored (a password change link)
     job_id: str = ""  # a verification email job the outcome follows
+    opens: str = ""  # another user the outcome offers to open (an unlinked account)
 
 
 class Section(StrEnum):
@@ -80,6 +82,8 @@ class Section(StrEnum):
     MFA = "mfa"  # under the MFA methods
     APP_METADATA = "app_metadata"  # under each metadata object
     USER_METADATA = "user_metadata"
+    IDENTITIES = "identities"  # under the linked accounts
+    DUPLICATES = "duplicates"  # beside each possible duplicate (users_admin.linking)
 
 
 @dataclass(frozen=True)
@@ -433,6 +437,13 @@ BLOCK_USERS = Capability(
     roles=LEAD_ROLES,
 )
 
+LINK_ACCOUNTS = Capability(
+    "link_accounts",
+    label="linking and unlinking accounts",
+    description="Link a user's duplicate accounts and unlink them",
+    roles=LEAD_ROLES,
+)
+
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
@@ -568,6 +579,34 @@ ACTIONS: dict[str, Action] = {
                 Place(section, f"Edit {section}", f"which={section}")
                 for section in (Section.APP_METADATA, Section.USER_METADATA)
             ),
+        ),
+        Action(
+            "link-account",
+            "Link a duplicate account into this user",
+            LINK_ACCOUNTS,
+            "The other account becomes one of {user}'s identities: signing in with it gives "
+            "{user}'s user id. Its own user id and its metadata (unless kept below) are gone.",
+            applies_to=linking.link_applies,
+            preview=linking.link_preview,
+            perform=linking.link,
+            form_class=linking.LinkForm,
+            button="Link the accounts",
+            danger=True,
+            places=(Place(Section.DUPLICATES, "Link it into this user"),),
+        ),
+        Action(
+            "unlink-account",
+            "Unlink an account",
+            LINK_ACCOUNTS,
+            "The chosen identity leaves {user} and becomes a user of its own again, with no "
+            "metadata; signing in with it no longer gives {user}.",
+            applies_to=linking.unlink_applies,
+            preview=linking.unlink_preview,
+            perform=linking.unlink,
+            form_class=linking.UnlinkForm,
+            button="Unlink",
+            danger=True,
+            places=(Place(Section.IDENTITIES, "Unlink an account"),),
         ),
         Action(
             "delete",

@@ -35,6 +35,7 @@ class Done:
     replay: bool = False
     busy: bool = False
     job_id: str = ""
+    opens: str = ""  # another user's page the outcome offers
 
 
 def submitted(token: Any) -> bool:
@@ -58,7 +59,13 @@ def execute(
         auth0 = {"status": exc.status, "message": exc.message, "errorCode": exc.error_code}
         details = {"outcome": "error", "auth0": auth0}
     else:
-        done = Done(ok=True, message=result.message, secret=result.secret, job_id=result.job_id)
+        done = Done(
+            ok=True,
+            message=result.message,
+            secret=result.secret,
+            job_id=result.job_id,
+            opens=result.opens,
+        )
         details = {"outcome": "ok", "before": result.before, "after": result.after}
         details["auth0"] = result.answer
     claim.status = ActionRequest.Status.DONE if done.ok else ActionRequest.Status.FAILED

@@ -50,7 +50,7 @@ from staff.permissions import (
     tenants_where,
 )
 
-from . import bulk, bulk_views, timeline, workbench
+from . import bulk, bulk_views, linking, timeline, workbench
 from . import search as searching
 from .actions import ACTIONS, Action, Place, Section
 from .execution import execute, removal, submitted
@@ -500,6 +500,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "offered": offered,
             "buttons": _buttons(offered, user_id),
             "fixes": _fixes(offered, bench),
+            "linked": linking.identities(bench.profile),
             "entries": entries,
             **_timeline_links(user_id, 0, until, views=views),
             "logs_error": workbench.unavailable(bench.logs, "the logs"),
