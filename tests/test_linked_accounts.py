@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.support_cases import create_database_user
 from tests.test_search_support import fragment_text, fresh_cache  # noqa: F401
 from tests.test_user_actions import action_url, form_token, read_back
 
@@ -38,6 +39,27 @@ def add_social_user(server: SandboxServer, profile: dict[str, Any]) -> None:
     server.manage("shell", "-c", code)
 
 
+def add_google_user(server: SandboxServer, **fields: Any) -> dict[str, Any]:
+    """A Google user (verified address) with these root attributes; returns its profile."""
+    digits = str(uuid.uuid4().int)[:21]
+    identity = {
+        "connection": "google-oauth2",
+        "user_id": digits,
+        "provider": "google-oauth2",
+        "isSocial": True,
+    }
+    profile = {
+        "created_at": "2025-03-01T10:00:00.000Z",
+        "email_verified": True,
+        "identities": [identity],
+        "updated_at": "2025-03-01T10:00:00.000Z",
+        "user_id": f"google-oauth2|{digits}",
+        **fields,
+    }
+    add_social_user(server, profile)
+    return profile
+
+
 def delete_user(server: SandboxServer, user_id: str) -> None:
     with server.api() as api:
         api.delete(f"/api/v2/users/{quote(user_id, safe='')}")
@@ -48,47 +70,26 @@ def twins(use_sandbox: SandboxServer) -> Iterator[tuple[dict[str, Any], str]]:
     """A verified database user and a Google account of the same person, its address in
     another letter case; both deleted afterwards, whatever they became."""
     local = f"twin.{uuid.uuid4().hex[:8]}"
-    with use_sandbox.api() as api:
-        made = api.post(
-            "/api/v2/users",
-            json={
-                "connection": "Username-Password-Authentication",
-                "email": f"{local}@example.com",
-                "password": "correct horse battery staple",
-                "name": "Dana Twin",
-                "email_verified": True,
-                "user_metadata": {"theme": "dark"},
-            },
-        )
-    assert made.status_code == 201, made.text
-    digits = str(uuid.uuid4().int)[:21]
-    google_id = f"google-oauth2|{digits}"
-    add_social_user(
+    made = create_database_user(
         use_sandbox,
-        {
-            "created_at": "2025-03-01T10:00:00.000Z",
-            "email": f"{local.capitalize()}@Example.com",
-            "email_verified": True,
-            "identities": [
-                {
-                    "connection": "google-oauth2",
-                    "user_id": digits,
-                    "provider": "google-oauth2",
-                    "isSocial": True,
-                }
-            ],
-            "name": "Dana Twin (Google)",
-            "picture": "https://lh3.googleusercontent.com/a/x",
-            "updated_at": "2025-03-01T10:00:00.000Z",
-            "user_id": google_id,
-            "last_login": "2026-11-30T08:00:00.000Z",
-            "logins_count": 12,
-            "user_metadata": {"newsletter": True, "theme": "light"},
-        },
+        f"{local}@example.com",
+        name="Dana Twin",
+        email_verified=True,
+        user_metadata={"theme": "dark"},
     )
-    yield made.json(), google_id
+    google = add_google_user(
+        use_sandbox,
+        email=f"{local.capitalize()}@Example.com",
+        name="Dana Twin (Google)",
+        picture="https://lh3.googleusercontent.com/a/x",
+        last_login="2026-11-30T08:00:00.000Z",
+        logins_count=12,
+        user_metadata={"newsletter": True, "theme": "light"},
+    )
+    google_id = google["user_id"]
+    yield made, google_id
     use_sandbox.reset_faults()
-    for user_id in (made.json()["user_id"], google_id):
+    for user_id in (made["user_id"], google_id):
         delete_user(use_sandbox, user_id)
 
 

@@ -84,6 +84,7 @@ def test_each_action_says_why_it_does_not_apply(
         "remove-mfa": "The user has no MFA method enrolled.",
         "sign-out": "The user has no session and no refresh token: there is nothing to sign out.",
         "edit-metadata": None,
+        "edit-profile": None,
         "link-account": None,
         "unlink-account": "The user has no linked account.",
         "delete": None,

@@ -43,7 +43,7 @@ from management_api import (
 )
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
-from . import linking
+from . import linking, profile
 from .action_forms import (
     ActionForm,
     DeleteForm,
@@ -579,6 +579,23 @@ ACTIONS: dict[str, Action] = {
                 Place(section, f"Edit {section}", f"which={section}")
                 for section in (Section.APP_METADATA, Section.USER_METADATA)
             ),
+        ),
+        Action(
+            "edit-profile",
+            "Change the profile",
+            Capability(
+                "edit_profiles",
+                label="changing users' email, username, phone number and names",
+                description="Change a user's email, username, phone number, names and picture",
+                roles=LEAD_ROLES,
+            ),
+            "Only the fields you change are sent to Auth0; an emptied field is removed from "
+            "{user}'s profile. Auth0 refuses what the connection does not allow.",
+            applies_to=profile.applies,
+            preview=profile.preview,
+            perform=profile.perform,
+            form_class=profile.ProfileForm,
+            button="Save the changes",
         ),
         Action(
             "link-account",

@@ -36,6 +36,7 @@ class Done:
     busy: bool = False
     job_id: str = ""
     opens: str = ""  # another user's page the outcome offers
+    field: str = ""  # the form field Auth0's refusal concerns (shown there, not as an outcome)
 
 
 def submitted(token: Any) -> bool:
@@ -55,7 +56,12 @@ def execute(
     try:
         result = action.perform(bench, data)
     except ManagementApiError as exc:
-        done = Done(ok=False, message=_refusal(exc), busy=isinstance(exc, TransientError))
+        done = Done(
+            ok=False,
+            message=_refusal(exc),
+            busy=isinstance(exc, TransientError),
+            field=str(getattr(exc, "field", "")),
+        )
         auth0 = {"status": exc.status, "message": exc.message, "errorCode": exc.error_code}
         details = {"outcome": "error", "auth0": auth0}
     else:
