@@ -24,7 +24,7 @@ from .endpoints import (
 )
 from .errors import ManagementApiError, PermanentError, TransientError
 from .http import budget, stats, use_transport
-from .identities import link_identity, unlink_identity
+from .identities import create_user, link_identity, unlink_identity
 from .support import (
     LOGS_WINDOW,
     LogPage,
@@ -83,6 +83,7 @@ __all__ = [
     "concurrently",
     "connections",
     "create_password_change_ticket",
+    "create_user",
     "create_users_export",
     "create_users_import",
     "current_tenant",

@@ -1,4 +1,5 @@
-"""Account linking: one plain function per endpoint (see support.py for the repeat rules)."""
+"""Creating users and linking accounts: one plain function per endpoint (see support.py for the
+repeat rules)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,15 @@ def unlink_identity(primary_id: str, provider: str, identity_id: str) -> list[di
         )
     )
     return _identities(api_request("DELETE", path), "unlink")
+
+
+def create_user(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /users on a database or passwordless connection: 201 with the new user.
+
+    Not repeated after a timeout: a second create answers 409 "The user already exists." even
+    though the first one worked.
+    """
+    answer = api_request("POST", "/users", json=body, safe_to_repeat=False)
+    if not isinstance(answer, dict) or not answer.get("user_id"):
+        raise PermanentError("Auth0 answered the new user with an unexpected shape")
+    return answer

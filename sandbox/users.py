@@ -412,11 +412,15 @@ def create_user(body: dict[str, Any]) -> str:
         raise _invalid("'Missing required property: connection'")
     connection = Connection.objects.using(SANDBOX_DB).filter(name=body["connection"]).first()
     if connection is None:
-        raise UserError(400, "The connection does not exist.", "inexistent_connection")
+        # The definition's 400 texts for POST /users.
+        raise UserError(400, "Connection does not exist.", "inexistent_connection")
     if connection.strategy != "auth0":
         # Social and enterprise users are created by signing in through their provider.
         raise UserError(
-            400, "Connection is not supported for this operation.", "operation_not_supported"
+            400,
+            "Connection does not support user creation through the API. It must either be a "
+            "database or passwordless connection.",
+            "operation_not_supported",
         )
     if body.get("username") is not None and not connection.options.get("requires_username"):
         raise UserError(400, USERNAME_REFUSED, "invalid_body")

@@ -28,6 +28,7 @@ from management_api import (
 )
 
 from .action_forms import ActionForm
+from .focus import Focused, focus_first
 from .lookup import lookup_email
 
 if TYPE_CHECKING:
@@ -172,18 +173,6 @@ def replayed(cleaned: Mapping[str, Any]) -> bool:
         return False
 
 
-def focus_first(form: forms.Form) -> None:
-    """Focus where the eye goes when the panel opens: the first field in error, else the
-    first visible field (htmx focuses an `autofocus` element it swaps in)."""
-    for each in form.fields.values():
-        each.widget.attrs.pop("autofocus", None)
-    errors = getattr(form, "_errors", None) or {}
-    visible = [name for name, f in form.fields.items() if not f.widget.is_hidden]
-    chosen = next((name for name in visible if name in errors), visible[0] if visible else None)
-    if chosen is not None:
-        form.fields[chosen].widget.attrs["autofocus"] = True
-
-
 # --- link -----------------------------------------------------------------------------------
 
 
@@ -192,7 +181,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class LinkForm(ActionForm):
+class LinkForm(Focused, ActionForm):
     """Link `other` into the page's user, who stays the primary. The secondary's metadata keys
     ticked under `merge` are written into the primary first (Auth0 discards the rest)."""
 
@@ -288,10 +277,6 @@ class LinkForm(ActionForm):
             raise forms.ValidationError(self.refusal)
         return cleaned
 
-    def full_clean(self) -> None:
-        super().full_clean()
-        focus_first(self)
-
     def action_data(self) -> dict[str, Any]:
         data = super().action_data()
         if self.secondary is None:  # a replay of a done link: its outcome is shown, not redone
@@ -370,7 +355,7 @@ def link(bench: Workbench, data: Mapping[str, Any]) -> Result:
 # --- unlink ---------------------------------------------------------------------------------
 
 
-class UnlinkForm(ActionForm):
+class UnlinkForm(Focused, ActionForm):
     identity = forms.ChoiceField(label="Unlink", widget=forms.RadioSelect)
     field_order = ("identity", "reason")
 
@@ -382,10 +367,6 @@ class UnlinkForm(ActionForm):
         field.choices = [*choices, (gone, gone)] if gone else choices
         if len(linked) == 1:
             field.initial = linked[0].key
-        focus_first(self)
-
-    def full_clean(self) -> None:
-        super().full_clean()
         focus_first(self)
 
     @classmethod

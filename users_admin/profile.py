@@ -18,7 +18,7 @@ from django import forms
 from management_api import PermanentError, update_user
 
 from .action_forms import ActionForm
-from .linking import focus_first
+from .focus import Focused, focus_first
 
 if TYPE_CHECKING:
     from .actions import Result
@@ -82,7 +82,7 @@ def allowed_fields(bench: Workbench) -> tuple[str, ...]:
     return ALLOWED.get(bench.provider, OTHER_PROVIDERS)
 
 
-class ProfileForm(ActionForm):
+class ProfileForm(Focused, ActionForm):
     """The profile fields the user's connection allows, as they are now; only the changed
     ones are sent (an emptied one is removed at Auth0)."""
 
@@ -132,14 +132,6 @@ class ProfileForm(ActionForm):
     @classmethod
     def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
         return cls(data, profile=dict(bench.profile), allowed=allowed_fields(bench))
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        focus_first(self)
-
-    def add_error(self, field: str | None, error: Any) -> None:
-        super().add_error(field, error)
-        focus_first(self)
 
     def clean_phone_number(self) -> str:
         value = str(self.cleaned_data["phone_number"]).strip().replace(" ", "")

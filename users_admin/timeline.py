@@ -35,6 +35,7 @@ AUDIT_WORDS = {
     "users.sign-out": "Signed out everywhere",
     "users.edit-metadata": "Metadata edited",
     "users.delete": "Deleted",
+    "users.create": "Created in Userdesk",
     "users.edit-profile": "Profile changed",
     "users.link-account": "Accounts linked",
     "users.unlink-account": "Account unlinked",
