@@ -21,6 +21,17 @@ def _path(user_id: str) -> str:
     return f"/api/v2/users/{quote(user_id, safe='')}"
 
 
+def _sdk(server: SandboxServer) -> Auth0:
+    """The official auth0-python client on the sandbox (plain HTTP needs `base_url`)."""
+    token = GetToken(
+        urlsplit(server.base_url).netloc,
+        server.client_id,
+        client_secret=server.client_secret,
+        protocol="http",
+    ).client_credentials(audience=server.audience)
+    return Auth0(base_url=f"{server.base_url}/api/v2", token=token["access_token"])
+
+
 @pytest.fixture
 def pair(sandbox_server: SandboxServer) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """Two database users of this test's own (the same person twice); every user they become
@@ -146,13 +157,7 @@ def test_the_official_sdk_links_and_unlinks(
     sandbox_server: SandboxServer, pair: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     primary, secondary = pair
-    token = GetToken(
-        urlsplit(sandbox_server.base_url).netloc,
-        sandbox_server.client_id,
-        client_secret=sandbox_server.client_secret,
-        protocol="http",
-    ).client_credentials(audience=sandbox_server.audience)
-    client = Auth0(base_url=f"{sandbox_server.base_url}/api/v2", token=token["access_token"])
+    client = _sdk(sandbox_server)
     local = secondary["identities"][0]["user_id"]
     linked = client.users.identities.link(
         primary["user_id"],
@@ -171,3 +176,29 @@ def test_the_official_sdk_links_and_unlinks(
         client.users.identities.delete(
             primary["user_id"], "auth0", primary["identities"][0]["user_id"]
         )
+
+
+def test_passwordless_users_are_created_with_the_official_sdk(
+    sandbox_server: SandboxServer,
+) -> None:
+    client = _sdk(sandbox_server)
+    number = f"+1555{uuid.uuid4().int % 10_000_000:07d}"
+    sms = client.users.create(connection="sms", phone_number=number, phone_verified=True)
+    address = f"Code-{uuid.uuid4().hex[:8]}@Example.com"
+    email = client.users.create(connection="email", email=address)
+    try:
+        assert sms.user_id.startswith("sms|")
+        assert sms.phone_number == number
+        assert sms.identities[0].provider == "sms"
+        assert email.email == address.lower()
+        assert email.email_verified is False
+        with pytest.raises(ConflictError):
+            client.users.create(
+                connection="sms", phone_number=number, request_options={"max_retries": 0}
+            )
+        with pytest.raises(BadRequestError):
+            client.users.create(connection="email", email=f"x{address}", password="abcdefgh1!")
+    finally:
+        with sandbox_server.api() as api:
+            for user in (sms, email):
+                api.delete(_path(str(user.user_id)))
