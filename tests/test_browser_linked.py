@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.fixtures.browser import TIMEOUT_MS, watch_requests_and_errors
+from tests.fixtures.support_cases import seeded
 from tests.test_browser_a11y import violations
 from tests.test_browser_search import sign_in
 from tests.test_browser_workbench import no_sideways_scroll
@@ -103,3 +104,33 @@ def test_a_lead_links_and_unlinks_a_google_duplicate_with_the_keyboard(
     expect(page.locator("#action-panel")).to_contain_text("loses")
     assert not violations(page), violations(page)
     checked.close()
+
+
+def test_the_seeded_shapes_open_at_both_widths_axe_clean(
+    browser: Any, live_server: Any, support_lead: User, use_sandbox: Any
+) -> None:
+    """Passwordless SMS and email users, three linked identities, a profile near 10 KB."""
+    from playwright.sync_api import expect
+
+    shapes = {
+        "sms": "SELECT user_id FROM sandbox_tenantuser WHERE user_id LIKE 'sms|%' LIMIT 1",
+        "email": "SELECT user_id FROM sandbox_tenantuser WHERE user_id LIKE 'email|%' LIMIT 1",
+        "three identities": "SELECT user_id FROM sandbox_tenantuser WHERE id = 4",
+        "10 KB": "SELECT user_id FROM sandbox_tenantuser WHERE id = 12",
+    }
+    context = browser.new_context(bypass_csp=True)  # for axe's script alone
+    sign_in(context, live_server, support_lead)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    for shape, sql in shapes.items():
+        (profile,) = seeded(use_sandbox, sql)
+        page.goto(
+            f"{live_server.url}/t/userdesk-sandbox/users/{quote(profile['user_id'], safe='')}/"
+        )
+        expect(page.locator("#duplicates")).not_to_contain_text("Look for other accounts")
+        if shape == "three identities":
+            expect(page.locator(".linked-accounts .identity")).to_have_count(3)
+        for width in (390, 1280):
+            no_sideways_scroll(page, width)
+            assert not violations(page), (shape, width, violations(page))
+    context.close()
