@@ -65,6 +65,11 @@ def test_a_lead_changes_the_email_with_verification_and_only_it_is_sent(
         "verify_email": True,
         "connection": "Username-Password-Authentication",
     }
+    with use_sandbox.api() as api:
+        logs = api.get(f"/api/v2/users/{quote(user_id, safe='')}/logs").json()
+    changed = next(e for e in logs if e["type"] == "sce")  # the user's own log, besides sapi
+    assert changed["details"]["body"]["newEmail"] == new
+    assert changed["details"]["body"]["verify"] is True
     event = AuditEvent.objects.get(action="users.edit-profile")
     assert event.details["reason"] == REASON
     assert event.details["before"]["email"] == fresh_user["email"]
