@@ -239,3 +239,13 @@ def test_a_support_agent_is_offered_none_of_it(
     )
     assert response.status_code == 403
     assert read_back(use_sandbox, google_id)["user_id"] == google_id
+
+
+def test_the_link_form_without_another_account_says_where_to_open_it(
+    lead_client: Client, twins: tuple[dict[str, Any], str]
+) -> None:
+    primary, _ = twins
+    form = lead_client.get(action_url("link-account", primary["user_id"]), headers=HX)
+    text = fragment_text(form.content.decode())
+    assert "The other account does not exist at Auth0" in text
+    assert "Open the link form from one of the user's possible duplicates." in text
