@@ -24,6 +24,7 @@ from .endpoints import (
 )
 from .errors import ManagementApiError, PermanentError, TransientError
 from .http import budget, stats, use_transport
+from .identities import create_user, link_identity, unlink_identity
 from .support import (
     LOGS_WINDOW,
     LogPage,
@@ -82,6 +83,7 @@ __all__ = [
     "concurrently",
     "connections",
     "create_password_change_ticket",
+    "create_user",
     "create_users_export",
     "create_users_import",
     "current_tenant",
@@ -97,12 +99,14 @@ __all__ = [
     "get_tenant",
     "get_user",
     "invalidate_remember_browser",
+    "link_identity",
     "list_connections",
     "search_users",
     "send_password_reset_email",
     "send_verification_email",
     "stats",
     "tenant_scope",
+    "unlink_identity",
     "update_user",
     "use_transport",
     "user_blocks",

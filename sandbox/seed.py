@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from django.db import connections
 
-from sandbox import faults, seed_access, seed_support
+from sandbox import faults, seed_access, seed_shapes, seed_support
 from sandbox.access_models import Membership, UserPermission, UserRole
 from sandbox.indexing import S_COLUMNS, search_columns, search_terms
 from sandbox.models import (
@@ -89,6 +89,7 @@ CONNECTIONS: tuple[tuple[str, str, str, str, dict[str, Any], bool], ...] = (
         },
         True,
     ),
+    *seed_shapes.PASSWORDLESS_CONNECTIONS,
 )
 
 # A fixed "now" keeps the dates independent of the day the seed runs.
@@ -399,7 +400,7 @@ def _chunk_users(seed: int, start: int, count: int) -> Iterator[dict[str, Any]]:
             profile["blocked"] = True
         elif blocked < 0.05:
             profile["blocked"] = False
-        yield profile
+        yield seed_shapes.reshape(profile, index)
 
 
 def generate_users(n: int, seed: int, start: int = 0) -> Iterator[dict[str, Any]]:

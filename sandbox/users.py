@@ -412,11 +412,17 @@ def create_user(body: dict[str, Any]) -> str:
         raise _invalid("'Missing required property: connection'")
     connection = Connection.objects.using(SANDBOX_DB).filter(name=body["connection"]).first()
     if connection is None:
-        raise UserError(400, "The connection does not exist.", "inexistent_connection")
+        # The definition's 400 texts for POST /users.
+        raise UserError(400, "Connection does not exist.", "inexistent_connection")
+    if connection.strategy in PASSWORDLESS:
+        return _create_passwordless(body, connection.strategy)
     if connection.strategy != "auth0":
         # Social and enterprise users are created by signing in through their provider.
         raise UserError(
-            400, "Connection is not supported for this operation.", "operation_not_supported"
+            400,
+            "Connection does not support user creation through the API. It must either be a "
+            "database or passwordless connection.",
+            "operation_not_supported",
         )
     if body.get("username") is not None and not connection.options.get("requires_username"):
         raise UserError(400, USERNAME_REFUSED, "invalid_body")
@@ -456,6 +462,11 @@ def create_user(body: dict[str, Any]) -> str:
     profile["picture"] = body.get("picture") or _gravatar(email, _initials(profile["name"]))
     profile["updated_at"] = created
     profile["user_id"] = f"auth0|{local_id}"
+    return _finish_create(profile, body)
+
+
+def _finish_create(profile: dict[str, Any], body: dict[str, Any]) -> str:
+    """The sent metadata and block flag, then the new user saved and queued for search."""
     for key in ("app_metadata", "user_metadata"):
         if body.get(key):
             profile[key] = _merge_metadata({}, body[key])
@@ -464,6 +475,50 @@ def create_user(body: dict[str, Any]) -> str:
     user = _save_new(profile)
     indexing.enqueue([user.pk], faults.now())
     return user.profile
+
+
+def _create_passwordless(body: dict[str, Any], strategy: str) -> str:
+    """`POST /api/v2/users` on the `email` or `sms` connection: the address or the number is
+    the identifier, and there is no password or username."""
+    needed = "email" if strategy == "email" else "phone_number"
+    if needed not in body:
+        raise _invalid(f"'Missing required property: {needed}'")
+    for refused in ("password", "username"):
+        if refused in body:
+            raise UserError(
+                400, f"Cannot set {refused} for a passwordless connection.", "invalid_body"
+            )
+    value = body[needed].lower() if strategy == "email" else body[needed]
+    for text in (
+        TenantUser.objects.using(SANDBOX_DB)
+        .values_list("profile", flat=True)
+        .filter(profile__contains=json.dumps(value)[1:-1])
+    ):
+        found = json.loads(text)
+        if found["identities"][0].get("connection") == strategy and found.get(needed) == value:
+            raise UserError(409, "The user already exists.", "auth0_idp_error")
+    local_id = body.get("user_id") or secrets.token_hex(12)
+    created = now_iso()
+    profile: dict[str, Any] = {"created_at": created, needed: value}
+    if strategy == "email":
+        profile["email_verified"] = bool(body.get("email_verified", False))
+    else:
+        profile["phone_verified"] = bool(body.get("phone_verified", False))
+    for key in ("family_name", "given_name"):
+        if body.get(key) is not None:
+            profile[key] = body[key]
+    profile["identities"] = [
+        {"connection": strategy, "user_id": local_id, "provider": strategy, "isSocial": False}
+    ]
+    profile["name"] = body.get("name") or value
+    if body.get("nickname") or strategy == "email":
+        profile["nickname"] = body.get("nickname") or value.split("@", 1)[0]
+    profile["picture"] = body.get("picture") or _gravatar(
+        value if strategy == "email" else "", _initials(profile["name"]) or "u"
+    )
+    profile["updated_at"] = created
+    profile["user_id"] = f"{strategy}|{local_id}"
+    return _finish_create(profile, body)
 
 
 def _address_taken(email: str, connection: str, except_user_id: str | None = None) -> bool:

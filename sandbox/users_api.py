@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import access_api, support, support_api, tenant_logs, users
+from sandbox import access_api, identities_api, support, support_api, tenant_logs, users
 from sandbox.http import (
     api_error,
     expected_any,
@@ -294,12 +294,15 @@ def update_user(request: HttpRequest, user_id: str) -> HttpResponse:
                 f"You cannot update the following fields: {', '.join(refused)}",
                 "insufficient_scope",
             )
+    before = users.profile_text(user_id)
     try:
         text = users.update_user(user_id, body)
     except users.UserError as error:
         return api_error(error.status, error.message, error.error_code)
     if text is None:
         return _not_found()
+    if before is not None:
+        identifier_events(json.loads(before), json.loads(text), body)
     tenant_logs.api_write(
         request,
         "Update a User",
@@ -309,6 +312,32 @@ def update_user(request: HttpRequest, user_id: str) -> HttpResponse:
         scopes=granted_scopes(request),
     )
     return _json(text)
+
+
+def identifier_events(before: dict[str, Any], after: dict[str, Any], body: dict[str, Any]) -> None:
+    """The user's own log events for a changed identifier, besides the call's `sapi`
+    (logs-schema `sce`, `scu`, `scpn`; that the Management API path writes them is inferred)."""
+    connection = support.connection_ref(str(after["identities"][0].get("connection") or ""))
+    if before.get("email") != after.get("email"):
+        details = {
+            "email": before.get("email"),
+            "newEmail": after.get("email"),
+            "email_verified": after.get("email_verified"),
+            "verify": bool(body.get("verify_email")),
+            "connection": connection["name"] if connection else None,
+        }
+        tenant_logs.append("sce", user=after, connection=connection, details={"body": details})
+    if before.get("username") != after.get("username"):
+        details = {"oldUsername": before.get("username"), "newUsername": after.get("username")}
+        tenant_logs.append("scu", user=after, connection=connection, details={"body": details})
+    if before.get("phone_number") != after.get("phone_number"):
+        details = {
+            "old_phone_number": before.get("phone_number"),
+            "new_phone_number": after.get("phone_number"),
+            "phone_verified": after.get("phone_verified"),
+            "verify": bool(body.get("verify_phone_number")),
+        }
+        tenant_logs.append("scpn", user=after, connection=connection, details={"body": details})
 
 
 def _logged_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -363,6 +392,8 @@ SUB_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., HttpResponse]]]
     ),
     (("revoke-access",), {"POST": support_api.revoke_access}),
     *access_api.USER_ROUTES,
+    (("identities",), {"POST": identities_api.link}),
+    (("identities", "*", "*"), {"DELETE": identities_api.unlink}),
 )
 USERS_PREFIX = "/api/v2/users/"
 

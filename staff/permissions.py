@@ -70,6 +70,7 @@ class Capability(str, metaclass=_Declared):
     REQUEST_BULK_RUNS: ClassVar[Capability]
     APPROVE_BULK_RUNS: ClassVar[Capability]
     RUN_BULK_DELETES: ClassVar[Capability]
+    CREATE_USERS: ClassVar[Capability]
 
     label: str  # "blocking and unblocking users": completes "Your role does not include ..."
     description: str  # the Django permission's name, shown in the admin
@@ -177,6 +178,13 @@ Capability(
     description="Delete users in bulk (only with USERDESK_ALLOW_USER_DELETE)",
     roles=(SUPPORT_LEAD_GROUP,),
     setting="USERDESK_ALLOW_USER_DELETE",
+)
+# Creating a user on a database connection (users_admin.create): not an action on a user.
+Capability(
+    "create_users",
+    label="creating users",
+    description="Create users on a database connection",
+    roles=(SUPPORT_LEAD_GROUP,),
 )
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
 
-from tests.fixtures.browser import TIMEOUT_MS
+from tests.fixtures.browser import TIMEOUT_MS, watch_requests_and_errors
 from tests.test_browser_a11y import violations
 from tests.test_browser_search import sign_in
 
@@ -42,19 +42,7 @@ def test_edit_again_in_place_and_the_link_copies_with_no_request_elsewhere(
     sign_in(context, live_server, support_lead)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    ours = urlsplit(live_server.url).netloc
-    elsewhere: list[str] = []
-    page.on(
-        "request",
-        lambda request: (
-            elsewhere.append(request.url)
-            if urlsplit(request.url).netloc != ours and not request.url.startswith("data:")
-            else None
-        ),
-    )
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    elsewhere, errors = watch_requests_and_errors(page, live_server.url)
 
     user_page = f"{live_server.url}/t/userdesk-sandbox/users/{quote(user_id, safe='')}/"
     page.goto(user_page)

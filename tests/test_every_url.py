@@ -61,6 +61,8 @@ EXPECTED: dict[str, Need] = {
     "users_admin:lookup": Capability.SEARCH_USERS,
     "users_admin:detail": Capability.SEARCH_USERS,
     "users_admin:timeline": Capability.SEARCH_USERS,
+    "users_admin:duplicates": Capability.SEARCH_USERS,
+    "users_admin:create_user": Capability.CREATE_USERS,
     "users_admin:verification_job": Capability.RESEND_VERIFICATION,
     # The sample action; every action is visited by test_every_user_action_as_every_persona.
     "users_admin:action": Capability.BLOCK_USERS,

@@ -43,6 +43,7 @@ from management_api import (
 )
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 
+from . import linking, profile
 from .access import access_calls
 from .action_forms import (
     ActionForm,
@@ -71,6 +72,7 @@ class Result:
     answer: dict[str, Any] = field(default_factory=dict)  # what Auth0 answered (no secrets)
     secret: str = ""  # shown to the agent once, never stored (a password change link)
     job_id: str = ""  # a verification email job the outcome follows
+    opens: str = ""  # another user the outcome offers to open (an unlinked account)
 
 
 class Section(StrEnum):
@@ -84,6 +86,8 @@ class Section(StrEnum):
     ROLES = "roles"  # the access panels (templates/users_admin/_access.html)
     ORGANIZATIONS = "organizations"
     SESSIONS = "sessions"
+    IDENTITIES = "identities"  # under the linked accounts
+    DUPLICATES = "duplicates"  # beside each possible duplicate (users_admin.linking)
 
 
 @dataclass(frozen=True)
@@ -446,6 +450,13 @@ BLOCK_USERS = Capability(
     roles=LEAD_ROLES,
 )
 
+LINK_ACCOUNTS = Capability(
+    "link_accounts",
+    label="linking and unlinking accounts",
+    description="Link a user's duplicate accounts and unlink them",
+    roles=LEAD_ROLES,
+)
+
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
@@ -581,6 +592,51 @@ ACTIONS: dict[str, Action] = {
                 Place(section, f"Edit {section}", f"which={section}")
                 for section in (Section.APP_METADATA, Section.USER_METADATA)
             ),
+        ),
+        Action(
+            "edit-profile",
+            "Change the profile",
+            Capability(
+                "edit_profiles",
+                label="changing users' email, username, phone number and names",
+                description="Change a user's email, username, phone number, names and picture",
+                roles=LEAD_ROLES,
+            ),
+            "Only the fields you change are sent to Auth0; an emptied field is removed from "
+            "{user}'s profile. Auth0 refuses what the connection does not allow.",
+            applies_to=profile.applies,
+            preview=profile.preview,
+            perform=profile.perform,
+            form_class=profile.ProfileForm,
+            button="Save the changes",
+        ),
+        Action(
+            "link-account",
+            "Link a duplicate account into this user",
+            LINK_ACCOUNTS,
+            "The other account becomes one of {user}'s identities: signing in with it gives "
+            "{user}'s user id. Its own user id and its metadata (unless kept below) are gone.",
+            applies_to=linking.link_applies,
+            preview=linking.link_preview,
+            perform=linking.link,
+            form_class=linking.LinkForm,
+            button="Link the accounts",
+            danger=True,
+            places=(Place(Section.DUPLICATES, "Link it into this user"),),
+        ),
+        Action(
+            "unlink-account",
+            "Unlink an account",
+            LINK_ACCOUNTS,
+            "The chosen identity leaves {user} and becomes a user of its own again, with no "
+            "metadata; signing in with it no longer gives {user}.",
+            applies_to=linking.unlink_applies,
+            preview=linking.unlink_preview,
+            perform=linking.unlink,
+            form_class=linking.UnlinkForm,
+            button="Unlink",
+            danger=True,
+            places=(Place(Section.IDENTITIES, "Unlink an account"),),
         ),
         Action(
             "delete",

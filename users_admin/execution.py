@@ -35,6 +35,8 @@ class Done:
     replay: bool = False
     busy: bool = False
     job_id: str = ""
+    opens: str = ""  # another user's page the outcome offers
+    field: str = ""  # the form field Auth0's refusal concerns (shown there, not as an outcome)
 
 
 def submitted(token: Any) -> bool:
@@ -54,11 +56,22 @@ def execute(
     try:
         result = action.perform(bench, data)
     except ManagementApiError as exc:
-        done = Done(ok=False, message=_refusal(exc), busy=isinstance(exc, TransientError))
+        done = Done(
+            ok=False,
+            message=_refusal(exc),
+            busy=isinstance(exc, TransientError),
+            field=str(getattr(exc, "field", "")),
+        )
         auth0 = {"status": exc.status, "message": exc.message, "errorCode": exc.error_code}
         details = {"outcome": "error", "auth0": auth0}
     else:
-        done = Done(ok=True, message=result.message, secret=result.secret, job_id=result.job_id)
+        done = Done(
+            ok=True,
+            message=result.message,
+            secret=result.secret,
+            job_id=result.job_id,
+            opens=result.opens,
+        )
         details = {"outcome": "ok", "before": result.before, "after": result.after}
         details["auth0"] = result.answer
     claim.status = ActionRequest.Status.DONE if done.ok else ActionRequest.Status.FAILED

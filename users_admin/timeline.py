@@ -42,6 +42,10 @@ AUDIT_WORDS = {
     "users.organization-roles": "Organization roles changed",
     "users.revoke-session": "One session ended",
     "users.revoke-refresh-token": "One refresh token revoked",
+    "users.create": "Created in Userdesk",
+    "users.edit-profile": "Profile changed",
+    "users.link-account": "Accounts linked",
+    "users.unlink-account": "Account unlinked",
 }
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from . import bulk_views, views
+from . import bulk_views, create, linking_views, views
 from .converters import UserIdConverter
 
 register_converter(UserIdConverter, "user_id")
@@ -13,7 +13,9 @@ urlpatterns = [
     path("searches/save/", views.save_search, name="save_search"),
     path("searches/<int:pk>/delete/", views.delete_saved_search, name="delete_saved_search"),
     path("users/<user_id:user_id>/", views.detail, name="detail"),
+    path("users/<user_id:user_id>/duplicates/", linking_views.duplicates_view, name="duplicates"),
     path("lookup/", views.lookup, name="lookup"),
+    path("new-user/", create.create_user_view, name="create_user"),
     # A user id is one segment, encoded whole (converters.py): `/` and `..` can't escape it.
     path("actions/<slug:name>/<user_id:user_id>/", views.user_action, name="action"),
     path("timeline/<user_id:user_id>/", views.user_timeline, name="timeline"),

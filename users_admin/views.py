@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +49,7 @@ from staff.permissions import (
     tenants_where,
 )
 
-from . import bulk, bulk_views, timeline, workbench
+from . import bulk, bulk_views, linking, timeline, workbench
 from . import search as searching
 from .access import PAGE_READS
 from .actions import ACTIONS, Action, Place, Section
@@ -488,6 +489,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "offered": offered,
             "buttons": _buttons(offered, user_id),
             "fixes": _fixes(offered, bench),
+            "linked": linking.identities(bench.profile),
             "entries": entries,
             **_timeline_links(user_id, 0, until, views=views),
             "logs_error": workbench.unavailable(bench.logs, "the logs"),
@@ -620,7 +622,14 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
                 return render(request, template, context)
             if action.name == "delete" and settings.USERDESK_DELETE_NEEDS_APPROVAL:
                 return _delete_run(request, bench, str(form.cleaned_data["reason"]))
-            context["done"] = execute(request, action, bench, form, data)
+            context["done"] = done = execute(request, action, bench, form, data)
+            if not done.ok and done.field in form.fields:
+                # Auth0 refused one field: the form again, the refusal at that field, a new
+                # token (this one is spent on the refused request, which the audit keeps).
+                context["done"] = None
+                context["form"] = form = action.form(bench, _with_new_token(request.POST))
+                form.is_valid()
+                form.add_error(done.field, done.message)
             return render(request, template, context)
         context["form"] = form
         return render(request, template, context)
@@ -630,6 +639,12 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         return render(request, template, context)
     context["form"] = action.form(bench, params=request.GET)
     return render(request, template, context)
+
+
+def _with_new_token(data: QueryDict) -> QueryDict:
+    fresh = data.copy()
+    fresh["token"] = str(uuid.uuid4())
+    return fresh
 
 
 def _delete_run(request: HtmxHttpRequest, bench: Workbench, reason: str) -> HttpResponse:

@@ -135,7 +135,14 @@ def test_lookup_by_email_and_read_a_user(sandbox: SandboxServer) -> None:
 
 def test_list_connections(sandbox: SandboxServer) -> None:
     names = [connection.name for connection in _client(sandbox).connections.list()]
-    assert names == ["Username-Password-Authentication", "google-oauth2", "github", "acme-saml"]
+    assert names == [
+        "Username-Password-Authentication",
+        "google-oauth2",
+        "github",
+        "acme-saml",
+        "email",
+        "sms",
+    ]
 
 
 def test_export_job_polled_and_downloaded(sandbox: SandboxServer) -> None:

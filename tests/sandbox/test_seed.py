@@ -48,7 +48,14 @@ def test_connections_and_email_casing(sample: list[dict[str, Any]]) -> None:
     by_connection: dict[str, list[dict[str, Any]]] = {}
     for profile in sample:
         by_connection.setdefault(profile["identities"][0]["connection"], []).append(profile)
-    assert set(by_connection) == {DATABASE_CONNECTION, "google-oauth2", "github", "acme-saml"}
+    assert set(by_connection) == {
+        DATABASE_CONNECTION,
+        "google-oauth2",
+        "github",
+        "acme-saml",
+        "email",
+        "sms",
+    }
     database = by_connection[DATABASE_CONNECTION]
     assert all(p["email"] == p["email"].lower() for p in database)
     social = by_connection["google-oauth2"] + by_connection["github"] + by_connection["acme-saml"]
@@ -133,7 +140,7 @@ def test_nested_metadata(sample: list[dict[str, Any]]) -> None:
 def test_seeded_index_matches_what_a_write_would_index() -> None:
     result = seed_users(1500, 9)
     assert result.users == TenantUser.objects.count() == 1500
-    assert Connection.objects.count() == 4
+    assert Connection.objects.count() == 6
     for user in TenantUser.objects.order_by("id")[::37]:
         profile = json.loads(user.profile)
         assert user.searchable

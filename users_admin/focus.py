@@ -1,0 +1,33 @@
+"""Focus where the eye goes in an action panel or a form page: when it opens, its first field;
+after a validation error or Auth0's refusal, the field in error. htmx focuses the `autofocus`
+element it swaps in; a full page's browser does the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+
+def focus_first(form: forms.Form) -> None:
+    """Mark the first field in error, else the first visible field, `autofocus`."""
+    for each in form.fields.values():
+        each.widget.attrs.pop("autofocus", None)
+    errors = getattr(form, "_errors", None) or {}
+    visible = [name for name, f in form.fields.items() if not f.widget.is_hidden]
+    chosen = next((name for name in visible if name in errors), visible[0] if visible else None)
+    if chosen is not None:
+        form.fields[chosen].widget.attrs["autofocus"] = True
+
+
+class Focused(forms.Form):
+    """A form that keeps its focus right: call `focus_first(self)` once its fields are set;
+    validation and later errors move it."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        focus_first(self)
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        super().add_error(field, error)
+        focus_first(self)
