@@ -7,7 +7,7 @@ from typing import Any, cast
 from zoneinfo import available_timezones
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import QueryDict
 
 from users_admin.forms import ConditionFormSet, SearchForm, search_query
@@ -109,7 +109,7 @@ class ScheduleForm(forms.Form):
         cleaned["source_label"] = label
         return cleaned
 
-    def schedule(self, owner: AbstractBaseUser) -> ExportSchedule:
+    def schedule(self, owner: User) -> ExportSchedule:
         data = self.cleaned_data
         return ExportSchedule(
             name=data["name"],

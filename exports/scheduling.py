@@ -77,11 +77,12 @@ def owner_refused(schedule: ExportSchedule) -> str:
 
 def due(now: datetime | None = None) -> list[tuple[int, datetime]]:
     moment = now or timezone.now()
-    return list(
+    rows = (
         ExportSchedule.objects.filter(paused=False, next_run_at__lte=moment)
         .order_by("next_run_at")
         .values_list("pk", "next_run_at")
     )
+    return [(pk, at) for pk, at in rows if at is not None]
 
 
 def start_occurrence(schedule_id: int, occurrence: datetime) -> ScheduleRun | None:

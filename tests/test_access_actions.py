@@ -29,7 +29,9 @@ def _unthrottled(use_sandbox: SandboxServer) -> None:
     use_sandbox.set_faults(rate_limit_plan="off")
 
 
-def post(client: Client, name: str, user_id: str, query: str = "", **fields: str) -> str:
+def post(
+    client: Client, name: str, user_id: str, query: str = "", **fields: str | list[str]
+) -> str:
     url = action_url(name, user_id)
     token = form_token(client.get(url + query).content.decode())
     response = client.post(url, {"token": token, "reason": REASON, "user_id": user_id, **fields})

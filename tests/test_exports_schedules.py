@@ -23,8 +23,16 @@ from staff.models import AuditEvent
 from users_admin.models import SavedSearch
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
+
+
+def due_at(schedule: ExportSchedule) -> datetime:
+    """When the schedule runs next (set on every schedule these tests start)."""
+    assert schedule.next_run_at is not None
+    return schedule.next_run_at
 
 
 # --- Due times -----------------------------------------------------------------------------
@@ -191,7 +199,7 @@ def quiet_broker(settings: Any) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_one_export_per_occurrence_whatever_the_beats(owner: User, quiet_broker: None) -> None:
     schedule = make_schedule(owner)
-    occurrence = schedule.next_run_at
+    occurrence = due_at(schedule)
     # Two beats saw it due at the same moment; both try to start it.
     first = scheduling.start_occurrence(schedule.pk, occurrence)
     second = scheduling.start_occurrence(schedule.pk, occurrence)
@@ -200,7 +208,7 @@ def test_one_export_per_occurrence_whatever_the_beats(owner: User, quiet_broker:
     assert Export.objects.count() == 1
     assert ScheduleRun.objects.get().export == Export.objects.get()
     schedule.refresh_from_db()
-    assert schedule.next_run_at > timezone.now()
+    assert due_at(schedule) > timezone.now()
     assert scheduling.run_due() == 0
     # A retry that inserts the same occurrence's run again is refused by the constraint.
     schedule.next_run_at = occurrence
@@ -215,7 +223,7 @@ def test_changed_since_starts_at_the_last_success_less_the_overlap(
 ) -> None:
     settings.EXPORT_SCHEDULE_OVERLAP_MINUTES = 15
     schedule = make_schedule(owner)
-    first = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    first = scheduling.start_occurrence(schedule.pk, due_at(schedule))
     assert first is not None
     assert first.export is not None
     assert first.window_start is None  # the first run holds every user
@@ -247,7 +255,7 @@ def test_a_run_is_skipped_while_the_previous_export_runs_and_the_owner_is_told(
     owner: User, quiet_broker: None
 ) -> None:
     schedule = make_schedule(owner, scope=Scope.FULL)
-    first = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    first = scheduling.start_occurrence(schedule.pk, due_at(schedule))
     assert first is not None
     assert first.export is not None
     assert first.export.status == Status.QUEUED
@@ -271,7 +279,7 @@ def test_a_run_whose_query_cannot_be_answered_fails_and_is_told(
 ) -> None:
     spec = {**SPEC, "match_query": "name:foo~2"}
     schedule = make_schedule(owner, spec=spec, scope=Scope.FULL)
-    run = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    run = scheduling.start_occurrence(schedule.pk, due_at(schedule))
     assert run is not None
     assert run.outcome == RunOutcome.FAILED
     assert run.failed
@@ -328,8 +336,8 @@ def test_a_template_scheduled_weekly_is_audited(
     assert schedule.tenant == "userdesk-sandbox"
     assert schedule.spec == ExportSpec.from_data(SPEC).as_data()
     assert schedule.source_label == "Template “People”"
-    assert schedule.next_run_at > timezone.now()
-    assert schedule.next_run_at.astimezone(ZoneInfo("Europe/Paris")).weekday() == 0
+    assert due_at(schedule) > timezone.now()
+    assert due_at(schedule).astimezone(ZoneInfo("Europe/Paris")).weekday() == 0
     event = AuditEvent.objects.get(action="exports.schedule_created")
     assert event.actor == owner
     assert event.details["after"]["when"] == "Weekly on Monday at 07:00 (Europe/Paris)"
@@ -386,7 +394,7 @@ def test_pause_resume_and_delete_are_audited_and_safe_twice(
     admin_client_.post(f"{url}pause/", {**pause, "resume": "1"})
     schedule.refresh_from_db()
     assert not schedule.paused
-    assert schedule.next_run_at > timezone.now()
+    assert due_at(schedule) > timezone.now()
     assert AuditEvent.objects.filter(action="exports.schedule_resumed").count() == 1
 
     assert admin_client_.get(f"{url}delete/").status_code == 200
@@ -407,7 +415,7 @@ def test_a_runs_export_names_its_schedule_on_its_page_and_in_its_email(
     owner: User, quiet_broker: None
 ) -> None:
     schedule = make_schedule(owner)
-    run = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    run = scheduling.start_occurrence(schedule.pk, due_at(schedule))
     assert run is not None
     assert run.export is not None
     Export.objects.filter(pk=run.export.pk).update(status=Status.READY, row_count=3)
@@ -435,7 +443,7 @@ def test_a_schedule_of_a_tenant_no_longer_configured_fails_its_run(
     assert run.message.startswith("Could not start:")
     assert Export.objects.count() == 0
     schedule.refresh_from_db()
-    assert schedule.next_run_at > timezone.now()
+    assert due_at(schedule) > timezone.now()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -449,7 +457,7 @@ def test_no_export_is_made_in_the_name_of_an_owner_who_lost_the_right(
         owner.save()
     else:
         owner.groups.clear()
-    run = scheduling.start_occurrence(schedule.pk, schedule.next_run_at)
+    run = scheduling.start_occurrence(schedule.pk, due_at(schedule))
     assert run is not None
     assert run.outcome == RunOutcome.FAILED
     assert owner.get_username() in run.message

@@ -61,11 +61,16 @@ def run_beat_and_wait(schedule: ExportSchedule, runs_before: int) -> ScheduleRun
         timeout=60,
     )
     assert run.outcome == RunOutcome.STARTED, run.message
-    export = wait_for(
-        lambda: (e := Export.objects.get(pk=run.export_id)).is_settled and e, timeout=120
-    )
+    assert run.export_id is not None
+    export_id = run.export_id
+    export = wait_for(lambda: (e := Export.objects.get(pk=export_id)).is_settled and e, timeout=120)
     assert export.status == Status.READY, export.failure_reason
     return run
+
+
+def export_of(run: ScheduleRun) -> Export:
+    assert run.export is not None
+    return run.export
 
 
 @pytest.mark.slow
@@ -110,9 +115,9 @@ def test_a_weekly_created_since_schedule_run_twice_by_the_worker(
 
     first = run_beat_and_wait(schedule, 0)
     assert first.window_start is None
-    assert user_ids(first.export) == before
-    assert "New sign-ups" in first.export.name
-    assert first.export.requested_by == export_admin
+    assert user_ids(export_of(first)) == before
+    assert "New sign-ups" in export_of(first).name
+    assert export_of(first).requested_by == export_admin
 
     with tenant.api() as api:
         created = set()
@@ -129,20 +134,21 @@ def test_a_weekly_created_since_schedule_run_twice_by_the_worker(
             created.add(response.json()["user_id"])
 
     second = run_beat_and_wait(schedule, 1)
-    assert second.window_start == first.export.created_at
-    assert user_ids(second.export) == created
-    assert second.export.scanned_count == len(before) + len(created)
+    assert second.window_start == export_of(first).created_at
+    assert user_ids(export_of(second)) == created
+    assert export_of(second).scanned_count == len(before) + len(created)
     # Each ready export emailed its owner.
     assert [m.to for m in mail.outbox] == [["admin@example.com"]] * 2
     schedule.refresh_from_db()
+    assert schedule.next_run_at is not None
     assert schedule.next_run_at > timezone.now()
     assert ScheduleRun.objects.filter(schedule=schedule).count() == 2
     # The schedule's page lists both runs: every user first, then only the new ones.
     client = Client()
     client.force_login(export_admin)
-    page = client.get(schedule.get_absolute_url()).content.decode()
-    assert page.count('data-outcome="started"') == 2
-    assert f"{len(before)} rows" in page
-    assert f"{len(created)} rows" in page
-    assert "created_at on or after" in page
+    html = client.get(schedule.get_absolute_url()).content.decode()
+    assert html.count('data-outcome="started"') == 2
+    assert f"{len(before)} rows" in html
+    assert f"{len(created)} rows" in html
+    assert "created_at on or after" in html
     assert Export.objects.count() == 2

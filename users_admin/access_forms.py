@@ -104,6 +104,8 @@ class RoleSearch:
 
 
 class AssignRoleForm(AccessForm):
+    # The roles of the page the user holds already (named, not offered).
+    already: list[dict[str, Any]]
     role = forms.ChoiceField(
         label="Role to assign",
         widget=Radios,
@@ -226,6 +228,8 @@ class OrganizationForm(AccessForm):
 
 
 class OrganizationRolesForm(OrganizationForm):
+    roles_error = ""  # why the tenant's roles could not be listed
+    role_names: dict[str, str]
     roles = forms.MultipleChoiceField(
         label="Organization roles (only within this organization)",
         widget=Checkboxes,

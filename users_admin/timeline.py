@@ -18,7 +18,7 @@ from management_api import LogPage
 from management_api.tenants import current_tenant_slug
 from staff.models import AuditEvent
 
-from .access import audit_detail
+from .access import audit_detail, mapping_of
 from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
@@ -106,7 +106,7 @@ def _audit_entry(event: AuditEvent) -> Entry:
     details = event.details or {}
     if details.get("bulk_run"):
         return _bulk_entry(event, details)
-    answer = details.get("auth0") if isinstance(details.get("auth0"), dict) else {}
+    answer = mapping_of(details.get("auth0"))
     return Entry(
         when=event.at,
         source="userdesk",
