@@ -335,6 +335,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             # 286 swaps in the settled state and tells htmx to stop polling.
             return HttpResponseStopPolling(response.content)
         return response
+    audit.record(request, audit.EXPORT_VIEWED, target=f"export #{pk}", name=export.name)
     return _detail_page(request, export)
 
 

@@ -282,6 +282,19 @@ def require(user: AbstractUser | AnonymousUser, capability: Capability) -> None:
         raise PermissionDenied(f"Your role does not include {capability.label}.")
 
 
+def may_read_whole_audit_log(user: AbstractUser | AnonymousUser) -> bool:
+    return can(user, Capability.VIEW_AUDIT_LOG)
+
+
+def require_audit_about(user: AbstractUser | AnonymousUser, user_id: str) -> None:
+    """The audit page: whole with VIEW_AUDIT_LOG; else only the events about one user (who
+    looked at them, who acted and why), for anyone who may open that user's page."""
+    if may_read_whole_audit_log(user):
+        return
+    if not user_id or not can(user, Capability.SEARCH_USERS):
+        require(user, Capability.VIEW_AUDIT_LOG)
+
+
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 
 

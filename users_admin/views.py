@@ -583,6 +583,7 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
     if ceiling is not None and ceiling.value is not None and ceiling.value.events:
         until = parse_datetime(str(ceiling.value.events[0].get("date") or "")) or until
     entries, next_until = timeline.merged(user_id, logs, until=until, views=views)
+    record(request, audit.TIMELINE_VIEWED, target=user_id, page=number)
     context.update(
         entries=entries,
         logs=logs,
@@ -625,6 +626,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         if not form.editing and form.is_valid():
             data = form.action_data()
             if form.previewing:
+                record(request, audit.ACTION_PREVIEWED, target=user_id, support_action=action.name)
                 context.update(form=form, preview=True)
                 return render(request, template, context)
             # A replay shows the first outcome even though the action may no longer apply.
@@ -643,6 +645,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         context["not_applicable"] = reason
         return render(request, template, context)
     context["form"] = action.form(bench, params=request.GET)
+    record(request, audit.ACTION_OPENED, target=user_id, support_action=action.name)
     return render(request, template, context)
 
 
@@ -683,6 +686,8 @@ def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
     template = "users_admin/job.html#job" if partial else "users_admin/job.html"
     response = render(request, template, context)
     settled = "job" in context and context["job"].get("status") in {"completed", "failed"}
+    if not partial or settled:  # a look, not each poll while it runs
+        record(request, audit.JOB_VIEWED, target=user_id or f"job {job_id}", job=job_id)
     if partial and settled:
         return HttpResponseStopPolling(response.content)
     return response

@@ -1,0 +1,80 @@
+"""Issue 20 in a real browser: the events about a user, one click from the user page, read well
+at 1,280 px and 390 px (a wide details column, short rows, no sideways scroll, axe-clean)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import expect
+
+from staff.models import AuditEvent
+from tests.fixtures.browser import card_problems
+from tests.test_browser_search import sign_in
+from tests.test_search_support import fresh_cache  # noqa: F401 (fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_cache", "use_sandbox"),
+]
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+def test_support_sees_who_looked_at_a_user_in_one_click(
+    page: Any,
+    live_server: Any,
+    support_agent: User,
+    support_lead: User,
+    fresh_user: dict[str, Any],
+) -> None:
+    user_id = fresh_user["user_id"]
+    for n in range(3):  # a lead's actions with long details, the kind that made rows tall
+        AuditEvent.objects.create(
+            actor=support_lead,
+            actor_label=support_lead.username,
+            action="users.edit-metadata",
+            target=user_id,
+            tenant="userdesk-sandbox",
+            details={
+                "reason": f"Ticket #{n}: the customer asked to change their plan and language",
+                "before": {"user_metadata": {"plan": "basic", "lang": "en", "theme": "dark"}},
+                "after": {"user_metadata": {"plan": "gold", "lang": "de", "theme": "light"}},
+                "auth0": {"status": 200, "message": "updated"},
+            },
+        )
+    sign_in(page.context, live_server, support_agent)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{user_id}/")
+    page.get_by_role("link", name="Who looked at this user").click()
+    expect(page.get_by_role("heading", name="Who looked at this user")).to_be_visible()
+    rows = page.locator(".audit-table tbody tr")
+    expect(rows).to_have_count(4)  # the agent's view and the lead's three edits
+    expect(rows.first).to_contain_text("Viewed a user")
+    expect(page.get_by_label("Action")).to_contain_text("Edit metadata")
+
+    details = page.locator(".audit-table td.audit-details").first.bounding_box()
+    assert details is not None
+    assert details["width"] >= 480, details
+    line = float(page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight)"))
+    heights = rows.evaluate_all("rows => rows.map(row => row.getBoundingClientRect().height)")
+    tallest = max(heights)
+    assert tallest <= 5 * line + 24, f"a row is {tallest}px tall"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert violations_of(page) == []  # CSP on: axe goes in through Playwright's evaluate
+
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert card_problems(page, "audit") == []
+
+
+def violations_of(page: Any) -> list[str]:
+    page.evaluate(AXE.read_text())
+    return list(
+        page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+            ".map(v => v.id + ': ' + v.help)"
+        )
+    )
