@@ -295,6 +295,23 @@ SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 15, minimum=0)
 USERDESK_ALLOW_USER_DELETE = env_bool("USERDESK_ALLOW_USER_DELETE", False)
 # The user page's delete becomes a one-user bulk run that needs a second lead's approval.
 USERDESK_DELETE_NEEDS_APPROVAL = env_bool("USERDESK_DELETE_NEEDS_APPROVAL", False)
+# Personal data shown masked to roles without "seeing personal data" (users_admin.pii): keys
+# masked wherever they appear in a user's profile, logs, blocks and MFA methods; metadata keys
+# masked in app_metadata and user_metadata; how long a reveal with a reason unmasks one user.
+PII_MASKED_FIELDS = env_list(
+    "PII_MASKED_FIELDS",
+    [
+        "phone_number",
+        "ip",
+        "last_ip",
+        "initial_ip",
+        "user_agent",
+        "last_user_agent",
+        "initial_user_agent",
+    ],
+)
+PII_MASKED_METADATA_KEYS = env_list("PII_MASKED_METADATA_KEYS", [])
+PII_REVEAL_MINUTES = env_int("PII_REVEAL_MINUTES", 15, minimum=1)
 # How many days of logs the tenant keeps (Auth0: 1 to 30 by plan); the timeline says so.
 AUTH0_LOG_RETENTION_DAYS = env_int("AUTH0_LOG_RETENTION_DAYS", 10, minimum=1)
 # Management API client: a whole call (token, retries, waits) ends within the deadline.

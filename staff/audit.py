@@ -62,6 +62,7 @@ ACTION_LABELS = {
     JOB_VIEWED: "Viewed a verification email job",
     EXPORT_VIEWED: "Viewed an export",
     AUDIT_READ: "Read the audit log",
+    "users.reveal": "Revealed a user's personal data",
     ACCESS_REFUSED: "Refused access (403)",
     "exports.create": "Export requested",
     "exports.download": "Export downloaded",

@@ -68,6 +68,7 @@ class Capability(str, metaclass=_Declared):
     REQUEST_BULK_RUNS: ClassVar[Capability]
     APPROVE_BULK_RUNS: ClassVar[Capability]
     RUN_BULK_DELETES: ClassVar[Capability]
+    SEE_PERSONAL_DATA: ClassVar[Capability]
 
     label: str  # "blocking and unblocking users": completes "Your role does not include ..."
     description: str  # the Django permission's name, shown in the admin
@@ -143,6 +144,13 @@ Capability(
     label="reading the audit log",
     description="Read the audit log",
     roles=(EXPORT_ADMIN_GROUP,),
+)
+# Personal data (users_admin.pii): without it, PII_MASKED_FIELDS show masked until revealed.
+Capability(
+    "see_personal_data",
+    label="seeing personal data unmasked",
+    description="See phone numbers, IP addresses, user agents and masked metadata unmasked",
+    roles=(SUPPORT_LEAD_GROUP, EXPORT_ADMIN_GROUP),
 )
 # Bulk runs (users_admin.bulk): requesting them, approving another's, and deleting in bulk.
 Capability(
@@ -293,6 +301,20 @@ def require_audit_about(user: AbstractUser | AnonymousUser, user_id: str) -> Non
         return
     if not user_id or not can(user, Capability.SEARCH_USERS):
         require(user, Capability.VIEW_AUDIT_LOG)
+
+
+def sees_personal_data(user: AbstractUser | AnonymousUser, revealed: bool) -> bool:
+    """Masked fields unmasked: with the capability, or for a user this member revealed (with a
+    reason, for PII_REVEAL_MINUTES); revealing is open to anyone who may open user pages."""
+    return can(user, Capability.SEE_PERSONAL_DATA) or (
+        revealed and can(user, Capability.SEARCH_USERS)
+    )
+
+
+def may_export_personal_data(user: AbstractUser | AnonymousUser, masked: list[str]) -> bool:
+    """An export (or its download) holding fields this member's role sees masked needs the
+    capability to see them: a reveal unmasks one user, never a file of many."""
+    return not masked or can(user, Capability.SEE_PERSONAL_DATA)
 
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])

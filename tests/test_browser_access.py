@@ -78,3 +78,42 @@ def violations_of(page: Any) -> list[str]:
             ".map(v => v.id + ': ' + v.help)"
         )
     )
+
+
+def test_an_agent_reveals_a_masked_phone_with_a_reason(
+    page: Any, live_server: Any, support_agent: User, use_sandbox: Any
+) -> None:
+    with use_sandbox.api() as api:
+        user = api.get(
+            "/api/v2/users",
+            params={"q": "_exists_:phone_number", "search_engine": "v3", "per_page": 1},
+        ).json()[0]
+    sign_in(page.context, live_server, support_agent)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{user['user_id']}/")
+    profile = page.locator("section[aria-labelledby=profile-heading]")
+    expect(profile).to_contain_text("•••••• (masked)")
+    expect(profile).not_to_contain_text(user["phone_number"])
+
+    page.get_by_role("link", name="Reveal with a reason").click()
+    reason = page.get_by_label("Why do you need to see it?")
+    expect(reason).to_be_focused()  # focus where the eye goes
+    assert violations_of(page) == []
+    page.get_by_role("button", name="Reveal for 15 minutes").click()  # nothing chosen yet
+    expect(
+        page.get_by_text("Choose why you need to see this user's personal data.")
+    ).to_be_visible()
+    page.get_by_label("Why do you need to see it?").select_option(
+        label="Checking the caller's identity"
+    )
+    ticket = page.get_by_label("Ticket reference")
+    ticket.fill("SUP-4711")
+    ticket.press("Enter")  # Enter does the primary action
+
+    expect(page.get_by_text("Personal data revealed until")).to_be_visible()
+    expect(profile).to_contain_text(user["phone_number"])
+    entry = page.locator("#timeline li.entry.userdesk").filter(has_text="Personal data revealed")
+    expect(entry).to_contain_text("reason: Checking the caller's identity, ticket SUP-4711")
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width

@@ -58,6 +58,7 @@ EXPECTED: dict[str, Need] = {
     "password_change_done": SIGNED_IN,
     "audit_log": Capability.VIEW_AUDIT_LOG,
     "users_admin:search": Capability.SEARCH_USERS,
+    "users_admin:reveal": Capability.SEARCH_USERS,
     "users_admin:lookup": Capability.SEARCH_USERS,
     "users_admin:detail": Capability.SEARCH_USERS,
     "users_admin:timeline": Capability.SEARCH_USERS,

@@ -39,6 +39,7 @@ AUDIT_WORDS = {
     "users.sign-out": "Signed out everywhere",
     "users.edit-metadata": "Metadata edited",
     "users.delete": "Deleted",
+    "users.reveal": "Personal data revealed in Userdesk",
 }
 
 
