@@ -163,3 +163,23 @@ def test_exports_of_masked_fields_need_the_capability(
     download = admin_client_.get(f"{T}/exports/{export.pk}/download/original/")
     assert download.status_code == 403
     assert "holds phone_number, which your role sees masked" in download.content.decode()
+
+
+def test_the_audit_page_masks_what_events_recorded(
+    agent_client: Client, support_lead: User, settings: Any
+) -> None:
+    settings.PII_MASKED_METADATA_KEYS = ["birthdate"]
+    AuditEvent.objects.create(
+        actor=support_lead,
+        actor_label=support_lead.username,
+        action="users.edit-metadata",
+        target="auth0|42",
+        details={
+            "before": {"user_metadata": {"birthdate": "1970-01-02", "theme": "dark"}},
+            "auth0": {"sent": {"user_metadata": {"birthdate": "1970-01-03"}}, "ip": "10.9.8.7"},
+        },
+    )
+    html = agent_client.get(f"{T}/audit/", {"user": "auth0|42"}).content.decode()
+    assert "theme: dark" in html
+    assert "1970-01-0" not in html
+    assert "10.9.8.7" not in html
