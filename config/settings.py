@@ -312,6 +312,8 @@ PII_MASKED_FIELDS = env_list(
 )
 PII_MASKED_METADATA_KEYS = env_list("PII_MASKED_METADATA_KEYS", [])
 PII_REVEAL_MINUTES = env_int("PII_REVEAL_MINUTES", 15, minimum=1)
+# A data-subject package (users_admin.packages) may be downloaded once within this many hours.
+DATA_PACKAGE_HOURS = env_int("DATA_PACKAGE_HOURS", 24, minimum=1)
 # How many days of logs the tenant keeps (Auth0: 1 to 30 by plan); the timeline says so.
 AUTH0_LOG_RETENTION_DAYS = env_int("AUTH0_LOG_RETENTION_DAYS", 10, minimum=1)
 # Management API client: a whole call (token, retries, waits) ends within the deadline.
@@ -555,6 +557,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "exports-sweep": {"task": "exports.tasks.sweep_exports", "schedule": EXPORT_SWEEP_SECONDS},
     "exports-prune": {"task": "exports.tasks.prune_exports", "schedule": 3600.0},
     "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
+    "data-packages-prune": {"task": "users_admin.packages.prune_data_packages", "schedule": 3600.0},
 }
 EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET")
 if EXPORT_S3_BUCKET:

@@ -69,6 +69,7 @@ class Capability(str, metaclass=_Declared):
     APPROVE_BULK_RUNS: ClassVar[Capability]
     RUN_BULK_DELETES: ClassVar[Capability]
     SEE_PERSONAL_DATA: ClassVar[Capability]
+    BUILD_DATA_PACKAGES: ClassVar[Capability]
 
     label: str  # "blocking and unblocking users": completes "Your role does not include ..."
     description: str  # the Django permission's name, shown in the admin
@@ -150,6 +151,12 @@ Capability(
     "see_personal_data",
     label="seeing personal data unmasked",
     description="See phone numbers, IP addresses, user agents and masked metadata unmasked",
+    roles=(SUPPORT_LEAD_GROUP, EXPORT_ADMIN_GROUP),
+)
+Capability(
+    "build_data_packages",
+    label="building data-subject packages",
+    description="Build and download a user's data-subject access package",
     roles=(SUPPORT_LEAD_GROUP, EXPORT_ADMIN_GROUP),
 )
 # Bulk runs (users_admin.bulk): requesting them, approving another's, and deleting in bulk.
@@ -315,6 +322,11 @@ def may_export_personal_data(user: AbstractUser | AnonymousUser, masked: list[st
     """An export (or its download) holding fields this member's role sees masked needs the
     capability to see them: a reveal unmasks one user, never a file of many."""
     return not masked or can(user, Capability.SEE_PERSONAL_DATA)
+
+
+def may_take_data_package(user: AbstractUser | AnonymousUser, package: Any) -> bool:
+    """A data-subject package is seen and downloaded by the staff member who asked for it."""
+    return can(user, Capability.BUILD_DATA_PACKAGES) and package.requested_by_id == user.pk
 
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])

@@ -311,4 +311,4 @@ class BulkEntry(models.Model):
 
 
 # Reveals of masked personal data (users_admin.pii), declared in a module of their own.
-from .pii_models import Reveal  # noqa: E402, F401
+from .pii_models import DataPackage, Reveal  # noqa: E402, F401

@@ -38,3 +38,44 @@ class Reveal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} revealed to {self.staff_id} until {self.expires_at:%H:%M}"
+
+
+class PackageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready to download"
+    FAILED = "failed", "Failed"
+    DOWNLOADED = "downloaded", "Downloaded (and deleted)"
+    EXPIRED = "expired", "Expired (deleted)"
+
+
+class DataPackage(models.Model):
+    """A data-subject package (users_admin.packages): everything Auth0 and Userdesk hold about
+    one user, zipped by a worker, downloaded once within DATA_PACKAGE_HOURS, deleted after."""
+
+    token = models.UUIDField(unique=True)
+    tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
+    user_id = models.CharField(max_length=500)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=254, blank=True)
+    reason = models.CharField(max_length=500)
+    status = models.CharField(
+        max_length=12, choices=PackageStatus.choices, default=PackageStatus.QUEUED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=300, blank=True)  # in the exports storage
+    sha256 = models.CharField(max_length=64, blank=True)  # of the whole zip
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    counts = models.JSONField(default=dict, blank=True)  # what each file holds, for the page
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Data package #{self.pk} of {self.user_id} ({self.status})"

@@ -40,6 +40,10 @@ AUDIT_WORDS = {
     "users.edit-metadata": "Metadata edited",
     "users.delete": "Deleted",
     "users.reveal": "Personal data revealed in Userdesk",
+    "users.data_package_requested": "Data-subject package requested",
+    "users.data_package_built": "Data-subject package built",
+    "users.data_package_downloaded": "Data-subject package downloaded",
+    "users.data_package_refused": "Data-subject package download refused",
 }
 
 
