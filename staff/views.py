@@ -96,11 +96,22 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def csrf_refused(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a refused form is a refused attempt like any other 403."""
+    return permission_denied(
+        request,
+        PermissionDenied(
+            "The form was not accepted: it was too old or sent from another page "
+            f"({reason}). Reload the page and try again."
+        ),
+    )
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The 403 page; a signed-in member's refused attempt is an audit event with what was
     tried: the method and whole URL, the fields a POST carried (names only), why refused."""
     reason = str(exception) if isinstance(exception, PermissionDenied) else ""
-    if request.user.is_authenticated:
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
         try:
             posted = sorted(name for name in request.POST if name != "csrfmiddlewaretoken")
         except (ValueError, SuspiciousOperation):  # a body Django refuses to parse

@@ -162,3 +162,14 @@ def test_the_audit_page_reads_as_words(admin_client_: Client, export_admin: User
     assert "Filter action:</span> audit.read" not in reads
     again = admin_client_.get(f"{T}/audit/", {"action": "audit.read"}).content.decode()
     assert "Filter action:</span> audit.read" in again
+
+
+def test_a_refused_form_csrf_is_a_recorded_attempt(support_agent: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(support_agent)
+    refused = client.post(f"{T}/searches/save/", {"name": "x", "query_string": "q=a"})
+    assert refused.status_code == 403
+    assert "The form was not accepted" in refused.content.decode()
+    event = AuditEvent.objects.get(action="access.refused")
+    assert (event.actor, event.target) == (support_agent, f"{T}/searches/save/")
+    assert event.details["posted_fields"] == ["name", "query_string"]
