@@ -117,3 +117,35 @@ def test_an_agent_reveals_a_masked_phone_with_a_reason(
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_a_lead_builds_a_data_package_and_downloads_it_once(
+    page: Any,
+    live_server: Any,
+    celery_worker: Any,
+    export_settings: Any,
+    support_lead: User,
+    fresh_user: dict[str, Any],
+) -> None:
+    user_id = fresh_user["user_id"]
+    sign_in(page.context, live_server, support_lead)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{user_id}/")
+    page.get_by_role("link", name="Data-subject package").click()
+    reason = page.get_by_label("Reason")
+    expect(reason).to_be_focused()
+    reason.fill("DSAR-2031: access request")
+    reason.press("Enter")
+    # The status block polls (htmx) until the worker has built it.
+    download = page.get_by_role("button", name="Download (once")
+    expect(download).to_be_visible(timeout=60_000)
+    assert violations_of(page) == []
+    with page.expect_download() as started:
+        download.click()
+    assert started.value.suggested_filename.startswith("data-package-")
+    page.reload()
+    expect(page.locator("#package-status")).to_contain_text("Downloaded on")
+    expect(page.get_by_role("button", name="Download (once")).to_have_count(0)
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
