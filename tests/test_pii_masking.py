@@ -100,6 +100,11 @@ def test_a_reveal_asks_a_reason_unmasks_one_user_for_a_while_and_is_on_the_timel
     assert "Choose why you need to see this user&#x27;s personal data." in text
     assert "Type the ticket or case this is for." in text
     assert not Reveal.objects.exists()
+    tampered = agent_client.post(
+        f"{T}/users/{user_id}/reveal/", {"token": "x", "reason": "legal", "ticket": "SUP-1"}
+    )
+    assert tampered.status_code == 400
+    assert "The form was damaged in transit" in tampered.content.decode()
 
     token = str(uuid.uuid4())
     data = {"token": token, "reason": "identity_check", "ticket": "SUP-4711"}
