@@ -173,3 +173,15 @@ def test_a_refused_form_csrf_is_a_recorded_attempt(support_agent: User) -> None:
     event = AuditEvent.objects.get(action="access.refused")
     assert (event.actor, event.target) == (support_agent, f"{T}/searches/save/")
     assert event.details["posted_fields"] == ["name", "query_string"]
+
+
+def test_hostile_inputs_on_the_new_pages_answer_clearly(
+    lead_client: Client, agent_client: Client
+) -> None:
+    huge = "9" * 40
+    assert lead_client.get(f"{T}/data-packages/{huge}/").status_code == 404
+    assert lead_client.post(f"{T}/data-packages/{huge}/download/").status_code == 404
+    long_user = agent_client.get(f"{T}/audit/", {"user": "x" * 600})
+    assert long_user.status_code == 200
+    assert "Ensure this value has at most 500 characters" in long_user.content.decode()
+    assert agent_client.get(f"{T}/audit/", {"user": "²", "page": "²"}).status_code == 200
