@@ -20,7 +20,6 @@ from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import Client
 
-from exports import tasks
 from exports.models import Export, Status
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, wait_for
@@ -50,13 +49,21 @@ def backdated(actor: User, action: str, target: str, days: int, **details: Any) 
         )
 
 
-def exact_export_holding(user_id: str, admin: User) -> Export:
-    export = tasks.create_export(CSV_SPEC, requested_by=admin)
-    rows = f"Id,email\n{user_id},someone@example.com\n".encode()
-    export.file.save(f"exact-{export.pk}.csv.gz", ContentFile(gzip.compress(rows)), save=False)
-    Export.objects.filter(pk=export.pk).update(
-        status=Status.READY, match_query=f'user_id:"{user_id}"', file=export.file.name
+def kept_export(admin: User, match_query: str = "") -> Export:
+    """An export row as a finished one stands (no task: a worker would run its pipeline)."""
+    return Export.objects.create(
+        requested_by=admin,
+        requested_by_label=admin.username,
+        status=Status.READY,
+        fields=CSV_SPEC["fields"],
+        match_query=match_query,
     )
+
+
+def exact_export_holding(user_id: str, admin: User) -> Export:
+    export = kept_export(admin, match_query=f'user_id:"{user_id}"')
+    rows = f"Id,email\n{user_id},someone@example.com\n".encode()
+    export.file.save(f"exact-{export.pk}.csv.gz", ContentFile(gzip.compress(rows)))
     return export
 
 
@@ -95,7 +102,7 @@ def test_a_package_of_a_long_history_downloads_once_and_its_manifest_checks_out(
     agent_client.get(f"{T}/users/{user_id}/")
     exact = exact_export_holding(user_id, export_admin)
     other = exact_export_holding("auth0|somebody-else", export_admin)
-    whole = tasks.create_export(CSV_SPEC, requested_by=export_admin)  # all connections, now
+    whole = kept_export(export_admin)  # of all connections, made now
 
     assert agent_client.get(f"{T}/users/{user_id}/data-package/").status_code == 403
     form = lead_client.get(f"{T}/users/{user_id}/data-package/").content.decode()
