@@ -130,6 +130,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A refused form is answered by the 403 page and recorded as a refused attempt.
+CSRF_FAILURE_VIEW = "staff.views.csrf_refused"
 for _origin in CSRF_TRUSTED_ORIGINS:
     if "://" not in _origin:
         raise ImproperlyConfigured(
@@ -319,6 +321,25 @@ SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 15, minimum=0)
 USERDESK_ALLOW_USER_DELETE = env_bool("USERDESK_ALLOW_USER_DELETE", False)
 # The user page's delete becomes a one-user bulk run that needs a second lead's approval.
 USERDESK_DELETE_NEEDS_APPROVAL = env_bool("USERDESK_DELETE_NEEDS_APPROVAL", False)
+# Personal data shown masked to roles without "seeing personal data" (users_admin.pii): keys
+# masked wherever they appear in a user's profile, logs, blocks and MFA methods; metadata keys
+# masked in app_metadata and user_metadata; how long a reveal with a reason unmasks one user.
+PII_MASKED_FIELDS = env_list(
+    "PII_MASKED_FIELDS",
+    [
+        "phone_number",
+        "ip",
+        "last_ip",
+        "initial_ip",
+        "user_agent",
+        "last_user_agent",
+        "initial_user_agent",
+    ],
+)
+PII_MASKED_METADATA_KEYS = env_list("PII_MASKED_METADATA_KEYS", [])
+PII_REVEAL_MINUTES = env_int("PII_REVEAL_MINUTES", 15, minimum=1)
+# A data-subject package (users_admin.packages) may be downloaded once within this many hours.
+DATA_PACKAGE_HOURS = env_int("DATA_PACKAGE_HOURS", 24, minimum=1)
 # How many days of logs the tenant keeps (Auth0: 1 to 30 by plan); the timeline says so.
 AUTH0_LOG_RETENTION_DAYS = env_int("AUTH0_LOG_RETENTION_DAYS", 10, minimum=1)
 # Management API client: a whole call (token, retries, waits) ends within the deadline.
@@ -568,6 +589,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "imports-sweep": {"task": "exports.tasks.sweep_imports", "schedule": EXPORT_SWEEP_SECONDS},
     "records-prune": {"task": "staff.tasks.prune_records", "schedule": 3600.0},
     "exports-schedules": {"task": "exports.tasks.run_due_schedules", "schedule": 60.0},
+    "data-packages-prune": {"task": "users_admin.packages.prune_data_packages", "schedule": 3600.0},
 }
 # How long Userdesk keeps its own records (staff.retention; docs/operator/storage.md): audit
 # events (and the action requests, bulk runs and export rows they describe), recent searches.

@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,7 +20,8 @@ import management_api
 from config.params import whole_number
 from management_api import ManagementApiError, connections
 from staff import audit
-from staff.permissions import Capability, requires
+from staff.permissions import Capability, may_export_personal_data, requires
+from users_admin.pii import masked_export_fields
 
 from . import derive, downloads, formats, importformat, lease, preview, retention, tasks
 from .fields import discovered_metadata
@@ -116,7 +118,7 @@ def new(request: StaffRequest) -> HttpResponse:
                 "exports/import_outlook.html",
                 {"outlook": _import_outlook(form, form.cleaned_data.get("fields") or [])},
             )
-        if form.is_valid():
+        if form.is_valid() and not _masked_fields_refused(request, form):
             if "save_template" in request.POST:
                 template = _save_template(request, form)
                 if template is not None:
@@ -141,6 +143,21 @@ def new(request: StaffRequest) -> HttpResponse:
             "templates": ExportTemplate.objects.of(request.user),
         },
     )
+
+
+def _masked_fields_refused(request: StaffRequest, form: ExportForm) -> bool:
+    """Fields shown masked to this member's role (PII_MASKED_FIELDS) are not theirs to export:
+    said above the fields, and nothing is created."""
+    masked = masked_export_fields(field["name"] for field in form.cleaned_data["fields"])
+    if may_export_personal_data(request.user, masked):
+        return False
+    form.add_error(
+        None,
+        f"Your role sees {', '.join(masked)} masked, so it cannot export "
+        f"{'them' if len(masked) > 1 else 'it'}: remove {'them' if len(masked) > 1 else 'it'}, "
+        "or ask someone whose role sees personal data.",
+    )
+    return True
 
 
 def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importformat.Plan:
@@ -339,6 +356,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             # 286 swaps in the settled state and tells htmx to stop polling.
             return HttpResponseStopPolling(response.content)
         return response
+    audit.record(request, audit.EXPORT_VIEWED, target=f"export #{pk}", name=export.name)
     return _detail_page(request, export)
 
 
@@ -442,6 +460,11 @@ def download(request: StaffRequest, pk: int, variant: str) -> HttpResponse:
         outcome = "refused" if Export.objects.filter(pk=pk).exists() else "missing"
         audit.record(request, "exports.download", target=target, variant=variant, outcome=outcome)
         raise Http404("This file is not available.")
+    masked = masked_export_fields(str(field.get("name", "")) for field in export.fields)
+    if not may_export_personal_data(request.user, masked):
+        raise PermissionDenied(
+            f"Export #{pk} holds {', '.join(masked)}, which your role sees masked."
+        )
     if not export.is_ready or variant not in downloads.variants_for(export):
         audit.record(request, "exports.download", target=target, variant=variant, outcome="missing")
         raise Http404("This file is not available.")

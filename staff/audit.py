@@ -36,8 +36,53 @@ SCHEDULE_CREATED = "exports.schedule_created"
 SCHEDULE_PAUSED = "exports.schedule_paused"
 SCHEDULE_RESUMED = "exports.schedule_resumed"
 SCHEDULE_DELETED = "exports.schedule_deleted"
+# Looks at personal data: each is an event (the access record), and a refusal (403) too.
+USER_VIEWED = "users.view"
+TIMELINE_VIEWED = "users.view_timeline"
+ACTION_OPENED = "users.view_action"
+ACTION_PREVIEWED = "users.preview_action"
+JOB_VIEWED = "users.view_verification_job"
+EXPORT_VIEWED = "exports.view"
+AUDIT_READ = "audit.read"
+ACCESS_REFUSED = "access.refused"
+# Events that only say someone looked (the user's timeline can hide them).
+VIEW_ACTIONS = frozenset(
+    {USER_VIEWED, TIMELINE_VIEWED, ACTION_OPENED, ACTION_PREVIEWED, JOB_VIEWED}
+)
 # Whole families the audit page offers as one filter choice ("auth.*").
 ACTION_FAMILIES = {"auth.*": "Any sign-in event"}
+# What the audit page's action filter and rows say for an action code; a code not listed
+# reads as its words ("exports.rename" -> "Exports: rename").
+ACTION_LABELS = {
+    SIGN_IN: "Signed in",
+    SIGN_IN_FAILED: "Sign-in failed",
+    LOCKED_OUT: "Locked out after failed sign-ins",
+    SIGN_OUT: "Signed out",
+    PASSWORD_CHANGED: "Changed their password",
+    ROLE_CHANGED: "Staff role changed",
+    IDENTITY_BOUND: "Sign-in identity bound",
+    TEMPLATE_SAVED: "Export template saved",
+    TEMPLATE_DELETED: "Export template deleted",
+    SEARCH_SAVED: "Search saved",
+    SEARCH_DELETED: "Saved search deleted",
+    "users.search": "Searched users",
+    "users.lookup": "Looked up an email",
+    USER_VIEWED: "Viewed a user",
+    TIMELINE_VIEWED: "Viewed a user's timeline",
+    ACTION_OPENED: "Opened an action on a user",
+    ACTION_PREVIEWED: "Previewed an action on a user",
+    JOB_VIEWED: "Viewed a verification email job",
+    EXPORT_VIEWED: "Viewed an export",
+    AUDIT_READ: "Read the audit log",
+    "users.reveal": "Revealed a user's personal data",
+    "users.data_package_requested": "Data-subject package requested",
+    "users.data_package_built": "Data-subject package built",
+    "users.data_package_downloaded": "Data-subject package downloaded",
+    "users.data_package_refused": "Data-subject package download refused",
+    ACCESS_REFUSED: "Refused access (403)",
+    "exports.create": "Export requested",
+    "exports.download": "Export downloaded",
+}
 ACCOUNT_ACTIONS = (
     SIGN_IN,
     SIGN_IN_FAILED,
@@ -60,6 +105,23 @@ ACCOUNT_ACTIONS = (
     SCHEDULE_RESUMED,
     SCHEDULE_DELETED,
 )
+
+
+def action_label(action: str) -> str:
+    """An action code in words, for the audit page."""
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    family, _, rest = action.partition(".")
+    if family == "users":
+        from users_admin.actions import ACTIONS  # declared there, with their titles
+
+        if rest in ACTIONS:
+            return ACTIONS[rest].title
+    words = rest.replace("_", " ").replace("-", " ").strip()
+    return f"{family.capitalize()}: {words}" if words else action
+
+
+TARGET_LENGTH = 500
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -86,11 +148,15 @@ def record_for(
     Without an actor, `actor_label` names who it was about (the email typed at a failed sign-in).
     """
     user = actor if isinstance(actor, User) else None
+    target = str(target)
+    if len(target) > TARGET_LENGTH:
+        # The column holds TARGET_LENGTH characters; a longer query is kept whole beside it.
+        details = {"in_full": target, **details}
     return AuditEvent.objects.create(
         actor=user,
         actor_label=(user.get_username() if user else actor_label)[:254],
         action=action,
-        target=str(target)[:500],
+        target=target[:TARGET_LENGTH],
         details=details,
         ip_address=client_ip(request) if request is not None else None,
     )
@@ -114,7 +180,8 @@ def filtered_events(
 ) -> QuerySet[AuditEvent]:
     """Events newest first; `actor` matches part of the email, `user` is an Auth0 user id
     (the events about that user), dates are whole UTC days, `tenant` a tenant's slug. With
-    `visible_tenants`, only their events and those of no tenant (sign-ins)."""
+    `visible_tenants`, only their events and those of no tenant (sign-ins). Reads of the audit
+    log itself (one per page read) are listed only when the action filter asks for them."""
     events = AuditEvent.objects.select_related("actor")
     if visible_tenants is not None:
         events = events.filter(tenant__in=[*visible_tenants, ""])
@@ -126,6 +193,8 @@ def filtered_events(
         events = events.filter(action__startswith=action[:-1])
     elif action:
         events = events.filter(action=action)
+    if action not in (AUDIT_READ, "audit.*"):
+        events = events.exclude(action=AUDIT_READ)
     if user:
         events = events.filter(target=user)
     if date_from:
@@ -137,8 +206,13 @@ def filtered_events(
 
 def readable_details(details: dict[str, Any]) -> list[tuple[str, str]]:
     """An event's details as (label, text) for the audit page: ``from_export`` reads "From
-    export", True "yes", a list of conditions "logins_count greater 10", never a Python repr."""
-    return [(_label(key), _text(value)) for key, value in details.items()]
+    export", True "yes", a list of conditions "logins_count greater 10", never a Python repr.
+    An empty value (a rename from no name: "Before") is left out."""
+    return [
+        (_label(key), _text(value))
+        for key, value in details.items()
+        if value is not None and value != "" and value != [] and value != {}
+    ]
 
 
 def _label(key: str) -> str:

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from management_api.tenants import Tenant, all_tenants
 
-from .audit import ACCOUNT_ACTIONS, ACTION_FAMILIES
+from .audit import ACCOUNT_ACTIONS, ACTION_FAMILIES, AUDIT_READ, action_label
 from .models import AuditEvent
 
 
@@ -86,11 +86,18 @@ class AuditFilterForm(forms.Form):
     date_from = forms.DateField(required=False, label="From (UTC)", widget=DateInput)
     date_to = forms.DateField(required=False, label="To (UTC)", widget=DateInput)
 
-    def __init__(self, *args: Any, tenants: Sequence[Tenant] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, tenants: Sequence[Tenant] = (), only_user: str = "", **kwargs: Any
+    ) -> None:
         """`tenants`: the ones the member may see; with several configured, a filter by tenant
-        (with one, every event is that tenant's)."""
+        (with one, every event is that tenant's). `only_user`: the one user whose events the
+        member may read (the user filter is fixed to it, the tenant is the current one)."""
         super().__init__(*args, **kwargs)
-        if len(all_tenants()) > 1:
+        if only_user:
+            self.fields["user"].disabled = True
+            self.fields["user"].initial = only_user
+            self.fields["user"].help_text = "Your role reads the events about one user."
+        elif len(all_tenants()) > 1:
             self.fields["tenant"] = forms.ChoiceField(
                 required=False,
                 label="Tenant",
@@ -98,13 +105,13 @@ class AuditFilterForm(forms.Form):
             )
         recorded = AuditEvent.objects.values_list("action", flat=True).distinct()
         # Sign-in and account events are offered before the first one happens.
-        actions = sorted({*recorded, *ACCOUNT_ACTIONS})
+        actions = sorted({*recorded, *ACCOUNT_ACTIONS, AUDIT_READ}, key=action_label)
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [
             ("", "Any action"),
             *ACTION_FAMILIES.items(),
-            *((action, action) for action in actions),
+            *((action, action_label(action)) for action in actions),
         ]
 
     def clean_actor(self) -> str:

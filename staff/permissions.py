@@ -71,6 +71,8 @@ class Capability(str, metaclass=_Declared):
     APPROVE_BULK_RUNS: ClassVar[Capability]
     RUN_BULK_DELETES: ClassVar[Capability]
     CREATE_USERS: ClassVar[Capability]
+    SEE_PERSONAL_DATA: ClassVar[Capability]
+    BUILD_DATA_PACKAGES: ClassVar[Capability]
 
     label: str  # "blocking and unblocking users": completes "Your role does not include ..."
     description: str  # the Django permission's name, shown in the admin
@@ -158,6 +160,19 @@ Capability(
     label="reading the audit log",
     description="Read the audit log",
     roles=(EXPORT_ADMIN_GROUP,),
+)
+# Personal data (users_admin.pii): without it, PII_MASKED_FIELDS show masked until revealed.
+Capability(
+    "see_personal_data",
+    label="seeing personal data unmasked",
+    description="See phone numbers, IP addresses, user agents and masked metadata unmasked",
+    roles=(SUPPORT_LEAD_GROUP, EXPORT_ADMIN_GROUP),
+)
+Capability(
+    "build_data_packages",
+    label="building data-subject packages",
+    description="Build and download a user's data-subject access package",
+    roles=(SUPPORT_LEAD_GROUP, EXPORT_ADMIN_GROUP),
 )
 # Bulk runs (users_admin.bulk): requesting them, approving another's, and deleting in bulk.
 Capability(
@@ -302,6 +317,38 @@ def require(user: AbstractUser | AnonymousUser, capability: Capability) -> None:
     """For a view whose capability depends on its URL (the user actions): 403 without it."""
     if not can(user, capability):
         raise PermissionDenied(f"Your role does not include {capability.label}.")
+
+
+def may_read_whole_audit_log(user: AbstractUser | AnonymousUser) -> bool:
+    return can(user, Capability.VIEW_AUDIT_LOG)
+
+
+def require_audit_about(user: AbstractUser | AnonymousUser, user_id: str) -> None:
+    """The audit page: whole with VIEW_AUDIT_LOG; else only the events about one user (who
+    looked at them, who acted and why), for anyone who may open that user's page."""
+    if may_read_whole_audit_log(user):
+        return
+    if not user_id or not can(user, Capability.SEARCH_USERS):
+        require(user, Capability.VIEW_AUDIT_LOG)
+
+
+def sees_personal_data(user: AbstractUser | AnonymousUser, revealed: bool) -> bool:
+    """Masked fields unmasked: with the capability, or for a user this member revealed (with a
+    reason, for PII_REVEAL_MINUTES); revealing is open to anyone who may open user pages."""
+    return can(user, Capability.SEE_PERSONAL_DATA) or (
+        revealed and can(user, Capability.SEARCH_USERS)
+    )
+
+
+def may_export_personal_data(user: AbstractUser | AnonymousUser, masked: list[str]) -> bool:
+    """An export (or its download) holding fields this member's role sees masked needs the
+    capability to see them: a reveal unmasks one user, never a file of many."""
+    return not masked or can(user, Capability.SEE_PERSONAL_DATA)
+
+
+def may_take_data_package(user: AbstractUser | AnonymousUser, package: Any) -> bool:
+    """A data-subject package is seen and downloaded by the staff member who asked for it."""
+    return can(user, Capability.BUILD_DATA_PACKAGES) and package.requested_by_id == user.pk
 
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])

@@ -6,19 +6,25 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 
-from management_api.tenants import all_tenants
+from management_api.tenants import all_tenants, current_tenant_slug
 
 from . import audit, oidc
 from .audit import filtered_events
 from .forms import AuditFilterForm, SignInForm
 from .models import AuditEvent
-from .permissions import Capability, requires, tenants_for
+from .permissions import (
+    Capability,
+    can,
+    may_read_whole_audit_log,
+    require_audit_about,
+    tenants_for,
+)
 
 AUDIT_PAGE_SIZE = 50
 log = logging.getLogger(__name__)
@@ -50,30 +56,76 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
-@requires(Capability.VIEW_AUDIT_LOG)
 def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit log, filtered; a member who may not read it whole reads the events about one
+    user (`?user=`, the user page's "Who looked at this user") on this tenant. Each read is
+    itself an event (AUDIT_READ), with the filters it used."""
+    about = str(request.GET.get("user", "")).strip()
+    require_audit_about(request.user, about)
+    whole = may_read_whole_audit_log(request.user)
     visible = tenants_for(request.user)
-    form = AuditFilterForm(request.GET, tenants=visible)
+    form = AuditFilterForm(request.GET, tenants=visible, only_user="" if whole else about)
     if form.is_valid():
         filters = {name: form.cleaned_data[name] for name in form.fields}
+        if not whole:
+            filters["tenant"] = current_tenant_slug()
         events = filtered_events(**filters, visible_tenants=[t.slug for t in visible])
     else:
         filters, events = {}, AuditEvent.objects.none()
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
+    if not can(request.user, Capability.SEE_PERSONAL_DATA):
+        from users_admin.pii import mask  # the user pages' masking, on what events recorded
+
+        for event in page.object_list:
+            event.details = mask(event.details)  # shown, never saved (events are append-only)
+    asked = {f"filter_{k}": str(v) for k, v in filters.items() if v and k != "user"}
+    response = render(
         request,
         "staff/audit_log.html",
         {
             "form": form,
             "page": page,
-            "filtered": any(filters.values()),
-            "several_tenants": len(all_tenants()) > 1,
+            "filtered": any(v for k, v in filters.items() if whole or k not in ("user", "tenant")),
+            "whole": whole,
+            "about": about,
+            "several_tenants": whole and len(all_tenants()) > 1,
         },
+    )
+    # After the page is read: it lists the reads before this one.
+    audit.record(request, audit.AUDIT_READ, target=about, page=page.number, **asked)
+    return response
+
+
+def csrf_refused(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a refused form is a refused attempt like any other 403."""
+    return permission_denied(
+        request,
+        PermissionDenied(
+            "The form was not accepted: it was too old or sent from another page "
+            f"({reason}). Reload the page and try again."
+        ),
     )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 403 page; a signed-in member's refused attempt is an audit event with what was
+    tried: the method and whole URL, the fields a POST carried (names only), why refused."""
     reason = str(exception) if isinstance(exception, PermissionDenied) else ""
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
+        try:
+            posted = sorted(name for name in request.POST if name != "csrfmiddlewaretoken")
+        except (ValueError, SuspiciousOperation):  # a body Django refuses to parse
+            posted = ["(unreadable)"]
+        match = request.resolver_match
+        audit.record(
+            request,
+            audit.ACCESS_REFUSED,
+            target=request.get_full_path(),
+            method=request.method or "",
+            page=match.view_name if match else "",
+            posted_fields=posted if request.method == "POST" else [],
+            reason=reason,
+        )
     response = render(request, "403.html", {"reason": reason}, status=403)
     if request.headers.get("HX-Request") == "true":
         # An htmx request (an action's form, a search) is told in the page, which shows the

@@ -116,6 +116,8 @@ class Action:
     # What it looks at besides the profile: "blocks", "methods", "sessions" (and refresh tokens)
     reads: tuple[str, ...] = ()
     removes_user: bool = False  # done, the user is gone: the outcome offers the search
+    # Its form shows the user's data whole (the metadata editor): masked, it needs a reveal.
+    shows_personal_data: bool = False
 
     def applies(self, bench: Workbench) -> bool:
         return self.applies_to(bench) is None
@@ -588,6 +590,7 @@ ACTIONS: dict[str, Action] = {
             perform=_edit_metadata,
             form_class=MetadataForm,
             button="Save",
+            shows_personal_data=True,
             places=tuple(
                 Place(section, f"Edit {section}", f"which={section}")
                 for section in (Section.APP_METADATA, Section.USER_METADATA)

@@ -79,3 +79,7 @@ def execute_bulk_run(run_id: int) -> None:
         going_on = bulk_execute.execute(run_id)
     if going_on:
         execute_bulk_run.apply_async((run_id,))
+
+
+# Data-subject packages: their tasks live with them (users_admin.packages).
+from .packages import build_data_package, prune_data_packages  # noqa: E402, F401

@@ -16,17 +16,21 @@ from django.utils.safestring import SafeString, mark_safe
 
 from management_api import LogPage
 from management_api.tenants import current_tenant_slug
+from staff.audit import VIEW_ACTIONS
 from staff.models import AuditEvent
 
 from .access import audit_detail, mapping_of
 from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
-VIEWED = "users.view"
 # Identical Auth0 events (type, IP, connection, application) this close together are one row.
 GROUP_GAP = dt.timedelta(minutes=5)
 AUDIT_WORDS = {
     "users.view": "Viewed in Userdesk",
+    "users.view_timeline": "Timeline viewed in Userdesk",
+    "users.view_action": "Action form opened in Userdesk",
+    "users.preview_action": "Action previewed in Userdesk",
+    "users.view_verification_job": "Verification job viewed in Userdesk",
     "users.block": "Blocked",
     "users.unblock": "Unblocked",
     "users.clear-blocks": "Brute-force blocks cleared",
@@ -46,6 +50,11 @@ AUDIT_WORDS = {
     "users.edit-profile": "Profile changed",
     "users.link-account": "Accounts linked",
     "users.unlink-account": "Account unlinked",
+    "users.reveal": "Personal data revealed in Userdesk",
+    "users.data_package_requested": "Data-subject package requested",
+    "users.data_package_built": "Data-subject package built",
+    "users.data_package_downloaded": "Data-subject package downloaded",
+    "users.data_package_refused": "Data-subject package download refused",
 }
 
 
@@ -163,7 +172,7 @@ def audit_events(
     if until is not None:
         audit = audit.filter(at__lt=until)
     if not views:
-        audit = audit.exclude(action=VIEWED)
+        audit = audit.exclude(action__in=VIEW_ACTIONS)
     return list(audit[:AUDIT_LIMIT])
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from . import bulk_views, create, linking_views, views
+from . import bulk_views, create, linking_views, package_views, reveal, views
 from .converters import UserIdConverter
 
 register_converter(UserIdConverter, "user_id")
@@ -14,6 +14,18 @@ urlpatterns = [
     path("searches/<int:pk>/delete/", views.delete_saved_search, name="delete_saved_search"),
     path("users/<user_id:user_id>/", views.detail, name="detail"),
     path("users/<user_id:user_id>/duplicates/", linking_views.duplicates_view, name="duplicates"),
+    path("users/<user_id:user_id>/reveal/", reveal.reveal, name="reveal"),
+    path(
+        "users/<user_id:user_id>/data-package/",
+        package_views.new_package,
+        name="new_data_package",
+    ),
+    path("data-packages/<int:pk>/", package_views.package_page, name="data_package"),
+    path(
+        "data-packages/<int:pk>/download/",
+        package_views.download_package,
+        name="download_data_package",
+    ),
     path("lookup/", views.lookup, name="lookup"),
     path("new-user/", create.create_user_view, name="create_user"),
     # A user id is one segment, encoded whole (converters.py): `/` and `..` can't escape it.

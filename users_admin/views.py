@@ -49,7 +49,7 @@ from staff.permissions import (
     tenants_where,
 )
 
-from . import bulk, bulk_views, linking, timeline, workbench
+from . import bulk, bulk_views, linking, pii, timeline, workbench
 from . import search as searching
 from .access import PAGE_READS
 from .actions import ACTIONS, Action, Place, Section
@@ -209,7 +209,7 @@ def _search_results(
         context["result"] = result
         page_url = _page_urls(request)
         context["rows_shown"] = searching.result_rows(
-            result.page.users,
+            pii.masked_users(request.user, result.page.users),
             data["columns"],
             COLUMNS,
             back=page_url(result.page.page).removeprefix("?"),
@@ -476,7 +476,9 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     if failed is not None:
         return failed
     assert bench is not None
-    entries, until = timeline.merged(user_id, bench.logs.value, audit=audit, views=views)
+    masking = pii.masking_for(request.user, user_id)
+    shown = pii.masked_bench(bench, masking)
+    entries, until = timeline.merged(user_id, shown.logs.value, audit=audit, views=views)
     record(request, "users.view", target=user_id, found=True)
     offered = _offered(request, bench)
     return render(
@@ -484,8 +486,9 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
         "users_admin/detail.html",
         {
             "user_id": user_id,
-            "bench": bench,
-            "profile": bench.profile,
+            "bench": shown,
+            "profile": shown.profile,
+            "masking": masking,
             "offered": offered,
             "buttons": _buttons(offered, user_id),
             "fixes": _fixes(offered, bench),
@@ -571,7 +574,9 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
     ceiling = results.get("ceiling")
     if ceiling is not None and ceiling.value is not None and ceiling.value.events:
         until = parse_datetime(str(ceiling.value.events[0].get("date") or "")) or until
+    logs = pii.masked_logs(logs, pii.masking_for(request.user, user_id))
     entries, next_until = timeline.merged(user_id, logs, until=until, views=views)
+    record(request, audit.TIMELINE_VIEWED, target=user_id, page=number)
     context.update(
         entries=entries,
         logs=logs,
@@ -593,11 +598,18 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
     if failed is not None:
         return failed
     assert bench is not None
+    masking = pii.masking_for(request.user, user_id)
+    if masking.masked and action.shows_personal_data:
+        raise PermissionDenied(
+            f"“{action.title}” shows this user's personal data: reveal it first (on the user "
+            "page, with a reason), or ask a colleague whose role sees personal data."
+        )
+    shown = pii.masked_bench(bench, masking)
     context: dict[str, Any] = {
         "user_id": user_id,
-        "bench": bench,
+        "bench": shown,
         "action": action,
-        "effect": action.effect.format(user=bench.label),
+        "effect": action.effect.format(user=shown.label),
     }
     template = "users_admin/action.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -613,6 +625,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         if not form.editing and form.is_valid():
             data = form.action_data()
             if form.previewing:
+                record(request, audit.ACTION_PREVIEWED, target=user_id, support_action=action.name)
                 context.update(form=form, preview=True)
                 return render(request, template, context)
             # A replay shows the first outcome even though the action may no longer apply.
@@ -638,6 +651,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         context["not_applicable"] = reason
         return render(request, template, context)
     context["form"] = action.form(bench, params=request.GET)
+    record(request, audit.ACTION_OPENED, target=user_id, support_action=action.name)
     return render(request, template, context)
 
 
@@ -687,6 +701,8 @@ def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
     template = "users_admin/job.html#job" if partial else "users_admin/job.html"
     response = render(request, template, context)
     settled = "job" in context and context["job"].get("status") in {"completed", "failed"}
+    if not partial or settled:  # a look, not each poll while it runs
+        record(request, audit.JOB_VIEWED, target=user_id or f"job {job_id}", job=job_id)
     if partial and settled:
         return HttpResponseStopPolling(response.content)
     return response

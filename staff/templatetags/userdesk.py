@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import template
 
 from management_api.tenants import UnknownTenant, get_tenant
+from staff.audit import action_label as label_of_action
 from staff.audit import readable_details
 
 register = template.Library()
@@ -24,6 +25,12 @@ def cooloff_minutes(value: timedelta) -> str:
 def audit_details(details: dict[str, object]) -> list[tuple[str, str]]:
     """An audit event's details in readable form (see staff.audit.readable_details)."""
     return readable_details(details or {})
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """An audit action code in words ("users.view" -> "Viewed a user")."""
+    return label_of_action(action)
 
 
 @register.filter

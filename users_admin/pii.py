@@ -1,0 +1,174 @@
+"""Personal data shown only as far as needed (issue 20, deliver 2).
+
+PII_MASKED_FIELDS names keys (phone numbers, IP addresses, user agents by default) whose values
+are shown masked wherever they appear in what the user pages show: the profile (identities'
+profile data too), the logs, brute-force blocks and MFA methods; PII_MASKED_METADATA_KEYS names
+keys of app_metadata and user_metadata. A staff member without the capability "seeing personal
+data unmasked" sees them masked until they reveal the user, with a reason code and a ticket
+reference, for PII_REVEAL_MINUTES (a Reveal row, an audit event on the user's timeline).
+
+Masking works on copies of what Auth0 answered, before any template sees it: every page and
+partial that shows the data shows the masked copy, with no template of its own to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.utils import timezone
+
+from management_api import LogPage
+from management_api.tenants import current_tenant_slug
+from staff.permissions import Capability, can, sees_personal_data
+
+from .pii_models import Reveal
+from .workbench import Workbench
+
+MASK = "•••••• (masked)"
+METADATA = ("app_metadata", "user_metadata")
+REVEALED = "users.reveal"
+
+
+def masked_fields() -> frozenset[str]:
+    return frozenset(settings.PII_MASKED_FIELDS)
+
+
+def masked_metadata_keys() -> frozenset[str]:
+    return frozenset(settings.PII_MASKED_METADATA_KEYS)
+
+
+def masked_names() -> list[str]:
+    """The masked keys, then the masked metadata keys ("metadata: birthdate")."""
+    metadata = [f"metadata: {key}" for key in sorted(masked_metadata_keys())]
+    return sorted(masked_fields()) + metadata
+
+
+def _masked(value: Any, keys: frozenset[str], metadata_keys: frozenset[str]) -> Any:
+    if isinstance(value, list):
+        return [_masked(item, keys, metadata_keys) for item in value]
+    if not isinstance(value, dict):
+        return value
+    copy: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in keys and item not in (None, ""):
+            copy[key] = MASK
+        elif key in METADATA and metadata_keys:
+            copy[key] = _masked(item, keys | metadata_keys, frozenset())
+        else:
+            copy[key] = _masked(item, keys, metadata_keys)
+    return copy
+
+
+def mask(value: Any) -> Any:
+    """A copy of `value` (a profile, a log event, a list of them) with the masked keys' values
+    replaced by MASK, at any depth; metadata keys only inside the two metadata objects."""
+    return _masked(value, masked_fields(), masked_metadata_keys())
+
+
+def active_reveal(staff: AbstractUser | AnonymousUser, user_id: str) -> Reveal | None:
+    """This staff member's reveal of this user on this tenant still in force, if any."""
+    if not staff.is_authenticated:
+        return None
+    return (
+        Reveal.objects.filter(
+            staff_id=staff.pk,
+            tenant=current_tenant_slug(),
+            user_id=user_id,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Masking:
+    """What one staff member sees of one user: masked or not, and until when revealed."""
+
+    masked: bool
+    revealed_until: datetime | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        """What is masked, in the words of the settings (for the notice and the reveal)."""
+        return masked_names()
+
+    @property
+    def applies(self) -> bool:
+        """Whether anything is masked here at all (nothing is with the capability)."""
+        return self.masked or self.revealed_until is not None
+
+    def apply(self, value: Any) -> Any:
+        return mask(value) if self.masked else value
+
+
+def masking_for(staff: AbstractUser | AnonymousUser, user_id: str) -> Masking:
+    if can(staff, Capability.SEE_PERSONAL_DATA):
+        return Masking(masked=False)
+    reveal = active_reveal(staff, user_id)
+    if sees_personal_data(staff, revealed=reveal is not None):
+        return Masking(masked=False, revealed_until=reveal.expires_at if reveal else None)
+    return Masking(masked=True)
+
+
+def masked_logs(logs: LogPage | None, masking: Masking) -> LogPage | None:
+    if logs is None or not masking.masked:
+        return logs
+    return dataclasses.replace(logs, events=mask(list(logs.events)))
+
+
+def masked_bench(bench: Workbench, masking: Masking) -> Workbench:
+    """The workbench as this staff member may see it: profile, logs, blocks, MFA methods."""
+    if not masking.masked:
+        return bench
+    return dataclasses.replace(
+        bench,
+        profile=mask(bench.profile),
+        logs=dataclasses.replace(bench.logs, value=masked_logs(bench.logs.value, masking)),
+        blocks=dataclasses.replace(bench.blocks, value=mask(bench.blocks.value)),
+        methods=dataclasses.replace(bench.methods, value=mask(bench.methods.value)),
+        sessions=dataclasses.replace(bench.sessions, value=mask(bench.sessions.value)),
+        refresh_tokens=dataclasses.replace(
+            bench.refresh_tokens, value=mask(bench.refresh_tokens.value)
+        ),
+    )
+
+
+def masked_users(staff: AbstractUser | AnonymousUser, users: Iterable[Any]) -> list[Any]:
+    """Search and lookup results: each user masked unless this member sees them unmasked."""
+    users = list(users)
+    if can(staff, Capability.SEE_PERSONAL_DATA):
+        return users
+    ids = [str(user.get("user_id") or "") for user in users if isinstance(user, dict)]
+    revealed = set(
+        Reveal.objects.filter(
+            staff_id=staff.pk,
+            tenant=current_tenant_slug(),
+            user_id__in=ids,
+            expires_at__gt=timezone.now(),
+        ).values_list("user_id", flat=True)
+    )
+    return [
+        user if isinstance(user, dict) and user.get("user_id") in revealed else mask(user)
+        for user in users
+    ]
+
+
+def masked_export_fields(fields: Iterable[str]) -> list[str]:
+    """The export's fields that hold masked data: a masked key anywhere in the path, a masked
+    metadata key under a metadata object, or a whole metadata object with masked keys set."""
+    keys, metadata_keys = masked_fields(), masked_metadata_keys()
+    found = []
+    for field in fields:
+        parts = [part.split("[", 1)[0] for part in field.split(".")]
+        in_metadata = parts[0] in METADATA and bool(metadata_keys)
+        if any(part in keys for part in parts) or (
+            in_metadata and (len(parts) == 1 or any(p in metadata_keys for p in parts[1:]))
+        ):
+            found.append(field)
+    return found
