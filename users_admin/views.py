@@ -138,7 +138,13 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     target = request.htmx.target if partial else None
     wants_results_only = partial and target not in ("builder", "search-form")
-    context: dict[str, Any] = {"columns": COLUMNS, "presets": presets()}
+    # A results-only answer also refreshes, out of band, the recent searches and (to show its
+    # errors at the rows) the builder.
+    context: dict[str, Any] = {
+        "columns": COLUMNS,
+        "presets": presets(),
+        "oob": wants_results_only,
+    }
 
     connections: list[dict[str, Any]] = []
     if not wants_results_only:
@@ -239,6 +245,7 @@ def _search_results(
                     connections = []
             context["export_link"] = _export_link(form, query, connections)
         remember(request.user, reopen, query)  # type: ignore[arg-type]
+        context["recent_searches"] = list(RecentSearch.objects.of(request.user))
     record(
         request,
         "users.search",
