@@ -459,6 +459,8 @@ def create_user(body: dict[str, Any]) -> str:
     for key in ("app_metadata", "user_metadata"):
         if body.get(key):
             profile[key] = _merge_metadata({}, body[key])
+        elif key == "user_metadata" and body.get(key) == {}:
+            profile[key] = {}  # recorded: an empty user_metadata is kept, app_metadata is not
     if body.get("blocked") is not None:
         profile["blocked"] = body["blocked"]
     user = _save_new(profile)
@@ -577,8 +579,9 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
                 continue
             if key in {"app_metadata", "user_metadata"}:
                 merged = _merge_metadata(profile.get(key), value)
-                if merged:
-                    profile[key] = merged
+                # Recorded: `{}` empties both; user_metadata stays as `{}`, app_metadata goes.
+                if merged or (key == "user_metadata" and value == {}):
+                    profile[key] = merged or {}
                 else:
                     profile.pop(key, None)
             elif value is None:
