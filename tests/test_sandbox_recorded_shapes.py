@@ -76,3 +76,40 @@ def test_an_empty_user_metadata_is_kept_on_create_and_update(api: httpx.Client) 
     assert emptied["user_metadata"] == {}
     assert "app_metadata" not in emptied
     assert api.get(path).json()["user_metadata"] == {}
+
+
+def _logs(api: httpx.Client, user_id: str) -> list[dict[str, Any]]:
+    path = f"/api/v2/users/{quote(user_id, safe='')}/logs"
+    return list(api.get(path, params={"per_page": 100}).json())
+
+
+def _blocked_user_with_history(api: httpx.Client) -> tuple[str, list[dict[str, Any]]]:
+    found = api.get(
+        "/api/v2/users", params={"q": "blocked:true", "search_engine": "v3", "per_page": 50}
+    ).json()
+    for user in reversed(found):  # the first ones are other tests' examples
+        logs = _logs(api, user["user_id"])
+        if any(e.get("description") == "user is blocked" for e in logs):
+            return user["user_id"], logs
+    raise AssertionError("the seed has no blocked user with its sign-in refusals")
+
+
+def test_unblocking_a_user_leaves_its_history_alone(api: httpx.Client) -> None:
+    """Auth0's logs are history: lifting the block does not take back the refused sign-ins."""
+    user_id, before = _blocked_user_with_history(api)
+    path = f"/api/v2/users/{quote(user_id, safe='')}"
+    assert api.patch(path, json={"blocked": False}).status_code == 200
+    after = _logs(api, user_id)
+    seen = [(e["date"], e["type"], e.get("description")) for e in after]
+    # Every earlier event is still there, once; the update adds only its own sapi, if any.
+    for event in before:
+        assert seen.count((event["date"], event["type"], event.get("description"))) == 1
+    assert len({e["log_id"] for e in after}) == len(after)
+
+
+def test_deleting_a_user_leaves_its_history_alone(api: httpx.Client) -> None:
+    user_id, before = _blocked_user_with_history(api)
+    assert api.delete(f"/api/v2/users/{quote(user_id, safe='')}").status_code == 204
+    kept = api.get("/api/v2/logs", params={"q": f'user_id:"{user_id}"', "per_page": 100}).json()
+    described = {(e["date"], e["type"]) for e in kept}
+    assert {(e["date"], e["type"]) for e in before} <= described

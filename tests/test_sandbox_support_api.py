@@ -173,7 +173,7 @@ def test_get_one_connection(api: httpx.Client) -> None:
     )
     missing = api.get("/api/v2/connections/con_0000000000000000")
     assert missing.status_code == 404
-    assert missing.json()["message"] == "The connection does not exist."
+    assert missing.json()["message"] == "The connection does not exist"  # recorded: no full stop
 
 
 def test_users_imports_is_not_taken_for_a_job_id(api: httpx.Client) -> None:
