@@ -4,11 +4,14 @@ log history that changes to a user never rewrite."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from sandbox.seed import generate_users
 from tests import test_sandbox_fidelity
 
 api = test_sandbox_fidelity.api  # the fixture: an all-scopes client on the shared sandbox
@@ -113,3 +116,42 @@ def test_deleting_a_user_leaves_its_history_alone(api: httpx.Client) -> None:
     kept = api.get("/api/v2/logs", params={"q": f'user_id:"{user_id}"', "per_page": 100}).json()
     described = {(e["date"], e["type"]) for e in kept}
     assert {(e["date"], e["type"]) for e in before} <= described
+
+
+# --- the seeded tenant: dates of the seeding day, profiles that agree with their logs ---------
+
+
+def test_seeded_dates_follow_the_day_of_seeding() -> None:
+    day = 86_400_000
+    today = int(time.time() * 1000)
+    on = {n: list(generate_users(200, 5, seeded_ms=today + n * day)) for n in (0, 10)}
+    for now, later in zip(on[0], on[10], strict=True):
+        moved = _epoch(later["created_at"]) - _epoch(now["created_at"])
+        assert moved == 10 * day
+    # The demo tenant (5,000 users, seed 1): "Signed up in the last 7 days" finds some, and no
+    # date lies ahead of the seeding.
+    demo = list(generate_users(5000, 1, seeded_ms=today))
+    week_ago = today - 7 * day
+    assert sum(_epoch(p["created_at"]) > week_ago for p in demo) >= 3
+    for profile in demo:
+        for key in ("created_at", "updated_at", "last_login"):
+            assert key not in profile or _epoch(profile[key]) <= today
+
+
+def _epoch(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_profiles_agree_with_the_sign_ins_their_logs_show(api: httpx.Client) -> None:
+    users = api.get("/api/v2/users", params={"per_page": 100, "page": 1}).json()
+    with_history = 0
+    for user in users:
+        sign_ins = [e for e in _logs(api, user["user_id"]) if e["type"] == "s"]
+        if not sign_ins:
+            continue
+        with_history += 1
+        assert max(e["date"] for e in sign_ins) == user["last_login"], user["user_id"]
+        assert len(sign_ins) <= user["logins_count"], user["user_id"]
+        last = max(sign_ins, key=lambda e: e["date"])
+        assert last["ip"] == user["last_ip"], user["user_id"]
+    assert with_history >= 5
