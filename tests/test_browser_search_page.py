@@ -183,3 +183,21 @@ def test_the_page_does_not_jump_on_load(
     expect(page.get_by_label("Value, row 1")).to_be_focused()
     assert page.evaluate("window.scrollY") == 0
     assert in_view(page, "#builder input.value")
+
+
+def test_a_page_with_a_refused_row_opens_with_that_row_focused(
+    agent_page: Any, live_server: Any
+) -> None:
+    """A shared link (or a search without JavaScript) whose second row is refused."""
+    from playwright.sync_api import expect
+
+    page = agent_page
+    page.goto(
+        live_server.url + SEARCH + "?mode=builder&c-0-field=email&c-0-op=ends"
+        "&c-0-value=%40example.com&c-1-field=logins_count&c-1-op=between"
+        "&c-1-value=50&c-1-value2=10"
+    )
+    expect(page.locator("#builder li.row").nth(1).locator(".row-errors")).to_contain_text(
+        "from 50 down to 10"
+    )
+    expect(page.get_by_label("Value, row 2")).to_be_focused()

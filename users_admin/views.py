@@ -186,7 +186,14 @@ def _focus(rows: BaseFormSet[Any], *, last: bool) -> None:
     if not rows.forms:
         return
     row = rows.forms[-1] if last else rows.forms[0]
-    row.fields["field" if last else "value"].widget.attrs["autofocus"] = True
+    name = "field" if last else "value"
+    # A refused row: its first field in error (bound rows were cleaned by search_query).
+    for refused in rows.forms if rows.is_bound else ():
+        errors = [field for field in refused.fields if field in refused.errors]
+        if errors:
+            row, name = refused, errors[0]
+            break
+    row.fields[name].widget.attrs["autofocus"] = True
 
 
 def _remembered(request: HttpRequest) -> dict[str, Any]:
