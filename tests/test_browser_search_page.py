@@ -119,6 +119,12 @@ def test_adding_a_condition_leaves_history_alone(agent_page: Any, live_server: A
     expect(page.get_by_label("Field, row 2")).to_be_focused()
     assert page.url == searched
     assert page.evaluate("history.length") == entries
+    # Nor does switching to Lucene and back: editing the search is not a page of its own.
+    page.get_by_role("button", name="Advanced (Lucene)").click()
+    page.get_by_role("button", name="Builder").click()
+    expect(page.get_by_label("Field, row 2")).to_be_visible()
+    assert page.url == searched
+    assert page.evaluate("history.length") == entries
 
     # Back from a user lands on the results, not on a builder waiting for its search.
     page.locator("#results tbody tr").first.get_by_role("link", name=re.compile("Details")).click()
