@@ -6,6 +6,7 @@ is checked: only the shown columns are requested, with the chosen sort and page 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,6 +106,12 @@ def test_an_answer_in_place_refreshes_recent_searches_and_the_rows_in_error(
     refused = agent_client.get(url, builder_params(reversed_range), headers=hx).content.decode()
     assert '<fieldset id="builder" class="builder stack" hx-swap-oob="true">' in refused
     assert "from 50 down to 10" in refused
+    # The value in error names the row's error list (read with it by a screen reader).
+    assert '<ul class="errorlist row-errors" id="c-0-errors">' in refused
+    value = re.search(r'<input type="number" name="c-0-value"[^>]*>', refused)
+    assert value is not None
+    assert 'aria-describedby="c-0-errors"' in value.group(0)
+    assert 'aria-invalid="true"' in value.group(0)
     assert 'id="recent-searches"' not in refused  # nothing was searched
     too_long = {"mode": "advanced", "q": "x" * 4001, "c-TOTAL_FORMS": "1", "c-INITIAL_FORMS": "0"}
     advanced = agent_client.get(url, too_long, headers=hx).content.decode()

@@ -184,6 +184,12 @@ class ConditionForm(forms.Form):
             self.add_error("value" if op in (*VALUE_OPS, Op.BETWEEN) else "op", str(exc))
         return data
 
+    def _post_clean(self) -> None:
+        # A field in error names the row's error list, so a screen reader reads it with it.
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-describedby"] = f"{self.prefix}-errors"
+
     def is_blank(self) -> bool:
         """A row waiting for a value that was never typed is ignored, not an error."""
         data = getattr(self, "cleaned_data", {})
