@@ -207,3 +207,8 @@ def test_a_page_with_a_refused_row_opens_with_that_row_focused(
         "from 50 down to 10"
     )
     expect(page.get_by_label("Value, row 2")).to_be_focused()
+    # Put right and searched in place: the answer comes into view, not the old error's field.
+    page.get_by_label("Upper bound, row 2").fill("60")
+    page.get_by_label("Upper bound, row 2").press("Enter")
+    expect(page.locator("#results .result-summary")).to_contain_text("match")
+    expect(page.get_by_label("Value, row 2")).not_to_be_focused()

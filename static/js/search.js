@@ -113,7 +113,10 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     if (!target || target.id !== "results") return;
-    var invalid = document.querySelector('#builder [aria-invalid="true"]');
+    // Only a builder this answer brought back (not one left from an earlier page) says so.
+    var xhr = event.detail.xhr;
+    var refused = xhr && xhr.responseText.indexOf('id="builder"') !== -1;
+    var invalid = refused && document.querySelector('#builder [aria-invalid="true"]');
     if (invalid) {
       invalid.focus();
       return;
