@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import secrets
 import string
@@ -50,21 +51,41 @@ FIELDS_DESCRIPTION = (
     "A comma separated list of fields to include or exclude (depending on include_fields) "
     "from the result, empty to retrieve all fields"
 )
-# Auth0 sends it whatever `fields` says (recorded: `fields=id` -> id and is_domain_connection).
-ALWAYS_SENT = ("is_domain_connection",)
+# Auth0 sends these whatever `fields` says (recorded: `fields=id` -> id and is_domain_connection;
+# `fields=strategy,name` keeps the id too).
+ALWAYS_SENT = ("id", "is_domain_connection")
+# Enterprise strategies: recorded with `show_as_button`; those with a provisioning ticket (the
+# address an administrator opens to set the connection up) also carry `provisioning_ticket_url`.
+BUTTON_STRATEGIES = frozenset(
+    {"samlp", "ad", "adfs", "google-apps", "oidc", "okta", "pingfederate", "waad"}
+)
+TICKET_STRATEGIES = frozenset({"samlp", "ad", "adfs", "google-apps", "pingfederate", "waad"})
+
+
+def _ticket(connection: Connection) -> str:
+    token = hashlib.sha256(connection.id.encode()).hexdigest()[:8]
+    return f"https://{settings.SANDBOX_DOMAIN}/p/{connection.strategy}/{token}"
 
 
 def connection_json(connection: Connection) -> dict[str, Any]:
+    """A connection as Auth0 answered it in 2026 (go-auth0 recordings, keys in their order)."""
     body: dict[str, Any] = {
         "id": connection.id,
         "options": connection.options,
         "strategy": connection.strategy,
         "name": connection.name,
-        "is_domain_connection": connection.is_domain_connection,
-        # The sandbox has one application, enabled on every connection.
-        "enabled_clients": [settings.SANDBOX_CLIENT_ID],
-        "realms": [connection.name],
     }
+    if connection.strategy in TICKET_STRATEGIES:
+        body["provisioning_ticket_url"] = _ticket(connection)
+    body["is_domain_connection"] = connection.is_domain_connection
+    if connection.strategy in BUTTON_STRATEGIES:
+        body["show_as_button"] = False
+    # On every connection object since late 2025; Connected Accounts is off unless enabled.
+    body["authentication"] = {"active": True}
+    body["connected_accounts"] = {"active": False}
+    # The sandbox has one application, enabled on every connection.
+    body["enabled_clients"] = [settings.SANDBOX_CLIENT_ID]
+    body["realms"] = [connection.name]
     if connection.display_name:
         body["display_name"] = connection.display_name
     return body
@@ -189,7 +210,8 @@ def get_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
         return method_not_allowed()
     connection = Connection.objects.filter(id=connection_id).first()
     if connection is None:
-        return api_error(404, "The connection does not exist.", "inexistent_connection")
+        # Recorded without a full stop (TestConnectionManager_Delete.yaml).
+        return api_error(404, "The connection does not exist", "inexistent_connection")
     picked = _pick([connection_json(connection)], request)
     if isinstance(picked, JsonResponse):
         return picked

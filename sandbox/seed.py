@@ -92,9 +92,14 @@ CONNECTIONS: tuple[tuple[str, str, str, str, dict[str, Any], bool], ...] = (
     *seed_shapes.PASSWORDLESS_CONNECTIONS,
 )
 
-# A fixed "now" keeps the dates independent of the day the seed runs.
+# The dates span EPOCH_START .. EPOCH_END, moved by whole days so that EPOCH_END is the day the
+# tenant is seeded: the same seed on the same day gives the same users, and a fresh demo has
+# users who signed up in the last few days.
 EPOCH_START = 1451606400  # 2016-01-01T00:00:00Z
 EPOCH_END = 1793491200  # 2026-11-01T00:00:00Z
+DAY_MS = 86_400_000
+# How far (days) the seeding day may lie from EPOCH_END, either way, for the table of day names.
+SHIFT_LIMIT_DAYS = 30 * 366
 
 # (display, ascii slug) pools.
 FIRST_NAMES: tuple[tuple[str, str], ...] = (
@@ -185,17 +190,25 @@ PHONE_PREFIXES = ("+1", "+33", "+44", "+49", "+81", "+86", "+55", "+91", "+234",
 USER_AGENT_IPS = ("203.0.113.", "198.51.100.", "192.0.2.", "2001:db8::")
 
 
-# Day strings from EPOCH_START on, so a timestamp is formatted without the time module.
+# Day strings around EPOCH_START .. EPOCH_END (SHIFT_LIMIT_DAYS either side), so a timestamp is
+# formatted without the time module.
 _DAYS = tuple(
     time.strftime("%Y-%m-%d", time.gmtime(EPOCH_START + day * 86400))
-    for day in range((EPOCH_END - EPOCH_START) // 86400 + 2)
+    for day in range(-SHIFT_LIMIT_DAYS, (EPOCH_END - EPOCH_START) // 86400 + 2 + SHIFT_LIMIT_DAYS)
 )
 
 
+def date_shift_ms(seeded_ms: int) -> int:
+    """How far the seeded dates move: from EPOCH_END to the day of `seeded_ms`, whole days."""
+    days = seeded_ms // DAY_MS - EPOCH_END // 86400
+    return max(-SHIFT_LIMIT_DAYS, min(SHIFT_LIMIT_DAYS, days)) * DAY_MS
+
+
 def _iso(epoch_ms: int) -> str:
-    """ISO-8601 with milliseconds and Z, as Auth0 writes dates (epoch_ms >= EPOCH_START)."""
+    """ISO-8601 with milliseconds and Z, as Auth0 writes dates (within the table of days)."""
     seconds, millis = divmod(epoch_ms - EPOCH_START * 1000, 1000)
     day, second = divmod(seconds, 86400)
+    day += SHIFT_LIMIT_DAYS
     hour, second = divmod(second, 3600)
     minute, second = divmod(second, 60)
     return f"{_DAYS[day]}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
@@ -205,9 +218,10 @@ def _mixed_case(rng: random.Random, text: str) -> str:
     return text[:1].upper() + "".join(c.upper() if rng.random() < 0.35 else c for c in text[1:])
 
 
-def _chunk_users(seed: int, start: int, count: int) -> Iterator[dict[str, Any]]:
+def _chunk_users(seed: int, start: int, count: int, shift_ms: int) -> Iterator[dict[str, Any]]:
     """Users number `start` .. `start + count - 1`, all from one block's random stream."""
     rng = random.Random(f"{seed}:{start}")
+    first_ms, last_ms = EPOCH_START * 1000 + shift_ms, EPOCH_END * 1000 + shift_ms
     pick: Callable[[tuple[Any, ...]], Any] = lambda pool: pool[int(rng.random() * len(pool))]  # noqa: E731
     last_db_email: str | None = None
     for index in range(start, start + count):
@@ -232,7 +246,7 @@ def _chunk_users(seed: int, start: int, count: int) -> Iterator[dict[str, Any]]:
             full_name = pick(TRICKY_NAMES)
         local = f"{given_slug}.{family_slug}{index}"
 
-        created = EPOCH_START * 1000 + int(rng.random() * (EPOCH_END - EPOCH_START) * 1000)
+        created = first_ms + int(rng.random() * (last_ms - first_ms))
         profile: dict[str, Any] = {"created_at": _iso(created)}
 
         email: str | None
@@ -347,7 +361,7 @@ def _chunk_users(seed: int, start: int, count: int) -> Iterator[dict[str, Any]]:
         else:
             # Heavy-tailed: most users sign in a few times, a few thousands of times.
             logins = min(int(rng.paretovariate(0.9)), 25_000)
-            last_login = created + int(rng.random() * (EPOCH_END * 1000 - created))
+            last_login = created + int(rng.random() * (last_ms - created))
         updated = max(created, last_login or created) + int(rng.random() * 3_600_000)
         profile["updated_at"] = _iso(updated)
         profile["user_id"] = user_id
@@ -403,14 +417,28 @@ def _chunk_users(seed: int, start: int, count: int) -> Iterator[dict[str, Any]]:
         yield seed_shapes.reshape(profile, index)
 
 
-def generate_users(n: int, seed: int, start: int = 0) -> Iterator[dict[str, Any]]:
-    """Profiles number `start` .. `start + n - 1` of the tenant seeded with `seed`."""
+def generate_users(
+    n: int,
+    seed: int,
+    start: int = 0,
+    *,
+    seeded_ms: int | None = None,
+    support_seed: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Profiles number `start` .. `start + n - 1` of the tenant seeded with `seed` at `seeded_ms`
+    (epoch ms; now by default), whose support cases come from `support_seed` (`seed`)."""
+    if seeded_ms is None:
+        seeded_ms = int(time.time() * 1000)
+    cases = seed if support_seed is None else support_seed
+    shift_ms = date_shift_ms(seeded_ms)
     end = start + n
     block = (start // CHUNK) * CHUNK
     while block < end:
         first = max(block, start)
-        for offset, profile in enumerate(_chunk_users(seed, block, min(CHUNK, end - block))):
+        chunk = _chunk_users(seed, block, min(CHUNK, end - block), shift_ms)
+        for offset, profile in enumerate(chunk):
             if block + offset >= first:
+                seed_support.recent_sign_in(cases, seeded_ms, profile)
                 yield profile
         block += CHUNK
 
@@ -494,7 +522,10 @@ def _rows(task: Task) -> Rows:
     user_rows: list[tuple[Any, ...]] = []
     term_rows: list[tuple[int, str, str]] = []
     support = seed_support.SupportRows()
-    for pk, profile in enumerate(generate_users(count, seed, start=start), start=start + 1):
+    generated = generate_users(
+        count, seed, start=start, seeded_ms=seeded_ms, support_seed=support_seed
+    )
+    for pk, profile in enumerate(generated, start=start + 1):
         seed_support.add_rows(support, support_seed, pk, profile, seeded_ms)
         user_rows.append(
             (

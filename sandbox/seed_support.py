@@ -243,6 +243,46 @@ def _devices(
 # The seeded log history, made on read --------------------------------------------------------
 
 
+def _epoch_ms(iso: str) -> int:
+    moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(moment.timestamp() * 1000)
+
+
+def _sign_ins(rng: random.Random, profile: dict[str, Any]) -> list[int]:
+    """When the user signed in lately, oldest first: ending at last_login, a few days apart."""
+    logins = int(profile.get("logins_count") or 0)
+    if not profile.get("last_login") or logins < 1:
+        return []
+    moment = _epoch_ms(profile["last_login"])
+    earliest = _epoch_ms(profile["created_at"])
+    found = []
+    for _ in range(min(logins, 2 + int(rng.random() * 6))):
+        if moment < earliest:
+            break
+        found.append(moment)
+        moment -= int((0.2 + rng.random() * 3) * DAY_MS)
+    return found[::-1]
+
+
+def recent_sign_in(seed: int, seeded_ms: int, profile: dict[str, Any]) -> None:
+    """A user with a seeded history who ever signed in did so in the days before the seeding, so
+    that history shows sign-ins, and last_login says the last of them (updated_at follows)."""
+    user_id = profile["user_id"]
+    if not profile.get("last_login") or not profile.get("logins_count"):
+        return
+    if not (case(seed, user_id) < ACTIVE.stop or profile.get("blocked") is True):
+        return
+    rng = _rng(seed, user_id, "recent")
+    # From the start of the seeding day: the same users whenever in the day they are made.
+    day = seeded_ms // DAY_MS * DAY_MS
+    last = day - int((0.05 + rng.random() * 3) * DAY_MS)
+    if _iso(last) <= profile["created_at"]:
+        return
+    profile["last_login"] = _iso(last)
+    updated = min(day, last + int(rng.random() * 3_600_000))
+    profile["updated_at"] = max(profile["updated_at"], _iso(updated))
+
+
 def seeded_events(seed: int, seeded_ms: int, profile: dict[str, Any]) -> list[dict[str, Any]]:
     """The seeded history of one user, oldest first (empty for most users)."""
     user_id = profile["user_id"]
@@ -257,21 +297,18 @@ def seeded_events(seed: int, seeded_ms: int, profile: dict[str, Any]) -> list[di
     home_ip = _ip(rng)
     agent = rng.choice(AGENTS)
     events: list[tuple[int, str, dict[str, Any]]] = []
-    moment = seeded_ms - int((12 + rng.random() * 20) * DAY_MS)
 
     def add(when: int, code: str, ip: str = home_ip, **extra: Any) -> None:
         events.append((when, code, {"ip": ip, **extra}))
 
-    for _ in range(2 + int(rng.random() * 6)):
-        moment += int(rng.random() * 3 * DAY_MS)
-        if moment >= seeded_ms:
-            break
+    # The sign-ins agree with the profile: the last one is its last_login (from its last_ip),
+    # and there are never more than its logins_count.
+    for when in _sign_ins(rng, profile):
         if is_database and rng.random() < 0.25:
-            add(moment, "fp", description="Wrong email or password.")
-            moment += 40_000
-        add(moment, "s")
+            add(when - 40_000, "fp", description="Wrong email or password.")
+        add(when, "s", profile.get("last_ip") or home_ip)
     if is_database and rng.random() < 0.3:
-        moment = min(seeded_ms - DAY_MS, moment + DAY_MS)
+        moment = seeded_ms - int((1 + rng.random() * 10) * DAY_MS)
         add(moment, "scpr", description="")
         add(moment + 120_000, "scp", description="Password changed successfully.")
     if blocked:

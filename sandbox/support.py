@@ -558,8 +558,9 @@ def use_password_ticket(ticket: Ticket) -> dict[str, Any] | None:
 
 
 def delete_user(user_id: str) -> bool:
-    """Delete the user and everything attached (blocks, MFA, sessions, refresh tokens)."""
-    with transaction.atomic(using=SANDBOX_DB):
+    """Delete the user and everything attached (blocks, MFA, sessions, refresh tokens); its
+    log events stay."""
+    with tenant_logs.history_kept(user_id), transaction.atomic(using=SANDBOX_DB):
         user = TenantUser.objects.using(SANDBOX_DB).filter(user_id=user_id).first()
         if user is None:
             return False

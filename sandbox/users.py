@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 
-from sandbox import faults, indexing, query
+from sandbox import faults, indexing, query, tenant_logs
 from sandbox.http import json_type
 from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
@@ -470,6 +470,8 @@ def _finish_create(profile: dict[str, Any], body: dict[str, Any]) -> str:
     for key in ("app_metadata", "user_metadata"):
         if body.get(key):
             profile[key] = _merge_metadata({}, body[key])
+        elif key == "user_metadata" and body.get(key) == {}:
+            profile[key] = {}  # recorded: an empty user_metadata is kept, app_metadata is not
     if body.get("blocked") is not None:
         profile["blocked"] = body["blocked"]
     user = _save_new(profile)
@@ -610,7 +612,7 @@ def _check_update(profile: dict[str, Any], body: dict[str, Any]) -> None:
 def update_user(user_id: str, body: dict[str, Any]) -> str | None:
     """`PATCH /api/v2/users/{id}`; returns the updated profile's JSON, or None if no such user."""
     _validate(body, UPDATE_PROPERTIES)
-    with transaction.atomic(using=SANDBOX_DB):
+    with tenant_logs.history_kept(user_id), transaction.atomic(using=SANDBOX_DB):
         user = TenantUser.objects.using(SANDBOX_DB).filter(user_id=user_id).first()
         if user is None:
             return None
@@ -632,8 +634,9 @@ def update_user(user_id: str, body: dict[str, Any]) -> str | None:
                 continue
             if key in {"app_metadata", "user_metadata"}:
                 merged = _merge_metadata(profile.get(key), value)
-                if merged:
-                    profile[key] = merged
+                # Recorded: `{}` empties both; user_metadata stays as `{}`, app_metadata goes.
+                if merged or (key == "user_metadata" and value == {}):
+                    profile[key] = merged or {}
                 else:
                     profile.pop(key, None)
             elif value is None:

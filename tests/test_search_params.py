@@ -6,6 +6,7 @@ is checked: only the shown columns are requested, with the chosen sort and page 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,3 +87,36 @@ def test_the_full_page_shows_builder_and_results(
     assert '<option value="db" selected>db</option>' in html
     assert "2 users match" in html
     assert 'href="/t/userdesk-sandbox/users/auth0%7C1/?from=' in html
+
+
+def test_an_answer_in_place_refreshes_recent_searches_and_the_rows_in_error(
+    agent_client: Client, seen: list[httpx.Request]
+) -> None:
+    """The results-only answer (htmx) carries, out of band, the recent searches it changed and,
+    when a row is refused, the builder with the error at that row; a full page carries neither
+    twice."""
+    url, hx = "/t/userdesk-sandbox/users/", {"HX-Request": "true", "HX-Target": "results"}
+    found = agent_client.get(
+        url, builder_params({"field": "email", "op": "starts", "value": "a"}), headers=hx
+    ).content.decode()
+    assert '<section id="recent-searches" hx-swap-oob="true">' in found
+    assert "email:a*</a>" in found
+    assert 'id="builder"' not in found
+    reversed_range = {"field": "logins_count", "op": "between", "value": "50", "value2": "10"}
+    refused = agent_client.get(url, builder_params(reversed_range), headers=hx).content.decode()
+    assert '<fieldset id="builder" class="builder stack" hx-swap-oob="true">' in refused
+    assert "from 50 down to 10" in refused
+    # The value in error names the row's error list (read with it by a screen reader).
+    assert '<ul class="errorlist row-errors" id="c-0-errors">' in refused
+    value = re.search(r'<input type="number" name="c-0-value"[^>]*>', refused)
+    assert value is not None
+    assert 'aria-describedby="c-0-errors"' in value.group(0)
+    assert 'aria-invalid="true"' in value.group(0)
+    assert 'id="recent-searches"' not in refused  # nothing was searched
+    too_long = {"mode": "advanced", "q": "x" * 4001, "c-TOTAL_FORMS": "1", "c-INITIAL_FORMS": "0"}
+    advanced = agent_client.get(url, too_long, headers=hx).content.decode()
+    assert "4,001 characters" in advanced
+    assert 'id="builder"' not in advanced  # no builder on the page to swap
+    full = agent_client.get(url, builder_params(reversed_range)).content.decode()
+    assert "hx-swap-oob" not in full
+    assert full.count('id="builder"') == 1

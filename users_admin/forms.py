@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -79,6 +79,16 @@ MAX_QUERY_LENGTH = 4000
 VALUE_INPUT_TYPES = {Kind.NUMBER: "number", Kind.DATE: "date"}
 
 
+def _shown_by_date_input(value: str) -> bool:
+    """Whether `<input type=date>` keeps this value (a whole calendar day), or "" (no value)."""
+    if not value:
+        return True
+    try:
+        return len(value) == 10 and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
 def kind_of_choice(field: str) -> Kind:
     return Kind.METADATA if field == METADATA_FIELD else FIELDS[field][1]
 
@@ -146,6 +156,10 @@ class ConditionForm(forms.Form):
                 widget.input_type = VALUE_INPUT_TYPES[kind]
                 if kind is Kind.NUMBER:
                     widget.attrs["step"] = "1"
+                elif not _shown_by_date_input(str(self[name].value() or "")):
+                    # A date input would empty itself of what it cannot show (2024-02, or
+                    # 2024-02-30 with its error): the agent sees the value as typed.
+                    widget.input_type = "text"
 
     def clean_path(self) -> str:
         return str(self.cleaned_data.get("path") or "").strip()
@@ -169,6 +183,12 @@ class ConditionForm(forms.Form):
             op = Op(data["op"])
             self.add_error("value" if op in (*VALUE_OPS, Op.BETWEEN) else "op", str(exc))
         return data
+
+    def _post_clean(self) -> None:
+        # A field in error names the row's error list, so a screen reader reads it with it.
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-describedby"] = f"{self.prefix}-errors"
 
     def is_blank(self) -> bool:
         """A row waiting for a value that was never typed is ignored, not an error."""

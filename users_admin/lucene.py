@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -144,6 +145,24 @@ def _check_bound(kind: Kind, value: str) -> None:
         raise QueryError(f"“{value}” is not a whole number.")
     if kind is Kind.DATE and not _DATE.match(value):
         raise QueryError(f"“{value}” is not a date: write it as YYYY-MM-DD.")
+    if kind is Kind.DATE and len(value) >= 7:
+        year, month, day = int(value[:4]), int(value[5:7]), int(value[8:10] or 1)
+        try:
+            date(year, month, day)
+        except ValueError:
+            raise QueryError(f"“{value[:10]}” is no day of the calendar.") from None
+
+
+def _check_order(kind: Kind, low: str, high: str) -> None:
+    """A range whose lower end is above its upper end matches nobody: say so at the row."""
+    if not low or not high:
+        return
+    # ISO dates of any precision compare as text; a year sorts before its months.
+    reversed_ = int(low) > int(high) if kind is Kind.NUMBER else low[: len(high)] > high
+    if reversed_:
+        raise QueryError(
+            f"The range runs backwards, from {low} down to {high}: put the lower end first."
+        )
 
 
 def field_kind(field: str) -> Kind:
@@ -200,6 +219,8 @@ def compile_condition(condition: Condition) -> str:
         raise QueryError(f"“{op_label(kind, op)}” does not apply to a {KIND_NAMES[kind]} field.")
     for bound in (value, condition.value2.strip()) if op in RANGE_OPS else ():
         _check_bound(kind, bound)
+    if op is Op.BETWEEN:
+        _check_order(kind, value, condition.value2.strip())
     if op in (Op.ENDS_WITH, Op.CONTAINS) and len(value) < MIN_SUFFIX_CHARS:
         raise QueryError(
             f"“{op.label}” needs at least {MIN_SUFFIX_CHARS} characters (an Auth0 rule)."

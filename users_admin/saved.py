@@ -24,13 +24,17 @@ def search_query_string(params: QueryDict) -> str:
 def remember(user: AbstractBaseUser, query_string: str, query: str) -> None:
     """Keep this search at the top of the user's recent searches (RECENT_KEPT of them).
 
-    A repeated search (paging, Refresh, the same search again) costs one UPDATE; a new one an
+    A repeated search (paging, Refresh, the same search again) costs one UPDATE (and a DELETE of
+    the same query asked with other settings); a new one an
     INSERT (a parallel request storing the same search first is no error) and one DELETE of
     what falls off the list.
     """
     now = timezone.now()
     digest = RecentSearch.digest_of(query_string)
     mine = RecentSearch.objects.of(user)
+    # The same query asked another way (other columns, page size, sort) is one recent search,
+    # reopened the latest way.
+    mine.filter(query=query).exclude(digest=digest).delete()
     if mine.filter(digest=digest).update(searched_at=now, query=query):
         return
     with transaction.atomic():  # one transaction for both writes

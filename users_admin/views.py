@@ -124,7 +124,13 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     target = request.htmx.target if partial else None
     wants_results_only = partial and target not in ("builder", "search-form")
-    context: dict[str, Any] = {"columns": COLUMNS, "presets": presets()}
+    # A results-only answer also refreshes, out of band, the recent searches and (to show its
+    # errors at the rows) the builder.
+    context: dict[str, Any] = {
+        "columns": COLUMNS,
+        "presets": presets(),
+        "oob": wants_results_only,
+    }
 
     connections: list[dict[str, Any]] = []
     if not wants_results_only:
@@ -166,7 +172,14 @@ def _focus(rows: BaseFormSet[Any], *, last: bool) -> None:
     if not rows.forms:
         return
     row = rows.forms[-1] if last else rows.forms[0]
-    row.fields["field" if last else "value"].widget.attrs["autofocus"] = True
+    name = "field" if last else "value"
+    # A refused row: its first field in error (bound rows were cleaned by search_query).
+    for refused in rows.forms if rows.is_bound else ():
+        errors = [field for field in refused.fields if field in refused.errors]
+        if errors:
+            row, name = refused, errors[0]
+            break
+    row.fields[name].widget.attrs["autofocus"] = True
 
 
 def _remembered(request: HttpRequest) -> dict[str, Any]:
@@ -225,6 +238,7 @@ def _search_results(
                     connections = []
             context["export_link"] = _export_link(form, query, connections)
         remember(request.user, reopen, query)  # type: ignore[arg-type]
+        context["recent_searches"] = list(RecentSearch.objects.of(request.user))
     record(
         request,
         "users.search",

@@ -10,7 +10,9 @@
     lt: { number: "less than", date: "before" },
   };
 
-  function syncRow(row) {
+  // `retype`: the field was just changed, so the value inputs take its type. On load the server
+  // chose the type (a date it could not show as a date stays text, as typed).
+  function syncRow(row, retype) {
     var field = row.querySelector("select.field-choice");
     var op = row.querySelector("select.op-choice");
     if (!field || !op) return;
@@ -28,6 +30,7 @@
     if (op.selectedOptions.length === 0 || op.selectedOptions[0].disabled) {
       if (firstAllowed) op.value = firstAllowed.value;
     }
+    if (!retype) return;
     row.querySelectorAll("input.value, input.value2").forEach(function (input) {
       var type = INPUT_TYPES[kind] || "text";
       if (input.type !== type) {
@@ -44,7 +47,7 @@
     button.type = "button";
     button.className = "button small secondary move";
     button.textContent = step < 0 ? "↑" : "↓";
-    var name = item.textContent.trim();
+    var name = item.querySelector("label").textContent.trim();
     button.setAttribute("aria-label", label + " " + name);
     button.addEventListener("click", function () {
       var list = item.parentElement;
@@ -72,7 +75,9 @@
   }
 
   function enhance(root) {
-    root.querySelectorAll(".builder .row").forEach(syncRow);
+    root.querySelectorAll(".builder .row").forEach(function (row) {
+      syncRow(row, false);
+    });
     root.querySelectorAll(".column-choices li").forEach(function (item) {
       if (item.querySelector("button.move")) return;
       moveButton(item, "Move up", -1);
@@ -84,7 +89,7 @@
   document.addEventListener("change", function (event) {
     var target = event.target;
     if (target.matches && target.matches(".builder select.field-choice")) {
-      syncRow(target.closest(".row"));
+      syncRow(target.closest(".row"), true);
     }
   });
 
@@ -100,6 +105,25 @@
       var submit = form.querySelector(".search-submit");
       if (!submit.disabled) form.requestSubmit(submit);
     }
+  });
+
+  // After a search answered in place: a row refused by the server has its field focused (the
+  // builder came back with the errors at the rows); else the answer is brought into view when
+  // it starts outside the window (a phone, or Next pressed at the foot of a long page).
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "results") return;
+    // Only a builder this answer brought back (not one left from an earlier page) says so.
+    var xhr = event.detail.xhr;
+    var refused = xhr && xhr.responseText.indexOf('id="builder"') !== -1;
+    var invalid = refused && document.querySelector('#builder [aria-invalid="true"]');
+    if (invalid) {
+      invalid.focus();
+      return;
+    }
+    var results = document.getElementById("results");
+    var top = results ? results.getBoundingClientRect().top : 0;
+    if (top < 0 || top > window.innerHeight - 120) results.scrollIntoView({ block: "start" });
   });
 
   document.addEventListener("htmx:load", function (event) {

@@ -46,6 +46,12 @@ def _connections_carry_enabled_clients(definition: Definition) -> None:
     properties["enabled_clients"] = {"type": "array", "items": {"type": "string"}}
 
 
+def _enterprise_connections_carry_a_ticket(definition: Definition) -> None:
+    for name in ("ConnectionForList", "GetConnectionResponseContent"):
+        properties = _schema(definition, name)["properties"]
+        properties["provisioning_ticket_url"] = {"type": "string", "format": "uri"}
+
+
 def _no_content_is_empty(definition: Definition) -> None:
     definition["paths"]["/jobs/{id}/errors"]["get"]["responses"]["204"].pop("content")
 
@@ -143,6 +149,23 @@ DEVIATIONS: tuple[Deviation, ...] = (
             "(all but those cut by `fields`), e.g. TestConnectionManager_List.yaml"
         ),
         apply=_connections_carry_enabled_clients,
+    ),
+    Deviation(
+        where=(
+            "components.schemas.ConnectionForList.properties, "
+            "components.schemas.GetConnectionResponseContent.properties"
+        ),
+        what=(
+            "an enterprise connection (samlp, ad, adfs, google-apps, pingfederate, waad) carries "
+            "`provisioning_ticket_url`, which neither schema names while forbidding additional "
+            "properties"
+        ),
+        evidence=(
+            "go-auth0 TestConnectionManager_Read/It_can_successfully_read_a_SAML_Connection.yaml "
+            "(GET /connections/{id}) and TestConnectionManager_ReadByName/"
+            "It_can_successfully_find_a_SAML_Connection_by_its_name.yaml (GET /connections)"
+        ),
+        apply=_enterprise_connections_carry_a_ticket,
     ),
     Deviation(
         where="paths./jobs/{id}/errors.get.responses.204",

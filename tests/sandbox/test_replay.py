@@ -76,6 +76,12 @@ OPTIONAL_KEYS = {
     "display_name": (
         "the live tenant's database connection had no display name; the sandbox's has one"
     ),
+    "authentication": (
+        "on every connection object since late 2025 (recorded in 2026); older cassettes lack it"
+    ),
+    "connected_accounts": (
+        "on every connection object since late 2025 (recorded in 2026); older cassettes lack it"
+    ),
 }
 RECORDED_ID = re.compile(r"(auth0(%7C|\|)[0-9a-f]{24}|job_[A-Za-z0-9]{16}|con_[A-Za-z0-9]{16})")
 # Paged answers wrap their items: compare the keys of those too.

@@ -1,0 +1,34 @@
+// The user page's action panels (templates/users_admin/action.html): the focus goes where the
+// eye goes. An opened panel focuses its first field; a refused one the field in error; a
+// confirmation step its first choice or the reason; an outcome its message. Without JavaScript
+// each panel is a page of its own, and the same rule runs when it loads.
+(function () {
+  "use strict";
+
+  var FIELDS =
+    'input:not([type=hidden]):not([disabled]):not([readonly]), select:not([disabled]), textarea:not([disabled])';
+
+  function focusPanel(panel) {
+    var card = panel.querySelector(".action-card");
+    if (!card) return;
+    var target =
+      card.querySelector('[aria-invalid="true"]') ||
+      card.querySelector(".outcome, .alert") ||
+      card.querySelector("form " + FIELDS) ||
+      card.querySelector("form button[type=submit]") ||
+      card.querySelector("h2");
+    if (!target.matches("input, select, textarea, button, a[href]")) {
+      target.setAttribute("tabindex", "-1");
+    }
+    target.focus();
+  }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "action-panel") focusPanel(target);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var panel = document.getElementById("action-panel");
+    if (panel) focusPanel(panel);
+  });
+})();
