@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from sandbox import faults, indexing, jobs, tenant_logs
+from sandbox import faults, indexing, jobs, log_reads, tenant_logs
 from sandbox.http import json_type
 from sandbox.job_models import ExportJob
 from sandbox.models import Connection, TenantUser
@@ -560,7 +560,7 @@ def use_password_ticket(ticket: Ticket) -> dict[str, Any] | None:
 def delete_user(user_id: str) -> bool:
     """Delete the user and everything attached (blocks, MFA, sessions, refresh tokens); its
     log events stay."""
-    with tenant_logs.history_kept(user_id), transaction.atomic(using=SANDBOX_DB):
+    with log_reads.history_kept(user_id), transaction.atomic(using=SANDBOX_DB):
         user = TenantUser.objects.using(SANDBOX_DB).filter(user_id=user_id).first()
         if user is None:
             return False

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import faults, support, tenant_logs
+from sandbox import faults, log_reads, support, tenant_logs
 from sandbox.http import (
     JSON_CONTENT_TYPE,
     api_error,
@@ -601,7 +601,7 @@ def _log_page(request: HttpRequest, events: list[dict[str, Any]]) -> HttpRespons
 @management_api(scopes=("read:logs", "read:logs_users"), group="logs", forbidden=LOGS_FORBIDDEN)
 def user_logs(request: HttpRequest, user_id: str) -> HttpResponse:
     # An unknown user has no events: [] (Auth0 lists no 404 here).
-    return _log_page(request, tenant_logs.for_user(user_id))
+    return _log_page(request, log_reads.for_user(user_id))
 
 
 def _log_query(q: str) -> list[tuple[str, str]]:
@@ -634,7 +634,7 @@ def search_logs(request: HttpRequest) -> HttpResponse:
         conditions = _log_query(q) if q.strip() else []
     except BadQuery as problem:
         return api_error(400, problem.message, "invalid_query_string")
-    return _log_page(request, tenant_logs.search(conditions))
+    return _log_page(request, log_reads.search(conditions))
 
 
 # Authentication API: the password reset email ------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 
-from sandbox import faults, indexing, query, tenant_logs
+from sandbox import faults, indexing, log_reads, query
 from sandbox.http import json_type
 from sandbox.models import INDEXED_SEARCH_COLUMNS, Connection, TenantUser
 from sandbox.routers import SANDBOX_DB
@@ -612,7 +612,7 @@ def _check_update(profile: dict[str, Any], body: dict[str, Any]) -> None:
 def update_user(user_id: str, body: dict[str, Any]) -> str | None:
     """`PATCH /api/v2/users/{id}`; returns the updated profile's JSON, or None if no such user."""
     _validate(body, UPDATE_PROPERTIES)
-    with tenant_logs.history_kept(user_id), transaction.atomic(using=SANDBOX_DB):
+    with log_reads.history_kept(user_id), transaction.atomic(using=SANDBOX_DB):
         user = TenantUser.objects.using(SANDBOX_DB).filter(user_id=user_id).first()
         if user is None:
             return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import tenant_logs
+from sandbox import log_reads
 from sandbox.indexing import S_COLUMNS, search_columns, search_terms
 from sandbox.models import (
     AuthenticationMethod,
@@ -171,6 +171,7 @@ def test_command_seeds_its_own_database_and_prints_the_time(tmp_path: Path) -> N
         "USERDESK_VAR_DIR": str(tmp_path / "var"),
         "SANDBOX_DATABASE_PATH": str(db_path),
         "DJANGO_SETTINGS_MODULE": "sandbox.settings",
+        "DEBUG": "true",
     }
     command = [sys.executable, "manage.py", "sandbox_seed", "--users", "12000", "--seed", "3"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -237,9 +238,9 @@ def test_the_test_tenant_holds_every_support_case() -> None:
     assert {name: len(ids) for name, ids in shapes.items() if not ids} == {}
     # Each case leaves its trace in the user's seeded log history.
     brute = shapes["brute-force blocked"][0]
-    assert {"fp", "limit_wc"} <= {e["type"] for e in tenant_logs.for_user(brute)}
+    assert {"fp", "limit_wc"} <= {e["type"] for e in log_reads.for_user(brute)}
     admin = shapes["blocked by an admin"][0]
-    assert "user is blocked" in {e["description"] for e in tenant_logs.for_user(admin)}
+    assert "user is blocked" in {e["description"] for e in log_reads.for_user(admin)}
 
 
 @pytest.mark.django_db(databases=["sandbox"])
