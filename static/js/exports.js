@@ -74,7 +74,19 @@
       submit.disabled = messages.length > 0;
       renderOrder();
       countGroups();
+      clearSummary();
     }
+
+    // The sticky summary grows with its messages: a control reached by keyboard is scrolled
+    // clear of it, never under it.
+    var summaryBar = document.getElementById("builder-summary");
+
+    function clearSummary() {
+      if (summaryBar) {
+        document.documentElement.style.scrollPaddingBottom = (summaryBar.offsetHeight + 16) + "px";
+      }
+    }
+    window.addEventListener("resize", clearSummary);
 
     // Find a field: the text narrows the rows of every group (name or column title), "Show"
     // keeps the picked or the other ones; a group with nothing left is hidden. Rows are only
@@ -129,9 +141,11 @@
       filter.addEventListener("keydown", function (event) {
         if (event.key !== "Enter" || event.isComposing) { return; }
         event.preventDefault();
-        var first = Array.prototype.find.call(form.querySelectorAll(".field-row"), function (row) {
+        var shown = Array.prototype.filter.call(form.querySelectorAll(".field-row"), function (row) {
           return !row.hidden && !row.closest(".field-group").hidden;
         });
+        var text = filter.value.trim().toLowerCase();
+        var first = shown.find(function (row) { return rowName(row).toLowerCase() === text; }) || shown[0];
         if (first) { first.querySelector(".field-on").focus(); }
       });
     }
