@@ -45,6 +45,37 @@ class FieldRow:
     order: int | None = None
     is_object: bool = False
 
+    @property
+    def group(self) -> str:
+        """The builder's group for the row (FIELD_GROUPS); a typed-in row is "other"."""
+        return field_group(self.name) if self.kind != "free" or self.on else "other"
+
+
+# The builder's groups, in page order: (key, heading).
+FIELD_GROUPS: tuple[tuple[str, str], ...] = (
+    ("profile", "Profile"),
+    ("identities", "Identities"),
+    ("app_metadata", "app_metadata"),
+    ("user_metadata", "user_metadata"),
+    ("other", "Other fields"),
+)
+
+
+def field_group(name: str) -> str:
+    """Which group of the builder a field path belongs to, by its root attribute."""
+    root = name.split(".", 1)[0].split("[", 1)[0]
+    if root in ("identities", "app_metadata", "user_metadata"):
+        return root
+    return "profile" if root in EXPORTABLE_FIELDS else "other"
+
+
+def grouped(row_forms: Iterable[Any]) -> list[tuple[str, str, list[Any]]]:
+    """The picker's row forms by group: (key, heading, forms), every group listed."""
+    by_group: dict[str, list[Any]] = {key: [] for key, _ in FIELD_GROUPS}
+    for row_form in row_forms:
+        by_group[row_form.row.group].append(row_form)
+    return [(key, heading, by_group[key]) for key, heading in FIELD_GROUPS]
+
 
 def picker_rows(
     *,
@@ -261,6 +292,10 @@ class ExportForm(forms.Form):
             metadata_objects=self.metadata_objects,
         )
 
+    def field_groups(self) -> list[tuple[str, str, list[FieldRowForm]]]:
+        """The picker's rows by group, in page order (the template's and the summary's)."""
+        return grouped(self.field_rows.forms)
+
     def is_valid(self) -> bool:
         valid = super().is_valid()
         return valid and self.field_rows.is_valid()
@@ -434,7 +469,7 @@ class ExportForm(forms.Form):
             if name == "conditions":
                 label, target = "Row conditions", "conditions-error"
             found += [(target, f"{label}: {m}") for m in self.errors.get(name, [])]
-        for row in self.field_rows.forms:
+        for row in (row for _, _, rows in self.field_groups() for row in rows):
             what = (row["name"].value() or "").strip() or "A field"
             for name in ("name", "export_as", "order"):
                 # A listed field's name is hidden: its Include box is what to fix.

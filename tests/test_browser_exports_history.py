@@ -147,7 +147,7 @@ def test_the_builder_explains_the_disabled_button_and_honours_typed_in_boxes(
     assert not beside.is_visible()
 
     # An empty typed-in row (the first ones hold the default identities[0].connection).
-    row = page.locator("tr.kind-free").last
+    row = page.locator("li.kind-free").last
     other = row.get_by_label("Other field", exact=True)
     other.fill("identities[0]")
     box = row.get_by_label("Include this other field")

@@ -367,7 +367,7 @@ def test_the_builders_errors_are_summed_up_at_the_top_and_each_link_finds_its_fi
                 tab.set_viewport_size({"width": width, "height": 900})
                 tab.goto(f"{live_server.url}/t/userdesk-sandbox/exports/new/")
                 email = tab.locator(
-                    "tr.field-row", has=tab.locator("label.mono", has_text=re.compile("^email$"))
+                    "li.field-row", has=tab.locator("label.mono", has_text=re.compile("^email$"))
                 )
                 email.locator("input.field-as").fill("=HYPERLINK()")
                 tab.locator("#id_limit").fill("0")

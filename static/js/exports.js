@@ -73,6 +73,81 @@
       }
       submit.disabled = messages.length > 0;
       renderOrder();
+      countGroups();
+      clearSummary();
+    }
+
+    // The sticky summary grows with its messages: a control reached by keyboard is scrolled
+    // clear of it, never under it.
+    var summaryBar = document.getElementById("builder-summary");
+
+    function clearSummary() {
+      if (summaryBar) {
+        document.documentElement.style.scrollPaddingBottom = (summaryBar.offsetHeight + 16) + "px";
+      }
+    }
+    window.addEventListener("resize", clearSummary);
+
+    // Find a field: the text narrows the rows of every group (name or column title), "Show"
+    // keeps the picked or the other ones; a group with nothing left is hidden. Rows are only
+    // hidden when the filter changes, never under the focus while a box is ticked.
+    var filter = document.getElementById("field-filter");
+    var show = document.getElementById("field-show");
+    var filterCount = document.getElementById("field-filter-count");
+
+    function rowText(row) {
+      var title = row.querySelector(".field-as");
+      return (rowName(row) + " " + (title ? title.value : "")).toLowerCase();
+    }
+
+    function applyFilter() {
+      if (!filter || !show) { return; }
+      var text = filter.value.trim().toLowerCase();
+      var mode = show.value;
+      var shown = 0;
+      var total = 0;
+      form.querySelectorAll(".field-group").forEach(function (group) {
+        var visible = 0;
+        group.querySelectorAll(".field-row").forEach(function (row) {
+          var on = row.querySelector(".field-on").checked;
+          var empty = rowName(row) === "";
+          var keep = (text === "" || (!empty && rowText(row).indexOf(text) !== -1)) &&
+            (mode === "all" || (mode === "picked" ? on : !on)) &&
+            !(empty && (text !== "" || mode === "picked"));
+          row.hidden = !keep;
+          if (!empty) { total += 1; }
+          if (keep) { visible += 1; if (!empty) { shown += 1; } }
+        });
+        group.hidden = visible === 0;
+      });
+      filterCount.textContent = text === "" && mode === "all" ? "" :
+        shown + " of " + total + " fields shown.";
+    }
+
+    function countGroups() {
+      form.querySelectorAll(".field-group").forEach(function (group) {
+        var rows = Array.prototype.filter.call(group.querySelectorAll(".field-row"), function (row) {
+          return rowName(row) !== "";
+        });
+        var on = rows.filter(function (row) { return row.querySelector(".field-on").checked; });
+        group.querySelector(".group-count").textContent = "(" + on.length + " of " + rows.length + " picked)";
+      });
+    }
+
+    if (filter && show) {
+      filter.addEventListener("input", function (event) { event.stopPropagation(); applyFilter(); });
+      show.addEventListener("change", function (event) { event.stopPropagation(); applyFilter(); });
+      // Enter in the search goes to the first field found, never starts the export.
+      filter.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter" || event.isComposing) { return; }
+        event.preventDefault();
+        var shown = Array.prototype.filter.call(form.querySelectorAll(".field-row"), function (row) {
+          return !row.hidden && !row.closest(".field-group").hidden;
+        });
+        var text = filter.value.trim().toLowerCase();
+        var first = shown.find(function (row) { return rowName(row).toLowerCase() === text; }) || shown[0];
+        if (first) { first.querySelector(".field-on").focus(); }
+      });
     }
 
     function nextOrder() {
@@ -102,6 +177,10 @@
       rows.forEach(function (row, index) { row.querySelector(".field-order").value = String(index + 1); });
     }
 
+    var orderStatus = document.getElementById("order-status");
+
+    // The list is drawn again after a move: the focus goes back to the same arrow of the
+    // moved field (the other one at either end), so it can be pressed again.
     function move(rows, index, by) {
       var target = index + by;
       if (target < 0 || target >= rows.length) { return; }
@@ -109,14 +188,25 @@
       rows.splice(target, 0, moved);
       renumber(rows);
       update();
+      var name = rowName(moved);
+      var arrows = orderList.querySelectorAll("button[data-field]");
+      var wanted = by < 0 && target > 0 || by > 0 && target < rows.length - 1 ? by : -by;
+      Array.prototype.forEach.call(arrows, function (arrow) {
+        if (arrow.dataset.field === name && arrow.dataset.by === String(wanted)) { arrow.focus(); }
+      });
+      if (orderStatus) {
+        orderStatus.textContent = name + " is now " + (target + 1) + " of " + rows.length + ".";
+      }
     }
 
-    function button(label, text, onClick) {
+    function button(label, text, onClick, field, by) {
       var b = document.createElement("button");
       b.type = "button";
       b.className = "button small secondary";
       b.textContent = text;
       b.setAttribute("aria-label", label);
+      b.dataset.field = field;
+      b.dataset.by = String(by);
       b.addEventListener("click", onClick);
       return b;
     }
@@ -132,8 +222,8 @@
         name.className = "mono";
         name.textContent = rowName(row) + (title ? " → " + title : "");
         item.appendChild(name);
-        item.appendChild(button("Move " + rowName(row) + " up", "↑", function () { move(rows, index, -1); }));
-        item.appendChild(button("Move " + rowName(row) + " down", "↓", function () { move(rows, index, 1); }));
+        item.appendChild(button("Move " + rowName(row) + " up", "↑", function () { move(rows, index, -1); }, rowName(row), -1));
+        item.appendChild(button("Move " + rowName(row) + " down", "↓", function () { move(rows, index, 1); }, rowName(row), 1));
         orderList.appendChild(item);
       });
     }
