@@ -61,6 +61,7 @@ EXPECTED: dict[str, Need] = {
     "users_admin:lookup": Capability.SEARCH_USERS,
     "users_admin:detail": Capability.SEARCH_USERS,
     "users_admin:timeline": Capability.SEARCH_USERS,
+    "users_admin:access": Capability.SEARCH_USERS,
     "users_admin:verification_job": Capability.RESEND_VERIFICATION,
     # The sample action; every action is visited by test_every_user_action_as_every_persona.
     "users_admin:action": Capability.BLOCK_USERS,
@@ -110,6 +111,7 @@ SAMPLES: dict[str, Any] = {
     "name": "block",
     "rest": "users/",
     "kind": "auth0",
+    "panel": "roles",
 }
 ALLOWED = {200, 302, 405}
 ALLOWED_WITH_SAMPLE_IDS = ALLOWED | {404}

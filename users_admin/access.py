@@ -1,4 +1,4 @@
-"""What the user page reads about a user's access (roles, permissions, organizations) and how
+"""What the access panels read about a user's access (roles, permissions, organizations) and how
 it says it: each permission with where it comes from, each session and refresh token in a
 support agent's words."""
 
@@ -8,9 +8,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from management_api.access import user_memberships, user_permissions, user_roles
-
-# What the user page always shows (to everyone who may open it), beside what actions read.
-PAGE_READS = ("roles", "organizations", "sessions")
 
 
 def access_calls(user_id: str, reads: Iterable[str]) -> dict[str, Callable[[], Any]]:
@@ -78,4 +75,6 @@ def audit_detail(action: str, details: dict[str, Any]) -> str:
         return str(before.get("device") or "")
     if action == "users.revoke-refresh-token":
         return str(before.get("refresh_token") or "")
+    if action == "users.view" and details.get("panel"):
+        return f"{str(details['panel']).capitalize()} panel"  # an access panel opened
     return ""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from . import bulk_views, views
+from . import access_views, bulk_views, views
 from .converters import UserIdConverter
 
 register_converter(UserIdConverter, "user_id")
@@ -13,6 +13,7 @@ urlpatterns = [
     path("searches/save/", views.save_search, name="save_search"),
     path("searches/<int:pk>/delete/", views.delete_saved_search, name="delete_saved_search"),
     path("users/<user_id:user_id>/", views.detail, name="detail"),
+    path("users/<user_id:user_id>/access/<slug:panel>/", access_views.access_panel, name="access"),
     path("lookup/", views.lookup, name="lookup"),
     # A user id is one segment, encoded whole (converters.py): `/` and `..` can't escape it.
     path("actions/<slug:name>/<user_id:user_id>/", views.user_action, name="action"),

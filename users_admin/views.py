@@ -52,8 +52,7 @@ from staff.permissions import (
 
 from . import bulk, bulk_views, timeline, workbench
 from . import search as searching
-from .access import PAGE_READS
-from .actions import ACTIONS, Action, Place, Section
+from .actions import ACTIONS, Action, Place, Section, page_reads
 from .execution import execute, removal, submitted, verification_sent
 from .forms import (
     COLUMNS,
@@ -482,8 +481,8 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     audit: list[AuditEvent] = []
     views = request.GET.get("views") != "hide"
     # Userdesk's own events about the user are read while the Auth0 calls are out.
-    reads = {r for a in ACTIONS.values() if can(request.user, a.capability) for r in a.reads}
-    reads.update(PAGE_READS)  # the access panels, shown to everyone who opens the page
+    # What the offered buttons need; the access panels read their own when opened.
+    reads = page_reads(a for a in ACTIONS.values() if can(request.user, a.capability))
     bench, failed = _user_or_error(
         request,
         user_id,
