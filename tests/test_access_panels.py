@@ -4,6 +4,7 @@ audited as a view), with Auth0's errors in words; the sandbox's rate limits stay
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -14,9 +15,10 @@ import management_api
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import Upstream, fragment_text
-from tests.test_access_actions import open_panel
+from tests.test_access_actions import open_panel, role_id
 from tests.test_access_organizations import ACME, acme_member  # noqa: F401 (fixture)
 from tests.test_access_sessions import signed_in_thrice  # noqa: F401 (fixture)
+from tests.test_user_actions import REASON, action_url, form_token
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 API = "/api/v2"
@@ -203,3 +205,33 @@ def test_pages_and_panels_within_the_other_bucket(
     assert "Organization roles: team-owner" in fragment_text(
         open_panel(agent_client, user_id, "organizations")
     )
+
+
+def test_reload_the_user_after_a_change_reopens_its_panel(
+    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    user_id = fresh_user["user_id"]
+    editor = role_id(use_sandbox, "editor")
+    url = action_url("assign-role", user_id)
+    token = form_token(lead_client.get(url).content.decode())
+    done = lead_client.post(
+        url,
+        {"token": token, "reason": REASON, "user_id": user_id, "role": editor, "page": "0"},
+    ).content.decode()
+    reload = f'href="{reverse("users_admin:detail", args=[user_id])}?open=roles"'
+    assert reload in done
+    counter = Upstream()
+    page = lead_client.get(
+        reverse("users_admin:detail", args=[user_id]), {"open": ["roles", "nothing"]}
+    ).content.decode()
+    assert counter.path(f"{API}/users/{user_id}/roles") == 0  # the browser asks, on load
+
+    def opening(name: str) -> str:
+        found = re.search(f'<details[^>]*id="{name}"[^>]*>', page)
+        assert found is not None
+        return found.group(0)
+
+    assert 'hx-trigger="load"' in opening("roles")
+    assert opening("roles").endswith(" open>")
+    assert 'hx-trigger="toggle once"' in opening("organizations")
+    assert " open" not in opening("organizations")

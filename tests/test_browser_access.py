@@ -91,8 +91,9 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     expect(page.locator("#action-panel")).to_contain_text("1 role matches “edit”")
     page.get_by_label("editor (Changes projects)").check()
     confirm(page, "Role editor assigned")
-    page.goto(url)
-    open_panel(page, "roles")
+    # "Reload the user" opens the roles panel again, read at once.
+    page.locator("#action-panel").get_by_role("link", name="Reload the user").click()
+    expect(page.locator("#roles .access-summary")).to_be_focused()
     expect(page.locator("#roles")).to_contain_text("update:projects")
 
     # Take it again: the panel opens with its radio focused.

@@ -52,7 +52,7 @@ from staff.permissions import (
 
 from . import bulk, bulk_views, timeline, workbench
 from . import search as searching
-from .actions import ACTIONS, Action, Place, Section, page_reads
+from .actions import ACTIONS, PANEL_SECTIONS, Action, Place, Section, page_reads
 from .execution import execute, removal, submitted, verification_sent
 from .forms import (
     COLUMNS,
@@ -511,6 +511,8 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
             "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
             "retention_days": current_tenant().log_retention_days,
+            # Access panels to open at once (?open=roles: "Reload the user" after a change).
+            "opened": set(request.GET.getlist("open")) & PANEL_SECTIONS,
         },
     )
 
@@ -615,6 +617,8 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         "bench": bench,
         "action": action,
         "effect": action.effect.format(user=bench.label),
+        # Its access panel, opened again on "Reload the user" (access_views.py).
+        "reopen": next((p.section for p in action.places if p.section in PANEL_SECTIONS), ""),
     }
     template = "users_admin/action.html"
     if request.htmx and not request.htmx.history_restore_request:
