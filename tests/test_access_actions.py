@@ -35,7 +35,9 @@ def panel_text(client: Client, user_id: str, panel: str) -> str:
     return fragment_text(open_panel(client, user_id, panel))
 
 
-def post(client: Client, name: str, user_id: str, query: str = "", **fields: str) -> str:
+def post(
+    client: Client, name: str, user_id: str, query: str = "", **fields: str | list[str]
+) -> str:
     url = action_url(name, user_id)
     token = form_token(client.get(url + query).content.decode())
     response = client.post(url, {"token": token, "reason": REASON, "user_id": user_id, **fields})

@@ -43,6 +43,7 @@ def org_roles(server: SandboxServer, user_id: str) -> list[str]:
 def test_a_lead_changes_organization_roles(
     lead_client: Client, acme_member: dict[str, Any], use_sandbox: SandboxServer
 ) -> None:
+    use_sandbox.set_faults(**UNTHROTTLED)  # its reads of the sandbox: see UNTHROTTLED
     user_id = acme_member["user_id"]
     panel = panel_text(lead_client, user_id, "organizations")
     assert "Acme Corporation acme" in panel

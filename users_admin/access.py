@@ -40,9 +40,14 @@ def role_names(roles: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(str(r.get("name") or r.get("id")) for r in roles)
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when Auth0 (or a stored event) gave an object there, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def device_words(item: dict[str, Any]) -> str:
     """A session or refresh token's device: its browser and system, and the address."""
-    device = item.get("device") if isinstance(item.get("device"), dict) else {}
+    device = as_dict(item.get("device"))
     agent = device.get("last_user_agent") or device.get("initial_user_agent") or "Unknown device"
     ip = device.get("last_ip") or device.get("initial_ip")
     return f"{agent} from {ip}" if ip else str(agent)
@@ -59,11 +64,11 @@ def clients_of(item: dict[str, Any]) -> str:
 def audit_detail(action: str, details: dict[str, Any]) -> str:
     """What an access action changed, for its timeline row: the role, the organization (and
     its roles before and after), the session's device or the refresh token."""
-    before = details.get("before") if isinstance(details.get("before"), dict) else {}
-    after = details.get("after") if isinstance(details.get("after"), dict) else {}
-    answer = details.get("auth0") if isinstance(details.get("auth0"), dict) else {}
+    before = as_dict(details.get("before"))
+    after = as_dict(details.get("after"))
+    answer = as_dict(details.get("auth0"))
     if action in ("users.assign-role", "users.remove-role"):
-        role = answer.get("role") if isinstance(answer.get("role"), dict) else {}
+        role = as_dict(answer.get("role"))
         return str(role.get("name") or "")
     if action == "users.remove-membership":
         return str(before.get("organization") or "")

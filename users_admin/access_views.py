@@ -29,7 +29,7 @@ from staff.permissions import Capability, requires
 
 from .access import access_calls
 from .actions import ACTIONS, Action, Section, counted
-from .views import HtmxHttpRequest, _buttons, _offered, busy_message, one_deadline
+from .views import HtmxHttpRequest, _buttons, _offered, busy_message
 from .workbench import Workbench, device_calls
 
 
@@ -122,10 +122,10 @@ def _summary(panel: Panel, bench: Workbench, errors: dict[str, str]) -> str:
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-@one_deadline
 def access_panel(request: HtmxHttpRequest, user_id: str, panel: str) -> HttpResponse:
     """One access panel of a user: its body for htmx (the user page's collapsed section), or
-    a page of its own (a link followed without JavaScript). Recorded like the user page."""
+    a page of its own (a link followed without JavaScript). Recorded like the user page.
+    Its calls share the request's deadline (the lead's integ branch sets one per request)."""
     shown = PANELS.get(panel)
     if shown is None:
         raise Http404("No such panel")

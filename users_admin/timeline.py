@@ -18,7 +18,7 @@ from management_api import LogPage
 from management_api.tenants import current_tenant_slug
 from staff.models import AuditEvent
 
-from .access import audit_detail
+from .access import as_dict, audit_detail
 from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
@@ -102,7 +102,7 @@ def _audit_entry(event: AuditEvent) -> Entry:
     details = event.details or {}
     if details.get("bulk_run"):
         return _bulk_entry(event, details)
-    answer = details.get("auth0") if isinstance(details.get("auth0"), dict) else {}
+    answer = as_dict(details.get("auth0"))
     return Entry(
         when=event.at,
         source="userdesk",
