@@ -79,7 +79,7 @@ def start_sandbox(work: Path, users: int, seed: int) -> tuple[subprocess.Popen[b
         capture_output=True,
     )
     print(f"seeded {users:,} sandbox users in {time.perf_counter() - started:.1f}s")
-    port = free_port()
+    port = int(os.environ.get("SANDBOX_PORT") or 0) or free_port()  # a port of your range
     log = open(work / "runsandbox.log", "wb")  # noqa: SIM115 (kept for the process's life)
     process = subprocess.Popen(
         [*manage, "runsandbox", "--host", "127.0.0.1", "--port", str(port)],

@@ -106,10 +106,12 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
         f"{settings.SESSION_COOKIE_NAME}={signed_in.cookies[settings.SESSION_COOKIE_NAME].value}"
     )
     application = WSGIHandler()
+    # The tenant's page (the bare /users/<id>/ of before tenants answers a redirect to it).
+    page_path = f"/t/{settings.AUTH0_TENANT_SLUG}/users/{encoded}/"
     factory = RequestFactory()
 
     def page_once() -> float:
-        environ = factory.get(f"/users/{encoded}/", HTTP_COOKIE=cookie).environ
+        environ = factory.get(page_path, HTTP_COOKIE=cookie).environ
         status: list[str] = []
 
         def start_response(line: str, headers: Any, *exc_info: Any) -> Callable[[bytes], object]:

@@ -20,7 +20,6 @@ pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 def test_every_blocked_address_is_listed_and_clearing_says_it_lifts_all(
     agent_client: Client, use_sandbox: SandboxServer
 ) -> None:
-    use_sandbox.set_faults(rate_limit_plan="off")
     user = next(
         u
         for u in brute_force_blocked(use_sandbox)

@@ -12,17 +12,13 @@ from django.test import Client
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
-from tests.test_access_actions import PAGE, post, role_id
+from tests.test_access_actions import PAGE, panel_text, post, role_id
+from tests.test_access_sessions import UNTHROTTLED
 from tests.test_user_actions import REASON, action_url
 from tests.test_user_actions_cases import api_get, enc
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 ACME = "org_AcmeVv1JTfJhf3Nw"  # the seeded Acme Corporation
-
-
-@pytest.fixture(autouse=True)
-def _unthrottled(use_sandbox: SandboxServer) -> None:
-    use_sandbox.set_faults(rate_limit_plan="off")
 
 
 @pytest.fixture
@@ -47,10 +43,11 @@ def org_roles(server: SandboxServer, user_id: str) -> list[str]:
 def test_a_lead_changes_organization_roles(
     lead_client: Client, acme_member: dict[str, Any], use_sandbox: SandboxServer
 ) -> None:
+    use_sandbox.set_faults(**UNTHROTTLED)  # its reads of the sandbox: see UNTHROTTLED
     user_id = acme_member["user_id"]
-    page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
-    assert "Acme Corporation acme" in page
-    assert "Organization roles: team-owner" in page
+    panel = panel_text(lead_client, user_id, "organizations")
+    assert "Acme Corporation acme" in panel
+    assert "Organization roles: team-owner" in panel
     analyst = role_id(use_sandbox, "analyst")
 
     def give_analyst() -> str:
@@ -77,6 +74,7 @@ def test_a_lead_changes_organization_roles(
 def test_a_lead_removes_a_membership(
     lead_client: Client, support_lead: User, acme_member: dict[str, Any], use_sandbox: SandboxServer
 ) -> None:
+    use_sandbox.set_faults(**UNTHROTTLED)  # its reads of the sandbox: see UNTHROTTLED
     user_id = acme_member["user_id"]
     outcome = post(
         lead_client, "remove-membership", user_id, f"?organization={ACME}", organization=ACME
@@ -90,8 +88,8 @@ def test_a_lead_removes_a_membership(
         "member": True,
         "roles": [role_id(use_sandbox, "team-owner")],
     }
+    assert "Not a member of any organization." in panel_text(lead_client, user_id, "organizations")
     page = fragment_text(lead_client.get(PAGE.format(user_id)).content.decode())
-    assert "Not a member of any organization." in page
     assert f"Removed from an organization by {support_lead} reason: {REASON} acme" in page
     again = lead_client.get(action_url("remove-membership", user_id)).content.decode()
     assert "The user is a member of no organization." in fragment_text(again)

@@ -44,6 +44,16 @@ def confirm(page: Any, expected: str) -> None:
     expect(page.locator("#action-panel .outcome")).to_contain_text(expected)
 
 
+def open_panel(page: Any, name: str) -> None:
+    """Open an access panel from the keyboard: its body loads and takes the focus."""
+    from playwright.sync_api import expect
+
+    summary = page.locator(f"#{name} > summary")
+    summary.focus()
+    summary.press("Enter")
+    expect(page.locator(f"#{name} .access-summary")).to_be_focused()
+
+
 def test_a_lead_changes_access_and_an_agent_is_offered_none(
     browser: Any,
     live_server: Any,
@@ -54,7 +64,6 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
 ) -> None:
     from playwright.sync_api import expect
 
-    use_sandbox.set_faults(rate_limit_plan="off")
     user_id = signed_in_thrice["user_id"]
     with use_sandbox.api() as api:
         added = api.post(f"/api/v2/organizations/{ACME}/members", json={"members": [user_id]})
@@ -66,7 +75,10 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     page = context.new_page()
     errors = watched(page)
     page.goto(url)
-    expect(page.locator("#sessions")).to_contain_text("3 sessions")
+    for name in ("sessions", "roles", "organizations"):
+        expect(page.locator(f"#{name} .access-summary")).to_have_count(0)  # read when opened
+        open_panel(page, name)
+    expect(page.locator("#sessions")).to_contain_text("3 sessions and 3 refresh tokens.")
     for width in (390, 1280):
         no_sideways_scroll(page, width)
 
@@ -79,7 +91,9 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     expect(page.locator("#action-panel")).to_contain_text("1 role matches “edit”")
     page.get_by_label("editor (Changes projects)").check()
     confirm(page, "Role editor assigned")
-    page.goto(url)
+    # "Reload the user" opens the roles panel again, read at once.
+    page.locator("#action-panel").get_by_role("link", name="Reload the user").click()
+    expect(page.locator("#roles .access-summary")).to_be_focused()
     expect(page.locator("#roles")).to_contain_text("update:projects")
 
     # Take it again: the panel opens with its radio focused.
@@ -88,15 +102,18 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     confirm(page, "Role editor removed")
 
     page.goto(url)
+    open_panel(page, "organizations")
     page.get_by_role("link", name="Remove from organization acme").click()
     confirm(page, "Removed from acme")
 
     page.goto(url)
+    open_panel(page, "sessions")
     agent, ip = DEVICES[1]
     page.get_by_role("link", name=f"End this session {agent} from {ip}").click()
     confirm(page, "2 other sessions stay signed in")
 
     page.goto(url)
+    open_panel(page, "sessions")
     expect(page.locator("#sessions")).to_contain_text("2 sessions")
     timeline = page.locator("#timeline")
     for entry in (
@@ -119,6 +136,11 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     axe_page.goto(url)
     for width in (390, 1280):
         axe_page.set_viewport_size({"width": width, "height": 900})
+        assert violations(axe_page) == [], width  # the panels closed
+    for name in ("roles", "organizations", "sessions"):
+        open_panel(axe_page, name)
+    for width in (390, 1280):
+        axe_page.set_viewport_size({"width": width, "height": 900})
         assert violations(axe_page) == [], width
     axe_page.get_by_role("link", name="Assign a role").click()
     expect(axe_page.locator("#role-search-q")).to_be_focused()
@@ -129,6 +151,8 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     sign_in(agent_context, live_server, support_agent)
     agent_page = agent_context.new_page()
     agent_page.goto(url)
+    for name in ("roles", "organizations", "sessions"):
+        open_panel(agent_page, name)
     expect(agent_page.locator("#sessions")).to_contain_text("2 sessions")
     for text in (
         "Assign a role",

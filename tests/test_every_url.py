@@ -67,6 +67,7 @@ EXPECTED: dict[str, Need] = {
     "users_admin:timeline": Capability.SEARCH_USERS,
     "users_admin:duplicates": Capability.SEARCH_USERS,
     "users_admin:create_user": Capability.CREATE_USERS,
+    "users_admin:access": Capability.SEARCH_USERS,
     "users_admin:verification_job": Capability.RESEND_VERIFICATION,
     # The sample action; every action is visited by test_every_user_action_as_every_persona.
     "users_admin:action": Capability.BLOCK_USERS,
@@ -121,6 +122,7 @@ SAMPLES: dict[str, Any] = {
     "name": "block",
     "rest": "users/",
     "kind": "auth0",
+    "panel": "roles",
 }
 ALLOWED = {200, 302, 405}
 ALLOWED_WITH_SAMPLE_IDS = ALLOWED | {404}

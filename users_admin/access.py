@@ -1,4 +1,4 @@
-"""What the user page reads about a user's access (roles, permissions, organizations) and how
+"""What the access panels read about a user's access (roles, permissions, organizations) and how
 it says it: each permission with where it comes from, each session and refresh token in a
 support agent's words."""
 
@@ -8,9 +8,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from management_api.access import user_memberships, user_permissions, user_roles
-
-# What the user page always shows (to everyone who may open it), beside what actions read.
-PAGE_READS = ("roles", "organizations", "sessions")
 
 
 def access_calls(user_id: str, reads: Iterable[str]) -> dict[str, Callable[[], Any]]:
@@ -43,13 +40,14 @@ def role_names(roles: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(str(r.get("name") or r.get("id")) for r in roles)
 
 
-def mapping_of(value: object) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when Auth0 (or a stored event) gave an object there, else an empty one."""
     return value if isinstance(value, dict) else {}
 
 
 def device_words(item: dict[str, Any]) -> str:
     """A session or refresh token's device: its browser and system, and the address."""
-    device = mapping_of(item.get("device"))
+    device = as_dict(item.get("device"))
     agent = device.get("last_user_agent") or device.get("initial_user_agent") or "Unknown device"
     ip = device.get("last_ip") or device.get("initial_ip")
     return f"{agent} from {ip}" if ip else str(agent)
@@ -66,11 +64,11 @@ def clients_of(item: dict[str, Any]) -> str:
 def audit_detail(action: str, details: dict[str, Any]) -> str:
     """What an access action changed, for its timeline row: the role, the organization (and
     its roles before and after), the session's device or the refresh token."""
-    before = mapping_of(details.get("before"))
-    after = mapping_of(details.get("after"))
-    answer = mapping_of(details.get("auth0"))
+    before = as_dict(details.get("before"))
+    after = as_dict(details.get("after"))
+    answer = as_dict(details.get("auth0"))
     if action in ("users.assign-role", "users.remove-role"):
-        role = mapping_of(answer.get("role"))
+        role = as_dict(answer.get("role"))
         return str(role.get("name") or "")
     if action == "users.remove-membership":
         return str(before.get("organization") or "")
@@ -82,4 +80,6 @@ def audit_detail(action: str, details: dict[str, Any]) -> str:
         return str(before.get("device") or "")
     if action == "users.revoke-refresh-token":
         return str(before.get("refresh_token") or "")
+    if action == "users.view" and details.get("panel"):
+        return f"{str(details['panel']).capitalize()} panel"  # an access panel opened
     return ""

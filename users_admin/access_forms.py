@@ -104,8 +104,7 @@ class RoleSearch:
 
 
 class AssignRoleForm(AccessForm):
-    # The roles of the page the user holds already (named, not offered).
-    already: list[dict[str, Any]]
+    already: list[dict[str, Any]]  # the roles listed that the user holds (set by for_user)
     role = forms.ChoiceField(
         label="Role to assign",
         widget=Radios,
@@ -228,8 +227,8 @@ class OrganizationForm(AccessForm):
 
 
 class OrganizationRolesForm(OrganizationForm):
-    roles_error = ""  # why the tenant's roles could not be listed
-    role_names: dict[str, str]
+    roles_error = ""  # why the tenant's roles could not be listed (set by for_user)
+    role_names: dict[str, str]  # role id -> name (set by for_user)
     roles = forms.MultipleChoiceField(
         label="Organization roles (only within this organization)",
         widget=Checkboxes,

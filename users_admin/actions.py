@@ -13,7 +13,7 @@ are users_admin.execution's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -129,6 +129,22 @@ class Action:
         if self.confirm_tenant:
             ask_tenant_name(form)
         return form
+
+
+# The user page's access panels: each reads what its actions need when it is opened
+# (users_admin/access_views.py), not with every view of the page.
+PANEL_SECTIONS = frozenset({Section.ROLES, Section.ORGANIZATIONS, Section.SESSIONS})
+
+
+def page_reads(actions: Iterable[Action]) -> set[str]:
+    """What the user page reads for `actions` (those the staff member may take): the reads of
+    the ones with a button outside the access panels."""
+    return {
+        read
+        for action in actions
+        if action.fixes or any(place.section not in PANEL_SECTIONS for place in action.places)
+        for read in action.reads
+    }
 
 
 def counted(number: int, thing: str) -> str:

@@ -19,7 +19,7 @@ from management_api.tenants import current_tenant_slug
 from staff.audit import VIEW_ACTIONS
 from staff.models import AuditEvent
 
-from .access import audit_detail, mapping_of
+from .access import as_dict, audit_detail
 from .logtypes import describe, is_failure, method_words
 
 AUDIT_LIMIT = 200
@@ -115,7 +115,7 @@ def _audit_entry(event: AuditEvent) -> Entry:
     details = event.details or {}
     if details.get("bulk_run"):
         return _bulk_entry(event, details)
-    answer = mapping_of(details.get("auth0"))
+    answer = as_dict(details.get("auth0"))
     return Entry(
         when=event.at,
         source="userdesk",

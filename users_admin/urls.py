@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from . import bulk_views, create, linking_views, package_views, reveal, views
+from . import access_views, bulk_views, create, linking_views, package_views, reveal, views
 from .converters import UserIdConverter
 
 register_converter(UserIdConverter, "user_id")
@@ -26,6 +26,7 @@ urlpatterns = [
         package_views.download_package,
         name="download_data_package",
     ),
+    path("users/<user_id:user_id>/access/<slug:panel>/", access_views.access_panel, name="access"),
     path("lookup/", views.lookup, name="lookup"),
     path("new-user/", create.create_user_view, name="create_user"),
     # A user id is one segment, encoded whole (converters.py): `/` and `..` can't escape it.

@@ -51,8 +51,7 @@ from staff.permissions import (
 
 from . import bulk, bulk_views, linking, pii, timeline, workbench
 from . import search as searching
-from .access import PAGE_READS
-from .actions import ACTIONS, Action, Place, Section
+from .actions import ACTIONS, PANEL_SECTIONS, Action, Place, Section, page_reads
 from .execution import execute, removal, submitted, verification_sent
 from .forms import (
     COLUMNS,
@@ -479,8 +478,8 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
     audit: list[AuditEvent] = []
     views = request.GET.get("views") != "hide"
     # Userdesk's own events about the user are read while the Auth0 calls are out.
-    reads = {r for a in ACTIONS.values() if can(request.user, a.capability) for r in a.reads}
-    reads.update(PAGE_READS)  # the access panels, shown to everyone who opens the page
+    # What the offered buttons need; the access panels read their own when opened.
+    reads = page_reads(a for a in ACTIONS.values() if can(request.user, a.capability))
     bench, failed = _user_or_error(
         request,
         user_id,
@@ -513,6 +512,8 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "blocks_error": workbench.unavailable(bench.blocks, "brute-force blocks"),
             "methods_error": workbench.unavailable(bench.methods, "MFA methods"),
             "retention_days": current_tenant().log_retention_days,
+            # Access panels to open at once (?open=roles: "Reload the user" after a change).
+            "opened": set(request.GET.getlist("open")) & PANEL_SECTIONS,
         },
     )
 
@@ -624,6 +625,8 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         "bench": shown,
         "action": action,
         "effect": action.effect.format(user=shown.label),
+        # Its access panel, opened again on "Reload the user" (access_views.py).
+        "reopen": next((p.section for p in action.places if p.section in PANEL_SECTIONS), ""),
     }
     template = "users_admin/action.html"
     if request.htmx and not request.htmx.history_restore_request:
