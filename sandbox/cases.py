@@ -33,7 +33,7 @@ CASES = (
     Case("Google (social)", lambda u: u.filter(s_connection="google-oauth2")),
     Case("GitHub (social)", lambda u: u.filter(s_connection="github")),
     Case("Enterprise SSO (SAML)", lambda u: u.filter(s_connection="acme-saml")),
-    Case("A linked GitHub account", lambda u: u.filter(profile__contains='"profileData"')),
+    Case("Linked accounts", lambda u: u.filter(profile__contains='"profileData"')),
 )
 
 

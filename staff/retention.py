@@ -1,5 +1,6 @@
 """How long Userdesk keeps its own records (docs/operator/storage.md has the table): audit events,
-the action requests and bulk runs they describe, and export rows for AUDIT_RETENTION_DAYS; recent
+the action requests, bulk runs, reveals, data-subject packages, import runs and scheduled runs
+they describe, and export rows for AUDIT_RETENTION_DAYS; recent
 searches for RECENT_SEARCH_DAYS; expired sessions not at all. Beat runs `prune` hourly
 (staff.tasks.prune_records); `manage.py prune_records` runs it by hand."""
 
@@ -30,6 +31,10 @@ class Pruned:
     bulk_runs: int = 0
     exports: int = 0
     recent_searches: int = 0
+    reveals: int = 0
+    data_packages: int = 0
+    import_runs: int = 0
+    schedule_runs: int = 0
 
     @property
     def total(self) -> int:
@@ -43,8 +48,8 @@ class Pruned:
 def prune(now: datetime | None = None) -> Pruned:
     """Delete what is past its retention; an `audit.pruned` event says how much, and up to when."""
     from exports import retention as export_retention
-    from exports.models import Export
-    from users_admin.models import ActionRequest, BulkRun, RecentSearch
+    from exports.models import Export, ImportRun, ScheduleRun
+    from users_admin.models import ActionRequest, BulkRun, DataPackage, RecentSearch, Reveal
 
     now = now or timezone.now()
     kept_from = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
@@ -60,6 +65,14 @@ def prune(now: datetime | None = None) -> Pruned:
         .get(BulkRun._meta.label, 0),
         exports=len(old_exports),
         recent_searches=RecentSearch.objects.filter(searched_at__lt=searches_from).delete()[0],
+        reveals=Reveal.objects.filter(expires_at__lt=kept_from).delete()[0],
+        # A package's file is gone at its download or expiry (users_admin.packages); its row
+        # (who asked, why, when) lives as long as the audit events about it.
+        data_packages=DataPackage.objects.filter(created_at__lt=kept_from).delete()[0],
+        import_runs=ImportRun.objects.filter(updated_at__lt=kept_from)
+        .delete()[1]
+        .get(ImportRun._meta.label, 0),
+        schedule_runs=ScheduleRun.objects.filter(created_at__lt=kept_from).delete()[0],
     )
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     if pruned.total:

@@ -17,8 +17,12 @@ from users_admin.workbench import Workbench
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 
 
+def _blocks_panel(html: str) -> str:
+    return fragment_text(html.split('id="brute-force"', 1)[1].split("</section>", 1)[0])
+
+
 def test_every_blocked_address_is_listed_and_clearing_says_it_lifts_all(
-    agent_client: Client, use_sandbox: SandboxServer
+    agent_client: Client, lead_client: Client, use_sandbox: SandboxServer
 ) -> None:
     user = next(
         u
@@ -26,10 +30,14 @@ def test_every_blocked_address_is_listed_and_clearing_says_it_lifts_all(
         if len(api_get(use_sandbox, f"/api/v2/user-blocks/{enc(u['user_id'])}")["blocked_for"]) > 1
     )
     blocks = api_get(use_sandbox, f"/api/v2/user-blocks/{enc(user['user_id'])}")["blocked_for"]
-    html = agent_client.get(PAGE.format(user["user_id"])).content.decode()
-    panel = fragment_text(html.split('id="brute-force"', 1)[1].split("</section>", 1)[0])
+    # A lead sees each address; an agent the same rows with the addresses masked.
+    lead_panel = _blocks_panel(lead_client.get(PAGE.format(user["user_id"])).content.decode())
     for block in blocks:
-        assert block["ip"] in panel
+        assert block["ip"] in lead_panel
+    html = agent_client.get(PAGE.format(user["user_id"])).content.decode()
+    panel = _blocks_panel(html)
+    assert panel.count("(masked)") == len(blocks)
+    assert not any(block["ip"] in panel for block in blocks)
     assert (
         f"Auth0 has no per-address unblock: clearing lifts all {len(blocks)} blocks at once."
         in panel

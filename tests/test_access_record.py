@@ -14,6 +14,7 @@ from django.test import Client
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
+from tests.test_privacy_jobs import send_verification
 from tests.test_user_actions import REASON, action_url, form_token
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
@@ -46,9 +47,9 @@ def test_every_page_showing_a_users_data_leaves_a_row(
         },
     )
     assert "diff-add" in preview.content.decode()
-    with use_sandbox.api() as api:
-        job = api.post("/api/v2/jobs/verification-email", json={"user_id": user_id}).json()
-    page = lead_client.get(f"{T}/verification-jobs/{job['id']}/", {"user": user_id})
+    # A verification job's page is its sender's: sent from the user page, as staff do.
+    job_id = send_verification(lead_client, user_id)
+    page = lead_client.get(f"{T}/verification-jobs/{job_id}/")
     assert page.status_code == 200
     lead = "lead@example.com"
     assert events_about(user_id) == [
@@ -56,18 +57,23 @@ def test_every_page_showing_a_users_data_leaves_a_row(
         ("users.view_timeline", lead),
         ("users.view_action", lead),
         ("users.preview_action", lead),
+        ("users.view_action", lead),
+        ("users.resend-verification", lead),
         ("users.view_verification_job", lead),
     ]
-    opened = AuditEvent.objects.get(target=user_id, action="users.view_action")
-    assert opened.details == {"support_action": "edit-metadata"}
-    assert AuditEvent.objects.get(action="users.view_verification_job").details == {
-        "job": job["id"]
-    }
+    opened = AuditEvent.objects.filter(target=user_id, action="users.view_action")
+    assert [e.details for e in opened.order_by("pk")] == [
+        {"support_action": "edit-metadata"},
+        {"support_action": "resend-verification"},
+    ]
+    assert AuditEvent.objects.get(action="users.view_verification_job").details == {"job": job_id}
     # The user's own timeline lists the looks, and hides them on request.
     timeline = lead_client.get(f"{T}/timeline/{user_id}/").content.decode()
     assert "Action previewed in Userdesk" in fragment_text(timeline)
     hidden = lead_client.get(f"{T}/timeline/{user_id}/", {"views": "hide"}).content.decode()
-    assert '<li class="entry userdesk' not in hidden
+    # Only the change stays: the looks are hidden.
+    assert hidden.count('<li class="entry userdesk') == 1
+    assert "Verification email resent" in fragment_text(hidden)
 
 
 def test_an_export_page_with_its_preview_is_a_recorded_look(

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 
 from staff.models import AuditEvent
 from staff.permissions import SUPPORT_GROUP
-from tests.fixtures.browser import card_problems
+from tests.fixtures.browser import card_problems, copied, record_copies
 from tests.fixtures.personas import make_staff
 from tests.test_browser_search import sign_in
 
@@ -187,7 +187,8 @@ def test_presets_copy_buttons_and_column_order(agent_page: Any, live_server: Any
     from playwright.sync_api import expect
 
     page = agent_page
-    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.context.grant_permissions(["clipboard-write"])
+    record_copies(page)
     page.goto(f"{live_server.url}/t/userdesk-sandbox/users/")
     page.get_by_role("link", name="Email not verified").click()
     expect(page.get_by_label("Field, row 1")).to_have_value("email_verified")
@@ -195,11 +196,11 @@ def test_presets_copy_buttons_and_column_order(agent_page: Any, live_server: Any
     expect(page.locator("#results code")).to_have_text("email_verified:false")
 
     page.get_by_role("button", name="Copy email_verified:false").click()
-    assert page.evaluate("navigator.clipboard.readText()") == "email_verified:false"
+    assert copied(page) == "email_verified:false"
     first_email = page.locator('#results td[data-label="Email"] .copyable').first
     address = first_email.inner_text()
     page.get_by_role("button", name=f"Copy {address}").first.click()
-    assert page.evaluate("navigator.clipboard.readText()") == address
+    assert copied(page) == address
 
     page.get_by_text("Columns", exact=True).click()
     page.get_by_role("button", name="Move up Logins").click()
@@ -348,10 +349,11 @@ def test_the_user_page_copies_the_user_id_and_email(
             "/api/v2/users", params={"q": "_exists_:email", "search_engine": "v3", "per_page": 1}
         ).json()[0]
     page = agent_page
-    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.context.grant_permissions(["clipboard-write"])
+    record_copies(page)
     page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{user['user_id']}/")
     page.get_by_role("button", name=f"Copy {user['user_id']}").click()
-    assert page.evaluate("navigator.clipboard.readText()") == user["user_id"]
+    assert copied(page) == user["user_id"]
     page.get_by_role("button", name=f"Copy {user['email']}").click()
     expect(page.get_by_role("button", name=f"Copy {user['email']}")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == user["email"]
+    assert copied(page) == user["email"]

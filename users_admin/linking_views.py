@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 
 from management_api import ManagementApiError, get_user
+from staff.audit import record
 from staff.permissions import Capability, can, requires
 
 from .actions import ACTIONS, Place, Section
@@ -58,6 +59,15 @@ def duplicates_view(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
             for account in found:
                 account.buttons = _buttons(request, bench, account)
             context["accounts"] = found
+            # Other users' profiles side by side: a look at personal data, on the record.
+            record(
+                request,
+                "users.view",
+                target=user_id,
+                found=True,
+                panel="duplicates",
+                accounts=[a.user_id for a in found],
+            )
     except ManagementApiError as exc:
         context["error"] = busy_message(exc)
     partial = request.htmx and not request.htmx.history_restore_request

@@ -505,7 +505,7 @@ def detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "offered": offered,
             "buttons": _buttons(offered, user_id),
             "fixes": _fixes(offered, bench),
-            "linked": linking.identities(bench.profile),
+            "linked": linking.identities(shown.profile),
             "entries": entries,
             **_timeline_links(user_id, 0, until, views=views),
             "logs_error": workbench.unavailable(bench.logs, "the logs"),

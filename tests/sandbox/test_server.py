@@ -211,7 +211,14 @@ def test_request_counter_counts_api_calls(sandbox: SandboxServer) -> None:
 
 # --- connections ------------------------------------------------------------------------------
 
-SEEDED = ["Username-Password-Authentication", "google-oauth2", "github", "acme-saml"]
+SEEDED = [
+    "Username-Password-Authentication",
+    "google-oauth2",
+    "github",
+    "acme-saml",
+    "email",
+    "sms",
+]
 
 
 def test_connections_bare_array(sandbox: SandboxServer) -> None:
@@ -234,7 +241,7 @@ def test_connections_offset_paging_with_totals(sandbox: SandboxServer) -> None:
             "/api/v2/connections", params={"per_page": 3, "page": 1, "include_totals": "true"}
         ).json()
     assert list(page0) == ["total", "start", "limit", "connections"]
-    assert (page0["total"], page0["start"], page0["limit"]) == (4, 0, 3)
+    assert (page0["total"], page0["start"], page0["limit"]) == (6, 0, 3)
     assert [c["name"] for c in page0["connections"] + page1["connections"]] == SEEDED
     assert page1["start"] == 3
 
@@ -242,10 +249,10 @@ def test_connections_offset_paging_with_totals(sandbox: SandboxServer) -> None:
 def test_connections_checkpoint_paging(sandbox: SandboxServer) -> None:
     names: list[str] = []
     with sandbox.api() as api:
-        body = api.get("/api/v2/connections", params={"take": 3}).json()
+        body = api.get("/api/v2/connections", params={"take": 4}).json()
         names += [c["name"] for c in body["connections"]]
         assert "next" in body
-        body = api.get("/api/v2/connections", params={"take": 3, "from": body["next"]}).json()
+        body = api.get("/api/v2/connections", params={"take": 4, "from": body["next"]}).json()
         names += [c["name"] for c in body["connections"]]
     assert "next" not in body
     assert names == SEEDED
