@@ -7,7 +7,7 @@ one nobody has, is listed as ambiguous or unknown, never guessed.
 
 Interface::
 
-    entries = read_list(file)          # ListEntry per line; ListProblem for bad input
+    count = count_list(file)           # entries in the list; ListProblem for bad input
     export = snapshot_export(run)      # the export that freezes the run's users
     delay = advance(run_id)            # the worker's step: seconds to wait, or None when done
 """
@@ -17,11 +17,15 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import os
 import re
+import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import groupby
 from typing import IO, Any
 
 import orjson
@@ -42,6 +46,8 @@ POLL_SECONDS = 2.0
 # A selecting run nobody polled for this long is sent to a worker again.
 STALL_SECONDS = 120
 BATCH = 2000
+# Snapshot users looked up in the list at a time.
+LOOKUP_BATCH = 5000
 # What the actions and their preview read of each user.
 SNAPSHOT_FIELDS = (
     "user_id",
@@ -88,12 +94,13 @@ class ListProblem(ValueError):
     """The list cannot be used; the message says which lines and why."""
 
 
-def read_list(file: IO[bytes]) -> list[ListEntry]:
+def iter_list(file: IO[bytes]) -> Iterator[ListEntry]:
     """Every user id and email of a text or CSV file (one per line; in a CSV the column titled
-    user_id, id or email, else the first); ListProblem for an empty, too long or malformed one."""
-    entries: list[ListEntry] = []
+    user_id, id or email, else the first), read as it streams: ListProblem, once the file is
+    read, for an empty, too long or malformed one (after the good entries were yielded)."""
     bad: list[str] = []
     bad_count = 0
+    any_entry = False
     for number, value in _cells(file):
         if number > MAX_LIST_LINES:
             raise ListProblem(f"The list has more than {MAX_LIST_LINES:,} lines; split it.")
@@ -103,16 +110,27 @@ def read_list(file: IO[bytes]) -> list[ListEntry]:
             if len(bad) < QUOTED_PROBLEMS:
                 bad.append(f"line {number}: “{value[:80]}”")
             continue
-        entries.append(ListEntry(number, kind, value.lower() if kind == "email" else value))
+        any_entry = True
+        yield ListEntry(number, kind, value.lower() if kind == "email" else value)
     if bad_count:
         more = f" and {bad_count - len(bad):,} more" if bad_count > len(bad) else ""
         raise ListProblem(
             "Each line must be one user id (such as auth0|123) or one email address; "
             f"these are neither: {'; '.join(bad)}{more}."
         )
-    if not entries:
+    if not any_entry:
         raise ListProblem("The list is empty: one user id or email address per line.")
-    return entries
+
+
+def read_list(file: IO[bytes]) -> list[ListEntry]:
+    """iter_list's entries, all in memory: small lists only (tests)."""
+    return list(iter_list(file))
+
+
+def count_list(file: IO[bytes]) -> int:
+    """How many entries the list holds, checked line by line in constant memory (the form);
+    ListProblem as iter_list."""
+    return sum(1 for _ in iter_list(file))
 
 
 def _kind(value: str) -> str | None:
@@ -190,7 +208,7 @@ def advance(run_id: int) -> float | None:
                 counts = _store_items(run, records)
             else:
                 with run.list_file.open("rb") as listed:
-                    counts = _store_resolved(run, read_list(listed), records)
+                    counts = _store_resolved(run, iter_list(listed), records)
         locked.update(
             status=BulkRunStatus.SELECTED,
             snapshot_at=export.auth0_job_created_at or export.ready_at,
@@ -247,31 +265,23 @@ def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, i
 
 
 def _store_resolved(
-    run: BulkRun, entries: list[ListEntry], records: Iterable[dict[str, Any]]
+    run: BulkRun, entries: Iterable[ListEntry], records: Iterable[dict[str, Any]]
 ) -> dict[str, int]:
-    """The list's users in its order, written as they are found. Memory grows with the list
-    (the listed users' kept fields), not with the tenant."""
-    ids = {e.value for e in entries if e.kind == "id"}
-    emails = {e.value for e in entries if e.kind == "email"}
-    by_id: dict[str, dict[str, Any]] = {}
-    by_email: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        user_id = str(record.get("user_id") or "")
-        email = str(record.get("email") or "").lower()
-        if user_id in ids or email in emails:
-            kept = {"user_id": user_id, "email": record.get("email"), **profile_of(record)}
-            if user_id in ids:
-                by_id[user_id] = kept
-            if email in emails:
-                by_email.setdefault(email, []).append(kept)
+    """The list's users in its order, written as they are found, in constant memory whatever
+    the list's and the tenant's sizes: the entries and the snapshot's users they name go to a
+    scratch SQLite file (Resolver), which joins them in the list's order."""
+    with Resolver() as resolver:
+        resolver.add_entries(entries)
+        resolver.add_records(records)
+        return _store_joined(run, resolver)
+
+
+def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
     items: list[BulkItem] = []
     problems: list[BulkEntry] = []
-    seen: set[str] = set()
     counts: Counter[str] = Counter()
-    for entry in entries:
-        found = [by_id[entry.value]] if entry.value in by_id else []
-        if entry.kind == "email":
-            found = by_email.get(entry.value, [])
+    selected = 0
+    for entry, found in resolver.joined():
         if len(found) != 1:
             problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
             counts[problem] += 1
@@ -285,11 +295,11 @@ def _store_resolved(
                     candidates=candidates,
                 )
             )
-        elif found[0]["user_id"] in seen:
+        elif not resolver.first_time(str(found[0]["user_id"])):
             counts["duplicate"] += 1
         else:
-            seen.add(found[0]["user_id"])
-            items.append(_item(run, len(seen) - 1, found[0]))
+            items.append(_item(run, selected, found[0]))
+            selected += 1
         if len(items) >= BATCH or len(problems) >= BATCH:
             BulkItem.objects.bulk_create(items)
             BulkEntry.objects.bulk_create(problems)
@@ -297,11 +307,94 @@ def _store_resolved(
     BulkItem.objects.bulk_create(items)
     BulkEntry.objects.bulk_create(problems)
     return {
-        "selected_count": len(seen),
+        "selected_count": selected,
         "unknown_count": counts[BulkEntry.Problem.UNKNOWN],
         "ambiguous_count": counts[BulkEntry.Problem.AMBIGUOUS],
         "duplicate_count": counts["duplicate"],
     }
+
+
+class Resolver:
+    """A scratch SQLite file (deleted on exit) where a list's entries meet the snapshot's users:
+    memory stays at SQLite's page cache and one batch, whether the list has ten lines or a
+    million and the tenant ten users or millions.
+
+    ``listed`` holds the entries (line, kind, value); ``found`` the snapshot's users an entry
+    names, once per (kind, key) they match (a user whose id and email are both listed is there
+    twice); ``seen`` the users already taken (a user listed twice counts once)."""
+
+    def __enter__(self) -> Resolver:
+        self._dir = tempfile.TemporaryDirectory(prefix="userdesk-bulk-select-")
+        self.db = sqlite3.connect(os.path.join(self._dir.name, "resolve.sqlite3"))
+        self.db.executescript(
+            """
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;
+            PRAGMA temp_store=FILE;
+            CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
+            CREATE TABLE found (kind TEXT, key TEXT, record BLOB);
+            CREATE TABLE seen (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            """
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+        self._dir.cleanup()
+
+    def add_entries(self, entries: Iterable[ListEntry]) -> None:
+        rows = ((e.line, e.kind, e.value) for e in entries)
+        self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", rows)
+        self.db.execute("CREATE INDEX listed_value ON listed (value, kind)")
+
+    def add_records(self, records: Iterable[dict[str, Any]]) -> None:
+        """Keep the snapshot's users some entry names (looked up a batch at a time)."""
+        batch: list[tuple[str, str, dict[str, Any]]] = []
+        for record in records:
+            user_id = str(record.get("user_id") or "")
+            batch.append((user_id, str(record.get("email") or "").lower(), record))
+            if len(batch) >= LOOKUP_BATCH:
+                self._keep_named(batch)
+                batch = []
+        self._keep_named(batch)
+        self.db.execute("CREATE INDEX found_key ON found (key, kind)")
+
+    def _keep_named(self, batch: list[tuple[str, str, dict[str, Any]]]) -> None:
+        if not batch:
+            return
+        values = {user_id for user_id, _, _ in batch} | {email for _, email, _ in batch if email}
+        named = set(
+            self.db.execute(
+                "SELECT DISTINCT l.kind, l.value FROM json_each(?) AS j "
+                "JOIN listed AS l ON l.value = j.value",
+                (orjson.dumps(list(values)),),
+            )
+        )
+        rows = []
+        for user_id, email, record in batch:
+            keys = [("id", user_id)] if ("id", user_id) in named else []
+            if email and ("email", email) in named:
+                keys.append(("email", email))
+            if keys:
+                kept = orjson.dumps(
+                    {"user_id": user_id, "email": record.get("email"), **profile_of(record)}
+                )
+                rows += [(kind, key, kept) for kind, key in keys]
+        self.db.executemany("INSERT INTO found VALUES (?, ?, ?)", rows)
+
+    def joined(self) -> Iterator[tuple[ListEntry, list[dict[str, Any]]]]:
+        """Each entry in the list's order with the users it names (none, one or several)."""
+        rows = self.db.execute(
+            "SELECT l.line, l.kind, l.value, f.record FROM listed AS l "
+            "LEFT JOIN found AS f ON f.key = l.value AND f.kind = l.kind ORDER BY l.line"
+        )
+        for (line, kind, value), group in groupby(rows, key=lambda row: row[:3]):
+            found = [orjson.loads(row[3]) for row in group if row[3] is not None]
+            yield ListEntry(line, kind, value), found
+
+    def first_time(self, user_id: str) -> bool:
+        """Whether this user was not taken before (and is taken now)."""
+        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (user_id,))
+        return cursor.rowcount == 1
 
 
 def stalled_selections() -> list[int]:

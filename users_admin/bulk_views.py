@@ -81,7 +81,7 @@ def _create(request: HttpRequest, form: SelectionForm) -> BulkRun:
         upload = data["users_file"]
         run.selection_key = selection_key(run.source, file=upload)
         run.list_name = str(upload.name)[:255]
-        run.list_lines = len(data["entries"])
+        run.list_lines = data["list_lines"]
         run.list_file.save(f"{run.tenant}.txt", upload, save=False)
     run.save()
     start_selection(run)
