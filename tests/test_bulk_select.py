@@ -57,6 +57,19 @@ def test_a_csv_list_reads_its_titled_column_else_the_first() -> None:
     assert entries(untitled) == [(1, "id", "auth0|1"), (2, "id", "auth0|2")]
 
 
+def test_a_csv_cell_may_hold_line_breaks_as_database_tools_write_them() -> None:
+    # As `sqlite3 -csv -header` writes a name with a line break and quotes: one record, the
+    # line number its first line's.
+    text = 'user_id,email,name\nauth0|1,a@example.com,"Marie\nDurand ""M"""\nauth0|2,,Bob\n'
+    assert entries(text) == [(2, "id", "auth0|1"), (4, "id", "auth0|2")]
+
+
+def test_a_quote_that_never_closes_is_refused_with_its_line() -> None:
+    text = 'user_id,name\nauth0|1,"Marie\n' + "auth0|2,Bob\n" * 30
+    with pytest.raises(ListProblem, match="Line 2 opens a quoted cell"):
+        read_list(io.BytesIO(text.encode()))
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [

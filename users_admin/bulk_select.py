@@ -37,11 +37,14 @@ from exports.models import ACTIVE_STATUSES, Export, ExportSpec
 from exports.tasks import create_export
 from management_api.tenants import current_tenant_slug
 
+from .bulk_rows import insert_items
 from .models import BulkEntry, BulkItem, BulkRun, BulkRunStatus
 
 MAX_LIST_LINES = 1_000_000
 # Bad lines quoted in the message (the rest are counted).
 QUOTED_PROBLEMS = 5
+# Lines one quoted cell of a CSV list may span.
+QUOTED_LINES = 20
 POLL_SECONDS = 2.0
 # A selecting run nobody polled for this long is sent to a worker again.
 STALL_SECONDS = 120
@@ -142,17 +145,28 @@ def _kind(value: str) -> str | None:
 
 
 def _cells(file: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """(line number, value) of every non-blank line: its first cell, or the titled column's."""
+    """(line number, value) of every non-blank record: its first cell, or the titled column's.
+    A quoted cell may hold line breaks (a name in another column, as spreadsheet and database
+    tools write them); one still open after QUOTED_LINES lines is refused."""
+    reader = csv.reader(_text_lines(file))
     column = 0
     first = True
-    for number, raw in enumerate(file, start=1):
+    number = 1
+    while True:
         try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-        except UnicodeDecodeError:
-            raise ListProblem(f"Line {number} is not UTF-8 text; save the list as UTF-8.") from None
-        if not text:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            raise ListProblem(f"Line {number} cannot be read as CSV: {exc}.") from None
+        if cells is None:
+            return
+        start, number = number, reader.line_num + 1
+        if reader.line_num - start >= QUOTED_LINES:
+            raise ListProblem(
+                f"Line {start} opens a quoted cell that does not close within "
+                f"{QUOTED_LINES} lines; close its quote."
+            )
+        if not any(cell.strip() for cell in cells):
             continue
-        cells = next(csv.reader([text])) if ("," in text or '"' in text) else [text]
         if first:
             first = False
             titles = [HEADER_NAMES.get(cell.strip().lower()) for cell in cells]
@@ -160,7 +174,15 @@ def _cells(file: IO[bytes]) -> Iterator[tuple[int, str]]:
                 column = next(i for i, title in enumerate(titles) if title)
                 continue
         value = cells[column].strip() if column < len(cells) else ""
-        yield number, value
+        yield start, value
+
+
+def _text_lines(file: IO[bytes]) -> Iterator[str]:
+    for number, raw in enumerate(file, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise ListProblem(f"Line {number} is not UTF-8 text; save the list as UTF-8.") from None
 
 
 # --- the snapshot --------------------------------------------------------------------------
@@ -258,9 +280,9 @@ def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, i
         batch.append(_item(run, count, record))
         count += 1
         if len(batch) >= BATCH:
-            BulkItem.objects.bulk_create(batch)
+            insert_items(batch)
             batch = []
-    BulkItem.objects.bulk_create(batch)
+    insert_items(batch)
     return {"selected_count": count, "unknown_count": 0, "ambiguous_count": 0, "duplicate_count": 0}
 
 
@@ -301,10 +323,10 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
             items.append(_item(run, selected, found[0]))
             selected += 1
         if len(items) >= BATCH or len(problems) >= BATCH:
-            BulkItem.objects.bulk_create(items)
+            insert_items(items)
             BulkEntry.objects.bulk_create(problems)
             items, problems = [], []
-    BulkItem.objects.bulk_create(items)
+    insert_items(items)
     BulkEntry.objects.bulk_create(problems)
     return {
         "selected_count": selected,

@@ -166,6 +166,8 @@ def _page_context(
     if run.action and run.change_count is not None:
         action = bulk.ACTIONS[run.action]
         sample = Paginator(run.items.all(), SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
+        for item in sample.object_list:
+            item.before, item.after = bulk.planned(run, item)
         context.update(
             action=action,
             sample=sample,
