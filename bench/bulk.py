@@ -54,6 +54,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.export import _PEAK  # noqa: E402
 from bench.search import sandbox_running  # noqa: E402
 
 PLANS = ("essentials", "enterprise", "enterprise_nonprod", "free")
@@ -472,15 +473,7 @@ def main_runs(args: argparse.Namespace) -> None:
 
 # --- a 1,000,000-user run's selection and preview (--preview) ---------------------------------
 
-# Runs in a child process (as a worker would), so its peak memory is its own.
-_PEAK = """
-def peak_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-"""
-
+# Children run as a worker would, so their peak memory (bench.export's VmHWM) is their own.
 # The baseline: the run's snapshot, one exact export of the tenant, through exports.pipeline
 # as a worker runs it (created -> file ready).
 _SNAPSHOT_CHILD = (

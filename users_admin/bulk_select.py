@@ -49,6 +49,8 @@ POLL_SECONDS = 2.0
 # A selecting run nobody polled for this long is sent to a worker again.
 STALL_SECONDS = 120
 BATCH = 2000
+# What an item keeps of a user: (user id, email, the profile's JSON).
+User = tuple[str, str, str]
 # Snapshot users looked up in the list at a time.
 LOOKUP_BATCH = 5000
 # What the actions and their preview read of each user.
@@ -263,26 +265,22 @@ def profile_of(record: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _item(run: BulkRun, position: int, record: dict[str, Any]) -> BulkItem:
-    return BulkItem(
-        run=run,
-        position=position,
-        user_id=str(record.get("user_id") or ""),
-        email=str(record.get("email") or ""),
-        profile=profile_of(record),
-    )
+def _user(record: dict[str, Any]) -> User:
+    """(user id, email, the profile's JSON) of a snapshot record, as an item keeps it."""
+    user_id = str(record.get("user_id") or "")
+    return user_id, str(record.get("email") or ""), orjson.dumps(profile_of(record)).decode()
 
 
 def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    batch: list[BulkItem] = []
+    batch: list[tuple[int, User]] = []
     count = 0
     for record in records:
-        batch.append(_item(run, count, record))
+        batch.append((count, _user(record)))
         count += 1
         if len(batch) >= BATCH:
-            insert_items(batch)
+            insert_items(run, batch)
             batch = []
-    insert_items(batch)
+    insert_items(run, batch)
     return {"selected_count": count, "unknown_count": 0, "ambiguous_count": 0, "duplicate_count": 0}
 
 
@@ -299,7 +297,7 @@ def _store_resolved(
 
 
 def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
-    items: list[BulkItem] = []
+    items: list[tuple[int, User]] = []
     problems: list[BulkEntry] = []
     counts: Counter[str] = Counter()
     selected = 0
@@ -307,7 +305,7 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
         if len(found) != 1:
             problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
             counts[problem] += 1
-            candidates = sorted(str(r.get("user_id")) for r in found)
+            candidates = sorted(user_id for user_id, _, _ in found)
             problems.append(
                 BulkEntry(
                     run=run,
@@ -317,16 +315,16 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
                     candidates=candidates,
                 )
             )
-        elif not resolver.first_time(str(found[0]["user_id"])):
+        elif not resolver.first_time(found[0][0]):
             counts["duplicate"] += 1
         else:
-            items.append(_item(run, selected, found[0]))
+            items.append((selected, found[0]))
             selected += 1
         if len(items) >= BATCH or len(problems) >= BATCH:
-            insert_items(items)
+            insert_items(run, items)
             BulkEntry.objects.bulk_create(problems)
             items, problems = [], []
-    insert_items(items)
+    insert_items(run, items)
     BulkEntry.objects.bulk_create(problems)
     return {
         "selected_count": selected,
@@ -353,7 +351,7 @@ class Resolver:
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;
             PRAGMA temp_store=FILE;
             CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
-            CREATE TABLE found (kind TEXT, key TEXT, record BLOB);
+            CREATE TABLE found (kind TEXT, key TEXT, user_id TEXT, email TEXT, profile TEXT);
             CREATE TABLE seen (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
             """
         )
@@ -397,20 +395,18 @@ class Resolver:
             if email and ("email", email) in named:
                 keys.append(("email", email))
             if keys:
-                kept = orjson.dumps(
-                    {"user_id": user_id, "email": record.get("email"), **profile_of(record)}
-                )
-                rows += [(kind, key, kept) for kind, key in keys]
-        self.db.executemany("INSERT INTO found VALUES (?, ?, ?)", rows)
+                user = _user(record)
+                rows += [(kind, key, *user) for kind, key in keys]
+        self.db.executemany("INSERT INTO found VALUES (?, ?, ?, ?, ?)", rows)
 
-    def joined(self) -> Iterator[tuple[ListEntry, list[dict[str, Any]]]]:
+    def joined(self) -> Iterator[tuple[ListEntry, list[User]]]:
         """Each entry in the list's order with the users it names (none, one or several)."""
         rows = self.db.execute(
-            "SELECT l.line, l.kind, l.value, f.record FROM listed AS l "
+            "SELECT l.line, l.kind, l.value, f.user_id, f.email, f.profile FROM listed AS l "
             "LEFT JOIN found AS f ON f.key = l.value AND f.kind = l.kind ORDER BY l.line"
         )
         for (line, kind, value), group in groupby(rows, key=lambda row: row[:3]):
-            found = [orjson.loads(row[3]) for row in group if row[3] is not None]
+            found = [row[3:] for row in group if row[3] is not None]
             yield ListEntry(line, kind, value), found
 
     def first_time(self, user_id: str) -> bool:
