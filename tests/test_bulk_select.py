@@ -22,7 +22,7 @@ from django.test import Client
 from exports.models import Export
 from staff.models import AuditEvent
 from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
+from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
 from tests.test_exports_exact import job_file, oracle
 from users_admin import bulk_select
 from users_admin.bulk_select import ListProblem, read_list
@@ -142,17 +142,8 @@ def test_the_search_page_offers_a_run_on_its_query_to_a_lead(lead_client: Client
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(
-        tmp_path_factory.mktemp("bulk-sandbox"),
-        users=USERS,
-        seed=17,
-        SANDBOX_SEARCH_LAG_SECONDS="0",
-        SANDBOX_RATE_LIMIT_PLAN="off",
-    )
-    try:
+    with instant_sandbox(tmp_path_factory.mktemp("bulk-sandbox"), users=USERS, seed=17) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -106,8 +106,9 @@ def iter_list(file: IO[bytes]) -> Iterator[ListEntry]:
     bad: list[str] = []
     bad_count = 0
     any_entry = False
-    for number, value in _cells(file):
-        if number > MAX_LIST_LINES:
+    # Records, not physical lines: a quoted CSV cell may hold line breaks.
+    for count, (number, value) in enumerate(_cells(file), start=1):
+        if count > MAX_LIST_LINES:
             raise ListProblem(f"The list has more than {MAX_LIST_LINES:,} lines; split it.")
         kind = _kind(value)
         if kind is None:
