@@ -37,6 +37,23 @@ the sustained rate of all runs together (users a second after the budget's burst
 window beside what the plan allows there. Then `bench/search.py` runs twice, alone and while a
 bulk run goes on this machine, and its overhead figures are printed side by side (its own
 sandbox: interactive calls never wait on the budget, so this is the run's cost in CPU).
+
+`--preview` measures a large list's way to its preview instead (DATABASE_URL, PostgreSQL, as
+in production; else SQLite)::
+
+    DATABASE_URL=postgres://... uv run python bench/bulk.py --preview [--users 1000000]
+        [--lines N] [--list FILE] [--port P]
+
+It seeds a sandbox tenant of `--users` users once (kept in var/bench/bulk-<users>/, as
+bench/export.py keeps its own) and, for each list, in child processes as a worker runs them:
+the run's snapshot, one exact export of the tenant through exports.pipeline (the baseline),
+then the worker's selection (bulk_select.advance) and the preview of a metadata action
+(bulk.compute_preview). Printed: the list's counts (which must add up to its entries), the
+export's time, the selection's and the preview's beside it (goal: together <= 1x the export),
+the worker's peak memory (VmHWM) beside the 150 MB budget, and the load average. The lists:
+the bench's own text list (emails, every tenth a user id, 0.1% unknown, 0.1% repeated) and a
+CSV the sqlite3 tool writes from the sandbox's database (titled columns, a name column with
+its own quoting, random order), or `--list FILE`, a file of yours.
 """
 
 from __future__ import annotations
