@@ -37,6 +37,23 @@ the sustained rate of all runs together (users a second after the budget's burst
 window beside what the plan allows there. Then `bench/search.py` runs twice, alone and while a
 bulk run goes on this machine, and its overhead figures are printed side by side (its own
 sandbox: interactive calls never wait on the budget, so this is the run's cost in CPU).
+
+`--preview` measures a large list's way to its preview instead (DATABASE_URL, PostgreSQL, as
+in production; else SQLite)::
+
+    DATABASE_URL=postgres://... uv run python bench/bulk.py --preview [--users 1000000]
+        [--lines N] [--list FILE] [--port P]
+
+It seeds a sandbox tenant of `--users` users once (kept in var/bench/bulk-<users>/, as
+bench/export.py keeps its own) and, for each list, in child processes as a worker runs them:
+the run's snapshot, one exact export of the tenant through exports.pipeline (the baseline),
+then the worker's selection (bulk_select.advance) and the preview of a metadata action
+(bulk.compute_preview). Printed: the list's counts (which must add up to its entries), the
+export's time, the selection's and the preview's beside it (goal: together <= 1x the export),
+the worker's peak memory (VmHWM) beside the 150 MB budget, and the load average. The lists:
+the bench's own text list (emails, every tenth a user id, 0.1% unknown, 0.1% repeated) and a
+CSV the sqlite3 tool writes from the sandbox's database (titled columns, a name column with
+its own quoting, random order), or `--list FILE`, a file of yours.
 """
 
 from __future__ import annotations
@@ -54,6 +71,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.export import _PEAK  # noqa: E402
 from bench.search import sandbox_running  # noqa: E402
 
 PLANS = ("essentials", "enterprise", "enterprise_nonprod", "free")
@@ -470,18 +488,224 @@ def main_runs(args: argparse.Namespace) -> None:
                 _stop(worker)
 
 
+# --- a 1,000,000-user run's selection and preview (--preview) ---------------------------------
+
+# Children run as a worker would, so their peak memory (bench.export's VmHWM) is their own.
+# The baseline: the run's snapshot, one exact export of the tenant, through exports.pipeline
+# as a worker runs it (created -> file ready).
+_SNAPSHOT_CHILD = (
+    _PEAK
+    + """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from django.contrib.auth.models import User
+from django.core.files import File
+from exports import pipeline
+from exports.models import Export
+from users_admin import bulk_select
+from users_admin.models import BulkRun
+path = sys.argv[2]
+lead = User.objects.get_or_create(username="bench-lead@example.com")[0]
+with open(path, "rb") as listed:
+    started = time.perf_counter()
+    lines = bulk_select.count_list(listed)  # what the form checks, in the web process
+    checked = time.perf_counter() - started
+    listed.seek(0)
+    run = BulkRun(tenant=bulk_select.tenant_slug(), source="list", requested_by=lead,
+        requested_by_label=lead.get_username(), list_name=path.rsplit("/", 1)[-1],
+        list_lines=lines, selection_key=bulk_select.selection_key("list", file=listed))
+    run.list_file.save("bench.txt", File(listed), save=False)
+    run.save()
+started = time.perf_counter()
+export = bulk_select.snapshot_export(run)
+run.export = export
+run.save(update_fields=["export"])
+step = Export.objects.get(pk=export.pk).step
+while (following := pipeline.advance(export.pk, step)) is not None:
+    time.sleep(following.delay)
+    step = following.step
+export.refresh_from_db()
+print(json.dumps({"run": run.pk, "lines": lines, "check_seconds": checked,
+    "status": export.status, "rows": export.row_count,
+    "seconds": time.perf_counter() - started, "rss_mb": peak_mb()}))
+"""
+)
+
+# The worker's selection (bulk_select.advance) and preview (bulk.compute_preview) of the run.
+_PREVIEW_CHILD = (
+    _PEAK
+    + """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from users_admin import bulk, bulk_select
+from users_admin.models import BulkRun
+run_id = int(sys.argv[2])
+started = time.perf_counter()
+bulk_select.advance(run_id)
+selected = time.perf_counter()
+run = BulkRun.objects.get(pk=run_id)
+params = {"which": "app_metadata", "patch": {"bench_plan": "gold"}}
+bulk.choose(run, bulk.ACTIONS["metadata"], params, "bench/bulk.py --preview", "")
+bulk.compute_preview(run.pk, run.preview_version)
+previewed = time.perf_counter()
+run.refresh_from_db()
+print(json.dumps({"status": run.status, "failure": run.failure_reason,
+    "selected": run.selected_count, "unknown": run.unknown_count,
+    "ambiguous": run.ambiguous_count, "duplicates": run.duplicate_count,
+    "changes": run.change_count, "select_seconds": selected - started,
+    "preview_seconds": previewed - selected, "rss_mb": peak_mb()}))
+"""
+)
+MEMORY_BUDGET_MB = 150
+
+
+def _child(code: str, env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"a child failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def generated_list(db_path: Path, target: Path, lines: int) -> dict[str, int]:
+    """A text list of `lines` lines from the sandbox's users: emails, every tenth a user id,
+    with 0.1% unknown emails and 0.1% lines repeated (the bench's own input)."""
+    import sqlite3
+
+    odd = max(1, lines // 1000)
+    wanted = lines - 2 * odd
+    with sqlite3.connect(db_path) as db, target.open("w") as out:
+        rows = db.execute(
+            "SELECT user_id, email FROM sandbox_tenantuser ORDER BY id LIMIT ?", (wanted,)
+        )
+        repeated: list[str] = []
+        for n, (user_id, email) in enumerate(rows):
+            line = user_id if n % 10 == 0 or not email else email
+            out.write(line + "\n")
+            if len(repeated) < odd:
+                repeated.append(line)
+        for n in range(odd):
+            out.write(f"nobody-{n}@unknown.example\n")
+        out.writelines(line + "\n" for line in repeated)
+    return {"lines": wanted + 2 * odd, "unknown": odd, "repeated": odd}
+
+
+def sqlite3_list(db_path: Path, target: Path, lines: int) -> None:
+    """A CSV written by the sqlite3 command-line tool, not by the bench: titled columns
+    (user_id, email, name), its own quoting, users in a random order."""
+    query = (
+        "SELECT user_id, email, s_name AS name FROM sandbox_tenantuser "
+        f"ORDER BY random() LIMIT {int(lines) - 1}"
+    )
+    with target.open("wb") as out:
+        subprocess.run(["sqlite3", "-csv", "-header", str(db_path), query], stdout=out, check=True)
+
+
+def main_preview(args: argparse.Namespace) -> None:
+    from bench.export import seeded_sandbox
+
+    users, lines = args.users, args.lines or min(args.users, 1_000_000)
+    workdir = ROOT / "var" / "bench" / f"bulk-{users}"
+    print(f"A {users:,}-user tenant: a list's selection and preview beside one exact export")
+    with seeded_sandbox(users, workdir, args.port) as (env, _port):
+        if os.environ.get("DATABASE_URL"):
+            env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        env["LOG_LEVEL"] = "ERROR"
+        subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, check=True
+        )
+        database = "PostgreSQL" if "DATABASE_URL" in env else "SQLite"
+        inputs: list[tuple[str, Path]] = []
+        db_path = workdir / "sandbox.sqlite3"
+        if args.list:
+            inputs.append((f"given file {args.list}", Path(args.list)))
+        else:
+            made = workdir / f"list-{lines}.txt"
+            shape = generated_list(db_path, made, lines)
+            inputs.append(
+                (
+                    f"bench's text list ({shape['unknown']:,} unknown, "
+                    f"{shape['repeated']:,} repeated)",
+                    made,
+                )
+            )
+            if not args.bench_list_only:
+                other = workdir / f"sqlite3-{lines}.csv"
+                sqlite3_list(db_path, other, lines)
+                inputs.append(("CSV written by the sqlite3 tool (random order)", other))
+        for label, path in inputs:
+            print(f"{label}: {path.stat().st_size / 1e6:.0f} MB; the dashboard in {database}")
+            snap = _child(_SNAPSHOT_CHILD, env, str(path))
+            if snap["status"] != "ready":
+                raise SystemExit(f"the snapshot export ended {snap['status']}")
+            load = os.getloadavg()[0]
+            got = _child(_PREVIEW_CHILD, env, str(snap["run"]))
+            if got["status"] != "previewed":
+                raise SystemExit(f"the run ended {got['status']}: {got['failure']}")
+            counted = got["selected"] + got["unknown"] + got["ambiguous"] + got["duplicates"]
+            both = got["select_seconds"] + got["preview_seconds"]
+            print(
+                f"  {snap['lines']:,} lines (checked as the form does in "
+                f"{snap['check_seconds']:.1f} s): {got['selected']:,} selected, "
+                f"{got['unknown']:,} unknown, {got['ambiguous']:,} ambiguous, "
+                f"{got['duplicates']:,} listed twice (sum {counted:,}); "
+                f"{got['changes']:,} change"
+            )
+            print(
+                f"  baseline, one exact export of the tenant ({snap['rows']:,} users): "
+                f"{snap['seconds']:.1f} s"
+            )
+            print(
+                f"  selection {got['select_seconds']:.1f} s + preview "
+                f"{got['preview_seconds']:.1f} s = {both:.1f} s: "
+                f"{both / snap['seconds']:.2f}x the export (goal <= 1)"
+            )
+            print(
+                f"  worker peak memory {got['rss_mb']:.0f} MB (budget {MEMORY_BUDGET_MB} MB); "
+                f"load average {load:.1f}-{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+                flush=True,
+            )
+            if counted != snap["lines"]:
+                raise SystemExit(f"{counted:,} entries accounted for, not {snap['lines']:,}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--plans", nargs="+", default=list(PLANS), choices=PLANS)
     parser.add_argument("--processes", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--runs", action="store_true", help="real bulk runs (see above)")
-    parser.add_argument("--users", type=int, default=4000, help="--runs: sandbox users")
+    parser.add_argument(
+        "--users", type=int, help="sandbox users (--runs: 4,000, --preview: 1,000,000)"
+    )
     parser.add_argument(
         "--search", type=int, default=100, help="--runs: bench/search.py requests (0: skip)"
     )
+    parser.add_argument(
+        "--preview", action="store_true", help="a large list's selection and preview (see above)"
+    )
+    parser.add_argument("--lines", type=int, default=0, help="--preview: list lines")
+    parser.add_argument("--list", help="--preview: a list file of your own instead")
+    parser.add_argument(
+        "--bench-list-only", action="store_true", help="--preview: skip the sqlite3 CSV"
+    )
+    parser.add_argument("--port", type=int, default=0, help="--preview: the sandbox's port")
     args = parser.parse_args()
+    if args.preview:
+        args.users = args.users or 1_000_000
+        main_preview(args)
+        return
     if args.runs:
+        args.users = args.users or 4000
         main_runs(args)
         return
 

@@ -23,6 +23,7 @@ unicode and markup.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -557,11 +558,15 @@ def _sandbox_users(db_path: Path) -> int:
             return 0
 
 
-def pipeline_figures(users: int, workdir: Path) -> None:
-    """Seed the sandbox, run a whole CSV export through exports.pipeline, time its last leg."""
-    print(f"Whole export through the sandbox tenant ({users:,} users, CSV)")
+@contextlib.contextmanager
+def seeded_sandbox(
+    users: int, workdir: Path, port: int | None = None
+) -> Iterator[tuple[dict[str, str], int]]:
+    """A sandbox tenant of `users` users in `workdir` (seeded once, kept for the next run),
+    served over HTTP with rate limits off on `port` (else a free one): (the environment of a
+    worker that uses it, its port)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -607,6 +612,16 @@ def pipeline_figures(users: int, workdir: Path) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the sandbox did not start") from None
                 time.sleep(0.1)
+        yield env, port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def pipeline_figures(users: int, workdir: Path) -> None:
+    """Seed the sandbox, run a whole CSV export through exports.pipeline, time its last leg."""
+    print(f"Whole export through the sandbox tenant ({users:,} users, CSV)")
+    with seeded_sandbox(users, workdir) as (env, _port):
         done = subprocess.run(
             [sys.executable, "-c", _PIPELINE_CHILD, str(ROOT), "csv", json.dumps(PIPELINE_FIELDS)],
             # The product's settings plus the sandbox's database, whose job record it reads.
@@ -615,9 +630,6 @@ def pipeline_figures(users: int, workdir: Path) -> None:
             capture_output=True,
             text=True,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if report["status"] != "ready":
         print(f"  the export ended {report['status']}: {report['reason']}")

@@ -183,6 +183,8 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     )
     application = WSGIHandler()
     factory = RequestFactory()
+    # Pages are per tenant (config/tenant_urls.py): /users/ only redirects there.
+    search_path = f"/t/{management_api.tenants.current_tenant_slug()}/users/"
 
     connection = "Username-Password-Authentication"
     page_params = {
@@ -222,7 +224,7 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     def page_view() -> tuple[str, bytes]:
         """One GET of the search partial through the WSGI application, as a server sends it."""
         environ = factory.get(
-            "/users/", page_params, HTTP_HX_REQUEST="true", HTTP_COOKIE=cookie
+            search_path, page_params, HTTP_HX_REQUEST="true", HTTP_COOKIE=cookie
         ).environ
         status: list[str] = []
 

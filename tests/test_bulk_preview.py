@@ -199,6 +199,8 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
     assert run.change_count == run.selected_count
     item = run.items.first()
     assert item is not None
-    assert item.before == {"app_metadata": {"plan": "enterprise"}}
-    assert item.after == {"app_metadata": {"plan": "pro"}}
+    assert bulk.planned(run, item) == (
+        {"app_metadata": {"plan": "enterprise"}},
+        {"app_metadata": {"plan": "pro"}},
+    )
     assert use_tenant.requests_seen() == before

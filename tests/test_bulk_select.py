@@ -22,7 +22,7 @@ from django.test import Client
 from exports.models import Export
 from staff.models import AuditEvent
 from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
+from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
 from tests.test_exports_exact import job_file, oracle
 from users_admin import bulk_select
 from users_admin.bulk_select import ListProblem, read_list
@@ -55,6 +55,19 @@ def test_a_csv_list_reads_its_titled_column_else_the_first() -> None:
     assert entries(titled) == [(2, "email", "jane@example.com"), (3, "email", "bob@example.com")]
     untitled = "auth0|1,Jane\nauth0|2,Bob\n"
     assert entries(untitled) == [(1, "id", "auth0|1"), (2, "id", "auth0|2")]
+
+
+def test_a_csv_cell_may_hold_line_breaks_as_database_tools_write_them() -> None:
+    # As `sqlite3 -csv -header` writes a name with a line break and quotes: one record, the
+    # line number its first line's.
+    text = 'user_id,email,name\nauth0|1,a@example.com,"Marie\nDurand ""M"""\nauth0|2,,Bob\n'
+    assert entries(text) == [(2, "id", "auth0|1"), (4, "id", "auth0|2")]
+
+
+def test_a_quote_that_never_closes_is_refused_with_its_line() -> None:
+    text = 'user_id,name\nauth0|1,"Marie\n' + "auth0|2,Bob\n" * 30
+    with pytest.raises(ListProblem, match="Line 2 opens a quoted cell"):
+        read_list(io.BytesIO(text.encode()))
 
 
 @pytest.mark.parametrize(
@@ -129,17 +142,8 @@ def test_the_search_page_offers_a_run_on_its_query_to_a_lead(lead_client: Client
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(
-        tmp_path_factory.mktemp("bulk-sandbox"),
-        users=USERS,
-        seed=17,
-        SANDBOX_SEARCH_LAG_SECONDS="0",
-        SANDBOX_RATE_LIMIT_PLAN="off",
-    )
-    try:
+    with instant_sandbox(tmp_path_factory.mktemp("bulk-sandbox"), users=USERS, seed=17) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

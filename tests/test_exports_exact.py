@@ -27,7 +27,7 @@ from exports.csvformat import record_end, unescape_raw_cell
 from exports.formats import CSV
 from exports.models import Export, Status
 from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, instant_sandbox
 from tests.fixtures.search import fragment_text
 from tests.test_exports_builder import builder_post
 
@@ -84,17 +84,8 @@ CSV_FIELDS = [
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(
-        tmp_path_factory.mktemp("exact-sandbox"),
-        users=USERS,
-        seed=11,
-        SANDBOX_SEARCH_LAG_SECONDS="0",
-        SANDBOX_RATE_LIMIT_PLAN="off",
-    )
-    try:
+    with instant_sandbox(tmp_path_factory.mktemp("exact-sandbox"), users=USERS, seed=11) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

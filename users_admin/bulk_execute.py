@@ -26,14 +26,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from django import db
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from management_api import ManagementApiError, TransientError, pacing
@@ -41,6 +42,7 @@ from staff.audit import record_for
 
 from . import bulk
 from .actions import NotApplicable, Result, perform, state
+from .bulk_rows import insert_items
 from .models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
 
 logger = logging.getLogger("users_admin.bulk")
@@ -49,6 +51,8 @@ HEARTBEAT_SECONDS = 1.0
 # A key a run found absent (the value it restores by removing the key again).
 ABSENT = "(absent)"
 CHUNK = 200
+# Items a retry or undo run copies at a time.
+FOLLOW_UP_BATCH = 2000
 # Sends of one user that ended without an answer before an idempotent call counts as failed.
 IDEMPOTENT_ATTEMPTS = 3
 STARTABLE = (BulkRunStatus.QUEUED, BulkRunStatus.RUNNING)
@@ -243,7 +247,7 @@ def _recover(c: Claim) -> None:
     being sent (sent again when that is safe, else unknown). Then count the outcomes."""
     items = c.run.items
     now = timezone.now()
-    for item in items.filter(outcome="").exclude(skip_reason=""):
+    for item in items.filter(outcome="").exclude(skip_reason="").iterator(chunk_size=CHUNK):
         item.outcome, item.message = BulkOutcome.SKIPPED, item.skip_reason
         BulkItem.objects.filter(pk=item.pk).update(outcome=item.outcome, message=item.message)
         _audit_item(c.run, item)
@@ -526,11 +530,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def retry_failed(run: BulkRun, user: Any) -> BulkRun | None:
     """A new run of the same action, reason and ticket on the users this one failed: it is
     previewed (from the same snapshot) and requested like any run."""
-    failed = list(run.items.filter(outcome=BulkOutcome.FAILED).order_by("position"))
-    if not failed:
+    failed = run.items.filter(outcome=BulkOutcome.FAILED).order_by("position")
+    if not failed.exists():
         return None
-    profiles = [(item, item.profile) for item in failed]
-    return _follow_up(run, user, BulkRun.Source.RETRY, profiles, action=run.action)
+    return _follow_up(
+        run, user, BulkRun.Source.RETRY, failed, lambda item: item.profile, action=run.action
+    )
 
 
 def undo_run(run: BulkRun, user: Any) -> BulkRun | None:
@@ -539,19 +544,19 @@ def undo_run(run: BulkRun, user: Any) -> BulkRun | None:
     recorded before-value. Previewed and requested like any run."""
     if run.action not in bulk.INVERSE or not bulk.ACTIONS[run.action].undoable:
         return None
-    done = list(run.items.filter(outcome=BulkOutcome.DONE).order_by("position"))
-    if not done:
+    done = run.items.filter(outcome=BulkOutcome.DONE).order_by("position")
+    if not done.exists():
         return None
     params: dict[str, Any] = {}
     if run.action == "metadata":
         which = str(run.params["which"])
         params = {"which": which, "patch": run.params["patch"], "undo": True}
-    profiles = [(item, _as_left(run, item)) for item in done]
     return _follow_up(
         run,
         user,
         BulkRun.Source.UNDO,
-        profiles,
+        done,
+        lambda item: _as_left(run, item),
         action=bulk.INVERSE[run.action],
         params=params,
         reason=f"Undo of bulk run #{run.pk}: {run.reason}"[:500],
@@ -562,11 +567,13 @@ def _follow_up(
     run: BulkRun,
     user: Any,
     source: str,
-    profiles: list[tuple[BulkItem, dict[str, Any]]],
+    items: QuerySet[BulkItem],
+    profile: Callable[[BulkItem], dict[str, Any]],
     **fields: Any,
 ) -> BulkRun:
     """A new run on some users of `run` (same snapshot, ticket and, unless given, action, params
-    and reason), its preview to be worked out."""
+    and reason), its preview to be worked out; each user's profile is `profile(item)`. The items
+    stream in batches: a million-user run's undo holds one batch at a time."""
     child = BulkRun.objects.create(
         tenant=run.tenant,
         source=source,
@@ -578,16 +585,20 @@ def _follow_up(
         export=run.export,
         snapshot_at=run.snapshot_at,
         status=BulkRunStatus.PREVIEWING,
-        selected_count=len(profiles),
+        selected_count=items.count(),
         ticket=run.ticket,
         preview_version=1,
         selection_key=f"{source}:{run.pk}",
         **{"params": run.params, "reason": run.reason, **fields},
     )
-    BulkItem.objects.bulk_create(
-        BulkItem(run=child, position=n, user_id=item.user_id, email=item.email, profile=profile)
-        for n, (item, profile) in enumerate(profiles)
-    )
+    batch: list[tuple[int, tuple[str, str, str]]] = []
+    for n, item in enumerate(items.iterator(chunk_size=FOLLOW_UP_BATCH)):
+        kept = orjson.dumps(profile(item)).decode()
+        batch.append((n, (item.user_id, item.email, kept)))
+        if len(batch) >= FOLLOW_UP_BATCH:
+            insert_items(child, batch)
+            batch = []
+    insert_items(child, batch)
     return child
 
 

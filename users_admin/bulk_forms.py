@@ -9,7 +9,7 @@ from django import forms
 from exports import matching
 
 from .action_forms import parse_metadata, reserved_keys
-from .bulk_select import ListProblem, read_list
+from .bulk_select import ListProblem, count_list
 
 
 class SelectionForm(forms.Form):
@@ -57,7 +57,7 @@ class SelectionForm(forms.Form):
                 self.add_error("users_file", "Choose the file that lists the users.")
             elif upload is not None:
                 try:
-                    cleaned["entries"] = read_list(upload)
+                    cleaned["list_lines"] = count_list(upload)
                 except ListProblem as exc:
                     self.add_error("users_file", str(exc))
                 upload.seek(0)

@@ -7,7 +7,7 @@ one nobody has, is listed as ambiguous or unknown, never guessed.
 
 Interface::
 
-    entries = read_list(file)          # ListEntry per line; ListProblem for bad input
+    count = count_list(file)           # entries in the list; ListProblem for bad input
     export = snapshot_export(run)      # the export that freezes the run's users
     delay = advance(run_id)            # the worker's step: seconds to wait, or None when done
 """
@@ -17,11 +17,15 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import os
 import re
+import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import groupby
 from typing import IO, Any
 
 import orjson
@@ -33,15 +37,22 @@ from exports.models import ACTIVE_STATUSES, Export, ExportSpec
 from exports.tasks import create_export
 from management_api.tenants import current_tenant_slug
 
+from .bulk_rows import insert_items
 from .models import BulkEntry, BulkItem, BulkRun, BulkRunStatus
 
 MAX_LIST_LINES = 1_000_000
 # Bad lines quoted in the message (the rest are counted).
 QUOTED_PROBLEMS = 5
+# Lines one quoted cell of a CSV list may span.
+QUOTED_LINES = 20
 POLL_SECONDS = 2.0
 # A selecting run nobody polled for this long is sent to a worker again.
 STALL_SECONDS = 120
 BATCH = 2000
+# What an item keeps of a user: (user id, email, the profile's JSON).
+User = tuple[str, str, str]
+# Snapshot users looked up in the list at a time.
+LOOKUP_BATCH = 5000
 # What the actions and their preview read of each user.
 SNAPSHOT_FIELDS = (
     "user_id",
@@ -88,14 +99,16 @@ class ListProblem(ValueError):
     """The list cannot be used; the message says which lines and why."""
 
 
-def read_list(file: IO[bytes]) -> list[ListEntry]:
+def iter_list(file: IO[bytes]) -> Iterator[ListEntry]:
     """Every user id and email of a text or CSV file (one per line; in a CSV the column titled
-    user_id, id or email, else the first); ListProblem for an empty, too long or malformed one."""
-    entries: list[ListEntry] = []
+    user_id, id or email, else the first), read as it streams: ListProblem, once the file is
+    read, for an empty, too long or malformed one (after the good entries were yielded)."""
     bad: list[str] = []
     bad_count = 0
-    for number, value in _cells(file):
-        if number > MAX_LIST_LINES:
+    any_entry = False
+    # Records, not physical lines: a quoted CSV cell may hold line breaks.
+    for count, (number, value) in enumerate(_cells(file), start=1):
+        if count > MAX_LIST_LINES:
             raise ListProblem(f"The list has more than {MAX_LIST_LINES:,} lines; split it.")
         kind = _kind(value)
         if kind is None:
@@ -103,16 +116,27 @@ def read_list(file: IO[bytes]) -> list[ListEntry]:
             if len(bad) < QUOTED_PROBLEMS:
                 bad.append(f"line {number}: “{value[:80]}”")
             continue
-        entries.append(ListEntry(number, kind, value.lower() if kind == "email" else value))
+        any_entry = True
+        yield ListEntry(number, kind, value.lower() if kind == "email" else value)
     if bad_count:
         more = f" and {bad_count - len(bad):,} more" if bad_count > len(bad) else ""
         raise ListProblem(
             "Each line must be one user id (such as auth0|123) or one email address; "
             f"these are neither: {'; '.join(bad)}{more}."
         )
-    if not entries:
+    if not any_entry:
         raise ListProblem("The list is empty: one user id or email address per line.")
-    return entries
+
+
+def read_list(file: IO[bytes]) -> list[ListEntry]:
+    """iter_list's entries, all in memory: small lists only (tests)."""
+    return list(iter_list(file))
+
+
+def count_list(file: IO[bytes]) -> int:
+    """How many entries the list holds, checked line by line in constant memory (the form);
+    ListProblem as iter_list."""
+    return sum(1 for _ in iter_list(file))
 
 
 def _kind(value: str) -> str | None:
@@ -124,17 +148,28 @@ def _kind(value: str) -> str | None:
 
 
 def _cells(file: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """(line number, value) of every non-blank line: its first cell, or the titled column's."""
+    """(line number, value) of every non-blank record: its first cell, or the titled column's.
+    A quoted cell may hold line breaks (a name in another column, as spreadsheet and database
+    tools write them); one still open after QUOTED_LINES lines is refused."""
+    reader = csv.reader(_text_lines(file))
     column = 0
     first = True
-    for number, raw in enumerate(file, start=1):
+    number = 1
+    while True:
         try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-        except UnicodeDecodeError:
-            raise ListProblem(f"Line {number} is not UTF-8 text; save the list as UTF-8.") from None
-        if not text:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            raise ListProblem(f"Line {number} cannot be read as CSV: {exc}.") from None
+        if cells is None:
+            return
+        start, number = number, reader.line_num + 1
+        if reader.line_num - start >= QUOTED_LINES:
+            raise ListProblem(
+                f"Line {start} opens a quoted cell that does not close within "
+                f"{QUOTED_LINES} lines; close its quote."
+            )
+        if not any(cell.strip() for cell in cells):
             continue
-        cells = next(csv.reader([text])) if ("," in text or '"' in text) else [text]
         if first:
             first = False
             titles = [HEADER_NAMES.get(cell.strip().lower()) for cell in cells]
@@ -142,7 +177,15 @@ def _cells(file: IO[bytes]) -> Iterator[tuple[int, str]]:
                 column = next(i for i, title in enumerate(titles) if title)
                 continue
         value = cells[column].strip() if column < len(cells) else ""
-        yield number, value
+        yield start, value
+
+
+def _text_lines(file: IO[bytes]) -> Iterator[str]:
+    for number, raw in enumerate(file, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise ListProblem(f"Line {number} is not UTF-8 text; save the list as UTF-8.") from None
 
 
 # --- the snapshot --------------------------------------------------------------------------
@@ -190,7 +233,7 @@ def advance(run_id: int) -> float | None:
                 counts = _store_items(run, records)
             else:
                 with run.list_file.open("rb") as listed:
-                    counts = _store_resolved(run, read_list(listed), records)
+                    counts = _store_resolved(run, iter_list(listed), records)
         locked.update(
             status=BulkRunStatus.SELECTED,
             snapshot_at=export.auth0_job_created_at or export.ready_at,
@@ -223,59 +266,47 @@ def profile_of(record: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _item(run: BulkRun, position: int, record: dict[str, Any]) -> BulkItem:
-    return BulkItem(
-        run=run,
-        position=position,
-        user_id=str(record.get("user_id") or ""),
-        email=str(record.get("email") or ""),
-        profile=profile_of(record),
-    )
+def _user(record: dict[str, Any]) -> User:
+    """(user id, email, the profile's JSON) of a snapshot record, as an item keeps it."""
+    user_id = str(record.get("user_id") or "")
+    return user_id, str(record.get("email") or ""), orjson.dumps(profile_of(record)).decode()
 
 
 def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    batch: list[BulkItem] = []
+    batch: list[tuple[int, User]] = []
     count = 0
     for record in records:
-        batch.append(_item(run, count, record))
+        batch.append((count, _user(record)))
         count += 1
         if len(batch) >= BATCH:
-            BulkItem.objects.bulk_create(batch)
+            insert_items(run, batch)
             batch = []
-    BulkItem.objects.bulk_create(batch)
+    insert_items(run, batch)
     return {"selected_count": count, "unknown_count": 0, "ambiguous_count": 0, "duplicate_count": 0}
 
 
 def _store_resolved(
-    run: BulkRun, entries: list[ListEntry], records: Iterable[dict[str, Any]]
+    run: BulkRun, entries: Iterable[ListEntry], records: Iterable[dict[str, Any]]
 ) -> dict[str, int]:
-    """The list's users in its order, written as they are found. Memory grows with the list
-    (the listed users' kept fields), not with the tenant."""
-    ids = {e.value for e in entries if e.kind == "id"}
-    emails = {e.value for e in entries if e.kind == "email"}
-    by_id: dict[str, dict[str, Any]] = {}
-    by_email: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        user_id = str(record.get("user_id") or "")
-        email = str(record.get("email") or "").lower()
-        if user_id in ids or email in emails:
-            kept = {"user_id": user_id, "email": record.get("email"), **profile_of(record)}
-            if user_id in ids:
-                by_id[user_id] = kept
-            if email in emails:
-                by_email.setdefault(email, []).append(kept)
-    items: list[BulkItem] = []
+    """The list's users in its order, written as they are found, in constant memory whatever
+    the list's and the tenant's sizes: the entries and the snapshot's users they name go to a
+    scratch SQLite file (Resolver), which joins them in the list's order."""
+    with Resolver() as resolver:
+        resolver.add_entries(entries)
+        resolver.add_records(records)
+        return _store_joined(run, resolver)
+
+
+def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
+    items: list[tuple[int, User]] = []
     problems: list[BulkEntry] = []
-    seen: set[str] = set()
     counts: Counter[str] = Counter()
-    for entry in entries:
-        found = [by_id[entry.value]] if entry.value in by_id else []
-        if entry.kind == "email":
-            found = by_email.get(entry.value, [])
+    selected = 0
+    for entry, found in resolver.joined():
         if len(found) != 1:
             problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
             counts[problem] += 1
-            candidates = sorted(str(r.get("user_id")) for r in found)
+            candidates = sorted(user_id for user_id, _, _ in found)
             problems.append(
                 BulkEntry(
                     run=run,
@@ -285,23 +316,104 @@ def _store_resolved(
                     candidates=candidates,
                 )
             )
-        elif found[0]["user_id"] in seen:
+        elif not resolver.first_time(found[0][0]):
             counts["duplicate"] += 1
         else:
-            seen.add(found[0]["user_id"])
-            items.append(_item(run, len(seen) - 1, found[0]))
+            items.append((selected, found[0]))
+            selected += 1
         if len(items) >= BATCH or len(problems) >= BATCH:
-            BulkItem.objects.bulk_create(items)
+            insert_items(run, items)
             BulkEntry.objects.bulk_create(problems)
             items, problems = [], []
-    BulkItem.objects.bulk_create(items)
+    insert_items(run, items)
     BulkEntry.objects.bulk_create(problems)
     return {
-        "selected_count": len(seen),
+        "selected_count": selected,
         "unknown_count": counts[BulkEntry.Problem.UNKNOWN],
         "ambiguous_count": counts[BulkEntry.Problem.AMBIGUOUS],
         "duplicate_count": counts["duplicate"],
     }
+
+
+class Resolver:
+    """A scratch SQLite file (deleted on exit) where a list's entries meet the snapshot's users:
+    memory stays at SQLite's page cache and one batch, whether the list has ten lines or a
+    million and the tenant ten users or millions.
+
+    ``listed`` holds the entries (line, kind, value); ``found`` the snapshot's users an entry
+    names, once per (kind, key) they match (a user whose id and email are both listed is there
+    twice); ``seen`` the users already taken (a user listed twice counts once)."""
+
+    def __enter__(self) -> Resolver:
+        self._dir = tempfile.TemporaryDirectory(prefix="userdesk-bulk-select-")
+        self.db = sqlite3.connect(os.path.join(self._dir.name, "resolve.sqlite3"))
+        self.db.executescript(
+            """
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;
+            PRAGMA temp_store=FILE;
+            CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
+            CREATE TABLE found (kind TEXT, key TEXT, user_id TEXT, email TEXT, profile TEXT);
+            CREATE TABLE seen (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            """
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+        self._dir.cleanup()
+
+    def add_entries(self, entries: Iterable[ListEntry]) -> None:
+        rows = ((e.line, e.kind, e.value) for e in entries)
+        self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", rows)
+        self.db.execute("CREATE INDEX listed_value ON listed (value, kind)")
+
+    def add_records(self, records: Iterable[dict[str, Any]]) -> None:
+        """Keep the snapshot's users some entry names (looked up a batch at a time)."""
+        batch: list[tuple[str, str, dict[str, Any]]] = []
+        for record in records:
+            user_id = str(record.get("user_id") or "")
+            batch.append((user_id, str(record.get("email") or "").lower(), record))
+            if len(batch) >= LOOKUP_BATCH:
+                self._keep_named(batch)
+                batch = []
+        self._keep_named(batch)
+        self.db.execute("CREATE INDEX found_key ON found (key, kind)")
+
+    def _keep_named(self, batch: list[tuple[str, str, dict[str, Any]]]) -> None:
+        if not batch:
+            return
+        values = {user_id for user_id, _, _ in batch} | {email for _, email, _ in batch if email}
+        named = set(
+            self.db.execute(
+                "SELECT DISTINCT l.kind, l.value FROM json_each(?) AS j "
+                "JOIN listed AS l ON l.value = j.value",
+                (orjson.dumps(list(values)),),
+            )
+        )
+        rows = []
+        for user_id, email, record in batch:
+            keys = [("id", user_id)] if ("id", user_id) in named else []
+            if email and ("email", email) in named:
+                keys.append(("email", email))
+            if keys:
+                user = _user(record)
+                rows += [(kind, key, *user) for kind, key in keys]
+        self.db.executemany("INSERT INTO found VALUES (?, ?, ?, ?, ?)", rows)
+
+    def joined(self) -> Iterator[tuple[ListEntry, list[User]]]:
+        """Each entry in the list's order with the users it names (none, one or several)."""
+        rows = self.db.execute(
+            "SELECT l.line, l.kind, l.value, f.user_id, f.email, f.profile FROM listed AS l "
+            "LEFT JOIN found AS f ON f.key = l.value AND f.kind = l.kind ORDER BY l.line"
+        )
+        for (line, kind, value), group in groupby(rows, key=lambda row: row[:3]):
+            found = [row[3:] for row in group if row[3] is not None]
+            yield ListEntry(line, kind, value), found
+
+    def first_time(self, user_id: str) -> bool:
+        """Whether this user was not taken before (and is taken now)."""
+        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (user_id,))
+        return cursor.rowcount == 1
 
 
 def stalled_selections() -> list[int]:

@@ -81,7 +81,7 @@ def _create(request: HttpRequest, form: SelectionForm) -> BulkRun:
         upload = data["users_file"]
         run.selection_key = selection_key(run.source, file=upload)
         run.list_name = str(upload.name)[:255]
-        run.list_lines = len(data["entries"])
+        run.list_lines = data["list_lines"]
         run.list_file.save(f"{run.tenant}.txt", upload, save=False)
     run.save()
     start_selection(run)
@@ -166,6 +166,8 @@ def _page_context(
     if run.action and run.change_count is not None:
         action = bulk.ACTIONS[run.action]
         sample = Paginator(run.items.all(), SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
+        for item in sample.object_list:
+            item.before, item.after = bulk.planned(run, item)
         context.update(
             action=action,
             sample=sample,
