@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from playwright.sync_api import expect
 
 from exports.import_models import ImportRun, ImportStatus
 from tests.fixtures.browser import TIMEOUT_MS
@@ -126,7 +127,7 @@ def test_a_csv_export_with_arrays_is_imported_into_a_second_connection(
         page.get_by_label("Reason").press("Enter")
         summary = page.locator("#error-summary")
         summary.wait_for()
-        assert page.evaluate("document.activeElement.id") == "error-summary"
+        expect(summary).to_be_focused()
         assert "Choose the database connection to import into." in summary.inner_text()
         page.get_by_role("combobox", name="Import into").select_option(label=SECOND)
         page.get_by_label("Reason").fill("TICKET-19 round trip")
@@ -191,7 +192,7 @@ def test_an_uploaded_file_s_failing_users_are_shown_and_hold_the_import_back(
         page.get_by_role("button", name="Check the file").click()
         summary = page.locator("#error-summary")
         assert "broken.json is not valid JSON" in summary.inner_text()
-        assert page.evaluate("document.activeElement.id") == "error-summary"
+        expect(summary).to_be_focused()
         problems = no_sideways_scroll_and_axe_clean(page, "refused file at 390 px")
 
         page.get_by_label("Upload a file").set_input_files(str(good))
@@ -215,7 +216,7 @@ def test_an_uploaded_file_s_failing_users_are_shown_and_hold_the_import_back(
         summary = page.locator("#error-summary")
         summary.wait_for()
         assert "2 users of this file fail the checks above" in summary.inner_text()
-        assert page.evaluate("document.activeElement.id") == "error-summary"
+        expect(summary).to_be_focused()
         problems += no_sideways_scroll_and_axe_clean(page, "refused start at 1280 px")
         assert problems == [], "\n".join(problems)
         assert errors == []
