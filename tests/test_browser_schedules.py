@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from exports.models import Export, ExportSchedule, ExportTemplate, ScheduleRun, Status
 from exports.schedule_models import RunOutcome
@@ -78,17 +79,16 @@ def test_schedule_pages_by_keyboard(browser: Any, live_server: Any, export_admin
 
         page.get_by_role("link", name="New schedule").click()
         page.wait_for_url(f"{base}/new/")
-        assert page.evaluate("document.activeElement.id") == "id_name"
+        expect(page.locator("#id_name")).to_be_focused()
         problems += check_widths(page, "new schedule")
         name = page.get_by_label("Name")
         name.fill("Monday sign-ups")
         name.press("Enter")  # the source is not chosen yet
         summary = page.locator("#error-summary")
-        summary.wait_for()
-        assert page.evaluate("document.activeElement.id") == "error-summary"
+        expect(summary).to_be_focused()  # autofocus runs at the next rendering
         problems += check_widths(page, "new schedule with an error")
         summary.get_by_role("link").first.press("Enter")
-        assert page.evaluate("document.activeElement.id") == "id_source"
+        expect(page.locator("#id_source")).to_be_focused()
         page.keyboard.press("ArrowDown")  # the first template
         page.get_by_label("Which users").select_option("created")
         page.get_by_label("Time zone").select_option("Europe/Paris")

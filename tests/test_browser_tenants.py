@@ -10,14 +10,14 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
 from management_api import Tenant
 from staff.models import AuditEvent, TenantRole
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from tests import test_tenants
 from tests.fixtures.browser import TIMEOUT_MS
-from tests.fixtures.personas import make_staff
+from tests.fixtures.personas import make_staff, role_group
 from tests.test_browser_a11y import violations
 from tests.test_browser_search import sign_in
 
@@ -87,9 +87,7 @@ def test_each_tenant_seen_guarded_and_looked_up_across_as_staff_would(
     url = live_server.url
 
     member = make_staff("staging.only@example.com", None)
-    TenantRole.objects.create(
-        user=member, tenant="staging", group=Group.objects.get(name=SUPPORT_GROUP)
-    )
+    TenantRole.objects.create(user=member, tenant="staging", group=role_group(SUPPORT_GROUP))
     sign_in(page.context, live_server, member)
     page.goto(f"{url}/")
     page.wait_for_url(f"{url}/t/staging/**")
@@ -141,7 +139,7 @@ def test_an_action_refused_after_the_page_loaded_says_why_in_the_page(
 
     member = make_staff("prod.lead@example.com", None)
     role = TenantRole.objects.create(
-        user=member, tenant="prod", group=Group.objects.get(name=SUPPORT_LEAD_GROUP)
+        user=member, tenant="prod", group=role_group(SUPPORT_LEAD_GROUP)
     )
     context = browser.new_context()
     try:

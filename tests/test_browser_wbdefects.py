@@ -105,6 +105,9 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
         panel = page.locator("#action-panel")
         editor = panel.get_by_label("New value (JSON object)")
         expect(editor).to_be_visible()
+        # The panel was seen swapped in a second time right after the first (the draft typed
+        # in between lost): wait until the page's requests are done. Known, not yet explained.
+        page.wait_for_load_state("networkidle")
         editor.fill(json.dumps({"plan": "gold", "seats": 3}))
         panel.get_by_label("Reason").fill(REASON)
         panel.get_by_role("button", name="Show the changes").click()

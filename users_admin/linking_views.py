@@ -59,18 +59,14 @@ def duplicates_view(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
             for account in found:
                 account.buttons = _buttons(request, bench, account)
             context["accounts"] = found
-            # Other users' profiles side by side: a look at personal data, on the record.
-            record(
-                request,
-                "users.view",
-                target=user_id,
-                found=True,
-                panel="duplicates",
-                accounts=[a.user_id for a in found],
-            )
     except ManagementApiError as exc:
         context["error"] = busy_message(exc)
     partial = request.htmx and not request.htmx.history_restore_request
+    if not partial and context.get("accounts") is not None:
+        # Other users' profiles side by side, opened as a page of its own, is a look on the
+        # record (inside the user page, that page's view is).
+        accounts = [a.user_id for a in context["accounts"]]
+        record(request, "users.view", target=user_id, panel="duplicates", accounts=accounts)
     template = (
         "users_admin/_duplicates.html#duplicates" if partial else "users_admin/duplicates.html"
     )
