@@ -251,6 +251,16 @@
     });
     update();
 
+    // Once the form is submitted the page is being left: a late import outlook would be
+    // aborted by the navigation, and htmx logs every abort as an error.
+    var leaving = false;
+    document.addEventListener("submit", function (event) {
+      if (event.target === form && !event.defaultPrevented) { leaving = true; }
+    });
+    document.body.addEventListener("htmx:confirm", function (event) {
+      if (leaving && event.target.id === "import-outlook") { event.preventDefault(); }
+    });
+
     // Enter in the template's name saves the template: the browser would press the form's
     // first button, Start export, and run an export nobody asked for.
     var templateTitle = form.querySelector("[name=template_title]");
