@@ -154,6 +154,7 @@ INSTALLED_APPS = [
     "users_admin",
     "exports",
     "management_api",
+    "ops",
 ]
 
 MIDDLEWARE = [

@@ -89,7 +89,7 @@ def test_settings_fall_back_to_sqlite_filesystem_broker_and_file_cache(
 def test_a_real_worker_runs_a_task_through_the_filesystem_broker(
     fresh_machine: dict[str, str], embedded_worker: subprocess.Popen[str], tmp_path: Path
 ) -> None:
-    # celery_ping sends staff.ping from its own process and waits for the worker's answer in the
+    # celery_ping sends ops.ping from its own process and waits for the worker's answer in the
     # shared file cache; the worker read the database to give it, and wrote no audit event.
     result = manage(fresh_machine, "celery_ping", "--timeout", "60")
     log = (tmp_path / "worker.log").read_text()
@@ -102,7 +102,7 @@ def test_a_real_worker_runs_a_task_through_the_filesystem_broker(
         ).fetchone()
     assert pings == 0
     assert embedded_worker.poll() is None, "the worker died"
-    assert "staff.ping" in log
+    assert "ops.ping" in log
 
 
 def test_celery_ping_fails_clearly_when_no_worker_runs(fresh_machine: dict[str, str]) -> None:

@@ -15,8 +15,8 @@ from django.test import Client
 
 from config import settings as product
 from exports.models import ExportTemplate
+from ops.management.commands.prepare_demo import Command as PrepareDemo
 from staff import audit
-from staff.management.commands.prepare_demo import Command as PrepareDemo
 from staff.models import AuditEvent, TenantRole
 from staff.permissions import SUPPORT_GROUP
 from users_admin.models import SavedSearch

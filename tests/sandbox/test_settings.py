@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.fixtures.processes import ROOT, embedded_env, manage, python
 
-PRODUCT_FOLDERS = ("config", "staff", "users_admin", "exports", "management_api")
+PRODUCT_FOLDERS = ("config", "staff", "users_admin", "exports", "management_api", "ops")
 
 SETTINGS_SUMMARY = (
     "import json\n"

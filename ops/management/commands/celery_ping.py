@@ -7,7 +7,7 @@ from typing import Any
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from staff.tasks import ping, ping_key
+from ops.tasks import ping, ping_key
 
 
 class Command(BaseCommand):
