@@ -27,6 +27,7 @@ from management_api import (
     update_user,
 )
 
+from .access import as_dict
 from .action_forms import ActionForm
 from .focus import Focused, focus_first
 from .lookup import lookup_email
@@ -98,7 +99,7 @@ def identities(profile: Mapping[str, Any]) -> list[Identity]:
                 user_id=str(identity.get("user_id") or ""),
                 is_social=bool(identity.get("isSocial")),
                 primary=index == 0,
-                profile=dict(data) if isinstance(data, dict) else {},
+                profile=dict(as_dict(data)),
             )
         )
     return found

@@ -104,7 +104,7 @@ def _log_entry(event: dict[str, Any]) -> Entry:
 
 def _authenticator(details: Any) -> str:
     """Which MFA method an event is about ("MFA device removed"): its kind in words and id."""
-    found = details.get("authenticator") if isinstance(details, dict) else None
+    found = as_dict(details).get("authenticator")
     if not isinstance(found, dict) or not found.get("type"):
         return ""
     words = method_words(str(found["type"]))

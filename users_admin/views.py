@@ -51,6 +51,7 @@ from staff.permissions import (
 
 from . import bulk, bulk_views, linking, pii, timeline, workbench
 from . import search as searching
+from .access import as_dict
 from .actions import ACTIONS, PANEL_SECTIONS, Action, Place, Section, page_reads
 from .execution import execute, removal, submitted, verification_sent
 from .forms import (
@@ -733,7 +734,6 @@ def _email_failure(user_id: str) -> str:
         return ""
     for event in events:
         if event.get("type") in {"fv", "fvr"}:
-            details = event.get("details") if isinstance(event.get("details"), dict) else {}
-            reason = (details or {}).get("error") or event.get("description") or ""
+            reason = as_dict(event.get("details")).get("error") or event.get("description") or ""
             return str(reason)
     return ""

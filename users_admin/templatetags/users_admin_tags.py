@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
+from users_admin.access import as_dict
 from users_admin.logtypes import describe, method_summary
 from users_admin.timeline import Entry, entries_html, shown_when
 
@@ -45,7 +46,7 @@ def label(mapping: dict[str, str], key: str) -> str:
 @register.filter
 def label_action(mapping: dict[str, Any], key: str) -> Any:
     """The entry `key` of a mapping, or None (the user page's fix button of a problem)."""
-    return mapping.get(key) if isinstance(mapping, dict) else None
+    return as_dict(mapping).get(key)
 
 
 @register.filter
