@@ -10,6 +10,16 @@ from staff.audit import readable_details
 
 register = template.Library()
 
+# A stored job's status (an export, an import run, a data package) to its badge's class in
+# app.css: done well, failed, set aside; any other status is on its way ("info").
+STATUS_TONES = {
+    "ready": "ok",
+    "completed": "ok",
+    "failed": "error",
+    "purged": "muted",
+    "draft": "muted",
+}
+
 
 @register.filter
 def cooloff_minutes(value: timedelta) -> str:
@@ -40,3 +50,9 @@ def tenant_name(slug: str) -> str:
         return get_tenant(slug).name
     except UnknownTenant:
         return slug
+
+
+@register.filter
+def status_tone(status: str) -> str:
+    """The badge class of a status: `<span class="badge {{ export.status|status_tone }}">`."""
+    return STATUS_TONES.get(status, "info")
