@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from config.htmx import StaffRequest, wants_partial
 from config.params import whole_number
 from management_api import ManagementApiError, connections
 from staff import audit
@@ -30,7 +31,7 @@ from . import downloads, importcheck, tasks
 from .import_forms import ImportFileForm, StartImportForm
 from .import_models import ImportRun
 from .models import Export, exports_storage
-from .views import HISTORY_PAGE_SIZE, StaffRequest
+from .views import HISTORY_PAGE_SIZE
 
 # Rows of a table of failing users shown on the page; all of them are in the download.
 SHOWN_ERRORS = 100
@@ -170,7 +171,7 @@ def _page(request: StaffRequest, run: ImportRun, form: StartImportForm | None = 
 @requires(Capability.RUN_IMPORTS)
 def detail(request: StaffRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(ImportRun.objects.of_tenant(request.user), pk=pk)
-    if request.htmx and not run.is_draft:
+    if wants_partial(request) and not run.is_draft:
         auth0_errors = run.auth0_errors()
         response = render(
             request,

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from config.htmx import StaffRequest
 from staff import audit
 from staff.permissions import Capability, requires
 from users_admin.bulk_views import nav
@@ -22,7 +23,7 @@ from . import scheduling
 from .models import ExportTemplate
 from .schedule_forms import ScheduleForm
 from .schedule_models import ExportSchedule
-from .views import HISTORY_PAGE_SIZE, StaffRequest
+from .views import HISTORY_PAGE_SIZE
 
 
 def _described(schedule: ExportSchedule) -> dict[str, Any]:

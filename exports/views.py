@@ -5,18 +5,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
-from django_htmx.middleware import HtmxDetails
 
 import management_api
+from config.htmx import StaffRequest, wants_partial
 from config.params import whole_number
 from management_api import ManagementApiError, connections
 from staff import audit
@@ -36,13 +35,6 @@ from .forms import (
 from .models import NAME_MAX_LENGTH, Export, ExportSpec, ExportTemplate
 
 HISTORY_PAGE_SIZE = 25
-
-
-class StaffRequest(HttpRequest):
-    """Every view here runs behind sign-in (LoginRequiredMiddleware) and HtmxMiddleware."""
-
-    user: User
-    htmx: HtmxDetails
 
 
 def _connections() -> tuple[list[dict[str, str]], str]:
@@ -333,7 +325,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
     export = get_object_or_404(
         Export.objects.visible_to(request.user).select_related("parent"), pk=pk
     )
-    if request.htmx:
+    if wants_partial(request):
         # The live progress: a history row or the detail page's status block.
         template = (
             "exports/history.html#row"

@@ -17,6 +17,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 
+from config.htmx import StaffRequest, wants_partial
 from management_api import (
     ManagementApiError,
     Outcome,
@@ -29,7 +30,7 @@ from staff.permissions import Capability, requires
 
 from .access import access_calls
 from .actions import ACTIONS, Action, Section, counted
-from .views import HtmxHttpRequest, _buttons, _offered, busy_message
+from .views import _buttons, _offered, busy_message
 from .workbench import Workbench, device_calls
 
 
@@ -122,7 +123,7 @@ def _summary(panel: Panel, bench: Workbench, errors: dict[str, str]) -> str:
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-def access_panel(request: HtmxHttpRequest, user_id: str, panel: str) -> HttpResponse:
+def access_panel(request: StaffRequest, user_id: str, panel: str) -> HttpResponse:
     """One access panel of a user: its body for htmx (the user page's collapsed section), or
     a page of its own (a link followed without JavaScript). Recorded like the user page.
     Its calls share the request's deadline (the lead's integ branch sets one per request)."""
@@ -134,7 +135,7 @@ def access_panel(request: HtmxHttpRequest, user_id: str, panel: str) -> HttpResp
         calls.update(device_calls(user_id))  # none on a plan whose Auth0 has no sessions API
     results = concurrently(calls)
     bench = Workbench(user_id=user_id, profile={}, **results)
-    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     template = "users_admin/access_panel.html" + ("#body" if partial else "")
     context: dict[str, Any] = {"user_id": user_id, "panel": shown, "bench": bench}
     if _missing(results.values()):

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
+from config.htmx import wants_partial
 from staff.audit import record
 from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
@@ -121,7 +122,7 @@ def _run(pk: int) -> BulkRun:
 @vary_on_headers("HX-Request")
 def bulk_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(pk)
-    if getattr(request, "htmx", False):
+    if wants_partial(request):
         if run.status not in POLLED:
             # The whole page changes once the worker is done: htmx reloads it.
             return HttpResponseClientRefresh()

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 
+from config.htmx import StaffRequest
 from management_api import (
     ManagementApiError,
     PermanentError,
@@ -29,7 +30,7 @@ from .action_forms import ActionForm
 from .execution import Done, _claim, _refusal
 from .focus import Focused, focus_first
 from .models import ActionRequest
-from .views import HtmxHttpRequest, busy_message
+from .views import busy_message
 
 INVITATION_TTL_SECONDS = 7 * 86400
 TEMPLATE = "users_admin/create_user.html"
@@ -140,7 +141,7 @@ def _databases() -> list[str]:
 
 @requires(Capability.CREATE_USERS)
 @vary_on_headers("HX-Request")
-def create_user_view(request: HtmxHttpRequest) -> HttpResponse:
+def create_user_view(request: StaffRequest) -> HttpResponse:
     try:
         databases = _databases()
     except ManagementApiError as exc:

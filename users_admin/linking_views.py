@@ -9,13 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 
+from config.htmx import StaffRequest, wants_partial
 from management_api import ManagementApiError, get_user
 from staff.audit import record
 from staff.permissions import Capability, can, requires
 
 from .actions import ACTIONS, Place, Section
 from .linking import Account, duplicates
-from .views import Button, HtmxHttpRequest, busy_message
+from .views import Button, busy_message
 from .workbench import Workbench
 
 
@@ -44,7 +45,7 @@ def _buttons(request: HttpRequest, bench: Workbench, other: Account) -> list[But
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-def duplicates_view(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
+def duplicates_view(request: StaffRequest, user_id: str) -> HttpResponse:
     context: dict[str, Any] = {"user_id": user_id, "email": ""}
     status = 200
     try:
@@ -61,7 +62,7 @@ def duplicates_view(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
             context["accounts"] = found
     except ManagementApiError as exc:
         context["error"] = busy_message(exc)
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     if not partial and context.get("accounts") is not None:
         # Other users' profiles side by side, opened as a page of its own, is a look on the
         # record (inside the user page, that page's view is).

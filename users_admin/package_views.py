@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from config.htmx import wants_partial
 from exports.models import exports_storage
 from staff.audit import record
 from staff.permissions import Capability, may_take_data_package, requires
@@ -94,7 +95,7 @@ def _tenant() -> str:
 def package_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Where the package stands; the status block polls until it settles."""
     package = _own(request, pk)
-    partial = getattr(request, "htmx", False) and not request.htmx.history_restore_request  # type: ignore[attr-defined]
+    partial = wants_partial(request)
     template = "users_admin/data_package.html" + ("#status" if partial else "")
     response = render(request, template, {"package": package})
     if partial and package.status in SETTLED:

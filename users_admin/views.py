@@ -20,9 +20,9 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
-from django_htmx.middleware import HtmxDetails
 
 import management_api
+from config.htmx import StaffRequest, wants_partial
 from config.params import whole_number
 from management_api import (
     LOGS_WINDOW,
@@ -74,10 +74,6 @@ from .workbench import Workbench
 TEMPLATE = "users_admin/search.html"
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
 def busy_message(error: ManagementApiError) -> str:
     if isinstance(error, TransientError):
         seconds = max(1, math.ceil(error.retry_after_seconds))
@@ -117,11 +113,11 @@ def _switched(data: QueryDict, mode: str) -> QueryDict:
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-def search(request: HtmxHttpRequest) -> HttpResponse:
+def search(request: StaffRequest) -> HttpResponse:
     submitted = _submitted(request.GET)
     data = with_management_form(request.GET) if submitted else request.GET
     # A history restore (Back after the snapshot was evicted) needs the whole page.
-    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     target = request.htmx.target if partial else None
     wants_results_only = partial and target not in ("builder", "search-form")
     # A results-only answer also refreshes, out of band, the recent searches and (to show its
@@ -560,9 +556,9 @@ def _timeline_page(value: str | None) -> int | None:
 
 @requires(Capability.SEARCH_USERS)
 @vary_on_headers("HX-Request")
-def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
+def user_timeline(request: StaffRequest, user_id: str) -> HttpResponse:
     views = request.GET.get("views") != "hide"
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     template = "users_admin/_timeline.html#timeline" if partial else "users_admin/timeline.html"
     number = _timeline_page(request.GET.get("page"))
     context: dict[str, Any] = {
@@ -604,7 +600,7 @@ def user_timeline(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
 
 
 @vary_on_headers("HX-Request")
-def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpResponse:
+def user_action(request: StaffRequest, name: str, user_id: str) -> HttpResponse:
     action = ACTIONS.get(name)
     if action is None:
         raise Http404("No such action")
@@ -630,7 +626,7 @@ def user_action(request: HtmxHttpRequest, name: str, user_id: str) -> HttpRespon
         "reopen": next((p.section for p in action.places if p.section in PANEL_SECTIONS), ""),
     }
     template = "users_admin/action.html"
-    if request.htmx and not request.htmx.history_restore_request:
+    if wants_partial(request):
         template += "#panel"
     if request.method == "POST":
         posted = request.POST.get("user_id")
@@ -679,7 +675,7 @@ def _with_new_token(data: QueryDict) -> QueryDict:
     return fresh
 
 
-def _delete_run(request: HtmxHttpRequest, bench: Workbench, reason: str) -> HttpResponse:
+def _delete_run(request: StaffRequest, bench: Workbench, reason: str) -> HttpResponse:
     """USERDESK_DELETE_NEEDS_APPROVAL: the delete becomes a one-user bulk run that waits for a
     second lead's approval; its page says so."""
     with transaction.atomic():
@@ -696,7 +692,7 @@ def _delete_run(request: HtmxHttpRequest, bench: Workbench, reason: str) -> Http
 
 @requires(Capability.RESEND_VERIFICATION)
 @vary_on_headers("HX-Request")
-def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
+def verification_job(request: StaffRequest, job_id: str) -> HttpResponse:
     """Where a verification email job stands; the outcome panel polls it until it settles.
     Only for the staff member who sent it, about the user it was sent to (from the audit log)."""
     sent = verification_sent(request.user, job_id)
@@ -715,7 +711,7 @@ def verification_job(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
             # Auth0's sentence ends in a period of its own; the template ends it once.
             context["failure"] = _email_failure(user_id).rstrip(". ")
     context.update(job_id=job_id, user_id=user_id)
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     template = "users_admin/job.html#job" if partial else "users_admin/job.html"
     response = render(request, template, context)
     settled = "job" in context and context["job"].get("status") in {"completed", "failed"}
