@@ -1,11 +1,14 @@
-"""The templates as source: a status's badge class comes from one mapping (the status_tone
-filter) for every kind of stored job."""
+"""The templates as source: no line longer than 200 characters (break a long line between a
+tag's attributes, or at a space of the text, so the page stays the same), and a status's badge
+class from one mapping (the status_tone filter) for every kind of stored job."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.template import engines
 from django.template.loader import render_to_string
 
@@ -14,6 +17,18 @@ from exports.models import Export, Status
 from users_admin.pii_models import PackageStatus
 
 BADGE = re.compile(r'class="badge (\w+)"')
+LONGEST_LINE = 200
+
+
+def test_no_template_line_is_longer_than_200_characters() -> None:
+    folder = Path(settings.BASE_DIR) / "templates"
+    long = [
+        f"{path.relative_to(folder)}:{number} ({len(line)} characters)"
+        for path in sorted(folder.rglob("*.html"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if len(line) > LONGEST_LINE
+    ]
+    assert long == []
 
 
 def badge(template: str, **context: object) -> str:
