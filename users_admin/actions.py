@@ -109,7 +109,10 @@ class Action:
     form_class: type[ActionForm] = ActionForm
     button: str = "Confirm"
     danger: bool = False
-    # Destructive: on a production tenant its form also asks for the tenant's name, typed.
+    # Destructive, what no later action puts back as it was (a deleted or linked-away user, an
+    # unlinked identity's metadata, revoked sessions, a membership with its organization
+    # roles, MFA enrolments, brute-force blocks): on a production tenant its form also asks for
+    # the tenant's name, typed. A role removed is assigned again as it was: not guarded.
     confirm_tenant: bool = False
     places: tuple[Place, ...] = (Place(Section.MENU),)
     fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
@@ -587,6 +590,7 @@ ACTIONS: dict[str, Action] = {
             perform=_sign_out,
             button="Sign out everywhere",
             danger=True,
+            confirm_tenant=True,
             reads=("sessions",),
         ),
         Action(
@@ -641,6 +645,7 @@ ACTIONS: dict[str, Action] = {
             form_class=linking.LinkForm,
             button="Link the accounts",
             danger=True,
+            confirm_tenant=True,
             places=(Place(Section.DUPLICATES, "Link it into this user"),),
         ),
         Action(
@@ -655,6 +660,7 @@ ACTIONS: dict[str, Action] = {
             form_class=linking.UnlinkForm,
             button="Unlink",
             danger=True,
+            confirm_tenant=True,
             places=(Place(Section.IDENTITIES, "Unlink an account"),),
         ),
         Action(
