@@ -57,8 +57,8 @@ from .logtypes import method_words
 from .workbench import Workbench, device_calls
 
 TICKET_TTL_SECONDS = 86400
-SUPPORT_ROLES = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
-LEAD_ROLES = (SUPPORT_LEAD_GROUP,)
+SUPPORT_ROLES: tuple[str, ...] = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
+LEAD_ROLES: tuple[str, ...] = (SUPPORT_LEAD_GROUP,)
 
 Data = dict[str, Any]  # the action's form data (ActionForm.action_data)
 Change = dict[str, Any]  # one side of a before/after
