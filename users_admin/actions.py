@@ -646,7 +646,10 @@ ACTIONS: dict[str, Action] = {
             button="Link the accounts",
             danger=True,
             confirm_tenant=True,
-            places=(Place(Section.DUPLICATES, "Link it into this user"),),
+            places=(
+                Place(Section.DUPLICATES, "Link it into this user"),
+                Place(Section.IDENTITIES, "Link another account by its user id"),
+            ),
         ),
         Action(
             "unlink-account",
