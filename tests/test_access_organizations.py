@@ -3,6 +3,7 @@ with their organization roles; a lead changes those roles and removes the member
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -93,3 +94,44 @@ def test_a_lead_removes_a_membership(
     assert f"Removed from an organization by {support_lead} reason: {REASON} acme" in page
     again = lead_client.get(action_url("remove-membership", user_id)).content.decode()
     assert "The user is a member of no organization." in fragment_text(again)
+
+
+def test_any_tenant_role_is_reachable_as_an_organization_role(
+    lead_client: Client, acme_member: dict[str, Any], use_sandbox: SandboxServer
+) -> None:
+    """The organization roles panel pages through the tenant's roles and searches them by name
+    (Auth0's name_filter), as the assign panel does; the member's roles stay listed, ticked,
+    and the boxes ticked ride along with a search."""
+    use_sandbox.set_faults(**UNTHROTTLED)  # its reads of the sandbox: see UNTHROTTLED
+    user_id = acme_member["user_id"]
+    url = action_url("organization-roles", user_id) + f"?organization={ACME}"
+    first = lead_client.get(url).content.decode()
+    assert "58 roles; page 1 of 3." in fragment_text(first)
+    assert f"?organization={ACME}&amp;q=&amp;page=1" in first  # "More roles" keeps the member
+    last = fragment_text(lead_client.get(url + "&page=2").content.decode())
+    assert "page 3 of 3" in last
+    assert "zephyr-reader" in last
+    owner, zephyr = role_id(use_sandbox, "team-owner"), role_id(use_sandbox, "zephyr-reader")
+    found = lead_client.get(url + "&q=ZEPHYR").content.decode()
+    assert "2 roles match “ZEPHYR”" in fragment_text(found)
+    assert re.search(rf'value="{owner}"[^>]*checked', found)  # held: listed and ticked
+    assert "apollo-reader" not in found
+    # A search with the boxes as ticked (team-owner unticked, zephyr-reader ticked on the
+    # previous search) keeps them, though zephyr-reader is not on this page.
+    carried = lead_client.get(url + f"&q=apollo&ticked=1&roles={zephyr}").content.decode()
+    assert re.search(rf'value="{zephyr}"[^>]*checked', carried)
+    assert not re.search(rf'value="{owner}"[^>]*checked', carried)
+    outcome = post(
+        lead_client,
+        "organization-roles",
+        user_id,
+        f"?organization={ACME}&q=zephyr",
+        organization=ACME,
+        roles=[owner, zephyr],
+    )
+    assert "Organization roles in acme are now: team-owner, zephyr-reader." in outcome
+    assert org_roles(use_sandbox, user_id) == ["team-owner", "zephyr-reader"]
+    unknown = post(
+        lead_client, "organization-roles", user_id, organization=ACME, roles=["rol_NoSuchRole0000"]
+    )
+    assert "Auth0 has no role rol_NoSuchRole0000 any more: search again." in unknown

@@ -103,6 +103,24 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
 
     page.goto(url)
     open_panel(page, "organizations")
+    # Organization roles from the tenant's whole list: a role ticked, by keyboard, on one
+    # search stays ticked through the next.
+    page.get_by_role("link", name="Change roles acme").click()
+    search = page.locator("#role-search-q")
+    expect(search).to_be_focused()
+    search.fill("zephyr")
+    search.press("Enter")
+    zephyr = page.get_by_label("zephyr-reader (Reader of project Zephyr)")
+    zephyr.focus()
+    zephyr.press("Space")
+    search.fill("apollo")
+    search.press("Enter")
+    expect(page.locator("#action-panel")).to_contain_text("2 roles match “apollo”")
+    expect(zephyr).to_be_checked()
+    confirm(page, "Organization roles in acme are now: zephyr-reader.")
+
+    page.goto(url)
+    open_panel(page, "organizations")
     page.get_by_role("link", name="Remove from organization acme").click()
     confirm(page, "Removed from acme")
 
@@ -129,6 +147,9 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     assert errors == []
     context.close()
 
+    with use_sandbox.api() as api:  # a member again, for the organization roles panel
+        added = api.post(f"/api/v2/organizations/{ACME}/members", json={"members": [user_id]})
+        assert added.status_code == 204
     # axe runs as an injected script, which the CSP refuses: a context that bypasses it.
     axe_context = browser.new_context(bypass_csp=True)
     sign_in(axe_context, live_server, support_lead)
@@ -145,6 +166,11 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     axe_page.get_by_role("link", name="Assign a role").click()
     expect(axe_page.locator("#role-search-q")).to_be_focused()
     assert violations(axe_page) == []
+    axe_page.get_by_role("link", name="Change roles acme").click()
+    expect(axe_page.locator("#action-panel")).to_contain_text("Organization roles")
+    for width in (390, 1280):
+        axe_page.set_viewport_size({"width": width, "height": 900})
+        assert violations(axe_page) == [], width
     axe_context.close()
 
     agent_context = browser.new_context()

@@ -30,6 +30,18 @@ def with_picture(server: Any, user_id: str) -> None:
         api.patch(f"/api/v2/users/{quote(user_id, safe='')}", json={"picture": GRAVATAR})
 
 
+def requests_for(page: Any, path: str) -> list[str]:
+    """The GET requests the page sends, from now on, to URLs holding `path`."""
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(request.url) if request.method == "GET" and path in request.url else None
+        ),
+    )
+    return sent
+
+
 def test_edit_again_in_place_and_the_link_copies_with_no_request_elsewhere(
     browser: Any, live_server: Any, support_lead: User, use_sandbox: Any, fresh_user: Any
 ) -> None:
@@ -50,7 +62,9 @@ def test_edit_again_in_place_and_the_link_copies_with_no_request_elsewhere(
     expect(page.locator(".profile-head .avatar")).to_have_text("CA")
     expect(page.locator(".profile-head img")).to_have_count(0)
 
-    page.get_by_role("link", name="Edit user_metadata").click()
+    opened = requests_for(page, "/actions/edit-metadata/")
+    # A hurried double click asks once: a second request's answer would replace the draft.
+    page.get_by_role("link", name="Edit user_metadata").dblclick()
     panel = page.locator("#action-panel")
     editor = panel.get_by_label("New value (JSON object)")
     expect(editor).to_be_visible()
@@ -59,6 +73,7 @@ def test_edit_again_in_place_and_the_link_copies_with_no_request_elsewhere(
     panel.get_by_label("Reason").fill(REASON)
     panel.get_by_role("button", name="Show the changes").click()
     expect(panel.locator(".diff")).to_contain_text('"beta": true')
+    assert len(opened) == 1, opened
 
     panel.get_by_role("button", name="Edit again").click()
     expect(editor).to_be_visible()
@@ -97,17 +112,18 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
+    # One request for the editor per click: a second answer swapped in over the draft typed
+    # meanwhile would lose it.
+    opened = requests_for(page, "/actions/edit-metadata/")
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{quote(user_id, safe='')}/")
         problems += [f"user page at {width}: {v}" for v in violations(page)]
+        opened.clear()
         page.get_by_role("link", name="Edit app_metadata").click()
         panel = page.locator("#action-panel")
         editor = panel.get_by_label("New value (JSON object)")
         expect(editor).to_be_visible()
-        # The panel was seen swapped in a second time right after the first (the draft typed
-        # in between lost): wait until the page's requests are done. Known, not yet explained.
-        page.wait_for_load_state("networkidle")
         editor.fill(json.dumps({"plan": "gold", "seats": 3}))
         panel.get_by_label("Reason").fill(REASON)
         panel.get_by_role("button", name="Show the changes").click()
@@ -125,6 +141,7 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
         panel.get_by_role("radio", name="Use yours").check()
         panel.get_by_role("button", name="Continue with these choices").click()
         expect(panel.locator(".diff")).to_be_visible()
+        assert len(opened) == 1, opened
         page.goto(
             f"{live_server.url}/t/userdesk-sandbox/timeline/{quote(user_id, safe='')}/?page=x"
         )

@@ -5,6 +5,7 @@ for unverified addresses) and unlink; lead only, with a reason, audited with bot
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -241,11 +242,60 @@ def test_a_support_agent_is_offered_none_of_it(
     assert read_back(use_sandbox, google_id)["user_id"] == google_id
 
 
-def test_the_link_form_without_another_account_says_where_to_open_it(
-    lead_client: Client, twins: tuple[dict[str, Any], str]
+def test_a_lead_links_an_account_typed_by_its_user_id(
+    lead_client: Client, twins: tuple[dict[str, Any], str], use_sandbox: SandboxServer
 ) -> None:
+    """The other account chosen by its user id, not only among the duplicates: the panel asks
+    for it, compares the two, and for accounts of another address wants the lead's word that
+    the user confirmed both are theirs; an account with no email needs a verified phone."""
     primary, _ = twins
-    form = lead_client.get(action_url("link-account", primary["user_id"]), headers=HX)
-    text = fragment_text(form.content.decode())
-    assert "The other account does not exist at Auth0" in text
-    assert "Open the link form from one of the user's possible duplicates." in text
+    user_id = primary["user_id"]
+    page = lead_client.get(f"/t/userdesk-sandbox/users/{quote(user_id, safe='')}/").content
+    assert "Link another account by its user id" in page.decode()
+    asked = fragment_text(
+        lead_client.get(action_url("link-account", user_id), headers=HX).content.decode()
+    )
+    assert "User id of the account to link into this user" in asked
+    assert "Link the accounts" not in asked  # nothing to link before the other is chosen
+    nobody = lead_client.get(
+        action_url("link-account", user_id) + "?other=auth0%7Cnobody0000", headers=HX
+    ).content.decode()
+    assert re.search(
+        r"Auth0 has no user auth0\|nobody0000 ?: nothing to link\.", fragment_text(nobody)
+    )
+    itself = lead_client.get(
+        action_url("link-account", user_id) + f"?other={quote(user_id, safe='')}", headers=HX
+    ).content.decode()
+    assert "That is this user" in fragment_text(itself)
+
+    number = f"+3362{uuid.uuid4().int % 10**7:07d}"
+    with use_sandbox.api() as api:
+        made = api.post("/api/v2/users", json={"connection": "sms", "phone_number": number})
+    assert made.status_code == 201, made.text
+    sms_id = made.json()["user_id"]
+    try:
+        link = f"{action_url('link-account', user_id)}?other={quote(sms_id, safe='')}"
+        unverified = fragment_text(lead_client.get(link, headers=HX).content.decode())
+        assert f"{sms_id} has no verified email or phone number" in unverified
+        with use_sandbox.api() as api:
+            api.patch(f"/api/v2/users/{quote(sms_id, safe='')}", json={"phone_verified": True})
+        form = lead_client.get(link, headers=HX).content.decode()
+        assert "I checked with the user that both accounts are theirs" in fragment_text(form)
+        data = {"other": sms_id, "reason": REASON}
+        refused = lead_client.post(
+            action_url("link-account", user_id), {"token": form_token(form), **data}, headers=HX
+        ).content.decode()
+        assert "confirmed both are theirs: tick the box" in fragment_text(refused)
+        assert read_back(use_sandbox, sms_id)["user_id"] == sms_id
+        done = lead_client.post(
+            action_url("link-account", user_id),
+            {"token": form_token(refused), "same_person": "on", **data},
+            headers=HX,
+        ).content.decode()
+        assert f"{sms_id} is now linked into {user_id}" in fragment_text(done)
+        identities = read_back(use_sandbox, user_id)["identities"]
+        assert [i["provider"] for i in identities] == ["auth0", "sms"]
+        event = AuditEvent.objects.get(action="users.link-account")
+        assert event.details["before"]["secondary"] == sms_id
+    finally:
+        delete_user(use_sandbox, sms_id)

@@ -163,3 +163,51 @@ def test_a_support_agent_is_not_offered_profile_changes(
         {"token": str(uuid.uuid4()), "reason": REASON, "name": "Nope"},
     )
     assert response.status_code == 403
+
+
+def test_an_sms_users_new_number_is_texted_or_marked_verified(
+    lead_client: Client, use_sandbox: SandboxServer
+) -> None:
+    """A passwordless SMS user's number: Auth0 texts the new one (`verify_phone_number`, only
+    valid for SMS connections), or it is marked verified; a database user's form has no such
+    choice (its number is sent alone, test above)."""
+    number = f"+3361{uuid.uuid4().int % 10**7:07d}"
+    with use_sandbox.api() as api:
+        made = api.post(
+            "/api/v2/users",
+            json={"connection": "sms", "phone_number": number, "phone_verified": True},
+        )
+    assert made.status_code == 201, made.text
+    user = made.json()
+    user_id = user["user_id"]
+    try:
+        form = lead_client.get(action_url("edit-profile", user_id), headers=HX).content.decode()
+        assert "If the phone number changes" in form
+        assert 'name="email_mode"' not in form
+        new = number[:-1] + str((int(number[-1]) + 1) % 10)
+        done = submit(lead_client, user_id, **{**current(user), "phone_number": new})
+        assert f"Auth0 texts {new}." in fragment_text(done)  # the choice not made: "verify"
+        stored = read_back(use_sandbox, user_id)
+        assert (stored["phone_number"], stored["phone_verified"]) == (new, False)
+        assert last_sapi_body(use_sandbox) == {
+            "phone_number": new,
+            "phone_verified": False,
+            "verify_phone_number": True,
+            "connection": "sms",
+        }
+        with use_sandbox.api() as api:
+            logs = api.get(f"/api/v2/users/{quote(user_id, safe='')}/logs").json()
+        changed = next(e for e in logs if e["type"] == "scpn")
+        assert changed["details"]["body"]["verify"] is True
+        event = AuditEvent.objects.get(action="users.edit-profile")
+        assert event.details["after"] == {"phone_number": new, "phone_verified": False}
+
+        marked = submit(
+            lead_client,
+            user_id,
+            **{**current(stored), "phone_number": number, "phone_mode": "verified"},
+        )
+        assert "The new number is marked verified." in fragment_text(marked)
+        assert read_back(use_sandbox, user_id)["phone_verified"] is True
+    finally:
+        delete_user(use_sandbox, user_id)

@@ -67,7 +67,15 @@ def test_the_guard_is_declared_on_destructive_actions_and_asks_only_on_productio
     two_tenants: tuple[Tenant, Tenant],
 ) -> None:
     guarded = sorted(name for name, action in ACTIONS.items() if action.confirm_tenant)
-    assert guarded == ["clear-blocks", "delete", "remove-mfa"]
+    assert guarded == [
+        "clear-blocks",
+        "delete",
+        "link-account",
+        "remove-membership",
+        "remove-mfa",
+        "sign-out",
+        "unlink-account",
+    ]
     for slug, asked in (("prod", True), ("staging", False)):
         with tenant_scope(slug):
             form = ask_tenant_name(forms.Form())

@@ -9,6 +9,7 @@ import json
 import re
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -459,3 +460,20 @@ def test_a_failed_verification_email_ends_its_sentence_once(
     text = fragment_text(answer.content.decode())
     assert "The verification email template is disabled." in text
     assert ".." not in text
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def test_every_request_into_the_action_panel_is_dropped_while_one_is_out() -> None:
+    """A link or form that loads the action panel carries hx-sync="this:drop": a second click
+    while its request is out (a double click) asks nothing. Without it htmx queues the click
+    and swaps its answer in after the first, over what was typed meanwhile; `disabled`
+    (hx-disabled-elt) does not stop a link."""
+    missing = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        for tag in re.finditer(r"<(?:a|form)\b[^>]*>", path.read_text()):
+            loads = 'hx-target="#action-panel"' in tag[0] and "hx-get=" in tag[0]
+            if loads and 'hx-sync="this:drop"' not in tag[0]:
+                missing.append(f"{path.relative_to(TEMPLATES)}: {tag[0][:90]}")
+    assert missing == []

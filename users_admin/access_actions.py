@@ -260,6 +260,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
             form_class=OrganizationForm,
             button="Remove from the organization",
             danger=True,
+            confirm_tenant=True,
             places=(Place(Section.ORGANIZATIONS),),
             reads=("organizations",),
         ),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .workbench import Workbench
 
 ROLES_PER_PAGE = 20
-ORG_ROLE_CHOICES = 100  # the tenant's roles offered as organization roles (one page)
+MAX_TICKED = 50  # roles ticked beyond the page shown: each is read by id to be named
 
 
 class _FirstOptionFocus:
@@ -80,19 +80,22 @@ def _chosen(data: Any, params: Mapping[str, str], name: str) -> str:
 
 @dataclass(frozen=True)
 class RoleSearch:
-    """The tenant's roles as the assign panel lists them: one page of a name search."""
+    """The tenant's roles as a role panel lists them: one page of a name search (Auth0's
+    `name_filter`, paged with `page`/`per_page`/`include_totals`), so every role is reachable."""
 
     q: str
     page: int
     total: int
     error: str = ""
+    # What else the panel's URL carries: the organization whose roles are changed.
+    keep: tuple[tuple[str, str], ...] = ()
 
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / ROLES_PER_PAGE))
 
     def url(self, page: int) -> str:
-        return "?" + urlencode({"q": self.q, "page": page})
+        return "?" + urlencode([*self.keep, ("q", self.q), ("page", str(page))])
 
     @property
     def previous_url(self) -> str:
@@ -101,6 +104,19 @@ class RoleSearch:
     @property
     def next_url(self) -> str:
         return self.url(self.page + 1) if self.page + 1 < self.pages else ""
+
+
+def search_roles(data: Any, params: Mapping[str, str], **keep: str) -> tuple[list[Any], RoleSearch]:
+    """One page of the tenant's roles for the search typed (`q`, `page`, from the POST or the
+    query), and the search that found it (its error when Auth0 did not answer)."""
+    q = " ".join(_chosen(data, params, "q").split())[:100]
+    page = whole_number(_chosen(data, params, "page")) or 0
+    kept = tuple((name, value) for name, value in keep.items() if value)
+    try:
+        roles, total = list_roles(q, page, ROLES_PER_PAGE)
+    except ManagementApiError as exc:
+        return [], RoleSearch(q, page, 0, f"Could not list the roles: {exc}", kept)
+    return roles, RoleSearch(q, page, total, keep=kept)
 
 
 class AssignRoleForm(AccessForm):
@@ -123,17 +139,11 @@ class AssignRoleForm(AccessForm):
 
     @classmethod
     def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
-        q = " ".join(_chosen(data, params, "q").split())[:100]
-        page = whole_number(_chosen(data, params, "page")) or 0
         held = {str(r.get("id")) for r in bench.roles.value or []}
-        try:
-            roles, total = list_roles(q, page, ROLES_PER_PAGE)
-        except ManagementApiError as exc:
-            roles, search = [], RoleSearch(q, page, 0, f"Could not list the roles: {exc}")
-        else:
-            search = RoleSearch(q, page, total)
+        roles, search = search_roles(data, params)
         choices = [(str(r["id"]), _role_label(r)) for r in roles if str(r.get("id")) not in held]
-        form = cls(data, choices=choices, search=search, initial={"q": q, "page": page})
+        initial = {"q": search.q, "page": search.page}
+        form = cls(data, choices=choices, search=search, initial=initial)
         form.already = [r for r in roles if str(r.get("id")) in held]
         if data is None:
             form._focus(None)  # the search box above takes it (_role_search.html)
@@ -153,6 +163,13 @@ class AssignRoleForm(AccessForm):
 
     def action_data(self) -> dict[str, Any]:
         return {"role": self.cleaned_data["role"], "role_name": self.role_found.get("name")}
+
+
+def _role_or_none(role_id: str) -> dict[str, Any] | None:
+    try:
+        return get_role(role_id)
+    except ManagementApiError:
+        return None  # unnamed, so not offered: a box posted for it is refused at the field
 
 
 def _role_label(role: dict[str, Any]) -> str:
@@ -227,13 +244,23 @@ class OrganizationForm(AccessForm):
 
 
 class OrganizationRolesForm(OrganizationForm):
-    roles_error = ""  # why the tenant's roles could not be listed (set by for_user)
+    """The organization roles a member ends with: those ticked. The boxes list the roles the
+    member has and those ticked, then one page of the tenant's roles (searched by name and
+    paged above the form, the ticks riding along), so any of the tenant's roles can be given."""
+
     role_names: dict[str, str]  # role id -> name (set by for_user)
+    search: RoleSearch
+    already: list[dict[str, Any]] = []  # the search's note of held roles: here they are ticked
+    search_template = "users_admin/_role_search.html"
     roles = forms.MultipleChoiceField(
         label="Organization roles (only within this organization)",
         widget=Checkboxes,
         required=False,
+        help_text="Ticked: the roles the member has when you save. Find another role above.",
+        error_messages={"invalid_choice": "Auth0 has no role %(value)s any more: search again."},
     )
+    # Sent along with the ticked boxes by a search (hx-include): none ticked means none.
+    ticked = forms.CharField(required=False, initial="1", widget=forms.HiddenInput)
 
     @classmethod
     def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
@@ -241,20 +268,31 @@ class OrganizationRolesForm(OrganizationForm):
         assert isinstance(form, OrganizationRolesForm)
         chosen = _chosen(data, params, "organization")
         current = list((form.memberships.get(chosen) or {}).get("member_roles") or [])
-        try:
-            tenant_roles, _ = list_roles("", 0, ORG_ROLE_CHOICES)
-        except ManagementApiError as exc:
-            tenant_roles, form.roles_error = [], f"Could not list the roles: {exc}"
-        known = {str(r["id"]): r for r in [*current, *tenant_roles]}
+        page, form.search = search_roles(data, params, organization=chosen)
+        if data is not None or "ticked" in params:  # a search carries the boxes ticked
+            source: Any = data if data is not None else params  # a QueryDict either way
+            ticked = [str(i) for i in source.getlist("roles")][:MAX_TICKED]
+        else:
+            ticked = [str(r["id"]) for r in current]
+        known = {str(r["id"]): r for r in [*current, *page]}
+        for role_id in ticked:
+            if role_id not in known:  # ticked on another page of the search
+                found = _role_or_none(role_id)
+                if found is not None:
+                    known[role_id] = found
+        first = {str(r["id"]) for r in current} | set(ticked)
         field = form.fields["roles"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [
             (i, _role_label(r))
-            for i, r in sorted(known.items(), key=lambda x: str(x[1].get("name")))
+            for i, r in sorted(
+                known.items(), key=lambda x: (x[0] not in first, str(x[1].get("name")))
+            )
         ]
         form.role_names = {i: str(r.get("name")) for i, r in known.items()}
         if data is None:
-            form.initial["roles"] = [str(r["id"]) for r in current]
+            form.initial["roles"] = [i for i in ticked if i in known]
+            form._focus(None)  # the search box above takes it (_role_search.html)
         return form
 
     def clean(self) -> dict[str, Any]:

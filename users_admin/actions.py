@@ -57,8 +57,8 @@ from .logtypes import method_words
 from .workbench import Workbench, device_calls
 
 TICKET_TTL_SECONDS = 86400
-SUPPORT_ROLES = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
-LEAD_ROLES = (SUPPORT_LEAD_GROUP,)
+SUPPORT_ROLES: tuple[str, ...] = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
+LEAD_ROLES: tuple[str, ...] = (SUPPORT_LEAD_GROUP,)
 
 Data = dict[str, Any]  # the action's form data (ActionForm.action_data)
 Change = dict[str, Any]  # one side of a before/after
@@ -109,7 +109,10 @@ class Action:
     form_class: type[ActionForm] = ActionForm
     button: str = "Confirm"
     danger: bool = False
-    # Destructive: on a production tenant its form also asks for the tenant's name, typed.
+    # Destructive, what no later action puts back as it was (a deleted or linked-away user, an
+    # unlinked identity's metadata, revoked sessions, a membership with its organization
+    # roles, MFA enrolments, brute-force blocks): on a production tenant its form also asks for
+    # the tenant's name, typed. A role removed is assigned again as it was: not guarded.
     confirm_tenant: bool = False
     places: tuple[Place, ...] = (Place(Section.MENU),)
     fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
@@ -587,6 +590,7 @@ ACTIONS: dict[str, Action] = {
             perform=_sign_out,
             button="Sign out everywhere",
             danger=True,
+            confirm_tenant=True,
             reads=("sessions",),
         ),
         Action(
@@ -641,7 +645,11 @@ ACTIONS: dict[str, Action] = {
             form_class=linking.LinkForm,
             button="Link the accounts",
             danger=True,
-            places=(Place(Section.DUPLICATES, "Link it into this user"),),
+            confirm_tenant=True,
+            places=(
+                Place(Section.DUPLICATES, "Link it into this user"),
+                Place(Section.IDENTITIES, "Link another account by its user id"),
+            ),
         ),
         Action(
             "unlink-account",
@@ -655,6 +663,7 @@ ACTIONS: dict[str, Action] = {
             form_class=linking.UnlinkForm,
             button="Unlink",
             danger=True,
+            confirm_tenant=True,
             places=(Place(Section.IDENTITIES, "Unlink an account"),),
         ),
         Action(

@@ -130,6 +130,17 @@ class Account:
         return self.profile.get("email_verified") is True
 
     @property
+    def unproven(self) -> str:
+        """What of this account's identifier is not verified ("" when it is): its email, or
+        for an account with none (a passwordless SMS user) its phone number."""
+        if self.email:
+            return "" if self.verified else f"{self.user_id} has {self.email} unverified"
+        phone = str(self.profile.get("phone_number") or "")
+        if phone and self.profile.get("phone_verified") is True:
+            return ""
+        return f"{self.user_id} has no verified email or phone number"
+
+    @property
     def linked(self) -> int:
         return max(0, len(self.profile.get("identities") or []) - 1)
 
@@ -193,7 +204,9 @@ class LinkForm(Focused, ActionForm):
         widget=forms.CheckboxSelectMultiple,
     )
     intro_template = "users_admin/_link_intro.html"
-    field_order = ("merge", "reason")
+    field_order = ("merge", "same_person", "reason")
+    # With no other account chosen, the panel asks for its user id (a GET) before any form.
+    search_template = "users_admin/_link_other.html"
 
     def __init__(
         self, *args: Any, primary: Account, secondary: Account | None, **kwargs: Any
@@ -205,7 +218,32 @@ class LinkForm(Focused, ActionForm):
         field.choices = self._merge_choices()
         if not field.choices:
             del self.fields["merge"]
+        if secondary is not None and not self.same_address:
+            # Chosen by its user id, not found by the address: the lead says it is one person.
+            self.fields["same_person"] = forms.BooleanField(
+                label=f"I checked with the user that both accounts are theirs: "
+                f"{primary.user_id} and {secondary.user_id} do not share an address",
+                error_messages={
+                    "required": "Link accounts of another address only once the "
+                    "user confirmed both are theirs: tick the box."
+                },
+            )
+            self.order_fields(self.field_order)
         focus_first(self)
+
+    @property
+    def same_address(self) -> bool:
+        other = self.secondary
+        return (
+            other is not None
+            and bool(self.primary.email)
+            and (self.primary.email.lower() == other.email.lower())
+        )
+
+    @property
+    def asks_first(self) -> bool:
+        """No other account yet: the panel asks for its user id and shows no link form."""
+        return self.secondary is None
 
     @property
     def pair(self) -> list[tuple[str, Account | None]]:
@@ -226,34 +264,28 @@ class LinkForm(Focused, ActionForm):
                 f"{other.user_id} has linked accounts of its own: unlink them first, so that "
                 "each is linked knowingly."
             )
-        unverified = [a for a in (self.primary, other) if not a.verified]
-        if unverified:
+        if other.user_id == self.primary.user_id:
+            return "That is this user: type the user id of the other account."
+        unproven = [a.unproven for a in (self.primary, other) if a.unproven]
+        if unproven:
             return (
                 "Auth0 warns against linking an unverified address (someone could take the "
-                "account over): "
-                + "; ".join(
-                    f"{a.user_id} has {a.email or 'no email'} unverified" for a in unverified
-                )
-                + ". Have the user verify it first."
-            )
-        if self.primary.email.lower() != other.email.lower():
-            return (
-                f"The two accounts do not share an address ({self.primary.email} and "
-                f"{other.email}): Userdesk links only one person's accounts found by address."
+                "account over): " + "; ".join(unproven) + ". Have the user verify it first."
             )
         return ""
 
     @classmethod
     def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
-        other = str((data if data is not None else params).get("other") or "")
-        secondary = None
-        if other and other != bench.user_id:
+        other = " ".join(str((data if data is not None else params).get("other") or "").split())
+        secondary, error = None, ""
+        if other:
             try:
                 found = get_user(other)
-            except ManagementApiError:
-                found = None
+            except ManagementApiError as exc:
+                found, error = None, str(exc)
             secondary = Account(found) if found else None
         form = cls(data, primary=Account(bench.profile), secondary=secondary)
+        form.other_typed, form.other_error = other[:500], error
         if data is None:
             form.initial["other"] = other
         return form
@@ -271,6 +303,9 @@ class LinkForm(Focused, ActionForm):
                     label += f" (replaces the primary's {_shown(ours[key])})"
                 choices.append((f"{which}:{key}", label))
         return choices
+
+    other_typed = ""  # the user id asked for (set by for_user)
+    other_error = ""  # why Auth0 could not be asked about it
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -307,9 +342,7 @@ def _connection_id(name: str) -> str:
 
 
 def link_applies(bench: Workbench) -> str | None:
-    if not bench.email:
-        return "The user has no email address: Userdesk finds the accounts to link by address."
-    return None
+    return None  # the other account decides (LinkForm.refusal), found by address or typed
 
 
 def link_preview(bench: Workbench, data: Mapping[str, Any]) -> tuple[dict, dict]:

@@ -61,6 +61,13 @@ EMAIL_MODES = [
     ("verified", "Mark it verified now (the user proved they own it)"),
     ("unverified", "Leave it unverified; send nothing"),
 ]
+# A passwordless SMS user's new number (`verify_phone_number` is "only valid when changing phone
+# number for SMS connections").
+PHONE_MODES = [
+    ("verify", "Auth0 texts the new number (it is unverified until the user signs in with it)"),
+    ("verified", "Mark it verified now (the user proved they own it)"),
+    ("unverified", "Leave it unverified; send nothing"),
+]
 # The calls, in order: Auth0 refuses email and username in one PATCH.
 GROUPS = (("email",), ("username",), ("phone_number", *NAME_FIELDS))
 
@@ -93,9 +100,21 @@ class ProfileForm(Focused, ActionForm):
         required=False,  # read only when the email changes (then "verify" when not chosen)
         widget=forms.RadioSelect,
     )
+    phone_mode = forms.ChoiceField(
+        label="If the phone number changes",
+        choices=PHONE_MODES,
+        initial="verify",
+        required=False,  # read only when an SMS user's number changes (then "verify")
+        widget=forms.RadioSelect,
+    )
 
     def __init__(
-        self, *args: Any, profile: dict[str, Any], allowed: tuple[str, ...], **kwargs: Any
+        self,
+        *args: Any,
+        profile: dict[str, Any],
+        allowed: tuple[str, ...],
+        sms: bool = False,
+        **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.profile = profile
@@ -120,8 +139,10 @@ class ProfileForm(Focused, ActionForm):
             )
             if name == "email":
                 fields["email_mode"] = self.fields.pop("email_mode")
-        if "email_mode" in self.fields:
-            del self.fields["email_mode"]
+            elif name == "phone_number" and sms:
+                fields["phone_mode"] = self.fields.pop("phone_mode")
+        for mode in ("email_mode", "phone_mode"):
+            self.fields.pop(mode, None)  # not offered: no such field for this user
         reason = self.fields.pop("reason")
         token = self.fields.pop("token")
         self.fields.update(fields)
@@ -131,7 +152,8 @@ class ProfileForm(Focused, ActionForm):
 
     @classmethod
     def for_user(cls, bench: Workbench, data: Any, params: Mapping[str, str]) -> ActionForm:
-        return cls(data, profile=dict(bench.profile), allowed=allowed_fields(bench))
+        sms = bench.provider == "sms"
+        return cls(data, profile=dict(bench.profile), allowed=allowed_fields(bench), sms=sms)
 
     def clean_phone_number(self) -> str:
         value = str(self.cleaned_data["phone_number"]).strip().replace(" ", "")
@@ -177,6 +199,10 @@ class ProfileForm(Focused, ActionForm):
             **super().action_data(),
             "changes": self.changes(),
             "email_mode": self.cleaned_data.get("email_mode") or "verify",
+            # Only an SMS user's form has it: a database user's number is sent as it is.
+            "phone_mode": (self.cleaned_data.get("phone_mode") or "verify")
+            if "phone_mode" in self.fields
+            else "",
         }
 
 
@@ -188,6 +214,18 @@ def _email_body(value: str | None, mode: str) -> dict[str, Any]:
         body.update(email_verified=False, verify_email=True)
     else:
         body.update(email_verified=False, verify_email=False)
+    return body
+
+
+def _phone_body(part: dict[str, Any], mode: str) -> dict[str, Any]:
+    """An SMS user's new number with what Auth0 does about it (`mode`: PHONE_MODES)."""
+    body = dict(part)
+    if not mode or part.get("phone_number") is None:
+        return body  # not an SMS user's, or the number removed: nothing to verify
+    if mode == "verified":
+        body["phone_verified"] = True
+    else:
+        body.update(phone_verified=False, verify_phone_number=mode == "verify")
     return body
 
 
@@ -218,7 +256,12 @@ def perform(bench: Workbench, data: Mapping[str, Any]) -> Result:
         part = {k: v for k, v in changes.items() if k in group}
         if not part:
             continue
-        body = _email_body(part["email"], mode) if "email" in part else dict(part)
+        if "email" in part:
+            body = _email_body(part["email"], mode)
+        elif "phone_number" in part:
+            body = _phone_body(part, str(data.get("phone_mode") or ""))
+        else:
+            body = dict(part)
         if bench.connection and ("email" in part or "username" in part or "phone_number" in part):
             body["connection"] = bench.connection  # Auth0 wants it with identifiers
         try:
@@ -234,6 +277,13 @@ def perform(bench: Workbench, data: Mapping[str, Any]) -> Result:
             message += f" Auth0 emails {changes['email']} a link to verify it."
         elif mode == "verified":
             message += " The new address is marked verified."
+    phone_mode = str(data.get("phone_mode") or "")
+    if phone_mode and changes.get("phone_number"):
+        after["phone_verified"] = updated.get("phone_verified")
+        if phone_mode == "verify":
+            message += f" Auth0 texts {changes['phone_number']}."
+        elif phone_mode == "verified":
+            message += " The new number is marked verified."
     return Result(
         message=message,
         before={k: bench.profile.get(k) for k in after},

@@ -3,7 +3,9 @@ tests/sandbox/node/package-lock.json).
 
 Its `ManagementClient` builds https URLs only; the per-resource clients (`auth0/users`,
 `auth0/userBlocks`, ...) take a plain-http `baseUrl`. `tests/sandbox/node/
-support_actions.js` calls every support-action endpoint through them and prints what came back.
+support_actions.js` calls every support-action endpoint through them and prints what came back;
+`tests/sandbox/node/access.js` does the same for roles, permissions, organizations, one refresh
+token, and linking and unlinking.
 """
 
 from __future__ import annotations
@@ -88,3 +90,59 @@ def test_node_sdk_calls_every_support_action(node_sandbox: SandboxServer) -> Non
     assert (out["sessionsAfter"], out["tokensAfter"]) == (0, 0)
     assert out["connection"] == "Username-Password-Authentication"
     assert out["afterDelete"] == 404
+
+
+def _first_member(server: SandboxServer) -> tuple[str, str]:
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        org, user_id = db.execute(
+            "SELECT m.organization_id, u.user_id FROM sandbox_membership m "
+            "JOIN sandbox_tenantuser u ON u.id = m.user_id ORDER BY m.id LIMIT 1"
+        ).fetchone()
+    return str(org), str(user_id)
+
+
+def test_node_sdk_on_roles_organizations_refresh_tokens_and_identities(
+    node_sandbox: SandboxServer,
+) -> None:
+    """tests/sandbox/node/access.js: the endpoints the access panels and linking call."""
+    assert NODE is not None
+    organization, member = _first_member(node_sandbox)
+    ids = {
+        "organization": organization,
+        "member": member,
+        "devices": _first_user_with(node_sandbox, "sandbox_refreshtoken"),
+    }
+    done = subprocess.run(
+        [NODE, "access.js", node_sandbox.base_url, node_sandbox.token(), json.dumps(ids)],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+
+    assert out["adminSearch"] == ["admin"]  # name_filter in any letter case
+    assert out["rolesPage"] == {"size": 20, "total": 58, "start": 20}
+    assert out["everyRole"] == 58  # the pager walked every page
+    assert out["oneRole"] == "admin"
+    assert out["missingRole"] == 404
+    assert out["userRoles"] == ["admin"]
+    assert out["permissions"] > 5  # paged past the first five
+    assert out["permissionSources"] == ["ROLE"]
+    assert out["userRolesAfter"] == 0
+    assert out["unknownRole"] == 400
+    assert out["memberOf"] is True
+    assert out["members"] is True
+    assert out["memberRoles"] == ["admin"]
+    assert out["memberRolesAfter"] == 0
+    assert out["orgsAfter"] == 0
+    assert out["oneToken"] == {"id": True, "user": ids["devices"]}
+    assert out["tokenAfter"] == 404
+    assert len(out["linked"]) == 2
+    assert out["secondaryGone"] == 404
+    assert out["linkedAgain"] == 409
+    assert out["remaining"] == 1
+    assert out["unlinkedBack"].startswith("auth0|")
+    assert out["primaryUnlink"] == 400
