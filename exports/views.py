@@ -350,6 +350,8 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             "retention_days": settings.EXPORT_RETENTION_DAYS,
             "variants": downloads.variants_for(export, plan) if plan else {},
             "import_plan": plan,
+            # The detail page's header actions follow the status (Cancel becomes Delete).
+            "oob": template == "exports/detail.html#status",
         }
         response = render(request, template, context)
         if export.is_settled:
