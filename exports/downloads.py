@@ -43,12 +43,15 @@ def import_plan(export: Export) -> importformat.Plan:
         connection_name=export.connection_name,
         strategy=strategy,
         holds_objects=export.export_format.holds_objects,
+        several=[item.get("name") or item["id"] for item in export.connections],
     )
 
 
 def filename(export: Export, variant: str) -> str:
     """The file name of a variant (the import file's stem: it adds .json or .zip)."""
-    scope = slugify(export.connection_name or export.connection_id) or "all-connections"
+    scope = slugify(export.connection_name or export.connection_id) or (
+        f"{len(export.connections)}-connections" if export.connections else "all-connections"
+    )
     day = (export.ready_at or export.created_at).strftime("%Y%m%d")
     stem = f"userdesk-export-{export.pk}-{export.tenant}-{scope}-{day}"
     if export.parent_id:
