@@ -77,7 +77,7 @@ def test_two_connections_make_one_csv_file_with_the_connection_in_each_row(
 
 
 def test_an_exact_ndjson_export_of_two_connections_keeps_the_matches_of_each(
-    sandbox: SandboxServer, export_admin: User
+    sandbox: SandboxServer, export_admin: User, admin_client_: Client
 ) -> None:
     spec = {
         "format": "ndjson",
@@ -97,6 +97,16 @@ def test_an_exact_ndjson_export_of_two_connections_keeps_the_matches_of_each(
     for part in parts:
         assert part.row_count == sum(u[CONNECTION_COLUMN] == part.connection_name for u in users)
         assert (part.scanned_count or 0) >= (part.row_count or 0)
+    # The ready page leads with the downloads, the parts after them.
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
+    assert page.index('id="export-downloads"') < page.index('id="export-parts"')
+    # "About this file" names each part's job and its matches.
+    about = b"".join(
+        admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/download/about/")
+    ).decode()
+    for part in parts:
+        assert f"{part.auth0_job_id} ({part.connection_name}: {part.row_count:,} of" in about
+    assert "(none)" not in about
 
 
 def test_a_part_auth0_refuses_fails_the_export_and_nothing_is_kept(
