@@ -34,7 +34,7 @@ def _lines(export: Export) -> list[str]:
 
 
 def test_two_connections_make_one_csv_file_with_the_connection_in_each_row(
-    sandbox: SandboxServer, export_settings: Path, export_admin: User
+    sandbox: SandboxServer, export_settings: Path, export_admin: User, admin_client_: Client
 ) -> None:
     export = drive(
         tasks.create_export({**CSV_SPEC, "connections": [DATABASE, GITHUB]}, requested_by=None).pk
@@ -74,6 +74,23 @@ def test_two_connections_make_one_csv_file_with_the_connection_in_each_row(
     assert f"{export.row_count:,} rows = " in export.verification["whole"]
     assert export.auth0_job_id == ""
     assert export.connection_label.startswith("2 connections")
+
+    # Filtered on the connection column: the rows of one part, no parts of its own.
+    child = drive(
+        tasks.create_export(
+            export.spec,
+            requested_by=None,
+            parent=export,
+            filter_conditions=[
+                {"column": CONNECTION_COLUMN, "operator": "equals", "value": GITHUB["name"]}
+            ],
+        ).pk
+    )
+    assert child.status == Status.READY, child.failure_reason
+    assert child.row_count == alone[GITHUB["name"]].row_count
+    assert not child.parts.exists()
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{child.pk}/").content.decode()
+    assert 'id="export-parts"' not in page
 
 
 def test_an_exact_ndjson_export_of_two_connections_keeps_the_matches_of_each(
