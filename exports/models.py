@@ -424,7 +424,8 @@ class Export(models.Model):
             return "done"
         if self.status == Status.CANCELLED:
             return "stopped before it finished: the export was cancelled"
-        if not self.auth0_job_id:
+        # A multi-connection export's jobs are its parts' (its first one's time is kept).
+        if not self.auth0_job_id and self.auth0_job_created_at is None:
             return "never started: Auth0 refused it (the reason is above)"
         return "failed before it finished (the reason is above)"
 

@@ -159,6 +159,8 @@ def test_a_part_whose_auth0_job_fails_fails_the_export_with_the_reason(
         export.failure_reason
     )
     assert export.parts.filter(status=PartStatus.FAILED).count() == 1
+    # Its jobs were made, so they did not "never start".
+    assert export.auth0_stage == "failed before it finished (the reason is above)"
     assert stored_files(export_settings) == []
 
 
