@@ -748,6 +748,12 @@ def _join_and_publish(
                 c, part.auth0_job_id, str(jobs[part.pk].get("location") or ""), raw, where
             )
             if not isinstance(fetched, ingest.IngestResult):
+                if fetched is None:  # the export failed on this part's file: so did the part
+                    ExportPart.objects.filter(pk=part.pk).update(
+                        status=PartStatus.FAILED,
+                        failure_reason="Its file could not be downloaded and verified (the "
+                        "export's reason says why).",
+                    )
                 return fetched
             rows, kept = fetched.rows, raw
             scanned: int | None = None

@@ -9,6 +9,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -161,6 +162,27 @@ def test_a_part_whose_auth0_job_fails_fails_the_export_with_the_reason(
     assert export.parts.filter(status=PartStatus.FAILED).count() == 1
     # Its jobs were made, so they did not "never start".
     assert export.auth0_stage == "failed before it finished (the reason is above)"
+    assert stored_files(export_settings) == []
+
+
+def test_a_part_whose_file_keeps_breaking_fails_the_export_and_is_marked(
+    sandbox: SandboxServer, export_settings: Path, settings: Any
+) -> None:
+    settings.EXPORT_DOWNLOAD_ATTEMPTS = 1
+    sandbox.set_faults(download_cut_bytes=200)
+    export = drive(
+        tasks.create_export(
+            {**CSV_SPEC, "limit": 100, "connections": [DATABASE, GITHUB]}, requested_by=None
+        ).pk
+    )
+    assert export.status == Status.FAILED
+    assert f"The file for {DATABASE['name']} (part 1 of 2) could not be downloaded" in (
+        export.failure_reason
+    )
+    first, second = export.parts.all()
+    assert first.status == PartStatus.FAILED
+    assert "could not be downloaded and verified" in first.failure_reason
+    assert second.status == PartStatus.COMPLETED
     assert stored_files(export_settings) == []
 
 
