@@ -43,12 +43,15 @@ def import_plan(export: Export) -> importformat.Plan:
         connection_name=export.connection_name,
         strategy=strategy,
         holds_objects=export.export_format.holds_objects,
+        several=[item.get("name") or item["id"] for item in export.connections],
     )
 
 
 def filename(export: Export, variant: str) -> str:
     """The file name of a variant (the import file's stem: it adds .json or .zip)."""
-    scope = slugify(export.connection_name or export.connection_id) or "all-connections"
+    scope = slugify(export.connection_name or export.connection_id) or (
+        f"{len(export.connections)}-connections" if export.connections else "all-connections"
+    )
     day = (export.ready_at or export.created_at).strftime("%Y%m%d")
     stem = f"userdesk-export-{export.pk}-{export.tenant}-{scope}-{day}"
     if export.parent_id:
@@ -71,6 +74,15 @@ def about_text(export: Export) -> str:
     """What an exact search export's file is, in words (the "about" variant)."""
     snapshot = export.auth0_job_created_at or export.created_at
     titles = ", ".join(export.column_titles)
+    jobs = f"job {export.auth0_job_id or '(none)'} created"
+    if export.is_multi:
+        jobs = "jobs " + ", ".join(
+            f"{part.auth0_job_id} ({part.label}: {part.row_count or 0:,} of "
+            f"{part.scanned_count or 0:,} match)"
+            for part in export.parts.all()
+        )
+        jobs += ", the first created"
+    each = "s, one job each," if export.is_multi else ""
     return (
         f"Userdesk export #{export.pk}: an exact search export\n"
         f"\n"
@@ -78,7 +90,7 @@ def about_text(export: Export) -> str:
         f"Query:       {export.match_query}\n"
         f"Connection:  {export.connection_label}"
         f"{f' ({export.connection_id})' if export.connection_id else ''}\n"
-        f"Snapshot:    Auth0's export job {export.auth0_job_id or '(none)'} created "
+        f"Snapshot:    Auth0's export {jobs} "
         f"{snapshot.strftime('%Y-%m-%d %H:%M:%S UTC')}\n"
         f"Matches:     {export.matched_count or 0:,} of {export.scanned_count or 0:,} users "
         f"scanned\n"
@@ -86,7 +98,8 @@ def about_text(export: Export) -> str:
         f"File:        {filename(export, 'uncompressed')} "
         f"(gzip SHA-256 {export.sha256})\n"
         f"\n"
-        f"Auth0 exported every user of the connection at the snapshot; Userdesk evaluated the\n"
+        f"Auth0 exported every user of the connection{each} at the snapshot; Userdesk "
+        f"evaluated the\n"
         f"query on each of them with Auth0's search rules and kept exactly the matches. Search\n"
         f"results on the search page are eventually consistent (recent changes may be missing\n"
         f"or stale there); this file is one consistent snapshot, so its users can differ from a\n"

@@ -21,7 +21,7 @@ from .fields import (
     field_problem,
     objects_among,
 )
-from .models import ACTIVE_STATUSES, NAME_MAX_LENGTH, ExportSpec, Status
+from .models import ACTIVE_STATUSES, CONNECTION_COLUMN, NAME_MAX_LENGTH, ExportSpec, Status
 
 MAX_ROWS = 300
 SAMPLE_SIZE = 10
@@ -218,6 +218,16 @@ FieldRowFormSet = cast(
 
 class ExportForm(forms.Form):
     connection = forms.ChoiceField(required=False, label="Connection")
+    several_connections = forms.MultipleChoiceField(
+        required=False,
+        label="Several connections",
+        widget=forms.CheckboxSelectMultiple,
+        help_text=(
+            "Tick two or more for one file of those connections: one Auth0 job each, joined "
+            f"with a “{CONNECTION_COLUMN}” column naming each row's connection. A limit then "
+            "applies to each connection."
+        ),
+    )
     format = forms.ChoiceField(
         choices=formats.CHOICES,
         initial=formats.DEFAULT.name,
@@ -282,6 +292,9 @@ class ExportForm(forms.Form):
         self.fields["connection"].choices = [("", "All connections")] + [  # type: ignore[attr-defined]
             (c["id"], f"{c['name']} ({c['strategy']})" if c.get("strategy") else c["name"])
             for c in self.connections.values()
+        ]
+        self.fields["several_connections"].choices = [  # type: ignore[attr-defined]
+            (c["id"], c["name"]) for c in self.connections.values()
         ]
         self.metadata_objects = set(metadata_objects)
         self.metadata_leaves = set(metadata_leaves)
@@ -357,6 +370,16 @@ class ExportForm(forms.Form):
                 )
             cleaned["limit"] = SAMPLE_SIZE
         connection_id = cleaned.get("connection") or ""
+        several = list(cleaned.get("several_connections") or [])
+        if connection_id and several and connection_id not in several:
+            several.insert(0, connection_id)
+        if len(several) == 1:
+            connection_id, several = several[0], []
+        elif several:
+            connection_id = ""
+        cleaned["connections"] = [
+            {"id": key, "name": self.connections[key]["name"]} for key in several
+        ]
         cleaned["connection_id"] = connection_id
         cleaned["connection_name"] = (
             self.connections[connection_id]["name"] if connection_id in self.connections else ""
@@ -398,7 +421,13 @@ class ExportForm(forms.Form):
         titles: dict[str, str] = {}
         for _, index, item in picked:
             title = item.get("export_as") or item["name"]
-            if title in titles:
+            if cleaned["connections"] and title == CONNECTION_COLUMN:
+                self.field_rows.forms[index].add_error(
+                    "export_as",
+                    f"An export of several connections adds its own “{CONNECTION_COLUMN}” "
+                    "column; give this field another title.",
+                )
+            elif title in titles:
                 self.field_rows.forms[index].add_error(
                     "export_as",
                     f"Two fields would both be titled “{title}”; give one another title.",

@@ -136,12 +136,14 @@ def plan(
     connection_name: str = "",
     strategy: str | None,
     holds_objects: bool = True,
+    several: Sequence[str] = (),
 ) -> Plan:
     """What an import file made from an export with these fields would hold.
 
     ``strategy`` is the connection's (``auth0`` for a database connection), None when the
     connection list could not be read; ``holds_objects`` is the export format's (False for
-    CSV, which holds an array or object only as its JSON text)."""
+    CSV, which holds an array or object only as its JSON text); ``several``: the names of a
+    multi-connection export's connections."""
     columns = [_column(item.get("export_as") or item["name"], item["name"]) for item in fields]
     # A path inside another kept path (user_metadata and user_metadata.plan) would write the
     # same key twice: the whole object wins.
@@ -160,7 +162,13 @@ def plan(
 
     blockers: list[str] = []
     label = connection_name or connection_id
-    if not connection_id:
+    if several:
+        blockers.append(
+            f"It holds {len(several)} connections ({', '.join(several)}): Auth0 imports the "
+            "users of one database connection into one database connection. Export one "
+            "database connection to import it."
+        )
+    elif not connection_id:
         blockers.append(
             "It holds all connections: Auth0 imports only users of a database connection, "
             "into a database connection. Export one database connection to import it."

@@ -8,6 +8,7 @@ Auth0's request body all convert through it) and its file (``Export.file`` on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.CANCELLED, Status.PURGED
 # Settled statuses whose requester is emailed (exports.notify).
 NOTIFIED_STATUSES = (Status.READY, Status.FAILED)
 NAME_MAX_LENGTH = 120
+# The column a multi-connection export adds to every row: the name of the row's connection.
+CONNECTION_COLUMN = "connection"
 
 
 class _ExportsStorage(LazyObject):
@@ -94,6 +97,9 @@ class ExportSpec:
     conditions: list[dict[str, str]] = field(default_factory=list)
     # An exact search export: only the users this Auth0 search query matches (exports.exact).
     match_query: str = ""
+    # Several connections in one export ([{"id": ..., "name": ...}], two or more): one Auth0
+    # job per connection, one file with the connection in each row (exports.parts).
+    connections: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ExportSpec:
@@ -115,6 +121,11 @@ class ExportSpec:
                 if isinstance(item, Mapping)
             ],
             match_query=str(data.get("match_query") or ""),
+            connections=[
+                {"id": str(item.get("id") or ""), "name": str(item.get("name") or "")}
+                for item in data.get("connections") or []
+                if isinstance(item, Mapping) and item.get("id")
+            ],
         )
 
     def as_data(self) -> dict[str, Any]:
@@ -129,6 +140,7 @@ class ExportSpec:
             "name": self.name,
             "conditions": [dict(item) for item in self.conditions],
             "match_query": self.match_query,
+            "connections": [dict(item) for item in self.connections],
         }
 
     def initial(self) -> dict[str, Any]:
@@ -142,7 +154,13 @@ class ExportSpec:
             "conditions": json.dumps(self.conditions) if self.conditions else "",
             "keep_conditions": bool(self.conditions),
             "match_query": self.match_query,
+            "several_connections": [item["id"] for item in self.connections],
         }
+
+    @property
+    def is_multi(self) -> bool:
+        """One export of several connections (one Auth0 job each, one file)."""
+        return bool(self.connections)
 
     @property
     def is_exact(self) -> bool:
@@ -160,17 +178,29 @@ class ExportSpec:
 
     @property
     def job_column_titles(self) -> list[str]:
-        """The titles of the file Auth0 writes (an exact export's holds the query's too)."""
+        """The titles of the file Auth0 writes (an exact export's holds the query's too; a
+        multi-connection export's part has no connection column: Userdesk adds it)."""
         if self.is_exact:
             return list(self.exact_plan().job_titles)
-        return self.column_titles
+        return self.field_titles
+
+    @property
+    def field_titles(self) -> list[str]:
+        """The picked fields' titles, in order."""
+        return [item.get("export_as") or item["name"] for item in self.fields]
 
     @property
     def column_titles(self) -> list[str]:
-        return [item.get("export_as") or item["name"] for item in self.fields]
+        """The kept file's columns: the fields', then a multi-connection export's connection."""
+        return self.field_titles + ([CONNECTION_COLUMN] if self.is_multi else [])
 
-    def auth0_body(self) -> dict[str, Any]:
-        """The body of POST /api/v2/jobs/users-exports."""
+    def auth0_body(self, connection_id: str | None = None) -> dict[str, Any]:
+        """The body of POST /api/v2/jobs/users-exports (a multi-connection export's part:
+        for ``connection_id``)."""
+        if connection_id is not None:
+            return dataclasses.replace(
+                self, connection_id=connection_id, connections=[]
+            ).auth0_body()
         if self.is_exact:
             plan = self.exact_plan()
             # Every user of the connection: the worker keeps the matches.
@@ -233,6 +263,7 @@ class ExportQuerySet(models.QuerySet["Export"]):
             source_query=spec.source_query,
             name=spec.name,
             match_query=spec.match_query,
+            connections=[dict(item) for item in spec.connections],
             parent=parent,
             # A derivative filters its parent's file: the parent's tenant.
             tenant=parent.tenant if parent else current_tenant_slug(),
@@ -270,6 +301,11 @@ class Export(models.Model):
     # The spec, as the builder's cleaned_data left it.
     connection_id = models.CharField(max_length=64, blank=True, help_text="Empty: all connections")
     connection_name = models.CharField(max_length=200, blank=True)
+    connections = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Several connections: [{"id": ..., "name": ...}], one Auth0 job each',
+    )
     format = models.CharField(max_length=8, choices=formats.CHOICES, default=formats.DEFAULT.name)
     limit = models.PositiveIntegerField(null=True, blank=True)
     fields = models.JSONField(default=list, help_text='[{"name": ..., "export_as": ...}] in order')
@@ -388,7 +424,8 @@ class Export(models.Model):
             return "done"
         if self.status == Status.CANCELLED:
             return "stopped before it finished: the export was cancelled"
-        if not self.auth0_job_id:
+        # A multi-connection export's jobs are its parts' (its first one's time is kept).
+        if not self.auth0_job_id and self.auth0_job_created_at is None:
             return "never started: Auth0 refused it (the reason is above)"
         return "failed before it finished (the reason is above)"
 
@@ -436,7 +473,14 @@ class Export(models.Model):
         return self.spec.column_titles
 
     @property
+    def is_multi(self) -> bool:
+        return bool(self.connections)
+
+    @property
     def connection_label(self) -> str:
+        if self.connections:
+            names = ", ".join(item.get("name") or item["id"] for item in self.connections)
+            return f"{len(self.connections)} connections: {names}"
         if not self.connection_id:
             return "All connections"
         return self.connection_name or self.connection_id
@@ -453,6 +497,7 @@ class Export(models.Model):
             name=self.name,
             conditions=[dict(c) for c in self.filter_conditions],
             match_query=self.match_query,
+            connections=[dict(item) for item in self.connections],
         )
 
     def stalled_until(self) -> datetime | None:
@@ -494,6 +539,51 @@ class ExportEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.status} {self.message}"
+
+
+class PartStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting for Auth0"
+    RUNNING = "running", "Auth0 is building it"
+    COMPLETED = "completed", "Built by Auth0"
+    VERIFIED = "verified", "Downloaded and verified"
+    FAILED = "failed", "Failed"
+
+
+class ExportPart(models.Model):
+    """One connection of a multi-connection export: its own Auth0 job and verified file,
+    joined with the others into the export's one file (exports.parts)."""
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="parts")
+    position = models.PositiveSmallIntegerField()
+    connection_id = models.CharField(max_length=64)
+    connection_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=PartStatus.choices, default=PartStatus.WAITING)
+    auth0_job_id = models.CharField(max_length=64, blank=True)
+    # Set just before its job is requested (as Export.auth0_submitted_at).
+    auth0_submitted_at = models.DateTimeField(null=True, blank=True)
+    auth0_job_created_at = models.DateTimeField(null=True, blank=True)
+    auth0_status = models.CharField(max_length=32, blank=True)
+    percentage_done = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Of the part's verified file (Auth0's for it, or the matches of an exact export).
+    row_count = models.BigIntegerField(null=True, blank=True)
+    compressed_size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    # An exact export's part: users read from Auth0's file, and those the query matched.
+    scanned_count = models.BigIntegerField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["export", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["export", "position"], name="export_part_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"Export #{self.export_id}, part {self.position} ({self.connection_name})"
+
+    @property
+    def label(self) -> str:
+        return self.connection_name or self.connection_id
 
 
 class ExportTemplateQuerySet(models.QuerySet["ExportTemplate"]):

@@ -15,10 +15,12 @@ unexpected, or the soft time limit, fails the export with a plain reason.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, BinaryIO
@@ -33,9 +35,9 @@ from django.utils import timezone
 import management_api
 from management_api.errors import PermanentError, TransientError
 
-from . import derive, exact, ingest, lease, matching, streams
+from . import combine, derive, exact, ingest, lease, matching, streams
 from .lease import Claim, LeaseLost, fail, note, release, transition
-from .models import Export, Status
+from .models import CONNECTION_COLUMN, Export, ExportPart, PartStatus, Status
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,8 @@ def advance(export_id: int, step: int) -> Next | None:
 
 def _advance_auth0(c: Claim) -> Next | None:
     export = c.export
+    if export.is_multi:
+        return _advance_parts(c)
     try:
         if not export.auth0_job_id and not _submit(c):
             return None
@@ -204,8 +208,9 @@ def _submit(c: Claim) -> bool:
     return True
 
 
-def _orphan_reason(export: Export, detail: str = "") -> str:
-    sent = timezone.localtime(export.auth0_submitted_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+def _orphan_reason(export: Export, detail: str = "", at: Any = None) -> str:
+    sent_at = at or export.auth0_submitted_at
+    sent = timezone.localtime(sent_at).strftime("%Y-%m-%d %H:%M:%S %Z")
     return (
         f"The request for Auth0's export job was sent at {sent}, but its answer never "
         f"arrived{detail}. Auth0 may hold an export job this export does not know of (it "
@@ -215,7 +220,7 @@ def _orphan_reason(export: Export, detail: str = "") -> str:
 
 
 def _later(c: Claim, retry_after: float, message: str) -> Next | None:
-    if c.export.auth0_job_id and _job_expired(c.export):
+    if (c.export.auth0_job_id or c.export.auth0_job_created_at) and _job_expired(c.export):
         fail(c, f"Auth0's job could not be read within 24 hours: {message}")
         return None
     note(c.export, message)
@@ -274,62 +279,76 @@ def _fetch_and_publish(c: Claim, job: dict[str, Any]) -> Next | None:
         percentage_done=100,
         time_left_seconds=0,
     )
-    location = str(job.get("location") or "")
+    with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-") as target:
+        fetched = _fetch(c, export.auth0_job_id, str(job.get("location") or ""), target)
+        if not isinstance(fetched, ingest.IngestResult):
+            return fetched
+        if export.is_exact:
+            _match_and_publish(c, fetched, target)
+        elif export.filters_own_file:
+            target.seek(0)
+            _filter_and_publish(c, target, f"Auth0's file has {fetched.rows} rows; keeping those")
+        else:
+            _publish(c, fetched, target)
+    return None
+
+
+def _fetch(
+    c: Claim, job_id: str, location: str, target: BinaryIO, part: str = ""
+) -> ingest.IngestResult | Next | None:
+    """Download the file of Auth0's job ``job_id`` into ``target`` and verify it, with fresh
+    links and fresh attempts while it breaks off: its IngestResult (``target`` then holds the
+    verified .gz); else what ``advance`` returns (None: the export failed; Next: try later).
+    ``part``: " for <connection>", a multi-connection export's part, said in each message."""
+    export = c.export
     last_error = ""
     attempts = settings.EXPORT_DOWNLOAD_ATTEMPTS
     for attempt in range(1, attempts + 1):
         Export.objects.filter(pk=export.pk).update(download_attempts=F("download_attempts") + 1)
-        with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-") as target:
-            try:
-                if not location:
-                    location = _fresh_location(export)
-                result = _download(c, location, target)
-            except TransientError as exc:
-                last_error = str(exc)
-                note(export, f"Download attempt {attempt} broke off ({exc}); getting a fresh link")
-                time.sleep(min(exc.retry_after_seconds, settings.EXPORT_POLL_MAX_SECONDS))
-            except PermanentError as exc:
-                if exc.status not in (401, 403, 404, 410):
-                    fail(c, f"Auth0 refused the download: {exc}")
-                    return None
-                last_error = str(exc)
-                note(export, f"The download link has lapsed ({exc}); getting a fresh one")
-            except ingest.VerificationError as exc:
-                _note_detail(export, exc.detail)
-                if exc.kind != "transfer":
-                    fail(c, f"The file Auth0 served failed verification: {exc.reason}")
-                    return None
-                last_error = exc.reason
-                note(export, f"Download attempt {attempt} arrived damaged ({exc.reason})")
-            else:
-                if export.is_exact:
-                    _match_and_publish(c, result, target)
-                elif export.filters_own_file:
-                    target.seek(0)
-                    _filter_and_publish(
-                        c, target, f"Auth0's file has {result.rows} rows; keeping those"
-                    )
-                else:
-                    _publish(c, result, target)
+        target.seek(0)
+        target.truncate()
+        try:
+            if not location:
+                location = _fresh_location(job_id)
+            return _download(c, location, target)
+        except TransientError as exc:
+            last_error = str(exc)
+            note(
+                export,
+                f"Download attempt {attempt}{part} broke off ({exc}); getting a fresh link",
+            )
+            time.sleep(min(exc.retry_after_seconds, settings.EXPORT_POLL_MAX_SECONDS))
+        except PermanentError as exc:
+            if exc.status not in (401, 403, 404, 410):
+                fail(c, f"Auth0 refused the download{part}: {exc}")
                 return None
+            last_error = str(exc)
+            note(export, f"The download link{part} has lapsed ({exc}); getting a fresh one")
+        except ingest.VerificationError as exc:
+            _note_detail(export, exc.detail)
+            if exc.kind != "transfer":
+                fail(c, f"The file Auth0 served{part} failed verification: {exc.reason}")
+                return None
+            last_error = exc.reason
+            note(export, f"Download attempt {attempt}{part} arrived damaged ({exc.reason})")
         location = ""
         c.beat(force=True)
     export.refresh_from_db(fields=["download_attempts"])
     if export.download_attempts >= settings.EXPORT_DOWNLOAD_ATTEMPTS * 3:
         fail(
             c,
-            f"The file could not be downloaded and verified in {export.download_attempts} "
-            f"attempts: {last_error}. Run the export again (Auth0 makes a new file); if it "
-            "breaks again, something between this server and Auth0's download server (a "
-            "proxy, firewall or virus scanner) may be cutting long downloads: ask whoever "
-            "runs the network.",
+            f"The file{part} could not be downloaded and verified in "
+            f"{export.download_attempts} attempts: {last_error}. Run the export again (Auth0 "
+            "makes a new file); if it breaks again, something between this server and Auth0's "
+            "download server (a proxy, firewall or virus scanner) may be cutting long "
+            "downloads: ask whoever runs the network.",
         )
         return None
     return _later(
         c,
         settings.EXPORT_POLL_MAX_SECONDS,
-        f"{attempts} download attempts failed; trying again later. Nothing is offered until a "
-        f"copy passes verification.",
+        f"{attempts} download attempts{part} failed; trying again later. Nothing is offered "
+        f"until a copy passes verification.",
     )
 
 
@@ -341,8 +360,8 @@ def _note_detail(export: Export, detail: str) -> None:
         note(export, f"Technical detail: {detail}")
 
 
-def _fresh_location(export: Export) -> str:
-    job = management_api.get_job(export.auth0_job_id)
+def _fresh_location(job_id: str) -> str:
+    job = management_api.get_job(job_id)
     if job is None:
         raise PermanentError("Auth0 no longer knows this job", status=404)
     location = str(job.get("location") or "")
@@ -459,19 +478,26 @@ def _match_and_publish(c: Claim, downloaded: ingest.IngestResult, source: Binary
 
 def _verify_and_publish(c: Claim, built: BinaryIO) -> None:
     """Verify a file a worker built (a derivative, an exact export) like a download; keep it."""
+    result = _verify_built(c, built, "The filtered file failed verification: {reason}")
+    if result is not None:
+        _publish(c, result, built)
+
+
+def _verify_built(c: Claim, built: BinaryIO, failure: str) -> ingest.IngestResult | None:
+    """Verify a file a worker built like a download: its result, or None once the export
+    failed with ``failure`` (formatted with the ``reason``)."""
     export = c.export
     built.seek(0)
     try:
-        result = export.export_format.ingest(
+        return export.export_format.ingest(
             _beating(c, streams.chunks(built)),
             _Discard(),  # type: ignore[arg-type]
             expected_columns=export.column_titles,
         )
     except ingest.VerificationError as exc:
         _note_detail(export, exc.detail)
-        fail(c, f"The filtered file failed verification: {exc.reason}")
-        return
-    _publish(c, result, built)
+        fail(c, failure.format(reason=exc.reason))
+        return None
 
 
 # --- Filtered derivatives ------------------------------------------------------------------
@@ -532,3 +558,306 @@ def _filter_and_publish(c: Claim, source: BinaryIO, what: str) -> None:
         c.beat(force=True)
         transition(c, Status.VERIFYING, f"{made.rows} of {made.scanned} rows kept; verifying")
         _verify_and_publish(c, built)
+
+
+# --- Several connections: one Auth0 job each, one file -----------------------------------
+
+WHOLE_OR_NOTHING = (
+    "Nothing is kept: an export of several connections is offered whole or not at all. "
+    "Run it again, or export that connection on its own to see more."
+)
+
+
+def _parts(export: Export) -> list[ExportPart]:
+    """The export's parts, one per connection, made on its first step."""
+    for position, item in enumerate(export.connections, start=1):
+        ExportPart.objects.get_or_create(
+            export=export,
+            position=position,
+            defaults={"connection_id": item["id"], "connection_name": item.get("name") or ""},
+        )
+    return list(export.parts.order_by("position"))
+
+
+def _part_words(part: ExportPart, total: int) -> str:
+    return f"{part.label} (part {part.position} of {total})"
+
+
+def _fail_part(c: Claim, part: ExportPart, total: int, reason: str) -> None:
+    """The part failed, so the export fails, with the part and its reason."""
+    ExportPart.objects.filter(pk=part.pk).update(status=PartStatus.FAILED, failure_reason=reason)
+    fail(c, f"The part for {_part_words(part, total)} failed: {reason} {WHOLE_OR_NOTHING}")
+
+
+def _advance_parts(c: Claim) -> Next | None:
+    """A multi-connection export's Auth0 stage: submit each part's job once, poll them all, and
+    once every job is completed download, verify and join the parts (``_join_and_publish``)."""
+    export = c.export
+    parts = _parts(export)
+    total = len(parts)
+    jobs: dict[int, dict[str, Any]] = {}
+    try:
+        for part in parts:
+            if not part.auth0_job_id and not _submit_part(c, part, total):
+                return None
+        if export.status == Status.QUEUED:
+            transition(c, Status.SUBMITTED, f"{total} Auth0 jobs created, one per connection")
+        for part in parts:
+            job = management_api.get_job(part.auth0_job_id)
+            if job is None:
+                _fail_part(
+                    c,
+                    part,
+                    total,
+                    "Auth0 no longer has its export job (Auth0 deletes a job after 24 hours).",
+                )
+                return None
+            jobs[part.pk] = job
+    except TransientError as exc:
+        return _later(c, exc.retry_after_seconds, f"Auth0 is busy ({exc}); trying again")
+
+    percentages: list[int] = []
+    time_left: list[int] = []
+    for part in parts:
+        job = jobs[part.pk]
+        auth0_status = str(job.get("status") or "")
+        if auth0_status == "failed":
+            details = job.get("status_details") or "no reason given"
+            _fail_part(c, part, total, f"Auth0 reported its job as failed: {details}.")
+            return None
+        percentage = (
+            100 if auth0_status == "completed" else _int_or_none(job.get("percentage_done"))
+        )
+        percentage = None if percentage is None else max(0, min(percentage, 100))
+        part.status = (
+            PartStatus.COMPLETED
+            if auth0_status == "completed"
+            else PartStatus.RUNNING
+            if auth0_status != "pending" or percentage
+            else PartStatus.WAITING
+        )
+        ExportPart.objects.filter(pk=part.pk).update(
+            status=part.status, auth0_status=auth0_status[:32], percentage_done=percentage
+        )
+        percentages.append(percentage or 0)
+        left = _int_or_none(job.get("time_left_seconds"))
+        if left is not None and auth0_status != "completed":
+            time_left.append(max(0, left))
+
+    if all(part.status == PartStatus.COMPLETED for part in parts):
+        return _join_and_publish(c, parts, jobs)
+    if _job_expired(export):
+        waiting = [part.label for part in parts if part.status != PartStatus.COMPLETED]
+        fail(
+            c,
+            f"Auth0 had not finished the export jobs of {', '.join(waiting)} after 24 hours, "
+            f"and Auth0 deletes a job after 24 hours. {WHOLE_OR_NOTHING}",
+        )
+        return None
+    started = any(part.status != PartStatus.WAITING for part in parts)
+    status = Status.RUNNING if started else Status.SUBMITTED
+    done = sum(part.status == PartStatus.COMPLETED for part in parts)
+    transition(
+        c,
+        status,
+        "Auth0 started the jobs" if status != export.status and status == Status.RUNNING else "",
+        auth0_status=f"{done} of {total} completed",
+        percentage_done=sum(percentages) // total,
+        time_left_seconds=max(time_left) if time_left else None,
+        poll_count=F("poll_count") + 1,
+    )
+    export.refresh_from_db(fields=["poll_count"])
+    delay = poll_delay(max(time_left) if time_left else None, export.poll_count)
+    return Next(step=release(c, next_step=True), delay=delay)
+
+
+def _submit_part(c: Claim, part: ExportPart, total: int) -> bool:
+    """Request the part's Auth0 job, once (as ``_submit`` does for the whole export)."""
+    export = c.export
+    if part.auth0_submitted_at is not None:
+        _fail_part(c, part, total, _orphan_reason(export, at=part.auth0_submitted_at))
+        return False
+    c.beat(force=True)
+    # Recorded before the request, as the export's own: never a second job for the part.
+    part.auth0_submitted_at = timezone.now()
+    ExportPart.objects.filter(pk=part.pk).update(auth0_submitted_at=part.auth0_submitted_at)
+    try:
+        job = management_api.create_users_export(export.spec.auth0_body(part.connection_id))
+    except TransientError as exc:
+        if exc.status is None:
+            _fail_part(c, part, total, _orphan_reason(export, f" ({exc})", part.auth0_submitted_at))
+            return False
+        ExportPart.objects.filter(pk=part.pk).update(auth0_submitted_at=None)
+        if exc.status != 429:
+            note(
+                export,
+                f"Auth0 answered the job request for {part.label} with HTTP {exc.status} "
+                f"({exc}); asking again.",
+            )
+        raise
+    except PermanentError as exc:
+        ExportPart.objects.filter(pk=part.pk).update(auth0_submitted_at=None)
+        _fail_part(c, part, total, f"Auth0 refused its export job: {exc}.")
+        return False
+    job_id = str(job["id"])
+    now = timezone.now()
+    part.auth0_job_id = job_id
+    ExportPart.objects.filter(pk=part.pk).update(
+        auth0_job_id=job_id,
+        auth0_job_created_at=now,
+        auth0_status=str(job.get("status") or "")[:32],
+    )
+    if export.auth0_job_created_at is None:
+        # The snapshot of the whole export: when its first job was made.
+        lease.update(c, auth0_job_created_at=now)
+    note(export, f"Auth0 job {job_id} created for {_part_words(part, total)}")
+    return True
+
+
+def _join_and_publish(
+    c: Claim, parts: list[ExportPart], jobs: dict[int, dict[str, Any]]
+) -> Next | None:
+    """Download and verify each part (an exact export's: its matches), join them with the
+    connection in each row, verify the whole (its rows the sum of the parts'), publish."""
+    export = c.export
+    total = len(parts)
+    transition(
+        c,
+        Status.DOWNLOADING,
+        f"Auth0 finished all {total} jobs; downloading and verifying each part",
+        auth0_status="completed",
+        percentage_done=100,
+        time_left_seconds=0,
+    )
+    plan = None
+    if export.is_exact:
+        try:
+            plan = export.spec.exact_plan()
+        except (matching.Unanswerable, ValueError) as exc:
+            fail(c, f"The query cannot be evaluated: {exc}")
+            return None
+    with ExitStack() as stack:
+        verified: list[tuple[BinaryIO, ExportPart]] = []
+        scanned_total = 0
+        for part in parts:
+            where = f" for {_part_words(part, total)}"
+            raw = stack.enter_context(
+                tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-")
+            )
+            fetched = _fetch(
+                c, part.auth0_job_id, str(jobs[part.pk].get("location") or ""), raw, where
+            )
+            if not isinstance(fetched, ingest.IngestResult):
+                if fetched is None:  # the export failed on this part's file: so did the part
+                    ExportPart.objects.filter(pk=part.pk).update(
+                        status=PartStatus.FAILED,
+                        failure_reason="Its file could not be downloaded and verified (the "
+                        "export's reason says why).",
+                    )
+                return fetched
+            rows, kept = fetched.rows, raw
+            scanned: int | None = None
+            if plan is not None:
+                kept = stack.enter_context(
+                    tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-")
+                )
+                raw.seek(0)
+                try:
+                    made = exact.filter_file(raw, kept, plan=plan)
+                except (ValueError, streams.GzipDamaged) as exc:
+                    _fail_part(c, part, total, f"Auth0's file could not be filtered: {exc}")
+                    return None
+                if made.scanned != fetched.rows:
+                    _fail_part(
+                        c,
+                        part,
+                        total,
+                        f"the filter read {made.scanned:,} users where Auth0's file holds "
+                        f"{fetched.rows:,}.",
+                    )
+                    return None
+                scanned, rows = made.scanned, made.matched
+                scanned_total += made.scanned
+            ExportPart.objects.filter(pk=part.pk).update(
+                status=PartStatus.VERIFIED,
+                row_count=rows,
+                compressed_size=fetched.compressed_bytes,
+                sha256=fetched.sha256,
+                scanned_count=scanned,
+            )
+            part.row_count = rows
+            note(
+                export,
+                f"Part{where}: Auth0's file verified, {fetched.rows:,} rows"
+                + (f", {rows:,} match" if scanned is not None else ""),
+            )
+            c.beat(force=True)
+            verified.append((kept, part))
+        _publish_joined(c, verified, scanned_total if plan is not None else None)
+    return None
+
+
+def _publish_joined(
+    c: Claim, verified: list[tuple[BinaryIO, ExportPart]], scanned: int | None
+) -> None:
+    export = c.export
+    expected = [part.row_count or 0 for _, part in verified]
+    with tempfile.TemporaryFile(prefix=f"userdesk-export-{export.pk}-joined-") as joined:
+        try:
+            made = combine.combine(
+                [(source, part.label) for source, part in verified],
+                joined,
+                fmt=export.export_format,
+                titles=export.spec.field_titles,
+                column=CONNECTION_COLUMN,
+            )
+        except (ValueError, streams.GzipDamaged) as exc:
+            fail(c, f"The parts could not be joined into one file: {exc}. {WHOLE_OR_NOTHING}")
+            return
+        if made.part_rows != expected:
+            fail(
+                c,
+                f"Joining the parts copied {made.part_rows} rows where they hold {expected}. "
+                f"{WHOLE_OR_NOTHING}",
+            )
+            return
+        fields: dict[str, Any] = {}
+        if scanned is not None:
+            fields = {"scanned_count": scanned, "matched_count": made.rows}
+        transition(
+            c,
+            Status.VERIFYING,
+            f"Joined {len(verified)} parts, {made.rows:,} rows; verifying the whole file",
+            **fields,
+        )
+        result = _verify_built(
+            c, joined, f"The joined file failed verification: {{reason}}. {WHOLE_OR_NOTHING}"
+        )
+        if result is None:
+            return
+        if result.rows != sum(expected):
+            fail(
+                c,
+                f"The joined file holds {result.rows:,} rows, not the {sum(expected):,} of its "
+                f"parts. {WHOLE_OR_NOTHING}",
+            )
+            return
+        sums = " + ".join(f"{rows:,}" for rows in expected)
+        checks = {
+            **result.checks,
+            "parts": (
+                f"{len(verified)} parts, one Auth0 job per connection; each part's gzip, "
+                "header and every row verified as it was downloaded, its SHA-256 kept"
+            ),
+            "whole": (
+                f"the joined file verified again: {result.rows:,} rows = {sums}, the sum of "
+                f"its parts; a “{CONNECTION_COLUMN}” column names each row's connection"
+            ),
+        }
+        joined.seek(0)
+        if export.filters_own_file:
+            _filter_and_publish(
+                c, joined, f"The joined file has {result.rows:,} rows; keeping those"
+            )
+        else:
+            _publish(c, dataclasses.replace(result, checks=checks), joined)

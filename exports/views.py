@@ -157,9 +157,14 @@ def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importfor
     if form.is_bound:
         connection_id = form.cleaned_data.get("connection_id") or ""
         format_name = form.cleaned_data.get("format")
+        several = [item["name"] for item in form.cleaned_data.get("connections") or []]
     else:
         connection_id = str(form.initial.get("connection") or "")
         format_name = form.initial.get("format")
+        several = [
+            form.connections[key]["name"] if key in form.connections else key
+            for key in form.initial.get("several_connections") or []
+        ]
     found = form.connections.get(connection_id)
     try:
         fmt = formats.get(str(format_name or formats.DEFAULT.name))
@@ -171,6 +176,7 @@ def _import_outlook(form: ExportForm, fields: list[dict[str, str]]) -> importfor
         connection_name=found["name"] if found else "",
         strategy=found["strategy"] if found else None,
         holds_objects=fmt.holds_objects,
+        several=several,
     )
 
 
@@ -182,6 +188,7 @@ def _create(request: StaffRequest, form: ExportForm) -> HttpResponse:
         target=f"export #{export.pk}",
         format=export.format,
         connection=export.connection_label,
+        **({"connections": [item["id"] for item in export.connections]} if export.is_multi else {}),
         fields=len(export.fields),
         limit=export.limit,
         **({"name": export.name} if export.name else {}),
@@ -253,7 +260,11 @@ def history(request: StaffRequest) -> HttpResponse:
     form = HistoryFilterForm(
         request.GET if request.GET.keys() - {"page"} else None, requesters=requesters
     )
-    exports = form.apply(visible.select_related("requested_by", "parent", "schedule_run__schedule"))
+    exports = form.apply(
+        visible.select_related("requested_by", "parent", "schedule_run__schedule").prefetch_related(
+            "parts"
+        )
+    )
     page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -342,6 +353,8 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
             "retention_days": settings.EXPORT_RETENTION_DAYS,
             "variants": downloads.variants_for(export, plan) if plan else {},
             "import_plan": plan,
+            # The detail page's header actions follow the status (Cancel becomes Delete).
+            "oob": template == "exports/detail.html#status",
         }
         response = render(request, template, context)
         if export.is_settled:

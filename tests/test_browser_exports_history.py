@@ -215,3 +215,22 @@ def test_the_preview_keeps_ids_and_emails_whole(
     page.set_viewport_size({"width": 390, "height": 900})
     assert_fits(page, "export page at 390 px")
     assert axe_problems(page, 390) == []
+
+
+def test_the_header_offers_delete_not_cancel_once_the_poll_sees_the_export_ready(
+    page: Any, live_server: Any, export_admin: User
+) -> None:
+    """The header is outside the polled status block: the settling poll swaps it too."""
+    from playwright.sync_api import expect
+
+    export = tasks.create_export(
+        {**CSV_SPEC, "match_query": "email_verified:true"}, requested_by=export_admin
+    )
+    sign_in(page.context, live_server, export_admin)
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/{export.pk}/")
+    header = page.locator(".page-header")
+    expect(header.get_by_role("link", name="Cancel export")).to_be_visible()
+    assert drive(export.pk).status == Status.READY
+    expect(page.locator("#export-status [data-status]")).to_have_attribute("data-status", "ready")
+    expect(header.get_by_role("link", name="Delete")).to_be_visible()
+    expect(header.get_by_role("link", name="Cancel export")).to_have_count(0)

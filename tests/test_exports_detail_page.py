@@ -340,3 +340,30 @@ def test_about_this_file_says_who_wrote_the_rows(
     assert says in text
     if "Userdesk wrote" in says:
         assert "as Auth0 wrote them" not in text
+
+
+def test_a_settled_exports_poll_swaps_cancel_for_delete_in_the_header(
+    admin_client_: Client, export_admin: User
+) -> None:
+    """The header sits outside the polled status block: the poll that brings the settled
+    state also replaces the header's Cancel with Delete (htmx's out-of-band swap)."""
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
+    url = f"/t/userdesk-sandbox/exports/{export.pk}/"
+    first = admin_client_.get(url).content.decode()
+    header = first[: first.index('id="export-status"')]
+    assert f'href="/t/userdesk-sandbox/exports/{export.pk}/cancel/"' in header
+
+    polled = admin_client_.get(url, headers=HTMX).content.decode()
+    assert 'id="export-actions" hx-swap-oob="true"' in polled
+    assert "Cancel export" in polled
+
+    settled = admin_client_.get(f"/t/userdesk-sandbox/exports/{drive(export.pk).pk}/", headers=HTMX)
+    assert settled.status_code == 286
+    body = settled.content.decode()
+    actions = body[body.index('id="export-actions"') : body.index("</span>")]
+    assert 'hx-swap-oob="true"' in actions
+    assert f'href="/t/userdesk-sandbox/exports/{export.pk}/delete/"' in actions
+    assert "Cancel export" not in body
+    # A history row's poll has no header to replace.
+    row = admin_client_.get(f"{url}?view=row", headers=HTMX).content.decode()
+    assert 'id="export-actions"' not in row
