@@ -493,21 +493,26 @@ def progress(run: BulkRun) -> Progress:
 RESULT_COLUMNS = ("user_id", "email", "outcome", "message", "before", "after", "auth0_answer")
 
 
-def result_rows(run: BulkRun) -> Iterator[str]:
+def result_rows(run: BulkRun, *, masked: bool = False) -> Iterator[str]:
     """The result file: a header, then every user of the run in order (never-sent ones say
-    so), CSV cells guarded against spreadsheet formulas."""
+    so), CSV cells guarded against spreadsheet formulas; `masked`, the personal data of
+    PII_MASKED_FIELDS masked (users_admin.pii) in ids, emails, values and Auth0's answers."""
+    from .pii import mask
+
+    shown = mask if masked else (lambda value: value)
     yield _csv_line(RESULT_COLUMNS)
     for item in run.items.order_by("position").iterator(chunk_size=2000):
         outcome = item.outcome or ("skipped" if item.skip_reason else "not sent")
+        ids = shown({"user_id": item.user_id, "email": item.email})
         yield _csv_line(
             (
-                item.user_id,
-                item.email,
+                ids["user_id"],
+                ids["email"],
                 outcome,
                 item.message or item.skip_reason,
-                _json(item.before) if item.outcome == BulkOutcome.DONE else "",
-                _json(item.after) if item.outcome == BulkOutcome.DONE else "",
-                _json(item.answer) if item.answer else "",
+                _json(shown(item.before)) if item.outcome == BulkOutcome.DONE else "",
+                _json(shown(item.after)) if item.outcome == BulkOutcome.DONE else "",
+                _json(shown(item.answer)) if item.answer else "",
             )
         )
 
