@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from fcntl import LOCK_EX
 from time import monotonic
 from typing import Any
 
@@ -25,16 +26,16 @@ PARTIAL = ".part"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
-        """Put `payload` onto `queue`: its file appears whole, or not at all."""
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        """Put `message` onto `queue`: its file appears whole, or not at all."""
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = final + PARTIAL  # "<queue>.msg.part": no queue's name, so never taken
         f = None
         try:
             f = open(partial, "wb", buffering=0)  # noqa: SIM115 (closed below, as kombu does)
-            filesystem.lock(f, filesystem.LOCK_EX)
-            f.write(str_to_bytes(dumps(payload)))
+            filesystem.lock(f, LOCK_EX)
+            f.write(str_to_bytes(dumps(message)))
         except OSError as exc:
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
         finally:
