@@ -26,8 +26,9 @@ PARTIAL = ".part"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
-        """Put `message` onto `queue`: its file appears whole, or not at all."""
+    # kombu's filesystem channel's own signature (which its base class words otherwise).
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
+        """Put `payload` onto `queue`: its file appears whole, or not at all."""
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = final + PARTIAL  # "<queue>.msg.part": no queue's name, so never taken
@@ -35,7 +36,7 @@ class Channel(filesystem.Channel):
         try:
             f = open(partial, "wb", buffering=0)  # noqa: SIM115 (closed below, as kombu does)
             filesystem.lock(f, LOCK_EX)
-            f.write(str_to_bytes(dumps(message)))
+            f.write(str_to_bytes(dumps(payload)))
         except OSError as exc:
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
         finally:
