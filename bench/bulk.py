@@ -34,9 +34,14 @@ through `users_admin.bulk_execute`, paced by the tenant's one budget. Printed: t
 the sustained rate of all runs together (users a second after the budget's burst) beside
 (1 - reserve) x the plan's rate in users (`bulk.users_per_second`), users failed or unknown (a
 429 never fails one), and the most calls of the plan's limiting bucket in any 1 s and 10 s
-window beside what the plan allows there. Then `bench/search.py` runs twice, alone and while a
-bulk run goes on this machine, and its overhead figures are printed side by side (its own
-sandbox: interactive calls never wait on the budget, so this is the run's cost in CPU).
+window beside what the plan allows there. Then the search page while a run goes
+(`--rounds`, `--search` pairs a round; `--no-throughput` runs this part alone): bench/search.py's
+page view and its baseline, one pair every 0.5 s, in this process, against the run's own
+sandbox with Enterprise's limits on, in rounds without (A, the run paused) and with (B, the run
+resumed) a block run, A B then B A, so a machine shared with others weighs on both alike.
+Printed per round: p50/p95 of both sides and the overhead, the page view's SQL time and CPU,
+the users the run sent, the interactive 429s, the load, the worker's and the sandbox's CPU per
+user; then the medians of the rounds and their ratio (goal <= 1.2x, no 429).
 
 `--preview` measures a large list's way to its preview instead (DATABASE_URL, PostgreSQL, as
 in production; else SQLite)::
@@ -419,19 +424,210 @@ def real_runs(
     }
 
 
-def _search_overhead(users: int, requests: int) -> str:
-    """bench/search.py's overhead line (p50 and p95 added by the dashboard)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    command = [sys.executable, str(ROOT / "bench" / "search.py"), "--users", str(users)]
-    out = subprocess.run(
-        [*command, "--requests", str(requests)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return next(line for line in out.splitlines() if line.startswith("overhead"))
+# The search probe's pace while a run goes: a page view and its baseline every PAIR_SECONDS,
+# 4 calls a second, within Enterprise's reserve (30% of 16/s: 4.8/s), as staff at work.
+PAIR_SECONDS = 0.5
+SEARCH_GOAL_RATIO = 1.2
+
+
+class CountingTransport:
+    """The Management API client's transport in this process, counting answers by status."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.inner = httpx.HTTPTransport()
+        self.statuses: dict[int, int] = {}
+
+    def handle_request(self, request: Any) -> Any:
+        response = self.inner.handle_request(request)
+        if request.url.path.startswith("/api/v2/"):
+            self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _settle(base_url: str, quiet: float = 1.0) -> None:
+    """Until the sandbox has seen no request for `quiet` seconds (the paused run let go)."""
+    last, since = None, time.monotonic()
+    while True:
+        seen = sum(_admin(base_url, "GET", "/sandbox/stats")["requests"].values())
+        if seen != last:
+            last, since = seen, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
+def _cpu_seconds(session: int, port: str) -> tuple[float, float]:
+    """CPU seconds used so far by the worker's processes (its session) and the sandbox's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    worker = sandbox = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        if int(fields[3]) == session:
+            worker += used
+        elif b"runsandbox" in cmdline and port.encode() in cmdline:
+            sandbox += used
+    return worker, sandbox
+
+
+def _summary(values: list[float]) -> tuple[float, float]:
+    from bench.search import percentile
+
+    return percentile(values, 0.5) * 1000, percentile(values, 0.95) * 1000
+
+
+def search_while_running(
+    work: Path, base_url: str, ids: list[str], rounds: int, pairs: int
+) -> None:
+    """bench/search.py's overhead without and with a block run going, in alternating rounds
+    (A B, B A, A B, ...) in this process, against the run's own sandbox with Enterprise's limits:
+    the run is paused for the A rounds and resumed for the B rounds. Prints each round's
+    figures, the load, the users the run sent and the interactive 429s, then the medians."""
+    import contextlib
+    import statistics
+
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import override_settings
+
+    from bench.search import SearchProbe
+    from management_api import pacing, use_transport
+    from users_admin import bulk_execute
+    from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+    from users_admin.tasks import execute_bulk_run
+
+    plan = "enterprise"
+    _admin(base_url, "DELETE", "/sandbox/faults")
+    _admin(base_url, "PUT", "/sandbox/faults", json={"rate_limit_plan": plan})
+    tenant = pacing.current_tenant_slug()
+    pacing.reset(tenant, "global")
+    counting = CountingTransport()
+    lead = User.objects.get_or_create(username="bench-lead@example.com")[0]
+    # Enough users for every B round at the run's 5.6 users a second, and some to spare.
+    size = min(len(ids), int(rounds * pairs * PAIR_SECONDS * 5.6 * 1.5) + 100)
+    run_id = _queue_block_run(ids[:size], lead)
+    del ids[:size]
+    BulkRun.objects.filter(pk=run_id).update(status=BulkRunStatus.PAUSED)
+    worker = _start_worker(work, _run_env(work, base_url, plan), 1)
+    port = base_url.rsplit(":", 1)[1]
+    print(
+        f"search overhead (bench/search.py's page view and its baseline, one pair every "
+        f"{PAIR_SECONDS:g} s, {pairs} pairs a round) without (A) and with (B) a block run on "
+        f"Enterprise (16/s, the run at 70%), rate limits on, {rounds} rounds (A B, then B A):"
+    )
+    print(
+        f"{'round':<7}{'dash p50':>9}{'base p50':>9}{'+p50':>8}{'dash p95':>9}{'base p95':>9}"
+        f"{'+p95':>8}{'SQL':>7}{'CPU':>7}{'users sent':>11}{'429s':>6}{'load':>6}"
+        "  CPU ms/user: worker, sandbox"
+    )
+    added: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    refused_total = 0
+    try:
+        with (
+            contextlib.ExitStack() as stack,
+            use_transport(counting),  # type: ignore[arg-type]
+            override_settings(SEARCH_CACHE_SECONDS=0, AUTH0_RATE_LIMIT_PLAN=plan),
+        ):
+            probe = SearchProbe(base_url)
+            # Per page view: the time its SQL took, and (below) its CPU in this process.
+            spent = [0.0]
+
+            def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return execute(sql, params, many, context)
+                finally:
+                    spent[0] += time.perf_counter() - started
+
+            stack.enter_context(connection.execute_wrapper(timed))
+            for _ in range(10):  # warm up: connections, templates, the token
+                probe.dashboard_once()
+                probe.direct_once()
+            for round_number in range(1, rounds + 1):
+                # A B, then B A: a load drifting during the bench weighs on both alike.
+                for running in (False, True) if round_number % 2 else (True, False):
+                    run = BulkRun.objects.get(pk=run_id)
+                    if running:
+                        bulk_execute.resume(run)
+                        execute_bulk_run.delay(run_id)
+                        # Measured once the run is sending again (past its first burst).
+                        started = BulkItem.objects.filter(run_id=run_id).exclude(outcome="")
+                        before = started.count()
+                        while started.count() < before + 40:
+                            time.sleep(0.1)
+                    sent_before = BulkItem.objects.filter(run_id=run_id).exclude(outcome="").count()
+                    statuses_before = dict(counting.statuses)
+                    direct_429_before = probe.direct_429
+                    cpu_before = _cpu_seconds(worker.pid, port)
+                    dash: list[float] = []
+                    base: list[float] = []
+                    sql: list[float] = []
+                    cpu_then = probe.cpu["dashboard"]
+                    due = time.monotonic()
+                    for _ in range(pairs):
+                        time.sleep(max(0.0, due - time.monotonic()))
+                        due += PAIR_SECONDS
+                        spent[0] = 0.0
+                        dash.append(probe.dashboard_once())
+                        sql.append(spent[0])
+                        base.append(probe.direct_once())
+                    view_cpu = (probe.cpu["dashboard"] - cpu_then) * 1000 / pairs
+                    sent = (
+                        BulkItem.objects.filter(run_id=run_id).exclude(outcome="").count()
+                        - sent_before
+                    )
+                    refused = (
+                        counting.statuses.get(429, 0)
+                        - statuses_before.get(429, 0)
+                        + probe.direct_429
+                        - direct_429_before
+                    )
+                    refused_total += refused
+                    load = os.getloadavg()[0]
+                    cpu_after = _cpu_seconds(worker.pid, port)
+                    cpu_ms = [
+                        (now - then) * 1000 / max(sent, 1)
+                        for now, then in zip(cpu_after, cpu_before, strict=True)
+                    ]
+                    if running:
+                        bulk_execute.pause(BulkRun.objects.get(pk=run_id))
+                        _settle(base_url)
+                    d50, d95 = _summary(dash)
+                    b50, b95 = _summary(base)
+                    added[running].append((d50 - b50, d95 - b95))
+                    label = f"{round_number}{'B' if running else 'A'}"
+                    print(
+                        f"{label:<7}{d50:>9.1f}{b50:>9.1f}{d50 - b50:>+8.1f}{d95:>9.1f}"
+                        f"{b95:>9.1f}{d95 - b95:>+8.1f}{statistics.median(sql) * 1000:>7.1f}"
+                        f"{view_cpu:>7.1f}{sent:>11}{refused:>6}{load:>6.1f}"
+                        + (f"{cpu_ms[0]:>8.1f}{cpu_ms[1]:>8.1f}" if running else ""),
+                        flush=True,
+                    )
+    finally:
+        BulkRun.objects.filter(pk=run_id).update(status=BulkRunStatus.CANCELLED)
+        _stop(worker)
+        counting.close()
+    alone50 = statistics.median(a for a, _ in added[False])
+    alone95 = statistics.median(b for _, b in added[False])
+    during50 = statistics.median(a for a, _ in added[True])
+    during95 = statistics.median(b for _, b in added[True])
+    print(
+        f"medians of the rounds: +{alone50:.1f} ms p50 / +{alone95:.1f} ms p95 without the run, "
+        f"+{during50:.1f} / +{during95:.1f} ms with it: {during50 / alone50:.2f}x at p50, "
+        f"{during95 / alone95:.2f}x at p95 (goal <= {SEARCH_GOAL_RATIO}); interactive 429s: "
+        f"{refused_total} (goal 0)"
+    )
 
 
 def main_runs(args: argparse.Namespace) -> None:
@@ -440,6 +636,7 @@ def main_runs(args: argparse.Namespace) -> None:
     users = args.users
     with sandbox_running("userdesk-bench-bulkrun-", users, 1) as (work, base_url):
         os.environ.update(_run_env(work, base_url, "essentials"))
+        os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"  # the search probe's
         import sqlite3
 
         import django
@@ -458,7 +655,7 @@ def main_runs(args: argparse.Namespace) -> None:
             f"{'plan':<19}{'procs':>5}{'users':>7}{'users/s':>9}{'target':>8}{'ratio':>7}"
             f"{'failed':>7}{'skipped':>8}  {'bucket':<12}{'max 1s':>12}{'max 10s':>13}"
         )
-        for plan in args.plans:
+        for plan in [] if args.no_throughput else args.plans:
             for processes in args.processes:
                 row = real_runs(work, base_url, ids, plan, processes, args.seconds)
                 print(
@@ -470,22 +667,7 @@ def main_runs(args: argparse.Namespace) -> None:
                     flush=True,
                 )
         if args.search:
-            print("search overhead (bench/search.py), p50 and p95 added by the dashboard:")
-            print(f"  without a run: {_search_overhead(2000, args.search)}", flush=True)
-            plan = "enterprise"
-            _admin(base_url, "PUT", "/sandbox/faults", json={"rate_limit_plan": plan})
-            from django.contrib.auth.models import User
-
-            from users_admin.tasks import execute_bulk_run
-
-            worker = _start_worker(work, _run_env(work, base_url, plan), 1)
-            try:
-                lead = User.objects.get_or_create(username="bench-lead@example.com")[0]
-                execute_bulk_run.delay(_queue_block_run(ids[:5000], lead))
-                time.sleep(3)
-                print(f"  during a run:  {_search_overhead(2000, args.search)}", flush=True)
-            finally:
-                _stop(worker)
+            search_while_running(work, base_url, ids, args.rounds, args.search)
 
 
 # --- a 1,000,000-user run's selection and preview (--preview) ---------------------------------
@@ -688,7 +870,11 @@ def main() -> None:
         "--users", type=int, help="sandbox users (--runs: 4,000, --preview: 1,000,000)"
     )
     parser.add_argument(
-        "--search", type=int, default=100, help="--runs: bench/search.py requests (0: skip)"
+        "--search", type=int, default=60, help="--runs: search pairs a round (0: skip)"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="--runs: rounds without/with")
+    parser.add_argument(
+        "--no-throughput", action="store_true", help="--runs: the search rounds alone"
     )
     parser.add_argument(
         "--preview", action="store_true", help="a large list's selection and preview (see above)"

@@ -160,71 +160,77 @@ def sandbox_running(prefix: str, users: int, seed: int) -> Iterator[tuple[Path, 
                 sandbox.wait()
 
 
-def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
-    configure_dashboard(work, base_url)
-    import httpx
-    from django.conf import settings
-    from django.contrib.auth.models import Group, User
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection as database
-    from django.test import Client, RequestFactory, override_settings
-
-    import management_api
-    from staff.permissions import SUPPORT_GROUP
-    from users_admin.forms import DEFAULT_COLUMNS
-    from users_admin.search import requested_fields
-
-    agent = User.objects.create_user("bench-agent@example.com", password="unused-password-1")
-    agent.groups.add(Group.objects.get(name=SUPPORT_GROUP))
-    signed_in = Client()
-    signed_in.force_login(agent)
-    cookie = (
-        f"{settings.SESSION_COOKIE_NAME}={signed_in.cookies[settings.SESSION_COOKIE_NAME].value}"
-    )
-    application = WSGIHandler()
-    factory = RequestFactory()
-    # Pages are per tenant (config/tenant_urls.py): /users/ only redirects there.
-    search_path = f"/t/{management_api.tenants.current_tenant_slug()}/users/"
+class SearchProbe:
+    """One search page view through the WSGI application, and the same request straight to the
+    sandbox with httpx (the baseline), in this process (Django set up). `bench/bulk.py --runs`
+    uses it too."""
 
     connection = "Username-Password-Authentication"
-    page_params = {
-        "mode": "builder",
-        "c-TOTAL_FORMS": "1",
-        "c-INITIAL_FORMS": "0",
-        "c-0-field": "identities.connection",
-        "c-0-op": "is",
-        "c-0-value": connection,
-        "join": "AND",
-        "per_page": str(PER_PAGE),
-        "columns": DEFAULT_COLUMNS,
-    }
-    query = f'identities.connection:"{connection}"'
-    direct_params: dict[str, Any] = {
-        "search_engine": "v3",
-        "page": 0,
-        "per_page": PER_PAGE,
-        "include_totals": "true",
-        "fields": ",".join(requested_fields(DEFAULT_COLUMNS)),
-        "include_fields": "true",
-        "q": query,
-    }
-    token = httpx.post(
-        f"{base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": settings.AUTH0_CLIENT_ID,
-            "client_secret": settings.AUTH0_CLIENT_SECRET,
-            "audience": settings.AUTH0_AUDIENCE,
-        },
-    ).json()["access_token"]
-    direct = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
-    cpu = {"dashboard": 0.0, "direct": 0.0}
+    def __init__(self, base_url: str) -> None:
+        import httpx
+        from django.conf import settings
+        from django.contrib.auth.models import Group, User
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.test import Client, RequestFactory
 
-    def page_view() -> tuple[str, bytes]:
+        import management_api
+        from staff.permissions import SUPPORT_GROUP
+        from users_admin.forms import DEFAULT_COLUMNS
+        from users_admin.search import requested_fields
+
+        agent = User.objects.get_or_create(username="bench-agent@example.com")[0]
+        agent.groups.add(Group.objects.get(name=SUPPORT_GROUP))
+        signed_in = Client()
+        signed_in.force_login(agent)
+        self.cookie = (
+            f"{settings.SESSION_COOKIE_NAME}="
+            f"{signed_in.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+        self.application = WSGIHandler()
+        self.factory = RequestFactory()
+        # Pages are per tenant (config/tenant_urls.py): /users/ only redirects there.
+        self.search_path = f"/t/{management_api.tenants.current_tenant_slug()}/users/"
+        self.page_params = {
+            "mode": "builder",
+            "c-TOTAL_FORMS": "1",
+            "c-INITIAL_FORMS": "0",
+            "c-0-field": "identities.connection",
+            "c-0-op": "is",
+            "c-0-value": self.connection,
+            "join": "AND",
+            "per_page": str(PER_PAGE),
+            "columns": DEFAULT_COLUMNS,
+        }
+        self.query = f'identities.connection:"{self.connection}"'
+        self.direct_params: dict[str, Any] = {
+            "search_engine": "v3",
+            "page": 0,
+            "per_page": PER_PAGE,
+            "include_totals": "true",
+            "fields": ",".join(requested_fields(DEFAULT_COLUMNS)),
+            "include_fields": "true",
+            "q": self.query,
+        }
+        token = httpx.post(
+            f"{base_url}/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": settings.AUTH0_CLIENT_ID,
+                "client_secret": settings.AUTH0_CLIENT_SECRET,
+                "audience": settings.AUTH0_AUDIENCE,
+            },
+        ).json()["access_token"]
+        self.base_url = base_url
+        self.direct = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        self.cpu = {"dashboard": 0.0, "direct": 0.0}
+        # Answers of 429 to the baseline's requests (the dashboard's are counted by bulk.py).
+        self.direct_429 = 0
+
+    def page_view(self) -> tuple[str, bytes]:
         """One GET of the search partial through the WSGI application, as a server sends it."""
-        environ = factory.get(
-            search_path, page_params, HTTP_HX_REQUEST="true", HTTP_COOKIE=cookie
+        environ = self.factory.get(
+            self.search_path, self.page_params, HTTP_HX_REQUEST="true", HTTP_COOKIE=self.cookie
         ).environ
         status: list[str] = []
 
@@ -232,18 +238,18 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
             status.append(line)
             return lambda data: None
 
-        response = application(environ, start_response)
+        response = self.application(environ, start_response)
         try:
             body = b"".join(response)
         finally:
             response.close()  # fires request_finished, as a WSGI server does
         return status[0], body
 
-    def dashboard_once() -> float:
+    def dashboard_once(self) -> float:
         started, cpu_started = time.perf_counter(), time.process_time()
-        status, raw = page_view()
+        status, raw = self.page_view()
         elapsed = time.perf_counter() - started
-        cpu["dashboard"] += time.process_time() - cpu_started
+        self.cpu["dashboard"] += time.process_time() - cpu_started
         body = raw.decode()
         if not status.startswith("200") or body.count("<tr>") != PER_PAGE + 1:
             raise SystemExit(
@@ -251,15 +257,35 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
             )
         return elapsed
 
-    def direct_once() -> float:
+    def direct_once(self) -> float:
         started, cpu_started = time.perf_counter(), time.process_time()
-        response = direct.get(f"{base_url}/api/v2/users", params=direct_params)
+        while True:
+            response = self.direct.get(f"{self.base_url}/api/v2/users", params=self.direct_params)
+            if response.status_code != 429:
+                break
+            self.direct_429 += 1  # counted, and sent again as the dashboard's client would
         body = response.json()
         elapsed = time.perf_counter() - started
-        cpu["direct"] += time.process_time() - cpu_started
+        self.cpu["direct"] += time.process_time() - cpu_started
         if response.status_code != 200 or len(body["users"]) != PER_PAGE:
             raise SystemExit(f"the sandbox did not return {PER_PAGE} users: {response.text[:500]}")
         return elapsed
+
+
+def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
+    configure_dashboard(work, base_url)
+    from django.db import connection as database
+    from django.test import override_settings
+
+    import management_api
+
+    probe = SearchProbe(base_url)
+    page_view, dashboard_once, direct_once = (
+        probe.page_view,
+        probe.dashboard_once,
+        probe.direct_once,
+    )
+    page_params, query, cpu = probe.page_params, probe.query, probe.cpu
 
     # Timed loop: the search cache off, so every page view goes upstream like the baseline.
     dash: list[float] = []

@@ -6,6 +6,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
+from . import broker  # noqa: F401 (the userdesk-filesystem:// transport, without Redis)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("userdesk")

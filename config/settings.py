@@ -259,7 +259,8 @@ else:
     # Queued task messages carry export ids and staff names: private, like the databases.
     CELERY_FS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     (CELERY_FS_DIR / "processed").mkdir(mode=0o700, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport, each message written whole (config/broker.py).
+    CELERY_BROKER_URL = "userdesk-filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_DIR),
         "data_folder_out": str(CELERY_FS_DIR),

@@ -24,12 +24,12 @@ LAST_SEEN_RESOLUTION_SECONDS = 30
 POLL_HEADER = "X-Userdesk-Poll"
 
 # Everything off but the copy buttons' clipboard (same origin); the header's full syntax:
-# https://www.w3.org/TR/permissions-policy/
+# https://www.w3.org/TR/permissions-policy/. Only features browsers know: Chromium logs a
+# warning on every page for one it does not (Web Bluetooth is not policy-controlled there).
 PERMISSIONS_POLICY = ", ".join(
     [
         "accelerometer=()",
         "autoplay=()",
-        "bluetooth=()",
         "browsing-topics=()",
         "camera=()",
         "clipboard-read=()",

@@ -112,7 +112,9 @@ def test_a_bad_action_is_refused_at_its_field_and_nothing_is_previewed(
     run = make_run([{"identities": DB}])
     response = lead_client.post(f"{BULK}/{run.pk}/action/", data)
     assert response.status_code == 400
-    assert said in " ".join(response.context["form"].errors[field])
+    form = response.context["form"]
+    assert said in " ".join(form.errors[field])
+    assert [name for name in form.fields if "autofocus" in str(form[name])] == [field]
     run.refresh_from_db()
     assert run.status == BulkRunStatus.SELECTED
     assert not run.action

@@ -120,6 +120,9 @@ def test_bad_input_is_refused_at_its_field_before_any_run_exists(
     errors = response.context["form"].errors
     assert said in " ".join(errors[field]), errors
     assert 'aria-invalid="true"' in response.content.decode()
+    # The keyboard is taken to the field in error, and to it alone.
+    form = response.context["form"]
+    assert [name for name in form.fields if "autofocus" in str(form[name])] == [field]
     assert not BulkRun.objects.exists()
     assert not Export.objects.exists()
 

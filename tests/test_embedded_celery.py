@@ -81,7 +81,7 @@ def test_settings_fall_back_to_sqlite_filesystem_broker_and_file_cache(
     assert result.returncode == 0, result.stderr
     engine, broker, cache, name = json.loads(result.stdout)
     assert engine == "django.db.backends.sqlite3"
-    assert broker == "filesystem://"
+    assert broker == "userdesk-filesystem://"
     assert cache.endswith("FileBasedCache")
     assert name.startswith(fresh_machine["USERDESK_VAR_DIR"])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
@@ -84,6 +85,18 @@ def test_pages_may_use_no_powerful_browser_feature(db: None) -> None:
     for feature in ("camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()"):
         assert feature in policy
     assert "clipboard-write=(self)" in policy  # the copy buttons
+
+
+@pytest.mark.browser
+def test_the_browser_understands_every_feature_the_policy_names(
+    live_server: Any, page: Any
+) -> None:
+    # Chromium warns in the console of every page about a feature it does not know.
+    said: list[str] = []
+    page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
+    page.goto(f"{live_server.url}/sign-in/")
+    page.get_by_role("button", name="Sign in").first.wait_for()
+    assert [text for text in said if "Permissions-Policy" in text] == []
 
 
 def test_the_csrf_cookie_is_out_of_scripts_reach(db: None) -> None:

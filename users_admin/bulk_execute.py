@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from django import db
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -136,15 +137,12 @@ class Claim:
     since: float = field(default_factory=time.monotonic)
 
     def beat(self, force: bool = False) -> None:
-        """Renew the lease and publish the progress; LeaseLost when the run was taken away."""
+        """Renew the lease and publish the progress, every HEARTBEAT_SECONDS (at once when
+        `force`d); LeaseLost when the run was taken away. Between heartbeats nothing is asked
+        of the database: marking the next user checks the run is still this worker's and
+        running (a pause or cancel stops it there)."""
         now_mono = time.monotonic()
         if not force and now_mono - self.last_beat < HEARTBEAT_SECONDS:
-            # Between heartbeats, only look: a pause or cancel stops the next user.
-            held = BulkRun.objects.filter(
-                pk=self.run.pk, lease_token=self.token, status=BulkRunStatus.RUNNING
-            )
-            if not held.exists():
-                raise LeaseLost(f"bulk run {self.run.pk} was paused, cancelled or taken over")
             return
         elapsed = max(now_mono - self.since, 0.001)
         now = timezone.now()
@@ -366,9 +364,12 @@ def _record(
     fields: dict[str, Any] = {"outcome": outcome, "message": message, "answer": item.answer}
     if changed:
         fields.update(before=item.before, after=item.after)
-    BulkItem.objects.filter(pk=item.pk).update(**fields)
+    # The outcome and its audit event together: one commit a user, not two (each commit waits
+    # for the database's log to reach the disk, a wait staff's page views share).
+    with transaction.atomic():
+        BulkItem.objects.filter(pk=item.pk).update(**fields)
+        _audit_item(c.run, item)
     c.counts[outcome] += 1
-    _audit_item(c.run, item)
 
 
 def _audit_item(run: BulkRun, item: BulkItem) -> None:
@@ -493,21 +494,26 @@ def progress(run: BulkRun) -> Progress:
 RESULT_COLUMNS = ("user_id", "email", "outcome", "message", "before", "after", "auth0_answer")
 
 
-def result_rows(run: BulkRun) -> Iterator[str]:
+def result_rows(run: BulkRun, *, masked: bool = False) -> Iterator[str]:
     """The result file: a header, then every user of the run in order (never-sent ones say
-    so), CSV cells guarded against spreadsheet formulas."""
+    so), CSV cells guarded against spreadsheet formulas; `masked`, the personal data of
+    PII_MASKED_FIELDS masked (users_admin.pii) in ids, emails, values and Auth0's answers."""
+    from .pii import mask
+
+    shown = mask if masked else (lambda value: value)
     yield _csv_line(RESULT_COLUMNS)
     for item in run.items.order_by("position").iterator(chunk_size=2000):
         outcome = item.outcome or ("skipped" if item.skip_reason else "not sent")
+        ids = shown({"user_id": item.user_id, "email": item.email})
         yield _csv_line(
             (
-                item.user_id,
-                item.email,
+                ids["user_id"],
+                ids["email"],
                 outcome,
                 item.message or item.skip_reason,
-                _json(item.before) if item.outcome == BulkOutcome.DONE else "",
-                _json(item.after) if item.outcome == BulkOutcome.DONE else "",
-                _json(item.answer) if item.answer else "",
+                _json(shown(item.before)) if item.outcome == BulkOutcome.DONE else "",
+                _json(shown(item.after)) if item.outcome == BulkOutcome.DONE else "",
+                _json(shown(item.answer)) if item.answer else "",
             )
         )
 

@@ -10,9 +10,10 @@ from exports import matching
 
 from .action_forms import parse_metadata, reserved_keys
 from .bulk_select import ListProblem, count_list
+from .focus import FocusedOnError
 
 
-class SelectionForm(forms.Form):
+class SelectionForm(FocusedOnError):
     source = forms.ChoiceField(
         label="Users",
         choices=[
@@ -64,7 +65,7 @@ class SelectionForm(forms.Form):
         return cleaned
 
 
-class ActionChoiceForm(forms.Form):
+class ActionChoiceForm(FocusedOnError):
     """The action a run takes, with its reason: previewed before anything is sent."""
 
     action = forms.ChoiceField(label="Action", widget=forms.RadioSelect)
@@ -135,7 +136,7 @@ class ActionChoiceForm(forms.Form):
         return cleaned
 
 
-class RejectForm(forms.Form):
+class RejectForm(FocusedOnError):
     reason = forms.CharField(
         label="Why not",
         min_length=5,

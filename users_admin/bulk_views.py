@@ -22,7 +22,7 @@ from config.htmx import wants_partial
 from staff.audit import record
 from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
-from . import bulk, bulk_execute
+from . import bulk, bulk_execute, pii
 from .action_forms import ask_tenant_name
 from .bulk_forms import ActionChoiceForm, RejectForm, SelectionForm
 from .bulk_select import selection_key, tenant_slug
@@ -150,7 +150,10 @@ def _page_context(
         "form": form,
         "entries": entries,
         "entries_nav": nav(request, entries, "entries"),
-        "items": run.items.all()[:ENTRIES_PER_PAGE] if run.status == "selected" else [],
+        "entry_rows": _shown_entries(request, entries.object_list),
+        "items": pii.shown_items(request.user, run.items.all()[:ENTRIES_PER_PAGE])
+        if run.status == "selected"
+        else [],
         "progress": bulk_execute.progress(run),
         "failed_count": (run.outcomes or {}).get("failed", 0),
         "undoable": run.action in bulk.INVERSE
@@ -172,10 +175,30 @@ def _page_context(
         context.update(
             action=action,
             sample=sample,
+            sample_rows=pii.shown_items(request.user, sample.object_list),
             sample_nav=nav(request, sample, "sample"),
             skipped=sum(run.skip_counts.values()),
         )
     return context
+
+
+def _shown_entries(request: HttpRequest, entries: Any) -> list[dict[str, Any]]:
+    """The list's lines that select nobody, masked as the user page masks personal data."""
+    masked = not can(request.user, Capability.SEE_PERSONAL_DATA)
+    rows = []
+    for entry in entries:
+        text, candidates = entry.entry, list(entry.candidates or [])
+        if masked:
+            text, candidates = pii.shown_entry(text, candidates)
+        rows.append(
+            {
+                "line": entry.line,
+                "entry": text,
+                "problem": entry.get_problem_display(),
+                "candidates": candidates,
+            }
+        )
+    return rows
 
 
 @requires(Capability.REQUEST_BULK_RUNS)
@@ -328,7 +351,10 @@ def bulk_results(request: HttpRequest, pk: int) -> HttpResponse:
     """Every user of the run with its outcome, as CSV (audited)."""
     run = _run(pk)
     record(request, "bulk.results_downloaded", str(run), users=run.selected_count)
-    response = StreamingHttpResponse(bulk_execute.result_rows(run), content_type="text/csv")
+    masked = pii.masks_bulk_results(request.user)
+    response = StreamingHttpResponse(
+        bulk_execute.result_rows(run, masked=masked), content_type="text/csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="bulk-run-{run.pk}-results.csv"'
     return response  # type: ignore[return-value]
 

@@ -31,3 +31,30 @@ class Focused(forms.Form):
     def add_error(self, field: str | None, error: Any) -> None:
         super().add_error(field, error)
         focus_first(self)
+
+
+def focus_error(form: forms.Form) -> None:
+    """Mark the first field in error `autofocus`, and none while there is no error: for a form
+    on a page that opens on much else (a bulk run's page), which keeps the browser's focus until
+    a submit is refused."""
+    for each in form.fields.values():
+        each.widget.attrs.pop("autofocus", None)
+    errors = getattr(form, "_errors", None) or {}
+    chosen = next(
+        (name for name, f in form.fields.items() if name in errors and not f.widget.is_hidden),
+        None,
+    )
+    if chosen is not None:
+        form.fields[chosen].widget.attrs["autofocus"] = True
+
+
+class FocusedOnError(forms.Form):
+    """A form whose refused submit focuses the field in error (`focus_error`)."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        focus_error(self)
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        super().add_error(field, error)
+        focus_error(self)

@@ -139,19 +139,25 @@ def masked_bench(bench: Workbench, masking: Masking) -> Workbench:
     )
 
 
+def _revealed(staff: AbstractUser | AnonymousUser, ids: Iterable[str]) -> set[str]:
+    """Which of these users this staff member revealed, the reveal still in force."""
+    return set(
+        Reveal.objects.filter(
+            staff_id=staff.pk,
+            tenant=current_tenant_slug(),
+            user_id__in=list(ids),
+            expires_at__gt=timezone.now(),
+        ).values_list("user_id", flat=True)
+    )
+
+
 def masked_users(staff: AbstractUser | AnonymousUser, users: Iterable[Any]) -> list[Any]:
     """Search and lookup results: each user masked unless this member sees them unmasked."""
     users = list(users)
     if can(staff, Capability.SEE_PERSONAL_DATA):
         return users
-    ids = [str(user.get("user_id") or "") for user in users if isinstance(user, dict)]
-    revealed = set(
-        Reveal.objects.filter(
-            staff_id=staff.pk,
-            tenant=current_tenant_slug(),
-            user_id__in=ids,
-            expires_at__gt=timezone.now(),
-        ).values_list("user_id", flat=True)
+    revealed = _revealed(
+        staff, (str(user.get("user_id") or "") for user in users if isinstance(user, dict))
     )
     return [
         user if isinstance(user, dict) and user.get("user_id") in revealed else mask(user)
@@ -172,3 +178,62 @@ def masked_export_fields(fields: Iterable[str]) -> list[str]:
         ):
             found.append(field)
     return found
+
+
+# --- Bulk runs (users_admin.bulk_views) -------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownItem:
+    """A user of a bulk run as a staff member may see them: `user_id` and `email` masked when
+    PII_MASKED_FIELDS names them, the before and after values like a profile; `link` is the
+    user page's id, None when the id itself is masked."""
+
+    user_id: str
+    email: str
+    before: Any
+    after: Any
+    skip_reason: str
+    link: str | None
+
+
+def shown_items(staff: AbstractUser | AnonymousUser, items: Iterable[Any]) -> list[ShownItem]:
+    """A bulk run's users on its page (preview sample, first users): masked as the user page
+    masks them, unless this member sees personal data unmasked or revealed the user."""
+    items = list(items)
+    everything = can(staff, Capability.SEE_PERSONAL_DATA)
+    revealed = set() if everything else _revealed(staff, (item.user_id for item in items))
+    shown = []
+    for item in items:
+        before, after = getattr(item, "before", {}), getattr(item, "after", {})
+        ids = {"user_id": item.user_id, "email": item.email}
+        if not (everything or item.user_id in revealed):
+            ids, before, after = mask(ids), mask(before), mask(after)
+        shown.append(
+            ShownItem(
+                user_id=ids["user_id"],
+                email=ids["email"],
+                before=before,
+                after=after,
+                skip_reason=item.skip_reason,
+                link=item.user_id if ids["user_id"] == item.user_id else None,
+            )
+        )
+    return shown
+
+
+def shown_entry(entry: str, candidates: list[str]) -> tuple[str, list[str]]:
+    """An unknown or ambiguous line of a list (an email, else a user id) and the user ids it
+    matches, masked for a member who sees personal data masked."""
+    keys = masked_fields()
+    kind = "email" if "@" in entry else "user_id"
+    return (
+        MASK if kind in keys and entry else entry,
+        [MASK for _ in candidates] if "user_id" in keys else candidates,
+    )
+
+
+def masks_bulk_results(staff: AbstractUser | AnonymousUser) -> bool:
+    """Whether a bulk run's result file is masked for this member: a file of many users is
+    unmasked only with the capability (a reveal unmasks one user, never a file)."""
+    return not can(staff, Capability.SEE_PERSONAL_DATA)
