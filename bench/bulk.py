@@ -332,7 +332,8 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
 
 
 def _queue_block_run(ids: list[str], lead: Any) -> int:
-    from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+    from users_admin.bulk_rows import BlockWriter
+    from users_admin.models import BulkRun, BulkRunStatus
 
     run = BulkRun.objects.create(
         source=BulkRun.Source.LIST,
@@ -346,10 +347,9 @@ def _queue_block_run(ids: list[str], lead: Any) -> int:
         change_count=len(ids),
         preview_version=1,
     )
-    BulkItem.objects.bulk_create(
-        BulkItem(run=run, position=n, user_id=uid, profile={"user_id": uid, "blocked": False})
-        for n, uid in enumerate(ids)
-    )
+    with BlockWriter(run) as writer:
+        for uid in ids:
+            writer.add_user(uid, "", {"user_id": uid, "blocked": False})
     return int(run.pk)
 
 

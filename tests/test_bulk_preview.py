@@ -12,9 +12,9 @@ from staff.models import AuditEvent
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_bulk_select import selected, tenant, use_tenant  # noqa: F401 (fixtures)
-from users_admin import bulk
+from users_admin import bulk, bulk_rows
 from users_admin.bulk_select import tenant_slug
-from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
 BULK = "/t/userdesk-sandbox/bulk"
@@ -75,16 +75,9 @@ def make_run(profiles: list[dict[str, Any]]) -> BulkRun:
     )
     run.selected_count = len(profiles)
     run.save()
-    BulkItem.objects.bulk_create(
-        BulkItem(
-            run=run,
-            position=n,
-            user_id=f"auth0|{n}",
-            email=str(p.pop("email", f"u{n}@x.io")),
-            profile=p,
-        )
-        for n, p in enumerate(profiles)
-    )
+    with bulk_rows.BlockWriter(run) as writer:
+        for n, p in enumerate(profiles):
+            writer.add_user(f"auth0|{n}", str(p.pop("email", f"u{n}@x.io")), p)
     return run
 
 
@@ -197,8 +190,7 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
 
     run = wait_for(previewed, timeout=60, every=0.1)
     assert run.change_count == run.selected_count
-    item = run.items.first()
-    assert item is not None
+    item = bulk_rows.ItemPages(run)[0]
     assert bulk.planned(run, item) == (
         {"app_metadata": {"plan": "enterprise"}},
         {"app_metadata": {"plan": "pro"}},

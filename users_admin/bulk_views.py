@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from staff.audit import record
 from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
-from . import bulk, bulk_execute
+from . import bulk, bulk_execute, bulk_rows
 from .action_forms import ask_tenant_name
 from .bulk_forms import ActionChoiceForm, RejectForm, SelectionForm
 from .bulk_select import selection_key, tenant_slug
@@ -149,7 +149,9 @@ def _page_context(
         "form": form,
         "entries": entries,
         "entries_nav": nav(request, entries, "entries"),
-        "items": run.items.all()[:ENTRIES_PER_PAGE] if run.status == "selected" else [],
+        "items": bulk_rows.items_between(run, 0, ENTRIES_PER_PAGE)
+        if run.status == "selected"
+        else [],
         "progress": bulk_execute.progress(run),
         "failed_count": (run.outcomes or {}).get("failed", 0),
         "undoable": run.action in bulk.INVERSE
@@ -165,7 +167,8 @@ def _page_context(
     )
     if run.action and run.change_count is not None:
         action = bulk.ACTIONS[run.action]
-        sample = Paginator(run.items.all(), SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
+        pages = bulk_rows.ItemPages(run)
+        sample = Paginator(pages, SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
         for item in sample.object_list:
             item.before, item.after = bulk.planned(run, item)
         context.update(
