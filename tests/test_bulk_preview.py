@@ -196,3 +196,47 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
         {"app_metadata": {"plan": "pro"}},
     )
     assert use_tenant.requests_seen() == before
+
+
+@pytest.mark.django_db
+def test_a_run_s_users_span_blocks_in_order_and_become_items_once(monkeypatch: Any) -> None:
+    monkeypatch.setattr(bulk_rows, "BLOCK", 3)
+    profiles = [{"identities": DB, "blocked": n in (1, 5)} for n in range(8)]
+    run = make_run(profiles)
+    assert [(b.first, b.size) for b in run.blocks.all()] == [(0, 3), (3, 3), (6, 2)]
+    assert bulk.choose(run, bulk.ACTIONS["block"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert (run.change_count, run.skip_counts) == (6, {"The user is already blocked.": 2})
+    pages = bulk_rows.ItemPages(run)
+    assert len(pages) == 8
+    across = pages[2:7]  # the end of one block, a whole one, the start of the next
+    assert [i.position for i in across] == [2, 3, 4, 5, 6]
+    assert [i.user_id for i in across] == [f"auth0|{n}" for n in range(2, 7)]
+    assert [bool(i.skip_reason) for i in across] == [False, False, False, True, False]
+
+    # Another action's preview forgets the first one's skips.
+    assert bulk.choose(run, bulk.ACTIONS["unblock"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert run.change_count == 2
+    assert [i.position for i in bulk_rows.every_item(run) if not i.skip_reason] == [1, 5]
+    assert bulk.choose(run, bulk.ACTIONS["block"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+
+    # A worker makes a block's users items (a second worker, or a second call, adds none);
+    # the page and the result file show the saved item once there is one.
+    middle = run.blocks.get(first=3)
+    bulk_rows.make_items(run, middle)
+    bulk_rows.make_items(run, middle)
+    assert list(run.items.values_list("position", "skip_reason")) == [
+        (3, ""),
+        (4, ""),
+        (5, "The user is already blocked."),
+    ]
+    run.items.filter(position=4).update(outcome="done", message="sent")
+    assert pages[4].outcome == "done"
+    assert pages[4].pk is not None
+    assert [(i.position, i.outcome) for i in bulk_rows.every_item(run)] == [
+        (n, "done" if n == 4 else "") for n in range(8)
+    ]
