@@ -351,7 +351,7 @@ def test_undo_restores_exactly_the_keys_changed_and_skips_users_changed_since(
     bulk.compute_preview(undo.pk, undo.preview_version)
     undo.refresh_from_db()
     assert undo.change_count == 3
-    first = undo.items.get(user_id=ids[0])
+    first = next(i for i in bulk_rows.every_item(undo) if i.user_id == ids[0])
     plan = (before[ids[0]].get("app_metadata") or {}).get("plan")
     assert bulk.planned(undo, first)[1] == {"app_metadata": {"plan": plan} if plan else {}}
     lead_client.post(f"{BULK}/{undo.pk}/request/")
