@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from staff.models import AuditEvent
@@ -240,3 +241,16 @@ def test_a_run_s_users_span_blocks_in_order_and_become_items_once(monkeypatch: A
     assert [(i.position, i.outcome) for i in bulk_rows.every_item(run)] == [
         (n, "done" if n == 4 else "") for n in range(8)
     ]
+
+
+@pytest.mark.django_db
+def test_writing_a_run_s_blocks_keeps_no_query_text_with_debug_on(
+    settings: Any, monkeypatch: Any
+) -> None:
+    # DEBUG keeps every query's text: a million users' blocks were hundreds of megabytes.
+    settings.DEBUG = True
+    monkeypatch.setattr(bulk_rows, "BLOCK", 2)
+    monkeypatch.setattr(bulk_rows, "BLOCKS_AT_ONCE", 1)
+    run = make_run([{"identities": DB} for _ in range(5)])
+    assert not [q for q in connection.queries if "bulkblock" in q["sql"].lower()]
+    assert run.blocks.count() == 3

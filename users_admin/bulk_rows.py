@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
 import orjson
-from django.db import transaction
+from django.db import reset_queries, transaction
 
 from .models import BulkBlock, BulkItem, BulkRun
 
@@ -78,6 +78,9 @@ class BlockWriter:
     def _flush(self) -> None:
         BulkBlock.objects.bulk_create(self._blocks)
         self._blocks = []
+        # With DEBUG on, Django keeps each query's text, here the blocks themselves (a
+        # million users' would be hundreds of megabytes): the worker needs none of it.
+        reset_queries()
 
     def close(self) -> None:
         self._seal()
