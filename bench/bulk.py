@@ -337,7 +337,8 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
 
 
 def _queue_block_run(ids: list[str], lead: Any) -> int:
-    from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+    from users_admin.bulk_rows import BlockWriter
+    from users_admin.models import BulkRun, BulkRunStatus
 
     run = BulkRun.objects.create(
         source=BulkRun.Source.LIST,
@@ -351,10 +352,9 @@ def _queue_block_run(ids: list[str], lead: Any) -> int:
         change_count=len(ids),
         preview_version=1,
     )
-    BulkItem.objects.bulk_create(
-        BulkItem(run=run, position=n, user_id=uid, profile={"user_id": uid, "blocked": False})
-        for n, uid in enumerate(ids)
-    )
+    with BlockWriter(run) as writer:
+        for uid in ids:
+            writer.add_user(uid, "", {"user_id": uid, "blocked": False})
     return int(run.pk)
 
 
@@ -744,6 +744,88 @@ print(json.dumps({"status": run.status, "failure": run.failure_reason,
 )
 MEMORY_BUDGET_MB = 150
 
+# A worker's task body (users_admin.tasks.execute_bulk_run), in a process of its own: sends
+# the run's users until it is paused, then prints its peak memory.
+_EXECUTE_CHILD = (
+    _PEAK
+    + """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from users_admin import bulk_execute
+while bulk_execute.execute(int(sys.argv[2])):
+    pass
+print(json.dumps({"rss_mb": peak_mb()}))
+"""
+)
+
+# Resume after a kill (--resume): the run's action becomes "resend the verification email" (a
+# POST: a user in doubt is never sent again), previewed, requested and approved; a worker sends
+# users until `sent` are done, is killed (SIGKILL), a second takes the run over once the lease
+# lapses and sends as many again, then the run is paused. Every verification job the sandbox
+# created since is counted per user: none may have two.
+_RESUME_CHILD = (
+    _PEAK
+    + """
+import json, os, signal, sqlite3, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from django.contrib.auth.models import User
+from users_admin import bulk, bulk_execute
+from users_admin.models import BulkItem, BulkRun
+root, run_id, sandbox_db, sent = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+worker_code = sys.argv[5]
+lead = User.objects.get_or_create(username="bench-lead@example.com")[0]
+other = User.objects.get_or_create(username="bench-approver@example.com")[0]
+run = BulkRun.objects.get(pk=run_id)
+started = time.perf_counter()
+bulk.choose(run, bulk.ACTIONS["resend-verification"], {}, "bench/bulk.py --resume", "")
+bulk.compute_preview(run.pk, run.preview_version)
+run.refresh_from_db()
+preview_seconds = time.perf_counter() - started
+assert bulk.request_run(run, lead) == "", run.status
+assert bulk.approve(run, other)
+def jobs():
+    with sqlite3.connect(sandbox_db) as db:
+        return dict(db.execute(
+            "SELECT user_id, count(*) FROM sandbox_exportjob "
+            "WHERE type = 'verification_email' GROUP BY user_id"))
+before = jobs()
+def done():
+    return BulkItem.objects.filter(run_id=run_id, outcome="done").count()
+def worker():
+    return subprocess.Popen([sys.executable, "-c", worker_code, root, str(run_id)],
+        stdout=subprocess.PIPE, text=True)
+first = worker()
+while done() < sent:
+    assert first.poll() is None, "the first worker ended"
+    time.sleep(0.2)
+first.send_signal(signal.SIGKILL)
+first.wait()
+at_kill = dict(BulkItem.objects.filter(run_id=run_id).exclude(outcome="")
+    .values_list("outcome").annotate(n=django.db.models.Count("pk")))
+killed = time.perf_counter()
+second = worker()
+while done() < 2 * sent:
+    assert second.poll() is None, "the second worker ended"
+    time.sleep(0.2)
+taken_over = time.perf_counter() - killed
+bulk_execute.pause(BulkRun.objects.get(pk=run_id))
+out, _ = second.communicate(timeout=120)
+after = jobs()
+twice = sorted(u for u, n in after.items() if n - before.get(u, 0) > 1)
+new_jobs = sum(n - before.get(u, 0) for u, n in after.items())
+outcomes = dict(BulkItem.objects.filter(run_id=run_id).exclude(outcome="")
+    .values_list("outcome").annotate(n=django.db.models.Count("pk")))
+print(json.dumps({"changes": run.change_count, "preview_seconds": preview_seconds,
+    "at_kill": at_kill, "outcomes": outcomes, "jobs": new_jobs, "twice": len(twice),
+    "twice_sample": twice[:5], "resume_seconds": taken_over,
+    "worker_rss_mb": json.loads(out.strip().splitlines()[-1])["rss_mb"]}))
+"""
+)
+
 
 def _child(code: str, env: dict[str, str], *args: str) -> dict[str, Any]:
     done = subprocess.run(
@@ -858,6 +940,29 @@ def main_preview(args: argparse.Namespace) -> None:
             )
             if counted != snap["lines"]:
                 raise SystemExit(f"{counted:,} entries accounted for, not {snap['lines']:,}")
+            if args.resume:
+                resume_after_kill(env, snap["run"], db_path, args.resume)
+                args.resume = 0  # on the first input only
+
+
+def resume_after_kill(env: dict[str, str], run_id: int, db_path: Path, sent: int) -> None:
+    """Kill the run's worker after `sent` users, let a second take the run over, count the
+    users sent twice (the sandbox's verification jobs per user)."""
+    # A short lease, so the second worker takes the run over soon after the kill.
+    env = {**env, "EXPORT_LEASE_SECONDS": "5", "AUTH0_RATE_LIMIT_PLAN": "enterprise"}
+    got = _child(_RESUME_CHILD, env, str(run_id), str(db_path), str(sent), _EXECUTE_CHILD)
+    print(
+        f"  resume after a kill (resend the verification email, {got['changes']:,} users to "
+        f"send, previewed in {got['preview_seconds']:.1f} s): the worker killed with "
+        f"{got['at_kill']} recorded; a second took over and sent {sent:,} more in "
+        f"{got['resume_seconds']:.1f} s (5 s lease, Enterprise's pace); then {got['outcomes']}; "
+        f"{got['jobs']:,} verification jobs at the sandbox, **users sent twice: "
+        f"{got['twice']}** {got['twice_sample'] or ''}; worker peak memory "
+        f"{got['worker_rss_mb']:.0f} MB; load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    if got["twice"]:
+        raise SystemExit(f"{got['twice']} users were sent twice")
 
 
 def main() -> None:
@@ -885,6 +990,13 @@ def main() -> None:
         "--bench-list-only", action="store_true", help="--preview: skip the sqlite3 CSV"
     )
     parser.add_argument("--port", type=int, default=0, help="--preview: the sandbox's port")
+    parser.add_argument(
+        "--resume",
+        type=int,
+        default=0,
+        metavar="USERS",
+        help="--preview: then kill the run's worker after USERS sent, resume, count repeats",
+    )
     args = parser.parse_args()
     if args.preview:
         args.users = args.users or 1_000_000

@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer
 from tests.test_bulk_select import selected, tenant, use_tenant  # noqa: F401 (fixtures)
-from users_admin import bulk
+from users_admin import bulk, bulk_rows
 from users_admin.bulk_select import tenant_slug
-from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
 BULK = "/t/userdesk-sandbox/bulk"
@@ -75,16 +76,9 @@ def make_run(profiles: list[dict[str, Any]]) -> BulkRun:
     )
     run.selected_count = len(profiles)
     run.save()
-    BulkItem.objects.bulk_create(
-        BulkItem(
-            run=run,
-            position=n,
-            user_id=f"auth0|{n}",
-            email=str(p.pop("email", f"u{n}@x.io")),
-            profile=p,
-        )
-        for n, p in enumerate(profiles)
-    )
+    with bulk_rows.BlockWriter(run) as writer:
+        for n, p in enumerate(profiles):
+            writer.add_user(f"auth0|{n}", str(p.pop("email", f"u{n}@x.io")), p)
     return run
 
 
@@ -199,10 +193,66 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
 
     run = wait_for(previewed, timeout=60, every=0.1)
     assert run.change_count == run.selected_count
-    item = run.items.first()
-    assert item is not None
+    item = bulk_rows.ItemPages(run)[0]
     assert bulk.planned(run, item) == (
         {"app_metadata": {"plan": "enterprise"}},
         {"app_metadata": {"plan": "pro"}},
     )
     assert use_tenant.requests_seen() == before
+
+
+@pytest.mark.django_db
+def test_a_run_s_users_span_blocks_in_order_and_become_items_once(monkeypatch: Any) -> None:
+    monkeypatch.setattr(bulk_rows, "BLOCK", 3)
+    profiles = [{"identities": DB, "blocked": n in (1, 5)} for n in range(8)]
+    run = make_run(profiles)
+    assert [(b.first, b.size) for b in run.blocks.all()] == [(0, 3), (3, 3), (6, 2)]
+    assert bulk.choose(run, bulk.ACTIONS["block"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert (run.change_count, run.skip_counts) == (6, {"The user is already blocked.": 2})
+    pages = bulk_rows.ItemPages(run)
+    assert len(pages) == 8
+    across = pages[2:7]  # the end of one block, a whole one, the start of the next
+    assert [i.position for i in across] == [2, 3, 4, 5, 6]
+    assert [i.user_id for i in across] == [f"auth0|{n}" for n in range(2, 7)]
+    assert [bool(i.skip_reason) for i in across] == [False, False, False, True, False]
+
+    # Another action's preview forgets the first one's skips.
+    assert bulk.choose(run, bulk.ACTIONS["unblock"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert run.change_count == 2
+    assert [i.position for i in bulk_rows.every_item(run) if not i.skip_reason] == [1, 5]
+    assert bulk.choose(run, bulk.ACTIONS["block"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+
+    # A worker makes a block's users items (a second worker, or a second call, adds none);
+    # the page and the result file show the saved item once there is one.
+    middle = run.blocks.get(first=3)
+    bulk_rows.make_items(run, middle)
+    bulk_rows.make_items(run, middle)
+    assert list(run.items.values_list("position", "skip_reason")) == [
+        (3, ""),
+        (4, ""),
+        (5, "The user is already blocked."),
+    ]
+    run.items.filter(position=4).update(outcome="done", message="sent")
+    assert pages[4].outcome == "done"
+    assert pages[4].pk is not None
+    assert [(i.position, i.outcome) for i in bulk_rows.every_item(run)] == [
+        (n, "done" if n == 4 else "") for n in range(8)
+    ]
+
+
+@pytest.mark.django_db
+def test_writing_a_run_s_blocks_keeps_no_query_text_with_debug_on(
+    settings: Any, monkeypatch: Any
+) -> None:
+    # DEBUG keeps every query's text: a million users' blocks were hundreds of megabytes.
+    settings.DEBUG = True
+    monkeypatch.setattr(bulk_rows, "BLOCK", 2)
+    monkeypatch.setattr(bulk_rows, "BLOCKS_AT_ONCE", 1)
+    run = make_run([{"identities": DB} for _ in range(5)])
+    assert not [q for q in connection.queries if "bulkblock" in q["sql"].lower()]
+    assert run.blocks.count() == 3

@@ -24,7 +24,7 @@ from staff.models import AuditEvent
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
 from tests.test_exports_exact import job_file, oracle
-from users_admin import bulk_select
+from users_admin import bulk_rows, bulk_select
 from users_admin.bulk_select import ListProblem, read_list
 from users_admin.models import BulkRun, BulkRunStatus
 
@@ -199,7 +199,7 @@ def test_a_query_selects_exactly_its_matches_in_a_snapshot(
     assert polled.status_code == 200
 
     run = selected(run.pk)
-    items = list(run.items.all())
+    items = list(bulk_rows.every_item(run))
     assert {item.user_id for item in items} == expected
     assert run.selected_count == len(expected)
     assert run.snapshot_at is not None
@@ -244,7 +244,8 @@ def test_a_list_resolves_ids_and_emails_against_one_snapshot(
     )
     assert response.status_code == 302
     run = selected(BulkRun.objects.get().pk)
-    assert [i.user_id for i in run.items.all()] == [by_id["user_id"], by_email["user_id"]]
+    listed = [i.user_id for i in bulk_rows.every_item(run)]
+    assert listed == [by_id["user_id"], by_email["user_id"]]
     assert (run.selected_count, run.unknown_count, run.ambiguous_count) == (2, 2, 1)
     assert run.duplicate_count == 1
     assert run.list_lines == 6

@@ -22,7 +22,7 @@ from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
 from tests.test_user_actions import REASON, action_url, form_token
-from users_admin import bulk_execute
+from users_admin import bulk_execute, bulk_rows
 from users_admin.logtypes import method_words
 from users_admin.models import BulkRun, BulkRunStatus
 
@@ -263,7 +263,7 @@ def test_a_delete_that_needs_approval_is_a_one_user_run_a_second_lead_approves(
         1,
         REASON,
     )
-    assert list(run.items.values_list("user_id", flat=True)) == [user_id]
+    assert [item.user_id for item in bulk_rows.every_item(run)] == [user_id]
     assert AuditEvent.objects.get(action="bulk.requested").details["needs_approval"] is True
     assert not AuditEvent.objects.filter(action="users.delete").exists()
     with use_sandbox.api() as api:

@@ -12,7 +12,7 @@ A preview reads only the run's snapshot: nothing reaches Auth0 until the run is 
 from __future__ import annotations
 
 import hashlib
-from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +26,7 @@ from management_api import pacing
 from staff.audit import record_for
 from staff.permissions import Capability
 
+from . import bulk_rows
 from .actions import ACTIONS as SINGLE_ACTIONS
 from .actions import Action, Change
 from .models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
@@ -37,7 +38,6 @@ Params = dict[str, Any]
 # left (a user whose values differ now was changed by someone else since: skipped).
 UNDO = "_undo"
 INVERSE = {"block": "unblock", "unblock": "block", "metadata": "metadata"}
-BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -275,9 +275,9 @@ def choose(run: BulkRun, action: BulkAction, params: Params, reason: str, ticket
 
 
 def compute_preview(run_id: int, version: int) -> None:
-    """Each item's skip reason, then the run's counts: from the snapshot, reading the items as
-    they stream and writing only the skipped ones (a reason shared by many users in one UPDATE a
-    batch), so a 1,000,000-user preview costs one read of its items. What a changed user's
+    """Each user's skip reason, then the run's counts: from the snapshot, reading the run's
+    blocks (users_admin.bulk_rows) as they stream and marking the skipped users in theirs, so a
+    1,000,000-user preview costs one read of its thousand blocks. What a changed user's
     before/after will be follows from its profile and the run's params alone: `planned` works it
     out for the page's sample."""
     run = BulkRun.objects.filter(
@@ -286,35 +286,29 @@ def compute_preview(run_id: int, version: int) -> None:
     if run is None:
         return
     action = ACTIONS[run.action]
-    skipped: dict[str, array[int]] = {}
+    skips: dict[int, dict[str, str]] = {}
+    counts: Counter[str] = Counter()
     changes = 0
-    rows = run.items.values_list("pk", "user_id", "email", "profile")
-    for pk, user_id, email, stored in rows.iterator(chunk_size=BATCH):
-        profile = {**stored, "email": email, "user_id": user_id}
-        reason = action.applies_to(user_id, profile, run.params)
-        if reason:
-            skipped.setdefault(reason, array("q")).append(pk)
-        else:
-            changes += 1
+    for block, users in bulk_rows.blocks(run):
+        for offset, (user_id, email, stored) in enumerate(users):
+            profile = {**stored, "email": email, "user_id": user_id}
+            reason = action.applies_to(user_id, profile, run.params)
+            if reason:
+                skips.setdefault(block.first, {})[str(offset)] = reason
+                counts[reason] += 1
+            else:
+                changes += 1
     with transaction.atomic():
         current = BulkRun.objects.select_for_update().filter(
             pk=run.pk, status=BulkRunStatus.PREVIEWING, preview_version=version
         )
         if not current.exists():
             return
-        # An earlier preview's reasons (another action) go first.
-        run.items.exclude(skip_reason="").update(skip_reason="")
-        for reason, pks in skipped.items():
-            for start in range(0, len(pks), BATCH):
-                chunk = pks[start : start + BATCH].tolist()
-                BulkItem.objects.filter(pk__in=chunk).update(skip_reason=reason)
+        bulk_rows.set_skips(run, skips)
         current.update(
             status=BulkRunStatus.PREVIEWED,
             change_count=changes,
-            skip_counts={
-                reason: len(pks)
-                for reason, pks in sorted(skipped.items(), key=lambda pair: -len(pair[1]))
-            },
+            skip_counts=dict(counts.most_common()),
             expected_seconds=expected_seconds(run, action, changes),
             updated_at=timezone.now(),
         )
@@ -349,8 +343,8 @@ def one_user_delete(user: Any, user_id: str, profile: Profile, reason: str) -> t
         preview_version=1,
         selection_key="user:" + hashlib.sha256(user_id.encode()).hexdigest()[:40],
     )
-    email = str(profile.get("email") or "")
-    BulkItem.objects.create(run=run, position=0, user_id=user_id, email=email, profile=profile)
+    with bulk_rows.BlockWriter(run) as writer:
+        writer.add_user(user_id, str(profile.get("email") or ""), profile)
     compute_preview(run.pk, run.preview_version)
     run.refresh_from_db()
     return run, request_run(run, user)

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from django import db
 from django.conf import settings
 from django.db import transaction
@@ -41,9 +40,8 @@ from django.utils import timezone
 from management_api import ManagementApiError, TransientError, pacing
 from staff.audit import record_for
 
-from . import bulk
+from . import bulk, bulk_rows
 from .actions import NotApplicable, Result, perform, state
-from .bulk_rows import insert_items
 from .models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
 
 logger = logging.getLogger("users_admin.bulk")
@@ -219,6 +217,8 @@ def execute(run_id: int) -> bool:
                 c.run.items.filter(outcome="", skip_reason="").order_by("position")[:CHUNK]
             )
             if not items:
+                if _make_next_items(c):
+                    continue
                 break
             for item in items:
                 _send_with_retries(c, item)
@@ -240,15 +240,35 @@ def _hand_over(c: Claim) -> None:
     )
 
 
-def _recover(c: Claim) -> None:
-    """Settle what a run already knows: the preview's skips, and the users a dead worker left
-    being sent (sent again when that is safe, else unknown). Then count the outcomes."""
-    items = c.run.items
-    now = timezone.now()
-    for item in items.filter(outcome="").exclude(skip_reason="").iterator(chunk_size=CHUNK):
+def _make_next_items(c: Claim) -> bool:
+    """The run's next block of users becomes items (users_admin.bulk_rows), its preview's
+    skips recorded as such; False when every block has."""
+    block = c.run.blocks.filter(made=False).order_by("first").first()
+    if block is None:
+        return False
+    c.beat(force=True)
+    bulk_rows.make_items(c.run, block)
+    _settle_skips(c)
+    return True
+
+
+def _settle_skips(c: Claim) -> None:
+    """The preview's skips of the users made items so far are their outcome."""
+    skipped = c.run.items.filter(outcome="").exclude(skip_reason="")
+    for item in skipped.iterator(chunk_size=CHUNK):
         item.outcome, item.message = BulkOutcome.SKIPPED, item.skip_reason
         BulkItem.objects.filter(pk=item.pk).update(outcome=item.outcome, message=item.message)
+        c.counts[item.outcome] += 1
         _audit_item(c.run, item)
+
+
+def _recover(c: Claim) -> None:
+    """Settle what a run already knows: the preview's skips of its users made items, and the
+    users a dead worker left being sent (sent again when that is safe, else unknown). Then
+    count the outcomes."""
+    items = c.run.items
+    now = timezone.now()
+    _settle_skips(c)
     in_doubt = items.filter(outcome=BulkOutcome.SENDING)
     if _repeatable(c.run):
         in_doubt.update(outcome="")
@@ -502,7 +522,7 @@ def result_rows(run: BulkRun, *, masked: bool = False) -> Iterator[str]:
 
     shown = mask if masked else (lambda value: value)
     yield _csv_line(RESULT_COLUMNS)
-    for item in run.items.order_by("position").iterator(chunk_size=2000):
+    for item in bulk_rows.every_item(run):
         outcome = item.outcome or ("skipped" if item.skip_reason else "not sent")
         ids = shown({"user_id": item.user_id, "email": item.email})
         yield _csv_line(
@@ -597,14 +617,9 @@ def _follow_up(
         selection_key=f"{source}:{run.pk}",
         **{"params": run.params, "reason": run.reason, **fields},
     )
-    batch: list[tuple[int, tuple[str, str, str]]] = []
-    for n, item in enumerate(items.iterator(chunk_size=FOLLOW_UP_BATCH)):
-        kept = orjson.dumps(profile(item)).decode()
-        batch.append((n, (item.user_id, item.email, kept)))
-        if len(batch) >= FOLLOW_UP_BATCH:
-            insert_items(child, batch)
-            batch = []
-    insert_items(child, batch)
+    with bulk_rows.BlockWriter(child) as writer:
+        for item in items.iterator(chunk_size=FOLLOW_UP_BATCH):
+            writer.add_user(item.user_id, item.email, profile(item))
     return child
 
 

@@ -1,56 +1,202 @@
-"""Writing a bulk run's items in bulk, at the pace a 1,000,000-user run needs.
+"""A bulk run's users, stored at the pace a 1,000,000-user run needs.
 
-On PostgreSQL, `bulk_create` sends a batch as UNNEST arrays whose JSON elements psycopg quotes
-one by one in Python, after Django built a model instance and prepared every field of each
-item: most of a large selection's time went there. `insert_items` sends the rows with COPY
-(psycopg's C row writer), the profile as the JSON text it already is; other databases keep
-`bulk_create`.
+The selection writes the run's users in blocks (BulkBlock): a thousand users a row, each a JSON
+line ``[user id, email, profile]`` (the snapshot's fields the actions read), compressed. A
+million users are a thousand rows, not a million: the database holds one row a user only for
+the users a worker has reached (BulkItem: their outcome, before/after and Auth0's answer),
+made a block at a time as it reaches them (`make_items`). The preview marks the users it skips
+in their block (`set_skips`); the run's page reads a page of users from the blocks, each
+replaced by its item once there is one (`ItemPages`).
+
+Interface::
+
+    with BlockWriter(run) as writer:       # the selection
+        writer.add(user_id, email, profile_json)
+    for block, users in blocks(run): ...    # the preview: users = [(user_id, email, profile)]
+    set_skips(run, {first: {offset: reason}})
+    make_items(run, block)                  # the worker: the block's users become items
+    ItemPages(run)[start:stop]              # items in order, saved or from the blocks
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 import orjson
-from django.db import connection
+from django.db import reset_queries, transaction
 
-from .models import BulkItem, BulkRun
+from .models import BulkBlock, BulkItem, BulkRun
 
-# The columns COPY fills; the others' values are those of a new item.
-COLUMNS = ("run_id", "position", "user_id", "email", "profile")
-NEW = {
-    "skip_reason": "",
-    "before": "{}",
-    "after": "{}",
-    "outcome": "",
-    "message": "",
-    "answer": "{}",
-}
+BLOCK = 1000
+# Blocks written, or read, at a time (a batch of the run's users in memory).
+BLOCKS_AT_ONCE = 20
+# zlib's fastest level: a block of JSON lines shrinks about five times at it.
+LEVEL = 1
+User = tuple[str, str, dict[str, Any]]
 
 
-def insert_items(run: BulkRun, rows: Sequence[tuple[int, tuple[str, str, str]]]) -> None:
-    """Insert new items of `run`: (position, (user id, email, the profile's JSON)) each."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        BulkItem.objects.bulk_create(
-            BulkItem(
-                run=run,
-                position=position,
-                user_id=user_id,
-                email=email,
-                profile=orjson.loads(profile),
+class BlockWriter:
+    """The run's users in order, written a block at a time (constant memory); `count` users."""
+
+    def __init__(self, run: BulkRun) -> None:
+        self.run = run
+        self.count = 0
+        self._lines: list[bytes] = []
+        self._blocks: list[BulkBlock] = []
+
+    def __enter__(self) -> BlockWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+
+    def add(self, user_id: str, email: str, profile: bytes | str) -> None:
+        """One user; `profile` is its profile's JSON (a dict of the snapshot's fields)."""
+        text = profile.encode() if isinstance(profile, str) else profile
+        self._lines.append(b"".join((orjson.dumps([user_id, email])[:-1], b",", text, b"]")))
+        self.count += 1
+        if len(self._lines) >= BLOCK:
+            self._seal()
+
+    def add_user(self, user_id: str, email: str, profile: dict[str, Any]) -> None:
+        self.add(user_id, email, orjson.dumps(profile))
+
+    def _seal(self) -> None:
+        if self._lines:
+            data = zlib.compress(b"\n".join(self._lines), LEVEL)
+            first = self.count - len(self._lines)
+            self._blocks.append(
+                BulkBlock(run=self.run, first=first, size=len(self._lines), data=data)
             )
-            for position, (user_id, email, profile) in rows
-        )
-        return
-    from psycopg import sql
+            self._lines = []
+        if len(self._blocks) >= BLOCKS_AT_ONCE:
+            self._flush()
 
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(BulkItem._meta.db_table),
-        sql.SQL(", ").join(sql.Identifier(column) for column in (*COLUMNS, *NEW)),
+    def _flush(self) -> None:
+        BulkBlock.objects.bulk_create(self._blocks)
+        self._blocks = []
+        # With DEBUG on, Django keeps each query's text, here the blocks themselves (a
+        # million users' would be hundreds of megabytes): the worker needs none of it.
+        reset_queries()
+
+    def close(self) -> None:
+        self._seal()
+        self._flush()
+
+
+def users_of(block: BulkBlock) -> list[User]:
+    """(user id, email, profile) of each user of the block, in order."""
+    return [tuple(orjson.loads(line)) for line in zlib.decompress(block.data).split(b"\n")]
+
+
+def blocks(run: BulkRun, *, only: Any = None) -> Iterator[tuple[BulkBlock, list[User]]]:
+    """Each block of the run in order with its users, a few blocks in memory at a time."""
+    query = run.blocks.order_by("first")
+    if only is not None:
+        query = query.filter(only)
+    after = -1
+    while True:
+        batch = list(query.filter(first__gt=after)[:BLOCKS_AT_ONCE])
+        if not batch:
+            return
+        for block in batch:
+            yield block, users_of(block)
+        after = batch[-1].first
+
+
+def set_skips(run: BulkRun, skips: dict[int, dict[str, str]]) -> None:
+    """The preview's skip reasons, {block's first position: {offset: reason}}; every other
+    block of the run skips nobody (an earlier preview's reasons go)."""
+    run.blocks.exclude(skips={}).exclude(first__in=list(skips)).update(skips={})
+    for first, reasons in skips.items():
+        run.blocks.filter(first=first).update(skips=reasons)
+
+
+def make_items(run: BulkRun, block: BulkBlock) -> None:
+    """The block's users become items of the run (with the preview's skip reasons), once:
+    a second call, or a worker that takes the run over, adds none twice."""
+    users = users_of(block)
+    with transaction.atomic():
+        if not BulkBlock.objects.filter(pk=block.pk, made=False).update(made=True):
+            return
+        BulkItem.objects.bulk_create(
+            (_item(run, block, offset, user) for offset, user in enumerate(users)),
+            ignore_conflicts=True,
+            batch_size=BLOCK,
+        )
+
+
+def _item(run: BulkRun, block: BulkBlock, offset: int, user: User) -> BulkItem:
+    user_id, email, profile = user
+    return BulkItem(
+        run=run,
+        position=block.first + offset,
+        user_id=user_id,
+        email=email,
+        profile=profile,
+        skip_reason=block.skips.get(str(offset), ""),
     )
-    fixed = tuple(NEW.values())
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for position, (user_id, email, profile) in rows:
-            copy.write_row((run.pk, position, user_id, email, profile, *fixed))
+
+
+class ItemPages(Sequence[BulkItem]):
+    """The run's users in order as items (a Paginator's object list): the saved item where a
+    worker made one, else one read from its block (not saved)."""
+
+    def __init__(self, run: BulkRun) -> None:
+        self.run = run
+        self.total = run.selected_count or 0
+
+    def __len__(self) -> int:
+        return self.total
+
+    def count(self, value: Any = None) -> int:
+        return self.total
+
+    @overload
+    def __getitem__(self, index: int) -> BulkItem: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[BulkItem]: ...
+    def __getitem__(self, index: int | slice) -> BulkItem | list[BulkItem]:
+        if isinstance(index, int):
+            found = self[index : index + 1]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        start, stop, _ = index.indices(self.total)
+        return items_between(self.run, start, stop)
+
+
+def items_between(run: BulkRun, start: int, stop: int) -> list[BulkItem]:
+    """The run's users at positions start..stop-1, as items (saved ones where they exist)."""
+    if stop <= start:
+        return []
+    saved = {
+        item.position: item for item in run.items.filter(position__gte=start, position__lt=stop)
+    }
+    found: list[BulkItem] = []
+    covering = run.blocks.filter(first__lt=stop, first__gte=start - BLOCK + 1).order_by("first")
+    for block in covering:
+        if block.first + block.size <= start:
+            continue
+        for offset, user in enumerate(users_of(block)):
+            position = block.first + offset
+            if start <= position < stop:
+                found.append(saved.get(position) or _item(run, block, offset, user))
+    return found
+
+
+def every_item(run: BulkRun) -> Iterator[BulkItem]:
+    """Every user of the run in order, as items (the result file): a block at a time."""
+    for block, users in blocks(run):
+        stop = block.first + block.size
+        saved = {}
+        if block.made:
+            saved = {
+                item.position: item
+                for item in run.items.filter(position__gte=block.first, position__lt=stop)
+            }
+        for offset, user in enumerate(users):
+            yield saved.get(block.first + offset) or _item(run, block, offset, user)

@@ -37,8 +37,8 @@ from exports.models import ACTIVE_STATUSES, Export, ExportSpec
 from exports.tasks import create_export
 from management_api.tenants import current_tenant_slug
 
-from .bulk_rows import insert_items
-from .models import BulkEntry, BulkItem, BulkRun, BulkRunStatus
+from .bulk_rows import BlockWriter
+from .models import BulkBlock, BulkEntry, BulkItem, BulkRun, BulkRunStatus
 
 MAX_LIST_LINES = 1_000_000
 # Bad lines quoted in the message (the rest are counted).
@@ -50,9 +50,7 @@ POLL_SECONDS = 2.0
 STALL_SECONDS = 120
 BATCH = 2000
 # What an item keeps of a user: (user id, email, the profile's JSON).
-User = tuple[str, str, str]
-# Snapshot users looked up in the list at a time.
-LOOKUP_BATCH = 5000
+User = tuple[str, str, bytes]
 # What the actions and their preview read of each user.
 SNAPSHOT_FIELDS = (
     "user_id",
@@ -226,6 +224,7 @@ def advance(run_id: int) -> float | None:
         if not locked.exists():
             return None
         BulkItem.objects.filter(run=run).delete()
+        BulkBlock.objects.filter(run=run).delete()
         BulkEntry.objects.filter(run=run).delete()
         with export.open_file() as raw, gzip.open(raw) as records_file:
             records = _records(records_file)
@@ -269,28 +268,28 @@ def profile_of(record: dict[str, Any]) -> dict[str, Any]:
 def _user(record: dict[str, Any]) -> User:
     """(user id, email, the profile's JSON) of a snapshot record, as an item keeps it."""
     user_id = str(record.get("user_id") or "")
-    return user_id, str(record.get("email") or ""), orjson.dumps(profile_of(record)).decode()
+    return user_id, str(record.get("email") or ""), orjson.dumps(profile_of(record))
 
 
 def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    batch: list[tuple[int, User]] = []
-    count = 0
-    for record in records:
-        batch.append((count, _user(record)))
-        count += 1
-        if len(batch) >= BATCH:
-            insert_items(run, batch)
-            batch = []
-    insert_items(run, batch)
-    return {"selected_count": count, "unknown_count": 0, "ambiguous_count": 0, "duplicate_count": 0}
+    """Every user of the snapshot, in its order (a query's run)."""
+    with BlockWriter(run) as writer:
+        for record in records:
+            writer.add(*_user(record))
+    return {
+        "selected_count": writer.count,
+        "unknown_count": 0,
+        "ambiguous_count": 0,
+        "duplicate_count": 0,
+    }
 
 
 def _store_resolved(
     run: BulkRun, entries: Iterable[ListEntry], records: Iterable[dict[str, Any]]
 ) -> dict[str, int]:
-    """The list's users in its order, written as they are found, in constant memory whatever
-    the list's and the tenant's sizes: the entries and the snapshot's users they name go to a
-    scratch SQLite file (Resolver), which joins them in the list's order."""
+    """The list's users in its order, in constant memory whatever the list's and the tenant's
+    sizes, reading the snapshot once: the entries and the snapshot's users go to a scratch
+    SQLite file (Resolver), which joins them in the list's order."""
     with Resolver() as resolver:
         resolver.add_entries(entries)
         resolver.add_records(records)
@@ -298,37 +297,32 @@ def _store_resolved(
 
 
 def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
-    items: list[tuple[int, User]] = []
     problems: list[BulkEntry] = []
     counts: Counter[str] = Counter()
-    selected = 0
-    for entry, found in resolver.joined():
-        if len(found) != 1:
-            problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
-            counts[problem] += 1
-            candidates = sorted(user_id for user_id, _, _ in found)
-            problems.append(
-                BulkEntry(
-                    run=run,
-                    line=entry.line,
-                    entry=entry.value[:500],
-                    problem=problem,
-                    candidates=candidates,
+    with BlockWriter(run) as writer:
+        for entry, found in resolver.joined():
+            if len(found) != 1:
+                problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
+                counts[problem] += 1
+                problems.append(
+                    BulkEntry(
+                        run=run,
+                        line=entry.line,
+                        entry=entry.value[:500],
+                        problem=problem,
+                        candidates=sorted(user[1] for user in found),
+                    )
                 )
-            )
-        elif not resolver.first_time(found[0][0]):
-            counts["duplicate"] += 1
-        else:
-            items.append((selected, found[0]))
-            selected += 1
-        if len(items) >= BATCH or len(problems) >= BATCH:
-            insert_items(run, items)
-            BulkEntry.objects.bulk_create(problems)
-            items, problems = [], []
-    insert_items(run, items)
+                if len(problems) >= BATCH:
+                    BulkEntry.objects.bulk_create(problems)
+                    problems = []
+            elif not resolver.first_time(found[0][0]):
+                counts["duplicate"] += 1
+            else:
+                writer.add(*found[0][1:])
     BulkEntry.objects.bulk_create(problems)
     return {
-        "selected_count": selected,
+        "selected_count": writer.count,
         "unknown_count": counts[BulkEntry.Problem.UNKNOWN],
         "ambiguous_count": counts[BulkEntry.Problem.AMBIGUOUS],
         "duplicate_count": counts["duplicate"],
@@ -337,25 +331,28 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
 
 class Resolver:
     """A scratch SQLite file (deleted on exit) where a list's entries meet the snapshot's users:
-    memory stays at SQLite's page cache and one batch, whether the list has ten lines or a
+    memory stays at SQLite's page cache and one row, whether the list has ten lines or a
     million and the tenant ten users or millions.
 
-    ``listed`` holds the entries (line, kind, value); ``found`` the snapshot's users an entry
-    names, once per (kind, key) they match (a user whose id and email are both listed is there
-    twice); ``seen`` the users already taken (a user listed twice counts once)."""
+    ``listed`` holds the entries (line, kind, value); ``snap`` every user of the snapshot, read
+    once (its number, user id, email in lower case as a list's key, email, profile's JSON),
+    indexed by id and email once written; ``seen`` which users are taken already (a user listed
+    twice counts once), one byte a snapshot user."""
 
     def __enter__(self) -> Resolver:
         self._dir = tempfile.TemporaryDirectory(prefix="userdesk-bulk-select-")
         self.db = sqlite3.connect(os.path.join(self._dir.name, "resolve.sqlite3"))
         self.db.executescript(
             """
-            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;
             PRAGMA temp_store=FILE;
             CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
-            CREATE TABLE found (kind TEXT, key TEXT, user_id TEXT, email TEXT, profile TEXT);
-            CREATE TABLE seen (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE snap (
+                id INTEGER PRIMARY KEY, user_id TEXT, key TEXT, email TEXT, profile BLOB
+            );
             """
         )
+        self.seen = bytearray()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -365,55 +362,44 @@ class Resolver:
     def add_entries(self, entries: Iterable[ListEntry]) -> None:
         rows = ((e.line, e.kind, e.value) for e in entries)
         self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", rows)
-        self.db.execute("CREATE INDEX listed_value ON listed (value, kind)")
 
     def add_records(self, records: Iterable[dict[str, Any]]) -> None:
-        """Keep the snapshot's users some entry names (looked up a batch at a time)."""
-        batch: list[tuple[str, str, dict[str, Any]]] = []
-        for record in records:
-            user_id = str(record.get("user_id") or "")
-            batch.append((user_id, str(record.get("email") or "").lower(), record))
-            if len(batch) >= LOOKUP_BATCH:
-                self._keep_named(batch)
-                batch = []
-        self._keep_named(batch)
-        self.db.execute("CREATE INDEX found_key ON found (key, kind)")
+        """Every user of the snapshot, in one pass."""
 
-    def _keep_named(self, batch: list[tuple[str, str, dict[str, Any]]]) -> None:
-        if not batch:
-            return
-        values = {user_id for user_id, _, _ in batch} | {email for _, email, _ in batch if email}
-        named = set(
-            self.db.execute(
-                "SELECT DISTINCT l.kind, l.value FROM json_each(?) AS j "
-                "JOIN listed AS l ON l.value = j.value",
-                (orjson.dumps(list(values)),),
-            )
+        def rows() -> Iterator[tuple[str, str | None, str, bytes]]:
+            for record in records:
+                user_id, email, profile = _user(record)
+                yield user_id, email.lower() or None, email, profile
+
+        self.db.executemany(
+            "INSERT INTO snap (user_id, key, email, profile) VALUES (?, ?, ?, ?)", rows()
         )
-        rows = []
-        for user_id, email, record in batch:
-            keys = [("id", user_id)] if ("id", user_id) in named else []
-            if email and ("email", email) in named:
-                keys.append(("email", email))
-            if keys:
-                user = _user(record)
-                rows += [(kind, key, *user) for kind, key in keys]
-        self.db.executemany("INSERT INTO found VALUES (?, ?, ?, ?, ?)", rows)
+        self.db.executescript(
+            "CREATE INDEX snap_user ON snap (user_id); CREATE INDEX snap_key ON snap (key);"
+        )
+        (count,) = self.db.execute("SELECT coalesce(max(id), 0) FROM snap").fetchone()
+        self.seen = bytearray(count + 1)
 
-    def joined(self) -> Iterator[tuple[ListEntry, list[User]]]:
-        """Each entry in the list's order with the users it names (none, one or several)."""
+    def joined(self) -> Iterator[tuple[ListEntry, list[tuple[int, str, str, bytes]]]]:
+        """Each entry in the list's order with the users it names (none, one or several):
+        (the user's number in the snapshot, user id, email, profile's JSON)."""
         rows = self.db.execute(
-            "SELECT l.line, l.kind, l.value, f.user_id, f.email, f.profile FROM listed AS l "
-            "LEFT JOIN found AS f ON f.key = l.value AND f.kind = l.kind ORDER BY l.line"
+            "SELECT l.line, l.kind, l.value, coalesce(a.id, b.id), coalesce(a.user_id, b.user_id),"
+            " coalesce(a.email, b.email), coalesce(a.profile, b.profile) FROM listed AS l"
+            " LEFT JOIN snap AS a ON l.kind = 'id' AND a.user_id = l.value"
+            " LEFT JOIN snap AS b ON l.kind = 'email' AND b.key = l.value"
+            " ORDER BY l.line"
         )
         for (line, kind, value), group in groupby(rows, key=lambda row: row[:3]):
             found = [row[3:] for row in group if row[3] is not None]
             yield ListEntry(line, kind, value), found
 
-    def first_time(self, user_id: str) -> bool:
-        """Whether this user was not taken before (and is taken now)."""
-        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (user_id,))
-        return cursor.rowcount == 1
+    def first_time(self, number: int) -> bool:
+        """Whether the snapshot's user `number` was not taken before (and is taken now)."""
+        if self.seen[number]:
+            return False
+        self.seen[number] = 1
+        return True
 
 
 def stalled_selections() -> list[int]:

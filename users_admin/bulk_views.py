@@ -22,7 +22,7 @@ from config.htmx import wants_partial
 from staff.audit import record
 from staff.permissions import Capability, can, may_approve_bulk_run, require, requires
 
-from . import bulk, bulk_execute, pii
+from . import bulk, bulk_execute, bulk_rows, pii
 from .action_forms import ask_tenant_name
 from .bulk_forms import ActionChoiceForm, RejectForm, SelectionForm
 from .bulk_select import selection_key, tenant_slug
@@ -151,7 +151,7 @@ def _page_context(
         "entries": entries,
         "entries_nav": nav(request, entries, "entries"),
         "entry_rows": _shown_entries(request, entries.object_list),
-        "items": pii.shown_items(request.user, run.items.all()[:ENTRIES_PER_PAGE])
+        "items": pii.shown_items(request.user, bulk_rows.items_between(run, 0, ENTRIES_PER_PAGE))
         if run.status == "selected"
         else [],
         "progress": bulk_execute.progress(run),
@@ -169,7 +169,8 @@ def _page_context(
     )
     if run.action and run.change_count is not None:
         action = bulk.ACTIONS[run.action]
-        sample = Paginator(run.items.all(), SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
+        pages = bulk_rows.ItemPages(run)
+        sample = Paginator(pages, SAMPLE_PER_PAGE).get_page(request.GET.get("sample"))
         for item in sample.object_list:
             item.before, item.after = bulk.planned(run, item)
         context.update(

@@ -151,7 +151,8 @@ class BulkRun(models.Model):
 
     The users come from a search query (an exact export of it) or from an uploaded list of
     user ids and emails (resolved against an export of the whole tenant); ``export`` is that
-    snapshot, ``items`` the users selected and ``entries`` the list's lines it could not use.
+    snapshot, ``blocks`` the users selected (``items`` those a worker has reached) and
+    ``entries`` the list's lines it could not use.
     """
 
     class Source(models.TextChoices):
@@ -261,7 +262,8 @@ class BulkOutcome(models.TextChoices):
 
 
 class BulkItem(models.Model):
-    """A user a run selected, with the profile fields its actions read (from the snapshot)."""
+    """A user of a run its worker reached (users_admin.bulk_rows makes a block's at a time),
+    with the profile fields its actions read (from the snapshot)."""
 
     run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="items")
     position = models.PositiveIntegerField()
@@ -288,6 +290,27 @@ class BulkItem(models.Model):
 
     def __str__(self) -> str:
         return self.user_id
+
+
+class BulkBlock(models.Model):
+    """Up to a thousand users of a run, in the run's order, as the snapshot gave them: what the
+    run reads of each user, compressed (users_admin.bulk_rows). The selection writes these
+    instead of one row a user; the preview marks who it skips here; a worker makes them items
+    (BulkItem) a block at a time as it reaches them."""
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="blocks")
+    first = models.PositiveIntegerField(help_text="The position of its first user")
+    size = models.PositiveIntegerField()
+    data = models.BinaryField(help_text="zlib of one JSON line a user: [user id, email, profile]")
+    skips = models.JSONField(default=dict, blank=True, help_text="{offset: why the run skips it}")
+    made = models.BooleanField(default=False, help_text="Its users are the run's items now")
+
+    class Meta:
+        ordering = ["run", "first"]
+        constraints = [models.UniqueConstraint(fields=["run", "first"], name="bulk_block_first")]
+
+    def __str__(self) -> str:
+        return f"users {self.first}-{self.first + self.size - 1} of run #{self.run_id}"
 
 
 class BulkEntry(models.Model):
