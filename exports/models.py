@@ -585,6 +585,13 @@ class ExportPart(models.Model):
     def label(self) -> str:
         return self.connection_name or self.connection_id
 
+    @property
+    def state(self) -> str:
+        """The part as the history lists it: "github ready (591 rows)"."""
+        rows = self.row_count
+        counted = "" if rows is None else f" ({rows:,} row{'' if rows == 1 else 's'})"
+        return f"{self.label} {self.get_status_display().lower()}{counted}"
+
 
 class ExportTemplateQuerySet(models.QuerySet["ExportTemplate"]):
     def of(self, user: AbstractBaseUser | AnonymousUser) -> ExportTemplateQuerySet:
