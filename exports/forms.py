@@ -696,6 +696,8 @@ class HistoryFilterForm(forms.Form):
                 | Q(source_query__icontains=text)
                 | Q(match_query__icontains=text)
                 | Q(connection_name__icontains=text)
+                # A multi-connection export's connections (their ids and names, as JSON text).
+                | Q(connections__icontains=text)
             )
             number = whole_number(text.lstrip("#"))
             if number is not None:

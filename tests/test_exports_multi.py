@@ -338,3 +338,19 @@ def test_a_schedule_run_of_a_multi_connection_template_keeps_its_connections(
     body = spec.auth0_body(DATABASE["id"])
     assert body["connection_id"] == DATABASE["id"]
     assert "created_at" in [field["name"] for field in body["fields"]]
+
+
+def test_the_history_search_finds_an_export_by_any_of_its_connections(
+    admin_client_: Client, export_admin: User
+) -> None:
+    several = Export.objects.create_queued(
+        ExportSpec.from_data({**CSV_SPEC, "name": "Both", "connections": [DATABASE, GITHUB]}),
+        requested_by=export_admin,
+    )
+    Export.objects.create_queued(
+        ExportSpec.from_data({**CSV_SPEC, "name": "Other"}), requested_by=export_admin
+    )
+    for text in ("github", "GitHub", "Username-Password"):
+        page = admin_client_.get("/t/userdesk-sandbox/exports/", {"q": text}).content.decode()
+        assert f'id="export-row-{several.pk}"' in page, text
+        assert "Other" not in page
