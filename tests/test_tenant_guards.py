@@ -63,6 +63,35 @@ def test_deleting_on_production_asks_for_the_tenant_name(
     assert AuditEvent.objects.filter(action="users.delete", target=prod_user).exists()
 
 
+def test_removing_a_membership_on_production_asks_for_the_tenant_name(
+    prod_user: str, lead_client: Client, use_sandbox: Any
+) -> None:
+    """One of the access actions judged destructive: the membership goes with its organization
+    roles, which adding the user back does not restore."""
+    acme = "org_AcmeVv1JTfJhf3Nw"  # the seeded Acme Corporation
+    use_sandbox.set_faults(rate_limit_plan="off")  # the test's own reads of the sandbox
+    with use_sandbox.api() as api:
+        added = api.post(f"/api/v2/organizations/{acme}/members", json={"members": [prod_user]})
+        assert added.status_code == 204, added.text
+    url = f"/t/prod/actions/remove-membership/{quote(prod_user, safe='')}/"
+    form = lead_client.get(f"{url}?organization={acme}").content.decode()
+    assert f'name="{TENANT_NAME_FIELD}"' in form
+    post = {
+        "reason": "Ticket 43: left Acme",
+        "token": str(uuid.uuid4()),
+        "organization": acme,
+        "user_id": prod_user,
+        "tenant": "prod",
+    }
+    refused = lead_client.post(url, post, HTTP_HX_REQUEST="true").content.decode()
+    assert "Type Prod to confirm, on production." in refused
+    with use_sandbox.api() as api:
+        still = api.get(f"/api/v2/users/{quote(prod_user, safe='')}/organizations").json()
+    assert [o["id"] for o in still] == [acme]
+    done = lead_client.post(url, {**post, TENANT_NAME_FIELD: "Prod"}, HTTP_HX_REQUEST="true")
+    assert "Removed from acme" in done.content.decode()
+
+
 def test_the_guard_is_declared_on_destructive_actions_and_asks_only_on_production(
     two_tenants: tuple[Tenant, Tenant],
 ) -> None:

@@ -635,7 +635,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "link-account",
-            "Link a duplicate account into this user",
+            "Link another account into this user",
             LINK_ACCOUNTS,
             "The other account becomes one of {user}'s identities: signing in with it gives "
             "{user}'s user id. Its own user id and its metadata (unless kept below) are gone.",
