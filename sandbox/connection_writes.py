@@ -4,6 +4,7 @@ and UpdateConnectionRequestContent). The reads are in `sandbox.connections_api`.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import string
@@ -25,6 +26,7 @@ from sandbox.http import (
     json_type,
     management_api,
     method_not_allowed,
+    shape_refused,
     strict_json,
 )
 from sandbox.models import Connection, TenantUser
@@ -49,6 +51,13 @@ CREATE_TYPES = {
 }
 UPDATE_TYPES = {k: v for k, v in CREATE_TYPES.items() if k not in ("name", "strategy")}
 NULLABLE_ON_UPDATE = frozenset({"options", "enabled_clients"})
+MAX_METADATA_KEYS = 10
+MAX_METADATA_VALUE = 255
+# The definition's ConnectionAuthenticationPurpose and ConnectionConnectedAccountsPurpose.
+PURPOSES: dict[str, dict[str, str]] = {
+    "authentication": {"active": "boolean"},
+    "connected_accounts": {"active": "boolean", "cross_app_access": "boolean"},
+}
 # Set as given and answered back: kept in `Connection.properties`.
 PROPERTIES = (
     "enabled_clients",
@@ -183,6 +192,16 @@ def _checked(
             refused = _type_error(name, body[name], kind, name in nullable)
             if refused is not None:
                 return refused
+    for listed in ("realms", "enabled_clients"):
+        if any(not isinstance(item, str) for item in body.get(listed) or []):
+            return _invalid(f"'Expected an array of strings' on property {listed}.")
+    why = _metadata_refused(body.get("metadata") or {})
+    if why:
+        return _invalid(f"{why}.")
+    for purpose, fields in PURPOSES.items():
+        why = shape_refused(purpose, body.get(purpose), fields, ("active",))
+        if why:
+            return _invalid(f"{why}.")
     if "name" in body:
         name = body["name"]
         if len(name) > 128:
@@ -196,6 +215,19 @@ def _checked(
     if len(body.get("display_name") or "") > 128:
         return _invalid("'String is too long, maximum 128' on property display_name.")
     return None
+
+
+def _metadata_refused(metadata: dict[str, Any]) -> str:
+    """The definition's ConnectionsMetadata: at most 10 keys, each a string of at most 255
+    characters or null."""
+    if len(metadata) > MAX_METADATA_KEYS:
+        return f"'Too many properties ({len(metadata)}), maximum {MAX_METADATA_KEYS}' on metadata"
+    for key, value in metadata.items():
+        if value is not None and not isinstance(value, str):
+            return f"'Expected type string but found type {json_type(value)}' on metadata.{key}"
+        if isinstance(value, str) and len(value) > MAX_METADATA_VALUE:
+            return f"'String is too long, maximum {MAX_METADATA_VALUE}' on metadata.{key}"
+    return ""
 
 
 def _attributes_refused(options: dict[str, Any]) -> HttpResponse | None:
@@ -215,6 +247,14 @@ def _attributes_refused(options: dict[str, Any]) -> HttpResponse | None:
         if value.get("profile_required") and signup.get("status") != "required":
             return _refused(f"attribute {name} must also be required on signup")
     return None
+
+
+def _kept(body: dict[str, Any], key: str) -> bool:
+    """Whether a given property is stored as given: not null, and realms not empty (an empty
+    list, or none, makes the connection's name its realm)."""
+    if body.get(key) is None:
+        return False
+    return key != "realms" or bool(body[key])
 
 
 def _new_id() -> str:
@@ -268,7 +308,7 @@ def create_connection(request: HttpRequest) -> HttpResponse:
                 options=options,
                 is_domain_connection=body.get("is_domain_connection", False),
                 position=last + 1,
-                properties={key: body[key] for key in PROPERTIES if key in body},
+                properties={key: body[key] for key in PROPERTIES if _kept(body, key)},
             )
     except IntegrityError:
         return api_error(409, "A connection with the same name already exists", "conflict")
@@ -305,13 +345,28 @@ def update_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
         connection.is_domain_connection = body["is_domain_connection"]
     properties = {**connection.properties}
     for key in PROPERTIES:
-        if key in body and body[key] is not None:
+        if _kept(body, key):
             properties[key] = body[key]
+        elif key == "realms" and key in body:
+            properties.pop(key, None)
     connection.properties = properties
     connection.save(using=SANDBOX_DB)
     answer = connection_json(connection)
     _logged(request, "Update a Connection", 200, body, answer)
     return json_response(answer)
+
+
+def _users_of(name: str) -> list[int]:
+    """The users whose primary identity is on the connection (read from their profiles: the
+    search columns may lag behind a write)."""
+    needle = json.dumps(name)
+    rows = TenantUser.objects.using(SANDBOX_DB).filter(profile__contains=needle)
+    found = []
+    for pk, profile in rows.values_list("pk", "profile"):
+        identities = json.loads(profile).get("identities") or [{}]
+        if identities[0].get("connection") == name:
+            found.append(pk)
+    return found
 
 
 @management_api(
@@ -325,7 +380,7 @@ def delete_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
     if connection is None:
         return HttpResponse(status=204)
     with transaction.atomic(using=SANDBOX_DB):
-        TenantUser.objects.using(SANDBOX_DB).filter(s_connection=connection.name).delete()
+        TenantUser.objects.using(SANDBOX_DB).filter(pk__in=_users_of(connection.name)).delete()
         connection.delete(using=SANDBOX_DB)
     answer = {"deleted_at": now_iso()}
     _logged(request, "Delete a Connection", 202, None, answer)

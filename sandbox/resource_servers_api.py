@@ -24,6 +24,7 @@ from sandbox.http import (
     json_type,
     management_api,
     method_not_allowed,
+    shape_refused,
     strict_json,
 )
 from sandbox.routers import SANDBOX_DB
@@ -70,7 +71,23 @@ DEFAULTS: dict[str, Any] = {
     "token_lifetime_for_web": 7200,
     "skip_consent_for_verifiable_first_party_clients": False,
 }
-LEADING = ("name", "identifier", "scopes")
+# The nested objects the definition closes (additionalProperties: false): their fields' types
+# and required fields.
+SHAPES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "authorization_policy": ({"policy_id": "string"}, ("policy_id",)),
+    "token_encryption": (
+        {"format": "string", "encryption_key": "object"},
+        ("format", "encryption_key"),
+    ),
+    "proof_of_possession": (
+        {"mechanism": "string", "required": "boolean", "required_for": "string"},
+        ("mechanism", "required"),
+    ),
+}
+ENCRYPTION_KEY = (
+    {"name": "string", "alg": "string", "kid": "string", "pem": "string"},
+    ("alg", "pem"),
+)
 
 
 def _invalid(message: str) -> HttpResponse:
@@ -104,6 +121,16 @@ def _checked(body: Any) -> HttpResponse | None:
         return _invalid(
             f"'Value must be between 0 and {MAX_TOKEN_LIFETIME}' on property token_lifetime."
         )
+    for name, (fields, required) in SHAPES.items():
+        why = shape_refused(name, body.get(name), fields, required)
+        if why:
+            return _invalid(f"{why}.")
+    encryption = body.get("token_encryption") or {}
+    why = shape_refused(
+        "token_encryption.encryption_key", encryption.get("encryption_key"), *ENCRYPTION_KEY
+    )
+    if why:
+        return _invalid(f"{why}.")
     return _scopes_refused(body.get("scopes", []))
 
 
