@@ -22,7 +22,8 @@ class Connection(models.Model):
     position = models.IntegerField(default=0)
     # What POST/PATCH /connections set beyond the columns (show_as_button, realms, metadata,
     # enabled_clients, authentication, connected_accounts): answered as given.
-    properties = models.JSONField(default=dict, blank=True)
+    # The column defaults to `{}` too, for rows written in SQL (tests, older seeds).
+    properties = models.JSONField(default=dict, blank=True, db_default=models.Value("{}"))
 
     class Meta:
         ordering = ["position", "name"]

@@ -75,6 +75,9 @@ EMULATED: tuple[tuple[str, str], ...] = (
     ("/organizations/{id}/members/{user_id}/roles", "delete"),
     ("/refresh-tokens/{id}", "get"),
     ("/refresh-tokens/{id}", "delete"),
+    # Linking and unlinking accounts (sandbox.identities_api).
+    ("/users/{id}/identities", "post"),
+    ("/users/{id}/identities/{provider}/{user_id}", "delete"),
     # Creating what the recorded exchanges name: connections, roles, resource servers.
     ("/connections", "post"),
     ("/connections/{id}", "patch"),

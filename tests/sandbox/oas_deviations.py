@@ -245,6 +245,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
     _unknown_user_is_404("/users/{id}/multifactor/actions/invalidate-remember-browser", "post"),
     _unknown_user_is_404("/users/{id}/revoke-access", "post"),
     _unknown_user_is_404("/jobs/verification-email", "post"),
+    _unknown_user_is_404("/users/{id}/identities/{provider}/{user_id}", "delete"),
     _bad_paging_is_400("/users/{user_id}/sessions"),
     _bad_paging_is_400("/users/{user_id}/refresh-tokens"),
     # Roles, permissions and organizations (issue 22).

@@ -103,6 +103,9 @@ SUCCESS_NOT_REQUIRED = frozenset(
         "POST /organizations/{id}/members",
         "POST /organizations/{id}/members/{user_id}/roles",
         "DELETE /organizations/{id}/members/{user_id}/roles",
+        # Two users Auth0 would link are not guessable (the go-auth0 replay links and unlinks).
+        "POST /users/{id}/identities",
+        "DELETE /users/{id}/identities/{provider}/{user_id}",
         # On unknown ids only (UNKNOWN_IDS_ONLY).
         "PATCH /connections/{id}",
         "PATCH /roles/{id}",

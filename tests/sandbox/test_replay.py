@@ -5,8 +5,11 @@ a live tenant on the endpoints the sandbox emulates (or is meant to), cassette b
 order. Each cassette is replayed against a sandbox server of its own module; every exchange on an
 emulated operation (`sandbox.oas.extract.EMULATED`) must get the recorded status and content type,
 the same top-level keys, and for errors the same `errorCode` and `message`. Ids the live tenant
-made up are mapped to the sandbox's as the answers reveal them; what only the live tenant had is
-skipped, each with its reason in `SKIPPED` or `REASONS`.
+made up (users, jobs, connections, roles, resource servers) are mapped to the sandbox's as the
+answers reveal them, in cassette order. A cassette is skipped only for what the sandbox cannot
+have, with its reason in `SKIPPED`; in the others every exchange replays, but those on an
+operation the sandbox does not emulate (`NOT_EMULATED`, each with what it is) and those after it
+on the same user. An id the replay cannot follow, or an unlisted operation, fails the test.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ SKIPPED: dict[str, str] = {
         "creates Auth0's own Okta Express Configuration API (reserved identifier "
         "`urn:auth0:express-configure`), a system API the sandbox does not have"
     ),
+    "TestJobManager_ImportUsersWithNilOptions.yaml": (
+        "the recorded search for the imported user came while the live tenant's import still ran "
+        "(the Go test does not wait for it) and found nobody; the sandbox's one-user import has "
+        "finished by then"
+    ),
     "TestUserManager_GetUserLogs.yaml": (
         "the recorded read of a new user's log came right after the signup and found nothing "
         "(Auth0's logs arrive late); the sandbox logs the signup (`ss`) at once"
@@ -61,8 +69,26 @@ SKIPPED: dict[str, str] = {
         "the sandbox has no such user"
     ),
 }
+# Operations on a user that recorded cassettes call and the sandbox does not answer (none of them
+# is a call Userdesk makes): each exchange on one, and each later one on the same user, is not
+# replayed; the rest of its cassette is (docs/sandbox/differences.md).
+NOT_EMULATED: dict[tuple[str, str], str] = {
+    ("POST", "/tickets/email-verification"): "email verification tickets",
+    ("POST", "/users/{id}/authentication-methods"): "enrolling an authentication method by API",
+    ("PUT", "/users/{id}/authentication-methods"): "replacing a user's authentication methods",
+    ("PATCH", "/users/{id}/authentication-methods/{m}"): "renaming an authentication method",
+    ("GET", "/users/{id}/enrollments"): "Guardian enrollments (the authentication methods are)",
+    ("POST", "/users/{id}/recovery-code-regeneration"): "MFA recovery codes",
+    ("POST", "/users/{id}/risk-assessments/clear"): "risk assessment (Auth0's Adaptive MFA)",
+    ("GET", "/users/{id}/connected-accounts"): "Connected Accounts (Token Vault)",
+    ("GET", "/users/{id}/federated-connections-tokensets"): "Token Vault token sets",
+    ("DELETE", "/users/{id}/federated-connections-tokensets/{s}"): "Token Vault token sets",
+}
+NOT_EMULATED_ROUTES = [
+    (method, re.compile("^/api/v2" + re.sub(r"\{[a-z]+\}", "[^/]+", path) + "$"), reason)
+    for (method, path), reason in NOT_EMULATED.items()
+]
 REASONS = {
-    "not_emulated": "the sandbox does not emulate this operation",
     "unknown_id": "names an id the live tenant made by a call the sandbox does not emulate",
     "after_unemulated_write": "follows a change the sandbox does not emulate, to the same user",
 }
@@ -101,6 +127,14 @@ def emulated(method: str, path: str) -> bool:
     return any(method == m and route.match(path) for m, route in ROUTES)
 
 
+def not_emulated(method: str, path: str) -> str | None:
+    """Why an operation is not replayed, when NOT_EMULATED says so."""
+    for known, route, reason in NOT_EMULATED_ROUTES:
+        if method == known and route.match(path):
+            return f"not emulated: {reason}"
+    return None
+
+
 def skipped_cassette(name: str) -> str | None:
     for pattern, reason in SKIPPED.items():
         if fnmatch.fnmatch(name, pattern):
@@ -133,7 +167,15 @@ class Replay:
         return text
 
     def learn(self, recorded: Any, ours: Any) -> None:
-        """Map the ids a recorded answer made up to the sandbox's."""
+        """Map the ids a recorded answer made up to the sandbox's; a list's (or a paged
+        answer's) items pairwise, when both hold one item (a search by name or email)."""
+        if isinstance(recorded, dict) and isinstance(ours, dict):
+            for wrapped in WRAPPED_LISTS:
+                if wrapped in recorded:
+                    self.learn(recorded[wrapped], ours.get(wrapped))
+        one = isinstance(recorded, list) and isinstance(ours, list)
+        if one and len(recorded) == len(ours) == 1:
+            self.learn(recorded[0], ours[0])
         if not (isinstance(recorded, dict) and isinstance(ours, dict)):
             return
         for key in ("user_id", "id"):
@@ -216,14 +258,17 @@ def replay(api: httpx.Client, name: str, exchanges: list[dict[str, Any]]) -> Rep
         if not emulated(exchange["method"], exchange["path"]):
             if exchange["method"] != "GET":
                 state.tainted |= recorded_ids
-            state.skips.append(f"{where}: {REASONS['not_emulated']}")
+            reason = not_emulated(exchange["method"], exchange["path"])
+            if reason is None:
+                state.mismatches.append(f"{where}: not emulated, and not in NOT_EMULATED")
+            state.skips.append(f"{where}: {reason}")
             continue
         if exchange["method"] == "POST" and exchange["path"] == "/api/v2/users":
             state.own_addresses(exchange["request_body"], serial)
         path, query = state.rewrite(exchange["path"]), state.rewrite(exchange["query"])
         body = state.rewrite(exchange["request_body"])
         if _ids(path + "?" + query + body) - set(state.mapped.values()):
-            state.skips.append(f"{where}: {REASONS['unknown_id']}")
+            state.mismatches.append(f"{where}: {REASONS['unknown_id']}")
             continue
         content = None
         headers = {}
@@ -297,9 +342,10 @@ def test_recorded_exchange_replays(name: str, replay_api: httpx.Client) -> None:
     if reason:
         pytest.skip(reason)
     state = replay(replay_api, name, CASSETTES[name])
-    if not state.replayed:
-        pytest.skip("; ".join(sorted({skip.split(": ", 1)[1] for skip in state.skips})))
+    # Every exchange of a cassette not in SKIPPED replays but those on a NOT_EMULATED operation
+    # (and those after it on the same user); an unknown id or an unlisted operation fails.
     assert not state.mismatches, "\n".join(state.mismatches)
+    assert state.replayed or not CASSETTES[name]
 
 
 def test_the_replay_covers_every_emulated_operation() -> None:
