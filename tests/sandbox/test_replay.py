@@ -351,7 +351,7 @@ def test_recorded_exchange_replays(name: str, replay_api: httpx.Client) -> None:
 def test_the_replay_covers_every_emulated_operation() -> None:
     """Each emulated operation the recordings hold is replayed by some cassette."""
     recorded = {
-        (method, path)
+        (path, method)
         for path, method in EMULATED
         for exchanges in CASSETTES.values()
         for exchange in exchanges
@@ -359,3 +359,17 @@ def test_the_replay_covers_every_emulated_operation() -> None:
         and re.match("^/api/v2" + re.sub(r"\{[a-z_]+\}", "[^/]+", path) + "$", exchange["path"])
     }
     assert len(recorded) >= 8, recorded
+    # The writes that make what later exchanges name: without them, those would not replay.
+    assert {
+        ("/connections", "post"),
+        ("/connections/{id}", "patch"),
+        ("/connections/{id}", "delete"),
+        ("/roles", "post"),
+        ("/roles/{id}", "patch"),
+        ("/roles/{id}", "delete"),
+        ("/resource-servers", "post"),
+        ("/resource-servers/{id}", "get"),
+        ("/resource-servers/{id}", "delete"),
+        ("/users/{id}/identities", "post"),
+        ("/users/{id}/identities/{provider}/{user_id}", "delete"),
+    } <= recorded
