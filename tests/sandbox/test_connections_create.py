@@ -6,7 +6,6 @@ HTTP and with the official Python SDK."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +40,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
 def api(server: SandboxServer) -> Iterator[httpx.Client]:
     with server.api() as client:
         yield client
+
+
+@pytest.fixture
+def client(server: SandboxServer) -> Auth0:
+    """The official Python SDK (auth0-python) on the server, with a client-credentials token."""
+    host = server.base_url.removeprefix("http://")
+    token = GetToken(
+        host, server.client_id, client_secret=server.client_secret, protocol="http"
+    ).client_credentials(audience=server.audience)
+    client = Auth0(base_url=f"{server.base_url}/api/v2", token=token["access_token"])
+    return client
 
 
 def test_a_database_connection_is_created_listed_and_refused_twice(api: httpx.Client) -> None:
@@ -106,12 +116,7 @@ def test_creating_needs_the_create_connections_scope(server: SandboxServer) -> N
     assert "create:connections" in answer.json()["message"]
 
 
-def test_the_official_sdk_creates_one_unmodified(server: SandboxServer, tmp_path: Path) -> None:
-    host = server.base_url.removeprefix("http://")
-    token = GetToken(
-        host, server.client_id, client_secret=server.client_secret, protocol="http"
-    ).client_credentials(audience=server.audience)
-    client = Auth0(base_url=f"{server.base_url}/api/v2", token=token["access_token"])
+def test_the_official_sdk_creates_one_unmodified(client: Auth0) -> None:
     made = client.connections.create(name="sdk-db", strategy="auth0")
     assert made.name == "sdk-db"
     assert made.id is not None
@@ -296,12 +301,7 @@ def test_a_resource_servers_scopes_are_permissions_a_user_may_hold(api: httpx.Cl
     assert api.delete(f"/api/v2/resource-servers/{server['id']}").status_code == 204
 
 
-def test_the_official_sdk_sets_a_tenant_up_unmodified(server: SandboxServer) -> None:
-    host = server.base_url.removeprefix("http://")
-    token = GetToken(
-        host, server.client_id, client_secret=server.client_secret, protocol="http"
-    ).client_credentials(audience=server.audience)
-    client = Auth0(base_url=f"{server.base_url}/api/v2", token=token["access_token"])
+def test_the_official_sdk_sets_a_tenant_up_unmodified(client: Auth0) -> None:
     connection = client.connections.create(name="sdk-saml", strategy="samlp")
     changed = client.connections.update(connection.id, display_name="SDK SAML")
     assert changed.display_name == "SDK SAML"
