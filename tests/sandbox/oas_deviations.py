@@ -41,6 +41,11 @@ def _connections_list_is_any_of(definition: Definition) -> None:
     listing["anyOf"] = listing.pop("oneOf")
 
 
+def _members_list_is_any_of(definition: Definition) -> None:
+    listing = _schema(definition, "ListOrganizationMembersResponseContent")
+    listing["anyOf"] = listing.pop("oneOf")
+
+
 def _connections_carry_enabled_clients(definition: Definition) -> None:
     properties = _schema(definition, "ConnectionForList")["properties"]
     properties["enabled_clients"] = {"type": "array", "items": {"type": "string"}}
@@ -150,6 +155,19 @@ DEVIATIONS: tuple[Deviation, ...] = (
             "-> 200 {total,start,limit,connections})"
         ),
         apply=_connections_list_is_any_of,
+    ),
+    Deviation(
+        where="components.schemas.ListOrganizationMembersResponseContent",
+        what=(
+            "a checkpoint page with no `next` (the last one: `{members}`) also satisfies the "
+            "offset-paged schema (no required keys), so `oneOf` fails on it: it is `anyOf`"
+        ),
+        evidence=(
+            'the definition\'s own two object schemas, both satisfied by `{"members": []}`; '
+            "Auth0's docs: the last checkpoint page carries no `next` "
+            "(https://auth0.com/docs/api/management/v2/organizations/get-members)"
+        ),
+        apply=_members_list_is_any_of,
     ),
     Deviation(
         where="components.schemas.ConnectionForList.properties",
