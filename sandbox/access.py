@@ -8,12 +8,21 @@ Each function takes plain values and returns what the API answers, or raises
 from __future__ import annotations
 
 import json
+import secrets
+import string
 from typing import Any
 
 from django.db import transaction
 
 from sandbox import tenant_logs
-from sandbox.access_models import Membership, Organization, Role, UserPermission, UserRole
+from sandbox.access_models import (
+    Membership,
+    Organization,
+    ResourceServer,
+    Role,
+    UserPermission,
+    UserRole,
+)
 from sandbox.models import TenantUser
 from sandbox.routers import SANDBOX_DB
 from sandbox.support import ActionError, Found, find, users_now
@@ -72,11 +81,81 @@ def roles(name_filter: str | None) -> list[dict[str, Any]]:
     return [role_json(r) for r in rows]
 
 
-def role(role_id: str) -> dict[str, Any]:
+def _role(role_id: str) -> Role:
     found = Role.objects.using(SANDBOX_DB).filter(id=role_id).first()
     if found is None:
-        raise ActionError(404, "The role does not exist.", "inexistent_role")
+        # Recorded without an errorCode (go-auth0 TestRoleManager_Delete).
+        raise ActionError(404, "The role does not exist.")
+    return found
+
+
+def role(role_id: str) -> dict[str, Any]:
+    return role_json(_role(role_id))
+
+
+ROLE_PROPERTIES = ("name", "description")
+_ROLE_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def _role_body(body: Any, required: tuple[str, ...]) -> dict[str, str]:
+    """CreateRoleRequestContent / UpdateRoleRequestContent: `name` and `description`, strings,
+    nothing else."""
+    if not isinstance(body, dict):
+        raise _payload("'Expected type object but found type array'")
+    extra = sorted(set(body) - set(ROLE_PROPERTIES))
+    if extra:
+        raise _payload(f"'Additional properties not allowed: {','.join(extra)}'")
+    for name in required:
+        if name not in body:
+            raise _payload(f"'Missing required property: {name}'")
+    for name in ROLE_PROPERTIES:
+        if name in body and not isinstance(body[name], str):
+            raise _payload(f"'Expected type string but found type {type(body[name]).__name__}'")
+    if "name" in body and not body["name"].strip():
+        raise _payload("'String is too short (0 chars), minimum 1' on property name")
+    return {name: body[name] for name in ROLE_PROPERTIES if name in body}
+
+
+def _name_taken(name: str, but: str = "") -> None:
+    if Role.objects.using(SANDBOX_DB).filter(name=name).exclude(id=but).exists():
+        raise ActionError(409, "The role already exists.", "conflict")
+
+
+def create_role(body: Any) -> dict[str, Any]:
+    """POST /roles: a role with no permissions (the definition's note), answered 200."""
+    values = _role_body(body, ("name",))
+    with transaction.atomic(using=SANDBOX_DB):
+        _name_taken(values["name"])
+        made = Role.objects.using(SANDBOX_DB).create(
+            id="rol_" + "".join(secrets.choice(_ROLE_ID_ALPHABET) for _ in range(16)),
+            name=values["name"],
+            description=values.get("description", ""),
+        )
+    return role_json(made)
+
+
+def update_role(role_id: str, body: Any) -> dict[str, Any]:
+    values = _role_body(body, ())
+    with transaction.atomic(using=SANDBOX_DB):
+        found = _role(role_id)
+        if "name" in values:
+            _name_taken(values["name"], but=role_id)
+            found.name = values["name"]
+        if "description" in values:
+            found.description = values["description"]
+        found.save(using=SANDBOX_DB)
     return role_json(found)
+
+
+def delete_role(role_id: str) -> None:
+    """The role goes, and with it every user's and member's assignment of it."""
+    with transaction.atomic(using=SANDBOX_DB):
+        found = _role(role_id)
+        for membership in Membership.objects.using(SANDBOX_DB).all():
+            if role_id in membership.roles:
+                membership.roles = [r for r in membership.roles if r != role_id]
+                membership.save(using=SANDBOX_DB)
+        found.delete(using=SANDBOX_DB)
 
 
 def user_roles(user_id: str) -> list[dict[str, Any]]:
@@ -193,11 +272,20 @@ def _permissions_in(body: Any) -> list[tuple[str, str]]:
 
 
 def _catalogue() -> dict[tuple[str, str], dict[str, Any]]:
-    """Every permission some role holds: the sandbox's resource servers' scopes."""
+    """The permissions a user may be given: every scope of a resource server (seeded or made by
+    POST /resource-servers), and every permission a role holds."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for row in Role.objects.using(SANDBOX_DB).all():
         for item in row.permissions:
             found[(item["resource_server_identifier"], item["permission_name"])] = item
+    for server in ResourceServer.objects.using(SANDBOX_DB).all():
+        for scope in server.body.get("scopes") or []:
+            found[(server.identifier, scope["value"])] = {
+                "resource_server_identifier": server.identifier,
+                "permission_name": scope["value"],
+                "description": scope.get("description", ""),
+                "resource_server_name": server.body.get("name", ""),
+            }
     return found
 
 

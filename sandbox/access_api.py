@@ -79,22 +79,72 @@ def _write(
 @management_api(
     scopes=("read:roles",), group="other", forbidden="Insufficient scope; expected: read:roles."
 )
-def list_roles(request: HttpRequest) -> HttpResponse:
-    if request.method != "GET":
-        return method_not_allowed()
+def get_roles(request: HttpRequest) -> HttpResponse:
     return offset_page(request, access.roles(request.GET.get("name_filter")), "roles")
+
+
+@management_api(
+    scopes=("create:roles",), group="other", forbidden="Insufficient scope; expected: create:roles."
+)
+def create_role(request: HttpRequest) -> HttpResponse:
+    """POST /roles: answered 200, as Auth0 does (not 201)."""
+    return _role_write(request, "Create a Role", lambda body: access.create_role(body))
 
 
 @csrf_exempt
 @login_not_required
+def list_roles(request: HttpRequest) -> HttpResponse:
+    """`/api/v2/roles`: GET lists them, POST creates one."""
+    view = {"GET": get_roles, "POST": create_role}.get(request.method or "")
+    return view(request) if view else method_not_allowed()
+
+
+def _role_write(
+    request: HttpRequest, description: str, perform: Callable[[Any], Any]
+) -> HttpResponse:
+    body = _body(request)
+    if body is None:
+        return _invalid_json()
+    answer = _answer(lambda: perform(body))
+    if isinstance(answer, HttpResponse):
+        return answer
+    _sapi(request, description, 200, body, answer)
+    return json_response(answer)
+
+
 @management_api(
     scopes=("read:roles",), group="other", forbidden="Insufficient scope; expected: read:roles."
 )
-def one_role(request: HttpRequest, role_id: str) -> HttpResponse:
-    if request.method != "GET":
-        return method_not_allowed()
+def get_role(request: HttpRequest, role_id: str) -> HttpResponse:
     found = _answer(lambda: access.role(role_id))
     return found if isinstance(found, HttpResponse) else json_response(found)
+
+
+@management_api(
+    scopes=("update:roles",), group="other", forbidden="Insufficient scope; expected: update:roles."
+)
+def update_role(request: HttpRequest, role_id: str) -> HttpResponse:
+    return _role_write(request, "Update a Role", lambda body: access.update_role(role_id, body))
+
+
+@management_api(
+    scopes=("delete:roles",), group="other", forbidden="Insufficient scope; expected: delete:roles."
+)
+def delete_role(request: HttpRequest, role_id: str) -> HttpResponse:
+    """200 with `{}` (recorded), not 204."""
+    gone = _answer(lambda: access.delete_role(role_id))
+    if isinstance(gone, HttpResponse):
+        return gone
+    _sapi(request, "Delete a Role", 200)
+    return json_response({})
+
+
+@csrf_exempt
+@login_not_required
+def one_role(request: HttpRequest, role_id: str) -> HttpResponse:
+    """`/api/v2/roles/{id}`: GET reads, PATCH changes, DELETE deletes it."""
+    view = {"GET": get_role, "PATCH": update_role, "DELETE": delete_role}.get(request.method or "")
+    return view(request, role_id) if view else method_not_allowed()
 
 
 # /users/{id}/roles -------------------------------------------------------------------------------

@@ -19,6 +19,19 @@ class Role(models.Model):
         return self.name
 
 
+class ResourceServer(models.Model):
+    """An API of the tenant (POST /resource-servers); `body` is the object as GET
+    /resource-servers/{id} answers it, without its id. Its `scopes` are the permissions a user
+    may be given."""
+
+    id = models.CharField(primary_key=True, max_length=24)
+    identifier = models.CharField(max_length=600, unique=True)
+    body = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return self.identifier
+
+
 class UserRole(models.Model):
     """A role assigned to a user directly (POST /users/{id}/roles)."""
 

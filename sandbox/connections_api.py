@@ -1,33 +1,23 @@
-"""`GET /api/v2/connections`: offset paging with totals, checkpoint paging, filters; and
-`POST /api/v2/connections` for a database connection (a second one to import into)."""
+"""`GET /api/v2/connections` (offset paging with totals, checkpoint paging, filters) and
+`GET /api/v2/connections/{id}`; the writes are in `sandbox.connection_writes`."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
-import re
-import secrets
-import string
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
-from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.http import (
     api_error,
     json_response,
-    json_type,
     management_api,
     method_not_allowed,
-    strict_json,
 )
 from sandbox.models import Connection
-from sandbox.routers import SANDBOX_DB
 
 # The names `fields` may hold, from the definition's pattern (`sandbox/oas/emulated.yml`).
 PICKABLE_FIELDS = (
@@ -88,6 +78,8 @@ def connection_json(connection: Connection) -> dict[str, Any]:
     body["realms"] = [connection.name]
     if connection.display_name:
         body["display_name"] = connection.display_name
+    # What the connection was created or changed with (sandbox.connection_writes).
+    body.update(connection.properties)
     return body
 
 
@@ -206,8 +198,6 @@ def list_connections(request: HttpRequest) -> HttpResponse:
 
 @management_api(scopes=("read:connections",), group="connections")
 def get_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
-    if request.method != "GET":
-        return method_not_allowed()
     connection = Connection.objects.filter(id=connection_id).first()
     if connection is None:
         # Recorded without a full stop (TestConnectionManager_Delete.yaml).
@@ -216,148 +206,3 @@ def get_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
     if isinstance(picked, JsonResponse):
         return picked
     return json_response(picked[0])
-
-
-# --- POST /api/v2/connections ---------------------------------------------------------------
-
-# The definition's CreateConnectionRequestContent (additionalProperties: false).
-CREATE_PROPERTIES = (
-    "name",
-    "display_name",
-    "strategy",
-    "options",
-    "enabled_clients",
-    "is_domain_connection",
-    "show_as_button",
-    "realms",
-    "metadata",
-    "authentication",
-    "connected_accounts",
-)
-NAME_PATTERN = "^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$"
-_NAME = re.compile(NAME_PATTERN)
-# What Auth0 added to a database connection created with nothing but a name (recorded:
-# go-auth0 TestConnectionManager_Create, "Auth0 Connection", 2025-09).
-DATABASE_DEFAULTS: dict[str, Any] = {
-    "mfa": {"active": True, "return_enroll_settings": True},
-    "passwordPolicy": "good",
-    "strategy_version": 2,
-    "authentication_methods": {"password": {"enabled": True}, "passkey": {"enabled": False}},
-    "passkey_options": {
-        "challenge_ui": "both",
-        "progressive_enrollment_enabled": True,
-        "local_enrollment_enabled": True,
-    },
-    "brute_force_protection": True,
-}
-_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-def _invalid(message: str) -> JsonResponse:
-    return api_error(400, f"Payload validation error: {message}", "invalid_body")
-
-
-def _type_error(value: Any, expected: str, name: str) -> JsonResponse | None:
-    kinds = {"string": str, "object": dict, "array": list, "boolean": bool}
-    if isinstance(value, kinds[expected]):
-        return None
-    return _invalid(
-        f"'Expected type {expected} but found type {json_type(value)}' on property {name}."
-    )
-
-
-def _checked(body: Any) -> JsonResponse | None:
-    """The definition's checks, in its order: type, extra keys, required, each property."""
-    if not isinstance(body, dict):
-        return _invalid(f"'Expected type object but found type {json_type(body)}'.")
-    extra = sorted(set(body) - set(CREATE_PROPERTIES))
-    if extra:
-        return _invalid(f"'Additional properties not allowed: {','.join(extra)}'.")
-    for required in ("name", "strategy"):
-        if required not in body:
-            return _invalid(f"'Missing required property: {required}'.")
-    expected = {
-        "name": "string",
-        "display_name": "string",
-        "strategy": "string",
-        "options": "object",
-        "enabled_clients": "array",
-        "is_domain_connection": "boolean",
-        "show_as_button": "boolean",
-        "realms": "array",
-        "metadata": "object",
-        "authentication": "object",
-        "connected_accounts": "object",
-    }
-    for name, kind in expected.items():
-        if name in body:
-            refused = _type_error(body[name], kind, name)
-            if refused is not None:
-                return refused
-    name = body["name"]
-    if len(name) > 128:
-        return _invalid(f"'String is too long ({len(name)} chars), maximum 128' on property name.")
-    if not _NAME.match(name):
-        return _invalid(f"'String does not match pattern {NAME_PATTERN}: {name}' on property name.")
-    if len(body.get("display_name", "")) > 128:
-        return _invalid("'String is too long, maximum 128' on property display_name.")
-    return None
-
-
-def _new_id() -> str:
-    return "con_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
-
-
-@management_api(scopes=("create:connections",), group="other")
-def create_connection(request: HttpRequest) -> HttpResponse:
-    """A database connection (strategy `auth0`), answered 201 as Auth0 answers it. The sandbox
-    emulates database connections only: another strategy is refused (400), and the new
-    connection is enabled for the sandbox's one application whatever `enabled_clients` says
-    (docs/sandbox/users-api.md)."""
-    try:
-        body = strict_json(request.body or b"")
-    except ValueError:
-        return api_error(400, "Invalid request payload JSON format")
-    refused = _checked(body)
-    if refused is not None:
-        return refused
-    if body["strategy"] != "auth0":
-        return api_error(
-            400,
-            "The sandbox creates database connections only (strategy auth0), not "
-            f"{body['strategy']}.",
-            "operation_not_supported",
-        )
-    name = body["name"]
-    if Connection.objects.filter(name=name).exists():
-        return api_error(409, "A connection with the same name already exists", "conflict")
-    options = {**DATABASE_DEFAULTS, **body.get("options", {})}
-    last = Connection.objects.aggregate(last=Max("position"))["last"] or 0
-    try:
-        with transaction.atomic(using=SANDBOX_DB):
-            connection = Connection.objects.create(
-                id=_new_id(),
-                name=name,
-                display_name=body.get("display_name", ""),
-                strategy="auth0",
-                options=options,
-                is_domain_connection=body.get("is_domain_connection", False),
-                position=last + 1,
-            )
-    except IntegrityError:
-        return api_error(409, "A connection with the same name already exists", "conflict")
-    answer = connection_json(connection)
-    answer["realms"] = body.get("realms") or [connection.name]
-    for key in ("authentication", "connected_accounts", "metadata", "show_as_button"):
-        if key in body:
-            answer[key] = body[key]
-    return json_response(answer, status=201)
-
-
-@csrf_exempt
-@login_not_required
-def connections_collection(request: HttpRequest) -> HttpResponse:
-    """`/api/v2/connections`: GET lists them, POST creates one."""
-    if request.method == "POST":
-        return create_connection(request)
-    return list_connections(request)

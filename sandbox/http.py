@@ -70,6 +70,27 @@ def api_error(status: int, message: str, error_code: str | None = None) -> JsonR
     return json_response(body, status=status)
 
 
+def shape_refused(name: str, value: Any, fields: dict[str, str], required: tuple[str, ...]) -> str:
+    """Why a nested object of a request breaks its schema ('' when it does not): `fields` maps
+    each allowed key to its JSON type, as the definition's `additionalProperties: false`
+    objects have them. A null value is left to the caller."""
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        return f"'Expected type object but found type {json_type(value)}' on property {name}"
+    extra = sorted(set(value) - set(fields))
+    if extra:
+        return f"'Additional properties not allowed: {','.join(extra)}' on property {name}"
+    for key in required:
+        if key not in value:
+            return f"'Missing required property: {key}' on property {name}"
+    for key, kind in fields.items():
+        if key in value and json_type(value[key]) != kind:
+            found = json_type(value[key])
+            return f"'Expected type {kind} but found type {found}' on property {name}.{key}"
+    return ""
+
+
 class BadJson(ValueError):
     """A request body that is not strict JSON (RFC 8259), so it can never be sent back out."""
 

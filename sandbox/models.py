@@ -20,6 +20,10 @@ class Connection(models.Model):
     options = models.JSONField(default=dict, blank=True)
     is_domain_connection = models.BooleanField(default=False)
     position = models.IntegerField(default=0)
+    # What POST/PATCH /connections set beyond the columns (show_as_button, realms, metadata,
+    # enabled_clients, authentication, connected_accounts): answered as given.
+    # The column defaults to `{}` too, for rows written in SQL (tests, older seeds).
+    properties = models.JSONField(default=dict, blank=True, db_default=models.Value("{}"))
 
     class Meta:
         ordering = ["position", "name"]

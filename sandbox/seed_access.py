@@ -13,13 +13,21 @@ from typing import Any
 
 import orjson
 
-from sandbox.access_models import Membership, Organization, Role, UserPermission, UserRole
+from sandbox.access_models import (
+    Membership,
+    Organization,
+    ResourceServer,
+    Role,
+    UserPermission,
+    UserRole,
+)
 from sandbox.routers import SANDBOX_DB
 
 ACCESS = range(180, 260)  # users with roles, direct permissions and organizations
 DAY_MS = 86_400_000
 API = "https://api.userdesk-demo.example/"
 API_NAME = "Userdesk demo API"
+API_ID = "5eed0a1b2c3d4e5f60718293"  # 24 hex digits, like Auth0's resource server ids
 SCOPES = {
     "read:invoices": "Read invoices",
     "create:invoices": "Create invoices",
@@ -121,8 +129,26 @@ def org_id(name: str) -> str:
     return f"org_{(name.title() + 'Vv1JTfJhf3NwyCie')[:16]}"
 
 
+def demo_api() -> dict[str, object]:
+    """The tenant's one API, whose scopes the roles' permissions are (GET
+    /resource-servers/{id} answers this, with its id)."""
+    return {
+        "name": API_NAME,
+        "identifier": API,
+        "scopes": [{"value": scope, "description": text} for scope, text in SCOPES.items()],
+        "signing_alg": "RS256",
+        "allow_offline_access": False,
+        "token_lifetime": 86400,
+        "token_lifetime_for_web": 7200,
+        "skip_consent_for_verifiable_first_party_clients": False,
+    }
+
+
 def ensure_catalogue() -> None:
-    """The tenant's roles and organizations, created or reset to their seeded values."""
+    """The tenant's API, roles and organizations, created or reset to their seeded values."""
+    ResourceServer.objects.using(SANDBOX_DB).update_or_create(
+        id=API_ID, defaults={"identifier": API, "body": demo_api()}
+    )
     for role_id, name, description, permissions in catalogue_roles():
         Role.objects.using(SANDBOX_DB).update_or_create(
             id=role_id,

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from sandbox import access_api, connections_api, faults_api, jobs_api, oidc, support_api, users_api
+from sandbox import (
+    access_api,
+    connection_writes,
+    faults_api,
+    jobs_api,
+    oidc,
+    resource_servers_api,
+    support_api,
+    users_api,
+)
 
 urlpatterns = [
     # Authorization codes are answered by sandbox.oidc, every other grant by sandbox.tokens.
@@ -21,10 +30,12 @@ urlpatterns = [
     path("api/v2/users-by-email", users_api.users_by_email, name="sandbox-users-by-email"),
     path("api/v2/user-blocks", support_api.user_blocks_by_identifier, name="sandbox-user-blocks"),
     path("api/v2/user-blocks/<path:user_id>", support_api.user_blocks, name="sandbox-user-block"),
-    path("api/v2/connections", connections_api.connections_collection, name="sandbox-connections"),
+    path(
+        "api/v2/connections", connection_writes.connections_collection, name="sandbox-connections"
+    ),
     path(
         "api/v2/connections/<str:connection_id>",
-        connections_api.get_connection,
+        connection_writes.one_connection,
         name="sandbox-connection",
     ),
     path("api/v2/jobs/users-exports", jobs_api.create_export, name="sandbox-export-create"),
@@ -58,6 +69,16 @@ urlpatterns = [
     # Roles, organizations, one refresh token (sandbox.access_api).
     path("api/v2/roles", access_api.list_roles, name="sandbox-roles"),
     path("api/v2/roles/<str:role_id>", access_api.one_role, name="sandbox-role"),
+    path(
+        "api/v2/resource-servers",
+        resource_servers_api.resource_servers,
+        name="sandbox-resource-servers",
+    ),
+    path(
+        "api/v2/resource-servers/<path:server_id>",
+        resource_servers_api.one_resource_server,
+        name="sandbox-resource-server",
+    ),
     path(
         "api/v2/organizations/<str:org_id>/members",
         access_api.organization_members,

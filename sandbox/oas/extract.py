@@ -75,6 +75,19 @@ EMULATED: tuple[tuple[str, str], ...] = (
     ("/organizations/{id}/members/{user_id}/roles", "delete"),
     ("/refresh-tokens/{id}", "get"),
     ("/refresh-tokens/{id}", "delete"),
+    # Linking and unlinking accounts (sandbox.identities_api).
+    ("/users/{id}/identities", "post"),
+    ("/users/{id}/identities/{provider}/{user_id}", "delete"),
+    # Creating what the recorded exchanges name: connections, roles, resource servers.
+    ("/connections", "post"),
+    ("/connections/{id}", "patch"),
+    ("/connections/{id}", "delete"),
+    ("/roles", "post"),
+    ("/roles/{id}", "patch"),
+    ("/roles/{id}", "delete"),
+    ("/resource-servers", "post"),
+    ("/resource-servers/{id}", "get"),
+    ("/resource-servers/{id}", "delete"),
 )
 SCHEMA_PREFIX = "#/components/schemas/"
 

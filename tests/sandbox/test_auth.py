@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+from sandbox.tokens import GRANTED_SCOPES
 from tests.fixtures.sandbox import SandboxServer
 
 
@@ -194,3 +196,9 @@ def test_narrowed_scope_is_echoed_and_enough_for_its_endpoint(sandbox: SandboxSe
     assert response.json()["scope"] == "read:connections"
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
     assert _connections(sandbox, headers).status_code == 200
+
+
+def test_the_manual_names_every_scope_a_token_grants() -> None:
+    manual = (Path(__file__).resolve().parents[2] / "docs" / "sandbox" / "index.md").read_text()
+    granted = manual.split(") granting `", 1)[1].split("`", 1)[0].split()
+    assert granted == list(GRANTED_SCOPES)

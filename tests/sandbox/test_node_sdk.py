@@ -11,26 +11,16 @@ token, and linking and unlinking.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures.node_sdk import NODE, NODE_DIR, needs_node_sdk
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
-NODE = shutil.which("node")
-
-pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not installed (apt-get install nodejs)"),
-    pytest.mark.skipif(
-        not (NODE_DIR / "node_modules" / "auth0").is_dir(),
-        reason="the node SDK is not installed: `npm ci --prefix tests/sandbox/node` (make does)",
-    ),
-]
+pytestmark = needs_node_sdk
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from sandbox.oas.extract import EMULATED, OUTPUT
 from sandbox.seed import CONNECTIONS, DATABASE_CONNECTION, generate_users
-from sandbox.seed_access import ORGANIZATIONS, catalogue_roles, org_id
+from sandbox.seed_access import API_ID, ORGANIZATIONS, catalogue_roles, org_id
 from tests.fixtures.sandbox import SEED, SandboxServer, make_sandbox_server
 from tests.sandbox.oas_deviations import apply_all
 
@@ -62,6 +62,20 @@ KNOWN_IDS = (
     ("/jobs/", known_job_ids),
     ("/organizations/", [org_id(name) for name, _, _ in ORGANIZATIONS]),
     ("/roles/", [role[0] for role in catalogue_roles()]),
+    ("/resource-servers/", [API_ID]),
+)
+# Changing or deleting what the seeded tenant holds would leave the operations after it only
+# their 404s: these are fuzzed on unknown ids only (their successes: the go-auth0 replay and
+# tests/sandbox/test_connections_create.py, test_access.py).
+UNKNOWN_IDS_ONLY = frozenset(
+    {
+        "DELETE /users/{id}",
+        "PATCH /connections/{id}",
+        "DELETE /connections/{id}",
+        "PATCH /roles/{id}",
+        "DELETE /roles/{id}",
+        "DELETE /resource-servers/{id}",
+    }
 )
 # Status codes seen per operation: a fuzzer that only ever met 4xx would prove little. Except
 # where success needs what it cannot guess (a session or MFA method id, an Enterprise plan, a
@@ -89,6 +103,13 @@ SUCCESS_NOT_REQUIRED = frozenset(
         "POST /organizations/{id}/members",
         "POST /organizations/{id}/members/{user_id}/roles",
         "DELETE /organizations/{id}/members/{user_id}/roles",
+        # Two users Auth0 would link are not guessable (the go-auth0 replay links and unlinks).
+        "POST /users/{id}/identities",
+        "DELETE /users/{id}/identities/{provider}/{user_id}",
+        # On unknown ids only (UNKNOWN_IDS_ONLY).
+        "PATCH /connections/{id}",
+        "PATCH /roles/{id}",
+        "DELETE /roles/{id}",
     }
 )
 
@@ -96,9 +117,7 @@ SUCCESS_NOT_REQUIRED = frozenset(
 @schema.hook("flatmap_path_parameters")
 def _existing_ids_too(context: Any, path_parameters: dict[str, Any]) -> Any:
     path = context.operation.path
-    if context.operation.label == "DELETE /users/{id}":
-        # Deleting the known users would leave every later operation only their 404s (the
-        # replay test deletes users it created).
+    if context.operation.label in UNKNOWN_IDS_ONLY:
         return st.just(path_parameters)
     if path == "/organizations/{id}/members/{user_id}/roles":
         organizations = next(ids for prefix, ids in KNOWN_IDS if prefix == "/organizations/")

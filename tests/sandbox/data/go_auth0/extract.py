@@ -5,9 +5,10 @@
 reads the go-vcr cassettes of `auth0/go-auth0` at tag v1.45.0 (`test/data/recordings/*.yaml`,
 recorded against a live tenant; MIT licence, `LICENSE` beside this file) and writes
 `interactions.json` here: for each cassette, in order, every exchange on `/users*`,
-`/users-by-email`, `/connections` (the list and one connection), `/jobs/*`, `/user-blocks*` and
-`/tickets/*` with its method, path and query, request body and content type, status, response body
-and content type, unmodified. `tests/sandbox/test_replay.py` replays them.
+`/users-by-email`, `/connections` (the list and one connection), `/roles` (the list and one
+role), `/resource-servers` (created, read and deleted), `/jobs/*`, `/user-blocks*` and
+`/tickets/*` with its method, path and query, request body and content type, status, response
+body and content type, unmodified. `tests/sandbox/test_replay.py` replays them.
 """
 
 from __future__ import annotations
@@ -25,8 +26,19 @@ import yaml
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "interactions.json"
 KEPT = re.compile(
-    r"^/api/v2/(users($|/)|users-by-email$|connections($|/con_[A-Za-z0-9]+$)|jobs/|user-blocks|tickets/)"
+    r"^/api/v2/(users($|/)|users-by-email$|connections($|/con_[A-Za-z0-9]+$)|roles($|/rol_[A-Za-z0-9]+$)"
+    r"|resource-servers($|/[^/]+$)|jobs/|user-blocks|tickets/)"
 )
+
+
+def _kept(method: str, path: str) -> bool:
+    if not KEPT.match(path):
+        return False
+    if path.startswith("/api/v2/resource-servers/"):
+        return method in ("GET", "DELETE")  # changing one is not emulated
+    if path == "/api/v2/resource-servers":
+        return method == "POST"  # nor is the list
+    return True
 
 
 def _header(headers: dict[str, list[str]], name: str) -> str:
@@ -44,10 +56,8 @@ def extract(recordings: Path) -> dict[str, Any]:
         for interaction in cassette.get("interactions") or []:
             request, response = interaction["request"], interaction["response"]
             url = urlsplit(request["url"])
-            if not KEPT.match(url.path):
+            if not _kept(request["method"], url.path):
                 continue
-            if url.path.startswith("/api/v2/connections") and request["method"] != "GET":
-                continue  # creating, changing and deleting connections is not emulated
             kept.append(
                 {
                     "id": interaction["id"],
