@@ -15,7 +15,7 @@ from tests.fixtures.sandbox import SandboxServer
 from tests.test_bulk_select import selected, tenant, use_tenant  # noqa: F401 (fixtures)
 from users_admin import bulk, bulk_rows
 from users_admin.bulk_select import tenant_slug
-from users_admin.models import BulkRun, BulkRunStatus
+from users_admin.models import BulkItem, BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
 BULK = "/t/userdesk-sandbox/bulk"
@@ -256,3 +256,16 @@ def test_writing_a_run_s_blocks_keeps_no_query_text_with_debug_on(
     run = make_run([{"identities": DB} for _ in range(5)])
     assert not [q for q in connection.queries if "bulkblock" in q["sql"].lower()]
     assert run.blocks.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_run_made_before_blocks_still_shows_its_users_and_results() -> None:
+    # Runs selected before users were kept in blocks have an item for every user.
+    run = make_run([])
+    run.selected_count = 3
+    run.save()
+    BulkItem.objects.bulk_create(
+        BulkItem(run=run, position=n, user_id=f"auth0|{n}", profile={}) for n in range(3)
+    )
+    assert [i.user_id for i in bulk_rows.ItemPages(run)[1:3]] == ["auth0|1", "auth0|2"]
+    assert [i.position for i in bulk_rows.every_item(run)] == [0, 1, 2]
