@@ -10,43 +10,23 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import api_get, enc, role_id
 from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import seeded
-from tests.test_user_actions import REASON, action_url, form_token
-from tests.test_user_actions_cases import api_get, enc
+from tests.fixtures.user_actions import (
+    PAGE,
+    REASON,
+    action_url,
+    form_token,
+    open_panel,
+    panel_text,
+    post,
+)
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-PAGE = "/t/userdesk-sandbox/users/{}/"
-
-
-def open_panel(client: Client, user_id: str, panel: str) -> str:
-    """An access panel's body as the user page loads it when opened (htmx)."""
-    url = reverse("users_admin:access", args=[user_id, panel])
-    response = client.get(url, headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    return response.content.decode()
-
-
-def panel_text(client: Client, user_id: str, panel: str) -> str:
-    return fragment_text(open_panel(client, user_id, panel))
-
-
-def post(
-    client: Client, name: str, user_id: str, query: str = "", **fields: str | list[str]
-) -> str:
-    url = action_url(name, user_id)
-    token = form_token(client.get(url + query).content.decode())
-    response = client.post(url, {"token": token, "reason": REASON, "user_id": user_id, **fields})
-    assert response.status_code == 200
-    return fragment_text(response.content.decode())
-
-
-def role_id(server: SandboxServer, name: str) -> str:
-    return str(api_get(server, "/api/v2/roles", name_filter=name)[0]["id"])
 
 
 def test_a_lead_assigns_and_removes_a_role(

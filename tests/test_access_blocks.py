@@ -8,10 +8,10 @@ from django.test import Client
 
 from management_api import Outcome
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import api_get, enc
 from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import brute_force_blocked
-from tests.test_access_actions import PAGE
-from tests.test_user_actions_cases import api_get, enc
+from tests.fixtures.user_actions import PAGE
 from users_admin.workbench import Workbench
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")

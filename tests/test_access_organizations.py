@@ -11,28 +11,12 @@ from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import UNTHROTTLED, api_get, enc, role_id
 from tests.fixtures.search import fragment_text
-from tests.test_access_actions import PAGE, panel_text, post, role_id
-from tests.test_access_sessions import UNTHROTTLED
-from tests.test_user_actions import REASON, action_url
-from tests.test_user_actions_cases import api_get, enc
+from tests.fixtures.support_cases import ACME
+from tests.fixtures.user_actions import PAGE, REASON, action_url, panel_text, post
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-ACME = "org_AcmeVv1JTfJhf3Nw"  # the seeded Acme Corporation
-
-
-@pytest.fixture
-def acme_member(use_sandbox: SandboxServer, fresh_user: dict[str, Any]) -> dict[str, Any]:
-    """`fresh_user`, a member of Acme with the organization role team-owner (set through the
-    Management API, as an application would)."""
-    user_id = fresh_user["user_id"]
-    with use_sandbox.api() as api:
-        added = api.post(f"/api/v2/organizations/{ACME}/members", json={"members": [user_id]})
-        assert added.status_code == 204, added.text
-        owner = role_id(use_sandbox, "team-owner")
-        roles = f"/api/v2/organizations/{ACME}/members/{enc(user_id)}/roles"
-        assert api.post(roles, json={"roles": [owner]}).status_code == 204
-    return fresh_user
 
 
 def org_roles(server: SandboxServer, user_id: str) -> list[str]:

@@ -14,11 +14,10 @@ from django.urls import reverse
 import management_api
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import role_id
 from tests.fixtures.search import Upstream, fragment_text
-from tests.test_access_actions import open_panel, role_id
-from tests.test_access_organizations import ACME, acme_member  # noqa: F401 (fixture)
-from tests.test_access_sessions import signed_in_thrice  # noqa: F401 (fixture)
-from tests.test_user_actions import REASON, action_url, form_token
+from tests.fixtures.support_cases import ACME
+from tests.fixtures.user_actions import REASON, action_url, form_token, open_panel
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 API = "/api/v2"
@@ -52,7 +51,7 @@ def panel_url(user_id: str, panel: str) -> str:
 @pytest.mark.parametrize("plan", ["enterprise", "professional"])
 def test_the_first_view_makes_only_the_base_calls(
     agent_client: Client,
-    signed_in_thrice: dict[str, Any],  # noqa: F811 (fixture)
+    signed_in_thrice: dict[str, Any],
     settings: Any,
     plan: str,
 ) -> None:
@@ -70,7 +69,7 @@ def test_the_first_view_makes_only_the_base_calls(
 
 def test_a_lead_reads_only_what_sign_out_everywhere_needs_besides(
     lead_client: Client,
-    signed_in_thrice: dict[str, Any],  # noqa: F811 (fixture)
+    signed_in_thrice: dict[str, Any],
 ) -> None:
     # As before the access panels: sign out everywhere is offered only to a user signed in
     # somewhere (issue 22), so a lead's page on Enterprise lists sessions and refresh tokens.
@@ -89,7 +88,7 @@ def test_a_lead_reads_only_what_sign_out_everywhere_needs_besides(
 def test_each_panel_makes_its_own_calls_and_is_recorded(
     agent_client: Client,
     support_agent: Any,
-    acme_member: dict[str, Any],  # noqa: F811 (fixture)
+    acme_member: dict[str, Any],
 ) -> None:
     user_id = acme_member["user_id"]
     counter = Upstream()
@@ -132,7 +131,7 @@ def test_each_panel_makes_its_own_calls_and_is_recorded(
 
 def test_the_panel_takes_the_focus_and_works_without_javascript(
     lead_client: Client,
-    signed_in_thrice: dict[str, Any],  # noqa: F811 (fixture)
+    signed_in_thrice: dict[str, Any],
 ) -> None:
     user_id = signed_in_thrice["user_id"]
     body = open_panel(lead_client, user_id, "sessions")
@@ -152,7 +151,7 @@ def test_the_panel_takes_the_focus_and_works_without_javascript(
 
 def test_an_agent_is_offered_no_button_in_a_panel(
     agent_client: Client,
-    signed_in_thrice: dict[str, Any],  # noqa: F811 (fixture)
+    signed_in_thrice: dict[str, Any],
 ) -> None:
     body = open_panel(agent_client, signed_in_thrice["user_id"], "sessions")
     assert "3 sessions" in fragment_text(body)
@@ -191,7 +190,7 @@ def test_an_unknown_user_or_panel(agent_client: Client) -> None:
 
 def test_pages_and_panels_within_the_other_bucket(
     agent_client: Client,
-    acme_member: dict[str, Any],  # noqa: F811 (fixture)
+    acme_member: dict[str, Any],
     use_sandbox: SandboxServer,
 ) -> None:
     # Auth0's Essentials/Professional table: "other endpoints" burst 10. Two views of a user

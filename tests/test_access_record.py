@@ -14,8 +14,7 @@ from django.test import Client
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
-from tests.test_privacy_jobs import send_verification
-from tests.test_user_actions import REASON, action_url, form_token
+from tests.fixtures.user_actions import REASON, action_url, form_token, send_verification
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 T = "/t/userdesk-sandbox"
@@ -80,7 +79,7 @@ def test_an_export_page_with_its_preview_is_a_recorded_look(
     admin_client_: Client, export_admin: User
 ) -> None:
     from exports import tasks
-    from tests.test_exports_detail_page import CSV_SPEC
+    from tests.fixtures.celery import CSV_SPEC
 
     export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
     assert admin_client_.get(f"{T}/exports/{export.pk}/").status_code == 200

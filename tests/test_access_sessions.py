@@ -3,8 +3,6 @@ sandbox server; and what a tenant on a plan without the sessions API is told bef
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from typing import Any
 
 import pytest
@@ -13,71 +11,12 @@ from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import UNTHROTTLED, api_get, enc
 from tests.fixtures.search import fragment_text
-from tests.test_access_actions import PAGE, panel_text, post
-from tests.test_user_actions import REASON, action_url
-from tests.test_user_actions_cases import api_get, enc
+from tests.fixtures.support_cases import DEVICES
+from tests.fixtures.user_actions import PAGE, REASON, action_url, panel_text, post
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-# Rate limits stay on where the pages alone are checked. Where a test also reads the sandbox
-# directly (what Auth0 holds after the action), those reads join the action's own (a session's
-# revocation reads the sessions when its form opens and when it is sent) in the 10-call burst
-# of Auth0's "other" bucket, and the test's plain httpx reads do not wait out a 429.
-UNTHROTTLED = {"rate_limit_plan": "off"}
-DEVICES = (
-    ("Chrome 120.0.0 / Mac OS X 10.15.7", "203.0.113.7"),
-    ("Mobile Safari 17.1.0 / iOS 17.1.0", "198.51.100.23"),
-    ("Firefox 121.0.0 / Windows 10.0.0", "192.0.2.44"),
-)
-
-
-@pytest.fixture
-def signed_in_thrice(use_sandbox: SandboxServer, fresh_user: dict[str, Any]) -> dict[str, Any]:
-    """`fresh_user` signed in on three devices, each session with a refresh token. Nothing signs
-    in against the sandbox, so the rows are written into its database as its seed writes them."""
-    user_id = fresh_user["user_id"]
-    with sqlite3.connect(use_sandbox.db_path) as db:
-        (pk,) = db.execute(
-            "SELECT id FROM sandbox_tenantuser WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        for n, (agent, ip) in enumerate(DEVICES):
-            device = {
-                "initial_user_agent": agent,
-                "initial_ip": ip,
-                "last_user_agent": agent,
-                "last_ip": ip,
-            }
-            when = f"2026-12-0{n + 1}T10:00:00.000Z"
-            session = {
-                "id": f"sess{n}{user_id[-12:]}",
-                "user_id": user_id,
-                "created_at": when,
-                "updated_at": when,
-                "last_interacted_at": when,
-                "device": device,
-                "clients": [{"client_id": "demo-app"}],
-                "authentication": {"methods": [{"name": "pwd", "timestamp": when}]},
-            }
-            token = {
-                "id": f"rt_{n}{user_id[-12:]}",
-                "user_id": user_id,
-                "created_at": when,
-                "device": device,
-                "client_id": "demo-app",
-                "session_id": session["id"],
-                "rotating": True,
-                "last_exchanged_at": when,
-            }
-            db.execute(
-                "INSERT INTO sandbox_usersession (id, user_id, body) VALUES (?, ?, ?)",
-                (session["id"], pk, json.dumps(session)),
-            )
-            db.execute(
-                "INSERT INTO sandbox_refreshtoken (id, user_id, session_id, body) "
-                "VALUES (?, ?, ?, ?)",
-                (token["id"], pk, session["id"], json.dumps(token)),
-            )
-    return fresh_user
 
 
 def test_a_lead_ends_one_session_of_three(

@@ -3,14 +3,13 @@ main pages, at both widths."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
-from tests.fixtures.browser import TIMEOUT_MS
-from tests.test_browser_search import sign_in
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
+from tests.fixtures.page_checks import violations
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,7 +17,6 @@ pytestmark = [
     pytest.mark.usefixtures("fresh_cache", "use_sandbox"),
 ]
 
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PAGES = {
     "search": "/t/userdesk-sandbox/users/?mode=builder&c-0-field=email&c-0-op=ends"
     "&c-0-value=%40example.com",
@@ -32,17 +30,6 @@ PAGES = {
     "audit log": "/t/userdesk-sandbox/audit/",
     "password": "/password/",
 }
-
-
-def violations(page: Any) -> list[str]:
-    # The page's CSP refuses injected scripts; this context bypasses it for axe alone (CSP
-    # violations are checked by every other browser test).
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-        ".map(v => v.id + ': ' + v.help + ' -- ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
-    )
-    return list(found)
 
 
 def test_main_pages_have_no_axe_violations(

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from tests.fixtures.browser import sign_in, watched
+from tests.fixtures.page_checks import no_sideways_scroll, violations
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
-from tests.test_access_organizations import ACME
-from tests.test_access_sessions import DEVICES, signed_in_thrice  # noqa: F401 (fixture)
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_browser_workbench import no_sideways_scroll, watched
-from tests.test_user_actions_cases import enc
+from tests.fixtures.sandbox_api import enc
+from tests.fixtures.support_cases import ACME, DEVICES
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,7 +58,7 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     support_lead: User,
     support_agent: User,
     use_sandbox: SandboxServer,
-    signed_in_thrice: dict[str, Any],  # noqa: F811 (fixture)
+    signed_in_thrice: dict[str, Any],
 ) -> None:
     from playwright.sync_api import expect
 

@@ -13,9 +13,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from exports.models import Export
-from tests.test_browser_a11y import violations
-from tests.test_browser_exports_pages import checked_twin, fit_problems
-from tests.test_browser_search import sign_in
+from tests.fixtures.browser import sign_in
+from tests.fixtures.page_checks import checked_twin, fit_problems, violations
 
 pytestmark = [
     pytest.mark.browser,

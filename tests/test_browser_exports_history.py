@@ -5,59 +5,24 @@ and the preview keeps ids whole."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.utils import timezone
 
 from exports import tasks
 from exports.models import Export, Status
+from tests.fixtures.browser import sign_in
 from tests.fixtures.celery import CSV_SPEC, drive
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_browser_workday import assert_fits
+from tests.fixtures.exports import fifty
+from tests.fixtures.page_checks import assert_fits, axe_problems
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fresh_cache", "use_sandbox", "export_settings"),
 ]
-
-
-def axe_problems(page: Any, width: int) -> list[str]:
-    """axe on the page's current URL, in a context of its own: axe is injected, which the
-    page's CSP (checked by the test's own page) refuses."""
-    context = page.context.browser.new_context(bypass_csp=True)
-    try:
-        context.add_cookies(page.context.cookies())
-        checked = context.new_page()
-        checked.set_viewport_size({"width": width, "height": 900})
-        checked.goto(page.url)
-        return violations(checked)
-    finally:
-        context.close()
-
-
-def fifty(user: User) -> list[Export]:
-    made: list[Export] = []
-    statuses = [Status.READY, Status.FAILED, Status.RUNNING, Status.QUEUED, Status.CANCELLED]
-    for index in range(50):
-        name = f"Quarterly audit of {'very long ' * (index % 3)}customers {index:02d}"
-        export = tasks.create_export({**CSV_SPEC, "name": name}, requested_by=user)
-        Export.objects.filter(pk=export.pk).update(
-            status=statuses[index % 5],
-            created_at=timezone.now() - timedelta(hours=50 - index),
-            row_count=1234567 if index % 5 == 0 else None,
-            compressed_size=98765432 if index % 5 == 0 else None,
-            failure_reason="Auth0 refused the job: the connection does not exist. " * 2
-            if index % 5 == 1
-            else "",
-        )
-        made.append(Export.objects.get(pk=export.pk))
-    return made
 
 
 def test_the_history_finds_any_of_50_exports_by_keyboard_and_never_clips_its_actions(

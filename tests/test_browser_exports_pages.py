@@ -12,8 +12,7 @@ against the sandbox, the others by setting their status), so the sweep stays fas
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,11 +23,10 @@ from django.utils import timezone
 from exports import tasks
 from exports.models import Export, ExportTemplate, Status
 from management_api import connections
-from tests.fixtures.browser import card_problems
+from tests.fixtures.browser import card_problems, sign_in
 from tests.fixtures.celery import CSV_SPEC, drive
-from tests.test_browser_a11y import violations
-from tests.test_browser_exports_history import axe_problems, fifty
-from tests.test_browser_search import sign_in
+from tests.fixtures.exports import fifty
+from tests.fixtures.page_checks import axe_problems, checked_twin, fit_problems, violations
 
 pytestmark = [
     pytest.mark.browser,
@@ -232,34 +230,6 @@ CASES: dict[str, Case] = {
 }
 
 
-# The preview of a ready export's first rows keeps ids, emails and dates whole, so it may
-# scroll sideways in its own focusable, labelled frame (docs/staff/exports.md); no other may.
-SCROLLS_BY_DESIGN = "First rows of the file (scrolls sideways when wide)"
-
-
-def fit_problems(page: Any, what: str) -> list[str]:
-    """No sideways page scroll, the top bar on screen, and no table (but the preview) in a
-    sideways scroll: tests/test_browser_workday.assert_fits, naming the table at fault."""
-    width = page.evaluate("window.innerWidth")
-    problems: list[str] = []
-    document = page.evaluate("document.documentElement.scrollWidth")
-    if document > width:
-        problems.append(f"{what}: the page is {document} px wide in a {width} px window")
-    for right in page.locator(".topbar a, .topbar button").evaluate_all(
-        "els => els.map(e => e.getBoundingClientRect().right)"
-    ):
-        if right > width:
-            problems.append(f"{what}: a top-bar item ends at {right} px")
-    wraps = ".table-wrap" if width > 390 else ".table-wrap:has(.cards)"
-    for label, inner, outer in page.locator(wraps).evaluate_all(
-        "els => els.map(e => [e.getAttribute('aria-label') || e.querySelector('table')?.className,"
-        " e.scrollWidth, e.clientWidth])"
-    ):
-        if inner > outer and label != SCROLLS_BY_DESIGN:
-            problems.append(f"{what}: the table “{label}” is {inner} px in a {outer} px box")
-    return problems
-
-
 def focus_problems(page: Any) -> list[str]:
     """Tab through the page from the top: every element that takes focus shows it."""
     problems: list[str] = []
@@ -319,18 +289,6 @@ def test_every_exports_page_fits_is_axe_clean_and_works_by_keyboard(
         page.locator(target).first.focus()
         with page.expect_navigation(url=re.compile(leads_to)):
             page.keyboard.press("Enter")
-
-
-@contextmanager
-def checked_twin(page: Any) -> Iterator[Any]:
-    """A page signed in as ``page`` in a context of its own, for axe: axe is injected, which
-    the page's CSP refuses. The same POST is made there (an error state has no GET)."""
-    context = page.context.browser.new_context(bypass_csp=True)
-    context.add_cookies(page.context.cookies())
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_the_builder_with_errors_keeps_them_at_the_field_by_keyboard(

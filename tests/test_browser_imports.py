@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,9 @@ from django.core.cache import cache
 from playwright.sync_api import expect
 
 from exports.import_models import ImportRun, ImportStatus
-from tests.fixtures.browser import TIMEOUT_MS
+from tests.fixtures.browser import signed_in_page
+from tests.fixtures.page_checks import no_sideways_scroll_and_axe_clean
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_browser_shell import collect_console_errors
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -54,27 +51,6 @@ def by_email(server: SandboxServer, connection: str) -> dict[str, dict[str, Any]
         rows = db.execute("SELECT profile FROM sandbox_tenantuser").fetchall()
     found = [json.loads(text) for (text,) in rows]
     return {p["email"]: p for p in found if p["identities"][0]["connection"] == connection}
-
-
-@contextmanager
-def signed_in_page(browser: Any, live_server: Any, user: User) -> Iterator[tuple[Any, list[str]]]:
-    """A page of a browser signed in as `user` (CSP bypassed for axe alone), and the console
-    and network errors it collects."""
-    context = browser.new_context(bypass_csp=True)
-    try:
-        sign_in(context, live_server, user)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        yield page, collect_console_errors(page)
-    finally:
-        context.close()
-
-
-def no_sideways_scroll_and_axe_clean(page: Any, where: str) -> list[str]:
-    problems = [f"{where}: {v}" for v in violations(page)]
-    if page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth"):
-        problems.append(f"{where} scrolls sideways")
-    return problems
 
 
 def test_a_csv_export_with_arrays_is_imported_into_a_second_connection(

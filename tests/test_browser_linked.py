@@ -9,12 +9,9 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import User
 
-from tests.fixtures.browser import TIMEOUT_MS, watch_requests_and_errors
+from tests.fixtures.browser import TIMEOUT_MS, sign_in, watch_requests_and_errors
+from tests.fixtures.page_checks import no_sideways_scroll, violations
 from tests.fixtures.support_cases import seeded
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_browser_workbench import no_sideways_scroll
-from tests.test_linked_accounts import twins  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,7 +30,7 @@ def test_a_lead_links_and_unlinks_a_google_duplicate_with_the_keyboard(
     browser: Any,
     live_server: Any,
     support_lead: User,
-    twins: tuple[dict[str, Any], str],  # noqa: F811
+    twins: tuple[dict[str, Any], str],
 ) -> None:
     from playwright.sync_api import expect
 

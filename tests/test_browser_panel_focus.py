@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from tests.test_browser_search import sign_in
+from tests.fixtures.browser import sign_in
 
 pytestmark = [
     pytest.mark.browser,

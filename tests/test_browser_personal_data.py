@@ -11,8 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from staff.models import AuditEvent
-from tests.fixtures.browser import card_problems
-from tests.test_browser_search import sign_in
+from tests.fixtures.browser import card_problems, sign_in
 
 pytestmark = [
     pytest.mark.browser,

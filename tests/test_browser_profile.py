@@ -13,11 +13,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from staff.models import AuditEvent
-from tests.fixtures.browser import TIMEOUT_MS, watch_requests_and_errors
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_browser_workbench import no_sideways_scroll
-from tests.test_linked_accounts import delete_user
+from tests.fixtures.browser import TIMEOUT_MS, sign_in, watch_requests_and_errors
+from tests.fixtures.page_checks import no_sideways_scroll, violations
+from tests.fixtures.sandbox_api import delete_user
 
 pytestmark = [
     pytest.mark.browser,

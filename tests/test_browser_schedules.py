@@ -16,7 +16,8 @@ from playwright.sync_api import expect
 from exports.models import Export, ExportSchedule, ExportTemplate, ScheduleRun, Status
 from exports.schedule_models import RunOutcome
 from staff.models import AuditEvent
-from tests.test_browser_imports import no_sideways_scroll_and_axe_clean, signed_in_page
+from tests.fixtures.browser import signed_in_page
+from tests.fixtures.page_checks import no_sideways_scroll_and_axe_clean
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -6,13 +6,11 @@ import re
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client
 
-from tests.fixtures.browser import TIMEOUT_MS
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_lookup import database_user
+from tests.fixtures.sandbox_api import database_user
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,15 +20,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fresh_cache", "use_sandbox"),
 ]
-
-
-def sign_in(context: Any, live_server: Any, user: User) -> None:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
-    )
 
 
 @pytest.fixture

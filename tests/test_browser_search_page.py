@@ -14,9 +14,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests import test_browser_search
-from tests.fixtures.browser import TIMEOUT_MS
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
+from tests.fixtures.page_checks import violations
 from users_admin.models import RecentSearch
 
 pytestmark = [

@@ -8,30 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
+from tests.fixtures.browser import collect_console_errors, nav_names
 from tests.fixtures.personas import PASSWORD, make_staff
 
 pytestmark = pytest.mark.browser
-
-
-def collect_console_errors(page: Any) -> list[str]:
-    errors: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            errors.append(f"{response.status} {response.url}")
-            if response.status >= 400 and response.request.resource_type != "document"
-            else None
-        ),
-    )
-    page.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
-
-
-def nav_names(page: Any) -> list[str]:
-    return [text.strip() for text in page.locator("nav.nav a").all_inner_texts()]
 
 
 def test_export_admin_signs_in_sees_the_navigation_and_signs_out(

@@ -16,10 +16,9 @@ from management_api import Tenant
 from staff.models import AuditEvent, TenantRole
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from tests import test_tenants
-from tests.fixtures.browser import TIMEOUT_MS
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
+from tests.fixtures.page_checks import violations
 from tests.fixtures.personas import make_staff, role_group
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

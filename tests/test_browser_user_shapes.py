@@ -9,10 +9,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 from django.contrib.auth.models import User
 
-from tests.fixtures.browser import TIMEOUT_MS, ConsoleErrors
+from tests.fixtures.browser import TIMEOUT_MS, ConsoleErrors, sign_in
+from tests.fixtures.page_checks import violations
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
 
 pytestmark = [
     pytest.mark.browser,

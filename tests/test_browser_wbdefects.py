@@ -11,9 +11,14 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import User
 
-from tests.fixtures.browser import TIMEOUT_MS, copied, record_copies, watch_requests_and_errors
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
+from tests.fixtures.browser import (
+    TIMEOUT_MS,
+    copied,
+    record_copies,
+    sign_in,
+    watch_requests_and_errors,
+)
+from tests.fixtures.page_checks import violations
 
 pytestmark = [
     pytest.mark.browser,

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from tests.fixtures.browser import sign_in, watched
+from tests.fixtures.page_checks import no_sideways_scroll
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled
-from tests.test_browser_search import sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,27 +32,6 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
         yield server
     finally:
         server.stop()
-
-
-# Profile pictures live on other hosts, which an offline machine cannot resolve.
-OFFLINE = "net::ERR_NAME_NOT_RESOLVED"
-
-
-def watched(page: Any) -> list[str]:
-    """Console errors and script errors (a CSP violation would be one), offline pictures aside."""
-    errors: list[str] = []
-    page.on(
-        "console",
-        lambda m: errors.append(m.text) if m.type == "error" and OFFLINE not in m.text else None,
-    )
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
-
-
-def no_sideways_scroll(page: Any, width: int) -> None:
-    page.set_viewport_size({"width": width, "height": 900})
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"{scroll}px wide at {width}px"
 
 
 def run_action(page: Any, button: str, expected: str) -> None:

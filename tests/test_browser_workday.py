@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 
 from staff.models import AuditEvent
 from staff.permissions import SUPPORT_GROUP
-from tests.fixtures.browser import card_problems, copied, record_copies
+from tests.fixtures.browser import copied, record_copies, sign_in
+from tests.fixtures.page_checks import assert_fits
 from tests.fixtures.personas import make_staff
-from tests.test_browser_search import sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -259,26 +259,6 @@ def test_back_to_results_from_a_user(agent_page: Any, live_server: Any) -> None:
 
 
 # --- Widths ---------------------------------------------------------------------------------
-
-
-def assert_fits(page: Any, what: str) -> None:
-    width = page.evaluate("window.innerWidth")
-    document = page.evaluate("document.documentElement.scrollWidth")
-    assert document <= width, f"{what}: the page is {document} px wide in a {width} px window"
-    # the top bar keeps every link on screen
-    for box in page.locator(".topbar a, .topbar button").evaluate_all(
-        "els => els.map(e => e.getBoundingClientRect().right)"
-    ):
-        assert box <= width, f"{what}: a top-bar item ends at {box} px"
-    # no table hides a column in a sideways scroll: on a laptop none scrolls, on a phone the
-    # tables of records are cards (a table of inputs, the export field picker, may scroll)
-    wraps = ".table-wrap" if width > 390 else ".table-wrap:has(.cards)"
-    for wrap in page.locator(wraps).evaluate_all(
-        "els => els.map(e => [e.scrollWidth, e.clientWidth])"
-    ):
-        assert wrap[0] <= wrap[1], f"{what}: a table is {wrap[0]} px in a {wrap[1]} px box"
-    # and in a card, nothing of a cell's value falls into its label's column
-    assert card_problems(page, what) == []
 
 
 def test_the_sign_in_page_fits_a_phone_and_a_laptop(page: Any, live_server: Any) -> None:

@@ -14,9 +14,8 @@ from django.utils import timezone
 
 from staff.models import AuditEvent
 from staff.permissions import SUPPORT_LEAD_GROUP
+from tests.fixtures.bulk import previewed
 from tests.fixtures.personas import make_staff
-from tests.test_bulk_preview import DB, make_run
-from users_admin import bulk
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
@@ -33,18 +32,6 @@ def second_client(second_lead: User) -> Client:
     client = Client()
     client.force_login(second_lead)
     return client
-
-
-def previewed(users: int, action: str = "block", query: str = "x:y") -> BulkRun:
-    run = make_run([{"identities": DB} for _ in range(users)])
-    run.query = query
-    run.selection_key = f"query:{query}"
-    run.save()
-    assert bulk.choose(run, bulk.ACTIONS[action], {}, "Ticket 7: compromised", "T-7")
-    bulk.compute_preview(run.pk, run.preview_version)
-    run.refresh_from_db()
-    assert run.status == BulkRunStatus.PREVIEWED
-    return run
 
 
 @pytest.fixture

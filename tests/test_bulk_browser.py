@@ -17,15 +17,13 @@ import pytest
 from django.contrib.auth.models import User
 
 from staff.permissions import SUPPORT_LEAD_GROUP
-from tests.fixtures.browser import TIMEOUT_MS
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
+from tests.fixtures.bulk import tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.celery import wait_for
+from tests.fixtures.exact_exports import job_file
+from tests.fixtures.page_checks import fits_width, violations
 from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_bulk_select import tenant, use_tenant  # noqa: F401 (fixtures)
-from tests.test_exports_exact import job_file
-from tests.test_exports_exact_browser import no_sideways_scroll
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
@@ -101,7 +99,7 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
             for url in (new_url, run_url, f"{live_server.url}{BULK}/"):
                 other.goto(url)
                 problems += [f"{url} at {width} px: {v}" for v in violations(other)]
-                if not no_sideways_scroll(other):
+                if not fits_width(other):
                     problems.append(f"{url} scrolls sideways at {width} px")
         assert problems == [], "\n".join(problems)
     finally:
@@ -148,7 +146,7 @@ def assert_clean_at_both_widths(page: Any) -> None:
     for width in (390, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         problems += [f"at {width} px: {v}" for v in violations(page)]
-        if not no_sideways_scroll(page):
+        if not fits_width(page):
             problems.append(f"{page.url} scrolls sideways at {width} px")
     assert problems == [], "\n".join(problems)
 

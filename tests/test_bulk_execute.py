@@ -19,10 +19,10 @@ from django.urls import reverse
 from management_api import pacing
 from staff.audit import record_for
 from staff.models import AuditEvent
+from tests.fixtures.bulk import everyone, selected, tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.celery import drive, wait_for
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.support_cases import with_devices
-from tests.test_bulk_select import everyone, selected, tenant, use_tenant  # noqa: F401
 from users_admin import bulk, bulk_execute, bulk_select, timeline
 from users_admin.models import BulkItem, BulkOutcome, BulkRun, BulkRunStatus
 

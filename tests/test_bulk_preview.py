@@ -9,17 +9,15 @@ import pytest
 from django.test import Client
 
 from staff.models import AuditEvent
+from tests.fixtures.bulk import DB, make_run, selected, tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_bulk_select import selected, tenant, use_tenant  # noqa: F401 (fixtures)
 from users_admin import bulk
-from users_admin.bulk_select import tenant_slug
-from users_admin.models import BulkItem, BulkRun, BulkRunStatus
+from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
 BULK = "/t/userdesk-sandbox/bulk"
 
-DB = [{"connection": "Username-Password-Authentication", "provider": "auth0"}]
 GOOGLE = [{"connection": "google-oauth2", "provider": "google-oauth2", "isSocial": True}]
 SMS = [{"connection": "sms", "provider": "sms"}]
 
@@ -67,25 +65,6 @@ def test_a_metadata_patch_previews_only_the_keys_it_touches() -> None:
 
 
 # --- choosing the action -------------------------------------------------------------------
-
-
-def make_run(profiles: list[dict[str, Any]]) -> BulkRun:
-    run = BulkRun.objects.create(
-        tenant=tenant_slug(), source="query", query="x:y", status="selected"
-    )
-    run.selected_count = len(profiles)
-    run.save()
-    BulkItem.objects.bulk_create(
-        BulkItem(
-            run=run,
-            position=n,
-            user_id=f"auth0|{n}",
-            email=str(p.pop("email", f"u{n}@x.io")),
-            profile=p,
-        )
-        for n, p in enumerate(profiles)
-    )
-    return run
 
 
 def action_post(action: str, **extra: str) -> dict[str, str]:

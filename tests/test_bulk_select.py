@@ -4,34 +4,30 @@ The sandbox runs as a real HTTP server (search lag and rate limits off) and a re
 worker takes the snapshot; the sandbox's own search and export jobs are the oracle.
 """
 
+# ruff: noqa: F811 (test arguments named after the imported fixtures they receive)
 from __future__ import annotations
 
-import gzip
 import html
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from exports.models import Export
 from staff.models import AuditEvent
-from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
-from tests.test_exports_exact import job_file, oracle
+from tests.fixtures.bulk import everyone, selected, use_tenant  # noqa: F401 (fixtures)
+from tests.fixtures.exact_exports import oracle
+from tests.fixtures.sandbox import SandboxServer
 from users_admin import bulk_select
 from users_admin.bulk_select import ListProblem, read_list
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
 BULK = "/t/userdesk-sandbox/bulk"
-
-USERS = 400
 
 
 # --- reading a list ------------------------------------------------------------------------
@@ -138,35 +134,6 @@ def test_the_search_page_offers_a_run_on_its_query_to_a_lead(lead_client: Client
 
 
 # --- selecting through a real worker -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with instant_sandbox(tmp_path_factory.mktemp("bulk-sandbox"), users=USERS, seed=17) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def everyone(tenant: SandboxServer) -> list[dict[str, Any]]:
-    with tenant.api() as api:
-        body = {"format": "json", "fields": [{"name": "user_id"}, {"name": "email"}]}
-        return [orjson.loads(line) for line in gzip.decompress(job_file(api, body)).splitlines()]
-
-
-@pytest.fixture
-def use_tenant(tenant: SandboxServer, settings: Any, export_settings: Any) -> SandboxServer:
-    point_dashboard_at(settings, tenant)
-    return tenant
-
-
-def selected(run_id: int) -> BulkRun:
-    def settled() -> BulkRun | None:
-        run = BulkRun.objects.get(pk=run_id)
-        return run if run.status != BulkRunStatus.SELECTING else None
-
-    run: BulkRun = wait_for(settled, timeout=120, every=0.1)
-    assert run.status == BulkRunStatus.SELECTED, run.failure_reason
-    return run
 
 
 @pytest.mark.slow

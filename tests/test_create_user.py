@@ -13,9 +13,9 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import delete_user, read_back
 from tests.fixtures.search import fragment_text
-from tests.test_linked_accounts import delete_user
-from tests.test_user_actions import form_token, read_back
+from tests.fixtures.user_actions import form_token
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from staff.permissions import EXPORT_ADMIN_GROUP
+from tests.fixtures.browser import collect_console_errors
 from tests.fixtures.personas import PASSWORD, make_staff
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_browser_shell import collect_console_errors
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 HOLD_SECONDS = 3600

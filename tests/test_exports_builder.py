@@ -12,42 +12,9 @@ from django.test import Client
 from exports import formats
 from exports.models import Export, ExportTemplate, Status
 from staff.models import AuditEvent
+from tests.fixtures.exports import builder_post
 
 pytestmark = pytest.mark.usefixtures("use_sandbox")
-
-
-def builder_post(
-    fields: list[tuple[str, str]],
-    *,
-    fmt: str = "csv",
-    limit: str = "",
-    connection: str = "",
-    ticked: tuple[str, ...] = (),
-    unticked: tuple[str, ...] = (),
-    **extra: str,
-) -> dict[str, Any]:
-    """POST data as the builder sends it: ticked standard rows, then free-entry rows (their
-    Include box ticked, as the page does when a name is typed, unless named in `unticked`)."""
-    data: dict[str, Any] = {"format": fmt, "limit": limit, "connection": connection, **extra}
-    index = 0
-    for name in ticked:
-        data.update({f"r-{index}-kind": "standard", f"r-{index}-name": name, f"r-{index}-on": "on"})
-        data[f"r-{index}-order"] = str(index + 1)
-        index += 1
-    for name, export_as in fields:
-        data.update(
-            {
-                f"r-{index}-kind": "free",
-                f"r-{index}-name": name,
-                f"r-{index}-export_as": export_as,
-                f"r-{index}-order": str(index + 1),
-            }
-        )
-        if name not in unticked:
-            data[f"r-{index}-on"] = "on"
-        index += 1
-    data.update({"r-TOTAL_FORMS": str(index), "r-INITIAL_FORMS": "0"})
-    return data
 
 
 def test_builder_lists_connections_and_metadata_paths(admin_client_: Client) -> None:

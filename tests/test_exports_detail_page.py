@@ -27,7 +27,7 @@ CONDITION = {"column": "email", "operator": "contains", "value": "a"}
 def test_the_queued_banner_goes_once_the_export_moves_on(
     admin_client_: Client, export_admin: User, use_sandbox: SandboxServer
 ) -> None:
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     response = admin_client_.post(
         "/t/userdesk-sandbox/exports/new/", builder_post([("email", "")]), follow=True
@@ -192,7 +192,7 @@ def test_a_template_of_a_filtered_export_keeps_its_conditions(
 def test_conditions_can_be_dropped_and_must_fit_the_columns(
     admin_client_: Client, export_admin: User
 ) -> None:
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     carried = json.dumps([CONDITION])
     # Unticked: the export keeps every row.

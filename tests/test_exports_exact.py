@@ -8,6 +8,7 @@ plain CSV export of the same fields, byte for byte; and the whole flow runs on a
 worker, from the search page's "Export all matching users" to the file.
 """
 
+# ruff: noqa: F811 (test arguments named after the imported fixtures they receive)
 from __future__ import annotations
 
 import gzip
@@ -27,13 +28,19 @@ from exports.csvformat import record_end, unescape_raw_cell
 from exports.formats import CSV
 from exports.models import Export, Status
 from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, instant_sandbox
+from tests.fixtures.exact_exports import (  # noqa: F401 (fixtures)
+    DATABASE,
+    SEARCH_WINDOW,
+    USERS,
+    api,
+    job_file,
+    oracle,
+    search,
+    use_tenant,
+)
+from tests.fixtures.exports import builder_post
+from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
-from tests.test_exports_builder import builder_post
-
-USERS = 2500
-SEARCH_WINDOW = 1000
-DATABASE = "Username-Password-Authentication"
 
 # Every searchable profile field, and the metadata and identities whole (NDJSON only).
 ALL_FIELDS = [
@@ -82,91 +89,10 @@ CSV_FIELDS = [
 # --- The sandbox and its API ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with instant_sandbox(tmp_path_factory.mktemp("exact-sandbox"), users=USERS, seed=11) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(tenant: SandboxServer) -> Iterator[httpx.Client]:
-    with tenant.api() as client:
-        yield client
-
-
-@pytest.fixture
-def use_tenant(tenant: SandboxServer, settings: Any) -> SandboxServer:
-    settings.AUTH0_BASE_URL = tenant.base_url
-    settings.AUTH0_DOMAIN = tenant.domain
-    settings.AUTH0_CLIENT_ID = tenant.client_id
-    settings.AUTH0_CLIENT_SECRET = tenant.client_secret
-    settings.AUTH0_AUDIENCE = tenant.audience
-    return tenant
-
-
 def connection_of(server: SandboxServer, name: str = DATABASE) -> dict[str, Any]:
     with server.api() as client:
         listed = client.get("/api/v2/connections").json()
     return next(c for c in listed if c["name"] == name)
-
-
-def job_file(api: httpx.Client, body: dict[str, Any]) -> bytes:
-    """The gzip file of an export job the sandbox ran."""
-    created = api.post("/api/v2/jobs/users-exports", json=body)
-    assert created.status_code == 200, created.text
-    job_id = created.json()["id"]
-
-    def completed() -> dict[str, Any] | None:
-        job = api.get(f"/api/v2/jobs/{job_id}").json()
-        assert job["status"] != "failed", job
-        return job if job["status"] == "completed" else None
-
-    job = wait_for(completed, timeout=60, every=0.05)
-    response = httpx.get(job["location"], timeout=30)
-    response.raise_for_status()
-    return response.content
-
-
-def search(api: httpx.Client, q: str, **params: str) -> tuple[int, set[str]]:
-    """(total, user ids) of a search; the ids only when it fits the 1,000-result window."""
-    found: set[str] = set()
-    page = 0
-    while True:
-        response = api.get(
-            "/api/v2/users",
-            params={
-                "q": q,
-                "per_page": "100",
-                "page": str(page),
-                "include_totals": "true",
-                "fields": "user_id",
-                **params,
-            },
-        )
-        assert response.status_code == 200, (q, response.text)
-        body = response.json()
-        total = int(body["total"])
-        if total >= SEARCH_WINDOW:
-            return total, set()
-        found.update(user["user_id"] for user in body["users"])
-        page += 1
-        if page * 100 >= total:
-            return total, found
-
-
-def oracle(api: httpx.Client, q: str) -> set[str]:
-    """Every user the search matches, beyond the window too: the query split by creation
-    month until each part fits the window."""
-    total, ids = search(api, q)
-    if total < SEARCH_WINDOW:
-        return ids
-    everyone: set[str] = set()
-    for year in range(2015, 2028):
-        for month in range(1, 13):
-            part_total, part = search(api, f"({q}) AND created_at:{year}-{month:02d}")
-            assert part_total < SEARCH_WINDOW
-            everyone |= part
-    return everyone
 
 
 @pytest.fixture(scope="module")

@@ -11,22 +11,11 @@ import pytest
 from django.contrib.auth.models import User
 
 from exports.models import Export
-from tests.fixtures.browser import TIMEOUT_MS
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
-from tests.test_exports_exact import (  # noqa: F401 (fixtures)
-    DATABASE,
-    api,
-    oracle,
-    tenant,
-    use_tenant,
-)
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
+from tests.fixtures.exact_exports import DATABASE, api, oracle, tenant, use_tenant  # noqa: F401 (fixtures)
+from tests.fixtures.page_checks import fits_width, violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("fresh_cache")]
-
-
-def no_sideways_scroll(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
@@ -86,7 +75,7 @@ def test_from_the_search_page_to_a_file_of_exactly_the_matching_users(
             for url in (builder_url, detail_url):
                 checked.goto(url)
                 problems += [f"{url} at {width} px: {v}" for v in violations(checked)]
-                if not no_sideways_scroll(checked):
+                if not fits_width(checked):
                     wide = checked.evaluate(
                         "() => [...document.querySelectorAll('body *')].filter(e =>"
                         " e.getBoundingClientRect().right > window.innerWidth + 1 &&"

@@ -53,7 +53,7 @@ def fifty(export_admin: User, exporter: User) -> list[Export]:
 def test_a_name_set_in_the_builder_shows_in_the_history_and_on_its_page(
     admin_client_: Client,
 ) -> None:
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     response = admin_client_.post(
         "/t/userdesk-sandbox/exports/new/",

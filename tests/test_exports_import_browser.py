@@ -12,11 +12,10 @@ from django.contrib.auth.models import User
 
 from exports import tasks
 from exports.models import Status
-from tests.fixtures.browser import TIMEOUT_MS
+from tests.fixtures.browser import TIMEOUT_MS, sign_in
 from tests.fixtures.celery import CSV_SPEC, drive
+from tests.fixtures.page_checks import violations
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_browser_a11y import violations
-from tests.test_browser_search import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

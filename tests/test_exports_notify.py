@@ -92,7 +92,7 @@ def test_a_real_worker_emails_once_even_when_the_task_is_delivered_twice(
 ) -> None:
     from exports.tasks import run_export
     from tests.fixtures.celery import wait_for
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     settings.EXPORT_LEASE_SECONDS = 5
     response = admin_client_.post(

@@ -24,8 +24,8 @@ from exports import tasks
 from exports.models import Export, Status
 from exports.tasks import run_export, sweep_exports
 from tests.fixtures.celery import CSV_SPEC, point_app_at, stored_files, wait_for
+from tests.fixtures.exports import builder_post
 from tests.fixtures.sandbox import SandboxServer, free_port
-from tests.test_exports_builder import builder_post
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("use_sandbox", "export_settings")]
 

@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import re
-import secrets
 import select
 import sqlite3
 import sys
@@ -17,22 +16,7 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
 
-from tests.fixtures.processes import ROOT, embedded_env, free_port, manage, python
-
-
-def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return embedded_env(
-        tmp_path,
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="userdesk.example.com",
-        CSRF_TRUSTED_ORIGINS="https://userdesk.example.com",
-        AUTH0_DOMAIN="acme.eu.auth0.com",
-        AUTH0_CLIENT_ID="a-client-id",
-        AUTH0_CLIENT_SECRET="a-client-secret",
-        **extra,
-    )
-
+from tests.fixtures.processes import ROOT, embedded_env, free_port, manage, production_env, python
 
 # --- Production settings ------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP, SUPPORT_LEAD_GROUP
 from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_privacy_jobs import send_verification
+from tests.fixtures.user_actions import send_verification
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

@@ -4,9 +4,7 @@ for unverified addresses) and unlink; lead only, with a reason, audited with bot
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -17,80 +15,14 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import read_back
 from tests.fixtures.search import fragment_text
-from tests.fixtures.support_cases import create_database_user
-from tests.test_user_actions import action_url, form_token, read_back
+from tests.fixtures.user_actions import action_url, form_token
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 
 REASON = "Ticket #5150: two accounts, one person"
 HX = {"HX-Request": "true"}
-
-
-def add_social_user(server: SandboxServer, profile: dict[str, Any]) -> None:
-    """A social user in the sandbox's store, searchable at once (Auth0 creates them only at
-    sign-in, which the sandbox has no page for)."""
-    code = (
-        "import json\n"
-        "from sandbox import indexing, users\n"
-        f"user = users._save_new(json.loads({json.dumps(profile)!r}))\n"
-        "indexing.reindex([user.pk])\n"
-    )
-    server.manage("shell", "-c", code)
-
-
-def add_google_user(server: SandboxServer, **fields: Any) -> dict[str, Any]:
-    """A Google user (verified address) with these root attributes; returns its profile."""
-    digits = str(uuid.uuid4().int)[:21]
-    identity = {
-        "connection": "google-oauth2",
-        "user_id": digits,
-        "provider": "google-oauth2",
-        "isSocial": True,
-    }
-    profile = {
-        "created_at": "2025-03-01T10:00:00.000Z",
-        "email_verified": True,
-        "identities": [identity],
-        "updated_at": "2025-03-01T10:00:00.000Z",
-        "user_id": f"google-oauth2|{digits}",
-        **fields,
-    }
-    add_social_user(server, profile)
-    return profile
-
-
-def delete_user(server: SandboxServer, user_id: str) -> None:
-    with server.api() as api:
-        api.delete(f"/api/v2/users/{quote(user_id, safe='')}")
-
-
-@pytest.fixture
-def twins(use_sandbox: SandboxServer) -> Iterator[tuple[dict[str, Any], str]]:
-    """A verified database user and a Google account of the same person, its address in
-    another letter case; both deleted afterwards, whatever they became."""
-    local = f"twin.{uuid.uuid4().hex[:8]}"
-    made = create_database_user(
-        use_sandbox,
-        f"{local}@example.com",
-        name="Dana Twin",
-        email_verified=True,
-        user_metadata={"theme": "dark"},
-    )
-    google = add_google_user(
-        use_sandbox,
-        email=f"{local.capitalize()}@Example.com",
-        name="Dana Twin (Google)",
-        picture="https://lh3.googleusercontent.com/a/x",
-        last_login="2026-11-30T08:00:00.000Z",
-        logins_count=12,
-        user_metadata={"newsletter": True, "theme": "light"},
-    )
-    google_id = google["user_id"]
-    yield made, google_id
-    use_sandbox.reset_faults()
-    for user_id in (made["user_id"], google_id):
-        delete_user(use_sandbox, user_id)
 
 
 def test_a_lead_links_a_google_duplicate_then_unlinks_it(

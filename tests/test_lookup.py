@@ -10,38 +10,10 @@ from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import all_users, database_user
 from tests.fixtures.search import Upstream, fragment_text
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-
-
-def all_users(server: SandboxServer) -> list[dict[str, Any]]:
-    users: list[dict[str, Any]] = []
-    with server.api() as api:
-        for page in range(10):
-            response = api.get(
-                "/api/v2/users",
-                params={
-                    "search_engine": "v3",
-                    "per_page": 100,
-                    "page": page,
-                    "include_totals": "true",
-                    "fields": "user_id,email,identities",
-                },
-            )
-            response.raise_for_status()
-            batch = response.json()["users"]
-            users.extend(batch)
-            if len(batch) < 100:
-                return users
-    return users
-
-
-def database_user(server: SandboxServer) -> dict[str, Any]:
-    for user in all_users(server):
-        if user["user_id"].startswith("auth0|") and user.get("email"):
-            return user
-    raise AssertionError("the seeded tenant has database users")
 
 
 def test_an_invalid_address_is_a_form_error_and_asks_nobody(agent_client: Client) -> None:

@@ -4,6 +4,7 @@ Retry timing, token sharing across processes and the real endpoints are exercise
 the sandbox server in test_management_api_sandbox.py.
 """
 
+# ruff: noqa: F811 (test arguments named after the imported fixtures they receive)
 from __future__ import annotations
 
 import inspect
@@ -13,8 +14,7 @@ import os
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,84 +25,17 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 import management_api
 from management_api import PermanentError, TransientError, use_transport
 from management_api.http import access_token, http_client, server_delay_seconds
-
-BASE = "https://tenant.example.test"
-SECRET = "s3cr3t-client-secret-value"
-TOKEN = "tok-abc-123"
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-@pytest.fixture(autouse=True)
-def tenant(settings: SettingsWrapper) -> None:
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": uuid.uuid4().hex,  # locmem caches of one name share their data
-        }
-    }
-    settings.AUTH0_BASE_URL = BASE
-    settings.AUTH0_DOMAIN = "tenant.example.test"
-    settings.AUTH0_AUDIENCE = f"{BASE}/api/v2/"
-    settings.AUTH0_CLIENT_ID = "client-id"
-    settings.AUTH0_CLIENT_SECRET = SECRET
-    settings.AUTH0_DEADLINE_SECONDS = 5.0
-    settings.AUTH0_MAX_RETRIES = 4
-    settings.AUTH0_BACKOFF_CAP_SECONDS = 0.05
-
-
-class FakeTenant:
-    """Answers /oauth/token itself and hands API calls to scripted handlers, in order."""
-
-    def __init__(self, *api: Handler, token: str = TOKEN) -> None:
-        self.api = list(api)
-        self.token = token
-        self.requests: list[httpx.Request] = []
-        self.token_requests = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.path == "/oauth/token":
-            self.token_requests += 1
-            return httpx.Response(
-                200, json={"access_token": self.token, "expires_in": 86400, "token_type": "Bearer"}
-            )
-        handler = self.api.pop(0) if len(self.api) > 1 else self.api[0]
-        return handler(request)
-
-    @property
-    def api_requests(self) -> list[httpx.Request]:
-        return [r for r in self.requests if r.url.path != "/oauth/token"]
-
-
-@pytest.fixture
-def fake() -> Iterator[Callable[..., FakeTenant]]:
-    def install(*api: Handler, token: str = TOKEN) -> FakeTenant:
-        tenant = FakeTenant(*api, token=token)
-        stack.append(use_transport(httpx.MockTransport(tenant)))
-        stack[-1].__enter__()
-        return tenant
-
-    stack: list[Any] = []
-    yield install
-    for manager in reversed(stack):
-        manager.__exit__(None, None, None)
-
-
-def ok(body: Any) -> Handler:
-    return lambda request: httpx.Response(200, json=body)
-
-
-def status(code: int, headers: dict[str, str] | None = None, **body: Any) -> Handler:
-    return lambda request: httpx.Response(code, json=body or {"message": "x"}, headers=headers)
-
-
-def raises(exc: type[httpx.TransportError]) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise exc("simulated", request=request)
-
-    return handler
-
+from tests.fixtures.fake_auth0 import (  # noqa: F401 (fixtures)
+    BASE,
+    SECRET,
+    TOKEN,
+    FakeTenant,
+    fake,
+    ok,
+    raises,
+    status,
+    tenant,
+)
 
 PAGE = {"start": 0, "limit": 50, "length": 1, "users": [{"user_id": "auth0|1"}], "total": 1}
 

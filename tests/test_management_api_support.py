@@ -17,14 +17,7 @@ import pytest
 
 import management_api
 from management_api import PermanentError, TransientError
-from tests.test_management_api import (  # noqa: F401 (fake and tenant are fixtures)
-    FakeTenant,
-    fake,
-    ok,
-    raises,
-    status,
-    tenant,
-)
+from tests.fixtures.fake_auth0 import FakeTenant, fake, ok, raises, status, tenant  # noqa: F401 (fixtures)
 
 
 def created(body: dict[str, Any]) -> Callable[[httpx.Request], httpx.Response]:

@@ -151,7 +151,7 @@ def test_exports_of_masked_fields_need_the_capability(
     from exports import tasks
     from exports.models import Export
     from tests.fixtures.celery import CSV_SPEC
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     export = tasks.create_export(
         {**CSV_SPEC, "fields": [{"name": "user_id"}, {"name": "phone_number"}]},

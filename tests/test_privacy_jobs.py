@@ -15,19 +15,9 @@ from staff.permissions import SUPPORT_GROUP
 from tests.fixtures.personas import make_staff, signed_in
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
-from tests.test_user_actions import REASON, action_url, form_token
+from tests.fixtures.user_actions import REASON, action_url, form_token, send_verification
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-
-
-def send_verification(client: Client, user_id: str) -> str:
-    """Resend the verification email through the user page: the job id Auth0 answered."""
-    url = action_url("resend-verification", user_id)
-    token = form_token(client.get(url).content.decode())
-    done = client.post(url, {"token": token, "reason": REASON}).content.decode()
-    job_id = str(AuditEvent.objects.get(action="users.resend-verification").details["auth0"]["id"])
-    assert reverse("users_admin:verification_job", args=[job_id]) in done
-    return job_id
 
 
 def test_an_export_jobs_id_is_no_verification_email(

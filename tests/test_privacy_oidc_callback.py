@@ -4,7 +4,6 @@ leaves are bounded."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -14,14 +13,9 @@ from django.test import Client
 from staff import audit
 from staff.models import AuditEvent
 from staff.oidc import UNSTARTED_AUDITED_PER_HOUR
+from tests.fixtures.client_addresses import an_address
 
 CALLBACK = "/sign-in/oidc/callback/"
-
-
-def an_address() -> str:
-    """An address of this test's own: the bound is counted per address, in a cache that may be
-    a Redis shared with other tests."""
-    return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
 
 
 EVIL = "Your account is compromised: call +1 555 0100 now"

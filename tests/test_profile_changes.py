@@ -14,10 +14,10 @@ from django.test import Client
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import add_google_user, delete_user, read_back
 from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import create_database_user
-from tests.test_linked_accounts import add_google_user, delete_user
-from tests.test_user_actions import action_url, form_token, read_back
+from tests.fixtures.user_actions import action_url, form_token
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 

@@ -22,9 +22,9 @@ from staff.models import AuditEvent, StaffIdentity
 from staff.oidc import forget_discovery
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
 from staff.roles import current_roles, ensure_roles
+from tests.fixtures.client_addresses import an_address
 from tests.fixtures.personas import PASSWORD, make_staff
 from tests.fixtures.sandbox import SandboxServer
-from tests.test_privacy_oidc_callback import an_address
 
 SUPPORT = "auth0|staff-support"
 EXPORTS = "auth0|staff-exports"

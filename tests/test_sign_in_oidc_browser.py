@@ -18,8 +18,8 @@ from staff import audit
 from staff.models import AuditEvent
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
 from staff.roles import current_roles
+from tests.fixtures.browser import collect_console_errors, nav_names
 from tests.fixtures.oidc_provider import PASSWORD, OIDCProvider
-from tests.test_browser_shell import collect_console_errors, nav_names
 
 pytestmark = pytest.mark.browser
 

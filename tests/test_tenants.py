@@ -27,9 +27,8 @@ from management_api.http import _token_cache_key
 from staff import audit
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, drive
-from tests.fixtures.processes import embedded_env, manage, python
+from tests.fixtures.processes import embedded_env, manage, production_env, python
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
-from tests.test_foundation_ops import production_env
 from users_admin import execution, saved, search, timeline
 from users_admin.models import ActionRequest, RecentSearch, SavedSearch
 

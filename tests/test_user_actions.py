@@ -12,32 +12,14 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import read_back
 from tests.fixtures.search import Upstream, fragment_text
+from tests.fixtures.user_actions import REASON, action_url, form_token
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-
-REASON = "Ticket #4711: the user asked for it"
-
-
-def read_back(server: SandboxServer, user_id: str) -> dict[str, Any]:
-    with server.api() as api:
-        response = api.get(f"/api/v2/users/{quote(user_id, safe='')}")
-    response.raise_for_status()
-    return dict(response.json())
-
-
-def action_url(name: str, user_id: str) -> str:
-    return reverse("users_admin:action", args=[name, user_id])
-
-
-def form_token(html: str) -> str:
-    match = re.search(r'name="token" value="([0-9a-f-]{36})"', html)
-    assert match, "the form carries an idempotency token"
-    return match.group(1)
 
 
 def test_a_lead_blocks_a_user_with_a_reason(

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,25 +18,15 @@ from staff.models import AuditEvent
 from staff.permissions import SUPPORT_LEAD_GROUP
 from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import api_get, enc
 from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled, with_devices
-from tests.test_user_actions import REASON, action_url, form_token
+from tests.fixtures.user_actions import REASON, action_url, form_token
 from users_admin import bulk_execute
 from users_admin.logtypes import method_words
 from users_admin.models import BulkRun, BulkRunStatus
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-
-
-def api_get(server: SandboxServer, path: str, **params: Any) -> Any:
-    with server.api() as api:
-        response = api.get(path, params=params)
-    response.raise_for_status()
-    return response.json()
-
-
-def enc(user_id: str) -> str:
-    return quote(user_id, safe="")
 
 
 def submit(client: Client, name: str, user_id: str, **fields: str) -> str:

@@ -132,7 +132,7 @@ def test_in_a_browser_the_dotted_user_is_opened_and_acted_on_and_the_other_stays
 ) -> None:
     from playwright.sync_api import expect
 
-    from tests.test_browser_search import sign_in
+    from tests.fixtures.browser import sign_in
 
     context = browser.new_context()
     sign_in(context, live_server, support_lead)

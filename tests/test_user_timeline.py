@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,20 +12,11 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import logs_of
 from tests.fixtures.search import fragment_text
 from tests.fixtures.support_cases import brute_force_blocked
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
-
-
-def logs_of(server: SandboxServer, user_id: str, page: int = 0) -> list[dict[str, Any]]:
-    with server.api() as api:
-        response = api.get(
-            f"/api/v2/users/{quote(user_id, safe='')}/logs",
-            params={"page": page, "per_page": 50, "sort": "date:-1"},
-        )
-    response.raise_for_status()
-    return list(response.json())
 
 
 def entries(html: str) -> list[str]:

@@ -18,9 +18,9 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox_api import logs_of
 from tests.fixtures.search import Upstream, fragment_text
 from tests.fixtures.support_cases import mfa_enrolled, with_devices
-from tests.test_user_timeline import logs_of
 from users_admin.actions import ACTIONS
 from users_admin.workbench import Workbench
 
