@@ -22,24 +22,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def agent_page(page: Any, live_server: Any, support_agent: User) -> Any:
-    sign_in(page.context, live_server, support_agent)
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.dialogs = dialogs
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors
-    return page
-
-
 def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_server: Any) -> None:
     from playwright.sync_api import expect
 

@@ -13,7 +13,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from tests import test_browser_search
 from tests.fixtures.browser import TIMEOUT_MS, sign_in
 from tests.fixtures.page_checks import violations
 from users_admin.models import RecentSearch
@@ -24,7 +23,6 @@ pytestmark = [
     pytest.mark.usefixtures("fresh_cache", "use_sandbox"),
 ]
 
-agent_page = test_browser_search.agent_page  # the fixture: a signed-in Support agent's page
 
 SEARCH = "/t/userdesk-sandbox/users/"
 LAPTOP = {"width": 1280, "height": 900}

@@ -15,15 +15,11 @@ from django.contrib.auth.models import User
 from management_api import Tenant
 from staff.models import AuditEvent, TenantRole
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP
-from tests import test_tenants
 from tests.fixtures.browser import TIMEOUT_MS, sign_in
 from tests.fixtures.page_checks import violations
 from tests.fixtures.personas import make_staff, role_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-staging_server = test_tenants.staging_server
-two_tenants = test_tenants.two_tenants
 
 
 def test_the_band_and_switcher_at_both_widths(

@@ -16,14 +16,10 @@ from django.test import Client
 
 from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent
-from tests import test_tenants
 from tests.fixtures.bulk import previewed
 from users_admin.action_forms import TENANT_NAME_FIELD, ask_tenant_name
 from users_admin.actions import ACTIONS
 from users_admin.models import BulkRunStatus, SavedSearch
-
-staging_server = test_tenants.staging_server
-two_tenants = test_tenants.two_tenants
 
 
 @pytest.fixture

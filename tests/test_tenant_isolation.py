@@ -16,15 +16,11 @@ from exports.models import Export, ExportTemplate, Status
 from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent, TenantRole
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_LEAD_GROUP
-from tests import test_tenants
 from tests.fixtures.bulk import previewed
 from tests.fixtures.celery import CSV_SPEC, drive
 from tests.fixtures.personas import make_staff, signed_in
 from users_admin import saved
 from users_admin.models import BulkRun, BulkRunStatus, RecentSearch, SavedSearch
-
-staging_server = test_tenants.staging_server
-two_tenants = test_tenants.two_tenants
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Every page knows its tenant: the tenant in the URL, today's URLs
 redirected or a chooser, the switcher, the band, and the tenant in exports, emails and the
-audit log. Two sandbox tenants run as real HTTP servers (tests/test_tenants.py's)."""
+audit log. Two sandbox tenants run as real HTTP servers (tests/fixtures/tenants.py)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,8 @@ from exports import downloads, tasks
 from exports.models import Status
 from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent
-from tests import test_tenants
 from tests.fixtures.celery import CSV_SPEC, drive
 from users_admin.models import SavedSearch
-
-# The two sandbox tenants of tests/test_tenants.py: "prod" (production) and "staging".
-staging_server = test_tenants.staging_server
-two_tenants = test_tenants.two_tenants
 
 T = "/t/userdesk-sandbox"
 

@@ -16,11 +16,7 @@ from staff.models import AuditEvent, TenantRole
 from staff.oidc import mapped_roles
 from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability, can, tenants_for
 from staff.roles import current_roles, set_roles
-from tests import test_tenants
 from tests.fixtures.personas import make_staff, signed_in
-
-staging_server = test_tenants.staging_server
-two_tenants = test_tenants.two_tenants
 
 
 def on_tenant(user: User, slug: str, role: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,10 @@ from staff import audit
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, drive
 from tests.fixtures.processes import embedded_env, manage, production_env, python
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.tenants import STAGING_USERS, entry
 from users_admin import execution, saved, search, timeline
 from users_admin.models import ActionRequest, RecentSearch, SavedSearch
-
-STAGING_USERS = 40
 
 # --- Configuration: AUTH0_TENANTS ------------------------------------------------------------
 
@@ -248,52 +246,6 @@ def test_production_starts_on_auth0_tenants_alone(tmp_path: Path) -> None:
 
 
 # --- Two sandbox tenants -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def staging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    """A second sandbox tenant: another name, domain and client secret, fewer users."""
-    server = make_sandbox_server(
-        tmp_path_factory.mktemp("staging"),
-        users=STAGING_USERS,
-        seed=11,
-        SANDBOX_TENANT="userdesk-staging",
-        SANDBOX_CLIENT_SECRET="staging-client-secret",
-        SANDBOX_SEARCH_LAG_SECONDS="0",
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def entry(slug: str, server: SandboxServer, environment: str) -> dict[str, Any]:
-    return {
-        "slug": slug,
-        "name": slug.title(),
-        "environment": environment,
-        "colour": product.TENANT_DEFAULT_COLOURS[environment],
-        "domain": server.domain,
-        "base_url": server.base_url,
-        "client_id": server.client_id,
-        "client_secret": server.client_secret,
-        "audience": server.audience,
-        "log_retention_days": 30 if environment == "production" else 5,
-        "plan": "enterprise" if environment == "production" else "essentials",
-    }
-
-
-@pytest.fixture
-def two_tenants(
-    sandbox_server: SandboxServer, staging_server: SandboxServer, settings: Any
-) -> tuple[Tenant, Tenant]:
-    settings.AUTH0_TENANTS = [
-        entry("prod", sandbox_server, "production"),
-        entry("staging", staging_server, "staging"),
-    ]
-    sandbox_server.reset_faults()
-    staging_server.reset_faults()
-    return management_api.get_tenant("prod"), management_api.get_tenant("staging")
 
 
 def sent(slug: str, path: str) -> int:
