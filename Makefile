@@ -75,7 +75,7 @@ run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
 	exec $(UV) run --no-sync python -m config.procfile --procfile Procfile start
 
-# What `make run` puts in its processes' environment (tests/test_tenant_demo.py reads it).
+# What `make run` puts in its processes' environment (tests/config/test_run.py and tests/config/test_settings.py read it).
 demo-env:
 	@env | grep -E '^(DEBUG=|AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX|USERDESK_ALLOW_USER_DELETE)' | sort
 

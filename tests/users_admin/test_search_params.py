@@ -1,6 +1,6 @@
 """What the search page asks Auth0 for, observed at the lowest seam (httpx.MockTransport).
 
-The sandbox answers these requests too (see test_search.py); here the exact query string
+The sandbox answers these requests too (test_search.py); here the exact query string
 is checked: only the shown columns are requested, with the chosen sort and page size.
 """
 

@@ -186,7 +186,7 @@ def test_every_url_pattern_is_named_and_listed() -> None:
     names = {route.name for route in ROUTES}
     unlisted = sorted(names - set(EXPECTED))
     assert not unlisted, (
-        "new URL names; add each to EXPECTED in tests/test_every_url.py with the capability "
+        "new URL names; add each to EXPECTED in tests/config/test_every_url.py with the capability "
         f"it needs (or PUBLIC / SIGNED_IN): {unlisted}"
     )
     stale = sorted(set(EXPECTED) - names)

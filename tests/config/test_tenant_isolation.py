@@ -1,7 +1,8 @@
 """Isolation through the pages: every stored thing of one tenant (an export and its file, an
 export template, a saved and a recent search, a bulk run, audit rows) is neither listed nor
 opened, downloaded or changed from another tenant's URL, even by a member with a role on both.
-The queries' own scoping is tested in tests/test_tenants.py; here the views that read them."""
+The queries' own scoping is tested in tests/management_api/test_tenants.py; here the views
+that read them."""
 
 from __future__ import annotations
 

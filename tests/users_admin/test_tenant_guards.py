@@ -115,7 +115,7 @@ def test_with_one_tenant_a_form_naming_none_still_works(lead_client: Client) -> 
     assert SavedSearch.objects.get().tenant == "userdesk-sandbox"
 
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # Pages of no tenant: signing in and out, the password.
 SHARED_FORMS = {"registration/login.html", "registration/password_change_form.html", "base.html"}
 

@@ -25,7 +25,7 @@ from tests.fixtures.celery import wait_for
 from tests.fixtures.personas import make_staff
 from users_admin.models import RecentSearch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STORAGE = ROOT / "docs" / "operator" / "storage.md"
 
 

@@ -16,7 +16,7 @@ from management_api.http import _token_cache_key
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import Upstream
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import management_api

@@ -1,7 +1,7 @@
 """The Management API client, for what the sandbox cannot produce: faked at httpx's transport.
 
 Retry timing, token sharing across processes and the real endpoints are exercised against
-the sandbox server in test_management_api_sandbox.py.
+the sandbox server in test_client_sandbox.py.
 """
 
 # ruff: noqa: F811 (test arguments named after the imported fixtures they receive)

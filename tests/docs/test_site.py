@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = (ROOT / "config" / "settings.py", ROOT / "sandbox" / "settings.py")
 CONFIGURATION = ROOT / "docs" / "operator" / "configuration.md"
 ROW = re.compile(r"^\| `([A-Z][A-Z0-9_<>]*)` \|", re.MULTILINE)
