@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from exports.models import Export
 from tests.fixtures.browser import sign_in
 from tests.fixtures.page_checks import checked_twin, fit_problems, violations
+from tests.fixtures.screenshots import WIDTH, docs_screenshot
 
 pytestmark = [
     pytest.mark.browser,
@@ -122,6 +123,8 @@ def build(page: Any, live_server: Any, *, csv: bool, count: int, width: int) -> 
     page.keyboard.press("ArrowDown")  # "Picked fields"
     assert page.locator(".field-row:visible").count() == count
     assert fit_problems(page, f"the builder at {width} px") == []
+    if csv and width == WIDTH:
+        docs_screenshot(page, "export-builder", show=page.locator("#fields"))
 
     # Reorder by keyboard: created_at up twice, the focus staying on its arrow.
     tab_to(page, lambda s: s["aria"] == "Move created_at up")

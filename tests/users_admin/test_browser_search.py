@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from tests.fixtures.browser import TIMEOUT_MS, sign_in
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sandbox_api import database_user
+from tests.fixtures.screenshots import docs_screenshot
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,6 +48,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     expect(page).to_have_url(re.compile(r"/t/userdesk-sandbox/users/\?.*c-0-value=%40example.com"))
     first_page_ids = results.locator("tbody tr").all_inner_texts()
     assert 0 < len(first_page_ids) <= 10
+    docs_screenshot(page, "search-results", show=results)
 
     results.get_by_role("link", name="Next").click()
     expect(page.locator("#results")).to_contain_text("Page 2 of")
@@ -58,6 +60,7 @@ def test_agent_builds_a_search_pages_and_opens_a_user(agent_page: Any, live_serv
     row.get_by_role("link", name=re.compile("Details")).click()
     expect(page.get_by_role("heading", name="Profile")).to_be_visible()
     expect(page.locator("[aria-labelledby=profile-heading] dl.details")).to_contain_text(email)
+    docs_screenshot(page, "user-page")
     page.get_by_text("Raw JSON").click()
     expect(page.locator("pre.raw-json")).to_contain_text('"user_id"')
     # no Content-Security-Policy violation or script error (pictures may fail to load offline)

@@ -24,6 +24,7 @@ from tests.fixtures.exact_exports import job_file
 from tests.fixtures.page_checks import fits_width, violations
 from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
+from tests.fixtures.screenshots import docs_screenshot
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
@@ -64,6 +65,7 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
     page.keyboard.press("Enter")  # submits the action form: Preview
     page.locator("#bulk-preview").wait_for(timeout=TIMEOUT_MS * 2)
     assert "sign them out everywhere too" in page.locator("#preview-warnings").inner_text()
+    docs_screenshot(page, "bulk-run-preview", show=page.locator("#bulk-preview"))
     page.get_by_role("button", name="Request approval").click()
     assert "You cannot approve your own run" in page.locator("#pending-note").inner_text()
     run = BulkRun.objects.get()
