@@ -28,7 +28,7 @@ NPM := $(shell command -v npm 2>/dev/null)
 NODE_PACKAGES := tests/oidc_provider tests/sandbox/node
 NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_PACKAGES))
 
-.PHONY: run test install install-dev lint pytest demo-env docs docs-build
+.PHONY: run test install install-dev lint pytest demo-env docs docs-build screenshots
 
 $(UV):
 	python3 -m pip install --quiet --user uv \
@@ -75,7 +75,7 @@ run: install
 	$(UV) run --no-sync python manage.py prepare_demo --url http://127.0.0.1:$(PORT_WEB)
 	exec $(UV) run --no-sync python -m config.procfile --procfile Procfile start
 
-# What `make run` puts in its processes' environment (tests/test_tenant_demo.py reads it).
+# What `make run` puts in its processes' environment (tests/config/test_run.py and tests/config/test_settings.py read it).
 demo-env:
 	@env | grep -E '^(DEBUG=|AUTH0_TENANT|STAGING_SANDBOX_ENV|SANDBOX_|OIDC_SANDBOX|USERDESK_ALLOW_USER_DELETE)' | sort
 
@@ -91,6 +91,11 @@ docs: install-dev
 docs-build: install-dev
 	site=$$(mktemp -d) && trap 'rm -rf "$$site"' EXIT && \
 	  $(UV) run --no-sync mkdocs build --strict --quiet --site-dir "$$site"
+
+# Retakes the docs' screenshots (docs/img/screens/): runs the browser tests that take them.
+screenshots: install-dev
+	DOCS_SCREENSHOTS=1 $(UV) run --no-sync pytest -p no:xdist -q -m browser \
+	  $$(grep -rl --include='test_*.py' 'docs_screenshot(' tests)
 
 pytest: install-dev
 	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.celery",
     "tests.fixtures.support_cases",
     "tests.fixtures.oidc_provider",
+    "tests.fixtures.tenants",
 ]
 
 

@@ -9,10 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from sandbox.cases import CASES
-from tests import test_tenants
 from tests.fixtures.sandbox import SandboxServer
 
-staging_server = test_tenants.staging_server
 LINKED = "Linked accounts"
 
 

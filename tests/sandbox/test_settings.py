@@ -1,7 +1,7 @@
 """The product's settings hold only the product; the sandbox tenant has settings
 of its own (sandbox/settings.py, the product's plus the sandbox), which manage.py picks for the
 sandbox's commands, and the product imports nothing of the sandbox. (`check --deploy` under the
-product's settings alone: tests/test_foundation_ops.py.)"""
+product's settings alone: tests/config/test_ops.py.)"""
 
 from __future__ import annotations
 

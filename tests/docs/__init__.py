@@ -1,0 +1,1 @@
+"""The documentation site (docs/, MkDocs) and the commands it shows."""

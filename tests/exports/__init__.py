@@ -1,0 +1,1 @@
+"""The exports app: exports, imports into Auth0, scheduled exports."""

@@ -1,0 +1,1 @@
+"""The Management API client: calls, pacing, the tenant seam, the deadline."""

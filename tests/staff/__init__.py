@@ -1,0 +1,1 @@
+"""The staff app: sign-in (form and OpenID Connect), roles, sessions, the audit record."""
