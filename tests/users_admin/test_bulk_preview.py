@@ -14,7 +14,6 @@ from tests.fixtures.bulk import DB, make_run, selected, tenant, use_tenant  # no
 from tests.fixtures.celery import wait_for
 from tests.fixtures.sandbox import SandboxServer
 from users_admin import bulk, bulk_rows
-from users_admin.bulk_select import tenant_slug
 from users_admin.models import BulkItem, BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.

@@ -4,7 +4,6 @@ for unverified addresses) and unlink; lead only, with a reason, audited with bot
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -17,7 +16,7 @@ from django.urls import reverse
 
 from staff.models import AuditEvent
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sandbox_api import read_back
+from tests.fixtures.sandbox_api import delete_user, read_back
 from tests.fixtures.search import fragment_text
 from tests.fixtures.user_actions import action_url, form_token
 

@@ -256,7 +256,7 @@ def test_joining_ndjson_adds_the_key_last_and_refuses_what_is_not_an_object() ->
 def test_the_builder_takes_several_connections_and_a_template_keeps_them(
     admin_client_: Client, use_sandbox: SandboxServer, export_admin: User
 ) -> None:
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     page = admin_client_.get("/t/userdesk-sandbox/exports/new/").content.decode()
     assert "Or several connections in one file" in page
@@ -292,7 +292,7 @@ def test_the_builder_takes_several_connections_and_a_template_keeps_them(
 def test_one_ticked_connection_is_a_plain_export_and_a_connection_title_is_refused(
     admin_client_: Client, use_sandbox: SandboxServer
 ) -> None:
-    from tests.test_exports_builder import builder_post
+    from tests.fixtures.exports import builder_post
 
     data = builder_post([("email", "")])
     data["several_connections"] = GITHUB["id"]
