@@ -18,7 +18,7 @@ from staff.permissions import SUPPORT_LEAD_GROUP
 from tests.fixtures.bulk import DB, make_run
 from tests.users_admin.test_bulk_preview import BULK
 from tests.users_admin.test_pii_masking import take_capability
-from users_admin import bulk
+from users_admin import bulk, bulk_rows
 from users_admin.models import BulkEntry, BulkItem, BulkRun
 from users_admin.pii import MASK
 from users_admin.pii_models import Reveal
@@ -88,6 +88,8 @@ def test_the_result_file_and_the_first_users_are_masked_without_the_capability(
     lead_client: Client, settings: Any
 ) -> None:
     run = previewed_run()
+    for block in run.blocks.all():  # the items a worker makes as it reaches the users
+        bulk_rows.make_items(run, block)
     BulkItem.objects.filter(run=run).update(
         outcome="done",
         before={"user_metadata": {"birthdate": "1970-01-01"}},

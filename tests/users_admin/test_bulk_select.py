@@ -19,7 +19,7 @@ from django.test import Client
 
 from exports.models import Export
 from staff.models import AuditEvent
-from tests.fixtures.bulk import everyone, selected, use_tenant  # noqa: F401 (fixtures)
+from tests.fixtures.bulk import everyone, selected, tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.exact_exports import oracle
 from tests.fixtures.sandbox import SandboxServer
 from users_admin import bulk_rows, bulk_select
