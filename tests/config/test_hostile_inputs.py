@@ -92,7 +92,7 @@ def test_a_verification_job_with_a_line_break_for_user(
 ) -> None:
     if fails:
         use_sandbox.set_faults(email_template_disabled=True)
-    # A job page is its sender's (issue 20): the job is sent through the user page.
+    # A job page is its sender's: the job is sent through the user page.
     job_id = send_verification(staff_client, fresh_user["user_id"])
     url = reverse("users_admin:verification_job", args=[job_id])
     for _ in range(20):

@@ -1,4 +1,4 @@
-"""Issue 20, settings: DEBUG is off unless asked for, and a short SECRET_KEY stops production."""
+"""Settings: DEBUG is off unless asked for, and a short SECRET_KEY stops production."""
 
 from __future__ import annotations
 

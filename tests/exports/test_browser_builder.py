@@ -1,4 +1,4 @@
-"""The export builder used by keyboard only, as a new export admin would (issue 19, Deliver 1):
+"""The export builder used by keyboard only, as a new export admin would:
 a 40-field NDJSON export and a 30-field CSV export at 390 and 1,280 px, found with the field
 search, reordered with the picked list's arrows (the focus stays on the arrow), started with
 Enter; no sideways scroll, no field hidden under the sticky summary, axe and console clean

@@ -1,4 +1,4 @@
-"""The round trip in a real browser, as an export admin would do it (issue 19, Deliver 2): a CSV
+"""The round trip in a real browser, as an export admin would do it: a CSV
 export of the sandbox's database connection with array metadata (`app_metadata.roles`), built
 and followed in the browser, converted and imported from the import page into a second database
 connection (made with `POST /api/v2/connections`, no SQL), with a real Celery worker: zero

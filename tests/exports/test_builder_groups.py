@@ -1,4 +1,4 @@
-"""The builder's fields come in groups (issue 19, Deliver 1): Profile, Identities, app_metadata,
+"""The builder's fields come in groups: Profile, Identities, app_metadata,
 user_metadata and Other fields, each field under its root attribute, typed-in paths too."""
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ import management_api
 from exports import tasks
 from exports.models import Status
 from tests.fixtures.celery import drive, wait_for
+from tests.fixtures.import_connections import SOURCE_ID, TARGET, TARGET_ID, start
 from tests.fixtures.sandbox import SandboxServer, point_dashboard_at
-from tests.sandbox.test_imports import SOURCE_ID, TARGET, TARGET_ID, start
 
 SOURCE = "Username-Password-Authentication"
 ROOT_FIELDS = [

@@ -1,4 +1,4 @@
-"""Imports in the app (issue 19, Deliver 2) against a real sandbox server: a file is checked
+"""Imports in the app against a real sandbox server: a file is checked
 before anything is sent, started once with a reason, sent in parts of at most 500 KB, each part
 polled until Auth0 settles it, Auth0's per-user errors kept, shown and downloadable, all
 audited; a part whose answer never arrived is never sent again.

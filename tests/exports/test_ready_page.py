@@ -1,4 +1,4 @@
-"""A ready export's page leads with what staff came for (issue 19, Deliver 1): the downloads,
+"""A ready export's page leads with what staff came for: the downloads,
 the file's integrity and the date its file is deleted come first; the timeline, the checks one
 by one, the spec and the rename and template forms are folded (<details>)."""
 

@@ -266,7 +266,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
     _unknown_user_is_404("/users/{id}/identities/{provider}/{user_id}", "delete"),
     _bad_paging_is_400("/users/{user_id}/sessions"),
     _bad_paging_is_400("/users/{user_id}/refresh-tokens"),
-    # Roles, permissions and organizations (issue 22).
+    # Roles, permissions and organizations.
     *(
         _unknown_user_is_404(path, method)
         for path, methods in (

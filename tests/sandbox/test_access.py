@@ -11,9 +11,9 @@ from urllib.parse import quote
 import pytest
 from auth0.management import BadRequestError, NotFoundError
 
+from tests.fixtures.python_sdk import sdk_client as _client
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.support_cases import seeded
-from tests.sandbox.test_sdk import _client
 
 
 def enc(user_id: str) -> str:

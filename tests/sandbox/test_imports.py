@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,39 +22,15 @@ from auth0.management import Auth0, BadRequestError
 import management_api
 from management_api.errors import PermanentError
 from tests.fixtures.celery import wait_for
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
-
-TARGET_ID = "con_ImportTarget0001"
-TARGET = "import-target"
-CUSTOM_ID = "con_CustomDbNoImport"
-SOURCE_ID = "con_Db1Pw2Xk9LmQ4RtZ"
-SOCIAL_ID = "con_Go0gLe7Aa3Bb5Cc8"
-EXISTS = "The user already exist and upsert parameter is false"
-
-
-def add_connections(server: SandboxServer) -> None:
-    with sqlite3.connect(server.db_path) as db:
-        db.executemany(
-            "INSERT INTO sandbox_connection "
-            "(id, name, display_name, strategy, options, is_domain_connection, position) "
-            "VALUES (?, ?, ?, 'auth0', ?, 0, ?)",
-            [
-                (TARGET_ID, TARGET, "Import target", json.dumps({"requires_username": True}), 10),
-                (
-                    CUSTOM_ID,
-                    "legacy-db",
-                    "Legacy DB",
-                    json.dumps({"enabledDatabaseCustomization": True, "import_mode": False}),
-                    11,
-                ),
-            ],
-        )
-
-
-def start(base: Path) -> SandboxServer:
-    server = make_sandbox_server(base, users=40, seed=5, SANDBOX_SEARCH_LAG_SECONDS="0")
-    add_connections(server)
-    return server
+from tests.fixtures.import_connections import (
+    CUSTOM_ID,
+    EXISTS,
+    SOCIAL_ID,
+    TARGET,
+    TARGET_ID,
+    start,
+)
+from tests.fixtures.sandbox import SandboxServer, point_dashboard_at
 
 
 @pytest.fixture(scope="module")

@@ -15,31 +15,20 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from auth0.authentication import GetToken
 from auth0.management import (
-    Auth0,
     BadRequestError,
     CreateExportUsersFields,
     NotFoundError,
     TooManyRequestsError,
 )
 
+from tests.fixtures.python_sdk import sdk_client as _client
+from tests.fixtures.python_sdk import sdk_host as _host
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
-
-
-def _host(server: SandboxServer) -> str:
-    return urlsplit(server.base_url).netloc
-
-
-def _client(server: SandboxServer) -> Auth0:
-    token = GetToken(
-        _host(server), server.client_id, client_secret=server.client_secret, protocol="http"
-    ).client_credentials(audience=server.audience)
-    return Auth0(base_url=f"{server.base_url}/api/v2", token=token["access_token"])
 
 
 def _profiles(server: SandboxServer, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict]:

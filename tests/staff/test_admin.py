@@ -1,4 +1,4 @@
-"""Issue 20: Django's admin opens no session of its own (sign-in goes through Userdesk's page,
+"""Django's admin opens no session of its own (sign-in goes through Userdesk's page,
 audited), its changes are audit events with before and after, and deleting a staff member never
 empties who acted on their past events."""
 

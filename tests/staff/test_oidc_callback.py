@@ -1,4 +1,4 @@
-"""Issue 20: a plain GET of the OIDC callback, with an `error` of anyone's choosing, answers no
+"""A plain GET of the OIDC callback, with an `error` of anyone's choosing, answers no
 sign-in this browser started: it signs nobody out, shows none of its text, and the audit rows it
 leaves are bounded."""
 

@@ -1,4 +1,4 @@
-"""Issue 20, Deliver 4: Userdesk's own records are kept AUDIT_RETENTION_DAYS (audit events and what
+"""Userdesk's own records are kept AUDIT_RETENTION_DAYS (audit events and what
 they describe) and RECENT_SEARCH_DAYS (recent searches), pruned by beat's hourly task, which a real
 worker runs here; docs/operator/storage.md has one table of everything Userdesk stores."""
 

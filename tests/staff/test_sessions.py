@@ -1,4 +1,4 @@
-"""Issue 20, staff sessions: an idle timeout, a Permissions-Policy header, an HttpOnly CSRF cookie
+"""Staff sessions: an idle timeout, a Permissions-Policy header, an HttpOnly CSRF cookie
 (htmx sends the token from the page, never from the cookie)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The access actions through the user page against the sandbox server (issue 22, items 3-5):
+"""The access actions through the user page against the sandbox server:
 roles, organizations, single sessions and refresh tokens; each audited with its reason, on the
 timeline, and offered to leads only."""
 

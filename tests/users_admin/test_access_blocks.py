@@ -1,4 +1,4 @@
-"""The brute-force panel (issue 22, item 6): each blocked address listed, and one clearing that
+"""The brute-force panel: each blocked address listed, and one clearing that
 says it lifts them all (Auth0 has no per-address unblock)."""
 
 from __future__ import annotations

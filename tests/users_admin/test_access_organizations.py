@@ -1,4 +1,4 @@
-"""Organization memberships through the user page (issue 22, item 4): the user's organizations
+"""Organization memberships through the user page: the user's organizations
 with their organization roles; a lead changes those roles and removes the membership."""
 
 from __future__ import annotations

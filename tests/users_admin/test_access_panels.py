@@ -72,7 +72,7 @@ def test_a_lead_reads_only_what_sign_out_everywhere_needs_besides(
     signed_in_thrice: dict[str, Any],
 ) -> None:
     # As before the access panels: sign out everywhere is offered only to a user signed in
-    # somewhere (issue 22), so a lead's page on Enterprise lists sessions and refresh tokens.
+    # somewhere, so a lead's page on Enterprise lists sessions and refresh tokens.
     user_id = signed_in_thrice["user_id"]
     counter = Upstream()
     lead_client.get(reverse("users_admin:detail", args=[user_id]))

@@ -1,4 +1,4 @@
-"""The access record (issue 20, deliver 1): every look at a user's data is an audit event, a
+"""The access record: every look at a user's data is an audit event, a
 refused attempt too, a search query is kept whole, and the audit page answers "who looked at
 this user" from the user page, for Support too (that user only)."""
 

@@ -1,4 +1,4 @@
-"""One session or one refresh token ended through the user page (issue 22, item 5), against the
+"""One session or one refresh token ended through the user page, against the
 sandbox server; and what a tenant on a plan without the sessions API is told before any click."""
 
 from __future__ import annotations

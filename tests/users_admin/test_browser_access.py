@@ -1,4 +1,4 @@
-"""Issue 22's access items in a real browser, as a lead: give and take a role, remove an
+"""The access items in a real browser, as a lead: give and take a role, remove an
 organization membership, end one session of three; each on the timeline with its reason, the
 page axe-clean at 390 and 1,280 px; a Support agent is offered none of it."""
 

@@ -1,4 +1,4 @@
-"""Action panels by keyboard alone (issue 22 item 8): every action of the user page opens with
+"""Action panels by keyboard alone: every action of the user page opens with
 Enter, the focus lands on the panel's first field, and a refused form focuses the field in
 error."""
 

@@ -1,4 +1,4 @@
-"""Issue 20 in a real browser: the events about a user, one click from the user page, read well
+"""Personal data in a real browser: the events about a user, one click from the user page, read well
 at 1,280 px and 390 px (a wide details column, short rows, no sideways scroll, axe-clean)."""
 
 from __future__ import annotations

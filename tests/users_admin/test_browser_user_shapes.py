@@ -1,5 +1,5 @@
 """Every shape of user the sandbox seeds opens on the user page at 390 and 1,280 px: axe-clean,
-no sideways scroll, no console error, and no request leaving for another host (issue 22)."""
+no sideways scroll, no console error, and no request leaving for another host."""
 
 from __future__ import annotations
 

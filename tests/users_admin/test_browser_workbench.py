@@ -72,7 +72,7 @@ def test_agent_unblocks_and_resends_then_a_lead_resets_mfa(
 
     page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{blocked['user_id']}/")
     status = page.locator(".status-panel")
-    # The agent's role sees IP addresses masked (issue 20): the block, not its address.
+    # The agent's role sees IP addresses masked: the block, not its address.
     expect(status).to_contain_text("Locked after too many failed sign-ins from •••••• (masked)")
     expect(status).not_to_contain_text(ips[0])
     for width in (390, 1280):

@@ -15,9 +15,8 @@ from django.test import Client
 from django.utils import timezone
 
 from staff.permissions import SUPPORT_LEAD_GROUP
-from tests.fixtures.bulk import DB, make_run
-from tests.users_admin.test_bulk_preview import BULK
-from tests.users_admin.test_pii_masking import take_capability
+from tests.fixtures.bulk import BULK, DB, make_run
+from tests.fixtures.personas import take_capability
 from users_admin import bulk, bulk_rows
 from users_admin.models import BulkEntry, BulkItem, BulkRun
 from users_admin.pii import MASK

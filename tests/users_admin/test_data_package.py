@@ -1,4 +1,4 @@
-"""The data-subject package (issue 20, deliver 3), built by a real Celery worker against the
+"""The data-subject package, built by a real Celery worker against the
 sandbox: a user with a long history (more log events than a page, Userdesk events older than
 Auth0's retention, exports holding them) downloads once, its manifest checks out, a second
 download is refused, and the file is gone."""

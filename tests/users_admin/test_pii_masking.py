@@ -1,4 +1,4 @@
-"""Access with a reason (issue 20, deliver 2): phone numbers, IP addresses, user agents and the
+"""Access with a reason: phone numbers, IP addresses, user agents and the
 metadata keys of PII_MASKED_METADATA_KEYS are masked to roles without "seeing personal data";
 *Reveal* (a reason code and a ticket) unmasks one user for PII_REVEAL_MINUTES, audited and on
 the user's timeline; exports of masked fields need the capability."""
@@ -11,12 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
 from staff.models import AuditEvent
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_LEAD_GROUP
+from tests.fixtures.personas import take_capability
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
 from users_admin.pii import MASK
@@ -37,12 +38,6 @@ def seeded(server: SandboxServer, query: str) -> dict[str, Any]:
 @pytest.fixture
 def phone_user(use_sandbox: SandboxServer) -> dict[str, Any]:
     return seeded(use_sandbox, "_exists_:phone_number AND _exists_:last_ip")
-
-
-def take_capability(group: str) -> None:
-    Group.objects.get(name=group).permissions.remove(
-        Permission.objects.get(codename="see_personal_data")
-    )
 
 
 def reveal(client: Client, user_id: str, **data: str) -> Any:

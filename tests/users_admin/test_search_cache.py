@@ -1,4 +1,4 @@
-"""Issue 20: search results (users' personal data) never wait on disk for their 15 seconds to end,
+"""Search results (users' personal data) never wait on disk for their 15 seconds to end,
 since a file cache deletes an expired entry only when it is read again or culled."""
 
 from __future__ import annotations

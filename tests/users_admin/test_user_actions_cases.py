@@ -43,7 +43,7 @@ def test_an_agent_sees_why_a_brute_force_blocked_user_cannot_sign_in_and_clears_
     user_id = user["user_id"]
     blocks = api_get(use_sandbox, f"/api/v2/user-blocks/{enc(user_id)}")["blocked_for"]
     page = fragment_text(agent_client.get(f"/t/userdesk-sandbox/users/{user_id}/").content.decode())
-    # The agent's role sees IP addresses masked (issue 20): each block, not its address.
+    # The agent's role sees IP addresses masked: each block, not its address.
     masked = "Locked after too many failed sign-ins from •••••• (masked)"
     assert page.count(masked) == len(blocks)
     assert not any(block["ip"] in page for block in blocks)
@@ -88,7 +88,7 @@ def test_a_disabled_email_template_is_reported_in_place_and_on_the_timeline(
     done = agent_client.post(url, {"token": token, "reason": REASON}).content.decode()
     job_id = AuditEvent.objects.get(action="users.resend-verification").details["auth0"]["id"]
     poll = reverse("users_admin:verification_job", args=[job_id])
-    assert f'hx-get="{poll}"' in done  # the job names its user (issue 20)
+    assert f'hx-get="{poll}"' in done  # the job names its user
     for _ in range(400):  # the sandbox's job runner has no event to await from outside
         answer = agent_client.get(poll, {"user": user_id}, headers={"HX-Request": "true"})
         if answer.status_code == 286:  # settled: htmx stops polling

@@ -1,4 +1,4 @@
-"""Issue 20: a verification job page is its sender's and about the user it was sent to, and an
+"""A verification job page is its sender's and about the user it was sent to, and an
 action's first outcome is shown to whoever submitted the form, not to whoever holds its token."""
 
 from __future__ import annotations
