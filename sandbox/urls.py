@@ -74,8 +74,10 @@ urlpatterns = [
         resource_servers_api.resource_servers,
         name="sandbox-resource-servers",
     ),
-    path(
-        "api/v2/resource-servers/<path:server_id>",
+    # Any id, line breaks too (`path:` stops at one): an identifier is often a URL, and an id
+    # no server has is answered by the view, not by an unrouted 404.
+    re_path(
+        r"^api/v2/resource-servers/(?P<server_id>(?s:.+))$",
         resource_servers_api.one_resource_server,
         name="sandbox-resource-server",
     ),

@@ -27,6 +27,30 @@
     var target = event.detail.target;
     if (target && target.id === "action-panel") focusPanel(target);
   });
+  // A panel someone has typed into is not reloaded by the link that opened it (a second
+  // click, a double click on a slow day): its answer would replace the draft. Another
+  // action's link still replaces it, as asked.
+  document.addEventListener("input", function (event) {
+    var panel = document.getElementById("action-panel");
+    if (panel && panel.contains(event.target)) panel.dataset.edited = "true";
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "action-panel") {
+      delete target.dataset.edited;
+      target.dataset.openedFrom = event.detail.pathInfo.requestPath;
+    }
+  });
+  document.addEventListener("htmx:confirm", function (event) {
+    var panel = document.getElementById("action-panel");
+    var verb = event.detail.verb;
+    if (
+      panel && panel.dataset.edited && verb === "get" && event.detail.elt.tagName === "A" &&
+      event.detail.target === panel && event.detail.path === panel.dataset.openedFrom
+    ) {
+      event.preventDefault();
+    }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     var panel = document.getElementById("action-panel");
     if (panel) focusPanel(panel);

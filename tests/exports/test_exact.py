@@ -36,6 +36,7 @@ from tests.fixtures.exact_exports import (  # noqa: F401 (fixtures)
     job_file,
     oracle,
     search,
+    tenant,
     use_tenant,
 )
 from tests.fixtures.exports import builder_post
