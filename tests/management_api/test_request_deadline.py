@@ -18,7 +18,9 @@ FAILED = re.compile(r"GET (/api/v2/\S+) failed after (\d+) attempt")
 
 
 @pytest.fixture
-def failing_upstream(use_sandbox: SandboxServer, settings: Any) -> SandboxServer:
+def failing_upstream(use_sandbox: SandboxServer, settings: Any, fresh_cache: Any) -> SandboxServer:
+    # A cache of its own: under Redis, the connections an earlier test's page read from the
+    # same sandbox would spare the builder the call this test fails.
     settings.AUTH0_MAX_RETRIES = 1000
     settings.AUTH0_DEADLINE_SECONDS = 4.0
     management_api.search_users("", per_page=1)  # the token is fetched before the faults
