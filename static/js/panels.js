@@ -34,9 +34,21 @@
     var panel = document.getElementById("action-panel");
     if (panel && panel.contains(event.target)) panel.dataset.edited = "true";
   });
+  function reopensDraft(panel, verb, elt, path) {
+    return Boolean(
+      panel && panel.dataset.edited && verb === "get" && elt && elt.tagName === "A" &&
+      path === panel.dataset.openedFrom
+    );
+  }
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
+    var config = event.detail.requestConfig || {};
     if (target && target.id === "action-panel") {
+      // An answer to a click made before the typing (sent before this guard could stop it).
+      if (reopensDraft(target, config.verb, config.elt, event.detail.pathInfo.requestPath)) {
+        event.detail.shouldSwap = false;
+        return;
+      }
       delete target.dataset.edited;
       target.dataset.openedFrom = event.detail.pathInfo.requestPath;
     }
@@ -44,10 +56,7 @@
   document.addEventListener("htmx:confirm", function (event) {
     var panel = document.getElementById("action-panel");
     var verb = event.detail.verb;
-    if (
-      panel && panel.dataset.edited && verb === "get" && event.detail.elt.tagName === "A" &&
-      event.detail.target === panel && event.detail.path === panel.dataset.openedFrom
-    ) {
+    if (event.detail.target === panel && reopensDraft(panel, verb, event.detail.elt, event.detail.path)) {
       event.preventDefault();
     }
   });

@@ -265,7 +265,9 @@ def test_the_deadline_bounds_a_call(
         if str(r.msg).endswith("retry %d in %.2fs")
     ]
     assert sum(waits) <= 0.3 + 0.005 * len(waits)  # each logged to the hundredth
-    assert len(tenant.api_requests) == len(waits) + 1 <= 13
+    # A wait that ends past the deadline (a loaded machine sleeps longer) is followed by no
+    # request: the call gives up before sending it.
+    assert len(waits) <= len(tenant.api_requests) <= len(waits) + 1 <= 13
 
 
 def test_a_post_is_not_repeated_after_a_server_error(fake: Callable[..., FakeTenant]) -> None:

