@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -236,3 +237,20 @@ def test_the_built_site_requests_nothing_from_third_parties_and_renders_its_code
     styles = "".join(path.read_text() for path in site.rglob("*.css"))
     assert "fonts.googleapis.com" not in styles
     assert "@import url(http" not in styles
+
+
+def test_make_test_fails_on_a_broken_docs_link(tmp_path: Path) -> None:
+    """`make docs-build` (run by `make test`) on a copy of the docs with one broken link: MkDocs
+    counts its warnings only when they are logged, so the build must not be made quiet."""
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    with (tmp_path / "docs" / "staff" / "search.md").open("a") as page:
+        page.write("\nSee [the missing page](no-such-page.md).\n")
+    build = subprocess.run(
+        ["make", "--no-print-directory", "docs-build", f"MKDOCS_CONFIG={tmp_path / 'mkdocs.yml'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode != 0
+    assert "'no-such-page.md'" in build.stdout + build.stderr
