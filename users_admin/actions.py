@@ -1,10 +1,10 @@
 """The support actions on a user at Auth0: each declared once, in ACTIONS below.
 
-A declaration says everything about its action: its key (the URL's), title, capability (with
-its label and the roles that get it), form, where the user page offers it, when it applies to a
-user (and why not), its preview (before/after) and `perform`, which calls the Management API and
-says what changed and what Auth0 answered. Permissions, role grants, permission codenames and
-the user page follow from the declarations (see docs/development/extending.md).
+A declaration says everything about its action: its key (the URL's), title, capability (declared
+in staff/permissions.py with its label and the roles that get it), form, where the user page
+offers it, when it applies to a user (and why not), its preview (before/after) and `perform`,
+which calls the Management API and says what changed and what Auth0 answered. The user page
+follows from the declarations (see docs/development/extending.md).
 
 Nothing here needs a request: `perform(action, user_id, data)` carries an action out anywhere
 (a bulk run's worker). The request-bound parts, the form's idempotency token and the audit event,
@@ -41,7 +41,7 @@ from management_api import (
     user_refresh_tokens,
     user_sessions,
 )
-from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
+from staff.permissions import Capability
 
 from . import linking, profile
 from .access import access_calls
@@ -57,8 +57,6 @@ from .logtypes import method_words
 from .workbench import Workbench, device_calls
 
 TICKET_TTL_SECONDS = 86400
-SUPPORT_ROLES: tuple[str, ...] = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
-LEAD_ROLES: tuple[str, ...] = (SUPPORT_LEAD_GROUP,)
 
 Data = dict[str, Any]  # the action's form data (ActionForm.action_data)
 Change = dict[str, Any]  # one side of a before/after
@@ -464,27 +462,13 @@ def _delete_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
 
 # --- the declarations ----------------------------------------------------------------------
 
-BLOCK_USERS = Capability(
-    "block_users",
-    label="blocking and unblocking users",
-    description="Block and unblock users",
-    roles=LEAD_ROLES,
-)
-
-LINK_ACCOUNTS = Capability(
-    "link_accounts",
-    label="linking and unlinking accounts",
-    description="Link a user's duplicate accounts and unlink them",
-    roles=LEAD_ROLES,
-)
-
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
         Action(
             "block",
             "Block this user",
-            BLOCK_USERS,
+            Capability.BLOCK_USERS,
             "{user} will not be able to sign in anywhere until unblocked.",
             applies_to=_not_blocked,
             preview=_blocked_preview(True),
@@ -495,7 +479,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "unblock",
             "Unblock this user",
-            BLOCK_USERS,
+            Capability.BLOCK_USERS,
             "{user} can sign in again (brute-force blocks are separate).",
             applies_to=_blocked,
             preview=_blocked_preview(False),
@@ -506,12 +490,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "clear-blocks",
             "Clear brute-force blocks",
-            Capability(
-                "clear_brute_force",
-                label="clearing brute-force blocks",
-                description="Clear a user's brute-force blocks",
-                roles=SUPPORT_ROLES,
-            ),
+            Capability.CLEAR_BRUTE_FORCE,
             "Auth0 forgets the failed sign-ins that locked {user} out, for every address.",
             applies_to=_has_blocks,
             preview=_clear_blocks_preview,
@@ -524,12 +503,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "resend-verification",
             "Resend the verification email",
-            Capability(
-                "resend_verification",
-                label="resending verification emails",
-                description="Resend a user's verification email",
-                roles=SUPPORT_ROLES,
-            ),
+            Capability.RESEND_VERIFICATION,
             "Auth0 sends {user} a new email with a link that verifies the address.",
             applies_to=_unverified,
             preview=_verification_preview,
@@ -540,12 +514,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "password-link",
             "Send a password change link",
-            Capability(
-                "send_password_link",
-                label="sending password change links",
-                description="Send or show a password change link",
-                roles=SUPPORT_ROLES,
-            ),
+            Capability.SEND_PASSWORD_LINK,
             "{user} gets a link to choose a new password; the current one keeps working "
             "until then.",
             applies_to=_database_user_with_email,
@@ -557,12 +526,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "remove-mfa",
             "Remove MFA methods",
-            Capability(
-                "reset_mfa",
-                label="removing MFA methods",
-                description="Remove a user's MFA methods",
-                roles=LEAD_ROLES,
-            ),
+            Capability.RESET_MFA,
             "The chosen MFA methods of {user} are deleted; this cannot be undone.",
             applies_to=_has_mfa,
             preview=_remove_mfa_preview,
@@ -577,12 +541,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "sign-out",
             "Sign out everywhere",
-            Capability(
-                "sign_out_everywhere",
-                label="signing users out everywhere",
-                description="Sign a user out everywhere",
-                roles=LEAD_ROLES,
-            ),
+            Capability.SIGN_OUT_EVERYWHERE,
             "Every session and refresh token of {user} is revoked: every app asks them to "
             "sign in again.",
             applies_to=_signed_in_somewhere,
@@ -596,12 +555,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "edit-metadata",
             "Edit metadata",
-            Capability(
-                "edit_metadata",
-                label="editing user and app metadata",
-                description="Edit a user's user_metadata and app_metadata",
-                roles=LEAD_ROLES,
-            ),
+            Capability.EDIT_METADATA,
             "Only the keys you change in the metadata of {user} are sent to Auth0 (see the "
             "diff first); a key changed at Auth0 meanwhile is shown to you before it is "
             "overwritten.",
@@ -619,12 +573,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "edit-profile",
             "Change the profile",
-            Capability(
-                "edit_profiles",
-                label="changing users' email, username, phone number and names",
-                description="Change a user's email, username, phone number, names and picture",
-                roles=LEAD_ROLES,
-            ),
+            Capability.EDIT_PROFILES,
             "Only the fields you change are sent to Auth0; an emptied field is removed from "
             "{user}'s profile. Auth0 refuses what the connection does not allow.",
             applies_to=profile.applies,
@@ -636,7 +585,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "link-account",
             "Link another account into this user",
-            LINK_ACCOUNTS,
+            Capability.LINK_ACCOUNTS,
             "The other account becomes one of {user}'s identities: signing in with it gives "
             "{user}'s user id. Its own user id and its metadata (unless kept below) are gone.",
             applies_to=linking.link_applies,
@@ -654,7 +603,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "unlink-account",
             "Unlink an account",
-            LINK_ACCOUNTS,
+            Capability.LINK_ACCOUNTS,
             "The chosen identity leaves {user} and becomes a user of its own again, with no "
             "metadata; signing in with it no longer gives {user}.",
             applies_to=linking.unlink_applies,
@@ -669,13 +618,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "delete",
             "Delete this user",
-            Capability(
-                "delete_users",
-                label="deleting users",
-                description="Delete users (only with USERDESK_ALLOW_USER_DELETE)",
-                roles=LEAD_ROLES,
-                setting="USERDESK_ALLOW_USER_DELETE",
-            ),
+            Capability.DELETE_USERS,
             "{user} is deleted at Auth0 with their sessions and refresh tokens. This cannot "
             "be undone.",
             applies_to=_always,
