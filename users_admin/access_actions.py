@@ -29,17 +29,8 @@ from .access_forms import (
     RevokeSessionForm,
     RevokeTokenForm,
 )
-from .actions import (
-    Action,
-    Change,
-    Data,
-    Place,
-    Result,
-    Section,
-    counted,
-    sessions_unavailable,
-)
-from .workbench import Workbench
+from .declaring import Action, Change, Data, Place, Result, Section, counted
+from .workbench import Workbench, sessions_unavailable
 
 MAX_ROLES = 50  # Auth0's limit of roles per user
 

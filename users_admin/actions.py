@@ -14,19 +14,15 @@ are users_admin.execution's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 from management_api import (
     Outcome,
-    PermanentError,
     authentication_methods,
     clear_user_blocks,
     concurrently,
     create_password_change_ticket,
-    current_tenant,
     delete_authentication_method,
     delete_authentication_methods,
     delete_user,
@@ -45,92 +41,13 @@ from staff.permissions import Capability
 
 from . import linking, profile
 from .access import access_calls
-from .action_forms import (
-    ActionForm,
-    DeleteForm,
-    MetadataForm,
-    PasswordLinkForm,
-    RemoveMfaForm,
-    ask_tenant_name,
-)
+from .access_actions import ACCESS_ACTIONS
+from .action_forms import DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
+from .declaring import Action, Change, Data, Place, Result, Section, counted
 from .logtypes import method_words
-from .workbench import Workbench, device_calls
+from .workbench import Workbench, device_calls, sessions_unavailable
 
 TICKET_TTL_SECONDS = 86400
-
-Data = dict[str, Any]  # the action's form data (ActionForm.action_data)
-Change = dict[str, Any]  # one side of a before/after
-
-
-@dataclass
-class Result:
-    message: str
-    before: Change = field(default_factory=dict)
-    after: Change = field(default_factory=dict)
-    answer: dict[str, Any] = field(default_factory=dict)  # what Auth0 answered (no secrets)
-    secret: str = ""  # shown to the agent once, never stored (a password change link)
-    job_id: str = ""  # a verification email job the outcome follows
-    opens: str = ""  # another user the outcome offers to open (an unlinked account)
-
-
-class Section(StrEnum):
-    """Where on the user page an action's button sits."""
-
-    STATUS = "status"  # beside a problem it fixes (declared by `Action.fixes`, not `places`)
-    MENU = "menu"  # the Actions card
-    MFA = "mfa"  # under the MFA methods
-    APP_METADATA = "app_metadata"  # under each metadata object
-    USER_METADATA = "user_metadata"
-    ROLES = "roles"  # the access panels (templates/users_admin/_access.html)
-    ORGANIZATIONS = "organizations"
-    SESSIONS = "sessions"
-    IDENTITIES = "identities"  # under the linked accounts
-    DUPLICATES = "duplicates"  # beside each possible duplicate (users_admin.linking)
-
-
-@dataclass(frozen=True)
-class Place:
-    section: Section
-    text: str = ""  # the button's text; the action's title when empty
-    query: str = ""  # appended to the action's URL: which form it opens ("which=app_metadata")
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str  # the key, in the URL /actions/<name>/<user id>/ and the audit's users.<name>
-    title: str
-    capability: Capability
-    effect: str  # the confirmation's sentence; {user} is the user's label
-    applies_to: Callable[[Workbench], str | None]  # None, or why it does not apply (a bulk skip)
-    preview: Callable[[Workbench, Data], tuple[Change, Change]]  # (before, after), no call made
-    perform: Callable[[Workbench, Data], Result]
-    form_class: type[ActionForm] = ActionForm
-    button: str = "Confirm"
-    danger: bool = False
-    # Destructive, what no later action puts back as it was (a deleted or linked-away user, an
-    # unlinked identity's metadata, revoked sessions, a membership with its organization
-    # roles, MFA enrolments, brute-force blocks): on a production tenant its form also asks for
-    # the tenant's name, typed. A role removed is assigned again as it was: not guarded.
-    confirm_tenant: bool = False
-    places: tuple[Place, ...] = (Place(Section.MENU),)
-    fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
-    # What it looks at besides the profile: "blocks", "methods", "sessions" (and refresh tokens)
-    reads: tuple[str, ...] = ()
-    removes_user: bool = False  # done, the user is gone: the outcome offers the search
-    # Its form shows the user's data whole (the metadata editor): masked, it needs a reveal.
-    shows_personal_data: bool = False
-
-    def applies(self, bench: Workbench) -> bool:
-        return self.applies_to(bench) is None
-
-    def form(self, bench: Workbench, data: Any = None, params: Any = None) -> ActionForm:
-        """Its form for this user: bound to POSTed `data`, or a new one (query `params`); a
-        `confirm_tenant` action's asks for a production tenant's name too."""
-        form = self.form_class.for_user(bench, data, params or {})
-        if self.confirm_tenant:
-            ask_tenant_name(form)
-        return form
-
 
 # The user page's access panels: each reads what its actions need when it is opened
 # (users_admin/access_views.py), not with every view of the page.
@@ -146,13 +63,6 @@ def page_reads(actions: Iterable[Action]) -> set[str]:
         if action.fixes or any(place.section not in PANEL_SECTIONS for place in action.places)
         for read in action.reads
     }
-
-
-def counted(number: int, thing: str) -> str:
-    """ "1 session", "2 sessions", "no session"."""
-    if number == 0:
-        return f"no {thing}"
-    return f"{number} {thing}{'s' if number != 1 else ''}"
 
 
 def _always(bench: Workbench) -> str | None:
@@ -383,22 +293,6 @@ def _database_user_with_email(bench: Workbench) -> str | None:
         return f"The user signs in with {bench.provider}, not with a password Auth0 keeps."
     if not bench.email:
         return "The user has no email address."  # Auth0 makes its links for an email
-    return None
-
-
-def sessions_unavailable(bench: Workbench) -> str | None:
-    """Why this tenant cannot list or revoke sessions (its plan, or Auth0's 403), or None."""
-    plan = current_tenant().plan
-    if plan != "enterprise":
-        return (
-            "Auth0 lists and revokes sessions and refresh tokens on Enterprise plans only; "
-            f"this tenant is on the {plan.capitalize()} plan."
-        )
-    refused = next(
-        (o.error for o in (bench.sessions, bench.refresh_tokens) if o.error is not None), None
-    )
-    if isinstance(refused, PermanentError) and refused.status == 403:
-        return f"Auth0 does not let this tenant manage sessions: {refused.message}"
     return None
 
 
@@ -633,8 +527,5 @@ ACTIONS: dict[str, Action] = {
     )
 }
 
-
 # Roles, organizations, single sessions: declared in their own module, offered like these.
-from .access_actions import ACCESS_ACTIONS  # noqa: E402
-
 ACTIONS.update(ACCESS_ACTIONS)
