@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
 from config.tenant_urls import tenant_reverse
-from exports.models import exports_storage
+from exports.storage import exports_storage
 from management_api.tenants import current_tenant_slug
 
 RECENT_KEPT = 10
