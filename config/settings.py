@@ -281,6 +281,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minim
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Task modules besides each app's tasks.py (the worker finds those by itself): exports.scheduling
+# holds beat's task of scheduled exports beside what it does (it imports exports.tasks).
+CELERY_IMPORTS = ("exports.scheduling",)
 if REDIS_URL:
     # With acks_late, a message is redelivered once the visibility timeout passes: keep it
     # above the hard time limit, or long exports would be delivered twice.
@@ -590,7 +593,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "bulk-sweep": {"task": "users_admin.tasks.sweep_bulk_runs", "schedule": EXPORT_SWEEP_SECONDS},
     "imports-sweep": {"task": "exports.tasks.sweep_imports", "schedule": EXPORT_SWEEP_SECONDS},
     "records-prune": {"task": "staff.tasks.prune_records", "schedule": 3600.0},
-    "exports-schedules": {"task": "exports.tasks.run_due_schedules", "schedule": 60.0},
+    "exports-schedules": {"task": "exports.scheduling.run_due_schedules", "schedule": 60.0},
     "data-packages-prune": {"task": "users_admin.packages.prune_data_packages", "schedule": 3600.0},
 }
 # How long Userdesk keeps its own records (staff.retention; docs/operator/storage.md): audit

@@ -1,11 +1,16 @@
 """One URLconf per tenant: the shared pages, and the tenant pages under `t/<slug>/` with the
 slug written in. A request for a tenant runs with its URLconf (config.middleware), so
 `reverse("users_admin:detail", args=[id])` and `{% url %}` give that tenant's URL with no tenant
-argument; code outside a request (Celery, emails) asks `tenant_reverse`."""
+argument; code outside a request (Celery, emails) asks `tenant_reverse`.
+
+The product's URLconf is named by its dotted path (as Django names ROOT_URLCONF) and imported
+when a tenant's URLconf is first built: config.urls imports every view, and the models that
+name their pages here must not import the views."""
 
 from __future__ import annotations
 
 from functools import cache
+from importlib import import_module
 from typing import Any, cast
 
 from django.urls import URLPattern, URLResolver, include, path, resolve, reverse
@@ -23,8 +28,7 @@ class TenantURLConf:
     handler500 = "staff.views.server_error"
 
     def __init__(self, slug: str) -> None:
-        from config import urls
-
+        urls = import_module(PRODUCT_URLCONF)
         self.slug = slug
         self.urlpatterns: list[URLPattern | URLResolver] = [
             *urls.shared_urlpatterns,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.tenant_urls import tenant_reverse
 from management_api.tenants import current_tenant_slug
 
-from .models import Export, exports_storage
+from .storage import exports_storage
 
 
 class ImportStatus(models.TextChoices):
@@ -67,7 +67,7 @@ class ImportRun(models.Model):
     # The file as given: an upload's name, or the export it was made from.
     source_name = models.CharField(max_length=255)
     source_export = models.ForeignKey(
-        Export, null=True, blank=True, on_delete=models.SET_NULL, related_name="imports"
+        "exports.Export", null=True, blank=True, on_delete=models.SET_NULL, related_name="imports"
     )
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()

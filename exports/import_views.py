@@ -30,7 +30,8 @@ from users_admin.bulk_views import nav
 from . import downloads, importcheck, tasks
 from .import_forms import ImportFileForm, StartImportForm
 from .import_models import ImportRun
-from .models import Export, exports_storage
+from .models import Export
+from .storage import exports_storage
 from .views import HISTORY_PAGE_SIZE
 
 # Rows of a table of failing users shown on the page; all of them are in the download.

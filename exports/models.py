@@ -17,12 +17,8 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.files.storage import Storage, storages
-from django.core.signals import setting_changed
 from django.db import models
-from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.functional import LazyObject, empty
 
 from config.tenant_urls import tenant_reverse
 from management_api.tenants import current_tenant_slug
@@ -30,20 +26,8 @@ from staff.permissions import Capability, can
 
 from . import formats
 from .formats import ExportFormat
-
-
-class Status(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SUBMITTED = "submitted", "Submitted to Auth0"
-    RUNNING = "running", "Running"
-    DOWNLOADING = "downloading", "Downloading"
-    FILTERING = "filtering", "Filtering"
-    VERIFYING = "verifying", "Verifying"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-    PURGED = "purged", "Purged"
-
+from .status import Status
+from .storage import exports_storage
 
 ACTIVE_STATUSES = (
     Status.QUEUED,
@@ -59,26 +43,6 @@ NOTIFIED_STATUSES = (Status.READY, Status.FAILED)
 NAME_MAX_LENGTH = 120
 # The column a multi-connection export adds to every row: the name of the row's connection.
 CONNECTION_COLUMN = "connection"
-
-
-class _ExportsStorage(LazyObject):
-    """storages["exports"], looked up when first used (and again when STORAGES changes)."""
-
-    def _setup(self) -> None:
-        self._wrapped = storages["exports"]
-
-
-_exports_storage = _ExportsStorage()
-
-
-@receiver(setting_changed)
-def _storages_changed(setting: str, **kwargs: Any) -> None:
-    if setting == "STORAGES":
-        _exports_storage._wrapped = empty  # type: ignore[assignment]
-
-
-def exports_storage() -> Storage:
-    return _exports_storage  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -627,6 +591,7 @@ class ExportTemplate(models.Model):
         return formats.get(str(self.spec.get("format") or formats.DEFAULT.name))
 
 
-# Imports into Auth0 (exports.import_models): models of this app, defined beside it.
+# The app's other models, in modules of their own that name Export by its label
+# ("exports.Export"): imported here, where Django looks for the app's models.
 from .import_models import ImportPart, ImportRun  # noqa: E402, F401
 from .schedule_models import ExportSchedule, ScheduleRun  # noqa: E402, F401

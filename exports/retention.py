@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .import_models import IMPORT_ACTIVE, ImportRun
-from .models import Export, ExportEvent, Status, exports_storage
+from .models import Export, ExportEvent, Status
+from .storage import exports_storage
 
 logger = logging.getLogger(__name__)
 # Left-over files younger than this may still be on their way to being published.

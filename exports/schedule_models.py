@@ -19,7 +19,7 @@ from config.tenant_urls import tenant_reverse
 from management_api.tenants import current_tenant_slug
 
 from . import recurrence
-from .models import Export, Status
+from .status import Status
 
 
 class Frequency(models.TextChoices):
@@ -140,7 +140,11 @@ class ScheduleRun(models.Model):
     outcome = models.CharField(max_length=8, choices=RunOutcome.choices)
     message = models.TextField(blank=True)
     export = models.OneToOneField(
-        Export, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedule_run"
+        "exports.Export",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="schedule_run",
     )
     # A changed-since run: users whose field is at or after this instant (None: every user).
     window_start = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,5 @@
-"""Starting scheduled exports: the beat's periodic task finds the due schedules and starts each
-occurrence once.
+"""Starting scheduled exports: the beat's periodic task (`run_due_schedules`, below) finds the
+due schedules and starts each occurrence once.
 
 Once per occurrence, whatever the beats: the occurrence's ScheduleRun is inserted in the same
 transaction that moves the schedule's ``next_run_at`` on, and (schedule, occurrence) is unique,
@@ -23,6 +23,7 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -34,6 +35,7 @@ from staff.permissions import Capability, can
 from . import matching, recurrence
 from .models import ACTIVE_STATUSES, ExportSpec
 from .schedule_models import ExportSchedule, RunOutcome, ScheduleRun
+from .tasks import create_export
 
 logger = logging.getLogger("exports")
 
@@ -87,8 +89,6 @@ def due(now: datetime | None = None) -> list[tuple[int, datetime]]:
 
 def start_occurrence(schedule_id: int, occurrence: datetime) -> ScheduleRun | None:
     """Start (or skip) one due occurrence; None when another beat did it already."""
-    from .tasks import create_export
-
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -140,6 +140,14 @@ def start_occurrence(schedule_id: int, occurrence: datetime) -> ScheduleRun | No
 def run_due(now: datetime | None = None) -> int:
     """Start every due occurrence; the number of runs recorded."""
     return sum(start_occurrence(pk, at) is not None for pk, at in due(now))
+
+
+# Beat's periodic task, beside what it does (this module imports exports.tasks, for
+# create_export, so the task is not there); the worker imports it through CELERY_IMPORTS.
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def run_due_schedules() -> int:
+    """Start the scheduled exports that are due, each occurrence once."""
+    return run_due()
 
 
 def notify_run(run_id: int) -> bool:

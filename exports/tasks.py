@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from management_api.errors import TransientError
 
-from . import importcheck, importrun, lease, pipeline, retention, scheduling
+from . import importcheck, importrun, lease, pipeline, retention
 from .import_models import ImportPart, ImportRun, ImportStatus
 from .models import Export, ExportSpec
 
@@ -91,12 +91,6 @@ def sweep_exports() -> int:
             lease.resumed(export_id, message)
             sent += 1
     return sent
-
-
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
-def run_due_schedules() -> int:
-    """Start the scheduled exports that are due, each occurrence once (exports.scheduling)."""
-    return scheduling.run_due()
 
 
 @shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)

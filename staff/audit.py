@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -107,16 +107,23 @@ ACCOUNT_ACTIONS = (
 )
 
 
+# Labels other apps give their action codes when they are ready (users_admin: each support
+# action's `users.<key>` is its title), so that staff imports none of them.
+_named_actions: dict[str, str] = {}
+
+
+def name_actions(labels: Mapping[str, str]) -> None:
+    """Give action codes their labels (an app's AppConfig.ready)."""
+    _named_actions.update(labels)
+
+
 def action_label(action: str) -> str:
     """An action code in words, for the audit page."""
     if action in ACTION_LABELS:
         return ACTION_LABELS[action]
+    if action in _named_actions:
+        return _named_actions[action]
     family, _, rest = action.partition(".")
-    if family == "users":
-        from users_admin.actions import ACTIONS  # declared there, with their titles
-
-        if rest in ACTIONS:
-            return ACTIONS[rest].title
     words = rest.replace("_", " ").replace("-", " ").strip()
     return f"{family.capitalize()}: {words}" if words else action
 

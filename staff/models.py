@@ -6,8 +6,6 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 
-# Declares the support actions' capabilities, which Meta.permissions below lists.
-import users_admin.actions  # noqa: F401
 from management_api.tenants import current_tenant_slug_or_blank
 
 from .permissions import permissions as declared_permissions
@@ -19,7 +17,7 @@ class StaffCapability(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        # Every declared capability, the product's and each support action's (staff.permissions).
+        # Every capability staff.permissions declares, the product's and the support actions'.
         permissions = declared_permissions()
 
     def __str__(self) -> str:

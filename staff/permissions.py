@@ -3,9 +3,11 @@
 Views declare the capability they need with @requires(Capability.X); templates ask
 through the `can` context variable. Nothing else checks permissions.
 
-A capability is declared once, with its label, its Django permission's description and the
-roles that get it: the product's own below, each support action's in its declaration
-(users_admin/actions.py). Everything else follows from the declarations: `Capability.X` and
+A capability is declared once, below, with its label, its Django permission's description and
+the roles that get it: the product's own, then the support actions' (each action in
+users_admin/actions.py names its capability, `Capability.BLOCK_USERS`). Declaring them here, not
+in the apps that use them, keeps this module and staff.models free of any import of those apps.
+Everything else follows from the declarations: `Capability.X` and
 `for cap in Capability`, the roles' grants (ROLE_CAPABILITIES), and the permission codenames of
 staff.models.StaffCapability (so `makemigrations` follows a new declaration).
 """
@@ -59,7 +61,7 @@ class Capability(str, metaclass=_Declared):
     """A permission codename (`block_users`) with what the declarations say about it."""
 
     _declared: ClassVar[dict[str, Capability]] = {}
-    # The product's own (declared below); a support action's is declared with the action.
+    # Every capability, declared below: the product's own, then the support actions'.
     SEARCH_USERS: ClassVar[Capability]
     RUN_EXPORTS: ClassVar[Capability]
     VIEW_ALL_EXPORTS: ClassVar[Capability]
@@ -73,6 +75,19 @@ class Capability(str, metaclass=_Declared):
     CREATE_USERS: ClassVar[Capability]
     SEE_PERSONAL_DATA: ClassVar[Capability]
     BUILD_DATA_PACKAGES: ClassVar[Capability]
+    BLOCK_USERS: ClassVar[Capability]
+    LINK_ACCOUNTS: ClassVar[Capability]
+    CLEAR_BRUTE_FORCE: ClassVar[Capability]
+    RESEND_VERIFICATION: ClassVar[Capability]
+    SEND_PASSWORD_LINK: ClassVar[Capability]
+    RESET_MFA: ClassVar[Capability]
+    SIGN_OUT_EVERYWHERE: ClassVar[Capability]
+    EDIT_METADATA: ClassVar[Capability]
+    EDIT_PROFILES: ClassVar[Capability]
+    DELETE_USERS: ClassVar[Capability]
+    MANAGE_ROLES: ClassVar[Capability]
+    MANAGE_ORGANIZATION_MEMBERS: ClassVar[Capability]
+    REVOKE_SESSIONS: ClassVar[Capability]
 
     label: str  # "blocking and unblocking users": completes "Your role does not include ..."
     description: str  # the Django permission's name, shown in the admin
@@ -199,6 +214,86 @@ Capability(
     "create_users",
     label="creating users",
     description="Create users on a database connection",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+# The support actions' (users_admin/actions.py and users_admin/access_actions.py).
+Capability(
+    "block_users",
+    label="blocking and unblocking users",
+    description="Block and unblock users",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "link_accounts",
+    label="linking and unlinking accounts",
+    description="Link a user's duplicate accounts and unlink them",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "clear_brute_force",
+    label="clearing brute-force blocks",
+    description="Clear a user's brute-force blocks",
+    roles=(SUPPORT_GROUP, SUPPORT_LEAD_GROUP),
+)
+Capability(
+    "resend_verification",
+    label="resending verification emails",
+    description="Resend a user's verification email",
+    roles=(SUPPORT_GROUP, SUPPORT_LEAD_GROUP),
+)
+Capability(
+    "send_password_link",
+    label="sending password change links",
+    description="Send or show a password change link",
+    roles=(SUPPORT_GROUP, SUPPORT_LEAD_GROUP),
+)
+Capability(
+    "reset_mfa",
+    label="removing MFA methods",
+    description="Remove a user's MFA methods",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "sign_out_everywhere",
+    label="signing users out everywhere",
+    description="Sign a user out everywhere",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "edit_metadata",
+    label="editing user and app metadata",
+    description="Edit a user's user_metadata and app_metadata",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "edit_profiles",
+    label="changing users' email, username, phone number and names",
+    description="Change a user's email, username, phone number, names and picture",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "delete_users",
+    label="deleting users",
+    description="Delete users (only with USERDESK_ALLOW_USER_DELETE)",
+    roles=(SUPPORT_LEAD_GROUP,),
+    setting="USERDESK_ALLOW_USER_DELETE",
+)
+Capability(
+    "manage_roles",
+    label="assigning and removing roles",
+    description="Assign and remove a user's roles",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "manage_organization_members",
+    label="changing organization memberships and organization roles",
+    description="Remove a user from an organization and change their organization roles",
+    roles=(SUPPORT_LEAD_GROUP,),
+)
+Capability(
+    "revoke_sessions",
+    label="ending single sessions and refresh tokens",
+    description="End one of a user's sessions or revoke one refresh token",
     roles=(SUPPORT_LEAD_GROUP,),
 )
 

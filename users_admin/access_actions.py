@@ -29,39 +29,10 @@ from .access_forms import (
     RevokeSessionForm,
     RevokeTokenForm,
 )
-from .actions import (
-    LEAD_ROLES,
-    Action,
-    Change,
-    Data,
-    Place,
-    Result,
-    Section,
-    counted,
-    sessions_unavailable,
-)
-from .workbench import Workbench
+from .declaring import Action, Change, Data, Place, Result, Section, counted
+from .workbench import Workbench, sessions_unavailable
 
 MAX_ROLES = 50  # Auth0's limit of roles per user
-
-MANAGE_ROLES = Capability(
-    "manage_roles",
-    label="assigning and removing roles",
-    description="Assign and remove a user's roles",
-    roles=LEAD_ROLES,
-)
-MANAGE_ORGANIZATIONS = Capability(
-    "manage_organization_members",
-    label="changing organization memberships and organization roles",
-    description="Remove a user from an organization and change their organization roles",
-    roles=LEAD_ROLES,
-)
-REVOKE_SESSIONS = Capability(
-    "revoke_sessions",
-    label="ending single sessions and refresh tokens",
-    description="End one of a user's sessions or revoke one refresh token",
-    roles=LEAD_ROLES,
-)
 
 
 def _names(bench: Workbench) -> list[str]:
@@ -223,7 +194,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
         Action(
             "assign-role",
             "Assign a role",
-            MANAGE_ROLES,
+            Capability.MANAGE_ROLES,
             "{user} gets the chosen role and every permission it grants in the apps that read "
             "roles.",
             applies_to=_may_get_a_role,
@@ -237,7 +208,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
         Action(
             "remove-role",
             "Remove a role",
-            MANAGE_ROLES,
+            Capability.MANAGE_ROLES,
             "{user} loses the chosen role and the permissions that only it grants.",
             applies_to=_has_roles,
             preview=_remove_preview,
@@ -251,7 +222,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
         Action(
             "remove-membership",
             "Remove from an organization",
-            MANAGE_ORGANIZATIONS,
+            Capability.MANAGE_ORGANIZATION_MEMBERS,
             "{user} leaves the chosen organization and its organization roles; the account "
             "and other memberships stay.",
             applies_to=_is_member,
@@ -267,7 +238,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
         Action(
             "organization-roles",
             "Change organization roles",
-            MANAGE_ORGANIZATIONS,
+            Capability.MANAGE_ORGANIZATION_MEMBERS,
             "The roles of {user} within the chosen organization become the ones ticked.",
             applies_to=_is_member,
             preview=_org_roles_preview,
@@ -280,7 +251,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
         Action(
             "revoke-session",
             "End one session",
-            REVOKE_SESSIONS,
+            Capability.REVOKE_SESSIONS,
             "The chosen session of {user} and its refresh tokens are revoked; their other "
             "sessions stay signed in.",
             applies_to=_has_sessions,
@@ -295,7 +266,7 @@ ACCESS_ACTIONS: dict[str, Action] = {
         Action(
             "revoke-refresh-token",
             "Revoke one refresh token",
-            REVOKE_SESSIONS,
+            Capability.REVOKE_SESSIONS,
             "The chosen refresh token of {user} stops working: that app must sign them in "
             "again when its access token expires.",
             applies_to=_has_tokens,

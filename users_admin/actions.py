@@ -1,10 +1,10 @@
 """The support actions on a user at Auth0: each declared once, in ACTIONS below.
 
-A declaration says everything about its action: its key (the URL's), title, capability (with
-its label and the roles that get it), form, where the user page offers it, when it applies to a
-user (and why not), its preview (before/after) and `perform`, which calls the Management API and
-says what changed and what Auth0 answered. Permissions, role grants, permission codenames and
-the user page follow from the declarations (see docs/development/extending.md).
+A declaration says everything about its action: its key (the URL's), title, capability (declared
+in staff/permissions.py with its label and the roles that get it), form, where the user page
+offers it, when it applies to a user (and why not), its preview (before/after) and `perform`,
+which calls the Management API and says what changed and what Auth0 answered. The user page
+follows from the declarations (see docs/development/extending.md).
 
 Nothing here needs a request: `perform(action, user_id, data)` carries an action out anywhere
 (a bulk run's worker). The request-bound parts, the form's idempotency token and the audit event,
@@ -14,19 +14,15 @@ are users_admin.execution's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 from management_api import (
     Outcome,
-    PermanentError,
     authentication_methods,
     clear_user_blocks,
     concurrently,
     create_password_change_ticket,
-    current_tenant,
     delete_authentication_method,
     delete_authentication_methods,
     delete_user,
@@ -41,98 +37,17 @@ from management_api import (
     user_refresh_tokens,
     user_sessions,
 )
-from staff.permissions import SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
+from staff.permissions import Capability
 
 from . import linking, profile
 from .access import access_calls
-from .action_forms import (
-    ActionForm,
-    DeleteForm,
-    MetadataForm,
-    PasswordLinkForm,
-    RemoveMfaForm,
-    ask_tenant_name,
-)
+from .access_actions import ACCESS_ACTIONS
+from .action_forms import DeleteForm, MetadataForm, PasswordLinkForm, RemoveMfaForm
+from .declaring import Action, Change, Data, Place, Result, Section, counted
 from .logtypes import method_words
-from .workbench import Workbench, device_calls
+from .workbench import Workbench, device_calls, sessions_unavailable
 
 TICKET_TTL_SECONDS = 86400
-SUPPORT_ROLES: tuple[str, ...] = (SUPPORT_GROUP, SUPPORT_LEAD_GROUP)
-LEAD_ROLES: tuple[str, ...] = (SUPPORT_LEAD_GROUP,)
-
-Data = dict[str, Any]  # the action's form data (ActionForm.action_data)
-Change = dict[str, Any]  # one side of a before/after
-
-
-@dataclass
-class Result:
-    message: str
-    before: Change = field(default_factory=dict)
-    after: Change = field(default_factory=dict)
-    answer: dict[str, Any] = field(default_factory=dict)  # what Auth0 answered (no secrets)
-    secret: str = ""  # shown to the agent once, never stored (a password change link)
-    job_id: str = ""  # a verification email job the outcome follows
-    opens: str = ""  # another user the outcome offers to open (an unlinked account)
-
-
-class Section(StrEnum):
-    """Where on the user page an action's button sits."""
-
-    STATUS = "status"  # beside a problem it fixes (declared by `Action.fixes`, not `places`)
-    MENU = "menu"  # the Actions card
-    MFA = "mfa"  # under the MFA methods
-    APP_METADATA = "app_metadata"  # under each metadata object
-    USER_METADATA = "user_metadata"
-    ROLES = "roles"  # the access panels (templates/users_admin/_access.html)
-    ORGANIZATIONS = "organizations"
-    SESSIONS = "sessions"
-    IDENTITIES = "identities"  # under the linked accounts
-    DUPLICATES = "duplicates"  # beside each possible duplicate (users_admin.linking)
-
-
-@dataclass(frozen=True)
-class Place:
-    section: Section
-    text: str = ""  # the button's text; the action's title when empty
-    query: str = ""  # appended to the action's URL: which form it opens ("which=app_metadata")
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str  # the key, in the URL /actions/<name>/<user id>/ and the audit's users.<name>
-    title: str
-    capability: Capability
-    effect: str  # the confirmation's sentence; {user} is the user's label
-    applies_to: Callable[[Workbench], str | None]  # None, or why it does not apply (a bulk skip)
-    preview: Callable[[Workbench, Data], tuple[Change, Change]]  # (before, after), no call made
-    perform: Callable[[Workbench, Data], Result]
-    form_class: type[ActionForm] = ActionForm
-    button: str = "Confirm"
-    danger: bool = False
-    # Destructive, what no later action puts back as it was (a deleted or linked-away user, an
-    # unlinked identity's metadata, revoked sessions, a membership with its organization
-    # roles, MFA enrolments, brute-force blocks): on a production tenant its form also asks for
-    # the tenant's name, typed. A role removed is assigned again as it was: not guarded.
-    confirm_tenant: bool = False
-    places: tuple[Place, ...] = (Place(Section.MENU),)
-    fixes: tuple[str, ...] = ()  # Problem keys (Workbench.problems) it fixes in the status panel
-    # What it looks at besides the profile: "blocks", "methods", "sessions" (and refresh tokens)
-    reads: tuple[str, ...] = ()
-    removes_user: bool = False  # done, the user is gone: the outcome offers the search
-    # Its form shows the user's data whole (the metadata editor): masked, it needs a reveal.
-    shows_personal_data: bool = False
-
-    def applies(self, bench: Workbench) -> bool:
-        return self.applies_to(bench) is None
-
-    def form(self, bench: Workbench, data: Any = None, params: Any = None) -> ActionForm:
-        """Its form for this user: bound to POSTed `data`, or a new one (query `params`); a
-        `confirm_tenant` action's asks for a production tenant's name too."""
-        form = self.form_class.for_user(bench, data, params or {})
-        if self.confirm_tenant:
-            ask_tenant_name(form)
-        return form
-
 
 # The user page's access panels: each reads what its actions need when it is opened
 # (users_admin/access_views.py), not with every view of the page.
@@ -148,13 +63,6 @@ def page_reads(actions: Iterable[Action]) -> set[str]:
         if action.fixes or any(place.section not in PANEL_SECTIONS for place in action.places)
         for read in action.reads
     }
-
-
-def counted(number: int, thing: str) -> str:
-    """ "1 session", "2 sessions", "no session"."""
-    if number == 0:
-        return f"no {thing}"
-    return f"{number} {thing}{'s' if number != 1 else ''}"
 
 
 def _always(bench: Workbench) -> str | None:
@@ -388,22 +296,6 @@ def _database_user_with_email(bench: Workbench) -> str | None:
     return None
 
 
-def sessions_unavailable(bench: Workbench) -> str | None:
-    """Why this tenant cannot list or revoke sessions (its plan, or Auth0's 403), or None."""
-    plan = current_tenant().plan
-    if plan != "enterprise":
-        return (
-            "Auth0 lists and revokes sessions and refresh tokens on Enterprise plans only; "
-            f"this tenant is on the {plan.capitalize()} plan."
-        )
-    refused = next(
-        (o.error for o in (bench.sessions, bench.refresh_tokens) if o.error is not None), None
-    )
-    if isinstance(refused, PermanentError) and refused.status == 403:
-        return f"Auth0 does not let this tenant manage sessions: {refused.message}"
-    return None
-
-
 def _signed_in_somewhere(bench: Workbench) -> str | None:
     refused = sessions_unavailable(bench)
     if refused is not None:
@@ -464,27 +356,13 @@ def _delete_preview(bench: Workbench, data: Data) -> tuple[Change, Change]:
 
 # --- the declarations ----------------------------------------------------------------------
 
-BLOCK_USERS = Capability(
-    "block_users",
-    label="blocking and unblocking users",
-    description="Block and unblock users",
-    roles=LEAD_ROLES,
-)
-
-LINK_ACCOUNTS = Capability(
-    "link_accounts",
-    label="linking and unlinking accounts",
-    description="Link a user's duplicate accounts and unlink them",
-    roles=LEAD_ROLES,
-)
-
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
         Action(
             "block",
             "Block this user",
-            BLOCK_USERS,
+            Capability.BLOCK_USERS,
             "{user} will not be able to sign in anywhere until unblocked.",
             applies_to=_not_blocked,
             preview=_blocked_preview(True),
@@ -495,7 +373,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "unblock",
             "Unblock this user",
-            BLOCK_USERS,
+            Capability.BLOCK_USERS,
             "{user} can sign in again (brute-force blocks are separate).",
             applies_to=_blocked,
             preview=_blocked_preview(False),
@@ -506,12 +384,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "clear-blocks",
             "Clear brute-force blocks",
-            Capability(
-                "clear_brute_force",
-                label="clearing brute-force blocks",
-                description="Clear a user's brute-force blocks",
-                roles=SUPPORT_ROLES,
-            ),
+            Capability.CLEAR_BRUTE_FORCE,
             "Auth0 forgets the failed sign-ins that locked {user} out, for every address.",
             applies_to=_has_blocks,
             preview=_clear_blocks_preview,
@@ -524,12 +397,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "resend-verification",
             "Resend the verification email",
-            Capability(
-                "resend_verification",
-                label="resending verification emails",
-                description="Resend a user's verification email",
-                roles=SUPPORT_ROLES,
-            ),
+            Capability.RESEND_VERIFICATION,
             "Auth0 sends {user} a new email with a link that verifies the address.",
             applies_to=_unverified,
             preview=_verification_preview,
@@ -540,12 +408,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "password-link",
             "Send a password change link",
-            Capability(
-                "send_password_link",
-                label="sending password change links",
-                description="Send or show a password change link",
-                roles=SUPPORT_ROLES,
-            ),
+            Capability.SEND_PASSWORD_LINK,
             "{user} gets a link to choose a new password; the current one keeps working "
             "until then.",
             applies_to=_database_user_with_email,
@@ -557,12 +420,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "remove-mfa",
             "Remove MFA methods",
-            Capability(
-                "reset_mfa",
-                label="removing MFA methods",
-                description="Remove a user's MFA methods",
-                roles=LEAD_ROLES,
-            ),
+            Capability.RESET_MFA,
             "The chosen MFA methods of {user} are deleted; this cannot be undone.",
             applies_to=_has_mfa,
             preview=_remove_mfa_preview,
@@ -577,12 +435,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "sign-out",
             "Sign out everywhere",
-            Capability(
-                "sign_out_everywhere",
-                label="signing users out everywhere",
-                description="Sign a user out everywhere",
-                roles=LEAD_ROLES,
-            ),
+            Capability.SIGN_OUT_EVERYWHERE,
             "Every session and refresh token of {user} is revoked: every app asks them to "
             "sign in again.",
             applies_to=_signed_in_somewhere,
@@ -596,12 +449,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "edit-metadata",
             "Edit metadata",
-            Capability(
-                "edit_metadata",
-                label="editing user and app metadata",
-                description="Edit a user's user_metadata and app_metadata",
-                roles=LEAD_ROLES,
-            ),
+            Capability.EDIT_METADATA,
             "Only the keys you change in the metadata of {user} are sent to Auth0 (see the "
             "diff first); a key changed at Auth0 meanwhile is shown to you before it is "
             "overwritten.",
@@ -619,12 +467,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "edit-profile",
             "Change the profile",
-            Capability(
-                "edit_profiles",
-                label="changing users' email, username, phone number and names",
-                description="Change a user's email, username, phone number, names and picture",
-                roles=LEAD_ROLES,
-            ),
+            Capability.EDIT_PROFILES,
             "Only the fields you change are sent to Auth0; an emptied field is removed from "
             "{user}'s profile. Auth0 refuses what the connection does not allow.",
             applies_to=profile.applies,
@@ -636,7 +479,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "link-account",
             "Link another account into this user",
-            LINK_ACCOUNTS,
+            Capability.LINK_ACCOUNTS,
             "The other account becomes one of {user}'s identities: signing in with it gives "
             "{user}'s user id. Its own user id and its metadata (unless kept below) are gone.",
             applies_to=linking.link_applies,
@@ -654,7 +497,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "unlink-account",
             "Unlink an account",
-            LINK_ACCOUNTS,
+            Capability.LINK_ACCOUNTS,
             "The chosen identity leaves {user} and becomes a user of its own again, with no "
             "metadata; signing in with it no longer gives {user}.",
             applies_to=linking.unlink_applies,
@@ -669,13 +512,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             "delete",
             "Delete this user",
-            Capability(
-                "delete_users",
-                label="deleting users",
-                description="Delete users (only with USERDESK_ALLOW_USER_DELETE)",
-                roles=LEAD_ROLES,
-                setting="USERDESK_ALLOW_USER_DELETE",
-            ),
+            Capability.DELETE_USERS,
             "{user} is deleted at Auth0 with their sessions and refresh tokens. This cannot "
             "be undone.",
             applies_to=_always,
@@ -690,8 +527,5 @@ ACTIONS: dict[str, Action] = {
     )
 }
 
-
 # Roles, organizations, single sessions: declared in their own module, offered like these.
-from .access_actions import ACCESS_ACTIONS  # noqa: E402
-
 ACTIONS.update(ACCESS_ACTIONS)

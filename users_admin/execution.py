@@ -39,11 +39,6 @@ class Done:
     field: str = ""  # the form field Auth0's refusal concerns (shown there, not as an outcome)
 
 
-def submitted(token: Any) -> bool:
-    """Whether a form with this idempotency token was already submitted."""
-    return ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).exists()
-
-
 def execute(
     request: HttpRequest, action: Action, bench: Workbench, form: ActionForm, data: dict[str, Any]
 ) -> Done:

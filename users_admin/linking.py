@@ -29,11 +29,12 @@ from management_api import (
 
 from .access import as_dict
 from .action_forms import ActionForm
+from .declaring import Result
 from .focus import Focused, focus_first
 from .lookup import lookup_email
+from .models import submitted
 
 if TYPE_CHECKING:
-    from .actions import Result
     from .workbench import Workbench
 
 METADATA = ("user_metadata", "app_metadata")
@@ -176,8 +177,6 @@ def duplicates(bench: Workbench) -> tuple[list[Account], str]:
 
 def replayed(cleaned: Mapping[str, Any]) -> bool:
     """Whether this form (its idempotency token) was already sent: its outcome is shown again."""
-    from .execution import submitted  # execution imports the declarations, which import this
-
     token = cleaned.get("token")
     try:
         return token is not None and submitted(token)
@@ -359,8 +358,6 @@ def link_preview(bench: Workbench, data: Mapping[str, Any]) -> tuple[dict, dict]
 
 
 def link(bench: Workbench, data: Mapping[str, Any]) -> Result:
-    from .actions import Result  # the declarations import this module
-
     merged: dict[str, Any] = dict(data["merge"])
     if merged:
         update_user(bench.user_id, merged)
@@ -438,8 +435,6 @@ def unlink_preview(bench: Workbench, data: Mapping[str, Any]) -> tuple[dict, dic
 
 
 def unlink(bench: Workbench, data: Mapping[str, Any]) -> Result:
-    from .actions import Result  # the declarations import this module
-
     chosen = str(data["identity"])
     provider, identity_id = chosen.split("|", 1)
     answer = unlink_identity(bench.user_id, provider, identity_id)

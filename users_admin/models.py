@@ -5,13 +5,14 @@ shared, and the recent ones)."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
 from config.tenant_urls import tenant_reverse
-from exports.models import exports_storage
+from exports.storage import exports_storage
 from management_api.tenants import current_tenant_slug
 
 RECENT_KEPT = 10
@@ -48,6 +49,11 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.user_id} ({self.status})"
+
+
+def submitted(token: Any) -> bool:
+    """Whether a form with this idempotency token was already submitted."""
+    return ActionRequest.objects.filter(token=token, tenant=current_tenant_slug()).exists()
 
 
 class SavedSearchQuerySet(models.QuerySet["SavedSearch"]):

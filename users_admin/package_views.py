@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from config.htmx import wants_partial
-from exports.models import exports_storage
+from exports.storage import exports_storage
 from staff.audit import record
 from staff.permissions import Capability, may_take_data_package, requires
 

@@ -24,7 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 import management_api
-from exports.models import Export, Status, exports_storage
+from exports.models import Export, Status
+from exports.storage import exports_storage
 from exports.tasks import ExportTask
 from management_api import LOGS_WINDOW, ManagementApiError, get_user, user_logs
 from management_api.tenants import UnknownTenant, get_tenant

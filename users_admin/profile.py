@@ -18,10 +18,10 @@ from django import forms
 from management_api import PermanentError, update_user
 
 from .action_forms import ActionForm
+from .declaring import Result
 from .focus import Focused, focus_first
 
 if TYPE_CHECKING:
-    from .actions import Result
     from .workbench import Workbench
 
 NAME_FIELDS = ("given_name", "family_name", "name", "nickname", "picture")
@@ -246,8 +246,6 @@ def preview(bench: Workbench, data: Mapping[str, Any]) -> tuple[dict, dict]:
 
 
 def perform(bench: Workbench, data: Mapping[str, Any]) -> Result:
-    from .actions import Result  # the declarations import this module
-
     changes: dict[str, Any] = dict(data["changes"])
     mode = str(data.get("email_mode") or "verify")
     saved: list[str] = []

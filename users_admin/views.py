@@ -53,7 +53,7 @@ from . import bulk, bulk_views, linking, pii, timeline, workbench
 from . import search as searching
 from .access import as_dict
 from .actions import ACTIONS, PANEL_SECTIONS, Action, Place, Section, page_reads
-from .execution import execute, removal, submitted, verification_sent
+from .execution import execute, removal, verification_sent
 from .forms import (
     COLUMNS,
     ConditionFormSet,
@@ -66,7 +66,7 @@ from .forms import (
     search_query,
 )
 from .lookup import lookup_email, lookup_everywhere
-from .models import RecentSearch, SavedSearch
+from .models import RecentSearch, SavedSearch, submitted
 from .rows import ROW_PREFIX, edited_rows, with_management_form
 from .saved import remember, search_query_string
 from .workbench import Workbench

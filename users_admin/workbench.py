@@ -17,6 +17,7 @@ from management_api import (
     LogPage,
     ManagementApiError,
     Outcome,
+    PermanentError,
     authentication_methods,
     concurrently,
     current_tenant,
@@ -231,3 +232,19 @@ def unavailable(outcome: Outcome[Any], what: str) -> str:
     if outcome.value is None:
         return f"Auth0 did not report {what} for this user."
     return ""
+
+
+def sessions_unavailable(bench: Workbench) -> str | None:
+    """Why this tenant cannot list or revoke sessions (its plan, or Auth0's 403), or None."""
+    plan = current_tenant().plan
+    if plan != "enterprise":
+        return (
+            "Auth0 lists and revokes sessions and refresh tokens on Enterprise plans only; "
+            f"this tenant is on the {plan.capitalize()} plan."
+        )
+    refused = next(
+        (o.error for o in (bench.sessions, bench.refresh_tokens) if o.error is not None), None
+    )
+    if isinstance(refused, PermanentError) and refused.status == 403:
+        return f"Auth0 does not let this tenant manage sessions: {refused.message}"
+    return None

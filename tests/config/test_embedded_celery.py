@@ -110,3 +110,20 @@ def test_celery_ping_fails_clearly_when_no_worker_runs(fresh_machine: dict[str, 
     assert result.returncode == 1
     assert "No worker ran ping" in result.stderr
     assert "within 1 s" in result.stderr
+
+
+def test_a_worker_knows_every_task_beat_sends(tmp_path: Path) -> None:
+    # What a starting worker imports (each app's tasks.py and CELERY_IMPORTS), in a fresh process:
+    # a task that lives outside a tasks.py module is known there too. Without the system checks,
+    # whose URL check imports every view (and so the modules the views import) in passing.
+    result = python(
+        embedded_env(tmp_path, CELERY_SKIP_CHECKS="1"),
+        "import json; from django.conf import settings; from config.celery import app\n"
+        "app.loader.import_default_modules()\n"
+        "beat = {entry['task'] for entry in settings.CELERY_BEAT_SCHEDULE.values()}\n"
+        "print(json.dumps([sorted(beat), sorted(beat - set(app.tasks))]))",
+    )
+    assert result.returncode == 0, result.stderr
+    beat, unknown = json.loads(result.stdout)
+    assert "exports.scheduling.run_due_schedules" in beat
+    assert unknown == []

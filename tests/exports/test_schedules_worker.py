@@ -16,7 +16,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from exports import tasks
+from exports import scheduling
 from exports.models import Export, ExportSchedule, ScheduleRun, Status
 from exports.schedule_models import RunOutcome, Scope
 from management_api.tenants import current_tenant_slug
@@ -52,7 +52,7 @@ def run_beat_and_wait(schedule: ExportSchedule, runs_before: int) -> ScheduleRun
     ExportSchedule.objects.filter(pk=schedule.pk).update(
         next_run_at=timezone.now() - timedelta(seconds=1)
     )
-    tasks.run_due_schedules.apply_async()
+    scheduling.run_due_schedules.apply_async()
     run: ScheduleRun = wait_for(
         lambda: (
             ScheduleRun.objects.filter(schedule=schedule).count() > runs_before

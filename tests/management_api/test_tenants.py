@@ -29,8 +29,8 @@ from tests.fixtures.celery import CSV_SPEC, drive
 from tests.fixtures.processes import embedded_env, manage, production_env, python
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.tenants import STAGING_USERS, entry
-from users_admin import execution, saved, search, timeline
-from users_admin.models import ActionRequest, RecentSearch, SavedSearch
+from users_admin import saved, search, timeline
+from users_admin.models import ActionRequest, RecentSearch, SavedSearch, submitted
 
 # --- Configuration: AUTH0_TENANTS ------------------------------------------------------------
 
@@ -394,14 +394,14 @@ def test_stored_rows_carry_their_tenant_and_are_read_only_for_it(
         ExportTemplate.objects.create(owner=support_lead, name="Monthly", spec={})
         ActionRequest.objects.create(token=token, action="block", user_id="auth0|1")
         audit.record_for(None, support_lead, "user.blocked", target="auth0|1")
-        assert execution.submitted(token)
+        assert submitted(token)
         assert [s.name for s in SavedSearch.objects.visible_to(support_lead)] == ["Mine", "Team"]
         assert RecentSearch.objects.of(support_lead).count() == 1
         assert ExportTemplate.objects.of(support_lead).count() == 1
         assert len(timeline.audit_events("auth0|1")) == 1
 
     with tenant_scope(staging):
-        assert not execution.submitted(token)
+        assert not submitted(token)
         assert not SavedSearch.objects.visible_to(support_lead).exists()
         assert not RecentSearch.objects.of(support_lead).exists()
         assert not ExportTemplate.objects.of(support_lead).exists()

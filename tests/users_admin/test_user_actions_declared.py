@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
 from management_api import update_user
+from staff.audit import action_label
 from staff.models import StaffCapability
 from staff.permissions import ROLE_CAPABILITIES, SUPPORT_GROUP, SUPPORT_LEAD_GROUP, Capability
 from tests.fixtures.sandbox import SandboxServer
@@ -28,6 +29,12 @@ def test_every_action_capability_is_a_permission_with_its_label_and_roles() -> N
             assert action.capability in ROLE_CAPABILITIES[role]
     assert set(Capability) >= {action.capability for action in ACTIONS.values()}
     assert pickle.loads(pickle.dumps(Capability.BLOCK_USERS)) is Capability.BLOCK_USERS
+
+
+def test_the_audit_log_names_each_action_by_its_title() -> None:
+    for name, action in ACTIONS.items():
+        assert action_label(f"users.{name}") == action.title
+    assert action_label("users.no-such-action") == "Users: no such action"
 
 
 @pytest.mark.django_db(databases=["default", "sandbox"])  # makemigrations reads both histories
