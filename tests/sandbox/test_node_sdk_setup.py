@@ -5,13 +5,11 @@ connections, roles and resource servers, and gives a user a resource server's sc
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures.node_sdk import NODE, NODE_DIR, needs_node_sdk
+from tests.fixtures.node_sdk import needs_node_sdk, run_node_script
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
 
 pytestmark = needs_node_sdk
@@ -28,17 +26,7 @@ def setup_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxS
 
 
 def test_node_sdk_creates_changes_and_deletes_tenant_setup(setup_sandbox: SandboxServer) -> None:
-    assert NODE is not None
-    done = subprocess.run(
-        [NODE, "tenant_setup.js", setup_sandbox.base_url, setup_sandbox.token()],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_node_script("tenant_setup.js", setup_sandbox)
 
     assert out["connections"] == {
         "db": {"strategy": "auth0", "realms": ["node-db"]},
