@@ -375,6 +375,7 @@ def _detail_page(
             "events": export.events.all(),
             "stalled_until": export.stalled_until(),
             "rename_form": RenameForm(initial={"name": export.name}),
+            "template_form": TemplateNameForm(),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
             "retention_days": settings.EXPORT_RETENTION_DAYS,
