@@ -17,19 +17,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.node_sdk import needs_node_sdk, run_node_script
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 
 pytestmark = needs_node_sdk
 
 
 @pytest.fixture(scope="module")
 def node_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(tmp_path_factory.mktemp("node-sdk"))
-    server.set_faults(rate_limit_plan="off")
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("node-sdk")) as server:
+        server.set_faults(rate_limit_plan="off")
         yield server
-    finally:
-        server.stop()
 
 
 def _first_user_with(server: SandboxServer, table: str) -> str:

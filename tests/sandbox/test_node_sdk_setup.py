@@ -10,19 +10,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.node_sdk import needs_node_sdk, run_node_script
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 
 pytestmark = needs_node_sdk
 
 
 @pytest.fixture(scope="module")
 def setup_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(tmp_path_factory.mktemp("node-setup"), users=5, seed=4)
-    server.set_faults(rate_limit_plan="off")
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("node-setup"), users=5, seed=4) as server:
+        server.set_faults(rate_limit_plan="off")
         yield server
-    finally:
-        server.stop()
 
 
 def test_node_sdk_creates_changes_and_deletes_tenant_setup(setup_sandbox: SandboxServer) -> None:
