@@ -77,7 +77,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.export import _PEAK  # noqa: E402
-from bench.search import sandbox_running  # noqa: E402
+from bench.search import client_credentials_token, sandbox_running  # noqa: E402
 
 PLANS = ("essentials", "enterprise", "enterprise_nonprod", "free")
 GOAL_SHARE = 0.9
@@ -145,24 +145,6 @@ def _admin(base_url: str, method: str, path: str, **kwargs: Any) -> Any:
     )
     response.raise_for_status()
     return response.json()
-
-
-def _token(base_url: str) -> str:
-    import httpx
-    from django.conf import settings
-
-    response = httpx.post(
-        f"{base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": settings.AUTH0_CLIENT_ID,
-            "client_secret": settings.AUTH0_CLIENT_SECRET,
-            "audience": settings.AUTH0_AUDIENCE,
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def _user_ids(base_url: str, token: str) -> list[str]:
@@ -1018,7 +1000,7 @@ def main() -> None:
             call_command("migrate", interactive=False, verbosity=0)
         backend = "Redis" if os.environ.get("REDIS_URL") else "the database (SQLite)"
         print(f"budget in {backend}; reserve {RESERVE:.0%}; {args.seconds:g} s a run")
-        token = _token(base_url)
+        token = client_credentials_token(base_url)
         ids = _user_ids(base_url, token)
         header = (
             f"{'plan':<19}{'procs':>5}{'calls':>7}{'rate/s':>8}{'target':>8}{'ratio':>7}"

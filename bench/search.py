@@ -160,6 +160,25 @@ def sandbox_running(prefix: str, users: int, seed: int) -> Iterator[tuple[Path, 
                 sandbox.wait()
 
 
+def client_credentials_token(base_url: str) -> str:
+    """A Management API token from the sandbox at `base_url`, for the dashboard's client."""
+    import httpx
+    from django.conf import settings
+
+    response = httpx.post(
+        f"{base_url}/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": settings.AUTH0_CLIENT_ID,
+            "client_secret": settings.AUTH0_CLIENT_SECRET,
+            "audience": settings.AUTH0_AUDIENCE,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
 class SearchProbe:
     """One search page view through the WSGI application, and the same request straight to the
     sandbox with httpx (the baseline), in this process (Django set up). `bench/bulk.py --runs`
@@ -212,15 +231,7 @@ class SearchProbe:
             "include_fields": "true",
             "q": self.query,
         }
-        token = httpx.post(
-            f"{base_url}/oauth/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": settings.AUTH0_CLIENT_ID,
-                "client_secret": settings.AUTH0_CLIENT_SECRET,
-                "audience": settings.AUTH0_AUDIENCE,
-            },
-        ).json()["access_token"]
+        token = client_credentials_token(base_url)
         self.base_url = base_url
         self.direct = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
         self.cpu = {"dashboard": 0.0, "direct": 0.0}

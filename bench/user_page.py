@@ -30,7 +30,11 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.search import configure_dashboard, sandbox_running  # noqa: E402
+from bench.search import (  # noqa: E402
+    client_credentials_token,
+    configure_dashboard,
+    sandbox_running,
+)
 
 GOAL_RATIO = 1.3
 
@@ -65,15 +69,7 @@ def run(args: argparse.Namespace, work: Path, base_url: str) -> None:
     admin = httpx.Client(
         base_url=base_url, auth=(settings.AUTH0_CLIENT_ID, settings.AUTH0_CLIENT_SECRET)
     )
-    token = httpx.post(
-        f"{base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": settings.AUTH0_CLIENT_ID,
-            "client_secret": settings.AUTH0_CLIENT_SECRET,
-            "audience": settings.AUTH0_AUDIENCE,
-        },
-    ).json()["access_token"]
+    token = client_credentials_token(base_url)
     direct = httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )

@@ -50,15 +50,16 @@ OBJECT_FIELDS = (*METADATA_ROOTS, "identities", "multifactor")
 # (a pattern the builder's JavaScript uses too, so no look-behind or \Z).
 OBJECT_PATH_PATTERN = r"identities\[\d+\](?:\.profileData)?"
 _OBJECT_PATH = re.compile(OBJECT_PATH_PATTERN)
-# The dashboard's "default fields" (the import/export extension's list), ticked on a new form.
-DEFAULT_FIELDS: tuple[tuple[str, str], ...] = (
-    ("user_id", "Id"),
-    ("email", ""),
-    ("email_verified", ""),
-    ("name", ""),
-    ("identities[0].connection", "Connection"),
-    ("created_at", ""),
-    ("last_login", ""),
+# The dashboard's "default fields" (the import/export extension's list), ticked on a new form
+# when nothing else chose them.
+DEFAULT_FIELDS: tuple[dict[str, str], ...] = (
+    {"name": "user_id", "export_as": "Id"},
+    {"name": "email"},
+    {"name": "email_verified"},
+    {"name": "name"},
+    {"name": "identities[0].connection", "export_as": "Connection"},
+    {"name": "created_at"},
+    {"name": "last_login"},
 )
 MAX_NAME_LENGTH = 100
 

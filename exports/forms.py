@@ -21,7 +21,14 @@ from .fields import (
     field_problem,
     objects_among,
 )
-from .models import ACTIVE_STATUSES, CONNECTION_COLUMN, NAME_MAX_LENGTH, ExportSpec, Status
+from .models import (
+    ACTIVE_STATUSES,
+    CONNECTION_COLUMN,
+    NAME_MAX_LENGTH,
+    TEMPLATE_NAME_MAX_LENGTH,
+    ExportSpec,
+    Status,
+)
 
 MAX_ROWS = 300
 SAMPLE_SIZE = 10
@@ -270,7 +277,7 @@ class ExportForm(forms.Form):
         ),
     )
     template_title = forms.CharField(
-        required=False, max_length=120, label="Template name", strip=True
+        required=False, max_length=TEMPLATE_NAME_MAX_LENGTH, label="Template name", strip=True
     )
     # A filtered export's row conditions, carried by its re-run or a template (JSON).
     conditions = forms.CharField(required=False, max_length=10_000, widget=forms.HiddenInput)
@@ -534,7 +541,12 @@ class RenameForm(forms.Form):
 
 
 class TemplateNameForm(forms.Form):
-    name = forms.CharField(max_length=120, strip=True, label="Template name")
+    name = forms.CharField(
+        max_length=TEMPLATE_NAME_MAX_LENGTH,
+        strip=True,
+        label="Template name",
+        widget=forms.TextInput(attrs={"id": "template-name"}),
+    )
 
 
 CONDITION_ROWS = 5

@@ -41,6 +41,8 @@ SETTLED_STATUSES = (Status.READY, Status.FAILED, Status.CANCELLED, Status.PURGED
 # Settled statuses whose requester is emailed (exports.notify).
 NOTIFIED_STATUSES = (Status.READY, Status.FAILED)
 NAME_MAX_LENGTH = 120
+# A saved template's name: the model, the forms and the page's maxlength take it from here.
+TEMPLATE_NAME_MAX_LENGTH = 120
 # The column a multi-connection export adds to every row: the name of the row's connection.
 CONNECTION_COLUMN = "connection"
 
@@ -564,7 +566,7 @@ class ExportTemplateQuerySet(models.QuerySet["ExportTemplate"]):
 
 
 class ExportTemplate(models.Model):
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=TEMPLATE_NAME_MAX_LENGTH)
     # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
     tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     spec = models.JSONField(default=dict)

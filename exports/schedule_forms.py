@@ -15,9 +15,9 @@ from users_admin.models import SavedSearch
 from users_admin.rows import ROW_PREFIX, with_management_form
 
 from . import formats, matching
+from .fields import DEFAULT_FIELDS
 from .models import ExportSpec, ExportTemplate
 from .schedule_models import WEEKDAYS, ExportSchedule, Frequency, Scope
-from .views import DEFAULT_FIELDS
 
 # The fields a saved search's scheduled export holds (the builder's defaults).
 SEARCH_FIELDS = [*DEFAULT_FIELDS, {"name": "updated_at"}]

@@ -23,7 +23,7 @@ from staff.permissions import Capability, may_export_personal_data, requires
 from users_admin.pii import masked_export_fields
 
 from . import derive, downloads, formats, importformat, lease, preview, retention, tasks
-from .fields import discovered_metadata
+from .fields import DEFAULT_FIELDS, discovered_metadata
 from .forms import (
     DeriveForm,
     ExportForm,
@@ -45,18 +45,6 @@ def _connections() -> tuple[list[dict[str, str]], str]:
             [],
             f"The connection list could not be loaded ({exc}); only “All connections” is offered.",
         )
-
-
-# A new export's fields when nothing else chose them.
-DEFAULT_FIELDS = (
-    {"name": "user_id", "export_as": "Id"},
-    {"name": "email"},
-    {"name": "email_verified"},
-    {"name": "name"},
-    {"name": "identities[0].connection", "export_as": "Connection"},
-    {"name": "created_at"},
-    {"name": "last_login"},
-)
 
 
 def _prefill(
@@ -387,6 +375,7 @@ def _detail_page(
             "events": export.events.all(),
             "stalled_until": export.stalled_until(),
             "rename_form": RenameForm(initial={"name": export.name}),
+            "template_form": TemplateNameForm(),
             "derivatives": Export.objects.visible_to(request.user).filter(parent=export),
             "file_missing": file_missing,
             "retention_days": settings.EXPORT_RETENTION_DAYS,

@@ -226,7 +226,10 @@ Capability(
 Capability(
     "link_accounts",
     label="linking and unlinking accounts",
-    description="Link a user's duplicate accounts and unlink them",
+    description=(
+        "Link another account into a user (a possible duplicate, or any account by its user id) "
+        "and unlink accounts"
+    ),
     roles=(SUPPORT_LEAD_GROUP,),
 )
 Capability(

@@ -26,6 +26,7 @@ from .lucene import (
     compile_condition,
     compile_query,
 )
+from .models import SAVED_SEARCH_NAME_MAX_LENGTH
 from .saved import search_query_string
 
 PER_PAGE_CHOICES = [(10, "10"), (25, "25"), (50, "50"), (100, "100")]
@@ -431,7 +432,11 @@ def empty_result_hints(form: SearchForm, rows: BaseFormSet[ConditionForm]) -> di
 
 
 class SaveSearchForm(forms.Form):
-    name = forms.CharField(max_length=100, label="Name")
+    name = forms.CharField(
+        max_length=SAVED_SEARCH_NAME_MAX_LENGTH,
+        label="Name",
+        widget=forms.TextInput(attrs={"id": "save-search-name"}),
+    )
     shared = forms.BooleanField(required=False, label="Share with the team")
     query_string = forms.CharField(max_length=8000, widget=forms.HiddenInput)
 

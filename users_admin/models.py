@@ -66,11 +66,15 @@ class SavedSearchQuerySet(models.QuerySet["SavedSearch"]):
         )
 
 
+# A saved search's name: the model, the form and the page's maxlength take it from here.
+SAVED_SEARCH_NAME_MAX_LENGTH = 100
+
+
 class SavedSearch(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
     )
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=SAVED_SEARCH_NAME_MAX_LENGTH)
     # The Auth0 tenant's slug (management_api.tenants); set from the current tenant.
     tenant = models.CharField(max_length=40, db_index=True, default=current_tenant_slug)
     # The search page's query string (without page or refresh): reopening is the same URL.

@@ -199,7 +199,7 @@ def _search_results(
     """Run the search (recording it) and what the results partial shows of it."""
     data = form.cleaned_data
     reopen = search_query_string(request.GET)
-    context: dict[str, Any] = {"reopen_query_string": reopen}
+    context: dict[str, Any] = {"reopen_query_string": reopen, "save_form": SaveSearchForm()}
     if data["mode"] != "advanced":
         context["rows_query"] = rows_lucene(rows, data["join"])
     try:

@@ -15,10 +15,14 @@ register = template.Library()
 STATUS_TONES = {
     "ready": "ok",
     "completed": "ok",
+    "verified": "ok",
     "failed": "error",
     "purged": "muted",
     "draft": "muted",
 }
+# A status that ends one kind of job is only a step of another: an export part Auth0 has
+# "completed" is still to be downloaded and verified (`{{ part.status|status_tone:"part" }}`).
+STEPS = {"part": frozenset({"completed"})}
 
 
 @register.filter
@@ -53,6 +57,9 @@ def tenant_name(slug: str) -> str:
 
 
 @register.filter
-def status_tone(status: str) -> str:
-    """The badge class of a status: `<span class="badge {{ export.status|status_tone }}">`."""
+def status_tone(status: str, kind: str = "") -> str:
+    """The badge class of a status: `<span class="badge {{ export.status|status_tone }}">`;
+    `kind` names a job whose STEPS are still on their way."""
+    if status in STEPS.get(kind, ()):
+        return "info"
     return STATUS_TONES.get(status, "info")

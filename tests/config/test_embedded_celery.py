@@ -7,17 +7,21 @@ process and writes to the shared SQLite file, exactly as `make run` works withou
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.processes import ROOT, embedded_env, manage, python
+from tests.fixtures.processes import (
+    ROOT,
+    celery_worker_command,
+    embedded_env,
+    manage,
+    python,
+    stop_group,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,21 +40,7 @@ def embedded_worker(
 ) -> Iterator[subprocess.Popen[str]]:
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "INFO",
-        ],
+        celery_worker_command("--pool", "solo"),
         cwd=ROOT,
         env=fresh_machine,
         stdout=log,
@@ -59,13 +49,7 @@ def embedded_worker(
         start_new_session=True,
     )
     yield worker
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+    stop_group(worker)
     log.close()
 
 

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.template import engines
 from django.template.loader import render_to_string
 
+from exports import tasks
 from exports.import_models import ImportRun, ImportStatus
-from exports.models import Export, Status
+from exports.models import Export, ExportPart, PartStatus, Status
+from tests.fixtures.celery import CSV_SPEC
 from users_admin.pii_models import PackageStatus
 
 BADGE = re.compile(r'class="badge (\w+)"')
+PART_BADGE = re.compile(r'class="badge (\w+)"\s+data-part-status="(\w+)"')
 LONGEST_LINE = 200
 
 
@@ -47,6 +51,25 @@ def test_an_export_status_badge(status: str) -> None:
 def test_an_import_status_badge(status: str) -> None:
     expected = {"completed": "ok", "failed": "error", "draft": "muted"}.get(status, "info")
     assert badge("exports/imports/_badge.html", run=ImportRun(status=status)) == expected
+
+
+@pytest.mark.django_db
+def test_an_export_part_status_badge(export_admin: User) -> None:
+    """A part is done once downloaded and verified: Auth0's "completed" is a step on the way."""
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
+    for position, status in enumerate(PartStatus.values):
+        ExportPart.objects.create(
+            export=export, position=position, connection_id=f"con_{position}", status=status
+        )
+    page = render_to_string("exports/parts.html", {"export": export})
+    found = {status: tone for tone, status in PART_BADGE.findall(page)}
+    assert found == {
+        "waiting": "info",
+        "running": "info",
+        "completed": "info",
+        "verified": "ok",
+        "failed": "error",
+    }
 
 
 def test_a_data_package_status_badge() -> None:

@@ -97,12 +97,11 @@ def test_an_unanswered_job_request_is_never_sent_twice_and_says_auth0_may_hold_i
     assert seen["POST /api/v2/jobs/users-exports"] == 1
 
 
-def test_a_refused_job_request_may_be_asked_again_later(
-    fake_auth0: Callable[..., Counter[str]], export_admin: User
-) -> None:
-    answers = iter(
-        [httpx.Response(429, json={"message": "slow down"}, headers={"Retry-After": "0"})] * 5
-    )
+def answering_then_failing(
+    answers: Iterator[httpx.Response],
+) -> Callable[[httpx.Request], httpx.Response]:
+    """Auth0's jobs endpoint: each job request gets the next of `answers`, then a pending job
+    (job_fake1); a read of the job says it failed ("x")."""
 
     def jobs(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
@@ -111,7 +110,16 @@ def test_a_refused_job_request_may_be_asked_again_later(
             200, json={"id": "job_fake1", "status": "failed", "status_details": "x"}
         )
 
-    seen = fake_auth0(jobs)
+    return jobs
+
+
+def test_a_refused_job_request_may_be_asked_again_later(
+    fake_auth0: Callable[..., Counter[str]], export_admin: User
+) -> None:
+    answers = iter(
+        [httpx.Response(429, json={"message": "slow down"}, headers={"Retry-After": "0"})] * 5
+    )
+    seen = fake_auth0(answering_then_failing(answers))
     export = drive(tasks.create_export(CSV_SPEC, requested_by=export_admin).pk, timeout=30)
 
     # A 429 was never processed, so asking again is safe; then the job is followed to its end.
@@ -124,15 +132,7 @@ def test_a_job_request_answered_with_a_server_error_is_asked_again_and_noted(
     fake_auth0: Callable[..., Counter[str]], export_admin: User
 ) -> None:
     answers = iter([httpx.Response(500, json={"message": "Internal Server Error"})])
-
-    def jobs(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            return next(answers, None) or pending_job(request)
-        return httpx.Response(
-            200, json={"id": "job_fake1", "status": "failed", "status_details": "x"}
-        )
-
-    seen = fake_auth0(jobs)
+    seen = fake_auth0(answering_then_failing(answers))
     export = drive(tasks.create_export(CSV_SPEC, requested_by=export_admin).pk, timeout=30)
 
     # Auth0 answered, so the request was not lost: asked again, and the timeline says why.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -187,6 +188,16 @@ def test_a_template_of_a_filtered_export_keeps_its_conditions(
     assert made.status == Status.READY, made.failure_reason
     assert made.filter_conditions == [CONDITION]
     assert _emails(made) == _emails(child)
+
+
+def test_the_template_name_box_holds_as_many_characters_as_a_template_name(
+    admin_client_: Client, export_admin: User
+) -> None:
+    export = tasks.create_export(CSV_SPEC, requested_by=export_admin)
+    page = admin_client_.get(f"/t/userdesk-sandbox/exports/{export.pk}/").content.decode()
+    box = re.search(r'<input[^>]*id="template-name"[^>]*>', page)
+    assert box is not None
+    assert f'maxlength="{ExportTemplate._meta.get_field("name").max_length}"' in box.group(0)
 
 
 def test_conditions_can_be_dropped_and_must_fit_the_columns(

@@ -25,6 +25,7 @@ from django.test import Client
 
 from exports import exact, formats, matching
 from exports.csvformat import record_end, unescape_raw_cell
+from exports.fields import EXPORTABLE_FIELDS
 from exports.formats import CSV
 from exports.models import Export, Status
 from tests.fixtures.celery import wait_for
@@ -44,30 +45,7 @@ from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
 
 # Every searchable profile field, and the metadata and identities whole (NDJSON only).
-ALL_FIELDS = [
-    {"name": name}
-    for name in (
-        "user_id",
-        "email",
-        "email_verified",
-        "name",
-        "given_name",
-        "family_name",
-        "nickname",
-        "username",
-        "phone_number",
-        "phone_verified",
-        "last_ip",
-        "logins_count",
-        "created_at",
-        "updated_at",
-        "last_login",
-        "blocked",
-        "identities",
-        "app_metadata",
-        "user_metadata",
-    )
-]
+ALL_FIELDS = [{"name": name} for name in EXPORTABLE_FIELDS if name not in matching.NOT_SEARCHABLE]
 SCALAR_FIELDS = [item for item in ALL_FIELDS if item["name"] not in matching.METADATA_ROOTS]
 SCALAR_FIELDS = [item for item in SCALAR_FIELDS if item["name"] != "identities"]
 # What a CSV export of people asks for: renamed titles, dates, numbers, booleans, leaf paths.

@@ -30,7 +30,7 @@ from exports import importrun, retention
 from exports.import_models import ImportPart, ImportRun, ImportStatus, PartStatus
 from exports.tasks import sweep_imports
 from staff.models import AuditEvent
-from tests.fixtures.celery import wait_for
+from tests.fixtures.celery import drive_steps, wait_for
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
 
 BASE = "/t/userdesk-sandbox/exports/imports"
@@ -68,15 +68,8 @@ def sandbox(
 
 def drive_import(run_id: int, timeout: float = 60.0) -> ImportRun:
     """The task chain's steps, in this process, until the run settles."""
-    deadline = time.monotonic() + timeout
-    step = ImportRun.objects.get(pk=run_id).step
-    while True:
-        following = importrun.advance(run_id, step)
-        if following is None:
-            return ImportRun.objects.get(pk=run_id)
-        assert time.monotonic() < deadline, "the import did not settle in time"
-        step = following.step
-        time.sleep(min(following.delay, 0.2))
+    run: ImportRun = drive_steps(importrun.advance, ImportRun, run_id, timeout)
+    return run
 
 
 def profiles(server: SandboxServer, connection: str) -> dict[str, dict[str, Any]]:

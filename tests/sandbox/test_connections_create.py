@@ -13,7 +13,7 @@ import pytest
 from auth0.authentication import GetToken
 from auth0.management import Auth0
 
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 
 RECORDED_KEYS = {
     "id",
@@ -28,12 +28,9 @@ RECORDED_KEYS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    made = make_sandbox_server(tmp_path_factory.mktemp("connections-sandbox"), users=5, seed=3)
-    made.set_faults(rate_limit_plan="off")
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("connections-sandbox"), users=5, seed=3) as made:
+        made.set_faults(rate_limit_plan="off")
         yield made
-    finally:
-        made.stop()
 
 
 @pytest.fixture

@@ -12,25 +12,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures.node_sdk import NODE, NODE_DIR, needs_node_sdk
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.node_sdk import needs_node_sdk, run_node_script
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 
 pytestmark = needs_node_sdk
 
 
 @pytest.fixture(scope="module")
 def node_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(tmp_path_factory.mktemp("node-sdk"))
-    server.set_faults(rate_limit_plan="off")
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("node-sdk")) as server:
+        server.set_faults(rate_limit_plan="off")
         yield server
-    finally:
-        server.stop()
 
 
 def _first_user_with(server: SandboxServer, table: str) -> str:
@@ -43,22 +39,12 @@ def _first_user_with(server: SandboxServer, table: str) -> str:
 
 
 def test_node_sdk_calls_every_support_action(node_sandbox: SandboxServer) -> None:
-    assert NODE is not None
     ids = {
         "blocked": _first_user_with(node_sandbox, "sandbox_userblock"),
         "mfa": _first_user_with(node_sandbox, "sandbox_authenticationmethod"),
         "devices": _first_user_with(node_sandbox, "sandbox_refreshtoken"),
     }
-    done = subprocess.run(
-        [NODE, "support_actions.js", node_sandbox.base_url, node_sandbox.token(), json.dumps(ids)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_node_script("support_actions.js", node_sandbox, json.dumps(ids))
 
     assert out["updated"] == {"blocked": True, "user_metadata": {"size": 3, "shape": "round"}}
     assert out["blocksBefore"]
@@ -95,23 +81,13 @@ def test_node_sdk_on_roles_organizations_refresh_tokens_and_identities(
     node_sandbox: SandboxServer,
 ) -> None:
     """tests/sandbox/node/access.js: the endpoints the access panels and linking call."""
-    assert NODE is not None
     organization, member = _first_member(node_sandbox)
     ids = {
         "organization": organization,
         "member": member,
         "devices": _first_user_with(node_sandbox, "sandbox_refreshtoken"),
     }
-    done = subprocess.run(
-        [NODE, "access.js", node_sandbox.base_url, node_sandbox.token(), json.dumps(ids)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_node_script("access.js", node_sandbox, json.dumps(ids))
 
     assert out["adminSearch"] == ["admin"]  # name_filter in any letter case
     assert out["rolesPage"] == {"size": 20, "total": 58, "start": 20}

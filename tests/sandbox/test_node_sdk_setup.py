@@ -5,40 +5,25 @@ connections, roles and resource servers, and gives a user a resource server's sc
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures.node_sdk import NODE, NODE_DIR, needs_node_sdk
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.node_sdk import needs_node_sdk, run_node_script
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 
 pytestmark = needs_node_sdk
 
 
 @pytest.fixture(scope="module")
 def setup_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(tmp_path_factory.mktemp("node-setup"), users=5, seed=4)
-    server.set_faults(rate_limit_plan="off")
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("node-setup"), users=5, seed=4) as server:
+        server.set_faults(rate_limit_plan="off")
         yield server
-    finally:
-        server.stop()
 
 
 def test_node_sdk_creates_changes_and_deletes_tenant_setup(setup_sandbox: SandboxServer) -> None:
-    assert NODE is not None
-    done = subprocess.run(
-        [NODE, "tenant_setup.js", setup_sandbox.base_url, setup_sandbox.token()],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = run_node_script("tenant_setup.js", setup_sandbox)
 
     assert out["connections"] == {
         "db": {"strategy": "auth0", "realms": ["node-db"]},

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from sandbox.seed_support import MFA, case
-from tests.fixtures.sandbox import SEED, SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SEED, SandboxServer, running_sandbox
 
 NOT_FOUND = {"statusCode": 404, "error": "Not Found", "message": "Not Found"}
 NO_USER = {
@@ -32,11 +32,8 @@ JSON = "application/json; charset=utf-8"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    started = make_sandbox_server(tmp_path_factory.mktemp("support-sandbox"))
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("support-sandbox")) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

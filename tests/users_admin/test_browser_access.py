@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 
 from tests.fixtures.browser import sign_in, watched
 from tests.fixtures.page_checks import no_sideways_scroll, violations
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 from tests.fixtures.sandbox_api import enc
 from tests.fixtures.support_cases import ACME, DEVICES
 
@@ -26,11 +26,8 @@ REASON = "Ticket 7001: the laptop was stolen"
 
 @pytest.fixture(scope="module")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = make_sandbox_server(tmp_path_factory.mktemp("sandbox-access"))
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox-access")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def confirm(page: Any, expected: str) -> None:

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 
 from tests.fixtures.browser import sign_in, watched
 from tests.fixtures.page_checks import no_sideways_scroll
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SandboxServer, running_sandbox
 from tests.fixtures.support_cases import brute_force_blocked, mfa_enrolled
 
 pytestmark = [
@@ -27,11 +27,8 @@ REASON = "Ticket 5150: locked out since this morning"
 @pytest.fixture(scope="module")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     # A tenant of this module's own: the flows change seeded users other tests also pick.
-    server = make_sandbox_server(tmp_path_factory.mktemp("sandbox-workbench"))
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox-workbench")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def run_action(page: Any, button: str, expected: str) -> None:

@@ -13,25 +13,11 @@ from django.test import Client
 from django.utils import timezone
 
 from staff.models import AuditEvent
-from staff.permissions import SUPPORT_LEAD_GROUP
 from tests.fixtures.bulk import previewed
-from tests.fixtures.personas import make_staff
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
 BULK = "/t/userdesk-sandbox/bulk"
-
-
-@pytest.fixture
-def second_lead() -> User:
-    return make_staff("second-lead@userdesk.test", SUPPORT_LEAD_GROUP)
-
-
-@pytest.fixture
-def second_client(second_lead: User) -> Client:
-    client = Client()
-    client.force_login(second_lead)
-    return client
 
 
 @pytest.fixture
@@ -56,7 +42,7 @@ def test_a_run_at_the_threshold_starts_without_approval(lead_client: Client) -> 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("threshold")
 def test_a_larger_run_waits_for_a_second_lead_who_sees_the_frozen_preview(
-    lead_client: Client, second_client: Client, second_lead: User, support_lead: User
+    lead_client: Client, second_lead_client: Client, second_lead: User, support_lead: User
 ) -> None:
     run = previewed(3)
     assert "Request approval" in lead_client.get(f"{BULK}/{run.pk}/").content.decode()
@@ -76,12 +62,12 @@ def test_a_larger_run_waits_for_a_second_lead_who_sees_the_frozen_preview(
     lead_client.post(f"{BULK}/{run.pk}/action/", changed)
     assert BulkRun.objects.get(pk=run.pk).action == "block"
 
-    theirs = second_client.get(f"{BULK}/{run.pk}/").content.decode()
+    theirs = second_lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "Approve and start" in theirs
     assert "Ticket 7: compromised (ticket T-7)" in theirs
     assert "<dd>3</dd>" in theirs
     assert "sign them out everywhere too" in theirs
-    assert second_client.post(f"{BULK}/{run.pk}/approve/").status_code == 302
+    assert second_lead_client.post(f"{BULK}/{run.pk}/approve/").status_code == 302
     run.refresh_from_db()
     assert run.status == BulkRunStatus.QUEUED
     assert run.approved_by == second_lead
@@ -96,25 +82,25 @@ def test_a_larger_run_waits_for_a_second_lead_who_sees_the_frozen_preview(
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("threshold")
-def test_a_rejection_records_why(lead_client: Client, second_client: Client) -> None:
+def test_a_rejection_records_why(lead_client: Client, second_lead_client: Client) -> None:
     run = previewed(3)
     lead_client.post(f"{BULK}/{run.pk}/request/")
-    refused = second_client.post(f"{BULK}/{run.pk}/reject/", {"reason": " "})
+    refused = second_lead_client.post(f"{BULK}/{run.pk}/reject/", {"reason": " "})
     assert refused.status_code == 400
     assert "Type why you reject" in refused.content.decode()
     assert BulkRun.objects.get(pk=run.pk).status == BulkRunStatus.PENDING
-    second_client.post(f"{BULK}/{run.pk}/reject/", {"reason": "Wrong   domain"})
+    second_lead_client.post(f"{BULK}/{run.pk}/reject/", {"reason": "Wrong   domain"})
     run.refresh_from_db()
     assert (run.status, run.rejection_reason) == (BulkRunStatus.REJECTED, "Wrong domain")
     assert "Wrong domain" in lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert AuditEvent.objects.get(action="bulk.rejected").details["why"] == "Wrong domain"
-    second_client.post(f"{BULK}/{run.pk}/approve/")
+    second_lead_client.post(f"{BULK}/{run.pk}/approve/")
     assert BulkRun.objects.get(pk=run.pk).status == BulkRunStatus.REJECTED
 
 
 @pytest.mark.django_db
 def test_every_delete_needs_approval_by_a_lead_who_may_delete(
-    lead_client: Client, second_client: Client, settings: Any
+    lead_client: Client, second_lead_client: Client, settings: Any
 ) -> None:
     settings.USERDESK_ALLOW_USER_DELETE = True
     run = previewed(1, action="delete")
@@ -122,25 +108,25 @@ def test_every_delete_needs_approval_by_a_lead_who_may_delete(
     run.refresh_from_db()
     assert run.status == BulkRunStatus.PENDING
     settings.USERDESK_ALLOW_USER_DELETE = False
-    assert second_client.post(f"{BULK}/{run.pk}/approve/").status_code == 403
+    assert second_lead_client.post(f"{BULK}/{run.pk}/approve/").status_code == 403
     settings.USERDESK_ALLOW_USER_DELETE = True
-    assert second_client.post(f"{BULK}/{run.pk}/approve/").status_code == 302
+    assert second_lead_client.post(f"{BULK}/{run.pk}/approve/").status_code == 302
     assert BulkRun.objects.get(pk=run.pk).status == BulkRunStatus.QUEUED
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("threshold")
 def test_a_request_nobody_approves_in_time_expires(
-    lead_client: Client, second_client: Client
+    lead_client: Client, second_lead_client: Client
 ) -> None:
     run = previewed(3)
     lead_client.post(f"{BULK}/{run.pk}/request/")
     BulkRun.objects.filter(pk=run.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    second_client.post(f"{BULK}/{run.pk}/approve/")
+    second_lead_client.post(f"{BULK}/{run.pk}/approve/")
     run.refresh_from_db()
     assert run.status == BulkRunStatus.EXPIRED
     assert run.approved_by is None
-    assert "Nobody approved it" in second_client.get(f"{BULK}/{run.pk}/").content.decode()
+    assert "Nobody approved it" in second_lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert AuditEvent.objects.filter(action="bulk.expired").count() == 1
 
 

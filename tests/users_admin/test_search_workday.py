@@ -355,6 +355,16 @@ def test_saved_searches_are_private_or_shared_and_only_the_owner_deletes(
     ]
 
 
+def test_the_name_box_holds_as_many_characters_as_a_saved_search_name(
+    agent_client: Client,
+) -> None:
+    params = builder_params({"field": "email", "op": "ends", "value": "@example.com"})
+    html = agent_client.get("/t/userdesk-sandbox/users/", params).content.decode()
+    box = re.search(r'<input[^>]*id="save-search-name"[^>]*>', html)
+    assert box is not None
+    assert f'maxlength="{SavedSearch._meta.get_field("name").max_length}"' in box.group(0)
+
+
 def test_saving_needs_a_name(agent_client: Client) -> None:
     html = agent_client.get(
         "/t/userdesk-sandbox/users/", builder_params({"field": "email", "op": "exists"})

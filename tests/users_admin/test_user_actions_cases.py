@@ -15,8 +15,6 @@ from django.test import Client
 from django.urls import reverse
 
 from staff.models import AuditEvent
-from staff.permissions import SUPPORT_LEAD_GROUP
-from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sandbox_api import api_get, enc
 from tests.fixtures.search import fragment_text
@@ -235,7 +233,11 @@ def test_delete_needs_the_setting_and_the_typed_id(
 
 
 def test_a_delete_that_needs_approval_is_a_one_user_run_a_second_lead_approves(
-    lead_client: Client, fresh_user: dict[str, Any], use_sandbox: SandboxServer, settings: Any
+    lead_client: Client,
+    second_lead_client: Client,
+    fresh_user: dict[str, Any],
+    use_sandbox: SandboxServer,
+    settings: Any,
 ) -> None:
     settings.USERDESK_ALLOW_USER_DELETE = True
     settings.USERDESK_DELETE_NEEDS_APPROVAL = True
@@ -262,9 +264,7 @@ def test_a_delete_that_needs_approval_is_a_one_user_run_a_second_lead_approves(
         in lead_client.get(f"/t/userdesk-sandbox/bulk/{run.pk}/").content.decode()
     )
 
-    second = Client()
-    second.force_login(make_staff("second-lead@userdesk.test", SUPPORT_LEAD_GROUP))
-    assert second.post(f"/t/userdesk-sandbox/bulk/{run.pk}/approve/").status_code == 302
+    assert second_lead_client.post(f"/t/userdesk-sandbox/bulk/{run.pk}/approve/").status_code == 302
     run.refresh_from_db()
     assert run.status == BulkRunStatus.QUEUED
     bulk_execute.execute(run.pk)  # the worker's task

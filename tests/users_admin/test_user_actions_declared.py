@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from management_api import update_user
 from staff.audit import action_label
@@ -53,6 +55,21 @@ def test_a_new_capability_reaches_its_roles_at_migrate_and_a_removed_grant_stays
     assert "block_users" not in granted
     support = Group.objects.get(name=SUPPORT_GROUP)
     assert not support.permissions.filter(codename="reset_mfa").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_link_permission_says_it_links_an_account_by_its_user_id_too() -> None:
+    """Django names a permission once: the migration renames the row a database already has."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("staff", "0010_capabilities")])
+    Permission.objects.filter(codename="link_accounts").update(
+        name="Link a user's duplicate accounts and unlink them"
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    description = Capability.LINK_ACCOUNTS.description
+    assert "by its user id" in description
+    assert Permission.objects.get(codename="link_accounts").name == description
 
 
 @pytest.mark.usefixtures("fresh_cache")
