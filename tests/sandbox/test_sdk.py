@@ -28,7 +28,7 @@ from auth0.management import (
 
 from tests.fixtures.python_sdk import sdk_client as _client
 from tests.fixtures.python_sdk import sdk_host as _host
-from tests.fixtures.sandbox import SandboxServer, make_sandbox_server
+from tests.fixtures.sandbox import SEEDED_CONNECTIONS, SandboxServer, make_sandbox_server
 
 
 def _profiles(server: SandboxServer, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict]:
@@ -124,14 +124,7 @@ def test_lookup_by_email_and_read_a_user(sandbox: SandboxServer) -> None:
 
 def test_list_connections(sandbox: SandboxServer) -> None:
     names = [connection.name for connection in _client(sandbox).connections.list()]
-    assert names == [
-        "Username-Password-Authentication",
-        "google-oauth2",
-        "github",
-        "acme-saml",
-        "email",
-        "sms",
-    ]
+    assert names == SEEDED_CONNECTIONS
 
 
 def test_export_job_polled_and_downloaded(sandbox: SandboxServer) -> None:

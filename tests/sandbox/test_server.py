@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sandbox import SEEDED_CONNECTIONS, SandboxServer
 
 
 @pytest.fixture
@@ -211,20 +211,11 @@ def test_request_counter_counts_api_calls(sandbox: SandboxServer) -> None:
 
 # --- connections ------------------------------------------------------------------------------
 
-SEEDED = [
-    "Username-Password-Authentication",
-    "google-oauth2",
-    "github",
-    "acme-saml",
-    "email",
-    "sms",
-]
-
 
 def test_connections_bare_array(sandbox: SandboxServer) -> None:
     with sandbox.api() as api:
         body = api.get("/api/v2/connections").json()
-    assert [c["name"] for c in body] == SEEDED
+    assert [c["name"] for c in body] == SEEDED_CONNECTIONS
     first = body[0]
     assert first["strategy"] == "auth0"
     assert first["id"].startswith("con_")
@@ -242,7 +233,7 @@ def test_connections_offset_paging_with_totals(sandbox: SandboxServer) -> None:
         ).json()
     assert list(page0) == ["total", "start", "limit", "connections"]
     assert (page0["total"], page0["start"], page0["limit"]) == (6, 0, 3)
-    assert [c["name"] for c in page0["connections"] + page1["connections"]] == SEEDED
+    assert [c["name"] for c in page0["connections"] + page1["connections"]] == SEEDED_CONNECTIONS
     assert page1["start"] == 3
 
 
@@ -255,7 +246,7 @@ def test_connections_checkpoint_paging(sandbox: SandboxServer) -> None:
         body = api.get("/api/v2/connections", params={"take": 4, "from": body["next"]}).json()
         names += [c["name"] for c in body["connections"]]
     assert "next" not in body
-    assert names == SEEDED
+    assert names == SEEDED_CONNECTIONS
 
 
 def test_connections_filters_and_fields(sandbox: SandboxServer) -> None:

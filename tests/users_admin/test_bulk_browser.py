@@ -16,13 +16,11 @@ import orjson
 import pytest
 from django.contrib.auth.models import User
 
-from staff.permissions import SUPPORT_LEAD_GROUP
 from tests.fixtures.browser import TIMEOUT_MS, sign_in
 from tests.fixtures.bulk import tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.celery import wait_for
 from tests.fixtures.exact_exports import job_file
 from tests.fixtures.page_checks import fits_width, violations
-from tests.fixtures.personas import make_staff
 from tests.fixtures.sandbox import SandboxServer, instant_sandbox, point_dashboard_at
 from tests.fixtures.screenshots import docs_screenshot
 from users_admin.models import BulkRun, BulkRunStatus
@@ -40,6 +38,7 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
     celery_worker: Any,
     use_tenant: Any,  # noqa: F811
     support_lead: User,
+    second_lead: User,
     settings: Any,
 ) -> None:
     settings.BULK_APPROVAL_THRESHOLD = 2
@@ -71,10 +70,9 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
     run = BulkRun.objects.get()
     assert run.status == BulkRunStatus.PENDING
 
-    second = make_staff("second-lead@userdesk.test", SUPPORT_LEAD_GROUP)
     context = browser.new_context(bypass_csp=True)
     try:
-        sign_in(context, live_server, second)
+        sign_in(context, live_server, second_lead)
         other = context.new_page()
         other.set_default_timeout(TIMEOUT_MS)
         other.goto(run_url)
@@ -91,7 +89,7 @@ def test_a_lead_blocks_a_search_s_users_with_a_second_lead_s_approval(
         )
         run.refresh_from_db()
         assert run.status == BulkRunStatus.DONE
-        assert run.approved_by_label == second.username
+        assert run.approved_by_label == second_lead.username
         assert other.get_by_role("link", name="Result file (CSV)").is_visible()
         assert other.get_by_role("button", name="Undo this run").is_visible()
 
@@ -201,6 +199,7 @@ def test_a_list_of_5000_emails_sets_a_metadata_key_and_undo_removes_it(
     list_tenant: SandboxServer,
     export_settings: Any,
     support_lead: User,
+    second_lead: User,
     settings: Any,
 ) -> None:
     point_dashboard_at(settings, list_tenant)
@@ -265,10 +264,9 @@ def test_a_list_of_5000_emails_sets_a_metadata_key_and_undo_removes_it(
     page.get_by_role("button", name="Request approval").click()
     assert BulkRun.objects.get(pk=run.pk).status == BulkRunStatus.PENDING
 
-    second = make_staff("second-lead@userdesk.test", SUPPORT_LEAD_GROUP)
     context = browser.new_context(bypass_csp=True)
     try:
-        sign_in(context, live_server, second)
+        sign_in(context, live_server, second_lead)
         approve_in(context, run_url)
         # At the tenant's pace: 16 calls a second, a read and a PATCH a user.
         run = wait_until(run.pk, BulkRunStatus.DONE, timeout=3600)
