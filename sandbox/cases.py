@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Subquery
 
 from sandbox.models import TenantUser
 from sandbox.routers import SANDBOX_DB
@@ -22,6 +22,21 @@ def _methods(users: QuerySet[TenantUser]) -> QuerySet[TenantUser]:
     return users.annotate(n=Count("authenticationmethod")).filter(n__gte=2)
 
 
+def _password_duplicate(users: QuerySet[TenantUser]) -> QuerySet[TenantUser]:
+    """A Google account whose address (in any letter case) a database user holds too, both
+    verified: "I signed up with Google and with a password", which a lead may link."""
+    database = users.filter(s_connection="Username-Password-Authentication", s_email_verified=True)
+    return users.filter(
+        s_connection="google-oauth2",
+        s_email_verified=True,
+        s_email__in=Subquery(database.values("s_email")),
+    )
+
+
+def _three_sessions(users: QuerySet[TenantUser]) -> QuerySet[TenantUser]:
+    return users.annotate(n=Count("usersession")).filter(n__gte=3)
+
+
 CASES = (
     Case("Blocked by brute-force protection", lambda u: u.filter(userblock__isnull=False)),
     Case("Blocked by an admin", lambda u: u.filter(s_blocked=True)),
@@ -34,6 +49,22 @@ CASES = (
     Case("GitHub (social)", lambda u: u.filter(s_connection="github")),
     Case("Enterprise SSO (SAML)", lambda u: u.filter(s_connection="acme-saml")),
     Case("Linked accounts", lambda u: u.filter(profile__contains='"profileData"')),
+    # The shapes of linked accounts, profile changes and access (sandbox.seed_shapes, seed_access).
+    Case("Google account with a password duplicate", _password_duplicate),
+    Case(
+        "Three identities (social and SMS linked in)",
+        lambda u: u.filter(profile__contains='"profileData"').filter(
+            profile__contains='"provider":"sms"'
+        ),
+    ),
+    Case("Passwordless (SMS)", lambda u: u.filter(s_connection="sms")),
+    Case("Passwordless (email code)", lambda u: u.filter(s_connection="email")),
+    Case("Profile near the 10 KB limit", lambda u: u.filter(profile__contains='"support_notes"')),
+    Case(
+        "Roles and organizations",
+        lambda u: u.filter(userrole__isnull=False, membership__isnull=False),
+    ),
+    Case("Signed in on three devices", _three_sessions),
 )
 
 

@@ -202,6 +202,7 @@ LOGIN_PAGE = Template(
     """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Sign in · {{ tenant }}</title></head>
 <body>
 <main>

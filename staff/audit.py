@@ -236,7 +236,8 @@ def _text(value: Any) -> str:
         if {"column", "operator", "value"} <= value.keys():
             operator = str(value["operator"]).replace("_", " ")
             return f"{value['column']} {operator} “{value['value']}”"
-        return ", ".join(f"{_label(str(k)).lower()}: {_text(v)}" for k, v in value.items())
+        pairs = (f"{_label(str(k)).lower()}: {_text(v)}" for k, v in value.items())
+        return ", ".join(pairs) or "none"
     if isinstance(value, (list, tuple)):
         if all(isinstance(item, dict) for item in value):
             return " and ".join(_text(item) for item in value) or "none"

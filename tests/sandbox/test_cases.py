@@ -48,6 +48,25 @@ def test_each_case_names_a_user_in_that_case(sandbox_server: SandboxServer) -> N
     assert user("Enterprise SSO (SAML)")["identities"][0]["provider"] == "samlp"
     if LINKED in cases:
         assert len(user(LINKED)["identities"]) >= 2
+    # The shapes a new user walks through the workbench with, each printed too.
+    google = user("Google account with a password duplicate")
+    with sandbox_server.api() as api:
+        found = api.get("/api/v2/users", params={"q": f'email:"{google["email"].lower()}"'}).json()
+    assert {"google-oauth2", "Username-Password-Authentication"} <= {
+        u["identities"][0]["connection"] for u in found if u["email_verified"]
+    }
+    three = user("Three identities (social and SMS linked in)")["identities"]
+    assert len(three) == 3
+    assert three[-1]["provider"] == "sms"
+    assert user("Passwordless (SMS)")["identities"][0]["connection"] == "sms"
+    assert user("Passwordless (email code)")["identities"][0]["connection"] == "email"
+    assert len(json.dumps(user("Profile near the 10 KB limit"))) > 9 * 1024
+    assert listed("Roles and organizations", "/api/v2/users/{}/roles")
+    assert listed("Roles and organizations", "/api/v2/users/{}/organizations")
+    three_devices = quote(cases["Signed in on three devices"]["user_id"], safe="")
+    with sandbox_server.api() as api:
+        sessions = api.get(f"/api/v2/users/{three_devices}/sessions").json()["sessions"]
+    assert len(sessions) >= 3
 
 
 def test_addresses_are_added_once_as_database_users(

@@ -22,6 +22,7 @@ from staff.models import AuditEvent, StaffIdentity
 from staff.oidc import forget_discovery
 from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_GROUP
 from staff.roles import current_roles, ensure_roles
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtures.client_addresses import an_address
 from tests.fixtures.personas import PASSWORD, make_staff
 from tests.fixtures.sandbox import SandboxServer
@@ -365,3 +366,26 @@ def test_a_deleted_role_group_is_recreated_when_a_claim_grants_it(provider: str)
     sign_in(client, SUPPORT)
     assert current_roles(User.objects.get(username="support@userdesk.local")) == {SUPPORT_GROUP}
     assert client.get("/t/userdesk-sandbox/users/").status_code == 200
+
+
+
+@pytest.mark.browser
+def test_the_sandbox_sign_in_page_asks_for_nothing_the_sandbox_lacks(
+    provider: str, browser: Any
+) -> None:
+    """`make run`'s "Sign in with Auth0 (sandbox)" page names its icon (none) itself, so the
+    browser probes no /favicon.ico, which the sandbox answers 404: a console error on the way
+    in. A browser of its own: a browser probes a host's icon once."""
+    fresh = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        page = fresh.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(start(Client(HTTP_HOST=HOST)))
+        page.wait_for_load_state("networkidle")
+        assert page.get_by_role("button", name="Continue").is_visible()
+        assert errors == []
+    finally:
+        fresh.close()

@@ -14,7 +14,7 @@ from tests.fixtures.browser import sign_in, watched
 from tests.fixtures.page_checks import no_sideways_scroll, violations
 from tests.fixtures.sandbox import SandboxServer, running_sandbox
 from tests.fixtures.sandbox_api import enc
-from tests.fixtures.support_cases import ACME, DEVICES
+from tests.fixtures.support_cases import ACME, DEVICES, with_devices
 
 pytestmark = [
     pytest.mark.browser,
@@ -186,3 +186,34 @@ def test_a_lead_changes_access_and_an_agent_is_offered_none(
     ):
         expect(agent_page.get_by_role("link", name=text)).to_have_count(0)
     agent_context.close()
+
+
+def test_a_session_form_keeps_auth0s_long_client_ids_inside_its_panel_on_a_phone(
+    browser: Any, live_server: Any, support_lead: User, use_sandbox: SandboxServer
+) -> None:
+    """A seeded user's sessions name Auth0's 32-character client id, one word wider than a
+    phone's panel: the choices, and the user id in the heading, wrap inside the card."""
+    from playwright.sync_api import expect
+
+    user_id = with_devices(use_sandbox)[0]["user_id"]
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    sign_in(context, live_server, support_lead)
+    page = context.new_page()
+    errors = watched(page)
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{enc(user_id)}/")
+    open_panel(page, "sessions")
+    page.locator("#sessions a.action-revoke-session").first.click()
+    card = page.locator("#action-panel .action-card")
+    expect(card.locator("input[name=session]").first).to_be_focused()
+    spilled = card.evaluate(
+        """card => { const right = card.getBoundingClientRect().right
+            - parseFloat(getComputedStyle(card).paddingRight);
+          return [...card.querySelectorAll('h2, h2 *, label, legend, p')]
+            .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1
+              || e.getBoundingClientRect().right > right + 1)
+            .map(e => e.tagName + ': ' + e.textContent.trim().slice(0, 60)); }"""
+    )
+    assert spilled == []
+    no_sideways_scroll(page, 390)
+    assert errors == []
+    context.close()

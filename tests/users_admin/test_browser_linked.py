@@ -3,6 +3,7 @@ real browser, focus where the eye goes, no request elsewhere, no sideways scroll
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +12,8 @@ from django.contrib.auth.models import User
 
 from tests.fixtures.browser import TIMEOUT_MS, sign_in, watch_requests_and_errors
 from tests.fixtures.page_checks import no_sideways_scroll, violations
-from tests.fixtures.support_cases import seeded
+from tests.fixtures.sandbox_api import add_google_user, delete_user
+from tests.fixtures.support_cases import create_database_user, seeded
 
 pytestmark = [
     pytest.mark.browser,
@@ -132,3 +134,27 @@ def test_the_seeded_shapes_open_at_both_widths_axe_clean(
             no_sideways_scroll(page, width)
             assert not violations(page), (shape, width, violations(page))
     context.close()
+
+
+def test_a_long_shared_address_wraps_in_the_duplicates_on_a_phone(
+    browser: Any, live_server: Any, support_lead: User, use_sandbox: Any
+) -> None:
+    """The duplicates' sentence names the shared address in bold: one word that, at 36
+    characters, is wider than a phone's card; it wraps instead of widening the page."""
+    from playwright.sync_api import expect
+
+    local = f"soren.smithjones.{uuid.uuid4().hex[:6]}"
+    made = create_database_user(use_sandbox, f"{local}@umbrella.example", email_verified=True)
+    google = add_google_user(use_sandbox, email=f"{local}@umbrella.example", name="Soren")
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    try:
+        sign_in(context, live_server, support_lead)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{live_server.url}/t/userdesk-sandbox/users/{quote(made['user_id'], safe='')}/")
+        expect(page.locator("#duplicates")).to_contain_text(google["user_id"])
+        no_sideways_scroll(page, 390)
+    finally:
+        context.close()
+        for user_id in (made["user_id"], google["user_id"]):
+            delete_user(use_sandbox, user_id)

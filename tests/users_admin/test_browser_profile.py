@@ -115,3 +115,45 @@ def test_a_lead_changes_an_email_with_verification_and_invites_a_user(
         checked.close()
     finally:
         delete_user(use_sandbox, created.group(1))
+
+
+def test_a_long_address_in_an_outcome_wraps_on_a_phone(
+    browser: Any,
+    live_server: Any,
+    support_lead: User,
+    fresh_user: dict[str, Any],
+    use_sandbox: Any,
+) -> None:
+    """A work address is often longer than a phone is wide: the outcome that names it (the new
+    user's, the changed email's) wraps it instead of scrolling the page sideways."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    sign_in(context, live_server, support_lead)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    tag = uuid.uuid4().hex[:8]
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/new-user/")
+    long_address = f"firstname.lastname.{tag}@subsidiary.example.com"
+    page.get_by_role("textbox", name="Email").fill(long_address)
+    page.get_by_label("Reason").fill("Ticket 7313: new employee, long address")
+    page.get_by_label("Reason").press("Enter")
+    outcome = page.locator(".outcome")
+    expect(outcome).to_contain_text("was created on Username-Password-Authentication")
+    created = re.search(r"(auth0\|[0-9a-f]+) was created", outcome.inner_text())
+    assert created
+    try:
+        no_sideways_scroll(page, 390)
+        page.goto(
+            f"{live_server.url}/t/userdesk-sandbox/users/{quote(fresh_user['user_id'], safe='')}/"
+        )
+        page.get_by_role("link", name="Change the profile").click()
+        panel = page.locator("#action-panel")
+        panel.get_by_role("textbox", name="Email").fill(f"moved.{tag}.long@department.example.org")
+        panel.get_by_label("Reason").fill(REASON)
+        panel.get_by_label("Reason").press("Enter")
+        expect(panel.locator(".outcome")).to_contain_text("a link to verify it")
+        no_sideways_scroll(page, 390)
+    finally:
+        context.close()
+        delete_user(use_sandbox, created.group(1))
