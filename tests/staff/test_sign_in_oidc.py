@@ -368,7 +368,6 @@ def test_a_deleted_role_group_is_recreated_when_a_claim_grants_it(provider: str)
     assert client.get("/t/userdesk-sandbox/users/").status_code == 200
 
 
-
 @pytest.mark.browser
 def test_the_sandbox_sign_in_page_asks_for_nothing_the_sandbox_lacks(
     provider: str, browser: Any
