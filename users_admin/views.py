@@ -218,7 +218,10 @@ def _search_results(
         context["result"] = result
         page_url = _page_urls(request)
         context["rows_shown"] = searching.result_rows(
-            pii.masked_users(request.user, result.page.users),
+            pii.masked_users(
+                request.user,
+                [searching.shown_part(user, data["columns"]) for user in result.page.users],
+            ),
             data["columns"],
             COLUMNS,
             back=page_url(result.page.page).removeprefix("?"),
