@@ -340,29 +340,71 @@ def _everywhere(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:
     """
     cached: frozenset[Capability] | None = getattr(user, "_userdesk_capabilities", None)
     if cached is None:
-        cached = frozenset(cap for cap in Capability if user.has_perm(cap.perm))
+        if user.is_active and user.is_superuser:
+            cached = frozenset(Capability)  # user.has_perm() is true of every permission
+        else:
+            _read_grants(user)
+            # What user.has_perm() asks of each backend (all ModelBackends), in one set.
+            perms = user.get_all_permissions()
+            cached = frozenset(cap for cap in Capability if cap.perm in perms)
         user._userdesk_capabilities = cached  # type: ignore[union-attr]
     return cached
 
 
 def _tenant_roles(user: AbstractUser | AnonymousUser) -> dict[str, frozenset[Capability]]:
     """Tenant slug -> what the member's roles on that tenant (staff.models.TenantRole) grant."""
-    cached: dict[str, frozenset[Capability]] | None = getattr(user, "_userdesk_tenant_roles", None)
-    if cached is None:
-        from django.contrib.auth.models import Permission
+    _read_grants(user)
+    return cast(dict[str, frozenset[Capability]], user._userdesk_tenant_roles)  # type: ignore[union-attr]
 
-        rows = Permission.objects.filter(
-            content_type__app_label="staff", group__tenant_roles__user_id=cast(int, user.pk)
-        ).values_list("group__tenant_roles__tenant", "codename")
-        # Every tenant with a role, even a role whose group grants nothing.
-        slugs = user.tenant_roles.values_list("tenant", flat=True)  # type: ignore[union-attr]
-        by_tenant: dict[str, set[Capability]] = {slug: set() for slug in slugs}
-        for slug, codename in rows:
-            if codename in Capability._declared:
-                by_tenant[slug].add(declared(codename))
-        cached = {slug: frozenset(caps) for slug, caps in by_tenant.items()}
-        user._userdesk_tenant_roles = cached  # type: ignore[union-attr]
-    return cached
+
+def _read_grants(user: AbstractUser | AnonymousUser) -> None:
+    """Everything the member's roles grant, in one query once per user object: their tenant
+    roles' capabilities and, for Django's ModelBackend, their own and their groups' permissions
+    (which it would read in two queries of its own): they are kept where it keeps them for the
+    request, so user.has_perm() asks nothing more. A superuser's are left to it (it grants them
+    every permission)."""
+    if hasattr(user, "_userdesk_tenant_roles"):
+        return
+    from django.contrib.auth.models import Permission
+    from django.db.models import CharField, Value
+
+    from .models import TenantRole
+
+    pk = cast(int, user.pk)
+
+    def kind(name: str) -> Value:
+        return Value(name, output_field=CharField())
+
+    own = Permission.objects.filter(user=pk).values_list(
+        kind("user"), kind(""), "content_type__app_label", "codename"
+    )
+    grouped = Permission.objects.filter(group__user=pk).values_list(
+        kind("group"), kind(""), "content_type__app_label", "codename"
+    )
+    # Every tenant with a role, even a role whose group grants nothing (NULL permission).
+    per_tenant = TenantRole.objects.filter(user=pk).values_list(
+        kind("tenant"),
+        "tenant",
+        "group__permissions__content_type__app_label",
+        "group__permissions__codename",
+    )
+    rows = own.order_by().union(grouped.order_by(), per_tenant.order_by(), all=True)
+    found: dict[str, set[str]] = {"user": set(), "group": set()}
+    by_tenant: dict[str, set[Capability]] = {}
+    for source, slug, app_label, codename in rows:
+        if source == "tenant":
+            caps = by_tenant.setdefault(slug, set())
+            if app_label == "staff" and codename in Capability._declared:
+                caps.add(declared(codename))
+        else:
+            found[source].add(f"{app_label}.{codename}")
+    user._userdesk_tenant_roles = {  # type: ignore[union-attr]
+        slug: frozenset(caps) for slug, caps in by_tenant.items()
+    }
+    if user.is_active and not user.is_superuser and not hasattr(user, "_perm_cache"):
+        # ModelBackend's own cache names (django.contrib.auth.backends._get_permissions).
+        user._user_perm_cache = found["user"]  # type: ignore[attr-defined]
+        user._group_perm_cache = found["group"]  # type: ignore[attr-defined]
 
 
 def granted(user: AbstractUser | AnonymousUser) -> frozenset[Capability]:

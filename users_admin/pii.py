@@ -59,8 +59,10 @@ def _masked(value: Any, keys: frozenset[str], metadata_keys: frozenset[str]) -> 
             copy[key] = MASK
         elif key in METADATA and metadata_keys:
             copy[key] = _masked(item, keys | metadata_keys, frozenset())
-        else:
+        elif isinstance(item, dict | list):
             copy[key] = _masked(item, keys, metadata_keys)
+        else:
+            copy[key] = item
     return copy
 
 
@@ -156,12 +158,18 @@ def masked_users(staff: AbstractUser | AnonymousUser, users: Iterable[Any]) -> l
     users = list(users)
     if can(staff, Capability.SEE_PERSONAL_DATA):
         return users
-    revealed = _revealed(
-        staff, (str(user.get("user_id") or "") for user in users if isinstance(user, dict))
-    )
+    shown = [mask(user) for user in users]
+    # A reveal matters only for a user with something masked (the columns shown often hold
+    # nothing masked: then no reveal is looked up).
+    hidden = [
+        str(user.get("user_id") or "")
+        for user, copy in zip(users, shown, strict=True)
+        if isinstance(user, dict) and copy != user
+    ]
+    revealed = _revealed(staff, hidden) if hidden else set()
     return [
-        user if isinstance(user, dict) and user.get("user_id") in revealed else mask(user)
-        for user in users
+        user if isinstance(user, dict) and user.get("user_id") in revealed else copy
+        for user, copy in zip(users, shown, strict=True)
     ]
 
 

@@ -105,6 +105,24 @@ def _cell(user: dict[str, Any], column: str, label: str) -> str:
     return f"{td}>{_text(value)}</td>"
 
 
+def shown_part(user: Any, columns: Sequence[str]) -> Any:
+    """What the results table reads of a user (`result_rows`): its id and the columns, of its
+    identities their connections alone. Masked (users_admin.pii) is then only what is shown,
+    and a reveal is looked up only for a user with a masked value on screen."""
+    if not isinstance(user, dict):
+        return user
+    part = {key: user[key] for key in ("user_id", *columns) if key in user}
+    identities = part.get("identities")
+    if isinstance(identities, list):
+        part["identities"] = [
+            {"connection": identity.get("connection", "")}
+            if isinstance(identity, dict)
+            else identity
+            for identity in identities
+        ]
+    return part
+
+
 def result_rows(
     users: list[dict[str, Any]],
     columns: Sequence[str],

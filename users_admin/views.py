@@ -159,7 +159,8 @@ def search(request: StaffRequest) -> HttpResponse:
     if not partial:
         _focus(rows_formset, last=False)
     if query is not None:
-        context.update(_search_results(request, form, rows_formset, query, connections))
+        recent = context.get("recent_searches")  # read above for a whole page
+        context.update(_search_results(request, form, rows_formset, query, connections, recent))
     template = f"{TEMPLATE}#results" if wants_results_only else TEMPLATE
     return render(request, template, context)
 
@@ -195,8 +196,10 @@ def _search_results(
     rows: BaseFormSet[Any],
     query: str,
     connections: list[dict[str, Any]],
+    recent: list[RecentSearch] | None = None,
 ) -> dict[str, Any]:
-    """Run the search (recording it) and what the results partial shows of it."""
+    """Run the search (recording it) and what the results partial shows of it; `recent`, the
+    recent searches when the page read them already."""
     data = form.cleaned_data
     reopen = search_query_string(request.GET)
     context: dict[str, Any] = {"reopen_query_string": reopen, "save_form": SaveSearchForm()}
@@ -218,7 +221,10 @@ def _search_results(
         context["result"] = result
         page_url = _page_urls(request)
         context["rows_shown"] = searching.result_rows(
-            pii.masked_users(request.user, result.page.users),
+            pii.masked_users(
+                request.user,
+                [searching.shown_part(user, data["columns"]) for user in result.page.users],
+            ),
             data["columns"],
             COLUMNS,
             back=page_url(result.page.page).removeprefix("?"),
@@ -233,8 +239,7 @@ def _search_results(
                 except ManagementApiError:
                     connections = []
             context["export_link"] = _export_link(form, query, connections)
-        remember(request.user, reopen, query)  # type: ignore[arg-type]
-        context["recent_searches"] = list(RecentSearch.objects.of(request.user))
+        context["recent_searches"] = remember(request.user, reopen, query, recent)  # type: ignore[arg-type]
     record(
         request,
         "users.search",

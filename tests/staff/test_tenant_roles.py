@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from management_api import Tenant, tenant_scope
 from staff.models import AuditEvent, TenantRole
@@ -119,3 +121,25 @@ def test_with_two_tenants_a_member_without_any_role_is_told_so_at_once(
 ) -> None:
     page = outsider_client.get("/")
     assert "Your account has no role yet" in page.content.decode()
+
+
+def test_a_members_roles_are_read_in_one_query_and_agree_with_django(
+    two_tenants: tuple[Tenant, Tenant], prod_agent: User
+) -> None:
+    on_tenant(prod_agent, "staging", SUPPORT_LEAD_GROUP)
+    prod_agent.groups.add(Group.objects.create(name="Auditors"))  # a group that grants nothing
+    prod_agent.user_permissions.add(Permission.objects.get(codename="run_exports"))
+    user = User.objects.get(pk=prod_agent.pk)  # a fresh object, as each request has
+    with CaptureQueriesContext(connection) as read, tenant_scope("staging"):
+        shown = {cap for cap in Capability if can(user, cap)}
+        assert len(tenants_for(user)) == 2
+        assert user.has_perm(Capability.RUN_EXPORTS.perm)
+        mine = user.get_all_permissions()
+    assert len(read.captured_queries) == 1
+    assert Capability.RUN_EXPORTS in shown
+    assert Capability.BLOCK_USERS in shown  # Support lead on staging
+    assert Capability.VIEW_AUDIT_LOG not in shown
+    # What Django's ModelBackend reads for itself, in its own queries.
+    assert mine == User.objects.get(pk=prod_agent.pk).get_all_permissions()
+    with tenant_scope("prod"):
+        assert not can(User.objects.get(pk=prod_agent.pk), Capability.BLOCK_USERS)

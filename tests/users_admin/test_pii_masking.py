@@ -127,6 +127,33 @@ def test_a_reveal_asks_a_reason_unmasks_one_user_for_a_while_and_is_on_the_timel
     assert phone not in agent_client.get(f"{T}/users/{user_id}/").content.decode()
 
 
+def test_search_results_show_a_revealed_user_unmasked_and_the_others_masked(
+    agent_client: Client, use_sandbox: SandboxServer
+) -> None:
+    query = "_exists_:phone_number AND _exists_:last_ip"
+    with use_sandbox.api() as api:
+        found = api.get(
+            "/api/v2/users", params={"q": query, "search_engine": "v3", "per_page": 2}
+        ).json()
+    revealed, other = found[0], found[1]
+    assert reveal(agent_client, revealed["user_id"]).status_code == 302
+    ids = " OR ".join(f'user_id:"{user["user_id"]}"' for user in found)
+    results = agent_client.get(
+        f"{T}/users/",
+        {"q": ids, "mode": "advanced", "columns": ["email", "phone_number", "identities"]},
+    ).content.decode()
+    assert revealed["phone_number"] in results
+    assert other["phone_number"] not in results
+    assert MASK in results
+    # Without a masked column, nothing is masked and both show alike.
+    plain = agent_client.get(
+        f"{T}/users/", {"q": ids, "mode": "advanced", "columns": ["email", "identities"]}
+    ).content.decode()
+    assert MASK not in plain
+    assert revealed["email"] in plain
+    assert other["email"] in plain
+
+
 def test_the_metadata_editor_needs_a_reveal_when_masked(
     lead_client: Client, fresh_user: dict[str, Any]
 ) -> None:
