@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
@@ -568,7 +569,8 @@ def user_timeline(request: StaffRequest, user_id: str) -> HttpResponse:
     if number is None:
         context.update(_timeline_links(user_id, 0, None, views=views))
         context["page_error"] = (
-            f"There is no timeline page “{request.GET['page']}”: pages go from 0 (the newest) "
+            f"There is no timeline page “{Truncator(request.GET['page']).chars(20)}”: pages go "
+            "from 0 (the newest) "
             f"to {TIMELINE_PAGES - 1}, as Auth0 pages through the newest {LOGS_WINDOW:,} events."
         )
         return render(request, template, context, status=404)
