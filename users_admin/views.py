@@ -566,15 +566,23 @@ def user_timeline(request: StaffRequest, user_id: str) -> HttpResponse:
         "user_id": user_id,
         "retention_days": current_tenant().log_retention_days,
     }
-    if number is None:
+    until: datetime | None = None
+    bad = "page" if number is None else ""
+    if number is not None:
+        try:
+            until = _until(request.GET.get("until", ""))
+        except Http404:
+            bad = "until"
+    if number is None or bad:
+        # The timeline's own page saying which pages exist (not a bare 404, nor with DEBUG on
+        # Django's technical page), for a page or an `until` that no link of ours carries.
         context.update(_timeline_links(user_id, 0, None, views=views))
         context["page_error"] = (
-            f"There is no timeline page “{Truncator(request.GET['page']).chars(20)}”: pages go "
-            "from 0 (the newest) "
+            f"There is no timeline {'page' if bad == 'page' else 'point'} "
+            f"“{Truncator(request.GET[bad]).chars(20)}”: pages go from 0 (the newest) "
             f"to {TIMELINE_PAGES - 1}, as Auth0 pages through the newest {LOGS_WINDOW:,} events."
         )
         return render(request, template, context, status=404)
-    until = _until(request.GET.get("until", ""))
     calls: dict[str, Callable[[], Any]] = {"logs": lambda: user_logs(user_id, page=number)}
     if number and until is None:
         # A page typed by hand: its newer bound is the previous page's oldest event.

@@ -72,6 +72,17 @@ def test_timeline_inputs(
     assert answered(staff_client, url, **params).status_code == status
 
 
+def test_a_malformed_until_is_the_timelines_own_404_saying_which_pages_exist(
+    staff_client: Client, fresh_user: dict[str, Any]
+) -> None:
+    """Not a bare 404 (with DEBUG on, as `make run` has it, Django's technical page)."""
+    url = reverse("users_admin:timeline", args=[fresh_user["user_id"]])
+    response = answered(staff_client, url, until="2024-13-45T99:99:99")
+    assert response.status_code == 404
+    assert "users_admin/timeline.html" in [t.name for t in response.templates]
+    assert "There is no timeline point “2024-13-45T99" in response.content.decode()
+
+
 def test_a_page_number_of_4300_digits_is_quoted_short(
     staff_client: Client, fresh_user: dict[str, Any]
 ) -> None:
