@@ -48,28 +48,51 @@ def masked_names() -> list[str]:
     return sorted(masked_fields()) + metadata
 
 
-def _masked(value: Any, keys: frozenset[str], metadata_keys: frozenset[str]) -> Any:
+def _masked(
+    value: Any, keys: frozenset[str], metadata_keys: frozenset[str], values: frozenset[str]
+) -> Any:
     if isinstance(value, list):
-        return [_masked(item, keys, metadata_keys) for item in value]
+        return [_masked(item, keys, metadata_keys, values) for item in value]
     if not isinstance(value, dict):
-        return value
+        return MASK if isinstance(value, str) and value in values else value
     copy: dict[str, Any] = {}
     for key, item in value.items():
         if key in keys and item not in (None, ""):
             copy[key] = MASK
         elif key in METADATA and metadata_keys:
-            copy[key] = _masked(item, keys | metadata_keys, frozenset())
+            copy[key] = _masked(item, keys | metadata_keys, frozenset(), values)
         elif isinstance(item, dict | list):
-            copy[key] = _masked(item, keys, metadata_keys)
+            copy[key] = _masked(item, keys, metadata_keys, values)
         else:
-            copy[key] = item
+            copy[key] = MASK if isinstance(item, str) and item in values else item
     return copy
+
+
+def _masked_values(value: Any, keys: frozenset[str], metadata_keys: frozenset[str]) -> set[str]:
+    """The texts the masked keys hold, at any depth (as `_masked` finds the keys)."""
+    if isinstance(value, list):
+        return {text for item in value for text in _masked_values(item, keys, metadata_keys)}
+    if not isinstance(value, dict):
+        return set()
+    found: set[str] = set()
+    for key, item in value.items():
+        if key in keys and isinstance(item, str) and item:
+            found.add(item)
+        elif key in METADATA and metadata_keys:
+            found |= _masked_values(item, keys | metadata_keys, frozenset())
+        else:
+            found |= _masked_values(item, keys, metadata_keys)
+    return found
 
 
 def mask(value: Any) -> Any:
     """A copy of `value` (a profile, a log event, a list of them) with the masked keys' values
-    replaced by MASK, at any depth; metadata keys only inside the two metadata objects."""
-    return _masked(value, masked_fields(), masked_metadata_keys())
+    replaced by MASK, at any depth; metadata keys only inside the two metadata objects. A text
+    a masked key holds is masked wherever else it stands whole: Auth0 names a passwordless SMS
+    user by their phone number (`name`, `nickname`)."""
+    keys, metadata_keys = masked_fields(), masked_metadata_keys()
+    values = frozenset(_masked_values(value, keys, metadata_keys))
+    return _masked(value, keys, metadata_keys, values)
 
 
 def active_reveal(staff: AbstractUser | AnonymousUser, user_id: str) -> Reveal | None:

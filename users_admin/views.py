@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
@@ -570,14 +571,23 @@ def user_timeline(request: StaffRequest, user_id: str) -> HttpResponse:
         "user_id": user_id,
         "retention_days": current_tenant().log_retention_days,
     }
-    if number is None:
+    until: datetime | None = None
+    bad = "page" if number is None else ""
+    if number is not None:
+        try:
+            until = _until(request.GET.get("until", ""))
+        except Http404:
+            bad = "until"
+    if number is None or bad:
+        # The timeline's own page saying which pages exist (not a bare 404, nor with DEBUG on
+        # Django's technical page), for a page or an `until` that no link of ours carries.
         context.update(_timeline_links(user_id, 0, None, views=views))
         context["page_error"] = (
-            f"There is no timeline page “{request.GET['page']}”: pages go from 0 (the newest) "
+            f"There is no timeline {'page' if bad == 'page' else 'point'} "
+            f"“{Truncator(request.GET[bad]).chars(20)}”: pages go from 0 (the newest) "
             f"to {TIMELINE_PAGES - 1}, as Auth0 pages through the newest {LOGS_WINDOW:,} events."
         )
         return render(request, template, context, status=404)
-    until = _until(request.GET.get("until", ""))
     calls: dict[str, Callable[[], Any]] = {"logs": lambda: user_logs(user_id, page=number)}
     if number and until is None:
         # A page typed by hand: its newer bound is the previous page's oldest event.

@@ -72,6 +72,27 @@ def test_timeline_inputs(
     assert answered(staff_client, url, **params).status_code == status
 
 
+def test_a_malformed_until_is_the_timelines_own_404_saying_which_pages_exist(
+    staff_client: Client, fresh_user: dict[str, Any]
+) -> None:
+    """Not a bare 404 (with DEBUG on, as `make run` has it, Django's technical page)."""
+    url = reverse("users_admin:timeline", args=[fresh_user["user_id"]])
+    response = answered(staff_client, url, until="2024-13-45T99:99:99")
+    assert response.status_code == 404
+    assert "users_admin/timeline.html" in [t.name for t in response.templates]
+    assert "There is no timeline point “2024-13-45T99" in response.content.decode()
+
+
+def test_a_page_number_of_4300_digits_is_quoted_short(
+    staff_client: Client, fresh_user: dict[str, Any]
+) -> None:
+    """The 404 names the page asked for, shortened: whole, it widened the page to 44,000 px."""
+    url = reverse("users_admin:timeline", args=[fresh_user["user_id"]])
+    page = answered(staff_client, url, page="9" * 4301).content.decode()
+    assert "There is no timeline page “99999" in page
+    assert "9" * 100 not in page
+
+
 @pytest.mark.parametrize(
     ("url", "params"),
     [

@@ -5,6 +5,7 @@ reason, the password link's Copy button, and a user page that asks no other host
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,8 @@ from tests.fixtures.browser import (
     sign_in,
     watch_requests_and_errors,
 )
-from tests.fixtures.page_checks import violations
+from tests.fixtures.page_checks import assert_fits, violations
+from tests.fixtures.support_cases import create_database_user
 
 pytestmark = [
     pytest.mark.browser,
@@ -153,3 +155,23 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
         problems += [f"timeline page x at {width}: {v}" for v in violations(page)]
     assert problems == []
     context.close()
+
+
+def test_an_action_page_about_a_long_address_fits_a_phone(
+    browser: Any, live_server: Any, support_lead: User, use_sandbox: Any
+) -> None:
+    """The action's heading names the user: an address with nowhere to break wraps anyway."""
+    user = create_database_user(use_sandbox, f"lucaskowalski{uuid.uuid4().hex[:8]}@proton.example")
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    sign_in(context, live_server, support_lead)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(
+            f"{live_server.url}/t/userdesk-sandbox/actions/block/{quote(user['user_id'], safe='')}/"
+        )
+        assert_fits(page, "the block form at 390 px")
+    finally:
+        context.close()
+        with use_sandbox.api() as api:
+            api.delete(f"/api/v2/users/{quote(user['user_id'], safe='')}")

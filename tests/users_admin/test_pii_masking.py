@@ -9,6 +9,7 @@ import re
 import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
@@ -20,7 +21,8 @@ from staff.permissions import EXPORT_ADMIN_GROUP, SUPPORT_LEAD_GROUP
 from tests.fixtures.personas import take_capability
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.search import fragment_text
-from users_admin.pii import MASK
+from tests.fixtures.support_cases import seeded as seeded_where
+from users_admin.pii import MASK, mask
 from users_admin.pii_models import Reveal
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
@@ -71,6 +73,27 @@ def test_an_agent_sees_phone_and_addresses_masked_a_lead_does_not(
     ).content.decode()
     assert phone_user["email"] in results
     assert phone not in results
+
+
+def test_a_passwordless_sms_users_name_is_their_phone_number_and_masked_as_it(
+    agent_client: Client, lead_client: Client, use_sandbox: SandboxServer
+) -> None:
+    """Auth0 names a passwordless SMS user by their phone number: the page's heading, the
+    raw profile and the results mask it where it stands in `name` too."""
+    (user,) = seeded_where(
+        use_sandbox,
+        "SELECT u.user_id FROM sandbox_tenantuser u WHERE u.user_id LIKE 'sms|%'"
+        " AND json_extract(u.profile, '$.name') = json_extract(u.profile, '$.phone_number')"
+        " LIMIT 1",
+    )
+    user_id, phone = user["user_id"], user["phone_number"]
+    page = agent_client.get(f"{T}/users/{quote(user_id, safe='')}/").content.decode()
+    assert phone not in page
+    # search results are masked user by user, the same way
+    assert mask([{"user_id": user_id, "name": phone, "phone_number": phone}]) == [
+        {"user_id": user_id, "name": MASK, "phone_number": MASK}
+    ]
+    assert phone in lead_client.get(f"{T}/users/{quote(user_id, safe='')}/").content.decode()
 
 
 def test_masked_metadata_keys(
