@@ -490,3 +490,16 @@ def test_an_export_s_users_go_into_another_connection_of_its_tenant_with_new_ids
     audited = AuditEvent.objects.get(action="imports.start", target=f"import #{run.pk}")
     assert audited.details["new_user_ids"] is True
     assert "new user ids" in admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_started_import_s_page_leads_with_its_status(
+    sandbox: SandboxServer, admin_client_: Client
+) -> None:
+    run = upload(admin_client_, [{"email": "first-in-view@example.com"}])
+    draft = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    assert draft.index('id="file-title"') < draft.index('id="start-title"')
+    assert admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox)).status_code == 302
+    page = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    assert page.index('id="import-status"') < page.index('id="file-title"')
+    assert page.count('id="file-title"') == 1
