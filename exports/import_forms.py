@@ -76,14 +76,19 @@ class StartImportForm(forms.Form):
         help_text="A database connection of this tenant (Auth0 imports only into those).",
         error_messages={"required": "Choose the database connection to import into."},
     )
-    new_user_ids = forms.BooleanField(
-        label="Give the users new ids (leave out user_id)",
+    user_ids = forms.ChoiceField(
+        label="The users' ids",
+        choices=[
+            ("keep", "Keep each user's user_id"),
+            ("new", "Give the users new ids (leave out user_id; Auth0 makes new ones)"),
+        ],
+        widget=forms.RadioSelect,
         required=False,
         help_text=(
             "A user_id is unique across all of a tenant's connections: a user whose id this "
-            "tenant already holds (as every user exported from it does) fails in another "
-            "connection. Auth0 then gives each user a new id. Leave it off to keep the ids "
-            "(users deleted here, or a file from another tenant)."
+            "tenant still holds fails in another connection. Keep the ids to restore deleted "
+            "users, to move users you have deleted from their connection, or for a file from "
+            "another tenant."
         ),
     )
     upsert = forms.BooleanField(
@@ -126,8 +131,10 @@ class StartImportForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        # The export of this tenant the users were made from, when they hold its user ids.
+        # The export of this tenant the users were made from, when they hold its user ids:
+        # into another connection, keeping them is a choice made, not a default.
         self.ids_of = ids_of
+        self.fields["user_ids"].initial = None if ids_of else "keep"
         self.databases = {c["id"]: c for c in connections if c["strategy"] == "auth0"}
         cast(forms.ChoiceField, self.fields["connection"]).choices = [
             ("", "Choose a database connection")
@@ -139,13 +146,13 @@ class StartImportForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         source, target = self.ids_of, data.get("connection")
-        if source and target and target != source.connection_id and not data.get("new_user_ids"):
+        if source and target and target != source.connection_id and not data.get("user_ids"):
             self.add_error(
-                "new_user_ids",
-                f"These users hold the user ids of export #{source.pk}'s users, whom this tenant "
-                f"still has in {source.connection_name}: Auth0 would refuse every one of them in "
-                f"another connection (DUPLICATED_USER). Tick this to give them new ids, or import "
-                f"into {source.connection_name}.",
+                "user_ids",
+                f"These users hold the user ids of export #{source.pk}'s users of "
+                f"{source.connection_name}: while those users are in this tenant, Auth0 refuses "
+                "every one of them in another connection (DUPLICATED_USER). Give them new ids, "
+                "or keep the ids only if you have deleted those users (a move).",
             )
         return data
 
@@ -168,7 +175,7 @@ class StartImportForm(forms.Form):
             "connection_id": connection["id"],
             "connection_name": connection["name"],
             "upsert": self.cleaned_data["upsert"],
-            "new_user_ids": self.cleaned_data["new_user_ids"],
+            "new_user_ids": self.cleaned_data["user_ids"] == "new",
             "external_id": self.cleaned_data["external_id"].strip(),
             "send_completion_email": self.cleaned_data["send_completion_email"],
             "reason": self.cleaned_data["reason"],
