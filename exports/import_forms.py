@@ -61,11 +61,35 @@ class ImportFileForm(forms.Form):
         return data
 
 
+def ids_of(run: Any) -> Export | None:
+    """The export of the run's own tenant its users were made from, when that export has a
+    user_id column: the tenant holds those ids already."""
+    export = run.source_export
+    if export is None or export.tenant != run.tenant:
+        return None
+    return export if any(item.get("name") == "user_id" for item in export.fields) else None
+
+
 class StartImportForm(forms.Form):
     connection = forms.ChoiceField(
         label="Import into",
         help_text="A database connection of this tenant (Auth0 imports only into those).",
         error_messages={"required": "Choose the database connection to import into."},
+    )
+    user_ids = forms.ChoiceField(
+        label="The users' ids",
+        choices=[
+            ("keep", "Keep each user's user_id"),
+            ("new", "Give the users new ids (leave out user_id; Auth0 makes new ones)"),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+        help_text=(
+            "A user_id is unique across all of a tenant's connections: a user whose id this "
+            "tenant still holds fails in another connection. Keep the ids to restore deleted "
+            "users, to move users you have deleted from their connection, or for a file from "
+            "another tenant."
+        ),
     )
     upsert = forms.BooleanField(
         label="Update users that exist (upsert)",
@@ -99,9 +123,18 @@ class StartImportForm(forms.Form):
     )
 
     def __init__(
-        self, *args: Any, connections: list[dict[str, str]], rejected: int, **kwargs: Any
+        self,
+        *args: Any,
+        connections: list[dict[str, str]],
+        rejected: int,
+        ids_of: Export | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # The export of this tenant the users were made from, when they hold its user ids:
+        # into another connection, keeping them is a choice made, not a default.
+        self.ids_of = ids_of
+        self.fields["user_ids"].initial = None if ids_of else "keep"
         self.databases = {c["id"]: c for c in connections if c["strategy"] == "auth0"}
         cast(forms.ChoiceField, self.fields["connection"]).choices = [
             ("", "Choose a database connection")
@@ -109,6 +142,19 @@ class StartImportForm(forms.Form):
         self.rejected = rejected
         if not rejected:
             del self.fields["leave_out"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        source, target = self.ids_of, data.get("connection")
+        if source and target and target != source.connection_id and not data.get("user_ids"):
+            self.add_error(
+                "user_ids",
+                f"These users hold the user ids of export #{source.pk}'s users of "
+                f"{source.connection_name}: while those users are in this tenant, Auth0 refuses "
+                "every one of them in another connection (DUPLICATED_USER). Give them new ids, "
+                "or keep the ids only if you have deleted those users (a move).",
+            )
+        return data
 
     def clean_reason(self) -> str:
         return " ".join(str(self.cleaned_data["reason"]).split())
@@ -129,6 +175,7 @@ class StartImportForm(forms.Form):
             "connection_id": connection["id"],
             "connection_name": connection["name"],
             "upsert": self.cleaned_data["upsert"],
+            "new_user_ids": self.cleaned_data["user_ids"] == "new",
             "external_id": self.cleaned_data["external_id"].strip(),
             "send_completion_email": self.cleaned_data["send_completion_email"],
             "reason": self.cleaned_data["reason"],

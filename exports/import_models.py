@@ -81,6 +81,9 @@ class ImportRun(models.Model):
     connection_id = models.CharField(max_length=64, blank=True)
     connection_name = models.CharField(max_length=200, blank=True)
     upsert = models.BooleanField(default=False)
+    # Sent without their user_id (Auth0 gives each a new one): ids are unique across a
+    # tenant's connections, so users exported from one connection cannot keep theirs in another.
+    new_user_ids = models.BooleanField(default=False)
     external_id = models.CharField(max_length=200, blank=True)
     send_completion_email = models.BooleanField(default=False)
     reason = models.TextField(blank=True)

@@ -28,7 +28,7 @@ from staff.permissions import Capability, requires
 from users_admin.bulk_views import nav
 
 from . import downloads, importcheck, tasks
-from .import_forms import ImportFileForm, StartImportForm
+from .import_forms import ImportFileForm, StartImportForm, ids_of
 from .import_models import ImportRun
 from .models import Export
 from .storage import exports_storage
@@ -148,7 +148,7 @@ def _connections() -> tuple[list[dict[str, str]], str]:
 def _page(request: StaffRequest, run: ImportRun, form: StartImportForm | None = None) -> Any:
     conns, connections_error = _connections()
     if run.is_draft and run.purged_at is None and form is None:
-        form = StartImportForm(connections=conns, rejected=len(run.rejects))
+        form = StartImportForm(connections=conns, rejected=len(run.rejects), ids_of=ids_of(run))
     parts = list(run.parts.all())
     auth0_errors = run.auth0_errors()
     return render(
@@ -203,7 +203,9 @@ def start(request: StaffRequest, pk: int) -> HttpResponse:
         )
         return redirect(run)
     conns, _ = _connections()
-    form = StartImportForm(request.POST, connections=conns, rejected=len(run.rejects))
+    form = StartImportForm(
+        request.POST, connections=conns, rejected=len(run.rejects), ids_of=ids_of(run)
+    )
     if not form.is_valid():
         return _page(request, run, form)
     chosen = form.chosen()
@@ -221,6 +223,7 @@ def start(request: StaffRequest, pk: int) -> HttpResponse:
         connection=chosen["connection_name"],
         connection_id=chosen["connection_id"],
         upsert=chosen["upsert"],
+        new_user_ids=chosen["new_user_ids"],
         external_id=chosen["external_id"],
         send_completion_email=chosen["send_completion_email"],
         users=run.user_count,

@@ -115,6 +115,8 @@ def start_import(run: ImportRun, **chosen: Any) -> bool:
     (a second submission of the same form): nothing is queued twice."""
     with run.file.open("rb") as source:
         users = orjson.loads(source.read())
+    if chosen.get("new_user_ids"):
+        users = [{k: v for k, v in user.items() if k != "user_id"} for user in users]
     made = importcheck.parts(users)
     now = timezone.now()
     with transaction.atomic():

@@ -199,3 +199,27 @@ def test_the_header_offers_delete_not_cancel_once_the_poll_sees_the_export_ready
     expect(page.locator("#export-status [data-status]")).to_have_attribute("data-status", "ready")
     expect(header.get_by_role("link", name="Delete")).to_be_visible()
     expect(header.get_by_role("link", name="Cancel export")).to_have_count(0)
+
+
+def test_a_filter_applied_on_a_phone_lands_on_its_result(
+    page: Any, live_server: Any, export_admin: User
+) -> None:
+    fifty(export_admin)
+    sign_in(page.context, live_server, export_admin)
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(f"{live_server.url}/t/userdesk-sandbox/exports/")
+    in_view = (
+        "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= "
+        "innerHeight; }"
+    )
+    found = (("customers 07", "1 export matches these filters"), ("nothing like it", "No exports"))
+    for typed, said in found:
+        box = page.get_by_label("Name, query or #id contains")
+        box.fill("")
+        box.focus()
+        page.keyboard.type(typed)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**q={typed.replace(' ', '+')}*")
+        count = page.locator("#history-count")
+        assert said in count.inner_text()
+        assert count.evaluate(in_view), f"the result of {typed!r} is off screen"

@@ -26,11 +26,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from exports import importrun, retention
+from exports import importrun, retention, tasks
 from exports.import_models import ImportPart, ImportRun, ImportStatus, PartStatus
+from exports.models import Status
 from exports.tasks import sweep_imports
 from staff.models import AuditEvent
-from tests.fixtures.celery import drive_steps, wait_for
+from tests.fixtures.celery import drive, drive_steps, wait_for
 from tests.fixtures.sandbox import SandboxServer, make_sandbox_server, point_dashboard_at
 
 BASE = "/t/userdesk-sandbox/exports/imports"
@@ -441,3 +442,58 @@ def test_retention_keeps_a_draft_s_file_then_forgets_an_old_import_s_users(
     refused = admin_client_.post(f"{BASE}/{draft.pk}/start/", start_form(sandbox), follow=True)
     assert "was deleted by retention" in refused.content.decode()
     assert not draft.parts.exists()
+
+
+@pytest.mark.django_db
+def test_an_export_s_users_go_into_another_connection_of_its_tenant_with_new_ids(
+    sandbox: SandboxServer, admin_client_: Client, export_admin: User
+) -> None:
+    source_name = "Username-Password-Authentication"
+    fields = [{"name": "user_id"}, {"name": "email"}, {"name": "app_metadata.roles"}]
+    spec = {"format": "csv", "connection_id": "con_Db1Pw2Xk9LmQ4RtZ", "fields": fields}
+    export = drive(
+        tasks.create_export({**spec, "connection_name": source_name}, requested_by=export_admin).pk
+    )
+    assert export.status == Status.READY, export.failure_reason
+    source = profiles(sandbox, source_name)
+    response = admin_client_.post(f"{BASE}/new/", {"export": export.pk})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    run = ImportRun.objects.latest("pk")
+    assert "Give the users new ids" in admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+
+    # The tenant holds these ids in the source connection: every user would fail in another,
+    # so keeping them is a choice made, not a default.
+    unchosen = admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox))
+    assert unchosen.status_code == 200
+    assert "Auth0 refuses every one of them in another connection" in unchosen.content.decode()
+    assert not ImportPart.objects.filter(run=run).exists()
+
+    started = admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox, user_ids="new"))
+    assert started.status_code == 302
+    assert not any("user_id" in user for part in run.parts.all() for user in json.loads(part.users))
+    run = drive_import(run.pk)
+    assert run.status == ImportStatus.COMPLETED, run.failure_reason
+    rows = export.row_count
+    assert run.totals() == {"inserted": rows, "updated": 0, "failed": 0, "total": rows}
+    imported = profiles(sandbox, SECOND)
+    for email, profile in source.items():
+        assert imported[email]["user_id"] != profile["user_id"]
+        assert imported[email].get("app_metadata", {}).get("roles") == profile.get(
+            "app_metadata", {}
+        ).get("roles")
+    audited = AuditEvent.objects.get(action="imports.start", target=f"import #{run.pk}")
+    assert audited.details["new_user_ids"] is True
+    assert "new user ids" in admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_started_import_s_page_leads_with_its_status(
+    sandbox: SandboxServer, admin_client_: Client
+) -> None:
+    run = upload(admin_client_, [{"email": "first-in-view@example.com"}])
+    draft = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    assert draft.index('id="file-title"') < draft.index('id="start-title"')
+    assert admin_client_.post(f"{BASE}/{run.pk}/start/", start_form(sandbox)).status_code == 302
+    page = admin_client_.get(f"{BASE}/{run.pk}/").content.decode()
+    assert page.index('id="import-status"') < page.index('id="file-title"')
+    assert page.count('id="file-title"') == 1
