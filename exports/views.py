@@ -52,20 +52,29 @@ def _prefill(
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Initial values from a template, a re-run, or the search page's hand-off."""
     params = request.GET
-    spec: ExportSpec | None = None
-    template_pk, rerun_pk = whole_number(params.get("template")), whole_number(params.get("rerun"))
-    if template_pk is not None:
-        template = ExportTemplate.objects.of(request.user).filter(pk=template_pk).first()
-        spec = ExportSpec.from_data(template.spec) if template else None
-    elif rerun_pk is not None:
-        source = (
-            Export.objects.visible_to(request.user)
-            .filter(pk=rerun_pk, tenant=management_api.current_tenant().slug)
+    # A template or re-run the address names but this member cannot open (mistyped, deleted,
+    # another tenant's, not theirs) is a 404, not an empty builder that looks like it.
+    if params.get("template"):
+        template = (
+            ExportTemplate.objects.of(request.user)
+            .filter(pk=whole_number(params["template"]) or 0)  # no pk is 0
             .first()
         )
-        spec = source.spec if source else None
-    if spec is not None:
+        if template is None:
+            raise Http404("No such export template.")
+        spec = ExportSpec.from_data(template.spec)
         return spec.initial(), list(spec.fields)
+    if params.get("rerun"):
+        source = (
+            Export.objects.visible_to(request.user)
+            .filter(
+                pk=whole_number(params["rerun"]) or 0, tenant=management_api.current_tenant().slug
+            )
+            .first()
+        )
+        if source is None:
+            raise Http404("No such export to run again.")
+        return source.spec.initial(), list(source.spec.fields)
 
     initial: dict[str, Any] = {}
     connection = params.get("connection", "").strip()
