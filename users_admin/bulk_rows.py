@@ -63,7 +63,11 @@ class BlockWriter:
     def add(self, user_id: str, email: str, profile: bytes | str) -> None:
         """One user; `profile` is its profile's JSON (a dict of the snapshot's fields)."""
         text = profile.encode() if isinstance(profile, str) else profile
-        self._lines.append(b"".join((orjson.dumps([user_id, email])[:-1], b",", text, b"]")))
+        self.add_line(b"".join((orjson.dumps([user_id, email])[:-1], b",", text, b"]")))
+
+    def add_line(self, line: bytes) -> None:
+        """One user as its JSON line ``[user id, email, profile]`` (no line break in it)."""
+        self._lines.append(line)
         self.count += 1
         if len(self._lines) >= BLOCK:
             self._seal()
