@@ -20,7 +20,6 @@ import os
 import re
 import sqlite3
 import tempfile
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -355,16 +354,16 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
                         line=entry.line,
                         entry=entry.value[:500],
                         problem=problem,
-                        candidates=sorted(resolver.user_id(number) for number in found),
+                        candidates=sorted(resolver.user_id(*user[1:]) for user in found),
                     )
                 )
                 if len(problems) >= BATCH:
                     BulkEntry.objects.bulk_create(problems)
                     problems = []
-            elif not resolver.first_time(found[0]):
+            elif not resolver.first_time(found[0][0]):
                 counts["duplicate"] += 1
             else:
-                writer.add_line(resolver.line(found[0]))
+                writer.add_line(resolver.line(*found[0][1:]))
     BulkEntry.objects.bulk_create(problems)
     return {
         "selected_count": writer.count,
@@ -376,14 +375,14 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
 
 class Resolver:
     """Scratch files (deleted on exit) where a list's entries meet the snapshot's users: memory
-    stays at SQLite's page cache, a few rows and 8 bytes a snapshot user, whether the list has
-    ten lines or a million and the tenant ten users or millions.
+    stays at SQLite's page cache and a few rows, whether the list has ten lines or a million and
+    the tenant ten users or millions.
 
     In SQLite, ``listed`` holds the entries (line, kind, value), ``snap`` every user of the
-    snapshot, read once: its number, user id and email in lower case (a list's key), indexed
-    once written, so the join reads the indexes alone. Each user's line (as a block keeps it)
-    goes to a flat file beside, in the snapshot's order, found by its number (``offsets``);
-    ``seen`` marks the users taken already (a user listed twice counts once), one byte each."""
+    snapshot, read once: its number, user id, email in lower case (a list's key) and where its
+    line is, indexed once written so that the join reads the indexes alone. The lines (each
+    user as a block keeps it) go to a flat file beside, in the snapshot's order; ``seen`` marks
+    the users taken already (a user listed twice counts once), one byte a snapshot user."""
 
     def __enter__(self) -> Resolver:
         self._dir = tempfile.TemporaryDirectory(prefix="userdesk-bulk-select-")
@@ -393,11 +392,12 @@ class Resolver:
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;
             PRAGMA temp_store=FILE;
             CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
-            CREATE TABLE snap (id INTEGER PRIMARY KEY, user_id TEXT, key TEXT);
+            CREATE TABLE snap (
+                id INTEGER PRIMARY KEY, user_id TEXT, key TEXT, start INTEGER, size INTEGER
+            );
             """
         )
         self.lines = open(os.path.join(self._dir.name, "lines"), "w+b")
-        self.offsets = array("q", [0])
         self.seen = bytearray()
         return self
 
@@ -412,43 +412,43 @@ class Resolver:
 
     def add_users(self, users: Iterable[list[tuple[bytes, str, str]]]) -> None:
         """Every user of the snapshot (snapshot_lines), in one pass."""
-        offsets, insert = self.offsets, "INSERT INTO snap VALUES (?, ?, ?)"
+        number = start = 0
         for batch in users:
-            number, end = len(offsets) - 1, offsets[-1]
             rows = []
             for line, user_id, email in batch:
-                end += len(line)
-                offsets.append(end)
-                rows.append((number, user_id, email.lower() or None))
+                rows.append((number, user_id, email.lower() or None, start, len(line)))
+                start += len(line)
                 number += 1
-            self.db.executemany(insert, rows)
+            self.db.executemany("INSERT INTO snap VALUES (?, ?, ?, ?, ?)", rows)
             self.lines.write(b"".join(line for line, _, _ in batch))
         self.lines.flush()
         self.db.executescript(
-            "CREATE INDEX snap_user ON snap (user_id); CREATE INDEX snap_key ON snap (key);"
+            "CREATE INDEX snap_user ON snap (user_id, start, size);"
+            "CREATE INDEX snap_key ON snap (key, start, size);"
         )
-        self.seen = bytearray(len(offsets) - 1)
+        self.seen = bytearray(number)
 
-    def joined(self) -> Iterator[tuple[ListEntry, list[int]]]:
-        """Each entry in the list's order with the numbers of the users it names (none, one or
-        several)."""
+    def joined(self) -> Iterator[tuple[ListEntry, list[tuple[int, int, int]]]]:
+        """Each entry in the list's order with the users it names (none, one or several): their
+        numbers in the snapshot, where their lines start and their sizes."""
         rows = self.db.execute(
-            "SELECT l.line, l.kind, l.value, coalesce(a.id, b.id) FROM listed AS l"
+            "SELECT l.line, l.kind, l.value, coalesce(a.id, b.id), coalesce(a.start, b.start),"
+            " coalesce(a.size, b.size)"
+            " FROM listed AS l"
             " LEFT JOIN snap AS a ON l.kind = 'id' AND a.user_id = l.value"
             " LEFT JOIN snap AS b ON l.kind = 'email' AND b.key = l.value"
             " ORDER BY l.line"
         )
         for (line, kind, value), group in groupby(rows, key=itemgetter(0, 1, 2)):
-            found = [row[3] for row in group if row[3] is not None]
+            found = [row[3:] for row in group if row[3] is not None]
             yield ListEntry(line, kind, value), found
 
-    def line(self, number: int) -> bytes:
-        """The snapshot's user `number` as a block keeps it."""
-        start = self.offsets[number]
-        return os.pread(self.lines.fileno(), self.offsets[number + 1] - start, start)
+    def line(self, start: int, size: int) -> bytes:
+        """A snapshot user's line (as a block keeps it), where joined says it is."""
+        return os.pread(self.lines.fileno(), size, start)
 
-    def user_id(self, number: int) -> str:
-        return str(orjson.loads(self.line(number))[0])
+    def user_id(self, start: int, size: int) -> str:
+        return str(orjson.loads(self.line(start, size))[0])
 
     def first_time(self, number: int) -> bool:
         """Whether the snapshot's user `number` was not taken before (and is taken now)."""
