@@ -77,6 +77,15 @@ class BulkAction:
             return None
         return self.action.applies_to(self.bench(user_id, profile)) or self.also_needs(profile)
 
+    def reads(self, params: Params) -> tuple[str, ...] | None:
+        """The profile's fields applies_to reads besides the user id and email (None: any of
+        them): the preview of a million users decodes only those."""
+        if self.single == "edit-metadata":
+            return (str(params["which"]), UNDO)
+        if self.action.reads:
+            return ()
+        return None
+
     def preview(self, user_id: str, profile: Profile, params: Params) -> tuple[Change, Change]:
         if self.single == "edit-metadata":
             return metadata_change(profile, params)
@@ -289,7 +298,7 @@ def compute_preview(run_id: int, version: int) -> None:
     skips: dict[int, dict[str, str]] = {}
     counts: Counter[str] = Counter()
     changes = 0
-    for block, users in bulk_rows.blocks(run):
+    for block, users in bulk_rows.blocks(run, action.reads(run.params)):
         for offset, (user_id, email, stored) in enumerate(users):
             profile = {**stored, "email": email, "user_id": user_id}
             reason = action.applies_to(user_id, profile, run.params)

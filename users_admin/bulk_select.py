@@ -15,7 +15,6 @@ Interface::
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import os
 import re
@@ -26,12 +25,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
+from operator import itemgetter
 from typing import IO, Any
 
+import msgspec
 import orjson
 from django.db import transaction
 from django.utils import timezone
 
+from exports import streams
 from exports.formats import NDJSON
 from exports.models import ACTIVE_STATUSES, Export, ExportSpec
 from exports.tasks import create_export
@@ -49,8 +51,8 @@ POLL_SECONDS = 2.0
 # A selecting run nobody polled for this long is sent to a worker again.
 STALL_SECONDS = 120
 BATCH = 2000
-# What an item keeps of a user: (user id, email, the profile's JSON).
-User = tuple[str, str, bytes]
+# The snapshot inflated a megabyte at a time (a few thousand users decoded in one call).
+SNAPSHOT_PIECE = 1 << 20
 # What the actions and their preview read of each user.
 SNAPSHOT_FIELDS = (
     "user_id",
@@ -226,13 +228,13 @@ def advance(run_id: int) -> float | None:
         BulkItem.objects.filter(run=run).delete()
         BulkBlock.objects.filter(run=run).delete()
         BulkEntry.objects.filter(run=run).delete()
-        with export.open_file() as raw, gzip.open(raw) as records_file:
-            records = _records(records_file)
+        with export.open_file() as raw:
+            users = snapshot_lines(streams.inflate(streams.chunks(raw), piece=SNAPSHOT_PIECE))
             if run.source == BulkRun.Source.QUERY:
-                counts = _store_items(run, records)
+                counts = _store_items(run, users)
             else:
                 with run.list_file.open("rb") as listed:
-                    counts = _store_resolved(run, iter_list(listed), records)
+                    counts = _store_resolved(run, iter_list(listed), users)
         locked.update(
             status=BulkRunStatus.SELECTED,
             snapshot_at=export.auth0_job_created_at or export.ready_at,
@@ -248,10 +250,57 @@ def _fail(run: BulkRun, reason: str) -> None:
     )
 
 
-def _records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if line.strip():
-            yield orjson.loads(line)
+# A snapshot's user as a block keeps it (users_admin.bulk_rows): the identities' four fields,
+# every other field's JSON as the export wrote it (not decoded), the id and email taken out.
+_Kept = msgspec.Raw | msgspec.UnsetType
+_TAKEN_OUT = ("user_id", "email", "identities")
+_Identity = msgspec.defstruct(
+    "_Identity",
+    [(n, _Kept, msgspec.UNSET) for n in ("connection", "provider", "user_id", "isSocial")],
+)
+_Snapshot = msgspec.defstruct(
+    "_Snapshot",
+    [
+        ("user_id", Any, None),
+        ("email", Any, None),
+        ("identities", list[_Identity] | None, None),  # type: ignore[valid-type]
+        *((n, _Kept, msgspec.UNSET) for n in SNAPSHOT_FIELDS if n not in _TAKEN_OUT),
+    ],
+    forbid_unknown_fields=True,
+)
+_decode_snapshot = msgspec.json.Decoder(list[_Snapshot])  # type: ignore[valid-type]
+_encode = msgspec.json.Encoder().encode
+
+
+def snapshot_lines(pieces: Iterable[bytes]) -> Iterator[list[tuple[bytes, str, str]]]:
+    """The snapshot's users a few thousand at a time, each (its line as a block keeps it:
+    ``[user id, email, profile]``, user id, email), from the export's inflated pieces. A batch of
+    lines is decoded in one call; one that cannot be (a blank line, a field the snapshot does not
+    ask for, an odd identity) is read line by line (profile_of)."""
+    for block in streams.records(pieces, quoted=False):
+        try:
+            records: list[Any] = _decode_snapshot.decode(
+                b"".join((b"[", block.rstrip(b"\n").replace(b"\n", b","), b"]"))
+            )
+        except msgspec.DecodeError:
+            yield [_line(orjson.loads(line)) for line in block.split(b"\n") if line.strip()]
+            continue
+        users = []
+        for record in records:
+            user_id, email = record.user_id, record.email
+            user_id = user_id if type(user_id) is str else str(user_id or "")
+            email = email if type(email) is str else str(email or "")
+            record.user_id = record.email = msgspec.UNSET  # left out of the profile
+            if record.identities is None:
+                record.identities = []
+            users.append((_encode((user_id, email, record)), user_id, email))
+        yield users
+
+
+def _line(record: dict[str, Any]) -> tuple[bytes, str, str]:
+    user_id = str(record.get("user_id") or "")
+    email = str(record.get("email") or "")
+    return orjson.dumps((user_id, email, profile_of(record))), user_id, email
 
 
 def profile_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -265,17 +314,12 @@ def profile_of(record: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _user(record: dict[str, Any]) -> User:
-    """(user id, email, the profile's JSON) of a snapshot record, as an item keeps it."""
-    user_id = str(record.get("user_id") or "")
-    return user_id, str(record.get("email") or ""), orjson.dumps(profile_of(record))
-
-
-def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, int]:
+def _store_items(run: BulkRun, users: Iterable[list[tuple[bytes, str, str]]]) -> dict[str, int]:
     """Every user of the snapshot, in its order (a query's run)."""
     with BlockWriter(run) as writer:
-        for record in records:
-            writer.add(*_user(record))
+        for batch in users:
+            for line, _, _ in batch:
+                writer.add_line(line)
     return {
         "selected_count": writer.count,
         "unknown_count": 0,
@@ -285,14 +329,14 @@ def _store_items(run: BulkRun, records: Iterable[dict[str, Any]]) -> dict[str, i
 
 
 def _store_resolved(
-    run: BulkRun, entries: Iterable[ListEntry], records: Iterable[dict[str, Any]]
+    run: BulkRun, entries: Iterable[ListEntry], users: Iterable[list[tuple[bytes, str, str]]]
 ) -> dict[str, int]:
     """The list's users in its order, in constant memory whatever the list's and the tenant's
     sizes, reading the snapshot once: the entries and the snapshot's users go to a scratch
     SQLite file (Resolver), which joins them in the list's order."""
     with Resolver() as resolver:
         resolver.add_entries(entries)
-        resolver.add_records(records)
+        resolver.add_users(users)
         return _store_joined(run, resolver)
 
 
@@ -310,7 +354,7 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
                         line=entry.line,
                         entry=entry.value[:500],
                         problem=problem,
-                        candidates=sorted(user[1] for user in found),
+                        candidates=sorted(resolver.user_id(*user[1:]) for user in found),
                     )
                 )
                 if len(problems) >= BATCH:
@@ -319,7 +363,7 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
             elif not resolver.first_time(found[0][0]):
                 counts["duplicate"] += 1
             else:
-                writer.add(*found[0][1:])
+                writer.add_line(resolver.line(*found[0][1:]))
     BulkEntry.objects.bulk_create(problems)
     return {
         "selected_count": writer.count,
@@ -330,14 +374,15 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
 
 
 class Resolver:
-    """A scratch SQLite file (deleted on exit) where a list's entries meet the snapshot's users:
-    memory stays at SQLite's page cache and one row, whether the list has ten lines or a
-    million and the tenant ten users or millions.
+    """Scratch files (deleted on exit) where a list's entries meet the snapshot's users: memory
+    stays at SQLite's page cache and a few rows, whether the list has ten lines or a million and
+    the tenant ten users or millions.
 
-    ``listed`` holds the entries (line, kind, value); ``snap`` every user of the snapshot, read
-    once (its number, user id, email in lower case as a list's key, email, profile's JSON),
-    indexed by id and email once written; ``seen`` which users are taken already (a user listed
-    twice counts once), one byte a snapshot user."""
+    In SQLite, ``listed`` holds the entries (line, kind, value), ``snap`` every user of the
+    snapshot, read once: its number, user id, email in lower case (a list's key) and where its
+    line is, indexed once written so that the join reads the indexes alone. The lines (each
+    user as a block keeps it) go to a flat file beside, in the snapshot's order; ``seen`` marks
+    the users taken already (a user listed twice counts once), one byte a snapshot user."""
 
     def __enter__(self) -> Resolver:
         self._dir = tempfile.TemporaryDirectory(prefix="userdesk-bulk-select-")
@@ -348,14 +393,16 @@ class Resolver:
             PRAGMA temp_store=FILE;
             CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
             CREATE TABLE snap (
-                id INTEGER PRIMARY KEY, user_id TEXT, key TEXT, email TEXT, profile BLOB
+                id INTEGER PRIMARY KEY, user_id TEXT, key TEXT, start INTEGER, size INTEGER
             );
             """
         )
+        self.lines = open(os.path.join(self._dir.name, "lines"), "w+b")
         self.seen = bytearray()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.lines.close()
         self.db.close()
         self._dir.cleanup()
 
@@ -363,36 +410,45 @@ class Resolver:
         rows = ((e.line, e.kind, e.value) for e in entries)
         self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", rows)
 
-    def add_records(self, records: Iterable[dict[str, Any]]) -> None:
-        """Every user of the snapshot, in one pass."""
-
-        def rows() -> Iterator[tuple[str, str | None, str, bytes]]:
-            for record in records:
-                user_id, email, profile = _user(record)
-                yield user_id, email.lower() or None, email, profile
-
-        self.db.executemany(
-            "INSERT INTO snap (user_id, key, email, profile) VALUES (?, ?, ?, ?)", rows()
-        )
+    def add_users(self, users: Iterable[list[tuple[bytes, str, str]]]) -> None:
+        """Every user of the snapshot (snapshot_lines), in one pass."""
+        number = start = 0
+        for batch in users:
+            rows = []
+            for line, user_id, email in batch:
+                rows.append((number, user_id, email.lower() or None, start, len(line)))
+                start += len(line)
+                number += 1
+            self.db.executemany("INSERT INTO snap VALUES (?, ?, ?, ?, ?)", rows)
+            self.lines.write(b"".join(line for line, _, _ in batch))
+        self.lines.flush()
         self.db.executescript(
-            "CREATE INDEX snap_user ON snap (user_id); CREATE INDEX snap_key ON snap (key);"
+            "CREATE INDEX snap_user ON snap (user_id, start, size);"
+            "CREATE INDEX snap_key ON snap (key, start, size);"
         )
-        (count,) = self.db.execute("SELECT coalesce(max(id), 0) FROM snap").fetchone()
-        self.seen = bytearray(count + 1)
+        self.seen = bytearray(number)
 
-    def joined(self) -> Iterator[tuple[ListEntry, list[tuple[int, str, str, bytes]]]]:
-        """Each entry in the list's order with the users it names (none, one or several):
-        (the user's number in the snapshot, user id, email, profile's JSON)."""
+    def joined(self) -> Iterator[tuple[ListEntry, list[tuple[int, int, int]]]]:
+        """Each entry in the list's order with the users it names (none, one or several): their
+        numbers in the snapshot, where their lines start and their sizes."""
         rows = self.db.execute(
-            "SELECT l.line, l.kind, l.value, coalesce(a.id, b.id), coalesce(a.user_id, b.user_id),"
-            " coalesce(a.email, b.email), coalesce(a.profile, b.profile) FROM listed AS l"
+            "SELECT l.line, l.kind, l.value, coalesce(a.id, b.id), coalesce(a.start, b.start),"
+            " coalesce(a.size, b.size)"
+            " FROM listed AS l"
             " LEFT JOIN snap AS a ON l.kind = 'id' AND a.user_id = l.value"
             " LEFT JOIN snap AS b ON l.kind = 'email' AND b.key = l.value"
             " ORDER BY l.line"
         )
-        for (line, kind, value), group in groupby(rows, key=lambda row: row[:3]):
+        for (line, kind, value), group in groupby(rows, key=itemgetter(0, 1, 2)):
             found = [row[3:] for row in group if row[3] is not None]
             yield ListEntry(line, kind, value), found
+
+    def line(self, start: int, size: int) -> bytes:
+        """A snapshot user's line (as a block keeps it), where joined says it is."""
+        return os.pread(self.lines.fileno(), size, start)
+
+    def user_id(self, start: int, size: int) -> str:
+        return str(orjson.loads(self.line(start, size))[0])
 
     def first_time(self, number: int) -> bool:
         """Whether the snapshot's user `number` was not taken before (and is taken now)."""

@@ -232,6 +232,42 @@ def test_a_run_s_users_span_blocks_in_order_and_become_items_once(monkeypatch: A
 
 
 @pytest.mark.django_db
+def test_a_metadata_preview_skips_as_the_whole_profile_would(monkeypatch: Any) -> None:
+    # The preview decodes only the field the patch touches (and an undo's own patch).
+    monkeypatch.setattr(bulk_rows, "BLOCK", 2)
+    has = {"plan": "pro", "note": "line\nbreak é"}
+    profiles: list[dict[str, Any]] = [
+        {"identities": DB, "app_metadata": has, "user_metadata": {"plan": "free"}},
+        {"identities": DB, "app_metadata": {"plan": "free"}},
+        {"identities": DB},
+        {"identities": DB, "app_metadata": None},
+        {"identities": DB, "user_metadata": has},
+        {"app_metadata": {"plan": "pro"}, "identities": [{"profileData": {"plan": "x"}}]},
+    ]
+    params = {"which": "app_metadata", "patch": {"plan": "pro"}}
+    whole = [bulk.ACTIONS["metadata"].applies_to("auth0|1", dict(p), params) for p in profiles]
+    assert [bool(reason) for reason in whole] == [True, False, False, False, False, True]
+    run = make_run(profiles)
+    assert bulk.choose(run, bulk.ACTIONS["metadata"], params, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert (run.change_count, run.skip_counts) == (4, {"The user already has these values.": 2})
+    assert [i.skip_reason for i in bulk_rows.every_item(run)] == [r or "" for r in whole]
+    assert bulk_rows.users_of(run.blocks.get(first=0), ("app_metadata",))[0] == (
+        "auth0|0",
+        "u0@x.io",
+        {"app_metadata": has},
+    )
+
+    # An undo run's users each carry their own patch, read with the field.
+    undo = make_run([{"app_metadata": {"a": 1}, bulk.UNDO: {"patch": {"a": 1}, "expect": {}}}])
+    assert bulk.choose(undo, bulk.ACTIONS["metadata"], {**params, "undo": True}, "reason", "")
+    bulk.compute_preview(undo.pk, undo.preview_version)
+    undo.refresh_from_db()
+    assert (undo.change_count, undo.skip_counts) == (0, {"The user already has these values.": 1})
+
+
+@pytest.mark.django_db
 def test_writing_a_run_s_blocks_keeps_no_query_text_with_debug_on(
     settings: Any, monkeypatch: Any
 ) -> None:

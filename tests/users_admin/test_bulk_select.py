@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -81,6 +82,42 @@ def test_a_bad_list_is_refused_with_its_lines(text: str, said: str) -> None:
     data = text.encode("latin-1") if "ÿ" in text else text.encode()
     with pytest.raises(ListProblem, match=said):
         read_list(io.BytesIO(data))
+
+
+def test_a_snapshot_user_is_kept_as_its_whole_record_reads_it() -> None:
+    # A few thousand users are decoded in one call; a batch with a line that call cannot
+    # take (a field not asked for, an identity that is not an object, a blank line) is read
+    # line by line: either way each user is kept as profile_of keeps them.
+    records: list[dict[str, Any]] = [
+        {
+            "user_id": "auth0|1",
+            "email": "A.b@X.io",
+            "email_verified": True,
+            "app_metadata": {"é": '\u2028 "q"', "n": [1.5, None]},
+            "identities": [
+                {
+                    "connection": "db",
+                    "provider": "auth0",
+                    "user_id": "1",
+                    "isSocial": False,
+                    "profileData": {"phone": "+1"},
+                },
+            ],
+        },
+        {"user_id": "auth0|2", "identities": None, "blocked": None},
+        {"email": None, "multifactor": ["guardian"], "updated_at": "2025-01-01T00:00:00Z"},
+        {"user_id": "sms|3", "email": "c@x.io", "identities": [{"provider": "sms"}, "odd"]},
+        {"user_id": "auth0|4", "email": "d@x.io", "logins_count": 3},
+    ]
+    alone = [list(bulk_select.snapshot_lines([orjson.dumps(r) + b"\n"])) for r in records]
+    together = list(bulk_select.snapshot_lines([b"\n\n".join(map(orjson.dumps, records)) + b"\n"]))
+    for got in (*alone, together):
+        for line, user_id, email in (user for batch in got for user in batch):
+            record = records[[str(r.get("user_id") or "") for r in records].index(user_id)]
+            assert email == str(record.get("email") or "")
+            assert orjson.loads(line) == [user_id, email, bulk_select.profile_of(record)]
+    assert [len(batch) for got in alone for batch in got] == [1] * 5
+    assert [len(batch) for batch in together] == [5]
 
 
 def test_a_list_longer_than_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
