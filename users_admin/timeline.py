@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from management_api import LogPage
 from management_api.tenants import current_tenant_slug
-from staff.audit import VIEW_ACTIONS
+from staff.audit import VIEW_ACTIONS, action_label
 from staff.models import AuditEvent
 
 from .access import as_dict, audit_detail
@@ -119,7 +119,7 @@ def _audit_entry(event: AuditEvent) -> Entry:
     return Entry(
         when=event.at,
         source="userdesk",
-        title=AUDIT_WORDS.get(event.action, event.action),
+        title=AUDIT_WORDS.get(event.action) or f"{action_label(event.action)} (in Userdesk)",
         failure=details.get("outcome") == "error",
         detail=str(answer.get("message") or "") or audit_detail(event.action, details),
         actor=event.actor_label,

@@ -56,6 +56,18 @@ def test_userdesk_events_are_merged_in_with_who_and_why(
     assert "by lead@example.com" in fragment_text(first)
 
 
+def test_a_userdesk_event_without_timeline_words_reads_as_the_audit_log_names_it(
+    lead_client: Client, use_sandbox: SandboxServer
+) -> None:
+    """Reading the audit log about a user is an event about them: never shown as its code."""
+    user = brute_force_blocked(use_sandbox)[0]
+    lead_client.get("/t/userdesk-sandbox/audit/", {"user": user["user_id"]})
+    html = lead_client.get(f"/t/userdesk-sandbox/users/{user['user_id']}/").content.decode()
+    timeline = fragment_text(html.split('id="timeline"', 1)[1])
+    assert "Read the audit log (in Userdesk)" in timeline
+    assert "audit.read" not in timeline
+
+
 def test_older_pages_follow_and_htmx_gets_the_timeline_alone(
     agent_client: Client, use_sandbox: SandboxServer, fresh_user: dict[str, Any]
 ) -> None:
