@@ -294,3 +294,22 @@ def test_a_list_of_5000_emails_sets_a_metadata_key_and_undo_removes_it(
         assert app_metadata_of_everyone(list_tenant) == before
     finally:
         context.close()
+
+
+def test_ctrl_enter_in_the_query_box_selects_the_users(
+    live_server: Any,
+    page: Any,
+    use_tenant: Any,  # noqa: F811
+    support_lead: User,
+) -> None:
+    """As on the search page, Ctrl+Enter in the Lucene box presses the form's button (Enter
+    starts a new line): here a query the evaluator refuses, said at its field."""
+    sign_in(page.context, live_server, support_lead)
+    page.goto(f"{live_server.url}{BULK}/new/")
+    box = page.get_by_label("Search query (Lucene)")
+    box.focus()
+    page.keyboard.type("email:(a")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    assert "cannot select users exactly" in page.locator("#bulk-select").inner_text()
+    assert not BulkRun.objects.exists()
