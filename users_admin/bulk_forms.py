@@ -27,10 +27,17 @@ class SelectionForm(FocusedOnError):
         label="Search query (Lucene)",
         required=False,
         max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "spellcheck": "false",
+                "class": "mono",
+                "data-ctrl-enter": "button[type=submit]",
+            }
+        ),
         help_text=(
             'As on the search page, e.g. email.domain:"example.com". Every match counts, '
-            "beyond Auth0's 1,000: an exact export freezes them."
+            "beyond Auth0's 1,000: an exact export freezes them. Ctrl+Enter selects the users."
         ),
     )
     users_file = forms.FileField(

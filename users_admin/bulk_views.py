@@ -248,7 +248,12 @@ def bulk_request(request: HttpRequest, pk: int) -> HttpResponse:
         record_requested(request, run)
         if run.status == BulkRunStatus.QUEUED:
             execute_bulk_run.delay_on_commit(run.pk)
-    return redirect("users_admin:bulk_run", run.pk)
+            return redirect("users_admin:bulk_run", run.pk)
+    # The page opens at its Approval section, which says the run now waits (below the preview,
+    # a screen or more down: at the top nothing showed the request had been made).
+    response = redirect("users_admin:bulk_run", run.pk)
+    response["Location"] += "#bulk-decision"
+    return response
 
 
 def record_requested(request: HttpRequest, run: BulkRun) -> None:

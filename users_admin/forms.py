@@ -246,6 +246,7 @@ class SearchForm(forms.Form):
                 "placeholder": 'email:"jane@example.com"',
                 "aria-describedby": "q-help",
                 "data-max-length": str(MAX_QUERY_LENGTH),
+                "data-ctrl-enter": ".search-submit",
             }
         ),
     )

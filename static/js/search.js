@@ -97,16 +97,6 @@
     if (event.target.matches && event.target.matches("textarea[name=q]")) lengthNote(event.target);
   });
 
-  document.addEventListener("keydown", function (event) {
-    var target = event.target;
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.matches("textarea[name=q]")) {
-      event.preventDefault();
-      var form = target.form;
-      var submit = form.querySelector(".search-submit");
-      if (!submit.disabled) form.requestSubmit(submit);
-    }
-  });
-
   // After a search answered in place: a row refused by the server has its field focused (the
   // builder came back with the errors at the rows); else the answer is brought into view when
   // it starts outside the window (a phone, or Next pressed at the foot of a long page).

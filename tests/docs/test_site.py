@@ -194,6 +194,21 @@ def test_the_readme_links_to_pages_that_exist() -> None:
     assert max(len(line) for line in readme.splitlines()) <= 100
 
 
+# A list item's marker that a reflow pulled up to the end of the item before it: Markdown then
+# shows it as text inside that item ("... users. - **From a list**: ...").
+SWALLOWED_ITEM = re.compile(r"[.)]\S* - \*\*[A-Z]")
+
+
+def test_no_list_item_is_run_into_the_one_before() -> None:
+    found = [
+        f"{page.relative_to(ROOT)}:{n}: {line.strip()[:60]}"
+        for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+        for n, line in enumerate(page.read_text().splitlines(), 1)
+        if SWALLOWED_ITEM.search(line)
+    ]
+    assert found == [], "start these list items on a line of their own:\n" + "\n".join(found)
+
+
 class _Requests(HTMLParser):
     """The URLs a page makes the browser fetch by itself: scripts, styles, images, fonts."""
 

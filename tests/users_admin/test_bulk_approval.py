@@ -46,7 +46,9 @@ def test_a_larger_run_waits_for_a_second_lead_who_sees_the_frozen_preview(
 ) -> None:
     run = previewed(3)
     assert "Request approval" in lead_client.get(f"{BULK}/{run.pk}/").content.decode()
-    lead_client.post(f"{BULK}/{run.pk}/request/")
+    requested = lead_client.post(f"{BULK}/{run.pk}/request/")
+    # back to the run's page at its Approval section, which says it waits
+    assert requested.headers["Location"].endswith(f"{BULK}/{run.pk}/#bulk-decision")
     run.refresh_from_db()
     assert run.status == BulkRunStatus.PENDING
     assert run.requested_by == support_lead

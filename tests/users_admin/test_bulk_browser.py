@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.fixtures.browser import TIMEOUT_MS, sign_in
-from tests.fixtures.bulk import tenant, use_tenant  # noqa: F401 (fixtures)
+from tests.fixtures.bulk import previewed, tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.celery import wait_for
 from tests.fixtures.exact_exports import job_file
 from tests.fixtures.page_checks import fits_width, violations
@@ -292,3 +292,43 @@ def test_a_list_of_5000_emails_sets_a_metadata_key_and_undo_removes_it(
         assert app_metadata_of_everyone(list_tenant) == before
     finally:
         context.close()
+
+
+def test_ctrl_enter_in_the_query_box_selects_the_users(
+    live_server: Any,
+    page: Any,
+    use_tenant: Any,  # noqa: F811
+    support_lead: User,
+) -> None:
+    """As on the search page, Ctrl+Enter in the Lucene box presses the form's button (Enter
+    starts a new line): here a query the evaluator refuses, said at its field."""
+    sign_in(page.context, live_server, support_lead)
+    page.goto(f"{live_server.url}{BULK}/new/")
+    box = page.get_by_label("Search query (Lucene)")
+    box.focus()
+    page.keyboard.type("email:(a")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    assert "cannot select users exactly" in page.locator("#bulk-select").inner_text()
+    assert not BulkRun.objects.exists()
+
+
+def test_the_outcome_counts_and_skip_reasons_are_lists_without_markers(
+    live_server: Any,
+    page: Any,
+    use_tenant: Any,  # noqa: F811
+    support_lead: User,
+) -> None:
+    """`ul.plain` lists show no bullets: in the outcome counts' row a bullet sat over the
+    count before it ("Done: 77" with a marker across its last digit)."""
+    run = previewed(3)
+    run.status = BulkRunStatus.DONE
+    run.skip_counts = {"Already blocked": 1}
+    run.save()
+    sign_in(page.context, live_server, support_lead)
+    page.goto(f"{live_server.url}{BULK}/{run.pk}/")
+    styles = page.locator("#run-outcomes li, #skip-reasons li").evaluate_all(
+        "els => els.map(e => getComputedStyle(e).listStyleType)"
+    )
+    assert len(styles) == 5
+    assert set(styles) == {"none"}

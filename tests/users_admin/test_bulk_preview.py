@@ -136,8 +136,15 @@ def test_the_preview_counts_changes_and_skips_by_reason_with_warnings_and_durati
     assert "Page 1 of 2" in page
     assert "Skipped: The user is already blocked." in page
     assert "{&quot;blocked&quot;: true}" in page
+    assert "nothing has been sent to Auth0" in page
     second = lead_client.get(f"{BULK}/{run.pk}/", {"sample": "2"}).content.decode()
     assert "Page 2 of 2" in second
+    # Once the run has started, the preview no longer says nothing was sent.
+    run.status = BulkRunStatus.DONE
+    run.save()
+    finished = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
+    assert "nothing has been sent to Auth0" not in finished
+    assert "Worked out from the snapshot before the run started" in finished
     event = AuditEvent.objects.get(action="bulk.previewed")
     assert event.details["ticket"] == "T-9"
     assert event.details["bulk_action"] == "block"
