@@ -365,11 +365,12 @@ def _read_grants(user: AbstractUser | AnonymousUser) -> None:
     every permission)."""
     if hasattr(user, "_userdesk_tenant_roles"):
         return
+    from django.apps import apps
     from django.contrib.auth.models import Permission
     from django.db.models import CharField, Value
 
-    from .models import TenantRole
-
+    # By name: staff.models imports this module for its Meta.permissions.
+    TenantRole = apps.get_model("staff", "TenantRole")
     pk = cast(int, user.pk)
 
     def kind(name: str) -> Value:
