@@ -75,6 +75,9 @@ def test_edit_again_in_place_and_the_link_copies_with_no_request_elsewhere(
     panel = page.locator("#action-panel")
     editor = panel.get_by_label("New value (JSON object)")
     expect(editor).to_be_visible()
+    # Settled: the panel has put the focus on its first field. Typing before that would race
+    # it (Playwright's text would land where the focus moved).
+    expect(panel.get_by_label("Reason")).to_be_focused()
     draft = json.dumps({"theme": "light", "lang": "en", "beta": True}, indent=2)
     editor.fill(draft)
     panel.get_by_label("Reason").fill(REASON)
@@ -131,6 +134,7 @@ def test_the_user_page_and_its_panels_are_axe_clean_at_both_widths(
         panel = page.locator("#action-panel")
         editor = panel.get_by_label("New value (JSON object)")
         expect(editor).to_be_visible()
+        expect(panel.get_by_label("Reason")).to_be_focused()  # settled, as above
         editor.fill(json.dumps({"plan": "gold", "seats": 3}))
         panel.get_by_label("Reason").fill(REASON)
         panel.get_by_role("button", name="Show the changes").click()
