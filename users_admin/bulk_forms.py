@@ -9,7 +9,7 @@ from django import forms
 from exports import matching
 
 from .action_forms import parse_metadata, reserved_keys
-from .bulk_select import ListProblem, count_list
+from .bulk_list import ListProblem, count_list
 from .focus import FocusedOnError
 
 

@@ -1,7 +1,9 @@
 """A bulk run's users, stored at the pace a 1,000,000-user run needs.
 
 The selection writes the run's users in blocks (BulkBlock): a thousand users a row, each a JSON
-line ``[user id, email, profile]`` (the snapshot's fields the actions read), compressed. A
+line, the user's object as the snapshot export wrote it (`user_id`, `email` and the fields the
+actions read), compressed. (Blocks written before held ``[user id, email, profile]`` arrays:
+they are still read.) A
 million users are a thousand rows, not a million: the database holds one row a user only for
 the users a worker has reached (BulkItem: their outcome, before/after and Auth0's answer),
 made a block at a time as it reaches them (`make_items`). The preview marks the users it skips
@@ -11,7 +13,7 @@ replaced by its item once there is one (`ItemPages`).
 Interface::
 
     with BlockWriter(run) as writer:       # the selection
-        writer.add(user_id, email, profile_json)
+        writer.add_lines(snapshot_lines)   # or writer.add_user(user_id, email, profile)
     for block, users in blocks(run): ...    # users = [(user_id, email, profile)]
     for block, users in blocks(run, fields): ...  # the preview: profiles of those fields only
     set_skips(run, {first: {offset: reason}})
@@ -21,7 +23,7 @@ Interface::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, overload
 
@@ -47,8 +49,13 @@ User = tuple[str, str, dict[str, Any]]
 class BlockWriter:
     """The run's users in order, written a block at a time (constant memory); `count` users."""
 
-    def __init__(self, run: BulkRun) -> None:
+    def __init__(
+        self, run: BulkRun, save: Callable[[list[BulkBlock]], object] | None = None
+    ) -> None:
+        """`save` stores sealed blocks (by default bulk_create: the selection saves them from
+        another thread, in its transaction)."""
         self.run = run
+        self.save = save or BulkBlock.objects.bulk_create
         self.count = 0
         self._lines: list[bytes] = []
         self._blocks: list[BulkBlock] = []
@@ -60,20 +67,22 @@ class BlockWriter:
         if exc[0] is None:
             self.close()
 
-    def add(self, user_id: str, email: str, profile: bytes | str) -> None:
-        """One user; `profile` is its profile's JSON (a dict of the snapshot's fields)."""
-        text = profile.encode() if isinstance(profile, str) else profile
-        self.add_line(b"".join((orjson.dumps([user_id, email])[:-1], b",", text, b"]")))
-
-    def add_line(self, line: bytes) -> None:
-        """One user as its JSON line ``[user id, email, profile]`` (no line break in it)."""
-        self._lines.append(line)
-        self.count += 1
-        if len(self._lines) >= BLOCK:
-            self._seal()
+    def add_lines(self, lines: list[bytes]) -> None:
+        """Users as their JSON lines (each one object with its ``user_id`` and ``email``; no
+        line break in it), in order."""
+        taken = 0
+        while taken < len(lines):
+            part = lines[taken : taken + BLOCK - len(self._lines)]
+            self._lines.extend(part)
+            self.count += len(part)
+            taken += len(part)
+            if len(self._lines) >= BLOCK:
+                self._seal()
 
     def add_user(self, user_id: str, email: str, profile: dict[str, Any]) -> None:
-        self.add(user_id, email, orjson.dumps(profile))
+        """One user; `profile` holds the snapshot's fields (its own user id and email aside)."""
+        kept = {k: v for k, v in profile.items() if k not in _TAKEN_OUT}
+        self.add_lines([orjson.dumps({"user_id": user_id, "email": email, **kept})])
 
     def _seal(self) -> None:
         if self._lines:
@@ -87,7 +96,8 @@ class BlockWriter:
             self._flush()
 
     def _flush(self) -> None:
-        BulkBlock.objects.bulk_create(self._blocks)
+        if self._blocks:
+            self.save(self._blocks)
         self._blocks = []
         # With DEBUG on, Django keeps each query's text, here the blocks themselves (a
         # million users' would be hundreds of megabytes): the worker needs none of it.
@@ -101,30 +111,84 @@ class BlockWriter:
 def users_of(block: BulkBlock, fields: tuple[str, ...] | None = None) -> list[User]:
     """(user id, email, profile) of each user of the block, in order; with `fields`, each
     profile holds only those of them it has (the others are skipped unread)."""
-    lines = isal_zlib.decompress(block.data)
+    return read_lines(lines_of(block), fields)
+
+
+def read_lines(lines: list[bytes], fields: tuple[str, ...] | None = None) -> list[User]:
+    """users_of for some of lines_of's lines."""
+    if not lines:
+        return []
+    legacy = lines[0].startswith(b"[")
     if fields is None:
-        return [tuple(orjson.loads(line)) for line in lines.split(b"\n")]
-    # The block's lines are one JSON array a user, none with a line break in it: as one
-    # array of arrays they are decoded in one call.
-    names = tuple(dict.fromkeys(fields))
-    decoded = _decoder(names).decode(b"".join((b"[", lines.replace(b"\n", b","), b"]")))
+        if legacy:
+            return [tuple(orjson.loads(line)) for line in lines]
+        return [_user(orjson.loads(line)) for line in lines]
+    # The lines are one JSON value a user, none with a line break in it: as one array they
+    # are decoded in one call.
+    names = tuple(n for n in dict.fromkeys(fields) if n not in _TAKEN_OUT)
+    decoded = _decoder(names, legacy).decode(b"".join((b"[", b",".join(lines), b"]")))
+    if legacy:
+        return [(user_id, email, _kept(names, astuple(kept))) for user_id, email, kept in decoded]
     return [
         (
-            user_id,
-            email,
-            {n: v for n, v in zip(names, astuple(kept), strict=True) if v is not UNSET},
+            _text(values[0]),
+            _text(values[1]),
+            _kept(names, values[2:]),
         )
-        for user_id, email, kept in decoded
+        for values in map(astuple, decoded)
     ]
 
 
-@lru_cache(maxsize=16)
-def _decoder(names: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
-    """A block's users, each profile decoded as a tuple of `names` (UNSET where absent)."""
-    kept = msgspec.defstruct(
-        "Kept", [(f"f{i}", Any, msgspec.field(default=UNSET, name=n)) for i, n in enumerate(names)]
+def lines_of(block: BulkBlock) -> list[bytes]:
+    """The block's users as their JSON lines (read_lines reads them)."""
+    return data_of(block).split(b"\n")
+
+
+def data_of(block: BulkBlock) -> bytes:
+    """The block's lines, one after the other with a line break between."""
+    return isal_zlib.decompress(block.data)
+
+
+def _kept(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
+    return {n: v for n, v in zip(names, values, strict=True) if v is not UNSET}
+
+
+# A block line's user, as a profile keeps it: identities with these fields alone (no profile
+# data), the user id and email taken out.
+_TAKEN_OUT = ("user_id", "email")
+IDENTITY_FIELDS = ("connection", "provider", "user_id", "isSocial")
+
+
+def _user(record: dict[str, Any]) -> User:
+    user_id, email = _text(record.pop("user_id", None)), _text(record.pop("email", None))
+    record["identities"] = [
+        {k: i[k] for k in IDENTITY_FIELDS if k in i}
+        for i in record.get("identities") or ()
+        if isinstance(i, dict)
+    ]
+    return user_id, email, record
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value or "")
+
+
+@lru_cache(maxsize=32)
+def _decoder(names: tuple[str, ...], legacy: bool = False) -> msgspec.json.Decoder[Any]:
+    """A block's users, each decoded with only `names` of its profile (UNSET where absent)."""
+    fields = [(f"f{i}", Any, msgspec.field(default=UNSET, name=n)) for i, n in enumerate(names)]
+    if legacy:
+        kept = msgspec.defstruct("Kept", fields)
+        return msgspec.json.Decoder(list[tuple[Any, Any, kept]])  # type: ignore[valid-type]
+    user = msgspec.defstruct(
+        "User",
+        [
+            ("user_id", Any, msgspec.field(default=None)),
+            ("email", Any, msgspec.field(default=None)),
+            *fields,
+        ],
     )
-    return msgspec.json.Decoder(list[tuple[Any, Any, kept]])  # type: ignore[valid-type]
+    return msgspec.json.Decoder(list[user])  # type: ignore[valid-type]
 
 
 def blocks(
@@ -132,14 +196,19 @@ def blocks(
 ) -> Iterator[tuple[BulkBlock, list[User]]]:
     """Each block of the run in order with its users (users_of), a few blocks in memory at a
     time."""
+    for block in stored_blocks(run):
+        yield block, users_of(block, fields)
+
+
+def stored_blocks(run: BulkRun) -> Iterator[BulkBlock]:
+    """Each block of the run in order, a few in memory at a time."""
     query = run.blocks.order_by("first")
     after = -1
     while True:
         batch = list(query.filter(first__gt=after)[:BLOCKS_AT_ONCE])
         if not batch:
             return
-        for block in batch:
-            yield block, users_of(block, fields)
+        yield from batch
         after = batch[-1].first
 
 

@@ -5,32 +5,37 @@ one snapshot of Auth0's data). A list's lines are user ids or email addresses, r
 one export of the whole tenant: never one lookup call per line; an email two users share, or
 one nobody has, is listed as ambiguous or unknown, never guessed.
 
+The list itself is read by users_admin.bulk_list.
+
 Interface::
 
-    count = count_list(file)           # entries in the list; ListProblem for bad input
     export = snapshot_export(run)      # the export that freezes the run's users
     delay = advance(run_id)            # the worker's step: seconds to wait, or None when done
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import hashlib
+import json
 import os
-import re
+import queue
+import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from itertools import groupby
-from operator import itemgetter
-from typing import IO, Any
+from itertools import accumulate, count
+from pathlib import Path
+from typing import IO, Any, NamedTuple
 
 import msgspec
 import orjson
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from exports import streams
@@ -39,14 +44,10 @@ from exports.models import ACTIVE_STATUSES, Export, ExportSpec
 from exports.tasks import create_export
 from management_api.tenants import current_tenant_slug
 
-from .bulk_rows import BlockWriter
+from .bulk_list import LIST_PIECE, ListProblem
+from .bulk_rows import BLOCK, BlockWriter
 from .models import BulkBlock, BulkEntry, BulkItem, BulkRun, BulkRunStatus
 
-MAX_LIST_LINES = 1_000_000
-# Bad lines quoted in the message (the rest are counted).
-QUOTED_PROBLEMS = 5
-# Lines one quoted cell of a CSV list may span.
-QUOTED_LINES = 20
 POLL_SECONDS = 2.0
 # A selecting run nobody polled for this long is sent to a worker again.
 STALL_SECONDS = 120
@@ -65,9 +66,6 @@ SNAPSHOT_FIELDS = (
     "app_metadata",
     "user_metadata",
 )
-HEADER_NAMES = {"user_id": "id", "id": "id", "user id": "id", "email": "email", "e-mail": "email"}
-EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+\Z")
-USER_ID = re.compile(r"[A-Za-z0-9_.:-]+\|\S+\Z")
 
 
 def selection_key(source: str, query: str = "", file: IO[bytes] | None = None) -> str:
@@ -83,109 +81,6 @@ def selection_key(source: str, query: str = "", file: IO[bytes] | None = None) -
 def tenant_slug() -> str:
     """The tenant the rows belong to: the request's or the task's (management_api.tenants)."""
     return current_tenant_slug()
-
-
-# --- the uploaded list ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ListEntry:
-    line: int
-    kind: str  # "id" or "email"
-    value: str  # an email is kept lower-cased (Auth0 stores them so)
-
-
-class ListProblem(ValueError):
-    """The list cannot be used; the message says which lines and why."""
-
-
-def iter_list(file: IO[bytes]) -> Iterator[ListEntry]:
-    """Every user id and email of a text or CSV file (one per line; in a CSV the column titled
-    user_id, id or email, else the first), read as it streams: ListProblem, once the file is
-    read, for an empty, too long or malformed one (after the good entries were yielded)."""
-    bad: list[str] = []
-    bad_count = 0
-    any_entry = False
-    # Records, not physical lines: a quoted CSV cell may hold line breaks.
-    for count, (number, value) in enumerate(_cells(file), start=1):
-        if count > MAX_LIST_LINES:
-            raise ListProblem(f"The list has more than {MAX_LIST_LINES:,} lines; split it.")
-        kind = _kind(value)
-        if kind is None:
-            bad_count += 1
-            if len(bad) < QUOTED_PROBLEMS:
-                bad.append(f"line {number}: “{value[:80]}”")
-            continue
-        any_entry = True
-        yield ListEntry(number, kind, value.lower() if kind == "email" else value)
-    if bad_count:
-        more = f" and {bad_count - len(bad):,} more" if bad_count > len(bad) else ""
-        raise ListProblem(
-            "Each line must be one user id (such as auth0|123) or one email address; "
-            f"these are neither: {'; '.join(bad)}{more}."
-        )
-    if not any_entry:
-        raise ListProblem("The list is empty: one user id or email address per line.")
-
-
-def read_list(file: IO[bytes]) -> list[ListEntry]:
-    """iter_list's entries, all in memory: small lists only (tests)."""
-    return list(iter_list(file))
-
-
-def count_list(file: IO[bytes]) -> int:
-    """How many entries the list holds, checked line by line in constant memory (the form);
-    ListProblem as iter_list."""
-    return sum(1 for _ in iter_list(file))
-
-
-def _kind(value: str) -> str | None:
-    if USER_ID.match(value):
-        return "id"
-    if EMAIL.match(value):
-        return "email"
-    return None
-
-
-def _cells(file: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """(line number, value) of every non-blank record: its first cell, or the titled column's.
-    A quoted cell may hold line breaks (a name in another column, as spreadsheet and database
-    tools write them); one still open after QUOTED_LINES lines is refused."""
-    reader = csv.reader(_text_lines(file))
-    column = 0
-    first = True
-    number = 1
-    while True:
-        try:
-            cells = next(reader, None)
-        except csv.Error as exc:
-            raise ListProblem(f"Line {number} cannot be read as CSV: {exc}.") from None
-        if cells is None:
-            return
-        start, number = number, reader.line_num + 1
-        if reader.line_num - start >= QUOTED_LINES:
-            raise ListProblem(
-                f"Line {start} opens a quoted cell that does not close within "
-                f"{QUOTED_LINES} lines; close its quote."
-            )
-        if not any(cell.strip() for cell in cells):
-            continue
-        if first:
-            first = False
-            titles = [HEADER_NAMES.get(cell.strip().lower()) for cell in cells]
-            if any(titles):
-                column = next(i for i, title in enumerate(titles) if title)
-                continue
-        value = cells[column].strip() if column < len(cells) else ""
-        yield start, value
-
-
-def _text_lines(file: IO[bytes]) -> Iterator[str]:
-    for number, raw in enumerate(file, start=1):
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise ListProblem(f"Line {number} is not UTF-8 text; save the list as UTF-8.") from None
 
 
 # --- the snapshot --------------------------------------------------------------------------
@@ -234,7 +129,7 @@ def advance(run_id: int) -> float | None:
                 counts = _store_items(run, users)
             else:
                 with run.list_file.open("rb") as listed:
-                    counts = _store_resolved(run, iter_list(listed), users)
+                    counts = _store_resolved(run, listed, users)
         locked.update(
             status=BulkRunStatus.SELECTED,
             snapshot_at=export.auth0_job_created_at or export.ready_at,
@@ -250,76 +145,57 @@ def _fail(run: BulkRun, reason: str) -> None:
     )
 
 
-# A snapshot's user as a block keeps it (users_admin.bulk_rows): the identities' four fields,
-# every other field's JSON as the export wrote it (not decoded), the id and email taken out.
-_Kept = msgspec.Raw | msgspec.UnsetType
-_TAKEN_OUT = ("user_id", "email", "identities")
-_Identity = msgspec.defstruct(
-    "_Identity",
-    [(n, _Kept, msgspec.UNSET) for n in ("connection", "provider", "user_id", "isSocial")],
-)
-_Snapshot = msgspec.defstruct(
-    "_Snapshot",
-    [
-        ("user_id", Any, None),
-        ("email", Any, None),
-        ("identities", list[_Identity] | None, None),  # type: ignore[valid-type]
-        *((n, _Kept, msgspec.UNSET) for n in SNAPSHOT_FIELDS if n not in _TAKEN_OUT),
-    ],
-    forbid_unknown_fields=True,
-)
-_decode_snapshot = msgspec.json.Decoder(list[_Snapshot])  # type: ignore[valid-type]
-_encode = msgspec.json.Encoder().encode
+class Users(NamedTuple):
+    """Some of the snapshot's users, in order: their lines as the export wrote them (a block
+    keeps them so), user ids and emails."""
+
+    lines: list[bytes]
+    user_ids: list[str]
+    emails: list[str]
 
 
-def snapshot_lines(pieces: Iterable[bytes]) -> Iterator[list[tuple[bytes, str, str]]]:
-    """The snapshot's users a few thousand at a time, each (its line as a block keeps it:
-    ``[user id, email, profile]``, user id, email), from the export's inflated pieces. A batch of
-    lines is decoded in one call; one that cannot be (a blank line, a field the snapshot does not
-    ask for, an odd identity) is read line by line (profile_of)."""
+class _IdEmail(msgspec.Struct):
+    user_id: str | None = None
+    email: str | None = None
+
+
+_decode_ids = msgspec.json.Decoder(list[_IdEmail])
+
+
+def snapshot_lines(pieces: Iterable[bytes]) -> Iterator[Users]:
+    """The snapshot's users a few thousand at a time, from the export's inflated pieces: a
+    batch's user ids and emails are read in one call (the rest of each line skipped unread);
+    one that cannot be (a blank line, an id that is not a string) is read line by line."""
     for block in streams.records(pieces, quoted=False):
+        body = block.rstrip(b"\n")
         try:
-            records: list[Any] = _decode_snapshot.decode(
-                b"".join((b"[", block.rstrip(b"\n").replace(b"\n", b","), b"]"))
-            )
+            records = _decode_ids.decode(b"".join((b"[", body.replace(b"\n", b","), b"]")))
         except msgspec.DecodeError:
-            yield [_line(orjson.loads(line)) for line in block.split(b"\n") if line.strip()]
+            yield _read_each(body)
             continue
-        users = []
-        for record in records:
-            user_id, email = record.user_id, record.email
-            user_id = user_id if type(user_id) is str else str(user_id or "")
-            email = email if type(email) is str else str(email or "")
-            record.user_id = record.email = msgspec.UNSET  # left out of the profile
-            if record.identities is None:
-                record.identities = []
-            users.append((_encode((user_id, email, record)), user_id, email))
-        yield users
+        yield Users(
+            body.split(b"\n"),
+            [record.user_id or "" for record in records],
+            [record.email or "" for record in records],
+        )
 
 
-def _line(record: dict[str, Any]) -> tuple[bytes, str, str]:
-    user_id = str(record.get("user_id") or "")
-    email = str(record.get("email") or "")
-    return orjson.dumps((user_id, email, profile_of(record))), user_id, email
+def _read_each(body: bytes) -> Users:
+    users = Users([], [], [])
+    for line in body.split(b"\n"):
+        if line.strip():
+            record = orjson.loads(line)
+            users.lines.append(line.strip())
+            users.user_ids.append(str(record.get("user_id") or ""))
+            users.emails.append(str(record.get("email") or ""))
+    return users
 
 
-def profile_of(record: dict[str, Any]) -> dict[str, Any]:
-    """What an item keeps of a user: the snapshot's fields, identities without profile data."""
-    kept = {k: v for k, v in record.items() if k not in ("user_id", "email", "identities")}
-    kept["identities"] = [
-        {k: i.get(k) for k in ("connection", "provider", "user_id", "isSocial") if k in i}
-        for i in record.get("identities") or []
-        if isinstance(i, dict)
-    ]
-    return kept
-
-
-def _store_items(run: BulkRun, users: Iterable[list[tuple[bytes, str, str]]]) -> dict[str, int]:
+def _store_items(run: BulkRun, users: Iterable[Users]) -> dict[str, int]:
     """Every user of the snapshot, in its order (a query's run)."""
     with BlockWriter(run) as writer:
         for batch in users:
-            for line, _, _ in batch:
-                writer.add_line(line)
+            writer.add_lines(batch.lines)
     return {
         "selected_count": writer.count,
         "unknown_count": 0,
@@ -328,49 +204,140 @@ def _store_items(run: BulkRun, users: Iterable[list[tuple[bytes, str, str]]]) ->
     }
 
 
-def _store_resolved(
-    run: BulkRun, entries: Iterable[ListEntry], users: Iterable[list[tuple[bytes, str, str]]]
-) -> dict[str, int]:
+def _store_resolved(run: BulkRun, listed: IO[bytes], users: Iterable[Users]) -> dict[str, int]:
     """The list's users in its order, in constant memory whatever the list's and the tenant's
-    sizes, reading the snapshot once: the entries and the snapshot's users go to a scratch
-    SQLite file (Resolver), which joins them in the list's order."""
+    sizes, reading the snapshot once: the entries and the snapshot's users go to scratch
+    SQLite files (Resolver), joined in the list's order. The list is read by a process of its
+    own while this one reads the snapshot."""
     with Resolver() as resolver:
-        resolver.add_entries(entries)
+        resolver.read_list(listed)
         resolver.add_users(users)
+        resolver.join_list()
         return _store_joined(run, resolver)
 
 
 def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
-    problems: list[BulkEntry] = []
+    """The join, and the blocks it fills compressed, in a thread of its own while this one
+    saves what it makes, in the selection's transaction (waiting on the database lets the
+    other thread go on)."""
     counts: Counter[str] = Counter()
-    with BlockWriter(run) as writer:
-        for entry, found in resolver.joined():
-            if len(found) != 1:
-                problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
-                counts[problem] += 1
-                problems.append(
-                    BulkEntry(
-                        run=run,
-                        line=entry.line,
-                        entry=entry.value[:500],
-                        problem=problem,
-                        candidates=sorted(resolver.user_id(*user[1:]) for user in found),
-                    )
-                )
-                if len(problems) >= BATCH:
-                    BulkEntry.objects.bulk_create(problems)
-                    problems = []
-            elif not resolver.first_time(found[0][0]):
-                counts["duplicate"] += 1
-            else:
-                writer.add_line(resolver.line(*found[0][1:]))
-    BulkEntry.objects.bulk_create(problems)
+    for made in _made_aside(lambda put: _join(run, resolver, put, counts)):
+        type(made[0]).objects.bulk_create(made)
+        # With DEBUG on, Django keeps each query's text, here the blocks themselves (a
+        # million users' would be hundreds of megabytes): the worker needs none of it.
+        reset_queries()
     return {
-        "selected_count": writer.count,
+        "selected_count": counts["selected"],
         "unknown_count": counts[BulkEntry.Problem.UNKNOWN],
         "ambiguous_count": counts[BulkEntry.Problem.AMBIGUOUS],
         "duplicate_count": counts["duplicate"],
     }
+
+
+def _join(
+    run: BulkRun,
+    resolver: Resolver,
+    put: Callable[[list[BulkBlock] | list[BulkEntry]], None],
+    counts: Counter[str],
+) -> None:
+    """Each list entry in order: its user's line into the run's blocks, or its problem."""
+    problems: list[tuple[int, int]] = []
+    seen = bytearray(resolver.users)
+    lines: list[bytes] = []
+    read = resolver.line
+    with BlockWriter(run, save=put) as writer:
+        for line, found, number, start, size in resolver.joined():
+            if found == 1:
+                if seen[number]:
+                    counts["duplicate"] += 1
+                    continue
+                seen[number] = 1
+                lines.append(read(start, size))
+                if len(lines) >= BLOCK:
+                    writer.add_lines(lines)
+                    lines = []
+                continue
+            problems.append((line, found))
+            if len(problems) >= BATCH:
+                put(_problems(run, resolver, problems, counts))
+                problems = []
+        writer.add_lines(lines)
+    if problems:
+        put(_problems(run, resolver, problems, counts))
+    counts["selected"] = writer.count
+
+
+def _problems(
+    run: BulkRun,
+    resolver: Resolver,
+    problems: list[tuple[int, int]],
+    counts: Counter[str],
+) -> list[BulkEntry]:
+    """The entries (line, users named) that name no user or several (with their user ids,
+    never guessed)."""
+    listed = resolver.entries([line for line, _ in problems])
+    candidates = resolver.candidates([listed[line] for line, found in problems if found])
+    entries = []
+    for line, found in problems:
+        kind, value = listed[line]
+        problem = BulkEntry.Problem.AMBIGUOUS if found else BulkEntry.Problem.UNKNOWN
+        counts[problem] += 1
+        entries.append(
+            BulkEntry(
+                run=run,
+                line=line,
+                entry=value[:500],
+                problem=problem,
+                candidates=sorted(candidates.get((kind, value), ())),
+            )
+        )
+    return entries
+
+
+_DONE = object()
+# Items a thread makes ahead of the one that takes them.
+AHEAD = 4
+
+
+class _Stopped(Exception):
+    """The taker stopped taking (it failed, or stopped early)."""
+
+
+def _made_aside(produce: Callable[[Callable[[Any], None]], None]) -> Iterator[Any]:
+    """What `produce` puts, as it puts it, made in a thread of its own (a few items ahead);
+    its exception is raised here, and it is stopped if the taker stops."""
+    made: queue.Queue[Any] = queue.Queue(maxsize=AHEAD)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                made.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def run() -> None:
+        try:
+            produce(put)
+            put(_DONE)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the taker, raised there
+            with contextlib.suppress(_Stopped):
+                put(exc)
+
+    thread = threading.Thread(target=run, name="bulk-select", daemon=True)
+    thread.start()
+    try:
+        while (item := made.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class Resolver:
@@ -378,84 +345,158 @@ class Resolver:
     stays at SQLite's page cache and a few rows, whether the list has ten lines or a million and
     the tenant ten users or millions.
 
-    In SQLite, ``listed`` holds the entries (line, kind, value), ``snap`` every user of the
-    snapshot, read once: its number, user id, email in lower case (a list's key) and where its
-    line is, indexed once written so that the join reads the indexes alone. The lines (each
-    user as a block keeps it) go to a flat file beside, in the snapshot's order; ``seen`` marks
-    the users taken already (a user listed twice counts once), one byte a snapshot user."""
+    In SQLite, ``listed`` holds the entries (line, kind, value; users_admin.bulk_list writes
+    it in a file of its own, in a process of its own: read_list, then join_list), ``snap``
+    every user of the snapshot, read once: its number, user id, email in lower case (a list's
+    key) and where its line is, indexed once written (by the user id and by the email, only
+    where the list has such entries) so that the join reads the indexes alone. The lines (each
+    user as a block keeps it) go to a flat file beside, in the snapshot's order."""
 
     def __enter__(self) -> Resolver:
         self._dir = tempfile.TemporaryDirectory(prefix="userdesk-bulk-select-")
-        self.db = sqlite3.connect(os.path.join(self._dir.name, "resolve.sqlite3"))
+        # The join runs in a thread of its own (_store_joined), one thread at a time.
+        self.db = sqlite3.connect(self._path("resolve.sqlite3"), check_same_thread=False)
         self.db.executescript(
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;
             PRAGMA temp_store=FILE;
-            CREATE TABLE listed (line INTEGER PRIMARY KEY, kind TEXT, value TEXT);
             CREATE TABLE snap (
                 id INTEGER PRIMARY KEY, user_id TEXT, key TEXT, start INTEGER, size INTEGER
             );
             """
         )
-        self.lines = open(os.path.join(self._dir.name, "lines"), "w+b")
-        self.seen = bytearray()
+        self.lines = open(self._path("lines"), "w+b")
+        self.users = 0
+        self.kinds: set[str] = set()
+        self._reader: subprocess.Popen[bytes] | None = None
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._reader is not None and self._reader.poll() is None:
+            self._reader.kill()
+            self._reader.wait()
         self.lines.close()
         self.db.close()
         self._dir.cleanup()
 
-    def add_entries(self, entries: Iterable[ListEntry]) -> None:
-        rows = ((e.line, e.kind, e.value) for e in entries)
-        self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", rows)
+    def _path(self, name: str) -> str:
+        return os.path.join(self._dir.name, name)
 
-    def add_users(self, users: Iterable[list[tuple[bytes, str, str]]]) -> None:
+    def read_list(self, listed: IO[bytes]) -> None:
+        """Start reading the list (a copy of it) in a process of its own."""
+        with open(self._path("list"), "wb") as copy:
+            shutil.copyfileobj(listed, copy, LIST_PIECE)
+        self._reader = subprocess.Popen(
+            [sys.executable, "-m", "users_admin.bulk_list", "list", "listed.sqlite3"],
+            cwd=self._dir.name,
+            env={**os.environ, "PYTHONPATH": str(_ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def join_list(self) -> None:
+        """Wait for the list's entries; ListProblem if it cannot be used."""
+        assert self._reader is not None, "read_list first"
+        try:
+            out, err = self._reader.communicate(timeout=LIST_READER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"The list was not read within {LIST_READER_TIMEOUT} seconds."
+            ) from None
+        if self._reader.returncode:
+            reason = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+            raise RuntimeError(
+                f"Reading the list failed (exit code {self._reader.returncode}): {reason[0]}"
+            )
+        answer = json.loads(out)
+        if "problem" in answer:
+            raise ListProblem(answer["problem"])
+        self.kinds = set(answer["kinds"])
+        self.db.execute("ATTACH DATABASE ? AS list", (self._path("listed.sqlite3"),))
+        self._index()
+
+    def add_users(self, users: Iterable[Users]) -> None:
         """Every user of the snapshot (snapshot_lines), in one pass."""
         number = start = 0
         for batch in users:
-            rows = []
-            for line, user_id, email in batch:
-                rows.append((number, user_id, email.lower() or None, start, len(line)))
-                start += len(line)
-                number += 1
+            sizes = [len(line) for line in batch.lines]
+            starts = accumulate((size + 1 for size in sizes), initial=start)
+            rows = zip(count(number), batch.user_ids, map(str.lower, batch.emails), starts, sizes)
             self.db.executemany("INSERT INTO snap VALUES (?, ?, ?, ?, ?)", rows)
-            self.lines.write(b"".join(line for line, _, _ in batch))
+            self.lines.write(b"\n".join(batch.lines) + b"\n")
+            number += len(sizes)
+            start += sum(sizes) + len(sizes)
         self.lines.flush()
-        self.db.executescript(
-            "CREATE INDEX snap_user ON snap (user_id, start, size);"
-            "CREATE INDEX snap_key ON snap (key, start, size);"
-        )
-        self.seen = bytearray(number)
+        self.users = number
 
-    def joined(self) -> Iterator[tuple[ListEntry, list[tuple[int, int, int]]]]:
-        """Each entry in the list's order with the users it names (none, one or several): their
-        numbers in the snapshot, where their lines start and their sizes."""
-        rows = self.db.execute(
-            "SELECT l.line, l.kind, l.value, coalesce(a.id, b.id), coalesce(a.start, b.start),"
-            " coalesce(a.size, b.size)"
-            " FROM listed AS l"
-            " LEFT JOIN snap AS a ON l.kind = 'id' AND a.user_id = l.value"
-            " LEFT JOIN snap AS b ON l.kind = 'email' AND b.key = l.value"
-            " ORDER BY l.line"
+    def _index(self) -> None:
+        for kind, column in _COLUMNS.items():
+            if kind in self.kinds:
+                self.db.execute(f"CREATE INDEX snap_{column} ON snap ({column}, start, size)")
+
+    def joined(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """Each entry in the list's order: (its line, how many users it names and, when one,
+        its number in the snapshot, where its line starts and its size)."""
+        aliases = {kind: f"s{n}" for n, kind in enumerate(sorted(self.kinds))}
+        if not aliases:
+            return
+        joins = " ".join(
+            # An entry of the other kind looks up nothing (NULL), not its value.
+            f"LEFT JOIN snap AS {alias}"
+            f" ON {alias}.{_COLUMNS[kind]} = (CASE WHEN l.kind = '{kind}' THEN l.value END)"
+            for kind, alias in aliases.items()
         )
-        for (line, kind, value), group in groupby(rows, key=itemgetter(0, 1, 2)):
-            found = [row[3:] for row in group if row[3] is not None]
-            yield ListEntry(line, kind, value), found
+
+        def either(column: str) -> str:
+            return f"coalesce({', '.join(f'{a}.{column}' for a in aliases.values())}, NULL)"
+
+        # One row an entry (its group): how many users it names and, when one, which.
+        yield from self.db.execute(
+            f"SELECT l.line, count({either('id')}), {either('id')},"  # noqa: S608 (ours)
+            f" {either('start')}, {either('size')} FROM listed AS l {joins} GROUP BY l.line"
+        )
+
+    def entries(self, lines: list[int]) -> dict[int, tuple[str, str]]:
+        """The (kind, value) of the list's entries on these lines."""
+        found: dict[int, tuple[str, str]] = {}
+        for at in range(0, len(lines), BATCH):
+            part = lines[at : at + BATCH]
+            found.update(
+                (line, (kind, value))
+                for line, kind, value in self.db.execute(
+                    "SELECT line, kind, value FROM listed"  # noqa: S608 (placeholders only)
+                    f" WHERE line IN ({', '.join('?' * len(part))})",
+                    part,
+                )
+            )
+        return found
+
+    def candidates(self, entries: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """The user ids of the users each (kind, value) names."""
+        found: dict[tuple[str, str], list[str]] = {}
+        for kind, column in _COLUMNS.items():
+            values = list({value for named, value in entries if named == kind})
+            for at in range(0, len(values), BATCH):
+                part = values[at : at + BATCH]
+                rows = self.db.execute(
+                    f"SELECT {column}, user_id FROM snap"  # noqa: S608 (a column of ours)
+                    f" WHERE {column} IN ({', '.join('?' * len(part))})",
+                    part,
+                )
+                for value, user_id in rows:
+                    found.setdefault((kind, value), []).append(user_id)
+        return found
 
     def line(self, start: int, size: int) -> bytes:
         """A snapshot user's line (as a block keeps it), where joined says it is."""
         return os.pread(self.lines.fileno(), size, start)
 
-    def user_id(self, start: int, size: int) -> str:
-        return str(orjson.loads(self.line(start, size))[0])
 
-    def first_time(self, number: int) -> bool:
-        """Whether the snapshot's user `number` was not taken before (and is taken now)."""
-        if self.seen[number]:
-            return False
-        self.seen[number] = 1
-        return True
+# The project's root, where `python -m users_admin.bulk_list` finds its module.
+_ROOT = Path(__file__).resolve().parent.parent
+LIST_READER_TIMEOUT = 600
+# The snapshot's column a list entry of each kind is looked up in.
+_COLUMNS = {"id": "user_id", "email": "key"}
 
 
 def stalled_selections() -> list[int]:

@@ -311,7 +311,9 @@ class BulkBlock(models.Model):
     run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="blocks")
     first = models.PositiveIntegerField(help_text="The position of its first user")
     size = models.PositiveIntegerField()
-    data = models.BinaryField(help_text="zlib of one JSON line a user: [user id, email, profile]")
+    data = models.BinaryField(
+        help_text="zlib of one JSON object a user, its line in the snapshot export"
+    )
     skips = models.JSONField(default=dict, blank=True, help_text="{offset: why the run skips it}")
     made = models.BooleanField(default=False, help_text="Its users are the run's items now")
 

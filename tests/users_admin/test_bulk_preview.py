@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from django.db import connection
 from django.test import Client
+from isal import isal_zlib
 
 from staff.models import AuditEvent
 from tests.fixtures.bulk import DB, make_run, selected, tenant, use_tenant  # noqa: F401 (fixtures)
@@ -192,6 +194,47 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
         {"app_metadata": {"plan": "pro"}},
     )
     assert use_tenant.requests_seen() == before
+
+
+@pytest.mark.django_db
+def test_a_preview_decodes_a_line_whose_key_may_be_written_escaped() -> None:
+    # A line proves a change without being decoded only when the patch's key is nowhere in
+    # it and nothing in it is \\u-escaped: "\\u0070lan" is "plan", which the user has.
+    run = make_run([{"identities": DB}])
+    with bulk_rows.BlockWriter(run) as writer:
+        writer.count = 1
+        writer.add_lines(
+            [b'{"user_id":"auth0|9","email":"e@x.io","app_metadata":{"\\u0070lan":"pro"}}']
+        )
+    run.selected_count = 2
+    run.save()
+    params = {"which": "app_metadata", "patch": {"plan": "pro"}}
+    assert bulk.choose(run, bulk.ACTIONS["metadata"], params, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert (run.change_count, run.skip_counts) == (1, {"The user already has these values.": 1})
+
+
+@pytest.mark.django_db
+def test_blocks_written_before_as_arrays_still_read() -> None:
+    # Blocks held [user id, email, profile] lines before they held the export's objects.
+    run = make_run([])
+    lines = [["auth0|1", "a@x.io", {"blocked": True, "identities": DB}], ["auth0|2", "", {}]]
+    run.blocks.create(
+        first=0, size=2, data=isal_zlib.compress(b"\n".join(map(orjson.dumps, lines)))
+    )
+    run.selected_count = 2
+    run.save()
+    assert bulk_rows.users_of(run.blocks.get()) == [tuple(line) for line in lines]
+    assert bulk.choose(run, bulk.ACTIONS["block"], {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert (run.change_count, run.skip_counts) == (1, {"The user is already blocked.": 1})
+    params = {"which": "app_metadata", "patch": {"plan": "pro"}}
+    assert bulk.choose(run, bulk.ACTIONS["metadata"], params, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    run.refresh_from_db()
+    assert run.change_count == 2
 
 
 @pytest.mark.django_db

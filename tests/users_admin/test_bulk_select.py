@@ -10,7 +10,11 @@ from __future__ import annotations
 import html
 import io
 import re
+import sqlite3
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,8 +27,8 @@ from staff.models import AuditEvent
 from tests.fixtures.bulk import everyone, selected, tenant, use_tenant  # noqa: F401 (fixtures)
 from tests.fixtures.exact_exports import oracle
 from tests.fixtures.sandbox import SandboxServer
-from users_admin import bulk_rows, bulk_select
-from users_admin.bulk_select import ListProblem, read_list
+from users_admin import bulk_list, bulk_rows, bulk_select
+from users_admin.bulk_list import ListProblem, read_list
 from users_admin.models import BulkRun, BulkRunStatus
 
 # The bulk pages of the test tenant.
@@ -67,6 +71,49 @@ def test_a_quote_that_never_closes_is_refused_with_its_line() -> None:
         read_list(io.BytesIO(text.encode()))
 
 
+@pytest.mark.parametrize("piece", [7, 64, 1 << 20])
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_a_list_reads_the_same_in_any_piece_size_and_line_ending(
+    monkeypatch: pytest.MonkeyPatch, piece: int, ending: str
+) -> None:
+    # Lines are split on commas while no quote was seen, then parsed as CSV from the piece
+    # with the first quote on: the entries and their line numbers are the same either way.
+    monkeypatch.setattr(bulk_list, "LIST_PIECE", piece)
+    rows = ["user_id,email,name", "auth0|1,a@x.io,Ann", "", " ,, ", "auth0|2,b@x.io,Bob"]
+    rows += ['auth0|3,c@x.io,"Marie', 'Durand, ""M"""', "auth0|4,,Dan", "auth0|5"]
+    want = [(2, "id", "auth0|1"), (5, "id", "auth0|2"), (6, "id", "auth0|3")]
+    want += [(8, "id", "auth0|4"), (9, "id", "auth0|5")]
+    assert entries(ending.join(rows) + ending) == want
+    plain = ["Jane@Example.com", "", "auth0|7", "bob@x.io"]
+    assert entries(ending.join(plain)) == [
+        (1, "email", "jane@example.com"),
+        (3, "id", "auth0|7"),
+        (4, "email", "bob@x.io"),
+    ]
+
+
+def test_the_list_process_writes_the_entries_or_says_what_is_wrong(tmp_path: Any) -> None:
+    # What the selection runs beside the worker: `python -m users_admin.bulk_list LIST DB`.
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("auth0|1\nA@x.io\n")
+    bad.write_text("auth0|1\nnot an address\n")
+    root = Path(bulk_select.__file__).resolve().parent.parent
+    for listed, answer in [(good, {"kinds": ["email", "id"]}), (bad, "line 2: “not an address”")]:
+        db = tmp_path / f"{listed.stem}.sqlite3"
+        done = subprocess.run(
+            [sys.executable, "-m", "users_admin.bulk_list", str(listed), str(db)],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        )
+        if isinstance(answer, dict):
+            assert orjson.loads(done.stdout) == answer
+            rows = sqlite3.connect(db).execute("SELECT * FROM listed ORDER BY line").fetchall()
+            assert rows == [(1, "id", "auth0|1"), (2, "email", "a@x.io")]
+        else:
+            assert answer in orjson.loads(done.stdout)["problem"]
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
@@ -85,9 +132,10 @@ def test_a_bad_list_is_refused_with_its_lines(text: str, said: str) -> None:
 
 
 def test_a_snapshot_user_is_kept_as_its_whole_record_reads_it() -> None:
-    # A few thousand users are decoded in one call; a batch with a line that call cannot
-    # take (a field not asked for, an identity that is not an object, a blank line) is read
-    # line by line: either way each user is kept as profile_of keeps them.
+    # A few thousand users' ids and emails are read in one call; a batch with a line that
+    # call cannot take (an id that is not a string, a blank line) is read line by line:
+    # either way each user's line is kept as the export wrote it, and a block reads it back
+    # with identities of four fields (no profile data).
     records: list[dict[str, Any]] = [
         {
             "user_id": "auth0|1",
@@ -107,21 +155,34 @@ def test_a_snapshot_user_is_kept_as_its_whole_record_reads_it() -> None:
         {"user_id": "auth0|2", "identities": None, "blocked": None},
         {"email": None, "multifactor": ["guardian"], "updated_at": "2025-01-01T00:00:00Z"},
         {"user_id": "sms|3", "email": "c@x.io", "identities": [{"provider": "sms"}, "odd"]},
-        {"user_id": "auth0|4", "email": "d@x.io", "logins_count": 3},
+        {"user_id": 4, "email": "d@x.io", "logins_count": 3},
+    ]
+    kept_identities = [
+        [{"connection": "db", "provider": "auth0", "user_id": "1", "isSocial": False}],
+        [],
+        [],
+        [{"provider": "sms"}],
+        [],
     ]
     alone = [list(bulk_select.snapshot_lines([orjson.dumps(r) + b"\n"])) for r in records]
     together = list(bulk_select.snapshot_lines([b"\n\n".join(map(orjson.dumps, records)) + b"\n"]))
-    for got in (*alone, together):
-        for line, user_id, email in (user for batch in got for user in batch):
-            record = records[[str(r.get("user_id") or "") for r in records].index(user_id)]
+    cases = [*(([r], g) for r, g in zip(records, alone, strict=True)), (records, together)]
+    for expected, got in cases:
+        users = [user for batch in got for user in zip(*batch, strict=True)]
+        assert len(users) == len(expected)
+        for (line, user_id, email), record in zip(users, expected, strict=True):
+            assert user_id == str(record.get("user_id") or "")
             assert email == str(record.get("email") or "")
-            assert orjson.loads(line) == [user_id, email, bulk_select.profile_of(record)]
-    assert [len(batch) for got in alone for batch in got] == [1] * 5
-    assert [len(batch) for batch in together] == [5]
+            assert line == orjson.dumps(record)
+            profile = {k: v for k, v in record.items() if k not in ("user_id", "email")}
+            profile["identities"] = kept_identities[records.index(record)]
+            assert bulk_rows.read_lines([line]) == [(user_id, email, profile)]
+    assert [len(batch.lines) for got in alone for batch in got] == [1] * 5
+    assert [len(batch.lines) for batch in together] == [5]
 
 
 def test_a_list_longer_than_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk_select, "MAX_LIST_LINES", 3)
+    monkeypatch.setattr(bulk_list, "MAX_LIST_LINES", 3)
     assert len(read_list(io.BytesIO(b"auth0|1\nauth0|2\nauth0|3\n"))) == 3
     with pytest.raises(ListProblem, match="more than 3 lines"):
         read_list(io.BytesIO(b"auth0|1\nauth0|2\nauth0|3\nauth0|4\n"))
