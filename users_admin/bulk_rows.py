@@ -23,7 +23,7 @@ Interface::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any, overload
 
@@ -49,13 +49,8 @@ User = tuple[str, str, dict[str, Any]]
 class BlockWriter:
     """The run's users in order, written a block at a time (constant memory); `count` users."""
 
-    def __init__(
-        self, run: BulkRun, save: Callable[[list[BulkBlock]], object] | None = None
-    ) -> None:
-        """`save` stores sealed blocks (by default bulk_create: the selection saves them from
-        another thread, in its transaction)."""
+    def __init__(self, run: BulkRun) -> None:
         self.run = run
-        self.save = save or BulkBlock.objects.bulk_create
         self.count = 0
         self._lines: list[bytes] = []
         self._blocks: list[BulkBlock] = []
@@ -97,7 +92,7 @@ class BlockWriter:
 
     def _flush(self) -> None:
         if self._blocks:
-            self.save(self._blocks)
+            BulkBlock.objects.bulk_create(self._blocks)
         self._blocks = []
         # With DEBUG on, Django keeps each query's text, here the blocks themselves (a
         # million users' would be hundreds of megabytes): the worker needs none of it.

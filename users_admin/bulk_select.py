@@ -35,7 +35,7 @@ from typing import IO, Any, NamedTuple
 
 import msgspec
 import orjson
-from django.db import reset_queries, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from exports import streams
@@ -124,12 +124,12 @@ def advance(run_id: int) -> float | None:
         BulkBlock.objects.filter(run=run).delete()
         BulkEntry.objects.filter(run=run).delete()
         with export.open_file() as raw:
-            users = snapshot_lines(streams.inflate(streams.chunks(raw), piece=SNAPSHOT_PIECE))
+            pieces = streams.inflate(streams.chunks(raw), piece=SNAPSHOT_PIECE)
             if run.source == BulkRun.Source.QUERY:
-                counts = _store_items(run, users)
+                counts = _store_items(run, pieces)
             else:
                 with run.list_file.open("rb") as listed:
-                    counts = _store_resolved(run, listed, users)
+                    counts = _store_resolved(run, listed, snapshot_lines(pieces))
         locked.update(
             status=BulkRunStatus.SELECTED,
             snapshot_at=export.auth0_job_created_at or export.ready_at,
@@ -191,11 +191,11 @@ def _read_each(body: bytes) -> Users:
     return users
 
 
-def _store_items(run: BulkRun, users: Iterable[Users]) -> dict[str, int]:
-    """Every user of the snapshot, in its order (a query's run)."""
+def _store_items(run: BulkRun, pieces: Iterable[bytes]) -> dict[str, int]:
+    """Every user of the snapshot, in its order, as its line (a query's run: nothing decoded)."""
     with BlockWriter(run) as writer:
-        for batch in users:
-            writer.add_lines(batch.lines)
+        for block in streams.records(pieces, quoted=False):
+            writer.add_lines([line for line in block.split(b"\n") if line.strip()])
     return {
         "selected_count": writer.count,
         "unknown_count": 0,
@@ -217,17 +217,18 @@ def _store_resolved(run: BulkRun, listed: IO[bytes], users: Iterable[Users]) -> 
 
 
 def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
-    """The join, and the blocks it fills compressed, in a thread of its own while this one
-    saves what it makes, in the selection's transaction (waiting on the database lets the
-    other thread go on)."""
+    """The join in a thread of its own, while this one compresses and saves the users' lines
+    it finds and the entries' problems, in the selection's transaction (compressing and
+    waiting on the database let the other thread go on)."""
     counts: Counter[str] = Counter()
-    for made in _made_aside(lambda put: _join(run, resolver, put, counts)):
-        type(made[0]).objects.bulk_create(made)
-        # With DEBUG on, Django keeps each query's text, here the blocks themselves (a
-        # million users' would be hundreds of megabytes): the worker needs none of it.
-        reset_queries()
+    with BlockWriter(run) as writer:
+        for made in _made_aside(lambda put: _join(run, resolver, put, counts)):
+            if isinstance(made, Users):
+                writer.add_lines(made.lines)
+            else:
+                BulkEntry.objects.bulk_create(made)
     return {
-        "selected_count": counts["selected"],
+        "selected_count": writer.count,
         "unknown_count": counts[BulkEntry.Problem.UNKNOWN],
         "ambiguous_count": counts[BulkEntry.Problem.AMBIGUOUS],
         "duplicate_count": counts["duplicate"],
@@ -237,34 +238,31 @@ def _store_joined(run: BulkRun, resolver: Resolver) -> dict[str, int]:
 def _join(
     run: BulkRun,
     resolver: Resolver,
-    put: Callable[[list[BulkBlock] | list[BulkEntry]], None],
+    put: Callable[[Users | list[BulkEntry]], None],
     counts: Counter[str],
 ) -> None:
-    """Each list entry in order: its user's line into the run's blocks, or its problem."""
+    """Each list entry in order: its user's line (a block's worth at a time), or its problem."""
     problems: list[tuple[int, int]] = []
     seen = bytearray(resolver.users)
-    lines: list[bytes] = []
-    read = resolver.line
-    with BlockWriter(run, save=put) as writer:
-        for line, found, number, start, size in resolver.joined():
-            if found == 1:
-                if seen[number]:
-                    counts["duplicate"] += 1
-                    continue
-                seen[number] = 1
-                lines.append(read(start, size))
-                if len(lines) >= BLOCK:
-                    writer.add_lines(lines)
-                    lines = []
+    wanted: list[tuple[int, int]] = []
+    for line, found, number, start, size in resolver.joined():
+        if found == 1:
+            if seen[number]:
+                counts["duplicate"] += 1
                 continue
-            problems.append((line, found))
-            if len(problems) >= BATCH:
-                put(_problems(run, resolver, problems, counts))
-                problems = []
-        writer.add_lines(lines)
+            seen[number] = 1
+            wanted.append((start, size))
+            if len(wanted) >= BLOCK:
+                put(Users(resolver.lines_at(wanted), [], []))
+                wanted = []
+            continue
+        problems.append((line, found))
+        if len(problems) >= BATCH:
+            put(_problems(run, resolver, problems, counts))
+            problems = []
+    put(Users(resolver.lines_at(wanted), [], []))
     if problems:
         put(_problems(run, resolver, problems, counts))
-    counts["selected"] = writer.count
 
 
 def _problems(
@@ -359,7 +357,7 @@ class Resolver:
         self.db.executescript(
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;
-            PRAGMA temp_store=FILE;
+            PRAGMA temp_store=FILE; PRAGMA threads=2;
             CREATE TABLE snap (
                 id INTEGER PRIMARY KEY, user_id TEXT, key TEXT, start INTEGER, size INTEGER
             );
@@ -487,9 +485,25 @@ class Resolver:
                     found.setdefault((kind, value), []).append(user_id)
         return found
 
-    def line(self, start: int, size: int) -> bytes:
-        """A snapshot user's line (as a block keeps it), where joined says it is."""
-        return os.pread(self.lines.fileno(), size, start)
+    def lines_at(self, wanted: list[tuple[int, int]]) -> list[bytes]:
+        """The snapshot users' lines (as a block keeps them) where joined says they are (start,
+        size): one read for each run of lines that follow each other in the snapshot (a list
+        in the snapshot's order reads a block's users at once)."""
+        found: list[bytes] = []
+        fd = self.lines.fileno()
+        at, count = 0, len(wanted)
+        while at < count:
+            start, size = wanted[at]
+            end, after = start + size, at + 1
+            while after < count and wanted[after][0] == end + 1:
+                end = wanted[after][0] + wanted[after][1]
+                after += 1
+            if after == at + 1:
+                found.append(os.pread(fd, size, start))
+            else:
+                found.extend(os.pread(fd, end - start, start).split(b"\n"))
+            at = after
+        return found
 
 
 # The project's root, where `python -m users_admin.bulk_list` finds its module.
