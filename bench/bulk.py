@@ -55,7 +55,8 @@ the run's snapshot, one exact export of the tenant through exports.pipeline (the
 then the worker's selection (bulk_select.advance) and the preview of a metadata action
 (bulk.compute_preview). Printed: the list's counts (which must add up to its entries), the
 export's time, the selection's and the preview's beside it (goal: together <= 1x the export),
-the worker's peak memory (VmHWM) beside the 150 MB budget, and the load average. The lists:
+the worker's peak memory (VmHWM) plus that of the process it starts to read the list (run alone
+on the same list) beside the 150 MB budget, and the load average. The lists:
 the bench's own text list (emails, every tenth a user id, 0.1% unknown, 0.1% repeated) and a
 CSV the sqlite3 tool writes from the sandbox's database (titled columns, a name column with
 its own quoting, random order), or `--list FILE`, a file of yours.
@@ -68,6 +69,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -701,7 +703,7 @@ print(json.dumps({"run": run.pk, "lines": lines, "check_seconds": checked,
 _PREVIEW_CHILD = (
     _PEAK
     + """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import django
 django.setup()
@@ -721,11 +723,38 @@ print(json.dumps({"status": run.status, "failure": run.failure_reason,
     "selected": run.selected_count, "unknown": run.unknown_count,
     "ambiguous": run.ambiguous_count, "duplicates": run.duplicate_count,
     "changes": run.change_count, "select_seconds": selected - started,
-    "preview_seconds": previewed - selected, "rss_mb": peak_mb(),
-    "reader_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+    "preview_seconds": previewed - selected, "rss_mb": peak_mb()}))
 """
 )
 MEMORY_BUDGET_MB = 150
+
+# The process the selection starts to read a list (users_admin.bulk_list), run alone on the
+# same list: its own peak memory (VmHWM; a child started by the worker would report the
+# worker's memory shared with it before it began).
+_READER_CHILD = (
+    _PEAK
+    + """
+import runpy, sys
+sys.argv = ["bulk_list", *sys.argv[1:]]
+try:
+    runpy.run_module("users_admin.bulk_list", run_name="__main__")
+finally:
+    print(peak_mb(), file=sys.stderr)
+"""
+)
+
+
+def list_reader_peak_mb(path: Path) -> float:
+    with tempfile.TemporaryDirectory() as scratch:
+        done = subprocess.run(
+            [sys.executable, "-c", _READER_CHILD, str(path), f"{scratch}/listed.sqlite3"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return float(done.stderr.strip().splitlines()[-1])
+
 
 # A worker's task body (users_admin.tasks.execute_bulk_run), in a process of its own: sends
 # the run's users until it is paused, then prints its peak memory.
@@ -905,6 +934,7 @@ def main_preview(args: argparse.Namespace) -> None:
                 raise SystemExit(f"the run ended {got['status']}: {got['failure']}")
             counted = got["selected"] + got["unknown"] + got["ambiguous"] + got["duplicates"]
             both = got["select_seconds"] + got["preview_seconds"]
+            reader = list_reader_peak_mb(path)
             print(
                 f"  {snap['lines']:,} lines (checked as the form does in "
                 f"{snap['check_seconds']:.1f} s): {got['selected']:,} selected, "
@@ -923,7 +953,7 @@ def main_preview(args: argparse.Namespace) -> None:
             )
             print(
                 f"  worker peak memory {got['rss_mb']:.0f} MB + its list reader's "
-                f"{got['reader_mb']:.0f} MB = {got['rss_mb'] + got['reader_mb']:.0f} MB at "
+                f"{reader:.0f} MB = {got['rss_mb'] + reader:.0f} MB at "
                 f"most (budget {MEMORY_BUDGET_MB} MB); "
                 f"load average {load:.1f}-{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
                 flush=True,
