@@ -58,6 +58,8 @@ class BulkAction:
     bulk_capability: Capability | None = None  # instead of the single action's
     also_needs: Callable[[Profile], str | None] = lambda profile: None
     undoable: bool = False
+    # The profile's fields applies_to reads (None: any of them): a preview decodes only those.
+    fields: tuple[str, ...] | None = None
 
     @property
     def action(self) -> Action:
@@ -87,7 +89,7 @@ class BulkAction:
             return (str(params["which"]), UNDO) if params.get("undo") else (str(params["which"]),)
         if self.action.reads:
             return ()
-        return None
+        return self.fields
 
     def telling_keys(self, params: Params) -> tuple[bytes, ...]:
         """JSON texts whose absence from a user's line (users_admin.bulk_rows) proves that
@@ -174,6 +176,7 @@ ACTIONS: dict[str, BulkAction] = {
                 "A password reset through the Management API also lifts an admin block.",
             ),
             undoable=True,
+            fields=("blocked",),
         ),
         BulkAction(
             "unblock",
@@ -182,6 +185,7 @@ ACTIONS: dict[str, BulkAction] = {
             (("PATCH", USER),),
             ("Unblocking does not lift brute-force blocks: clear those with their own run.",),
             undoable=True,
+            fields=("blocked",),
         ),
         BulkAction(
             "metadata",
