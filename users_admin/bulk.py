@@ -208,6 +208,7 @@ ACTIONS: dict[str, BulkAction] = {
                 "Each user gets an email from the tenant's email provider, whose own sending "
                 "limits apply; a social provider may overwrite email_verified at sign-in.",
             ),
+            fields=("email_verified", "identities"),
         ),
         BulkAction(
             "password-email",
@@ -222,6 +223,7 @@ ACTIONS: dict[str, BulkAction] = {
             ),
             data={"mode": "email"},
             also_needs=_has_email,
+            fields=("identities",),
         ),
         BulkAction(
             "remove-mfa",

@@ -197,6 +197,31 @@ def test_a_metadata_preview_of_a_search_sends_nothing_to_auth0(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("name", ["block", "unblock", "resend-verification", "password-email"])
+def test_a_preview_reading_only_its_action_s_fields_skips_as_the_whole_profile_would(
+    name: str,
+) -> None:
+    profiles: list[dict[str, Any]] = [
+        {"blocked": True, "identities": DB, "email": "a@x.io", "email_verified": True},
+        {"identities": DB, "email": "b@x.io", "email_verified": False},
+        {"identities": GOOGLE, "email": "c@x.io", "email_verified": False},
+        {"identities": SMS, "email": "d@x.io"},
+        {"identities": DB, "email": "", "blocked": False},
+        {"email": "f@x.io", "app_metadata": {"blocked": True}},
+    ]
+    action = bulk.ACTIONS[name]
+    whole = [
+        action.applies_to(f"auth0|{n}", {**p, "user_id": f"auth0|{n}"}, {})
+        for n, p in enumerate(profiles)
+    ]
+    assert len(set(whole)) > 1
+    run = make_run([dict(p) for p in profiles])
+    assert bulk.choose(run, action, {}, "reason", "")
+    bulk.compute_preview(run.pk, run.preview_version)
+    assert [i.skip_reason for i in bulk_rows.every_item(run)] == [r or "" for r in whole]
+
+
+@pytest.mark.django_db
 def test_a_preview_decodes_a_line_whose_key_may_be_written_escaped() -> None:
     # A line proves a change without being decoded only when the patch's key is nowhere in
     # it and nothing in it is \\u-escaped: "\\u0070lan" is "plan", which the user has.
