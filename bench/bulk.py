@@ -47,16 +47,19 @@ user; then the medians of the rounds and their ratio (goal <= 1.2x, no 429).
 in production; else SQLite)::
 
     DATABASE_URL=postgres://... uv run python bench/bulk.py --preview [--users 1000000]
-        [--lines N] [--list FILE] [--port P]
+        [--lines N] [--list FILE] [--port P] [--key plan]
 
 It seeds a sandbox tenant of `--users` users once (kept in var/bench/bulk-<users>/, as
 bench/export.py keeps its own) and, for each list, in child processes as a worker runs them:
 the run's snapshot, one exact export of the tenant through exports.pipeline (the baseline),
 then the worker's selection (bulk_select.advance) and the preview of a metadata action
-(bulk.compute_preview). Printed: the list's counts (which must add up to its entries), the
-export's time, the selection's and the preview's beside it (goal: together <= 1x the export),
-the worker's peak memory (VmHWM) plus that of the process it starts to read the list (run alone
-on the same list) beside the 150 MB budget, and the load average. The lists:
+setting app_metadata.<--key> (bulk.compute_preview; the default key is new to every user, so
+the preview proves each change without decoding the user; `--key plan`, which most seeded users
+have, makes it decode theirs). Printed: the list's counts (which must add up to its entries),
+the export's time, the selection's and the preview's beside it (goal: together <= 1x the
+export), the worker's peak memory (VmHWM), the list reader's it starts (run alone on the same
+list), the two together (VmRSS sampled every 50 ms) beside the 150 MB budget, and the load
+average. The lists:
 the bench's own text list (emails, every tenth a user id, 0.1% unknown, 0.1% repeated) and a
 CSV the sqlite3 tool writes from the sandbox's database (titled columns, a name column with
 its own quoting, random order), or `--list FILE`, a file of yours.
@@ -703,8 +706,30 @@ print(json.dumps({"run": run.pk, "lines": lines, "check_seconds": checked,
 _PREVIEW_CHILD = (
     _PEAK
     + """
-import json, sys, time
+import glob, json, sys, threading, time
 sys.path.insert(0, sys.argv[1])
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+together = [0.0]
+def sample():  # this process and its children (the list reader), every 50 ms
+    while True:
+        kids = set()
+        for path in glob.glob("/proc/self/task/*/children"):
+            with open(path) as listed:
+                kids.update(listed.read().split())
+        together[0] = max(together[0], rss_mb("self") + sum(rss_mb(k) for k in kids))
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
+
 import django
 django.setup()
 from users_admin import bulk, bulk_select
@@ -714,7 +739,7 @@ started = time.perf_counter()
 bulk_select.advance(run_id)
 selected = time.perf_counter()
 run = BulkRun.objects.get(pk=run_id)
-params = {"which": "app_metadata", "patch": {"bench_plan": "gold"}}
+params = {"which": "app_metadata", "patch": {sys.argv[3]: "gold"}}
 bulk.choose(run, bulk.ACTIONS["metadata"], params, "bench/bulk.py --preview", "")
 bulk.compute_preview(run.pk, run.preview_version)
 previewed = time.perf_counter()
@@ -723,7 +748,8 @@ print(json.dumps({"status": run.status, "failure": run.failure_reason,
     "selected": run.selected_count, "unknown": run.unknown_count,
     "ambiguous": run.ambiguous_count, "duplicates": run.duplicate_count,
     "changes": run.change_count, "select_seconds": selected - started,
-    "preview_seconds": previewed - selected, "rss_mb": peak_mb()}))
+    "preview_seconds": previewed - selected, "rss_mb": peak_mb(),
+    "together_mb": together[0]}))
 """
 )
 MEMORY_BUDGET_MB = 150
@@ -929,7 +955,7 @@ def main_preview(args: argparse.Namespace) -> None:
             if snap["status"] != "ready":
                 raise SystemExit(f"the snapshot export ended {snap['status']}")
             load = os.getloadavg()[0]
-            got = _child(_PREVIEW_CHILD, env, str(snap["run"]))
+            got = _child(_PREVIEW_CHILD, env, str(snap["run"]), args.key)
             if got["status"] != "previewed":
                 raise SystemExit(f"the run ended {got['status']}: {got['failure']}")
             counted = got["selected"] + got["unknown"] + got["ambiguous"] + got["duplicates"]
@@ -939,8 +965,8 @@ def main_preview(args: argparse.Namespace) -> None:
                 f"  {snap['lines']:,} lines (checked as the form does in "
                 f"{snap['check_seconds']:.1f} s): {got['selected']:,} selected, "
                 f"{got['unknown']:,} unknown, {got['ambiguous']:,} ambiguous, "
-                f"{got['duplicates']:,} listed twice (sum {counted:,}); "
-                f"{got['changes']:,} change"
+                f"{got['duplicates']:,} listed twice (sum {counted:,}); setting "
+                f"app_metadata.{args.key} changes {got['changes']:,}"
             )
             print(
                 f"  baseline, one exact export of the tenant ({snap['rows']:,} users): "
@@ -952,9 +978,9 @@ def main_preview(args: argparse.Namespace) -> None:
                 f"{both / snap['seconds']:.2f}x the export (goal <= 1)"
             )
             print(
-                f"  worker peak memory {got['rss_mb']:.0f} MB + its list reader's "
-                f"{reader:.0f} MB = {got['rss_mb'] + reader:.0f} MB at "
-                f"most (budget {MEMORY_BUDGET_MB} MB); "
+                f"  worker peak memory {got['rss_mb']:.0f} MB (VmHWM); with the list reader "
+                f"it starts (alone: {reader:.0f} MB), sampled together every 50 ms: "
+                f"{got['together_mb']:.0f} MB (VmRSS; budget {MEMORY_BUDGET_MB} MB); "
                 f"load average {load:.1f}-{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
                 flush=True,
             )
@@ -1006,6 +1032,12 @@ def main() -> None:
     )
     parser.add_argument("--lines", type=int, default=0, help="--preview: list lines")
     parser.add_argument("--list", help="--preview: a list file of your own instead")
+    parser.add_argument(
+        "--key",
+        default="bench_plan",
+        help="--preview: the app_metadata key the run sets (default a new one; `plan`: one "
+        "most seeded users have, so the preview decodes their lines)",
+    )
     parser.add_argument(
         "--bench-list-only", action="store_true", help="--preview: skip the sqlite3 CSV"
     )

@@ -387,7 +387,7 @@ class Resolver:
         self._reader = subprocess.Popen(
             [sys.executable, "-m", "users_admin.bulk_list", "list", "listed.sqlite3"],
             cwd=self._dir.name,
-            env={**os.environ, "PYTHONPATH": str(_ROOT)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(_python_path())},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -515,6 +515,13 @@ LIST_READER_TIMEOUT = 600
 # SQLite's page cache for the scratch files, and each sorting thread's while it indexes.
 CACHE_KB = 8000
 INDEX_CACHE_KB = 4000
+
+
+def _python_path() -> list[str]:
+    """Where the list reader finds its module: the project's root, then the worker's path."""
+    return [str(_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+
+
 # The snapshot's column a list entry of each kind is looked up in.
 _COLUMNS = {"id": "user_id", "email": "key"}
 

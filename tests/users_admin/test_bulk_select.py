@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,32 @@ def test_a_list_longer_than_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch
     assert len(read_list(io.BytesIO(b"auth0|1\nauth0|2\nauth0|3\n"))) == 3
     with pytest.raises(ListProblem, match="more than 3 lines"):
         read_list(io.BytesIO(b"auth0|1\nauth0|2\nauth0|3\nauth0|4\n"))
+
+
+def test_what_the_join_thread_makes_arrives_in_order_and_its_failure_with_it() -> None:
+    def makes(put: Any) -> None:
+        for n in range(10):
+            put(n)
+        raise ValueError("the join failed")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="the join failed"):
+        got.extend(bulk_select._made_aside(makes))
+    assert got == list(range(10))
+
+    # A taker that stops early stops the thread (it would otherwise wait forever to put).
+    stopped = threading.Event()
+
+    def endless(put: Any) -> None:
+        try:
+            while True:
+                put(1)
+        finally:
+            stopped.set()
+
+    for _ in bulk_select._made_aside(endless):
+        break
+    assert stopped.is_set()
 
 
 # --- bad input never makes a run -----------------------------------------------------------
