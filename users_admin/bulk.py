@@ -91,21 +91,19 @@ class BulkAction:
             return ()
         return self.fields
 
-    def telling_keys(self, params: Params) -> tuple[bytes, ...]:
-        """JSON texts whose absence from a user's line (users_admin.bulk_rows) proves that
-        applies_to finds a change, so the preview need not decode it (none: the action has
-        no such proof).
+    def telling_key(self, params: Params) -> bytes | None:
+        """A JSON text whose absence from a user's line (users_admin.bulk_rows) proves that
+        applies_to finds a change, so the preview need not decode it (None: the action has no
+        such proof).
 
         The metadata action changes every user who lacks a key its patch sets; a key written
         the same way by every JSON encoder (PLAIN_KEY) whose quoted text is nowhere in a line
         that holds no \\u escape is in none of the user's objects."""
         if self.single != "edit-metadata" or params.get("undo"):
-            return ()
-        return tuple(
-            orjson.dumps(key)
-            for key, value in params["patch"].items()
-            if value is not None and PLAIN_KEY.fullmatch(key)
-        )
+            return None
+        plain = (k for k, v in params["patch"].items() if v is not None and PLAIN_KEY.fullmatch(k))
+        key = next(plain, None)
+        return None if key is None else orjson.dumps(key)
 
     def preview(self, user_id: str, profile: Profile, params: Params) -> tuple[Change, Change]:
         if self.single == "edit-metadata":
@@ -143,7 +141,8 @@ def has_patch(profile: Profile, params: Params) -> bool:
     before and after alike), worked out without building them: the preview asks it of each of
     a million users."""
     current = profile.get(str(params["which"])) or {}
-    for key, value in patch_for(profile, params).items():
+    patch = profile[UNDO]["patch"] if params.get("undo") else params["patch"]
+    for key, value in patch.items():
         if value is None:
             if key in current:
                 return False
@@ -371,26 +370,20 @@ def _users_to_check(
 ) -> Iterator[tuple[Any, Iterable[tuple[int, bulk_rows.User | None]]]]:
     """Each block of the run with its users (offset, user), decoded with only the fields the
     action reads; a user None where their line alone proves the action changes them
-    (BulkAction.telling_keys), tried on the whole block first: the preview of a million users
+    (BulkAction.telling_key), tried on the whole block first: the preview of a million users
     setting a new key decodes none of them."""
-    keys = action.telling_keys(run.params)
+    key = action.telling_key(run.params)
     fields = action.reads(run.params)
-    if not keys:
+    if key is None:
         for block, users in bulk_rows.blocks(run, fields):
             yield block, enumerate(users)
         return
     for block in bulk_rows.stored_blocks(run):
         data = bulk_rows.data_of(block)
-        escaped = b"\\u" in data
-        key = min(keys, key=data.count)  # the rarest tells the most
-        found = data.count(key)
-        if not found and not escaped:
+        if key not in data and b"\\u" not in data:
             yield block, ((offset, None) for offset in range(block.size))
             continue
         lines = data.split(b"\n")
-        if found >= len(lines):  # most likely in every line: decoded alike
-            yield block, enumerate(bulk_rows.read_lines(lines, fields))
-            continue
         shown = [key not in line and b"\\u" not in line for line in lines]
         unshown = [line for line, s in zip(lines, shown, strict=True) if not s]
         read = iter(bulk_rows.read_lines(unshown, fields))

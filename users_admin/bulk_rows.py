@@ -124,12 +124,18 @@ def read_lines(lines: list[bytes], fields: tuple[str, ...] | None = None) -> lis
     decoded = _decoder(names, legacy).decode(b"".join((b"[", b",".join(lines), b"]")))
     if legacy:
         return [(user_id, email, _kept(names, astuple(kept))) for user_id, email, kept in decoded]
+    if len(names) == 1:  # the common case, made without a call a user
+        (name,) = names
+        return [
+            (
+                user_id if type(user_id) is str else _text(user_id),
+                email if type(email) is str else _text(email),
+                {} if value is UNSET else {name: value},
+            )
+            for user_id, email, value in map(astuple, decoded)
+        ]
     return [
-        (
-            _text(values[0]),
-            _text(values[1]),
-            _kept(names, values[2:]),
-        )
+        (_text(values[0]), _text(values[1]), _kept(names, values[2:]))
         for values in map(astuple, decoded)
     ]
 
