@@ -15,7 +15,8 @@ export PORT_WEB SANDBOX_PORT SANDBOX_STAGING_PORT
 STAGING_SANDBOX_ENV = SANDBOX_TENANT=userdesk-staging SANDBOX_PORT=$(SANDBOX_STAGING_PORT) \
   SANDBOX_DATABASE_PATH=$(or $(USERDESK_VAR_DIR),var)/sandbox-staging.sqlite3 \
   SANDBOX_EXPORT_DIR=$(or $(USERDESK_VAR_DIR),var)/sandbox-staging-exports \
-  SANDBOX_CLIENT_SECRET=staging-client-secret SANDBOX_TENANT_PLAN=essentials
+  SANDBOX_CLIENT_SECRET=staging-client-secret SANDBOX_TENANT_PLAN=essentials \
+  SANDBOX_RATE_LIMIT_PLAN=paid
 # Where `make docs` serves the documentation site; `make docs DOCS_ADDR=127.0.0.1:9000`.
 DOCS_ADDR ?= 127.0.0.1:8370
 # pytest workers; `make test PYTEST_WORKERS=0` runs the suite in one process.
@@ -55,6 +56,10 @@ run demo-env: export DEBUG ?= true
 run demo-env: export OIDC_SANDBOX ?= true
 run demo-env: export STAGING_SANDBOX_ENV := $(STAGING_SANDBOX_ENV)
 run demo-env: export AUTH0_TENANTS ?= production,staging
+# Each sandbox tenant enforces the rate limits of the plan its tenant is paced at (bulk runs'
+# budget and predicted duration, management_api/pacing.py): production is Enterprise, 16/s for
+# the whole tenant; staging (STAGING_SANDBOX_ENV) the sandbox's `paid`, Essentials' buckets.
+run demo-env: export SANDBOX_RATE_LIMIT_PLAN ?= enterprise
 # The demo's users are the sandbox's: deleting one is offered, so production's guard (type the
 # tenant's name) can be tried.
 run demo-env: export USERDESK_ALLOW_USER_DELETE ?= true

@@ -304,8 +304,11 @@ CHOOSABLE = (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWING, BulkRunStatus.PRE
 
 
 def choose(run: BulkRun, action: BulkAction, params: Params, reason: str, ticket: str) -> bool:
-    """Set the run's action and start its preview; False when it is no longer editable."""
-    updated = BulkRun.objects.filter(pk=run.pk, status__in=CHOOSABLE).update(
+    """Set the run's action and start its preview; False when it is no longer editable: once
+    requested, or an undo (its action and each user's restoring patch are the undone run's; a
+    choice would replace them with the form's one patch, the run's own values set again)."""
+    editable = BulkRun.objects.filter(pk=run.pk, status__in=CHOOSABLE)
+    updated = editable.exclude(source=BulkRun.Source.UNDO).update(
         action=action.name,
         params=params,
         reason=reason,

@@ -129,7 +129,8 @@ def bulk_run(request: HttpRequest, pk: int) -> HttpResponse:
         context = {"run": run, "progress": bulk_execute.progress(run)}
         return render(request, "users_admin/bulk_run.html#status", context)
     form = None
-    if run.status in (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWED):
+    choosable = run.status in (BulkRunStatus.SELECTED, BulkRunStatus.PREVIEWED)
+    if choosable and run.source != BulkRun.Source.UNDO:
         initial = {"action": run.action, "reason": run.reason, "ticket": run.ticket}
         if run.action == "metadata":
             initial.update(which=run.params.get("which"), patch=_json(run.params.get("patch")))

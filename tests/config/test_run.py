@@ -67,6 +67,41 @@ def demo_env(**make_variables: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in made.stdout.splitlines())
 
 
+def sandbox_rate_plans(env: dict[str, str]) -> dict[str, str]:
+    """The rate-limit plan each of `make run`'s sandbox processes enforces: production's from
+    the environment `make run` gives its processes, staging's from STAGING_SANDBOX_ENV on top
+    (the Procfile's `env ...`); unset, the sandbox's default, `paid` (sandbox/settings.py)."""
+    staging = dict(word.split("=", 1) for word in env["STAGING_SANDBOX_ENV"].split())
+    production = env.get("SANDBOX_RATE_LIMIT_PLAN", "paid")
+    return {"production": production, "staging": staging.get("SANDBOX_RATE_LIMIT_PLAN", production)}
+
+
+def test_each_demo_sandbox_enforces_the_limits_its_tenant_is_paced_at() -> None:
+    """A bulk run's preview predicts its pace from the tenant's plan (AUTH0_TENANT_<X>_PLAN); the
+    sandbox answering for that tenant must limit the run's calls (a read and a write of a user)
+    the same way, or the run goes at the sandbox's pace, not the one predicted (the production
+    sandbox on `paid`, Essentials' 200 writes a minute, under an Enterprise tenant's 16/s: 3.3
+    users a second for 5.6 predicted)."""
+    from management_api import pacing
+    from sandbox import ratelimit
+
+    env = demo_env()
+    for slug, sandbox_plan in sandbox_rate_plans(env).items():
+        prefix = f"AUTH0_TENANT_{slug.upper()}_"
+        plan = pacing.rate_plan(env[f"{prefix}PLAN"], env[f"{prefix}ENVIRONMENT"])
+        limits = ratelimit.PLANS[sandbox_plan]
+        for method, group in (("GET", "users_read"), ("PATCH", "users_write")):
+            paced = pacing.rate_for(plan, pacing.bucket_for(method, "/users/auth0|1", plan))
+            bucket = group if group in limits else "global" if "global" in limits else "other"
+            enforced = limits[bucket]
+            assert (enforced.burst, enforced.per_minute) == (paced.burst, paced.per_minute), (
+                slug,
+                method,
+                sandbox_plan,
+                plan,
+            )
+
+
 @pytest.fixture
 def procfile_env(tmp_path: Path) -> dict[str, str]:
     ports = {

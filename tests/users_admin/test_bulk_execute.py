@@ -370,6 +370,34 @@ def test_undo_restores_exactly_the_keys_changed_and_skips_users_changed_since(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("fast", "export_settings")
+def test_an_undo_run_s_restoring_patch_cannot_be_swapped_for_its_parent_s(
+    use_tenant: SandboxServer, lead_client: Client, everyone: list[dict[str, Any]]
+) -> None:
+    """The undo's page offered "Choose another action" filled with the run's own patch: Enter in
+    its ticket field made the undo a run setting the keys again (every user skipped, "this run
+    undoes it" still said), and its "Sends" line named the run's values, not what it restores."""
+    ids = [u["user_id"] for u in everyone][50:52]
+    data = {"action": "metadata", "which": "app_metadata", "patch": '{"walk_plan": "gold"}'}
+    run = in_process_run(lead_client, {"source": "list", "users_file": _named(ids)}, data)
+    bulk_execute.execute(run.pk)
+    lead_client.post(f"{BULK}/{run.pk}/undo/")
+    undo = BulkRun.objects.get(parent=run)
+    bulk.compute_preview(undo.pk, undo.preview_version)
+    page = lead_client.get(f"{BULK}/{undo.pk}/").content.decode()
+    assert "Choose another action" not in page
+    counts = page.split('id="preview-counts"')[1].split("</dl>")[0]
+    assert f"walk_plan</code>: as before run #{run.pk}, each user" in counts
+    assert "gold" not in counts
+
+    again = {**data, "reason": undo.reason, "ticket": "T-2"}
+    assert lead_client.post(f"{BULK}/{undo.pk}/action/", again).status_code == 302
+    undo.refresh_from_db()
+    assert undo.params["undo"] is True
+    assert (undo.status, undo.change_count, undo.ticket) == (BulkRunStatus.PREVIEWED, 2, "")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast", "export_settings")
 def test_undo_of_a_block_run_unblocks_its_users(
     use_tenant: SandboxServer, lead_client: Client, everyone: list[dict[str, Any]]
 ) -> None:
