@@ -188,14 +188,16 @@ def test_prepare_demo_migrates_prints_a_sign_in_once_and_seeds(tmp_path: Path) -
     encoded, group = row
     assert group == "Export admin"
     assert PBKDF2PasswordHasher().verify(password, encoded)
-    assert "Email:    lead@userdesk.local" in first.stdout
-    with sqlite3.connect(tmp_path / "var" / "userdesk.sqlite3") as db:
-        (lead_group,) = db.execute(
-            "SELECT g.name FROM auth_user u JOIN auth_user_groups ug ON ug.user_id = u.id "
-            "JOIN auth_group g ON g.id = ug.group_id WHERE u.username = ?",
-            ["lead@userdesk.local"],
-        ).fetchone()
-    assert lead_group == "Support lead"
+    # Two Support leads: one asks for a bulk run, the other approves it (never their own).
+    for lead in ("lead@userdesk.local", "approver@userdesk.local"):
+        assert f"Email:    {lead}" in first.stdout
+        with sqlite3.connect(tmp_path / "var" / "userdesk.sqlite3") as db:
+            (lead_group,) = db.execute(
+                "SELECT g.name FROM auth_user u JOIN auth_user_groups ug ON ug.user_id = u.id "
+                "JOIN auth_group g ON g.id = ug.group_id WHERE u.username = ?",
+                [lead],
+            ).fetchone()
+        assert lead_group == "Support lead"
 
     second = manage(env, "prepare_demo", "--seed-users", "25")
     assert second.returncode == 0, second.stdout + second.stderr

@@ -17,6 +17,9 @@ from staff.tenant_rows import move_rows, same_sandbox_tenant, unconfigured_slugs
 
 DEMO_EMAIL = "demo@userdesk.local"
 LEAD_EMAIL = "lead@userdesk.local"
+# A second Support lead: a bulk run above the approval threshold, and every delete run, waits
+# for a lead other than the one who asked.
+APPROVER_EMAIL = "approver@userdesk.local"
 STAGING_EMAIL = "staging@userdesk.local"
 # `make run`'s second sandbox tenant: its settings (the Makefile's STAGING_SANDBOX_ENV, as
 # NAME=value words), its own users and seed.
@@ -29,7 +32,7 @@ SHARED_ADDRESSES = 2
 class Command(BaseCommand):
     help = (
         "Get a machine ready for `make run`: migrate the database, create a demo export "
-        "admin and a demo support lead when no staff exists (and print their sign-ins), seed "
+        "admin and two demo support leads when no staff exists (and print their sign-ins), seed "
         "the sandbox tenant when it is empty (its own command, under its own settings)."
     )
 
@@ -66,6 +69,8 @@ class Command(BaseCommand):
         save_staff(DEMO_EMAIL, "export-admin", password)
         lead_password = generate_password()
         save_staff(LEAD_EMAIL, "support-lead", lead_password)
+        approver_password = generate_password()
+        save_staff(APPROVER_EMAIL, "support-lead", approver_password)
         staging_only = ""
         if _staging_sandbox_env() and "staging" in {t.slug for t in all_tenants()}:
             staging_password = generate_password()
@@ -87,6 +92,9 @@ class Command(BaseCommand):
                 f"  Support lead (acts on users: block, MFA reset, metadata, ...):\n"
                 f"    Email:    {LEAD_EMAIL}\n"
                 f"    Password: {lead_password}\n"
+                f"  A second Support lead (approves the first's bulk runs: four eyes):\n"
+                f"    Email:    {APPROVER_EMAIL}\n"
+                f"    Password: {approver_password}\n"
                 f"{staging_only}"
                 f"{bar}\n"
             )
