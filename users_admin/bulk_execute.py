@@ -491,10 +491,16 @@ class Progress:
     sent: int
     counts: dict[str, int]
     seconds_left: int | None
+    took_seconds: float | None = None  # a finished run's, from its start (pauses included)
 
     @property
     def percent(self) -> int:
         return round(100 * self.sent / self.total) if self.total else 100
+
+    @property
+    def users_per_second(self) -> float | None:
+        """A finished run's pace on average (pauses included)."""
+        return self.sent / self.took_seconds if self.took_seconds else None
 
 
 def progress(run: BulkRun) -> Progress:
@@ -506,7 +512,10 @@ def progress(run: BulkRun) -> Progress:
     if not rate and run.action:
         rate = bulk.users_per_second(run.tenant, bulk.ACTIONS[run.action])
     seconds = round(left / rate) if rate and run.status not in SETTLED else None
-    return Progress(total, sent, counts, seconds)
+    took = None
+    if run.started_at and run.finished_at:
+        took = (run.finished_at - run.started_at).total_seconds()
+    return Progress(total, sent, counts, seconds, took)
 
 
 # --- results and retries -------------------------------------------------------------------

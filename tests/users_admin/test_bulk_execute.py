@@ -128,6 +128,14 @@ def test_a_block_run_blocks_exactly_its_users_on_a_real_worker(
     page = lead_client.get(f"{BULK}/{run.pk}/").content.decode()
     assert "Finished" in page
     assert f"{len(everybody)} of {len(everybody)} users (100%)" in page
+    # How long it took and at what pace, beside what the preview expected.
+    assert run.started_at is not None
+    assert run.finished_at is not None
+    took = (run.finished_at - run.started_at).total_seconds()
+    pace = f"{len(everybody) / took:.1f} users a second on average"
+    assert f"{run.finished_at:%Y-%m-%d %H:%M:%S}</time> UTC:" in page
+    assert pace in page
+    assert "the preview expected about" in page
 
 
 @pytest.mark.slow
