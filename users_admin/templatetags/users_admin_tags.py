@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from django import template
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from users_admin.access import as_dict
 from users_admin.logtypes import describe, method_summary
@@ -86,6 +88,17 @@ def auth0_when(value: Any) -> str:
 def timeline_entries(entries: list[Entry]) -> str:
     """The timeline's <li> entries (built in Python: see users_admin.timeline.entries_html)."""
     return entries_html(entries)
+
+
+# Where an address or a user id may break across lines: after "@" and "|", before a dot.
+_BREAKS = re.compile(r"(?<=[@|])|(?=\.)")
+
+
+@register.filter
+def breakable(value: Any) -> str:
+    """An email address or user id that a narrow column breaks between its parts (after "@"
+    and "|", before a dot), not letter by letter."""
+    return mark_safe("<wbr>".join(escape(part) for part in _BREAKS.split(str(value))))  # noqa: S308 (escaped)
 
 
 @register.filter
