@@ -40,7 +40,10 @@ Params = dict[str, Any]
 # left (a user whose values differ now was changed by someone else since: skipped).
 UNDO = "_undo"
 INVERSE = {"block": "unblock", "unblock": "block", "metadata": "metadata"}
-# A metadata key written the same way by every JSON encoder (no character it may escape).
+# Bytes of a block in which the preview counts each telling text, to try the rarest.
+RARITY_SAMPLE = 1 << 16
+# A metadata key or string value written the same way by every JSON encoder (no character it
+# may escape).
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_.:@+-]+")
 
 
@@ -91,19 +94,25 @@ class BulkAction:
             return ()
         return self.fields
 
-    def telling_key(self, params: Params) -> bytes | None:
-        """A JSON text whose absence from a user's line (users_admin.bulk_rows) proves that
-        applies_to finds a change, so the preview need not decode it (None: the action has no
-        such proof).
+    def telling_texts(self, params: Params) -> tuple[bytes, ...]:
+        """JSON texts each of whose absence from a user's line (users_admin.bulk_rows) proves
+        that applies_to finds a change, so the preview need not decode the user (none: the
+        action has no such proof).
 
-        The metadata action changes every user who lacks a key its patch sets; a key written
-        the same way by every JSON encoder (PLAIN_KEY) whose quoted text is nowhere in a line
-        that holds no \\u escape is in none of the user's objects."""
+        The metadata action changes every user who lacks a key its patch sets, or whose value
+        there is not the patch's. In a line that holds no \\u escape, a key or string written
+        the same way by every JSON encoder (PLAIN_KEY), and true and false, appear as their
+        JSON text wherever they are: where the text is missing, so is the key, or the value."""
         if self.single != "edit-metadata" or params.get("undo"):
-            return None
-        plain = (k for k, v in params["patch"].items() if v is not None and PLAIN_KEY.fullmatch(k))
-        key = next(plain, None)
-        return None if key is None else orjson.dumps(key)
+            return ()
+        texts: list[bytes] = []
+        for key, value in params["patch"].items():
+            if value is None or not PLAIN_KEY.fullmatch(key):
+                continue
+            texts.append(orjson.dumps(key))
+            if isinstance(value, bool) or (isinstance(value, str) and PLAIN_KEY.fullmatch(value)):
+                texts.append(orjson.dumps(value))
+        return tuple(texts)
 
     def preview(self, user_id: str, profile: Profile, params: Params) -> tuple[Change, Change]:
         if self.single == "edit-metadata":
@@ -373,21 +382,27 @@ def _users_to_check(
 ) -> Iterator[tuple[Any, Iterable[tuple[int, bulk_rows.User | None]]]]:
     """Each block of the run with its users (offset, user), decoded with only the fields the
     action reads; a user None where their line alone proves the action changes them
-    (BulkAction.telling_key), tried on the whole block first: the preview of a million users
-    setting a new key decodes none of them."""
-    key = action.telling_key(run.params)
+    (BulkAction.telling_texts: the rarest of them in the block is tried on its lines, after
+    the whole block): the preview of a million users setting a new key decodes none of them."""
+    texts = action.telling_texts(run.params)
     fields = action.reads(run.params)
-    if key is None:
+    if not texts:
         for block, users in bulk_rows.blocks(run, fields):
             yield block, enumerate(users)
         return
     for block in bulk_rows.stored_blocks(run):
         data = bulk_rows.data_of(block)
-        if key not in data and b"\\u" not in data:
+        escaped = b"\\u" in data
+        if not escaped and any(text not in data for text in texts):
             yield block, ((offset, None) for offset in range(block.size))
             continue
+        # The rarest text, as the block's first users show it, tells the most.
+        text = min(texts, key=lambda t: data.count(t, 0, RARITY_SAMPLE))
         lines = data.split(b"\n")
-        shown = [key not in line and b"\\u" not in line for line in lines]
+        if escaped:
+            shown = [text not in line and b"\\u" not in line for line in lines]
+        else:
+            shown = [text not in line for line in lines]
         unshown = [line for line, s in zip(lines, shown, strict=True) if not s]
         read = iter(bulk_rows.read_lines(unshown, fields))
         yield block, [(offset, None if s else next(read)) for offset, s in enumerate(shown)]

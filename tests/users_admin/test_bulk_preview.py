@@ -225,19 +225,28 @@ def test_a_preview_reading_only_its_action_s_fields_skips_as_the_whole_profile_w
 def test_a_preview_decodes_a_line_whose_key_may_be_written_escaped() -> None:
     # A line proves a change without being decoded only when the patch's key is nowhere in
     # it and nothing in it is \\u-escaped: "\\u0070lan" is "plan", which the user has.
+    # The same for the value: "\\u0070ro" is "pro"; and "pro" elsewhere proves nothing.
     run = make_run([{"identities": DB}])
     with bulk_rows.BlockWriter(run) as writer:
         writer.count = 1
         writer.add_lines(
-            [b'{"user_id":"auth0|9","email":"e@x.io","app_metadata":{"\\u0070lan":"pro"}}']
+            [
+                b'{"user_id":"auth0|9","email":"e@x.io","app_metadata":{"\\u0070lan":"pro"}}',
+                b'{"user_id":"auth0|10","email":"f@x.io","app_metadata":{"plan":"\\u0070ro"}}',
+                b'{"user_id":"auth0|11","email":"g@x.io","app_metadata":{"plan":"pro "}}',
+                b'{"user_id":"auth0|12","user_metadata":{"plan":"pro"},"app_metadata":{"plan":1}}',
+                b'{"user_id":"auth0|13","email":"h@x.io","app_metadata":{"plan":"pro"}}',
+            ]
         )
-    run.selected_count = 2
+    run.selected_count = 6
     run.save()
     params = {"which": "app_metadata", "patch": {"plan": "pro"}}
     assert bulk.choose(run, bulk.ACTIONS["metadata"], params, "reason", "")
     bulk.compute_preview(run.pk, run.preview_version)
     run.refresh_from_db()
-    assert (run.change_count, run.skip_counts) == (1, {"The user already has these values.": 1})
+    assert (run.change_count, run.skip_counts) == (3, {"The user already has these values.": 3})
+    skipped = [i.user_id for i in bulk_rows.every_item(run) if i.skip_reason]
+    assert skipped == ["auth0|9", "auth0|10", "auth0|13"]
 
 
 @pytest.mark.django_db
