@@ -18,30 +18,13 @@ from management_api.access import get_role, list_roles
 
 from .access import clients_of, device_words
 from .action_forms import ActionForm
+from .focus import Checkboxes, Radios
 
 if TYPE_CHECKING:
     from .workbench import Workbench
 
 ROLES_PER_PAGE = 20
 MAX_TICKED = 50  # roles ticked beyond the page shown: each is read by id to be named
-
-
-class _FirstOptionFocus:
-    """A choice widget that gives `autofocus` to its first option only (one per page)."""
-
-    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        option: dict[str, Any] = super().create_option(*args, **kwargs)  # type: ignore[misc]
-        if option["index"] not in (0, "0"):
-            option["attrs"].pop("autofocus", None)
-        return option
-
-
-class Radios(_FirstOptionFocus, forms.RadioSelect):
-    pass
-
-
-class Checkboxes(_FirstOptionFocus, forms.CheckboxSelectMultiple):
-    pass
 
 
 class AccessForm(ActionForm):

@@ -20,6 +20,24 @@ def focus_first(form: forms.Form) -> None:
         form.fields[chosen].widget.attrs["autofocus"] = True
 
 
+class _FirstOptionFocus:
+    """A choice widget that gives `autofocus` to its first option only (one per page)."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)  # type: ignore[misc]
+        if option["index"] not in (0, "0"):
+            option["attrs"].pop("autofocus", None)
+        return option
+
+
+class Radios(_FirstOptionFocus, forms.RadioSelect):
+    pass
+
+
+class Checkboxes(_FirstOptionFocus, forms.CheckboxSelectMultiple):
+    pass
+
+
 class Focused(forms.Form):
     """A form that keeps its focus right: call `focus_first(self)` once its fields are set;
     validation and later errors move it."""

@@ -30,7 +30,7 @@ from management_api import (
 from .access import as_dict
 from .action_forms import ActionForm
 from .declaring import Result
-from .focus import Focused, focus_first
+from .focus import Checkboxes, Focused, focus_first
 from .lookup import lookup_email
 from .models import submitted
 
@@ -200,7 +200,7 @@ class LinkForm(Focused, ActionForm):
     merge = forms.MultipleChoiceField(
         label="Keep these of the secondary's metadata (copied into the primary before linking)",
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=Checkboxes,
     )
     intro_template = "users_admin/_link_intro.html"
     field_order = ("merge", "same_person", "reason")

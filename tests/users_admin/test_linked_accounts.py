@@ -19,6 +19,7 @@ from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sandbox_api import delete_user, read_back
 from tests.fixtures.search import fragment_text
 from tests.fixtures.user_actions import action_url, form_token
+from users_admin.linking import Account, LinkForm
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "use_sandbox")
 
@@ -231,3 +232,14 @@ def test_a_lead_links_an_account_typed_by_its_user_id(
         assert event.details["before"]["secondary"] == sms_id
     finally:
         delete_user(use_sandbox, sms_id)
+
+
+def test_the_link_form_focuses_its_first_metadata_box_alone() -> None:
+    # One element a page may carry `autofocus`: the first of the secondary's metadata keys.
+    primary = Account({"user_id": "auth0|1", "email": "a@x.io"})
+    secondary = Account(
+        {"user_id": "google-oauth2|2", "email": "a@x.io", "user_metadata": {"a": 1, "b": 2}}
+    )
+    html = str(LinkForm(primary=primary, secondary=secondary))
+    assert html.count("autofocus") == 1
+    assert re.search(r'<input[^>]*value="user_metadata:a"[^>]*autofocus', html)
