@@ -200,6 +200,15 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
+# Every SQLite database of Userdesk's, the embedded default or a sqlite:// DATABASE_URL: the web
+# process, workers and beat write it at once, so readers never wait on writers (WAL), a
+# transaction takes its write lock when it begins (no lock upgrade to fail half-way), and a
+# writer waits up to 20 s for another before "database is locked".
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
@@ -208,6 +217,8 @@ if DATABASE_URL:
         )
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+    if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+        _default_db["OPTIONS"] = {**SQLITE_OPTIONS, **_default_db.get("OPTIONS", {})}
 else:
     _default_db = {
         "ENGINE": "django.db.backends.sqlite3",
@@ -215,11 +226,7 @@ else:
         # Kept open between requests: closing the last connection to a WAL database checkpoints
         # and fsyncs it, which cost every page view ~15 ms (bench/search.py).
         "CONN_MAX_AGE": 60,
-        "OPTIONS": {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        },
+        "OPTIONS": SQLITE_OPTIONS,
     }
 
 DATABASES: dict[str, dict[str, Any]] = {"default": _default_db}

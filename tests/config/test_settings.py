@@ -59,3 +59,18 @@ def test_make_run_asks_for_development_mode_itself(tmp_path: Path) -> None:
         check=True,
     )
     assert "DEBUG=true" in made.stdout.splitlines()
+
+
+def test_a_sqlite_database_url_gets_the_embedded_database_s_options(tmp_path: Path) -> None:
+    # WAL, the write lock taken when a transaction begins, a 20 s wait: without them a second
+    # process writing beside `make run` failed at once with "database is locked".
+    env = embedded_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    shown = (
+        "from django.conf import settings; from django.db import connection; "
+        "o = settings.DATABASES['default']['OPTIONS']; "
+        "c = connection.cursor(); c.execute('PRAGMA journal_mode'); "
+        "print(o['transaction_mode'], o['timeout'], c.fetchone()[0])"
+    )
+    result = python(env, shown)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "IMMEDIATE 20 wal"
