@@ -9,6 +9,7 @@ the call fails (`NoTenantChosen`) rather than guess.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -143,15 +144,23 @@ def current_tenant_slug_or_blank() -> str:
 
 
 def tenant_label(slug: str) -> str:
-    """A stored row's tenant in words: "Production EU (production-eu, production)" (a tenant
-    named by its slug: "staging (staging)"), or the slug alone when it is no longer configured."""
+    """A stored row's tenant in words (named_tenant), or the slug alone when it is no longer
+    configured."""
     try:
         tenant = get_tenant(slug)
     except UnknownTenant:
         return slug
-    if tenant.name == tenant.slug:
-        return f"{tenant.slug} ({tenant.environment})"
-    return f"{tenant.name} ({tenant.slug}, {tenant.environment})"
+    return named_tenant(tenant.name, tenant.slug, tenant.environment)
+
+
+def named_tenant(name: str, slug: str, environment: str) -> str:
+    """A tenant in words: its name, then its slug and environment where the name does not say
+    them already: "Production EU (production-eu)", "Acme (staging)", "Production
+    (sandbox)" for the demo's production tenant, not "Production (sandbox) (production,
+    production)"."""
+    said = set(re.findall(r"[\w-]+", name.lower()))
+    extra = [word for word in dict.fromkeys((slug, environment)) if word.lower() not in said]
+    return f"{name} ({', '.join(extra)})" if extra else name
 
 
 def slug_for_existing_rows() -> str:

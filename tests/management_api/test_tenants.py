@@ -23,6 +23,7 @@ from exports import tasks
 from exports.models import Export, ExportTemplate, Status
 from management_api import NoTenantChosen, Tenant, UnknownTenant, tenant_scope
 from management_api.http import _token_cache_key
+from management_api.tenants import named_tenant
 from staff import audit
 from staff.models import AuditEvent
 from tests.fixtures.celery import CSV_SPEC, drive
@@ -499,3 +500,19 @@ def test_a_request_runs_in_the_only_tenant_of_auth0_tenants(
     )
     assert saved_search.status_code == 302
     assert SavedSearch.objects.get(name="Staging ones").tenant == "staging-only"
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "environment", "said"),
+    [
+        ("Production EU", "production-eu", "production", "Production EU (production-eu)"),
+        ("Acme", "acme", "staging", "Acme (staging)"),
+        ("Production (sandbox)", "production", "production", "Production (sandbox)"),
+        ("staging", "staging", "staging", "staging"),
+        ("EU", "eu-prod", "production", "EU (eu-prod, production)"),
+    ],
+)
+def test_a_tenant_in_words_says_its_slug_and_environment_once_and_only_if_unsaid(
+    name: str, slug: str, environment: str, said: str
+) -> None:
+    assert named_tenant(name, slug, environment) == said
