@@ -212,8 +212,10 @@ def bulk_action(request: HttpRequest, pk: int) -> HttpResponse:
     if run.status not in bulk.CHOOSABLE:
         return redirect("users_admin:bulk_run", run.pk)
     if not form.is_valid():
+        # The page again, its form in error (200, as the new run's form: a 400 is a console
+        # error in the browser for what is only a typo).
         context = _page_context(request, run, form)
-        return render(request, "users_admin/bulk_run.html", context, status=400)
+        return render(request, "users_admin/bulk_run.html", context)
     action = bulk.ACTIONS[form.cleaned_data["action"]]
     require(request.user, action.capability)
     data = form.cleaned_data
@@ -293,7 +295,7 @@ def _unconfirmed(request: HttpRequest, run: BulkRun) -> HttpResponse | None:
     if confirm.is_valid():
         return None
     context = _page_context(request, run, None) | {"confirm_form": confirm}
-    return render(request, "users_admin/bulk_run.html", context, status=400)
+    return render(request, "users_admin/bulk_run.html", context)
 
 
 @requires(Capability.APPROVE_BULK_RUNS)
@@ -303,7 +305,7 @@ def bulk_reject(request: HttpRequest, pk: int) -> HttpResponse:
     form = RejectForm(request.POST)
     if not form.is_valid():
         context = _page_context(request, run, None) | {"reject_form": form}
-        return render(request, "users_admin/bulk_run.html", context, status=400)
+        return render(request, "users_admin/bulk_run.html", context)
     why = " ".join(str(form.cleaned_data["reason"]).split())
     return _decide(request, run, lambda: bulk.reject(run, request.user, why), "bulk.rejected")
 
