@@ -135,7 +135,7 @@ def test_an_export_names_its_tenant_in_file_email_and_link(
     sent = mail.outbox[-1]
     assert sent.subject.startswith("[staging] ")
     assert f"https://userdesk.example.com/t/staging/exports/{done.pk}/" in sent.body
-    assert "Staging (staging, staging)" in sent.body
+    assert "on Staging, CSV" in sent.body  # its name says its slug and environment
     # Its page is the staging tenant's; under production it does not exist.
     assert admin_client_.get(f"/t/staging/exports/{done.pk}/").status_code == 200
     assert admin_client_.get(f"/t/prod/exports/{done.pk}/").status_code == 404

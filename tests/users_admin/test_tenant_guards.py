@@ -192,7 +192,7 @@ def test_starting_a_bulk_run_on_production_asks_for_the_tenant_name(
     assert f'name="{TENANT_NAME_FIELD}"' in lead_client.get(url).content.decode()
 
     refused = lead_client.post(f"{url}request/", {"tenant": "prod"})
-    assert refused.status_code == 400
+    assert refused.status_code == 200  # the page again, the tenant's name asked for
     assert "Type Prod to confirm, on production." in refused.content.decode()
     run.refresh_from_db()
     assert run.status == BulkRunStatus.PREVIEWED
